@@ -1,0 +1,253 @@
+// Package intake is the domain of a tip-off (举报): what a reporter files, the case it
+// becomes, its evidence and receipt, and the submission and follow-up services.
+//
+// It must not import Fiber, the MongoDB driver, minio-go or net/http: it declares the
+// small interfaces it needs (CaseStore, EvidenceStore, Sealer, ...) and cmd/qingfeng wires
+// implementations in. A reporter's plaintext identity exists here only in memory, between
+// decoding and sealing; nothing in this package stores, logs or returns it.
+package intake
+
+import (
+	"context"
+	"io"
+	"time"
+)
+
+// Category is what a report is about; the codes are from domain.md.
+type Category string
+
+// CategoryInfo labels a category for people (Chinese first).
+type CategoryInfo struct {
+	Code    Category `json:"code"`
+	Label   string   `json:"label"`
+	English string   `json:"label_en"`
+}
+
+// Categories lists every category a report may carry, in display order.
+var Categories = []CategoryInfo{
+	{"illegal_org", "非法社会组织", "Illegal social organization"},
+	{"dormant_org", "僵尸型社会组织", "Dormant organization"},
+	{"arbitrary_fees", "乱收费、涉企违规收费", "Arbitrary fees"},
+	{"branch_misconduct", "分支（代表）机构违规", "Branch misconduct"},
+	{"nonprofit_violation", "违反非营利属性", "Non-profit violation"},
+	{"donation_misuse", "捐赠款物违规", "Donation misuse"},
+	{"procurement_fraud", "政府购买服务、项目招投标违规", "Procurement fraud"},
+	{"governance_violation", "内部治理违规", "Governance violation"},
+	{"official_discipline", "党员干部违纪", "Official's breach of discipline"},
+	{"official_corruption", "公职人员职务违法犯罪", "Official corruption"},
+	{"formalism", "形式主义、官僚主义", "Formalism and bureaucratism"},
+	{"other", "其他", "Other"},
+}
+
+// Valid reports whether c is one of Categories.
+func (c Category) Valid() bool {
+	for _, k := range Categories {
+		if k.Code == c {
+			return true
+		}
+	}
+	return false
+}
+
+// SubjectKind says whether a report is about an organization or a person.
+type SubjectKind string
+
+const (
+	SubjectOrganization SubjectKind = "organization"
+	SubjectPerson       SubjectKind = "person"
+)
+
+// Subject is who or what a report is about (被举报对象).
+type Subject struct {
+	Kind         SubjectKind    `json:"kind"`
+	Organization *OrgSubject    `json:"organization,omitempty"`
+	Person       *PersonSubject `json:"person,omitempty"`
+}
+
+// OrgSubject names a social organization, by its 统一社会信用代码 and/or name.
+type OrgSubject struct {
+	CreditCode string `json:"credit_code,omitempty"`
+	Name       string `json:"name,omitempty"`
+}
+
+// PersonSubject names a person, e.g. an official: name, position (职务), employer (工作单位).
+type PersonSubject struct {
+	Name     string `json:"name"`
+	Position string `json:"position,omitempty"`
+	Employer string `json:"employer,omitempty"`
+}
+
+// Location is where the matter happened.
+type Location struct {
+	Division string   `json:"division"` // Zhejiang division code, 6 or 9 digits
+	Address  string   `json:"address,omitempty"`
+	Lat      *float64 `json:"lat,omitempty"`
+	Lng      *float64 `json:"lng,omitempty"`
+}
+
+// Identity is a real-name reporter's identity in plaintext. It lives only in memory
+// between decoding a request and sealing; it has no bson or json tags on purpose.
+type Identity struct {
+	Name             string
+	Mobile           string
+	ResidentID       string
+	PreferredContact string
+}
+
+// SealedIdentity is an identity encrypted with age to custodian recipients. The server
+// cannot open it.
+type SealedIdentity struct {
+	Ciphertext     []byte   // an age file (binary format)
+	Recipients     []string // the public recipients it was sealed to; empty when sealed on the device
+	SealedOnDevice bool
+	SealedAt       time.Time
+}
+
+// Status is a case's place in its lifecycle; the triage package owns the workflow.
+type Status string
+
+const StatusRegistered Status = "registered" // 登记
+
+// Decision records which unit a case was routed to and why.
+type Decision struct {
+	UnitID    string            `json:"unit_id"`
+	UnitName  string            `json:"unit_name"`
+	Reason    string            `json:"reason"`
+	Router    string            `json:"router"` // which router (and version) decided
+	Inputs    map[string]string `json:"inputs,omitempty"`
+	Fallback  bool              `json:"fallback,omitempty"`
+	DecidedAt time.Time         `json:"decided_at"`
+}
+
+// Warning is a non-fatal note on accepted input (e.g. a credit code failing its check).
+type Warning struct {
+	Field   string `json:"field"`
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// Case is a registered report and everything attached to it.
+type Case struct {
+	ID          string // random, unguessable; internal
+	Number      string // human case number, e.g. QF-330782-2026-000123
+	Source      string // "app", "wechat", "liaison", ...
+	Category    Category
+	Subject     Subject
+	Description string
+	Location    Location
+	OccurredOn  string // YYYY-MM-DD or YYYY-MM, as the reporter knows it
+
+	RealName bool
+	Identity *SealedIdentity // nil for anonymous reports
+
+	ReceiptHash []byte // keyed hash of the receipt code; the code itself is never stored
+
+	Status   Status
+	UnitID   string
+	Decision Decision
+	Warnings []Warning
+
+	ReceivedAt    time.Time
+	AcceptanceDue string // YYYY-MM-DD in Asia/Shanghai, real-name reports only
+
+	Evidence      []Evidence
+	EvidenceBytes int64
+
+	FiledBy string // account id of a liaison filing on behalf of a visitor; empty for citizens
+
+	Version   int64
+	UpdatedAt time.Time
+}
+
+// Evidence is one stored file attached to a case.
+type Evidence struct {
+	ID              string    `json:"id"`
+	ObjectKey       string    `json:"-"`
+	ContentType     string    `json:"content_type"`
+	Size            int64     `json:"size"`
+	SHA256Received  string    `json:"sha256_received"`
+	SHA256Stored    string    `json:"sha256_stored"`
+	MetadataRemoved bool      `json:"metadata_removed"`
+	OriginalKey     string    `json:"-"`           // sealed original with metadata, when kept
+	UploadedBy      string    `json:"uploaded_by"` // "reporter", or "staff"/"liaison" with account id
+	UploadedAt      time.Time `json:"uploaded_at"`
+}
+
+// Message is one entry in the conversation between staff and the reporter.
+type Message struct {
+	ID        string    `json:"id"`
+	CaseID    string    `json:"-"`
+	From      string    `json:"from"` // "reporter" or "staff"
+	AuthorID  string    `json:"-"`    // staff account id; empty for the reporter
+	Body      string    `json:"body"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// CaseFilter selects cases for a staff or liaison list.
+type CaseFilter struct {
+	UnitID         string // staff: only this unit
+	DivisionPrefix string // liaison: only cases whose division starts with this
+	Limit          int
+	After          string // cursor: the ID of the last case of the previous page
+}
+
+// CaseStore keeps cases. Updates are single-document and atomic.
+type CaseStore interface {
+	// NextSequence returns the next number in a named counter, starting at 1.
+	NextSequence(ctx context.Context, name string) (int64, error)
+	CreateCase(ctx context.Context, c *Case) error
+	CaseByID(ctx context.Context, id string) (*Case, error)
+	CaseByNumber(ctx context.Context, number string) (*Case, error)
+	CaseByReceipt(ctx context.Context, receiptHash []byte) (*Case, error)
+	ListCases(ctx context.Context, f CaseFilter) ([]*Case, error)
+	// AddEvidence appends ev if the case's evidence total stays within maxBytes;
+	// otherwise it returns an ETOOLARGE error and changes nothing.
+	AddEvidence(ctx context.Context, caseID string, ev Evidence, maxBytes int64) error
+	AddMessage(ctx context.Context, m *Message) error
+	Messages(ctx context.Context, caseID string) ([]*Message, error)
+	// Idempotency records: see IdempotencyRecord.
+	PutIdempotency(ctx context.Context, r *IdempotencyRecord) error // ECONFLICT if the key exists
+	Idempotency(ctx context.Context, keyHash string) (*IdempotencyRecord, error)
+	DeleteIdempotency(ctx context.Context, keyHash string) error
+}
+
+// IdempotencyRecord lets a retried POST /v1/reports return the case (and receipt) it
+// created the first time. The receipt is kept only encrypted under a server key, and
+// only for a day.
+type IdempotencyRecord struct {
+	KeyHash     string // keyed hash of the client's Idempotency-Key
+	RequestHash string // hash of the request, to refuse a reused key with another body
+	CaseID      string
+	CaseNumber  string
+	ReceiptEnc  []byte
+	CreatedAt   time.Time
+	ExpiresAt   time.Time
+}
+
+// EvidenceStore keeps evidence objects. Put streams; an error leaves no object behind.
+type EvidenceStore interface {
+	Put(ctx context.Context, key string, r io.Reader, contentType string) (int64, error)
+	Get(ctx context.Context, key string) (io.ReadCloser, int64, error)
+	Delete(ctx context.Context, key string) error
+}
+
+// Sealer seals identities to the custodians of a division and checks device-sealed ones.
+type Sealer interface {
+	Seal(ctx context.Context, division string, plaintext []byte) (*SealedIdentity, error)
+	// SealStream returns a writer whose output, once closed, is sealed to the
+	// custodians of division (used to keep an evidence original with its metadata).
+	SealStream(ctx context.Context, division string, dst io.Writer) (io.WriteCloser, error)
+	CheckSealed(ciphertext []byte) error
+}
+
+// Router decides which unit handles a case. The routing package's engine replaces the
+// first version behind this interface.
+type Router interface {
+	Route(ctx context.Context, c *Case) (Decision, error)
+}
+
+// Calendar computes deadlines in working days (Asia/Shanghai).
+type Calendar interface {
+	// AddWorkingDays returns the date n working days after the day of t, as YYYY-MM-DD.
+	AddWorkingDays(t time.Time, n int) (string, error)
+}
