@@ -248,6 +248,8 @@ type Router interface {
 
 // Calendar computes deadlines in working days (Asia/Shanghai).
 type Calendar interface {
-	// AddWorkingDays returns the date n working days after the day of t, as YYYY-MM-DD.
-	AddWorkingDays(t time.Time, n int) (string, error)
+	// AddWorkingDays returns the date (YYYY-MM-DD, Asia/Shanghai) that is the n-th working
+	// day after the day of t. estimated is true when a year without an announced holiday
+	// calendar was crossed and only weekends were counted there.
+	AddWorkingDays(t time.Time, n int) (date string, estimated bool)
 }
