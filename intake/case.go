@@ -187,6 +187,7 @@ type Message struct {
 type CaseFilter struct {
 	UnitID         string // staff: only this unit
 	DivisionPrefix string // liaison: only cases whose division starts with this
+	FiledBy        string // liaison: only cases this account filed
 	Limit          int
 	After          string // cursor: the ID of the last case of the previous page
 }
@@ -200,9 +201,9 @@ type CaseStore interface {
 	CaseByNumber(ctx context.Context, number string) (*Case, error)
 	CaseByReceipt(ctx context.Context, receiptHash []byte) (*Case, error)
 	ListCases(ctx context.Context, f CaseFilter) ([]*Case, error)
-	// AddEvidence appends ev if the case's evidence total stays within maxBytes;
+	// AddEvidence appends evs if the case's evidence total stays within maxBytes;
 	// otherwise it returns an ETOOLARGE error and changes nothing.
-	AddEvidence(ctx context.Context, caseID string, ev Evidence, maxBytes int64) error
+	AddEvidence(ctx context.Context, caseID string, evs []Evidence, maxBytes int64) error
 	AddMessage(ctx context.Context, m *Message) error
 	Messages(ctx context.Context, caseID string) ([]*Message, error)
 	// Idempotency records: see IdempotencyRecord.
