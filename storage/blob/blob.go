@@ -1,0 +1,307 @@
+// Package blob keeps evidence objects in an S3-compatible object store (MinIO in
+// production, the embedded S3 server by default) through minio-go. It implements
+// intake.EvidenceStore.
+//
+// Objects stream: Put holds one 8 MiB part in memory whatever the object's size, and a
+// Put that fails — the reader errs, the context is cancelled, the server refuses —
+// leaves neither an object nor an incomplete multipart upload behind. The package knows
+// nothing of cases or metadata removal; callers choose keys and content types.
+package blob
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+	"github.com/minio/minio-go/v7/pkg/s3utils"
+
+	"github.com/qingfeng-zj/qingfeng"
+	"github.com/qingfeng-zj/qingfeng/intake"
+)
+
+var _ intake.EvidenceStore = (*Store)(nil)
+
+// PartSize is the multipart part size of Put, and so the memory one Put holds.
+//
+// Put streams with an unknown size (-1). Given no part size, minio-go sizes parts so
+// that 10,000 of them reach 5 TiB: 528 MiB each, allocated up front for every upload,
+// which would make each evidence upload cost half a gigabyte of memory. With 8 MiB
+// parts an object can still reach 10,000 × 8 MiB ≈ 78 GiB, far above any evidence limit,
+// and stays above S3's 5 MiB minimum for every part but the last.
+const PartSize = 8 << 20
+
+// cleanupTimeout bounds the requests that remove what a failed Put left; they run on
+// a context detached from the caller's, which may be the reason the Put failed.
+const cleanupTimeout = 30 * time.Second
+
+// Config says where the store is. It comes from the service's configuration.
+type Config struct {
+	Endpoint  string // host:port, without a scheme
+	AccessKey string
+	SecretKey string
+	Bucket    string
+	Region    string // default us-east-1, MinIO's default
+	UseSSL    bool
+}
+
+// Store is an S3 bucket of evidence objects. It is safe for concurrent use.
+type Store struct {
+	client *minio.Client
+	bucket string
+}
+
+// ErrInvalidKey is wrapped by the error for a key Put, Get or Delete refuses.
+var ErrInvalidKey = errors.New("invalid object key")
+
+// Open connects to the store and creates the bucket if it does not exist yet. It is
+// idempotent, and safe to run from several processes at once.
+func Open(ctx context.Context, cfg Config) (*Store, error) {
+	switch {
+	case cfg.Endpoint == "":
+		return nil, errors.New("blob: no endpoint configured")
+	case strings.Contains(cfg.Endpoint, "://") || strings.Contains(cfg.Endpoint, "/"):
+		return nil, fmt.Errorf("blob: endpoint %q must be host:port, without scheme or path (use UseSSL for https)", cfg.Endpoint)
+	case cfg.AccessKey == "" || cfg.SecretKey == "":
+		return nil, errors.New("blob: access key and secret key are required")
+	}
+	if err := s3utils.CheckValidBucketName(cfg.Bucket); err != nil {
+		return nil, fmt.Errorf("blob: bucket %q: %w", cfg.Bucket, err)
+	}
+	region := cfg.Region
+	if region == "" {
+		// Naming the region saves a GetBucketLocation round trip per bucket.
+		region = "us-east-1"
+	}
+	client, err := minio.New(cfg.Endpoint, &minio.Options{
+		Creds:  credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, ""),
+		Secure: cfg.UseSSL,
+		Region: region,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("blob: client for %s: %w", cfg.Endpoint, err)
+	}
+	s := &Store{client: client, bucket: cfg.Bucket}
+
+	exists, err := client.BucketExists(ctx, cfg.Bucket)
+	if err != nil {
+		return nil, fmt.Errorf("blob: check bucket %s at %s: %w", cfg.Bucket, cfg.Endpoint, err)
+	}
+	if exists {
+		return s, nil
+	}
+	err = client.MakeBucket(ctx, cfg.Bucket, minio.MakeBucketOptions{Region: region})
+	if err == nil || minio.ToErrorResponse(err).Code == minio.BucketAlreadyOwnedByYou {
+		return s, nil
+	}
+	// Another process may have created it between our check and our create (some
+	// servers say BucketAlreadyExists then, which on AWS also means "someone
+	// else's"): it is ours only if we can see it now.
+	if exists, xerr := client.BucketExists(ctx, cfg.Bucket); xerr == nil && exists {
+		return s, nil
+	}
+	return nil, fmt.Errorf("blob: create bucket %s at %s: %w", cfg.Bucket, cfg.Endpoint, err)
+}
+
+// Bucket returns the bucket name.
+func (s *Store) Bucket() string { return s.bucket }
+
+// Ping checks that the store answers and the bucket exists, for readiness checks.
+// A failure is an EUNAVAILABLE *qingfeng.Error.
+func (s *Store) Ping(ctx context.Context) error {
+	exists, err := s.client.BucketExists(ctx, s.bucket)
+	if err == nil && !exists {
+		err = fmt.Errorf("bucket %s does not exist", s.bucket)
+	}
+	if err != nil {
+		return &qingfeng.Error{Code: qingfeng.EUNAVAILABLE, Message: "证据存储暂不可用", English: "the evidence store is unavailable", Err: fmt.Errorf("blob: ping: %w", err)}
+	}
+	return nil
+}
+
+// Put stores what r yields under key and returns its size. It streams: r is read one
+// part at a time and never held whole. If r returns an error, ctx is cancelled or the
+// upload fails, Put returns an error (wrapping r's or ctx's) and removes what the
+// attempt left — the incomplete upload, and an object at key if one was completed
+// after all — so no partial evidence can be read back. Keys are written once in this
+// service: a Put that fails once it has started uploading removes an object already at
+// key too.
+func (s *Store) Put(ctx context.Context, key string, r io.Reader, contentType string) (int64, error) {
+	if err := checkKey(key); err != nil {
+		return 0, err
+	}
+	opts := minio.PutObjectOptions{
+		ContentType: contentType,
+		PartSize:    PartSize,
+		// minio-go signs the payload of a part over plain HTTP with the aws-chunked
+		// streaming signature. gofakes3 (the embedded server) stores the chunk
+		// framing as object data for multipart parts, corrupting every object of
+		// more than one part. Sending UNSIGNED-PAYLOAD (what minio-go does over TLS
+		// anyway) with a Content-MD5 per part, which the server checks and the
+		// request signature covers, keeps each part's integrity on every server.
+		DisableContentSha256: true,
+		SendContentMd5:       true,
+	}
+	body := &uploadReader{ctx: ctx, r: r}
+	empty, err := body.empty()
+	if err != nil {
+		return 0, fmt.Errorf("blob: put %s: %w", key, err)
+	}
+	size := int64(-1)
+	if empty {
+		// A multipart upload cannot have an empty first part on every server
+		// (gofakes3 refuses one); an empty object is one plain PUT.
+		size = 0
+	}
+	info, err := s.client.PutObject(ctx, s.bucket, key, body, size, opts)
+	if err != nil {
+		if cerr := s.removeFailed(ctx, key); cerr != nil {
+			err = errors.Join(err, cerr)
+		}
+		return 0, fmt.Errorf("blob: put %s: %w", key, err)
+	}
+	return info.Size, nil
+}
+
+// removeFailed aborts any incomplete upload for key and removes any object at key.
+// minio-go aborts the upload it started when a part fails; this also covers an abort
+// that did not get through, and a completion whose response was lost.
+func (s *Store) removeFailed(ctx context.Context, key string) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	defer cancel()
+	var errs []error
+	if err := s.client.RemoveIncompleteUpload(ctx, s.bucket, key); err != nil {
+		errs = append(errs, fmt.Errorf("abort incomplete upload: %w", err))
+	}
+	if err := s.client.RemoveObject(ctx, s.bucket, key, minio.RemoveObjectOptions{}); err != nil && !isNotFound(err) {
+		errs = append(errs, fmt.Errorf("remove partial object: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
+// Get opens the object at key and returns it with its size. A missing object is
+// qingfeng.ErrNotFound (ENOTFOUND). The reader reads on ctx: keep ctx alive until it
+// is closed.
+func (s *Store) Get(ctx context.Context, key string) (io.ReadCloser, int64, error) {
+	if err := checkKey(key); err != nil {
+		return nil, 0, err
+	}
+	obj, err := s.client.GetObject(ctx, s.bucket, key, minio.GetObjectOptions{})
+	if err != nil {
+		return nil, 0, fmt.Errorf("blob: get %s: %w", key, err)
+	}
+	// GetObject is lazy; Stat sends the GET and reports a missing key.
+	info, err := obj.Stat()
+	if err != nil {
+		obj.Close()
+		if isNotFound(err) {
+			return nil, 0, fmt.Errorf("blob: get %s: %w", key, qingfeng.ErrNotFound)
+		}
+		return nil, 0, fmt.Errorf("blob: get %s: %w", key, err)
+	}
+	return obj, info.Size, nil
+}
+
+// Delete removes the object at key. Deleting a missing object succeeds.
+func (s *Store) Delete(ctx context.Context, key string) error {
+	if err := checkKey(key); err != nil {
+		return err
+	}
+	if err := s.client.RemoveObject(ctx, s.bucket, key, minio.RemoveObjectOptions{}); err != nil && !isNotFound(err) {
+		return fmt.Errorf("blob: delete %s: %w", key, err)
+	}
+	return nil
+}
+
+func isNotFound(err error) bool {
+	return minio.ToErrorResponse(err).Code == minio.NoSuchKey
+}
+
+// checkKey refuses keys that could escape a prefix or mean different things to
+// different servers and tools: empty, "..", a leading "/", backslashes, control
+// characters, invalid UTF-8, or longer than S3's 1024 bytes.
+func checkKey(key string) error {
+	bad := ""
+	switch {
+	case key == "":
+		bad = "empty"
+	case strings.Contains(key, ".."):
+		bad = `contains ".."`
+	case strings.HasPrefix(key, "/"):
+		bad = `starts with "/"`
+	case strings.Contains(key, `\`):
+		bad = "contains a backslash"
+	case strings.ContainsFunc(key, func(r rune) bool { return r < 0x20 || r == 0x7F }):
+		bad = "contains a control character"
+	}
+	if bad == "" {
+		if err := s3utils.CheckValidObjectName(key); err != nil {
+			bad = err.Error()
+		}
+	}
+	if bad != "" {
+		return fmt.Errorf("blob: key %q %s: %w", key, bad, ErrInvalidKey)
+	}
+	return nil
+}
+
+// uploadReader is the body of a Put. It makes minio-go see every way the stream can
+// go wrong:
+//   - it checks ctx before each read, because minio-go only looks at ctx between
+//     requests and a slow client could otherwise keep a cancelled upload reading;
+//   - it hides io.ErrUnexpectedEOF, which net/http returns for a body cut short and
+//     which minio-go takes for a normal end of stream, storing a truncated object;
+//   - it repeats an error on every later read, because minio-go drops an error that
+//     comes with the last bytes of a full part and reads again.
+type uploadReader struct {
+	ctx  context.Context
+	r    io.Reader
+	peek []byte // at most one byte read ahead by empty
+	err  error
+}
+
+// empty reads ahead one byte to tell an empty stream from a non-empty one.
+func (u *uploadReader) empty() (bool, error) {
+	var b [1]byte
+	for {
+		n, err := u.Read(b[:])
+		if n > 0 {
+			u.peek = b[:1:1]
+			return false, nil
+		}
+		if err == io.EOF {
+			return true, nil
+		}
+		if err != nil {
+			return false, err
+		}
+	}
+}
+
+func (u *uploadReader) Read(p []byte) (int, error) {
+	if u.err != nil {
+		return 0, u.err
+	}
+	if err := u.ctx.Err(); err != nil {
+		u.err = err
+		return 0, err
+	}
+	if len(u.peek) > 0 && len(p) > 0 {
+		p[0] = u.peek[0]
+		u.peek = nil
+		return 1, nil
+	}
+	n, err := u.r.Read(p)
+	switch {
+	case err == nil || err == io.EOF:
+		return n, err
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		err = fmt.Errorf("upload stream cut short: %w", err)
+	}
+	u.err = err
+	return n, err
+}
