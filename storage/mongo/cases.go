@@ -1,0 +1,608 @@
+package mongo
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	mongodrv "go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	qingfeng "github.com/qingfeng-zj/qingfeng"
+	"github.com/qingfeng-zj/qingfeng/intake"
+)
+
+// List page sizes.
+const (
+	defaultListLimit = 50
+	maxListLimit     = 200
+)
+
+// CaseStore keeps cases, their messages, case-number counters and idempotency records.
+type CaseStore struct{ db *DB }
+
+var _ intake.CaseStore = (*CaseStore)(nil)
+
+// NewCaseStore returns a CaseStore on db.
+func NewCaseStore(db *DB) *CaseStore { return &CaseStore{db: db} }
+
+var (
+	errCaseNotFound     = qingfeng.Errorf(qingfeng.ENOTFOUND, "案件不存在", "case not found")
+	errCaseExists       = qingfeng.Errorf(qingfeng.ECONFLICT, "案件已存在", "the case already exists")
+	errEvidenceTooLarge = qingfeng.Errorf(qingfeng.ETOOLARGE, "该案件的证据总量已达上限", "the case's evidence has reached its size limit")
+	errMessageExists    = qingfeng.Errorf(qingfeng.ECONFLICT, "消息已存在", "the message already exists")
+	errIdemNotFound     = qingfeng.Errorf(qingfeng.ENOTFOUND, "未找到该请求记录", "idempotency record not found")
+	errIdemExists       = qingfeng.Errorf(qingfeng.ECONFLICT, "该请求已提交过", "the idempotency key has been used")
+	errBadCursor        = qingfeng.Errorf(qingfeng.EINVALID, "分页参数无效，请从第一页重新加载", "invalid page cursor")
+	errBadDivision      = qingfeng.Errorf(qingfeng.EINVALID, "行政区划代码无效", "invalid division code prefix")
+)
+
+// Stored documents. Field names are the database's contract: renaming one is a
+// migration.
+
+type caseDoc struct {
+	ID            string             `bson:"_id"`
+	Number        string             `bson:"number"`
+	Source        string             `bson:"source"`
+	Category      string             `bson:"category"`
+	Subject       subjectDoc         `bson:"subject"`
+	Description   string             `bson:"description"`
+	Location      locationDoc        `bson:"location"`
+	OccurredOn    string             `bson:"occurred_on,omitempty"`
+	RealName      bool               `bson:"real_name"`
+	Identity      *sealedIdentityDoc `bson:"identity,omitempty"`
+	ReceiptHash   []byte             `bson:"receipt_hash"`
+	Status        string             `bson:"status"`
+	UnitID        string             `bson:"unit_id"`
+	Decision      decisionDoc        `bson:"decision"`
+	Warnings      []warningDoc       `bson:"warnings"`
+	ReceivedAt    time.Time          `bson:"received_at"`
+	AcceptanceDue string             `bson:"acceptance_due,omitempty"`
+	Evidence      []evidenceDoc      `bson:"evidence"`
+	// EvidenceBytes is always present (0 for none): AddEvidence's condition
+	// {evidence_bytes: {$lte: n}} does not match a missing field.
+	EvidenceBytes int64     `bson:"evidence_bytes"`
+	FiledBy       string    `bson:"filed_by,omitempty"`
+	Version       int64     `bson:"version"`
+	UpdatedAt     time.Time `bson:"updated_at"`
+}
+
+type subjectDoc struct {
+	Kind         string            `bson:"kind"`
+	Organization *orgSubjectDoc    `bson:"organization,omitempty"`
+	Person       *personSubjectDoc `bson:"person,omitempty"`
+}
+
+type orgSubjectDoc struct {
+	CreditCode string `bson:"credit_code,omitempty"`
+	Name       string `bson:"name,omitempty"`
+}
+
+type personSubjectDoc struct {
+	Name     string `bson:"name"`
+	Position string `bson:"position,omitempty"`
+	Employer string `bson:"employer,omitempty"`
+}
+
+type locationDoc struct {
+	Division string   `bson:"division"`
+	Address  string   `bson:"address,omitempty"`
+	Lat      *float64 `bson:"lat,omitempty"`
+	Lng      *float64 `bson:"lng,omitempty"`
+}
+
+type sealedIdentityDoc struct {
+	Ciphertext     []byte    `bson:"ciphertext"`
+	Recipients     []string  `bson:"recipients"`
+	SealedOnDevice bool      `bson:"sealed_on_device"`
+	SealedAt       time.Time `bson:"sealed_at"`
+}
+
+type decisionDoc struct {
+	UnitID    string            `bson:"unit_id"`
+	UnitName  string            `bson:"unit_name"`
+	Reason    string            `bson:"reason"`
+	Router    string            `bson:"router"`
+	Inputs    map[string]string `bson:"inputs,omitempty"`
+	Fallback  bool              `bson:"fallback,omitempty"`
+	DecidedAt time.Time         `bson:"decided_at"`
+}
+
+type warningDoc struct {
+	Field   string `bson:"field"`
+	Code    string `bson:"code"`
+	Message string `bson:"message"`
+}
+
+type evidenceDoc struct {
+	ID              string    `bson:"id"`
+	ObjectKey       string    `bson:"object_key"`
+	ContentType     string    `bson:"content_type"`
+	Size            int64     `bson:"size"`
+	SHA256Received  string    `bson:"sha256_received"`
+	SHA256Stored    string    `bson:"sha256_stored"`
+	MetadataRemoved bool      `bson:"metadata_removed"`
+	OriginalKey     string    `bson:"original_key,omitempty"`
+	UploadedBy      string    `bson:"uploaded_by"`
+	UploadedAt      time.Time `bson:"uploaded_at"`
+}
+
+type messageDoc struct {
+	ID        string    `bson:"_id"`
+	CaseID    string    `bson:"case_id"`
+	From      string    `bson:"from"`
+	AuthorID  string    `bson:"author_id,omitempty"`
+	Body      string    `bson:"body"`
+	CreatedAt time.Time `bson:"created_at"`
+}
+
+type idempotencyDoc struct {
+	KeyHash     string    `bson:"_id"`
+	RequestHash string    `bson:"request_hash"`
+	CaseID      string    `bson:"case_id"`
+	CaseNumber  string    `bson:"case_number"`
+	ReceiptEnc  []byte    `bson:"receipt_enc"`
+	CreatedAt   time.Time `bson:"created_at"`
+	ExpiresAt   time.Time `bson:"expires_at"`
+}
+
+type counterDoc struct {
+	Seq int64 `bson:"seq"`
+}
+
+// utc normalizes a time for storage; the zero time stays zero so that "unset" survives
+// a round trip.
+func utc(t time.Time) time.Time {
+	if t.IsZero() {
+		return time.Time{}
+	}
+	return t.UTC()
+}
+
+func toCaseDoc(c *intake.Case) caseDoc {
+	d := caseDoc{
+		ID:          c.ID,
+		Number:      c.Number,
+		Source:      c.Source,
+		Category:    string(c.Category),
+		Subject:     subjectDoc{Kind: string(c.Subject.Kind)},
+		Description: c.Description,
+		Location: locationDoc{
+			Division: c.Location.Division,
+			Address:  c.Location.Address,
+			Lat:      c.Location.Lat,
+			Lng:      c.Location.Lng,
+		},
+		OccurredOn:  c.OccurredOn,
+		RealName:    c.RealName,
+		ReceiptHash: c.ReceiptHash,
+		Status:      string(c.Status),
+		UnitID:      c.UnitID,
+		Decision: decisionDoc{
+			UnitID:    c.Decision.UnitID,
+			UnitName:  c.Decision.UnitName,
+			Reason:    c.Decision.Reason,
+			Router:    c.Decision.Router,
+			Inputs:    c.Decision.Inputs,
+			Fallback:  c.Decision.Fallback,
+			DecidedAt: utc(c.Decision.DecidedAt),
+		},
+		Warnings:      make([]warningDoc, 0, len(c.Warnings)),
+		ReceivedAt:    utc(c.ReceivedAt),
+		AcceptanceDue: c.AcceptanceDue,
+		Evidence:      make([]evidenceDoc, 0, len(c.Evidence)),
+		EvidenceBytes: c.EvidenceBytes,
+		FiledBy:       c.FiledBy,
+		Version:       c.Version,
+		UpdatedAt:     utc(c.UpdatedAt),
+	}
+	if o := c.Subject.Organization; o != nil {
+		d.Subject.Organization = &orgSubjectDoc{CreditCode: o.CreditCode, Name: o.Name}
+	}
+	if p := c.Subject.Person; p != nil {
+		d.Subject.Person = &personSubjectDoc{Name: p.Name, Position: p.Position, Employer: p.Employer}
+	}
+	if id := c.Identity; id != nil {
+		d.Identity = &sealedIdentityDoc{
+			Ciphertext:     id.Ciphertext,
+			Recipients:     id.Recipients,
+			SealedOnDevice: id.SealedOnDevice,
+			SealedAt:       utc(id.SealedAt),
+		}
+	}
+	for _, w := range c.Warnings {
+		d.Warnings = append(d.Warnings, warningDoc{Field: w.Field, Code: w.Code, Message: w.Message})
+	}
+	for _, ev := range c.Evidence {
+		d.Evidence = append(d.Evidence, toEvidenceDoc(ev))
+	}
+	return d
+}
+
+func (d *caseDoc) toCase() *intake.Case {
+	c := &intake.Case{
+		ID:          d.ID,
+		Number:      d.Number,
+		Source:      d.Source,
+		Category:    intake.Category(d.Category),
+		Subject:     intake.Subject{Kind: intake.SubjectKind(d.Subject.Kind)},
+		Description: d.Description,
+		Location: intake.Location{
+			Division: d.Location.Division,
+			Address:  d.Location.Address,
+			Lat:      d.Location.Lat,
+			Lng:      d.Location.Lng,
+		},
+		OccurredOn:  d.OccurredOn,
+		RealName:    d.RealName,
+		ReceiptHash: d.ReceiptHash,
+		Status:      intake.Status(d.Status),
+		UnitID:      d.UnitID,
+		Decision: intake.Decision{
+			UnitID:    d.Decision.UnitID,
+			UnitName:  d.Decision.UnitName,
+			Reason:    d.Decision.Reason,
+			Router:    d.Decision.Router,
+			Inputs:    d.Decision.Inputs,
+			Fallback:  d.Decision.Fallback,
+			DecidedAt: d.Decision.DecidedAt,
+		},
+		ReceivedAt:    d.ReceivedAt,
+		AcceptanceDue: d.AcceptanceDue,
+		EvidenceBytes: d.EvidenceBytes,
+		FiledBy:       d.FiledBy,
+		Version:       d.Version,
+		UpdatedAt:     d.UpdatedAt,
+	}
+	if o := d.Subject.Organization; o != nil {
+		c.Subject.Organization = &intake.OrgSubject{CreditCode: o.CreditCode, Name: o.Name}
+	}
+	if p := d.Subject.Person; p != nil {
+		c.Subject.Person = &intake.PersonSubject{Name: p.Name, Position: p.Position, Employer: p.Employer}
+	}
+	if id := d.Identity; id != nil {
+		c.Identity = &intake.SealedIdentity{
+			Ciphertext:     id.Ciphertext,
+			Recipients:     id.Recipients,
+			SealedOnDevice: id.SealedOnDevice,
+			SealedAt:       id.SealedAt,
+		}
+	}
+	for _, w := range d.Warnings {
+		c.Warnings = append(c.Warnings, intake.Warning{Field: w.Field, Code: w.Code, Message: w.Message})
+	}
+	for _, ev := range d.Evidence {
+		c.Evidence = append(c.Evidence, ev.toEvidence())
+	}
+	return c
+}
+
+func toEvidenceDoc(ev intake.Evidence) evidenceDoc {
+	return evidenceDoc{
+		ID:              ev.ID,
+		ObjectKey:       ev.ObjectKey,
+		ContentType:     ev.ContentType,
+		Size:            ev.Size,
+		SHA256Received:  ev.SHA256Received,
+		SHA256Stored:    ev.SHA256Stored,
+		MetadataRemoved: ev.MetadataRemoved,
+		OriginalKey:     ev.OriginalKey,
+		UploadedBy:      ev.UploadedBy,
+		UploadedAt:      utc(ev.UploadedAt),
+	}
+}
+
+func (d evidenceDoc) toEvidence() intake.Evidence {
+	return intake.Evidence{
+		ID:              d.ID,
+		ObjectKey:       d.ObjectKey,
+		ContentType:     d.ContentType,
+		Size:            d.Size,
+		SHA256Received:  d.SHA256Received,
+		SHA256Stored:    d.SHA256Stored,
+		MetadataRemoved: d.MetadataRemoved,
+		OriginalKey:     d.OriginalKey,
+		UploadedBy:      d.UploadedBy,
+		UploadedAt:      d.UploadedAt,
+	}
+}
+
+// NextSequence returns the next value of counter name, starting at 1.
+func (s *CaseStore) NextSequence(ctx context.Context, name string) (int64, error) {
+	update := bson.M{"$inc": bson.M{"seq": int64(1)}}
+	var d counterDoc
+	err := s.db.findOneAndUpdate(ctx, collCounters, name, update, true).Decode(&d)
+	if mongodrv.IsDuplicateKeyError(err) {
+		// Two first-ever upserts of the same counter can both try to insert; the
+		// loser now finds the document and increments it.
+		err = s.db.findOneAndUpdate(ctx, collCounters, name, update, true).Decode(&d)
+	}
+	if err != nil {
+		return 0, storeError("next sequence "+name, err, nil, nil)
+	}
+	return d.Seq, nil
+}
+
+// CreateCase stores a new case. A taken ID, number or receipt hash is ECONFLICT.
+func (s *CaseStore) CreateCase(ctx context.Context, c *intake.Case) error {
+	// Missing keys are a bug in the caller, not the client's fault: a plain error.
+	if c.ID == "" || c.Number == "" || len(c.ReceiptHash) == 0 {
+		return fmt.Errorf("store case %q: id, number and receipt hash are required", c.ID)
+	}
+	if _, err := s.db.coll(collCases).InsertOne(ctx, toCaseDoc(c)); err != nil {
+		return storeError("store case "+c.ID, err, nil, errCaseExists)
+	}
+	return nil
+}
+
+func (s *CaseStore) findCase(ctx context.Context, op string, filter bson.M) (*intake.Case, error) {
+	var d caseDoc
+	if err := s.db.coll(collCases).FindOne(ctx, filter).Decode(&d); err != nil {
+		return nil, storeError(op, err, errCaseNotFound, nil)
+	}
+	return d.toCase(), nil
+}
+
+// CaseByID returns the case with ID id.
+func (s *CaseStore) CaseByID(ctx context.Context, id string) (*intake.Case, error) {
+	return s.findCase(ctx, "find case "+id, bson.M{"_id": id})
+}
+
+// CaseByNumber returns the case numbered number.
+func (s *CaseStore) CaseByNumber(ctx context.Context, number string) (*intake.Case, error) {
+	return s.findCase(ctx, "find case number "+number, bson.M{"number": number})
+}
+
+// CaseByReceipt returns the case whose receipt hashes to receiptHash.
+func (s *CaseStore) CaseByReceipt(ctx context.Context, receiptHash []byte) (*intake.Case, error) {
+	if len(receiptHash) == 0 {
+		return nil, errCaseNotFound
+	}
+	// The hash is not logged: with the receipt key it identifies a reporter's case.
+	return s.findCase(ctx, "find case by receipt", bson.M{"receipt_hash": receiptHash})
+}
+
+// ListCases returns cases newest first (ties broken by ID), filtered by unit, division
+// prefix and/or filing liaison (all that are set apply); f.After continues after the
+// case with that ID. With no filter set it lists every case: who may ask for that is
+// the caller's decision.
+func (s *CaseStore) ListCases(ctx context.Context, f intake.CaseFilter) ([]*intake.Case, error) {
+	limit := f.Limit
+	if limit <= 0 {
+		limit = defaultListLimit
+	}
+	limit = min(limit, maxListLimit)
+
+	filter := bson.M{}
+	if f.UnitID != "" {
+		filter["unit_id"] = f.UnitID
+	}
+	if f.FiledBy != "" {
+		filter["filed_by"] = f.FiledBy
+	}
+	if f.DivisionPrefix != "" {
+		upper, ok := prefixUpperBound(f.DivisionPrefix)
+		if !ok {
+			return nil, errBadDivision
+		}
+		// A range on the string, not a regex: the prefix cannot smuggle in pattern
+		// syntax, and the index on location.division serves it.
+		filter["location.division"] = bson.M{"$gte": f.DivisionPrefix, "$lt": upper}
+	}
+
+	if f.After != "" {
+		// Looked up by _id alone, the one filter FerretDB pushes down to SQLite; the
+		// scope is checked here instead.
+		var last struct {
+			ReceivedAt time.Time   `bson:"received_at"`
+			UnitID     string      `bson:"unit_id"`
+			FiledBy    string      `bson:"filed_by"`
+			Location   locationDoc `bson:"location"`
+		}
+		err := s.db.coll(collCases).FindOne(ctx, bson.M{"_id": f.After}, options.FindOne().SetProjection(
+			bson.M{"received_at": 1, "unit_id": 1, "filed_by": 1, "location.division": 1})).Decode(&last)
+		if err != nil {
+			return nil, storeError("list cases after "+f.After, err, errBadCursor, nil)
+		}
+		// The cursor case must itself be within the filter, so that a cursor cannot
+		// reveal where a case outside the caller's scope sits in time.
+		if f.UnitID != "" && last.UnitID != f.UnitID ||
+			f.FiledBy != "" && last.FiledBy != f.FiledBy ||
+			!strings.HasPrefix(last.Location.Division, f.DivisionPrefix) {
+			e := *errBadCursor
+			e.Err = fmt.Errorf("list cases after %s: cursor case outside the filter", f.After)
+			return nil, &e
+		}
+		filter["$or"] = bson.A{
+			bson.M{"received_at": bson.M{"$lt": last.ReceivedAt}},
+			bson.M{"received_at": last.ReceivedAt, "_id": bson.M{"$gt": f.After}},
+		}
+	}
+
+	cur, err := s.db.coll(collCases).Find(ctx, filter, options.Find().
+		SetSort(bson.D{desc("received_at"), asc("_id")}).
+		SetLimit(int64(limit)))
+	if err != nil {
+		return nil, storeError("list cases", err, nil, nil)
+	}
+	var docs []caseDoc
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, storeError("list cases", err, nil, nil)
+	}
+	out := make([]*intake.Case, 0, len(docs))
+	for i := range docs {
+		out = append(out, docs[i].toCase())
+	}
+	return out, nil
+}
+
+// prefixUpperBound returns the smallest string greater than every string starting
+// with the division-code prefix p: p with its last digit incremented ("3307" →
+// "3308", "3309" → "330:"). Only digits are accepted, which keeps the bound valid
+// UTF-8 and the filter free of anything but a code.
+func prefixUpperBound(p string) (string, bool) {
+	if len(p) == 0 || len(p) > 12 {
+		return "", false
+	}
+	for i := 0; i < len(p); i++ {
+		if p[i] < '0' || p[i] > '9' {
+			return "", false
+		}
+	}
+	return p[:len(p)-1] + string(p[len(p)-1]+1), true
+}
+
+// AddEvidence appends evs to case caseID if the case's evidence total stays within
+// maxBytes, all or nothing. The check and the append are one conditional update, so
+// concurrent uploads cannot together exceed the limit.
+func (s *CaseStore) AddEvidence(ctx context.Context, caseID string, evs []intake.Evidence, maxBytes int64) error {
+	op := "add evidence to case " + caseID
+	var total int64
+	docs := make([]evidenceDoc, 0, len(evs))
+	for _, ev := range evs {
+		if ev.Size < 0 {
+			return fmt.Errorf("%s: evidence %s has negative size %d", op, ev.ID, ev.Size)
+		}
+		total += ev.Size
+		docs = append(docs, toEvidenceDoc(ev))
+	}
+	if len(evs) == 0 {
+		// Nothing to append; only report a missing case, and leave version alone.
+		return s.caseExists(ctx, op, caseID)
+	}
+	res, err := s.db.updateOne(ctx, collCases, caseID,
+		bson.M{"evidence_bytes": bson.M{"$lte": maxBytes - total}},
+		bson.M{
+			"$push": bson.M{"evidence": bson.M{"$each": docs}},
+			"$inc":  bson.M{"evidence_bytes": total, "version": int64(1)},
+			"$set":  bson.M{"updated_at": s.db.now().UTC()},
+		})
+	if err != nil {
+		return storeError(op, err, nil, nil)
+	}
+	if res.MatchedCount == 1 {
+		return nil
+	}
+	// Nothing matched: either there is no such case or the evidence would not fit.
+	if err := s.caseExists(ctx, op, caseID); err != nil {
+		return err
+	}
+	e := *errEvidenceTooLarge
+	e.Err = fmt.Errorf("%s: %d more bytes would exceed the limit of %d", op, total, maxBytes)
+	return &e
+}
+
+// caseExists returns nil if case id exists and ENOTFOUND if not.
+func (s *CaseStore) caseExists(ctx context.Context, op, id string) error {
+	// FindOne on _id alone rather than CountDocuments: FerretDB pushes only that down.
+	err := s.db.coll(collCases).FindOne(ctx, bson.M{"_id": id}, options.FindOne().SetProjection(bson.M{"_id": 1})).Err()
+	return storeError(op, err, errCaseNotFound, nil)
+}
+
+// AddMessage stores a message of a case's conversation.
+func (s *CaseStore) AddMessage(ctx context.Context, m *intake.Message) error {
+	d := messageDoc{
+		ID:        m.ID,
+		CaseID:    m.CaseID,
+		From:      m.From,
+		AuthorID:  m.AuthorID,
+		Body:      m.Body,
+		CreatedAt: utc(m.CreatedAt),
+	}
+	if _, err := s.db.coll(collMessages).InsertOne(ctx, d); err != nil {
+		return storeError("store message "+m.ID+" of case "+m.CaseID, err, nil, errMessageExists)
+	}
+	return nil
+}
+
+// Messages returns a case's conversation, oldest first.
+func (s *CaseStore) Messages(ctx context.Context, caseID string) ([]*intake.Message, error) {
+	op := "list messages of case " + caseID
+	cur, err := s.db.coll(collMessages).Find(ctx, bson.M{"case_id": caseID},
+		options.Find().SetSort(bson.D{asc("created_at"), asc("_id")}))
+	if err != nil {
+		return nil, storeError(op, err, nil, nil)
+	}
+	var docs []messageDoc
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, storeError(op, err, nil, nil)
+	}
+	out := make([]*intake.Message, 0, len(docs))
+	for _, d := range docs {
+		out = append(out, &intake.Message{
+			ID:        d.ID,
+			CaseID:    d.CaseID,
+			From:      d.From,
+			AuthorID:  d.AuthorID,
+			Body:      d.Body,
+			CreatedAt: d.CreatedAt,
+		})
+	}
+	return out, nil
+}
+
+// PutIdempotency stores r; ECONFLICT if a live record has the same key. An expired
+// record with the key is replaced (the TTL monitor may not have removed it yet, and
+// FerretDB has none).
+func (s *CaseStore) PutIdempotency(ctx context.Context, r *intake.IdempotencyRecord) error {
+	d := idempotencyDoc{
+		KeyHash:     r.KeyHash,
+		RequestHash: r.RequestHash,
+		CaseID:      r.CaseID,
+		CaseNumber:  r.CaseNumber,
+		ReceiptEnc:  r.ReceiptEnc,
+		CreatedAt:   utc(r.CreatedAt),
+		ExpiresAt:   utc(r.ExpiresAt),
+	}
+	op := "store idempotency record"
+	coll := s.db.coll(collIdempotency)
+	_, err := coll.InsertOne(ctx, d)
+	if mongodrv.IsDuplicateKeyError(err) {
+		res, derr := coll.DeleteOne(ctx, bson.M{"_id": r.KeyHash, "expires_at": bson.M{"$lte": s.db.now().UTC()}})
+		if derr != nil {
+			return storeError(op, derr, nil, nil)
+		}
+		if res.DeletedCount == 1 {
+			_, err = coll.InsertOne(ctx, d)
+		}
+	}
+	return storeError(op, err, nil, errIdemExists)
+}
+
+// Idempotency returns the live record with key keyHash.
+func (s *CaseStore) Idempotency(ctx context.Context, keyHash string) (*intake.IdempotencyRecord, error) {
+	var d idempotencyDoc
+	err := s.db.coll(collIdempotency).FindOne(ctx, bson.M{
+		"_id":        keyHash,
+		"expires_at": bson.M{"$gt": s.db.now().UTC()},
+	}).Decode(&d)
+	if err != nil {
+		return nil, storeError("find idempotency record", err, errIdemNotFound, nil)
+	}
+	return &intake.IdempotencyRecord{
+		KeyHash:     d.KeyHash,
+		RequestHash: d.RequestHash,
+		CaseID:      d.CaseID,
+		CaseNumber:  d.CaseNumber,
+		ReceiptEnc:  d.ReceiptEnc,
+		CreatedAt:   d.CreatedAt,
+		ExpiresAt:   d.ExpiresAt,
+	}, nil
+}
+
+// DeleteIdempotency removes the record with key keyHash; a missing record is not an
+// error, so that cleaning up after a failed submission can be retried.
+func (s *CaseStore) DeleteIdempotency(ctx context.Context, keyHash string) error {
+	if _, err := s.db.coll(collIdempotency).DeleteOne(ctx, bson.M{"_id": keyHash}); err != nil {
+		return storeError("delete idempotency record", err, nil, nil)
+	}
+	return nil
+}
+
+// CountCases counts every stored case (operators' statistics and tests).
+func (s *CaseStore) CountCases(ctx context.Context) (int64, error) {
+	n, err := s.db.coll(collCases).CountDocuments(ctx, bson.M{})
+	return n, storeError("count cases", err, nil, nil)
+}

@@ -1,0 +1,281 @@
+// Package mongo is the MongoDB storage layer, on the official driver v2. It implements
+// the store interfaces of the domain packages (intake.CaseStore, accounts.UserStore)
+// and owns everything the database sees: stored document types with bson tags,
+// indexes and queries. Domain types never carry bson tags; they are mapped to and
+// from the *Doc types here.
+//
+// The same code runs against real MongoDB in production and against the embedded
+// FerretDB v1.24 (storage/embedded) in the zero-config default, so it sticks to what
+// both support. What FerretDB v1.24 on SQLite lacks, and what this package does about
+// it (storage/embedded's TestFerretDBCapabilities keeps the list honest):
+//   - updates are not atomic (read, change in Go, write back): a per-document lock
+//     in this process (lockDoc);
+//   - no TTL indexes: PurgeExpired, and expiry is checked on every read anyway;
+//   - createIndexes naming several existing indexes panics: one index per command;
+//   - no partial indexes, transactions, $lookup, or $group accumulators other than
+//     $sum, and only the first accumulator of a $group is computed: none are used;
+//   - secondary indexes are not used for queries: every query scans the collection,
+//     in SQLite for a filter on _id alone, in Go for anything else (about 0.4 ms
+//     per stored case), so the embedded default suits thousands of cases, not more.
+//
+// Rules for code in this package:
+//   - filters and updates are built from typed Go values, never from client JSON;
+//   - not-found and duplicate-key errors become *qingfeng.Error (ENOTFOUND,
+//     ECONFLICT) here, other errors are wrapped with the operation;
+//   - every update of an existing document goes through DB.updateOne or
+//     DB.findOneAndUpdate, which serialize per document on FerretDB.
+package mongo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/maphash"
+	"sync"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	mongodrv "go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
+
+	qingfeng "github.com/qingfeng-zj/qingfeng"
+)
+
+// Collection names.
+const (
+	collCases       = "cases"
+	collCounters    = "counters"
+	collMessages    = "messages"
+	collIdempotency = "idempotency"
+	collUsers       = "users"
+	collSessions    = "sessions"
+)
+
+// Client-side limits. opTimeout applies to an operation whose context has no deadline,
+// so a hung server cannot hold a request goroutine forever.
+const (
+	connectTimeout         = 10 * time.Second
+	serverSelectionTimeout = 10 * time.Second
+	opTimeout              = 30 * time.Second
+)
+
+// DB is a connection to one database.
+type DB struct {
+	client *mongodrv.Client
+	db     *mongodrv.Database
+
+	// ferret is set when the server is FerretDB. FerretDB v1 applies an update by
+	// reading the document, changing it in Go and writing it back, with nothing in
+	// between to stop a concurrent update: two $inc can both read 5 and both write 6,
+	// and a conditional update's filter is checked on a stale copy. See lockDoc.
+	ferret bool
+	// ttl is false when the server cannot expire documents by an index (FerretDB);
+	// PurgeExpired then has to be called periodically.
+	ttl bool
+
+	now func() time.Time // the clock for expiry checks; time.Now outside tests
+}
+
+// Open connects to the MongoDB server at uri, checks that it answers, and uses database
+// dbName. Options in the URI override the defaults set here.
+func Open(ctx context.Context, uri, dbName string) (*DB, error) {
+	if dbName == "" {
+		return nil, errors.New("open mongodb: empty database name")
+	}
+	opts := options.Client().
+		SetAppName("qingfeng").
+		SetConnectTimeout(connectTimeout).
+		SetServerSelectionTimeout(serverSelectionTimeout).
+		SetTimeout(opTimeout).
+		// Retried writes are deduplicated by the server (replica sets); the driver
+		// turns them off by itself where the server cannot.
+		SetRetryWrites(true).
+		SetRetryReads(true).
+		// A nil slice would be stored as null, and $push onto null fails.
+		SetBSONOptions(&options.BSONOptions{NilSliceAsEmpty: true, NilMapAsEmpty: true}).
+		ApplyURI(uri)
+	client, err := mongodrv.Connect(opts)
+	if err != nil {
+		// The URI may carry a password; the driver's errors do not echo it
+		// (TestOpenErrors checks).
+		return nil, fmt.Errorf("open mongodb: %w", err)
+	}
+	db := &DB{client: client, db: client.Database(dbName), ttl: true, now: time.Now}
+	if err := db.Ping(ctx); err != nil {
+		_ = client.Disconnect(context.Background())
+		return nil, fmt.Errorf("open mongodb: %w", err)
+	}
+	var info bson.M
+	if err := client.Database("admin").RunCommand(ctx, bson.D{{Key: "buildInfo", Value: 1}}).Decode(&info); err != nil {
+		_ = client.Disconnect(context.Background())
+		return nil, fmt.Errorf("open mongodb: buildInfo: %w", err)
+	}
+	if _, ok := info["ferretdbVersion"]; ok {
+		db.ferret = true
+		db.ttl = false // "expireAfterSeconds is not implemented yet" in FerretDB v1
+	}
+	return db, nil
+}
+
+// Ping checks that the server answers.
+func (db *DB) Ping(ctx context.Context) error {
+	if err := db.client.Ping(ctx, readpref.Primary()); err != nil {
+		return fmt.Errorf("ping mongodb: %w", err)
+	}
+	return nil
+}
+
+// Close disconnects, waiting for operations in progress until ctx is done.
+func (db *DB) Close(ctx context.Context) error {
+	if err := db.client.Disconnect(ctx); err != nil {
+		return fmt.Errorf("close mongodb: %w", err)
+	}
+	return nil
+}
+
+func (db *DB) coll(name string) *mongodrv.Collection { return db.db.Collection(name) }
+
+func asc(key string) bson.E  { return bson.E{Key: key, Value: 1} }
+func desc(key string) bson.E { return bson.E{Key: key, Value: -1} }
+
+// indexes lists every index this package relies on. Names are explicit so that
+// creating them again is a no-op, and changing a definition without renaming it fails
+// loudly on MongoDB instead of silently keeping the old one.
+func (db *DB) indexes() map[string][]mongodrv.IndexModel {
+	ix := map[string][]mongodrv.IndexModel{
+		collCases: {
+			{Keys: bson.D{asc("number")}, Options: options.Index().SetName("number_unique").SetUnique(true)},
+			{Keys: bson.D{asc("receipt_hash")}, Options: options.Index().SetName("receipt_hash_unique").SetUnique(true)},
+			// The list queries: equality or range first, then the sort order.
+			{Keys: bson.D{asc("unit_id"), desc("received_at"), asc("_id")}, Options: options.Index().SetName("unit_received")},
+			{Keys: bson.D{asc("location.division"), desc("received_at"), asc("_id")}, Options: options.Index().SetName("division_received")},
+			{Keys: bson.D{asc("filed_by"), desc("received_at"), asc("_id")}, Options: options.Index().SetName("filed_by_received")},
+			{Keys: bson.D{desc("received_at"), asc("_id")}, Options: options.Index().SetName("received")},
+		},
+		collMessages: {
+			{Keys: bson.D{asc("case_id"), asc("created_at"), asc("_id")}, Options: options.Index().SetName("case_created")},
+		},
+		collUsers: {
+			{Keys: bson.D{asc("username")}, Options: options.Index().SetName("username_unique").SetUnique(true)},
+		},
+	}
+	if db.ttl {
+		// Expired sessions and idempotency records are refused on read either way;
+		// the TTL index only reclaims the space.
+		ttl := func() *options.IndexOptionsBuilder {
+			return options.Index().SetName("expires_ttl").SetExpireAfterSeconds(0)
+		}
+		ix[collSessions] = append(ix[collSessions], mongodrv.IndexModel{Keys: bson.D{asc("expires_at")}, Options: ttl()})
+		ix[collIdempotency] = append(ix[collIdempotency], mongodrv.IndexModel{Keys: bson.D{asc("expires_at")}, Options: ttl()})
+	}
+	return ix
+}
+
+// EnsureIndexes creates the indexes the stores rely on; it is safe to call at every
+// start. On FerretDB, which cannot expire documents by index, call PurgeExpired
+// periodically instead.
+func (db *DB) EnsureIndexes(ctx context.Context) error {
+	for coll, models := range db.indexes() {
+		// One index per command: FerretDB v1.24 panics (and drops the connection)
+		// on a createIndexes naming two or more indexes that all exist already.
+		for _, m := range models {
+			if _, err := db.coll(coll).Indexes().CreateOne(ctx, m); err != nil {
+				return fmt.Errorf("ensure indexes on %s: %w", coll, err)
+			}
+		}
+	}
+	return nil
+}
+
+// PurgeExpired deletes expired sessions and idempotency records and returns how many.
+// MongoDB's TTL monitor does this by itself; the embedded FerretDB needs it called,
+// say, hourly.
+func (db *DB) PurgeExpired(ctx context.Context) (int64, error) {
+	var n int64
+	filter := bson.M{"expires_at": bson.M{"$lte": db.now().UTC()}}
+	for _, coll := range []string{collSessions, collIdempotency} {
+		res, err := db.coll(coll).DeleteMany(ctx, filter)
+		if err != nil {
+			return n, fmt.Errorf("purge expired %s: %w", coll, err)
+		}
+		n += res.DeletedCount
+	}
+	return n, nil
+}
+
+// docLocks serializes updates of one document within this process when the server is
+// FerretDB (see DB.ferret). The embedded FerretDB runs in this process and nothing
+// else writes to it, so a process-wide lock per document makes its updates as atomic
+// as MongoDB's. It is package-level so that several DB handles on the same server
+// share it. Stripes bound memory; two documents sharing a stripe only wait for each
+// other.
+var (
+	docLocks    [256]sync.Mutex
+	docLockSeed = maphash.MakeSeed()
+)
+
+// lockDoc locks document id of coll for one update on FerretDB and returns the unlock
+// function; on MongoDB, whose single-document updates are atomic, it does nothing.
+func (db *DB) lockDoc(coll, id string) (unlock func()) {
+	if !db.ferret {
+		return func() {}
+	}
+	var h maphash.Hash
+	h.SetSeed(docLockSeed)
+	h.WriteString(coll)
+	h.WriteByte(0)
+	h.WriteString(id)
+	m := &docLocks[h.Sum64()%uint64(len(docLocks))]
+	m.Lock()
+	return m.Unlock
+}
+
+// updateOne applies update to document id of coll if it also matches cond (nil for
+// none). It is the only way this package updates an existing document, so that the
+// FerretDB lock is never forgotten.
+func (db *DB) updateOne(ctx context.Context, coll, id string, cond bson.M, update bson.M) (*mongodrv.UpdateResult, error) {
+	filter := bson.M{"_id": id}
+	for k, v := range cond {
+		filter[k] = v
+	}
+	defer db.lockDoc(coll, id)()
+	return db.coll(coll).UpdateOne(ctx, filter, update)
+}
+
+// findOneAndUpdate is updateOne returning the document after the update, creating it
+// when upsert is set.
+func (db *DB) findOneAndUpdate(ctx context.Context, coll, id string, update bson.M, upsert bool) *mongodrv.SingleResult {
+	defer db.lockDoc(coll, id)()
+	return db.coll(coll).FindOneAndUpdate(ctx, bson.M{"_id": id}, update,
+		options.FindOneAndUpdate().SetUpsert(upsert).SetReturnDocument(options.After))
+}
+
+// storeError maps a driver error to the domain vocabulary: no document → notFound,
+// duplicate key → conflict, an unreachable or timed-out server → EUNAVAILABLE. The
+// driver error is kept as the cause, with op, for the log.
+func storeError(op string, err error, notFound, conflict *qingfeng.Error) error {
+	if err == nil {
+		return nil
+	}
+	cause := fmt.Errorf("%s: %w", op, err)
+	var e *qingfeng.Error
+	switch {
+	case notFound != nil && errors.Is(err, mongodrv.ErrNoDocuments):
+		e = notFound
+	case conflict != nil && mongodrv.IsDuplicateKeyError(err):
+		e = conflict
+	case errors.Is(err, context.Canceled):
+		// The caller went away; nobody will read a friendlier error.
+		return cause
+	case mongodrv.IsNetworkError(err) || mongodrv.IsTimeout(err) || errors.Is(err, mongodrv.ErrClientDisconnected):
+		e = errUnavailable
+	default:
+		return cause
+	}
+	out := *e
+	out.Err = cause
+	return &out
+}
+
+var errUnavailable = qingfeng.Errorf(qingfeng.EUNAVAILABLE, "服务暂时不可用，请稍后再试", "the database is unavailable, try again later")
