@@ -1,0 +1,559 @@
+package intake
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base32"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/qingfeng-zj/qingfeng"
+	"github.com/qingfeng-zj/qingfeng/intake/media"
+)
+
+// Receipts makes and checks receipt codes. The implementation holds a server-side
+// pepper, so that a copy of the database alone can neither recover nor test receipts.
+type Receipts interface {
+	NewCode() string
+	Normalize(code string) (string, bool)
+	Format(code string) string
+	Hash(code string) []byte
+	// KeyedHash fingerprints request data (idempotency keys, request bodies) without
+	// leaving anything a database reader could brute-force offline.
+	KeyedHash(s string) string
+	SealCode(code string) []byte
+	OpenCode(sealed []byte) (string, error)
+}
+
+// Config holds the limits and policies of intake.
+type Config struct {
+	MaxFileBytes   int64 // per evidence file
+	MaxCaseBytes   int64 // all evidence of a case
+	MaxFilesPerReq int
+	KeepOriginals  bool // keep each evidence original, sealed to the custodians
+	AcceptanceDays int  // working days to tell a real-name reporter about acceptance
+	IdempotencyTTL time.Duration
+}
+
+// DefaultConfig is what the service runs with unless configured otherwise.
+var DefaultConfig = Config{
+	MaxFileBytes:   50 << 20,
+	MaxCaseBytes:   200 << 20,
+	MaxFilesPerReq: 10,
+	AcceptanceDays: 15,
+	IdempotencyTTL: 24 * time.Hour,
+}
+
+// Service files reports and manages what reporters and staff attach to them.
+type Service struct {
+	Cases    CaseStore
+	Blobs    EvidenceStore
+	Sealer   Sealer
+	Router   Router
+	Calendar Calendar
+	Receipts Receipts
+	Ref      Reference
+	Config   Config
+	Log      *slog.Logger
+	Now      func() time.Time
+}
+
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return s.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+// Filed is what the reporter is told once, when a report is registered.
+type Filed struct {
+	Case          *Case
+	ReceiptCode   string // formatted; shown only in this response
+	AcceptanceDue string
+	DueEstimated  bool
+	Replayed      bool // an idempotent retry returned the earlier result
+}
+
+// FileRequest is one submission: the draft, an optional idempotency key, and the
+// files (multipart) that come with it.
+type FileRequest struct {
+	Draft          Draft
+	IdempotencyKey string
+	FiledBy        string // liaison account id when a liaison files for a visitor
+}
+
+// Prepared is a validated report, numbered and sealed, that has not been stored yet.
+// Files may be attached to it (AttachToPrepared) before Commit stores everything as
+// one document; Abort removes whatever was uploaded.
+type Prepared struct {
+	c        *Case
+	receipt  string
+	idemHash string
+	replay   *Filed
+	s        *Service
+	uploaded []string
+}
+
+// Prepare validates a submission and gets it ready to store. A retried submission with
+// the same idempotency key is detected here; Commit then returns the earlier result.
+func (s *Service) Prepare(ctx context.Context, req FileRequest) (*Prepared, error) {
+	now := s.now()
+	d, warns, err := req.Draft.validate(s.Ref, now)
+	if err != nil {
+		return nil, err
+	}
+	if len(d.Sealed) > 0 {
+		if err := s.Sealer.CheckSealed(d.Sealed); err != nil {
+			return nil, err
+		}
+	}
+	county, _ := s.Ref.ValidDivision(d.Location.Division)
+	p := &Prepared{s: s}
+
+	var rec *IdempotencyRecord
+	if req.IdempotencyKey != "" {
+		if len(req.IdempotencyKey) > 200 {
+			return nil, qingfeng.Invalid(map[string]qingfeng.FieldError{"Idempotency-Key": fieldErr("too_long", "幂等键过长", "too long")})
+		}
+		p.idemHash = s.Receipts.KeyedHash("idempotency-key\x00" + req.IdempotencyKey)
+		reqHash := s.Receipts.KeyedHash("request\x00" + d.fingerprint())
+		existing, err := s.Cases.Idempotency(ctx, p.idemHash)
+		switch {
+		case err == nil:
+			if existing.RequestHash != reqHash {
+				return nil, &qingfeng.Error{Code: qingfeng.ECONFLICT, Message: "该幂等键已用于另一份举报", English: "this Idempotency-Key was used for a different report"}
+			}
+			if c, err := s.Cases.CaseByID(ctx, existing.CaseID); err == nil {
+				code, err := s.Receipts.OpenCode(existing.ReceiptEnc)
+				if err != nil {
+					return nil, fmt.Errorf("open idempotent receipt: %w", err)
+				}
+				due, est := s.acceptanceDue(c)
+				p.replay = &Filed{Case: c, ReceiptCode: s.Receipts.Format(code), AcceptanceDue: due, DueEstimated: est, Replayed: true}
+				return p, nil
+			} else if qingfeng.ErrorCode(err) != qingfeng.ENOTFOUND {
+				return nil, err
+			}
+			// The first attempt stopped between recording the key and storing the case:
+			// finish it now under the same id, number and receipt.
+			rec = existing
+		case qingfeng.ErrorCode(err) == qingfeng.ENOTFOUND:
+		default:
+			return nil, err
+		}
+		if rec == nil {
+			rec = &IdempotencyRecord{KeyHash: p.idemHash, RequestHash: reqHash, CreatedAt: now, ExpiresAt: now.Add(s.Config.IdempotencyTTL)}
+		}
+	}
+
+	c := &Case{
+		Source: d.Source, Category: Category(d.Category), Subject: d.Subject, Description: d.Description,
+		Location: d.Location, OccurredOn: d.OccurredOn, RealName: !d.Anonymous, Status: StatusRegistered,
+		Warnings: warns, ReceivedAt: now, UpdatedAt: now, FiledBy: req.FiledBy, Version: 1,
+	}
+	if rec != nil && rec.CaseID != "" {
+		c.ID, c.Number = rec.CaseID, rec.CaseNumber
+		if p.receipt, err = s.Receipts.OpenCode(rec.ReceiptEnc); err != nil {
+			return nil, fmt.Errorf("open idempotent receipt: %w", err)
+		}
+	} else {
+		c.ID = NewID()
+		year := now.In(shanghai).Year()
+		seq, err := s.Cases.NextSequence(ctx, fmt.Sprintf("case:%s:%d", county, year))
+		if err != nil {
+			return nil, fmt.Errorf("number case: %w", err)
+		}
+		c.Number = fmt.Sprintf("QF-%s-%d-%06d", county, year, seq)
+		p.receipt = s.Receipts.NewCode()
+	}
+	c.ReceiptHash = s.Receipts.Hash(p.receipt)
+
+	switch {
+	case d.Identity != nil:
+		plain, err := json.Marshal(sealedIdentityV1{V: 1, Name: d.Identity.Name, Mobile: d.Identity.Mobile,
+			ResidentID: d.Identity.ResidentID, PreferredContact: d.Identity.PreferredContact})
+		if err != nil {
+			return nil, err
+		}
+		sealed, err := s.Sealer.Seal(ctx, county, plain)
+		clear(plain)
+		if err != nil {
+			return nil, err
+		}
+		c.Identity = sealed
+	case len(d.Sealed) > 0:
+		c.Identity = &SealedIdentity{Ciphertext: d.Sealed, SealedOnDevice: true, SealedAt: now}
+	}
+
+	if c.Decision, err = s.Router.Route(ctx, c); err != nil {
+		return nil, fmt.Errorf("route case: %w", err)
+	}
+	c.UnitID = c.Decision.UnitID
+	if c.RealName {
+		c.AcceptanceDue, _ = s.acceptanceDue(c)
+	}
+
+	if rec != nil && rec.CaseID == "" {
+		rec.CaseID, rec.CaseNumber, rec.ReceiptEnc = c.ID, c.Number, s.Receipts.SealCode(p.receipt)
+		if err := s.Cases.PutIdempotency(ctx, rec); err != nil {
+			if qingfeng.ErrorCode(err) == qingfeng.ECONFLICT {
+				return nil, &qingfeng.Error{Code: qingfeng.ECONFLICT, Message: "相同的举报正在提交中，请稍后重试", English: "the same report is being submitted; retry shortly"}
+			}
+			return nil, err
+		}
+	}
+	p.c = c
+	return p, nil
+}
+
+type sealedIdentityV1 struct {
+	V                int    `json:"v"`
+	Name             string `json:"name"`
+	Mobile           string `json:"mobile"`
+	ResidentID       string `json:"resident_id,omitempty"`
+	PreferredContact string `json:"preferred_contact,omitempty"`
+}
+
+// fingerprint is a stable rendering of the draft for idempotency comparison. It is
+// only ever stored under a keyed hash: it contains the plaintext identity.
+func (d Draft) fingerprint() string {
+	b, _ := json.Marshal(struct {
+		D  Draft
+		ID *sealedIdentityV1
+	}{D: Draft{Category: d.Category, Subject: d.Subject, Description: d.Description, Location: d.Location,
+		OccurredOn: d.OccurredOn, Anonymous: d.Anonymous, Sealed: d.Sealed, Source: d.Source}, ID: identityV1(d.Identity)})
+	return string(b)
+}
+
+func identityV1(id *Identity) *sealedIdentityV1 {
+	if id == nil {
+		return nil
+	}
+	return &sealedIdentityV1{V: 1, Name: id.Name, Mobile: id.Mobile, ResidentID: id.ResidentID, PreferredContact: id.PreferredContact}
+}
+
+// Replayed reports whether this submission is a retry of one already stored.
+func (p *Prepared) Replayed() bool { return p.replay != nil }
+
+// Attach streams one file into the prepared case's evidence. Call only when !Replayed().
+func (p *Prepared) Attach(ctx context.Context, r io.Reader, uploader string) error {
+	if len(p.c.Evidence) >= p.s.Config.MaxFilesPerReq {
+		return qingfeng.Errorf(qingfeng.ETOOLARGE, fmt.Sprintf("一次最多上传%d个文件", p.s.Config.MaxFilesPerReq), "too many files in one request")
+	}
+	ev, keys, err := p.s.storeFile(ctx, p.c, r, uploader, p.s.Config.MaxCaseBytes-p.c.EvidenceBytes)
+	p.uploaded = append(p.uploaded, keys...)
+	if err != nil {
+		return err
+	}
+	p.c.Evidence = append(p.c.Evidence, ev)
+	p.c.EvidenceBytes += ev.Size
+	return nil
+}
+
+// Commit stores the case with its evidence as one document.
+func (p *Prepared) Commit(ctx context.Context) (*Filed, error) {
+	if p.replay != nil {
+		return p.replay, nil
+	}
+	s := p.s
+	if err := s.Cases.CreateCase(ctx, p.c); err != nil {
+		if qingfeng.ErrorCode(err) == qingfeng.ECONFLICT && p.idemHash != "" {
+			// Stored by a concurrent retry of the same request: answer as it did.
+			if c, err2 := s.Cases.CaseByID(ctx, p.c.ID); err2 == nil {
+				p.Abort(ctx)
+				due, est := s.acceptanceDue(c)
+				return &Filed{Case: c, ReceiptCode: s.Receipts.Format(p.receipt), AcceptanceDue: due, DueEstimated: est, Replayed: true}, nil
+			}
+		}
+		p.Abort(ctx)
+		return nil, fmt.Errorf("store case %s: %w", p.c.Number, err)
+	}
+	p.uploaded = nil
+	due, est := s.acceptanceDue(p.c)
+	s.Log.InfoContext(ctx, "case registered", "case", p.c.Number, "unit", p.c.UnitID, "category", string(p.c.Category),
+		"real_name", p.c.RealName, "evidence", len(p.c.Evidence))
+	return &Filed{Case: p.c, ReceiptCode: s.Receipts.Format(p.receipt), AcceptanceDue: due, DueEstimated: est}, nil
+}
+
+// Abort removes everything uploaded for a prepared case that will not be stored, and
+// the idempotency record, so a retry starts clean.
+func (p *Prepared) Abort(ctx context.Context) {
+	ctx = context.WithoutCancel(ctx)
+	for _, k := range p.uploaded {
+		if err := p.s.Blobs.Delete(ctx, k); err != nil {
+			p.s.Log.ErrorContext(ctx, "remove orphaned evidence object", "err", err)
+		}
+	}
+	p.uploaded = nil
+	if p.idemHash != "" && p.replay == nil {
+		if err := p.s.Cases.DeleteIdempotency(ctx, p.idemHash); err != nil && qingfeng.ErrorCode(err) != qingfeng.ENOTFOUND {
+			p.s.Log.ErrorContext(ctx, "remove idempotency record", "err", err)
+		}
+	}
+}
+
+func (s *Service) acceptanceDue(c *Case) (string, bool) {
+	if !c.RealName {
+		return "", false
+	}
+	return s.Calendar.AddWorkingDays(c.ReceivedAt, s.Config.AcceptanceDays)
+}
+
+// storeFile streams one upload through type sniffing, metadata removal and hashing
+// into the evidence store. It returns the keys of every object it wrote, so the caller
+// can remove them if the request as a whole fails.
+func (s *Service) storeFile(ctx context.Context, c *Case, r io.Reader, uploader string, room int64) (Evidence, []string, error) {
+	limit := s.Config.MaxFileBytes
+	if room < limit {
+		limit = room
+	}
+	if limit <= 0 {
+		return Evidence{}, nil, errCaseFull
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	ev := Evidence{ID: NewID(), UploadedBy: uploader, UploadedAt: s.now()}
+	ev.ObjectKey = "evidence/" + c.ID + "/" + NewID()
+	keys := []string{ev.ObjectKey}
+	opts := media.Options{MaxBytes: limit}
+
+	var (
+		origDone  chan error
+		origPipeW *io.PipeWriter
+		sealW     io.WriteCloser
+	)
+	if s.Config.KeepOriginals {
+		ev.OriginalKey = "originals/" + c.ID + "/" + NewID() + ".age"
+		keys = append(keys, ev.OriginalKey)
+		var origPipeR *io.PipeReader
+		origPipeR, origPipeW = io.Pipe()
+		var err error
+		if sealW, err = s.Sealer.SealStream(ctx, c.Location.Division, origPipeW); err != nil {
+			return Evidence{}, nil, err
+		}
+		opts.Original = sealW
+		origDone = make(chan error, 1)
+		go func() {
+			_, err := s.Blobs.Put(ctx, ev.OriginalKey, origPipeR, "application/octet-stream")
+			origPipeR.CloseWithError(errStoreClosed(err))
+			origDone <- err
+		}()
+	}
+
+	pr, pw := io.Pipe()
+	type processed struct {
+		res media.Result
+		err error
+	}
+	done := make(chan processed, 1)
+	go func() {
+		res, err := media.Process(r, pw, opts)
+		if sealW != nil {
+			if err == nil {
+				err = sealW.Close()
+			}
+			origPipeW.CloseWithError(err)
+		}
+		pw.CloseWithError(err)
+		done <- processed{res, err}
+	}()
+	_, putErr := s.Blobs.Put(ctx, ev.ObjectKey, pr, "application/octet-stream")
+	pr.CloseWithError(errStoreClosed(putErr))
+	if putErr != nil {
+		cancel()
+	}
+	p := <-done
+	var origErr error
+	if origDone != nil {
+		origErr = <-origDone
+	}
+	switch {
+	case p.err != nil:
+		return Evidence{}, keys, p.err // the client's file is at fault: say why
+	case putErr != nil:
+		return Evidence{}, keys, fmt.Errorf("store evidence: %w", putErr)
+	case origErr != nil:
+		return Evidence{}, keys, fmt.Errorf("store sealed original: %w", origErr)
+	}
+	ev.ContentType = p.res.ContentType
+	ev.Size = p.res.StoredSize
+	ev.SHA256Received = p.res.ReceivedSHA256
+	ev.SHA256Stored = p.res.StoredSHA256
+	ev.MetadataRemoved = p.res.MetadataRemoved
+	return ev, keys, nil
+}
+
+var errCaseFull = qingfeng.Errorf(qingfeng.ETOOLARGE, "该案件的证据总量已达上限", "the case's evidence is at its size limit")
+
+func errStoreClosed(err error) error {
+	if err == nil {
+		return io.ErrClosedPipe
+	}
+	return err
+}
+
+// AddEvidence attaches files to a registered case. Either every file of the request is
+// stored and referenced, or none is and no object remains.
+func (s *Service) AddEvidence(ctx context.Context, c *Case, uploader string, next func() (io.Reader, error)) ([]Evidence, error) {
+	var (
+		evs     []Evidence
+		written []string
+		total   int64
+	)
+	fail := func(err error) ([]Evidence, error) {
+		dctx := context.WithoutCancel(ctx)
+		for _, k := range written {
+			if derr := s.Blobs.Delete(dctx, k); derr != nil {
+				s.Log.ErrorContext(ctx, "remove orphaned evidence object", "err", derr)
+			}
+		}
+		return nil, err
+	}
+	for {
+		r, err := next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return fail(err)
+		}
+		if len(evs) >= s.Config.MaxFilesPerReq {
+			return fail(qingfeng.Errorf(qingfeng.ETOOLARGE, fmt.Sprintf("一次最多上传%d个文件", s.Config.MaxFilesPerReq), "too many files in one request"))
+		}
+		ev, keys, err := s.storeFile(ctx, c, r, uploader, s.Config.MaxCaseBytes-c.EvidenceBytes-total)
+		written = append(written, keys...)
+		if err != nil {
+			return fail(err)
+		}
+		evs = append(evs, ev)
+		total += ev.Size
+	}
+	if len(evs) == 0 {
+		return nil, qingfeng.Invalid(map[string]qingfeng.FieldError{"file": fieldErr("required", "请至少上传一个文件", "upload at least one file")})
+	}
+	if err := s.Cases.AddEvidence(ctx, c.ID, evs, s.Config.MaxCaseBytes); err != nil {
+		return fail(err)
+	}
+	s.Log.InfoContext(ctx, "evidence added", "case", c.Number, "files", len(evs), "by", uploader)
+	return evs, nil
+}
+
+// FollowUp finds the case a receipt code belongs to. Failed attempts are throttled
+// for the whole service: no address or device is recorded to do it.
+func (s *Service) FollowUp(ctx context.Context, code string, t *Throttle) (*Case, error) {
+	if !t.Allow() {
+		return nil, errThrottled
+	}
+	norm, ok := s.Receipts.Normalize(code)
+	if !ok {
+		// A typo (wrong length, failed check digit) never reaches the store and costs
+		// no attempt: the reporter is told to check what they typed.
+		return nil, errReceiptTypo
+	}
+	c, err := s.Cases.CaseByReceipt(ctx, s.Receipts.Hash(norm))
+	if qingfeng.ErrorCode(err) == qingfeng.ENOTFOUND {
+		t.Fail()
+		return nil, errBadReceipt
+	}
+	return c, err
+}
+
+var (
+	errBadReceipt  = qingfeng.Errorf(qingfeng.EUNAUTHORIZED, "回执码无效", "invalid receipt code")
+	errReceiptTypo = &qingfeng.Error{Code: qingfeng.EINVALID, Message: "回执码应为16位数字，请核对是否输错", English: "a receipt code is 16 digits; check for a typo",
+		Fields: map[string]qingfeng.FieldError{"receipt_code": {Code: "invalid_receipt", Message: "回执码格式不正确", English: "malformed receipt code"}}}
+	errThrottled = qingfeng.Errorf(qingfeng.ERATELIMIT, "尝试次数过多，请稍后再试", "too many attempts; try again later")
+)
+
+// PostMessage adds a message to a case's conversation.
+func (s *Service) PostMessage(ctx context.Context, c *Case, from, authorID, body string) (*Message, error) {
+	body = strings.TrimSpace(body)
+	switch n := len([]rune(body)); {
+	case n == 0:
+		return nil, qingfeng.Invalid(map[string]qingfeng.FieldError{"body": fieldErr("required", "必填", "required")})
+	case n > 2000:
+		return nil, qingfeng.Invalid(map[string]qingfeng.FieldError{"body": fieldErr("too_long", "留言不能超过2000字", "at most 2,000 characters")})
+	}
+	m := &Message{ID: NewID(), CaseID: c.ID, From: from, AuthorID: authorID, Body: body, CreatedAt: s.now()}
+	if err := s.Cases.AddMessage(ctx, m); err != nil {
+		return nil, fmt.Errorf("store message on %s: %w", c.Number, err)
+	}
+	return m, nil
+}
+
+// Throttle limits failed receipt look-ups service-wide with a token bucket: Burst
+// failures at once, refilled at Rate per second. It deliberately keys on nothing
+// about the client, so nothing identifying is kept; while it is empty every look-up
+// waits, which is the price of not tracking reporters.
+type Throttle struct {
+	Burst float64
+	Rate  float64
+	Now   func() time.Time
+
+	mu     sync.Mutex
+	tokens float64
+	last   time.Time
+	init   bool
+}
+
+func (t *Throttle) refill() {
+	now := time.Now()
+	if t.Now != nil {
+		now = t.Now()
+	}
+	if !t.init {
+		t.tokens, t.last, t.init = t.Burst, now, true
+		return
+	}
+	t.tokens = min(t.Burst, t.tokens+now.Sub(t.last).Seconds()*t.Rate)
+	t.last = now
+}
+
+// Allow reports whether a look-up may proceed.
+func (t *Throttle) Allow() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.refill()
+	return t.tokens >= 1
+}
+
+// Reset sets new limits and refills the bucket.
+func (t *Throttle) Reset(burst, rate float64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.Burst, t.Rate, t.init = burst, rate, false
+}
+
+// Fail spends a token for a failed look-up.
+func (t *Throttle) Fail() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.refill()
+	t.tokens = max(0, t.tokens-1)
+}
+
+var shanghai = func() *time.Location {
+	if l, err := time.LoadLocation("Asia/Shanghai"); err == nil {
+		return l
+	}
+	return time.FixedZone("CST", 8*3600)
+}()
+
+// NewID returns a random 128-bit identifier in lowercase base32: unguessable, URL- and
+// object-key-safe.
+func NewID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:]))
+}
+
+// HashHex is SHA-256 in hex.
+func HashHex(b []byte) string { s := sha256.Sum256(b); return hex.EncodeToString(s[:]) }
