@@ -1,0 +1,172 @@
+package handlers
+
+import (
+	"slices"
+	"strings"
+
+	"github.com/gofiber/fiber/v3"
+
+	"github.com/qingfeng-zj/qingfeng"
+	"github.com/qingfeng-zj/qingfeng/accounts"
+	"github.com/qingfeng-zj/qingfeng/intake"
+)
+
+// principal is who is making a request: a staff account, or a reporter holding a
+// follow-up token for one case.
+type principal struct {
+	user     *accounts.User
+	claims   accounts.Claims
+	reporter string // case id the follow-up token is scoped to
+}
+
+type principalKey struct{}
+
+func principalOf(c fiber.Ctx) *principal {
+	p, _ := c.Locals(principalKey{}).(*principal)
+	return p
+}
+
+func bearer(c fiber.Ctx) string {
+	h := c.Get(fiber.HeaderAuthorization)
+	if len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
+		return strings.TrimSpace(h[7:])
+	}
+	return ""
+}
+
+// staffAuth admits a valid staff access token of one of roles (any role if none given).
+func (s *Server) staffAuth(roles ...accounts.Role) fiber.Handler {
+	return func(c fiber.Ctx) error {
+		tok := bearer(c)
+		if tok == "" {
+			return qingfeng.ErrUnauthorized
+		}
+		u, claims, err := s.d.Accounts.Authenticate(c.Context(), tok)
+		if err != nil {
+			return err
+		}
+		if len(roles) > 0 && !slices.Contains(roles, u.Role) {
+			return qingfeng.ErrForbidden
+		}
+		c.Locals(principalKey{}, &principal{user: u, claims: claims})
+		return c.Next()
+	}
+}
+
+// followUpAuth admits a reporter's follow-up token.
+func (s *Server) followUpAuth(c fiber.Ctx) error {
+	tok := bearer(c)
+	if tok == "" {
+		return qingfeng.ErrUnauthorized
+	}
+	claims, err := s.d.Tokens.Verify(tok, accounts.AudienceFollowUp)
+	if err != nil {
+		return err
+	}
+	c.Locals(principalKey{}, &principal{claims: claims, reporter: claims.Subject})
+	return c.Next()
+}
+
+// anyPrincipal admits either kind of token; the handler checks the case scope.
+func (s *Server) anyPrincipal(c fiber.Ctx) error {
+	tok := bearer(c)
+	if tok == "" {
+		return qingfeng.ErrUnauthorized
+	}
+	if claims, err := s.d.Tokens.Verify(tok, accounts.AudienceFollowUp); err == nil {
+		c.Locals(principalKey{}, &principal{claims: claims, reporter: claims.Subject})
+		return c.Next()
+	}
+	return s.staffAuth(accounts.RoleStaff, accounts.RoleLiaison)(c)
+}
+
+// Access to a case. Staff see only cases owned by their unit. A liaison may add
+// evidence to cases in their division, but reads only the cases they filed: a village
+// liaison may live next door to the people a report names.
+const (
+	accessRead = iota
+	accessAddEvidence
+)
+
+func canAccess(p *principal, cs *intake.Case, kind int) bool {
+	switch {
+	case p == nil:
+		return false
+	case p.reporter != "":
+		return p.reporter == cs.ID
+	case p.user.Role == accounts.RoleStaff:
+		return p.user.UnitID != "" && p.user.UnitID == cs.UnitID
+	case p.user.Role == accounts.RoleLiaison:
+		inDivision := strings.HasPrefix(cs.Location.Division, divisionPrefix(p.user.Division))
+		if kind == accessAddEvidence {
+			return inDivision
+		}
+		return inDivision && cs.FiledBy == p.user.ID
+	}
+	return false
+}
+
+// divisionPrefix turns a division code into the prefix its sub-divisions share:
+// 330000 → 33, 330700 → 3307, 330782 → 330782, 330782001 → 330782001.
+func divisionPrefix(code string) string {
+	if len(code) == 6 {
+		switch {
+		case strings.HasSuffix(code, "0000"):
+			return code[:2]
+		case strings.HasSuffix(code, "00"):
+			return code[:4]
+		}
+	}
+	return code
+}
+
+// loadCase loads the case named in the path and checks the principal may see it.
+// A case the principal may not see is reported as not found, so case numbers
+// cannot be probed.
+func (s *Server) loadCase(c fiber.Ctx, kind int) (*intake.Case, error) {
+	p := principalOf(c)
+	number := c.Params("case")
+	var (
+		cs  *intake.Case
+		err error
+	)
+	if p != nil && p.reporter != "" {
+		cs, err = s.d.Intake.Cases.CaseByID(c.Context(), p.reporter)
+		if err == nil && cs.Number != number {
+			return nil, caseNotFound
+		}
+	} else {
+		if !validCaseNumber(number) {
+			return nil, caseNotFound
+		}
+		cs, err = s.d.Intake.Cases.CaseByNumber(c.Context(), number)
+	}
+	if qingfeng.ErrorCode(err) == qingfeng.ENOTFOUND {
+		return nil, caseNotFound
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !canAccess(p, cs, kind) {
+		return nil, caseNotFound
+	}
+	return cs, nil
+}
+
+var caseNotFound = qingfeng.Errorf(qingfeng.ENOTFOUND, "案件不存在", "no such case")
+
+// validCaseNumber accepts QF-<6 digits>-<4 digits>-<6+ digits> only, before any query.
+func validCaseNumber(s string) bool {
+	parts := strings.Split(s, "-")
+	if len(parts) != 4 || parts[0] != "QF" || len(parts[1]) != 6 || len(parts[2]) != 4 || len(parts[3]) < 6 || len(parts[3]) > 9 {
+		return false
+	}
+	for _, p := range parts[1:] {
+		for _, r := range p {
+			if r < '0' || r > '9' {
+				return false
+			}
+		}
+	}
+	return true
+}

@@ -1,0 +1,116 @@
+package handlers
+
+import (
+	"errors"
+	"strings"
+
+	"github.com/gofiber/fiber/v3"
+	"github.com/gofiber/fiber/v3/middleware/requestid"
+
+	"github.com/qingfeng-zj/qingfeng"
+)
+
+// statusOf is the one table from error code to HTTP status.
+var statusOf = map[string]int{
+	qingfeng.EINVALID:      fiber.StatusBadRequest,
+	qingfeng.EUNAUTHORIZED: fiber.StatusUnauthorized,
+	qingfeng.EFORBIDDEN:    fiber.StatusForbidden,
+	qingfeng.ENOTFOUND:     fiber.StatusNotFound,
+	qingfeng.ECONFLICT:     fiber.StatusConflict,
+	qingfeng.ETOOLARGE:     fiber.StatusRequestEntityTooLarge,
+	qingfeng.EUNSUPPORTED:  fiber.StatusUnsupportedMediaType,
+	qingfeng.ERATELIMIT:    fiber.StatusTooManyRequests,
+	qingfeng.EUNAVAILABLE:  fiber.StatusServiceUnavailable,
+	qingfeng.EINTERNAL:     fiber.StatusInternalServerError,
+}
+
+// fiberErrors maps Fiber's own errors (unknown route, wrong method, oversized body)
+// into our vocabulary, so every error a client sees has the same shape.
+var fiberErrors = map[int]*qingfeng.Error{
+	fiber.StatusNotFound:              qingfeng.Errorf(qingfeng.ENOTFOUND, "接口不存在", "no such endpoint"),
+	fiber.StatusMethodNotAllowed:      qingfeng.Errorf(qingfeng.EINVALID, "请求方法不被允许", "method not allowed"),
+	fiber.StatusRequestEntityTooLarge: qingfeng.Errorf(qingfeng.ETOOLARGE, "请求内容过大", "request body too large"),
+	fiber.StatusRequestTimeout:        qingfeng.Errorf(qingfeng.EINVALID, "请求超时", "request timed out"),
+	fiber.StatusUnsupportedMediaType:  qingfeng.Errorf(qingfeng.EUNSUPPORTED, "不支持的内容类型", "unsupported content type"),
+}
+
+type errorBody struct {
+	Error errorDetail `json:"error"`
+}
+
+type errorDetail struct {
+	Code    string                `json:"code"`
+	Message string                `json:"message"`
+	Fields  map[string]fieldError `json:"fields,omitempty"`
+	Allowed []string              `json:"allowed,omitempty"`
+}
+
+type fieldError struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// handleError turns any error into {"error":{code,message,fields}} with the status for
+// its code. Messages are Chinese unless the client prefers English; internal details
+// are logged with the request id and never sent.
+func (s *Server) handleError(c fiber.Ctx, err error) error {
+	var (
+		qe *qingfeng.Error
+		fe *fiber.Error
+	)
+	switch {
+	case errors.As(err, &qe):
+	case errors.As(err, &fe):
+		if m, ok := fiberErrors[fe.Code]; ok {
+			qe = m
+		} else if fe.Code >= 500 {
+			qe = internal
+		} else {
+			qe = qingfeng.Errorf(qingfeng.EINVALID, "请求有误", "bad request")
+		}
+	default:
+		qe = internal
+	}
+	if qe.Code == qingfeng.EINTERNAL || qe.Code == qingfeng.EUNAVAILABLE {
+		s.d.Log.Error("request failed", "route", c.Route().Path, "request_id", requestid.FromContext(c), "err", err)
+	}
+	english := prefersEnglish(c.Get(fiber.HeaderAcceptLanguage))
+	body := errorBody{Error: errorDetail{Code: qe.Code, Message: qe.Message, Allowed: qe.Allowed}}
+	if english {
+		body.Error.Message = qe.English
+	}
+	if len(qe.Fields) > 0 {
+		body.Error.Fields = make(map[string]fieldError, len(qe.Fields))
+		for k, f := range qe.Fields {
+			m := f.Message
+			if english {
+				m = f.English
+			}
+			body.Error.Fields[k] = fieldError{Code: f.Code, Message: m}
+		}
+	}
+	status, ok := statusOf[qe.Code]
+	if !ok {
+		status = fiber.StatusInternalServerError
+	}
+	if status == fiber.StatusTooManyRequests {
+		c.Set(fiber.HeaderRetryAfter, "60")
+	}
+	return c.Status(status).JSON(body)
+}
+
+var internal = qingfeng.Errorf(qingfeng.EINTERNAL, "服务器内部错误，请稍后重试", "internal error; please retry later")
+
+// prefersEnglish reads Accept-Language: English only when it ranks above Chinese.
+func prefersEnglish(h string) bool {
+	for _, part := range strings.Split(h, ",") {
+		tag := strings.ToLower(strings.TrimSpace(strings.SplitN(part, ";", 2)[0]))
+		switch {
+		case strings.HasPrefix(tag, "zh"):
+			return false
+		case strings.HasPrefix(tag, "en"):
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,120 @@
+package handlers
+
+import (
+	"github.com/gofiber/fiber/v3"
+
+	"github.com/qingfeng-zj/qingfeng/intake"
+)
+
+type followUpRequest struct {
+	ReceiptCode string `json:"receipt_code"`
+}
+
+// followUpSession is POST /v1/followup/session: a receipt code buys a short-lived token
+// for that one case. Failed guesses are throttled service-wide (see intake.Throttle).
+func (s *Server) followUpSession(c fiber.Ctx) error {
+	var req followUpRequest
+	if err := s.decodeJSON(c, &req); err != nil {
+		return err
+	}
+	cs, err := s.d.Intake.FollowUp(c.Context(), req.ReceiptCode, s.d.Throttle)
+	if err != nil {
+		return err
+	}
+	tok, exp, err := s.followUpToken(cs.ID)
+	if err != nil {
+		return err
+	}
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	return c.JSON(fiber.Map{"token": tok, "expires_at": wireTime(exp), "case_number": cs.Number})
+}
+
+// reporterCaseView is what a reporter sees of their own case: never staff identities,
+// internal notes or the routing decision's internals — only the unit's name.
+type reporterCaseView struct {
+	CaseNumber    string         `json:"case_number"`
+	Status        string         `json:"status"`
+	StatusLabel   string         `json:"status_label"`
+	Category      categoryRef    `json:"category"`
+	Unit          unitRef        `json:"unit"`
+	RealName      bool           `json:"real_name"`
+	ReceivedAt    string         `json:"received_at"`
+	AcceptanceDue string         `json:"acceptance_due,omitempty"`
+	Evidence      []evidenceView `json:"evidence"`
+	Messages      []messageView  `json:"messages"`
+}
+
+type categoryRef struct {
+	Code  string `json:"code"`
+	Label string `json:"label"`
+}
+
+func categoryOf(c intake.Category) categoryRef {
+	for _, k := range intake.Categories {
+		if k.Code == c {
+			return categoryRef{Code: string(c), Label: k.Label}
+		}
+	}
+	return categoryRef{Code: string(c), Label: string(c)}
+}
+
+type messageView struct {
+	ID        string `json:"id"`
+	From      string `json:"from"`
+	Body      string `json:"body"`
+	CreatedAt string `json:"created_at"`
+}
+
+func messageViews(ms []*intake.Message) []messageView {
+	out := make([]messageView, 0, len(ms))
+	for _, m := range ms {
+		out = append(out, messageView{ID: m.ID, From: m.From, Body: m.Body, CreatedAt: wireTime(m.CreatedAt)})
+	}
+	return out
+}
+
+// followUpCase is GET /v1/followup/case.
+func (s *Server) followUpCase(c fiber.Ctx) error {
+	cs, err := s.d.Intake.Cases.CaseByID(c.Context(), principalOf(c).reporter)
+	if err != nil {
+		return caseGone(err)
+	}
+	msgs, err := s.d.Intake.Cases.Messages(c.Context(), cs.ID)
+	if err != nil {
+		return err
+	}
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	return c.JSON(reporterCaseView{
+		CaseNumber: cs.Number, Status: string(cs.Status), StatusLabel: statusLabel(cs.Status), Category: categoryOf(cs.Category),
+		Unit: unitRef{Name: cs.Decision.UnitName}, RealName: cs.RealName, ReceivedAt: wireTime(cs.ReceivedAt),
+		AcceptanceDue: cs.AcceptanceDue, Evidence: evidenceViews(cs.Evidence), Messages: messageViews(msgs),
+	})
+}
+
+func caseGone(err error) error {
+	if err != nil && isNotFound(err) {
+		return caseNotFound
+	}
+	return err
+}
+
+type messageRequest struct {
+	Body string `json:"body"`
+}
+
+// followUpMessage is POST /v1/followup/messages: the reporter writes to the unit.
+func (s *Server) followUpMessage(c fiber.Ctx) error {
+	var req messageRequest
+	if err := s.decodeJSON(c, &req); err != nil {
+		return err
+	}
+	cs, err := s.d.Intake.Cases.CaseByID(c.Context(), principalOf(c).reporter)
+	if err != nil {
+		return caseGone(err)
+	}
+	m, err := s.d.Intake.PostMessage(c.Context(), cs, "reporter", "", req.Body)
+	if err != nil {
+		return err
+	}
+	return c.Status(fiber.StatusCreated).JSON(messageViews([]*intake.Message{m})[0])
+}

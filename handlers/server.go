@@ -1,0 +1,189 @@
+// Package handlers is the HTTP API: routes, authentication middleware, request and
+// response types, and the one error handler. Fiber lives only here; handlers read the
+// same way (identity → params → load → decode → validate → apply → respond) and hand
+// domain work to the intake and accounts services with a context.Context.
+//
+// Reporter routes never see, log or store a client address, user agent or device id:
+// the access log records no client attributes on any route.
+package handlers
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/gofiber/fiber/v3"
+	"github.com/gofiber/fiber/v3/middleware/adaptor"
+	"github.com/gofiber/fiber/v3/middleware/recover"
+	"github.com/gofiber/fiber/v3/middleware/requestid"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/qingfeng-zj/qingfeng/accounts"
+	"github.com/qingfeng-zj/qingfeng/intake"
+)
+
+// Deps is what the API needs; cmd/qingfeng wires it.
+type Deps struct {
+	Intake   *intake.Service
+	Accounts *accounts.Service
+	Tokens   accounts.TokenSigner
+	Throttle *intake.Throttle
+	// Ready reports whether every backend is reachable.
+	Ready func(ctx context.Context) error
+	// UnitName names a unit id, ok=false for an unknown unit.
+	UnitName func(id string) (string, bool)
+	// ValidDivision reports whether a division code exists.
+	ValidDivision func(code string) bool
+	Log           *slog.Logger
+	Registry      *prometheus.Registry
+	FollowUpTTL   time.Duration
+	MaxJSONBytes  int
+	MaxUploadBody int64 // whole multipart request
+}
+
+// Server is the Fiber application with its routes.
+type Server struct {
+	App *fiber.App
+	d   Deps
+	m   *metrics
+}
+
+// New builds the application and registers every route.
+func New(d Deps) *Server {
+	if d.FollowUpTTL == 0 {
+		d.FollowUpTTL = 30 * time.Minute
+	}
+	if d.MaxJSONBytes == 0 {
+		d.MaxJSONBytes = 64 << 10
+	}
+	if d.MaxUploadBody == 0 {
+		d.MaxUploadBody = 210 << 20
+	}
+	s := &Server{d: d, m: newMetrics(d.Registry)}
+	s.App = fiber.New(fiber.Config{
+		AppName:      "qingfeng",
+		ErrorHandler: s.handleError,
+		// Values read from the context are copied, so nothing dangles after a handler
+		// returns and Fiber reuses its buffers.
+		Immutable: true,
+		// Bodies stream to handlers once past this size: uploads are never buffered
+		// whole; JSON handlers read with their own limit.
+		BodyLimit:         1 << 20,
+		StreamRequestBody: true,
+		// Multipart bodies are parsed by the upload handlers as streams.
+		DisablePreParseMultipartForm: true,
+		ReadTimeout:                  5 * time.Minute,
+		WriteTimeout:                 5 * time.Minute,
+		IdleTimeout:                  2 * time.Minute,
+	})
+	s.App.Use(recover.New(recover.Config{EnableStackTrace: true, StackTraceHandler: func(c fiber.Ctx, e any) {
+		d.Log.Error("panic", "request_id", requestid.FromContext(c), "panic", e)
+	}}))
+	s.App.Use(requestid.New())
+	s.App.Use(s.accessLog)
+
+	s.App.Get("/healthz", func(c fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
+	s.App.Get("/readyz", s.readyz)
+	s.App.Get("/metrics", adaptor.HTTPHandler(promhttp.HandlerFor(d.Registry, promhttp.HandlerOpts{})))
+
+	v1 := s.App.Group("/v1")
+	v1.Get("/categories", s.categories)
+
+	// Reporters: no account. Filing needs nothing; follow-up needs the receipt.
+	v1.Post("/reports", s.fileReport)
+	v1.Post("/reports/:case/evidence", s.anyPrincipal, s.addEvidence)
+	v1.Post("/followup/session", s.followUpSession)
+	v1.Get("/followup/case", s.followUpAuth, s.followUpCase)
+	v1.Post("/followup/messages", s.followUpAuth, s.followUpMessage)
+
+	// Staff accounts.
+	v1.Post("/auth/login", s.login)
+	v1.Post("/auth/refresh", s.refresh)
+	v1.Post("/auth/logout", s.staffAuth(), s.logout)
+	v1.Get("/auth/me", s.staffAuth(), s.me)
+
+	v1.Post("/admin/users", s.staffAuth(accounts.RoleAdmin), s.createUser)
+	v1.Patch("/admin/users/:id", s.staffAuth(accounts.RoleAdmin), s.updateUser)
+
+	cases := v1.Group("/cases", s.staffAuth(accounts.RoleStaff, accounts.RoleLiaison))
+	cases.Get("/", s.listCases)
+	cases.Get("/:case", s.getCase)
+	cases.Post("/:case/messages", s.staffMessage)
+	cases.Get("/:case/evidence/:evidence", s.downloadEvidence)
+	return s
+}
+
+func (s *Server) readyz(c fiber.Ctx) error {
+	ctx, cancel := context.WithTimeout(c.Context(), 3*time.Second)
+	defer cancel()
+	if err := s.d.Ready(ctx); err != nil {
+		s.d.Log.Warn("not ready", "err", err)
+		return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"status": "unavailable"})
+	}
+	return c.JSON(fiber.Map{"status": "ready"})
+}
+
+func (s *Server) categories(c fiber.Ctx) error {
+	return c.JSON(fiber.Map{"categories": intake.Categories})
+}
+
+// accessLog records one structured line per request: method, route pattern, status,
+// duration, size and request id. It never records the client's address, user agent,
+// or any header, on any route.
+func (s *Server) accessLog(c fiber.Ctx) error {
+	start := time.Now()
+	err := c.Next()
+	if err != nil {
+		if herr := s.handleError(c, err); herr != nil {
+			return herr
+		}
+	}
+	finishBody(c)
+	route := c.Route().Path
+	status := c.Response().StatusCode()
+	elapsed := time.Since(start)
+	s.m.observe(c.Method(), route, status, elapsed)
+	s.d.Log.Info("request", "method", c.Method(), "route", route, "status", status,
+		"duration_ms", float64(elapsed.Microseconds())/1000, "bytes_out", len(c.Response().Body()),
+		"request_id", requestid.FromContext(c))
+	return nil
+}
+
+// finishBody makes sure no unread request body is left on the connection. With
+// streamed bodies, a handler that refuses a request early (bad type, over a limit)
+// leaves the rest unread, and the server would parse it as the next request. A short
+// remainder is drained; a long one closes the connection.
+func finishBody(c fiber.Ctx) {
+	req := c.Request()
+	if !req.IsBodyStream() {
+		return
+	}
+	if _, err := io.CopyN(io.Discard, req.BodyStream(), 256<<10); err != io.EOF {
+		c.RequestCtx().SetConnectionClose()
+	}
+}
+
+type metrics struct {
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+}
+
+func newMetrics(reg *prometheus.Registry) *metrics {
+	m := &metrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "qingfeng_http_requests_total", Help: "HTTP requests by route and status."}, []string{"method", "route", "status"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "qingfeng_http_request_duration_seconds", Help: "HTTP request duration by route.", Buckets: prometheus.DefBuckets}, []string{"method", "route"}),
+	}
+	reg.MustRegister(m.requests, m.duration)
+	return m
+}
+
+func (m *metrics) observe(method, route string, status int, d time.Duration) {
+	m.requests.WithLabelValues(method, route, statusClass(status)).Inc()
+	m.duration.WithLabelValues(method, route).Observe(d.Seconds())
+}
+
+func statusClass(s int) string {
+	return string(rune('0'+s/100)) + "xx"
+}

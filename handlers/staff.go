@@ -1,0 +1,197 @@
+package handlers
+
+import (
+	"strconv"
+
+	"github.com/gofiber/fiber/v3"
+
+	"github.com/qingfeng-zj/qingfeng"
+	"github.com/qingfeng-zj/qingfeng/accounts"
+	"github.com/qingfeng-zj/qingfeng/intake"
+)
+
+func isNotFound(err error) bool { return qingfeng.ErrorCode(err) == qingfeng.ENOTFOUND }
+
+type caseSummary struct {
+	CaseNumber    string      `json:"case_number"`
+	Status        string      `json:"status"`
+	StatusLabel   string      `json:"status_label"`
+	Category      categoryRef `json:"category"`
+	Division      string      `json:"division"`
+	Unit          unitRef     `json:"unit"`
+	RealName      bool        `json:"real_name"`
+	ReceivedAt    string      `json:"received_at"`
+	AcceptanceDue string      `json:"acceptance_due,omitempty"`
+	EvidenceCount int         `json:"evidence_count"`
+}
+
+func summaryOf(cs *intake.Case) caseSummary {
+	return caseSummary{CaseNumber: cs.Number, Status: string(cs.Status), StatusLabel: statusLabel(cs.Status),
+		Category: categoryOf(cs.Category), Division: cs.Location.Division, Unit: unitRef{ID: cs.UnitID, Name: cs.Decision.UnitName},
+		RealName: cs.RealName, ReceivedAt: wireTime(cs.ReceivedAt), AcceptanceDue: cs.AcceptanceDue, EvidenceCount: len(cs.Evidence)}
+}
+
+// listCases is GET /v1/cases: staff see their unit's cases, a liaison the cases they
+// filed in their division.
+func (s *Server) listCases(c fiber.Ctx) error {
+	p := principalOf(c)
+	f := intake.CaseFilter{After: c.Query("after"), Limit: 50}
+	if l := c.Query("limit"); l != "" {
+		n, err := strconv.Atoi(l)
+		if err != nil || n < 1 || n > 200 {
+			return fieldInvalid("limit", "out_of_range", "limit 须为1–200的整数", "limit must be an integer 1–200")
+		}
+		f.Limit = n
+	}
+	if len(f.After) > 64 {
+		return fieldInvalid("after", "invalid_cursor", "分页游标无效", "invalid cursor")
+	}
+	switch p.user.Role {
+	case accounts.RoleStaff:
+		f.UnitID = p.user.UnitID
+	case accounts.RoleLiaison:
+		f.DivisionPrefix = divisionPrefix(p.user.Division)
+		f.FiledBy = p.user.ID
+	}
+	list, err := s.d.Intake.Cases.ListCases(c.Context(), f)
+	if err != nil {
+		return err
+	}
+	out := make([]caseSummary, 0, len(list))
+	for _, cs := range list {
+		if canAccess(p, cs, accessRead) { // defence in depth: the store filtered already
+			out = append(out, summaryOf(cs))
+		}
+	}
+	next := ""
+	if len(list) == f.Limit {
+		next = list[len(list)-1].ID
+	}
+	return c.JSON(fiber.Map{"cases": out, "next_cursor": next})
+}
+
+type staffCaseView struct {
+	caseSummary
+	Source      string           `json:"source"`
+	Subject     intake.Subject   `json:"subject"`
+	Description string           `json:"description"`
+	Location    intake.Location  `json:"location"`
+	OccurredOn  string           `json:"occurred_on,omitempty"`
+	Identity    identityView     `json:"identity"`
+	Decision    decisionView     `json:"routing"`
+	Warnings    []intake.Warning `json:"warnings"`
+	Evidence    []evidenceView   `json:"evidence"`
+	Messages    []messageView    `json:"messages"`
+}
+
+// decisionView is a routing decision for staff of the owning unit: where the case
+// went, why, and on what inputs.
+type decisionView struct {
+	UnitID    string            `json:"unit_id"`
+	UnitName  string            `json:"unit_name"`
+	Reason    string            `json:"reason"`
+	Router    string            `json:"router"`
+	Inputs    map[string]string `json:"inputs,omitempty"`
+	Fallback  bool              `json:"fallback,omitempty"`
+	DecidedAt string            `json:"decided_at"`
+}
+
+func decisionOf(d intake.Decision) decisionView {
+	return decisionView{UnitID: d.UnitID, UnitName: d.UnitName, Reason: d.Reason, Router: d.Router, Inputs: d.Inputs,
+		Fallback: d.Fallback, DecidedAt: wireTime(d.DecidedAt)}
+}
+
+// identityView says only that an identity exists and how it is sealed: the server
+// cannot open it, and staff need a custodian's disclosure to learn it.
+type identityView struct {
+	Sealed         bool `json:"sealed"`
+	SealedOnDevice bool `json:"sealed_on_device"`
+	Recipients     int  `json:"recipients"`
+}
+
+// getCase is GET /v1/cases/{case}. Every read is recorded.
+func (s *Server) getCase(c fiber.Ctx) error {
+	cs, err := s.loadCase(c, accessRead)
+	if err != nil {
+		return err
+	}
+	msgs, err := s.d.Intake.Cases.Messages(c.Context(), cs.ID)
+	if err != nil {
+		return err
+	}
+	p := principalOf(c)
+	s.d.Log.Info("audit", "action", "case.read", "case", cs.Number, "user", p.user.ID, "role", string(p.user.Role))
+	v := staffCaseView{caseSummary: summaryOf(cs), Source: cs.Source, Subject: cs.Subject, Description: cs.Description,
+		Location: cs.Location, OccurredOn: cs.OccurredOn, Decision: decisionOf(cs.Decision), Warnings: nonNil(cs.Warnings),
+		Evidence: evidenceViews(cs.Evidence), Messages: messageViews(msgs)}
+	if cs.Identity != nil {
+		v.Identity = identityView{Sealed: true, SealedOnDevice: cs.Identity.SealedOnDevice, Recipients: len(cs.Identity.Recipients)}
+	}
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	return c.JSON(v)
+}
+
+// staffMessage is POST /v1/cases/{case}/messages: staff of the owning unit reply.
+func (s *Server) staffMessage(c fiber.Ctx) error {
+	p := principalOf(c)
+	if p.user.Role != accounts.RoleStaff {
+		return qingfeng.ErrForbidden
+	}
+	cs, err := s.loadCase(c, accessRead)
+	if err != nil {
+		return err
+	}
+	var req messageRequest
+	if err := s.decodeJSON(c, &req); err != nil {
+		return err
+	}
+	m, err := s.d.Intake.PostMessage(c.Context(), cs, "staff", p.user.ID, req.Body)
+	if err != nil {
+		return err
+	}
+	return c.Status(fiber.StatusCreated).JSON(messageViews([]*intake.Message{m})[0])
+}
+
+// downloadEvidence is GET /v1/cases/{case}/evidence/{evidence}: the cleaned file, to
+// authorised staff only, never through a public URL. Every download is recorded.
+func (s *Server) downloadEvidence(c fiber.Ctx) error {
+	cs, err := s.loadCase(c, accessRead)
+	if err != nil {
+		return err
+	}
+	id := c.Params("evidence")
+	for _, ev := range cs.Evidence {
+		if ev.ID != id {
+			continue
+		}
+		rc, size, err := s.d.Intake.Blobs.Get(c.Context(), ev.ObjectKey)
+		if err != nil {
+			return err
+		}
+		p := principalOf(c)
+		s.d.Log.Info("audit", "action", "evidence.download", "case", cs.Number, "evidence", ev.ID, "user", p.user.ID)
+		c.Set(fiber.HeaderContentType, ev.ContentType)
+		c.Set(fiber.HeaderContentDisposition, `attachment; filename="`+ev.ID+extensionOf(ev.ContentType)+`"`)
+		c.Set("X-Content-Type-Options", "nosniff")
+		c.Set(fiber.HeaderCacheControl, "no-store")
+		c.Set("X-Evidence-SHA256", ev.SHA256Stored)
+		return c.SendStream(rc, int(size))
+	}
+	return qingfeng.Errorf(qingfeng.ENOTFOUND, "证据不存在", "no such evidence")
+}
+
+func extensionOf(ct string) string {
+	switch ct {
+	case "image/jpeg":
+		return ".jpg"
+	case "image/png":
+		return ".png"
+	case "image/heic", "image/heif":
+		return ".heic"
+	case "video/mp4":
+		return ".mp4"
+	case "application/pdf":
+		return ".pdf"
+	}
+	return ".bin"
+}
