@@ -1,0 +1,224 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is every setting of the server. It is read from environment variables by
+// ConfigFromEnv; each variable is documented in the README's table (a test keeps the
+// two in step). Secrets also have a *_FILE variant naming a file to read instead.
+type Config struct {
+	Addr            string
+	DataDir         string
+	MongoURI        string
+	MongoDatabase   string
+	S3Endpoint      string
+	S3AccessKey     string
+	S3SecretKey     string
+	S3Bucket        string
+	S3Region        string
+	S3UseSSL        bool
+	Custodians      string // "division=recipient,recipient;division=..."
+	SigningKeyPEM   string
+	ReceiptPepper   string
+	MaxFileBytes    int64
+	MaxCaseBytes    int64
+	MaxUploadBytes  int64
+	KeepOriginals   bool
+	AccessTokenTTL  time.Duration
+	RefreshTokenTTL time.Duration
+	FollowUpTTL     time.Duration
+	ShutdownTimeout time.Duration
+	LogLevel        string
+	LogFormat       string
+}
+
+// setting is one row of the configuration table.
+type setting struct {
+	env    string
+	def    string
+	secret bool // has a *_FILE variant and is never printed
+	doc    string
+	set    func(c *Config, v string) error
+}
+
+func str(dst func(*Config) *string) func(*Config, string) error {
+	return func(c *Config, v string) error { *dst(c) = v; return nil }
+}
+
+func size(dst func(*Config) *int64) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		n, err := parseSize(v)
+		if err != nil {
+			return err
+		}
+		*dst(c) = n
+		return nil
+	}
+}
+
+func dur(dst func(*Config) *time.Duration) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return fmt.Errorf("want a positive duration like 15m, got %q", v)
+		}
+		*dst(c) = d
+		return nil
+	}
+}
+
+func boolean(dst func(*Config) *bool) func(*Config, string) error {
+	return func(c *Config, v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("want true or false, got %q", v)
+		}
+		*dst(c) = b
+		return nil
+	}
+}
+
+// settings is the configuration table: name, default, documentation, parser.
+var settings = []setting{
+	{env: "QF_ADDR", def: ":8080", doc: "Address the HTTP API listens on.", set: str(func(c *Config) *string { return &c.Addr })},
+	{env: "QF_DATA_DIR", def: "./data", doc: "Directory for the embedded database and object store, and for generated keys.", set: str(func(c *Config) *string { return &c.DataDir })},
+	{env: "MONGODB_URI", secret: true, doc: "MongoDB connection string (replica set in production). Empty: start the embedded FerretDB (SQLite) under QF_DATA_DIR.", set: str(func(c *Config) *string { return &c.MongoURI })},
+	{env: "MONGODB_DATABASE", def: "qingfeng", doc: "Database name.", set: str(func(c *Config) *string { return &c.MongoDatabase })},
+	{env: "S3_ENDPOINT", doc: "MinIO/S3 endpoint as host:port. Empty: start the embedded S3 server under QF_DATA_DIR.", set: str(func(c *Config) *string { return &c.S3Endpoint })},
+	{env: "S3_ACCESS_KEY", secret: true, doc: "S3 access key (required with S3_ENDPOINT).", set: str(func(c *Config) *string { return &c.S3AccessKey })},
+	{env: "S3_SECRET_KEY", secret: true, doc: "S3 secret key (required with S3_ENDPOINT).", set: str(func(c *Config) *string { return &c.S3SecretKey })},
+	{env: "S3_BUCKET", def: "qingfeng-evidence", doc: "Bucket for evidence; created if missing.", set: str(func(c *Config) *string { return &c.S3Bucket })},
+	{env: "S3_REGION", doc: "S3 region, if the server needs one.", set: str(func(c *Config) *string { return &c.S3Region })},
+	{env: "S3_USE_SSL", def: "false", doc: "Use HTTPS to reach S3_ENDPOINT.", set: boolean(func(c *Config) *bool { return &c.S3UseSSL })},
+	{env: "QF_CUSTODIAN_RECIPIENTS", secret: true, doc: "Custodians' age post-quantum recipients by jurisdiction: `330782=age1pq1…,age1pq1…;33=age1pq1…` (`*` = every division). Required with MONGODB_URI; the embedded default generates a demo custodian key under QF_DATA_DIR when empty.", set: str(func(c *Config) *string { return &c.Custodians })},
+	{env: "QF_JWT_SIGNING_KEY", secret: true, doc: "Ed25519 private key (PKCS#8 PEM) signing access tokens; all instances share it. Empty: generated into QF_DATA_DIR/jwt-ed25519.pem.", set: str(func(c *Config) *string { return &c.SigningKeyPEM })},
+	{env: "QF_RECEIPT_PEPPER", secret: true, doc: "Base64 secret (≥32 bytes) keying receipt hashes; a database copy without it cannot test receipts. Empty: generated into QF_DATA_DIR/receipt-pepper.", set: str(func(c *Config) *string { return &c.ReceiptPepper })},
+	{env: "QF_MAX_FILE_BYTES", def: "50MiB", doc: "Largest evidence file.", set: size(func(c *Config) *int64 { return &c.MaxFileBytes })},
+	{env: "QF_MAX_CASE_BYTES", def: "200MiB", doc: "Largest total of a case's evidence.", set: size(func(c *Config) *int64 { return &c.MaxCaseBytes })},
+	{env: "QF_MAX_UPLOAD_BYTES", def: "210MiB", doc: "Largest multipart request.", set: size(func(c *Config) *int64 { return &c.MaxUploadBytes })},
+	{env: "QF_KEEP_ORIGINALS", def: "false", doc: "Keep each evidence original, with its metadata, sealed to the custodians (otherwise it is discarded).", set: boolean(func(c *Config) *bool { return &c.KeepOriginals })},
+	{env: "QF_ACCESS_TOKEN_TTL", def: "15m", doc: "Lifetime of a staff access token.", set: dur(func(c *Config) *time.Duration { return &c.AccessTokenTTL })},
+	{env: "QF_REFRESH_TOKEN_TTL", def: "12h", doc: "Lifetime of a staff session (refresh token).", set: dur(func(c *Config) *time.Duration { return &c.RefreshTokenTTL })},
+	{env: "QF_FOLLOWUP_TOKEN_TTL", def: "30m", doc: "Lifetime of a reporter's follow-up token.", set: dur(func(c *Config) *time.Duration { return &c.FollowUpTTL })},
+	{env: "QF_SHUTDOWN_TIMEOUT", def: "20s", doc: "How long SIGTERM waits for in-flight requests.", set: dur(func(c *Config) *time.Duration { return &c.ShutdownTimeout })},
+	{env: "QF_LOG_LEVEL", def: "info", doc: "debug, info, warn or error.", set: func(c *Config, v string) error {
+		switch v {
+		case "debug", "info", "warn", "error":
+			c.LogLevel = v
+			return nil
+		}
+		return fmt.Errorf("want debug, info, warn or error, got %q", v)
+	}},
+	{env: "QF_LOG_FORMAT", def: "json", doc: "json or text.", set: func(c *Config, v string) error {
+		if v != "json" && v != "text" {
+			return fmt.Errorf("want json or text, got %q", v)
+		}
+		c.LogFormat = v
+		return nil
+	}},
+}
+
+// ConfigFromEnv reads the configuration; an error names the variable at fault.
+func ConfigFromEnv(getenv func(string) string) (Config, error) {
+	var c Config
+	for _, s := range settings {
+		v := getenv(s.env)
+		if s.secret {
+			if f := getenv(s.env + "_FILE"); f != "" {
+				if v != "" {
+					return c, fmt.Errorf("%s and %s_FILE are both set: use one", s.env, s.env)
+				}
+				b, err := os.ReadFile(f)
+				if err != nil {
+					return c, fmt.Errorf("%s_FILE: %w", s.env, err)
+				}
+				v = strings.TrimSpace(string(b))
+			}
+		}
+		if v == "" {
+			v = s.def
+		}
+		if v == "" {
+			continue
+		}
+		if err := s.set(&c, v); err != nil {
+			return c, fmt.Errorf("%s: %w", s.env, err)
+		}
+	}
+	return c, c.validate()
+}
+
+func (c Config) validate() error {
+	if c.S3Endpoint != "" && (c.S3AccessKey == "" || c.S3SecretKey == "") {
+		return fmt.Errorf("S3_ACCESS_KEY and S3_SECRET_KEY: required when S3_ENDPOINT is set")
+	}
+	if c.S3Endpoint != "" && strings.Contains(c.S3Endpoint, "://") {
+		return fmt.Errorf("S3_ENDPOINT: give host:port without a scheme (use S3_USE_SSL for https), got %q", c.S3Endpoint)
+	}
+	if c.MongoURI != "" && !strings.HasPrefix(c.MongoURI, "mongodb://") && !strings.HasPrefix(c.MongoURI, "mongodb+srv://") {
+		return fmt.Errorf("MONGODB_URI: must start with mongodb:// or mongodb+srv://")
+	}
+	if c.MongoURI != "" && c.Custodians == "" {
+		return fmt.Errorf("QF_CUSTODIAN_RECIPIENTS: required with MONGODB_URI (real-name identities must be sealed to custodians' keys)")
+	}
+	if c.MaxFileBytes > c.MaxCaseBytes {
+		return fmt.Errorf("QF_MAX_FILE_BYTES: larger than QF_MAX_CASE_BYTES")
+	}
+	if c.MaxUploadBytes < c.MaxFileBytes {
+		return fmt.Errorf("QF_MAX_UPLOAD_BYTES: smaller than QF_MAX_FILE_BYTES")
+	}
+	if c.DataDir == "" && (c.MongoURI == "" || c.S3Endpoint == "") {
+		return fmt.Errorf("QF_DATA_DIR: required for the embedded default")
+	}
+	return nil
+}
+
+// parseSize reads 50MiB, 10MB, 1GiB or a plain number of bytes.
+func parseSize(v string) (int64, error) {
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"GB", 1e9}, {"MB", 1e6}, {"KB", 1e3}, {"B", 1}}
+	mult := int64(1)
+	num := strings.TrimSpace(v)
+	for _, u := range units {
+		if strings.HasSuffix(num, u.suffix) {
+			mult, num = u.mult, strings.TrimSpace(strings.TrimSuffix(num, u.suffix))
+			break
+		}
+	}
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("want a size like 50MiB, got %q", v)
+	}
+	return n * mult, nil
+}
+
+// parseCustodians reads "330782=r1,r2;33=r3" into a map of recipients by jurisdiction.
+func parseCustodians(v string) (map[string][]string, error) {
+	out := map[string][]string{}
+	for _, entry := range strings.FieldsFunc(v, func(r rune) bool { return r == ';' || r == '\n' }) {
+		entry = strings.TrimSpace(entry)
+		if entry == "" || strings.HasPrefix(entry, "#") {
+			continue
+		}
+		div, recips, ok := strings.Cut(entry, "=")
+		if !ok {
+			return nil, fmt.Errorf("QF_CUSTODIAN_RECIPIENTS: want division=recipient[,recipient], got %.40q", entry)
+		}
+		for _, r := range strings.Split(recips, ",") {
+			if r = strings.TrimSpace(r); r != "" {
+				out[strings.TrimSpace(div)] = append(out[strings.TrimSpace(div)], r)
+			}
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("QF_CUSTODIAN_RECIPIENTS: no recipients given")
+	}
+	return out, nil
+}

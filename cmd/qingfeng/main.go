@@ -1,0 +1,358 @@
+// Command qingfeng is the Qingfeng intake server.
+//
+//	qingfeng            run the server (configuration from the environment; see README)
+//	qingfeng useradd    create an account (the first admin) in the configured database
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/qingfeng-zj/qingfeng/accounts"
+	qfcrypto "github.com/qingfeng-zj/qingfeng/crypto"
+	"github.com/qingfeng-zj/qingfeng/handlers"
+	"github.com/qingfeng-zj/qingfeng/intake"
+	"github.com/qingfeng-zj/qingfeng/routing"
+	"github.com/qingfeng-zj/qingfeng/storage/blob"
+	"github.com/qingfeng-zj/qingfeng/storage/embedded"
+	"github.com/qingfeng-zj/qingfeng/storage/mongo"
+	"github.com/qingfeng-zj/qingfeng/triage"
+)
+
+func main() {
+	cfg, err := ConfigFromEnv(os.Getenv)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "qingfeng: configuration:", err)
+		os.Exit(2)
+	}
+	log := newLogger(cfg, os.Stderr)
+	if len(os.Args) > 1 && os.Args[1] == "useradd" {
+		os.Exit(userAdd(cfg, log, os.Args[2:], os.Stdin, os.Stdout, os.Stderr))
+	}
+	if len(os.Args) > 1 {
+		fmt.Fprintf(os.Stderr, "qingfeng: unknown command %q (commands: useradd)\n", os.Args[1])
+		os.Exit(2)
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	m := &Main{Config: cfg, Log: log, Stderr: os.Stderr}
+	if err := m.Run(ctx); err != nil {
+		log.Error("start failed", "err", err)
+		_ = m.Close()
+		os.Exit(1)
+	}
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down: draining in-flight requests", "timeout", cfg.ShutdownTimeout.String())
+	case err := <-m.serveErr:
+		log.Error("server stopped", "err", err)
+	}
+	if err := m.Close(); err != nil {
+		log.Error("shutdown", "err", err)
+		os.Exit(1)
+	}
+}
+
+func newLogger(cfg Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.LogLevel))
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// Main is the running server: its backends, services and listener.
+type Main struct {
+	Config Config
+	Log    *slog.Logger
+	Stderr io.Writer // where a bootstrap credential is printed, once
+
+	emb      *embedded.Servers
+	db       *mongo.DB
+	blobs    *blob.Store
+	s3       blob.Config // the object store in use, embedded or configured
+	server   *handlers.Server
+	ln       net.Listener
+	serveErr chan error
+	Intake   *intake.Service
+	Accounts *accounts.Service
+	throttle *intake.Throttle
+
+	purgeCtx  context.Context
+	stopPurge context.CancelFunc
+}
+
+// backends opens the database and object store: the configured ones, or the embedded
+// default under the data directory.
+func (m *Main) backends(ctx context.Context) error {
+	c := m.Config
+	mongoURI, s3 := c.MongoURI, blob.Config{Endpoint: c.S3Endpoint, AccessKey: c.S3AccessKey, SecretKey: c.S3SecretKey,
+		Bucket: c.S3Bucket, Region: c.S3Region, UseSSL: c.S3UseSSL}
+	if mongoURI == "" || s3.Endpoint == "" {
+		if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
+			return fmt.Errorf("QF_DATA_DIR: %w", err)
+		}
+		emb, err := embedded.Start(ctx, c.DataDir, m.Log)
+		if err != nil {
+			return fmt.Errorf("start embedded servers: %w", err)
+		}
+		m.emb = emb
+		if mongoURI == "" {
+			mongoURI = emb.MongoDBURI()
+		}
+		if s3.Endpoint == "" {
+			s3 = blob.Config{Endpoint: emb.S3Endpoint(), AccessKey: emb.S3AccessKey(), SecretKey: emb.S3SecretKey(), Bucket: c.S3Bucket}
+		}
+	}
+	db, err := mongo.Open(ctx, mongoURI, c.MongoDatabase)
+	if err != nil {
+		return fmt.Errorf("open database: %w", err)
+	}
+	m.db = db
+	if err := db.EnsureIndexes(ctx); err != nil {
+		return fmt.Errorf("ensure indexes: %w", err)
+	}
+	if m.blobs, err = blob.Open(ctx, s3); err != nil {
+		return fmt.Errorf("open object store: %w", err)
+	}
+	m.s3 = s3
+	m.Log.Info("backends ready",
+		"database", backendName(c.MongoURI == "", "embedded FerretDB v1.24 (SQLite) in "+filepath.Join(c.DataDir, "ferretdb"), "MongoDB"),
+		"object_store", backendName(c.S3Endpoint == "", "embedded S3 (gofakes3) in "+filepath.Join(c.DataDir, "s3"), "S3 at "+c.S3Endpoint))
+	return nil
+}
+
+func backendName(embedded bool, emb, real string) string {
+	if embedded {
+		return emb
+	}
+	return real
+}
+
+// secrets loads or generates the signing key, receipt pepper and custodian recipients.
+func (m *Main) secrets() (key []byte, pepper *qfcrypto.Pepper, custodians map[string][]string, err error) {
+	c := m.Config
+	signing, err := func() ([]byte, error) {
+		if c.SigningKeyPEM != "" {
+			k, err := qfcrypto.ParseSigningKey([]byte(c.SigningKeyPEM))
+			if err != nil {
+				return nil, fmt.Errorf("QF_JWT_SIGNING_KEY: %w", err)
+			}
+			return k, nil
+		}
+		path := filepath.Join(c.DataDir, "jwt-ed25519.pem")
+		m.Log.Warn("QF_JWT_SIGNING_KEY not set: using a key generated in the data directory (one instance only)", "path", path)
+		return qfcrypto.LoadOrCreateSigningKey(path)
+	}()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if c.ReceiptPepper != "" {
+		if pepper, err = qfcrypto.ParsePepper(c.ReceiptPepper); err != nil {
+			return nil, nil, nil, fmt.Errorf("QF_RECEIPT_PEPPER: %w", err)
+		}
+	} else {
+		path := filepath.Join(c.DataDir, "receipt-pepper")
+		m.Log.Warn("QF_RECEIPT_PEPPER not set: using a pepper generated in the data directory; keep it apart from database backups in production", "path", path)
+		if pepper, err = qfcrypto.LoadOrCreatePepper(path); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	if c.Custodians != "" {
+		custodians, err = parseCustodians(c.Custodians)
+		return signing, pepper, custodians, err
+	}
+	// Zero-config only (Config.validate refuses a real database without custodians): a
+	// demo custodian whose private key sits beside the data, so the walk-through works.
+	keyPath := filepath.Join(c.DataDir, "demo-custodian-key.txt")
+	recipient, err := demoCustodian(keyPath)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	m.Log.Warn("QF_CUSTODIAN_RECIPIENTS not set: identities are sealed to a DEMO custodian key stored in the data directory; never use this for real reports", "key", keyPath)
+	return signing, pepper, map[string][]string{"*": {recipient}}, nil
+}
+
+func demoCustodian(path string) (string, error) {
+	if b, err := os.ReadFile(path); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if r, ok := strings.CutPrefix(line, "# public key: "); ok {
+				return strings.TrimSpace(r), nil
+			}
+		}
+		return "", fmt.Errorf("%s: no public key line", path)
+	}
+	identity, recipient, err := qfcrypto.GenerateCustodianKey()
+	if err != nil {
+		return "", err
+	}
+	content := fmt.Sprintf("# DEMO custodian key generated by qingfeng for the zero-config default.\n# public key: %s\n%s\n", recipient, identity)
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		return "", err
+	}
+	return recipient, nil
+}
+
+// Open starts the backends and builds the services, without listening.
+func (m *Main) Open(ctx context.Context) error {
+	if err := m.backends(ctx); err != nil {
+		return err
+	}
+	key, pepper, custodians, err := m.secrets()
+	if err != nil {
+		return err
+	}
+	sealer, err := qfcrypto.NewSealer(custodians)
+	if err != nil {
+		return fmt.Errorf("QF_CUSTODIAN_RECIPIENTS: %w", err)
+	}
+	signer, err := qfcrypto.NewTokenSigner(key, nil)
+	if err != nil {
+		return err
+	}
+	cal, err := triage.NewCalendar()
+	if err != nil {
+		return err
+	}
+	cfg := intake.DefaultConfig
+	cfg.MaxFileBytes, cfg.MaxCaseBytes, cfg.KeepOriginals = m.Config.MaxFileBytes, m.Config.MaxCaseBytes, m.Config.KeepOriginals
+	m.Intake = &intake.Service{Cases: mongo.NewCaseStore(m.db), Blobs: m.blobs, Sealer: sealer, Router: routing.FirstVersion{},
+		Calendar: cal, Receipts: qfcrypto.Receipts{Pepper: pepper}, Ref: routing.Reference{}, Config: cfg, Log: m.Log}
+	m.Accounts = &accounts.Service{Users: mongo.NewUserStore(m.db), Tokens: signer, Passwords: qfcrypto.Passwords{}, RefreshHash: pepper.HashRefreshToken,
+		AccessTTL: m.Config.AccessTokenTTL, RefreshTTL: m.Config.RefreshTokenTTL, Log: m.Log, NewID: intake.NewID}
+
+	m.throttle = &intake.Throttle{Burst: 30, Rate: 0.5}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.server = handlers.New(handlers.Deps{
+		Intake: m.Intake, Accounts: m.Accounts, Tokens: signer,
+		Throttle: m.throttle,
+		Ready: func(ctx context.Context) error {
+			if err := m.db.Ping(ctx); err != nil {
+				return fmt.Errorf("database: %w", err)
+			}
+			if err := m.blobs.Ping(ctx); err != nil {
+				return fmt.Errorf("object store: %w", err)
+			}
+			return nil
+		},
+		UnitName: func(id string) (string, bool) {
+			u, ok := routing.LookupUnit(id)
+			return u.Name, ok
+		},
+		ValidDivision: func(code string) bool { _, ok := routing.LookupDivision(code); return ok },
+		Log:           m.Log, Registry: reg, FollowUpTTL: m.Config.FollowUpTTL, MaxUploadBody: m.Config.MaxUploadBytes,
+	})
+	return m.bootstrap(ctx)
+}
+
+// bootstrap creates a first admin with a random password on an empty embedded
+// database and prints the credential once. With a real database, use `qingfeng useradd`.
+func (m *Main) bootstrap(ctx context.Context) error {
+	if m.Config.MongoURI != "" {
+		return nil
+	}
+	n, err := mongo.NewUserStore(m.db).CountUsers(ctx)
+	if err != nil || n > 0 {
+		return err
+	}
+	pw := randomPassword()
+	u, err := m.Accounts.CreateUser(ctx, accounts.NewUser{Username: "admin", DisplayName: "系统管理员", Password: pw, Role: accounts.RoleAdmin},
+		func(string) bool { return false }, func(string) bool { return false })
+	if err != nil {
+		return fmt.Errorf("bootstrap admin: %w", err)
+	}
+	m.Log.Warn("created the first admin account; its one-time password is printed on stderr, change it", "user", u.ID)
+	if m.Stderr != nil {
+		fmt.Fprintf(m.Stderr, "\n  首次启动：已创建管理员账号 / first start: admin account created\n  username: admin\n  password: %s\n  (shown once; not stored in plaintext)\n\n", pw)
+	}
+	return nil
+}
+
+// Run opens everything and starts serving; it returns once the listener is up.
+func (m *Main) Run(ctx context.Context) error {
+	if err := m.Open(ctx); err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", m.Config.Addr)
+	if err != nil {
+		return fmt.Errorf("QF_ADDR: %w", err)
+	}
+	m.ln = ln
+	m.serveErr = make(chan error, 1)
+	go func() {
+		err := m.server.App.Listener(ln, fiberListenConfig())
+		if err != nil && !errors.Is(err, net.ErrClosed) {
+			m.serveErr <- err
+		}
+	}()
+	m.Log.Info("listening", "addr", ln.Addr().String())
+	m.purgeCtx, m.stopPurge = context.WithCancel(context.Background())
+	go m.purgeLoop(m.purgeCtx)
+	return nil
+}
+
+// purgeLoop deletes expired sessions and idempotency records hourly: the embedded
+// database has no TTL indexes, and expired receipts (sealed) should not linger.
+func (m *Main) purgeLoop(ctx context.Context) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		if n, err := m.db.PurgeExpired(ctx); err != nil && ctx.Err() == nil {
+			m.Log.Error("purge expired records", "err", err)
+		} else if n > 0 {
+			m.Log.Info("purged expired records", "count", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Addr is the address the server listens on (useful with QF_ADDR=:0).
+func (m *Main) Addr() string { return m.ln.Addr().String() }
+
+// Close drains in-flight requests (up to the shutdown timeout), then closes the backends.
+func (m *Main) Close() error {
+	var errs []error
+	if m.stopPurge != nil {
+		m.stopPurge()
+	}
+	if m.server != nil && m.ln != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), m.Config.ShutdownTimeout)
+		errs = append(errs, m.server.App.ShutdownWithContext(ctx))
+		cancel()
+	}
+	if m.db != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		errs = append(errs, m.db.Close(ctx))
+		cancel()
+	}
+	if m.emb != nil {
+		errs = append(errs, m.emb.Close())
+	}
+	return errors.Join(errs...)
+}
+
+var (
+	_ accounts.Passwords = qfcrypto.Passwords{}
+	_ intake.Receipts    = qfcrypto.Receipts{}
+)
