@@ -140,7 +140,7 @@ func (s *Server) accessLog(c fiber.Ctx) error {
 			return herr
 		}
 	}
-	finishBody(c)
+	s.finishBody(c)
 	route := c.Route().Path
 	status := c.Response().StatusCode()
 	elapsed := time.Since(start)
@@ -152,15 +152,17 @@ func (s *Server) accessLog(c fiber.Ctx) error {
 }
 
 // finishBody makes sure no unread request body is left on the connection. With
-// streamed bodies, a handler that refuses a request early (bad type, over a limit)
-// leaves the rest unread, and the server would parse it as the next request. A short
-// remainder is drained; a long one closes the connection.
-func finishBody(c fiber.Ctx) {
+// streamed bodies, a handler that refuses a request early (bad type, a case over its
+// evidence limit) leaves the rest unread, and the server would parse it as the next
+// request. A remainder within the upload limit is drained, so the client — often a
+// phone still sending — reads the answer instead of a reset connection; anything
+// longer closes the connection.
+func (s *Server) finishBody(c fiber.Ctx) {
 	req := c.Request()
 	if !req.IsBodyStream() {
 		return
 	}
-	if _, err := io.CopyN(io.Discard, req.BodyStream(), 256<<10); err != io.EOF {
+	if _, err := io.CopyN(io.Discard, req.BodyStream(), s.d.MaxUploadBody); err != io.EOF {
 		c.RequestCtx().SetConnectionClose()
 	}
 }

@@ -335,17 +335,20 @@ func (s *Service) storeFile(ctx context.Context, c *Case, r io.Reader, uploader 
 		keys = append(keys, ev.OriginalKey)
 		var origPipeR *io.PipeReader
 		origPipeR, origPipeW = io.Pipe()
-		var err error
-		if sealW, err = s.Sealer.SealStream(ctx, c.Location.Division, origPipeW); err != nil {
-			return Evidence{}, nil, err
-		}
-		opts.Original = sealW
+		// The reader must run before SealStream: age writes the header at once.
 		origDone = make(chan error, 1)
 		go func() {
 			_, err := s.Blobs.Put(ctx, ev.OriginalKey, origPipeR, "application/octet-stream")
 			origPipeR.CloseWithError(errStoreClosed(err))
 			origDone <- err
 		}()
+		var err error
+		if sealW, err = s.Sealer.SealStream(ctx, c.Location.Division, origPipeW); err != nil {
+			origPipeW.CloseWithError(err)
+			<-origDone
+			return Evidence{}, keys, err
+		}
+		opts.Original = sealW
 	}
 
 	pr, pw := io.Pipe()
