@@ -2,13 +2,15 @@
 // production, the embedded S3 server by default) through minio-go. It implements
 // intake.EvidenceStore.
 //
-// Objects stream: Put holds one 8 MiB part in memory whatever the object's size, and a
-// Put that fails — the reader errs, the context is cancelled, the server refuses —
-// leaves neither an object nor an incomplete multipart upload behind. The package knows
+// Objects stream: Put holds at most three 8 MiB parts in memory whatever the object's
+// size (one read ahead, two uploading), and a Put that fails — the reader errs, the
+// context is cancelled, the server refuses — leaves neither an object nor an
+// incomplete multipart upload behind. The package knows
 // nothing of cases or metadata removal; callers choose keys and content types.
 package blob
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -26,7 +28,7 @@ import (
 
 var _ intake.EvidenceStore = (*Store)(nil)
 
-// PartSize is the multipart part size of Put, and so the memory one Put holds.
+// PartSize is the multipart part size of Put; one Put holds at most three.
 //
 // Put streams with an unknown size (-1). Given no part size, minio-go sizes parts so
 // that 10,000 of them reach 5 TiB: 528 MiB each, allocated up front for every upload,
@@ -147,17 +149,24 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, contentType st
 		SendContentMd5:       true,
 	}
 	body := &uploadReader{ctx: ctx, r: r}
-	empty, err := body.empty()
+	// Most evidence (a phone photo) fits in one part: read up to a part ahead, and
+	// if the stream ends within it, send it as one PUT of known size. A larger one
+	// goes up in parts, each uploaded while the next is read (two buffers), so that
+	// reading the request and writing to the store overlap instead of taking turns.
+	head, err := readHead(body)
 	if err != nil {
 		return 0, fmt.Errorf("blob: put %s: %w", key, err)
 	}
-	size := int64(-1)
-	if empty {
-		// A multipart upload cannot have an empty first part on every server
-		// (gofakes3 refuses one); an empty object is one plain PUT.
-		size = 0
+	var (
+		src  io.Reader = bytes.NewReader(head)
+		size           = int64(len(head))
+	)
+	if size > PartSize {
+		src, size = io.MultiReader(src, body), -1
+		opts.ConcurrentStreamParts = true
+		opts.NumThreads = 2
 	}
-	info, err := s.client.PutObject(ctx, s.bucket, key, body, size, opts)
+	info, err := s.client.PutObject(ctx, s.bucket, key, src, size, opts)
 	if err != nil {
 		if cerr := s.removeFailed(ctx, key); cerr != nil {
 			err = errors.Join(err, cerr)
@@ -249,6 +258,28 @@ func checkKey(key string) error {
 	return nil
 }
 
+// readHead reads r up to PartSize+1 bytes, into a buffer that grows with what
+// arrives (a small photo does not cost a whole part) and never beyond PartSize+1.
+func readHead(r io.Reader) ([]byte, error) {
+	buf := make([]byte, 0, 64<<10)
+	for len(buf) <= PartSize {
+		if len(buf) == cap(buf) {
+			grown := make([]byte, len(buf), min(2*cap(buf), PartSize+1))
+			copy(grown, buf)
+			buf = grown
+		}
+		n, err := r.Read(buf[len(buf):min(cap(buf), PartSize+1)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return buf, nil
+}
+
 // uploadReader is the body of a Put. It makes minio-go see every way the stream can
 // go wrong:
 //   - it checks ctx before each read, because minio-go only looks at ctx between
@@ -258,28 +289,9 @@ func checkKey(key string) error {
 //   - it repeats an error on every later read, because minio-go drops an error that
 //     comes with the last bytes of a full part and reads again.
 type uploadReader struct {
-	ctx  context.Context
-	r    io.Reader
-	peek []byte // at most one byte read ahead by empty
-	err  error
-}
-
-// empty reads ahead one byte to tell an empty stream from a non-empty one.
-func (u *uploadReader) empty() (bool, error) {
-	var b [1]byte
-	for {
-		n, err := u.Read(b[:])
-		if n > 0 {
-			u.peek = b[:1:1]
-			return false, nil
-		}
-		if err == io.EOF {
-			return true, nil
-		}
-		if err != nil {
-			return false, err
-		}
-	}
+	ctx context.Context
+	r   io.Reader
+	err error
 }
 
 func (u *uploadReader) Read(p []byte) (int, error) {
@@ -289,11 +301,6 @@ func (u *uploadReader) Read(p []byte) (int, error) {
 	if err := u.ctx.Err(); err != nil {
 		u.err = err
 		return 0, err
-	}
-	if len(u.peek) > 0 && len(p) > 0 {
-		p[0] = u.peek[0]
-		u.peek = nil
-		return 1, nil
 	}
 	n, err := u.r.Read(p)
 	switch {

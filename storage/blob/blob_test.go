@@ -349,13 +349,16 @@ func TestUploadReader(t *testing.T) {
 			t.Fatalf("Read = %v, want context.Canceled", err)
 		}
 	})
-	t.Run("peeked byte comes first", func(t *testing.T) {
-		u := &uploadReader{ctx: t.Context(), r: strings.NewReader("abc")}
-		if empty, err := u.empty(); empty || err != nil {
-			t.Fatalf("empty() = %v, %v", empty, err)
-		}
-		if got, err := io.ReadAll(u); string(got) != "abc" || err != nil {
-			t.Fatalf("read %q, %v", got, err)
+	t.Run("head read grows to one part at most", func(t *testing.T) {
+		for _, n := range []int{0, 1, 64 << 10, PartSize, PartSize + 1, PartSize + 5000} {
+			data := bytes.Repeat([]byte{'x'}, n)
+			head, err := readHead(bytes.NewReader(data))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := min(n, PartSize+1); len(head) != want || cap(head) > PartSize+1 {
+				t.Errorf("%d bytes: head len %d cap %d, want len %d and cap ≤ %d", n, len(head), cap(head), want, PartSize+1)
+			}
 		}
 	})
 }
