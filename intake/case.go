@@ -117,6 +117,35 @@ type Decision struct {
 	Inputs    map[string]string `json:"inputs,omitempty"`
 	Fallback  bool              `json:"fallback,omitempty"`
 	DecidedAt time.Time         `json:"decided_at"`
+
+	// The rule engine's record (empty from the first-version router).
+	RuleID      string      `json:"rule_id,omitempty"`
+	RuleVersion int         `json:"rule_version,omitempty"`
+	Candidates  []Candidate `json:"candidates,omitempty"` // every unit considered, chosen or not, and why
+	Informed    []UnitRef   `json:"informed,omitempty"`   // units informed (抄送), not owners
+	// FallbackReason says why a fallback happened: no_rule, outside_zhejiang, unresolved.
+	FallbackReason string `json:"fallback_reason,omitempty"`
+
+	// A re-routing (triage changed the category or subject) says who and why.
+	By  string `json:"by,omitempty"`
+	Why string `json:"why,omitempty"`
+}
+
+// Candidate is a unit a routing decision considered.
+type Candidate struct {
+	UnitID   string `json:"unit_id"`
+	UnitName string `json:"unit_name"`
+	RuleID   string `json:"rule_id,omitempty"`
+	Chosen   bool   `json:"chosen"`
+	// Excluded says why not: recusal, inactive, out_of_jurisdiction, lower_priority, unresolved.
+	Excluded string `json:"excluded,omitempty"`
+	Detail   string `json:"detail"` // Chinese
+}
+
+// UnitRef names a unit.
+type UnitRef struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
 }
 
 // Warning is a non-fatal note on accepted input (e.g. a credit code failing its check).
@@ -145,7 +174,9 @@ type Case struct {
 	Status   Status
 	UnitID   string
 	Decision Decision
-	Warnings []Warning
+	// EarlierDecisions are the decisions a re-routing replaced, oldest first.
+	EarlierDecisions []Decision
+	Warnings         []Warning
 
 	ReceivedAt    time.Time
 	AcceptanceDue string // YYYY-MM-DD in Asia/Shanghai, real-name reports only

@@ -131,6 +131,7 @@ type Units struct {
 	byID      map[string]RegistryUnit
 	byKindDiv map[string]string   // kind|division → unit id (the first active one)
 	stationed map[string][]string // host unit id → 派驻组 ids
+	byName    map[string]string   // name → unit id
 }
 
 // NewUnits indexes units. Ids must be unique.
@@ -147,6 +148,7 @@ func (r *Units) Replace(units []RegistryUnit) error {
 	byID := make(map[string]RegistryUnit, len(units))
 	byKindDiv := map[string]string{}
 	stationed := map[string][]string{}
+	byName := map[string]string{}
 	for _, u := range units {
 		if u.ID == "" || u.Name == "" || !ValidKind(u.Kind) {
 			return fmt.Errorf("routing: unit %q: id, name and a known kind are required", u.ID)
@@ -155,6 +157,7 @@ func (r *Units) Replace(units []RegistryUnit) error {
 			return fmt.Errorf("routing: unit %q listed twice", u.ID)
 		}
 		byID[u.ID] = u
+		byName[u.Name] = u.ID
 	}
 	// Deterministic: the lowest id wins a kind and division shared by several units.
 	ids := make([]string, 0, len(byID))
@@ -172,16 +175,18 @@ func (r *Units) Replace(units []RegistryUnit) error {
 		if u.StationedAt != "" {
 			stationed[u.StationedAt] = append(stationed[u.StationedAt], u.ID)
 		}
-		if !u.Active || u.Kind == KindStationed {
+		if u.Kind == KindStationed {
 			continue
 		}
+		// An active unit wins over an inactive one; the inactive one is still found,
+		// so that routing can say it passed over it and go to its parent.
 		k := string(u.Kind) + "|" + u.Division
-		if _, taken := byKindDiv[k]; !taken {
+		if prev, taken := byKindDiv[k]; !taken || (!byID[prev].Active && u.Active) {
 			byKindDiv[k] = u.ID
 		}
 	}
 	r.mu.Lock()
-	r.byID, r.byKindDiv, r.stationed = byID, byKindDiv, stationed
+	r.byID, r.byKindDiv, r.stationed, r.byName = byID, byKindDiv, stationed, byName
 	r.mu.Unlock()
 	return nil
 }
@@ -194,7 +199,8 @@ func (r *Units) Get(id string) (RegistryUnit, bool) {
 	return u, ok
 }
 
-// OfKind returns the active unit of kind k for a 6-digit division code.
+// OfKind returns the unit of kind k for a 6-digit division code: an active one if
+// there is one.
 func (r *Units) OfKind(k UnitKind, division string) (RegistryUnit, bool) {
 	r.mu.RLock()
 	defer r.mu.RUnlock()
@@ -226,12 +232,11 @@ func (r *Units) FindByName(name string) (RegistryUnit, bool) {
 	}
 	r.mu.RLock()
 	defer r.mu.RUnlock()
-	for _, u := range r.byID {
-		if u.Name == name {
-			return u, true
-		}
+	id, ok := r.byName[name]
+	if !ok {
+		return RegistryUnit{}, false
 	}
-	return RegistryUnit{}, false
+	return r.byID[id], true
 }
 
 // All lists the units in id order.
@@ -309,20 +314,45 @@ type Organization struct {
 // Orgs is an in-memory index of organizations by credit code, so that routing a case
 // never waits on the database. Safe for concurrent use.
 type Orgs struct {
-	mu sync.RWMutex
-	m  map[string]Organization
+	mu     sync.RWMutex
+	m      map[string]Organization
+	byName map[string]string // name → credit code; a name several organizations share maps to ""
 }
 
 // NewOrgs returns an empty index.
-func NewOrgs() *Orgs { return &Orgs{m: map[string]Organization{}} }
+func NewOrgs() *Orgs { return &Orgs{m: map[string]Organization{}, byName: map[string]string{}} }
 
 // Put adds or replaces organizations.
 func (o *Orgs) Put(orgs ...Organization) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	for _, org := range orgs {
+		if old, ok := o.m[org.CreditCode]; ok && old.Name != org.Name && o.byName[old.Name] == org.CreditCode {
+			delete(o.byName, old.Name)
+		}
 		o.m[org.CreditCode] = org
+		if code, taken := o.byName[org.Name]; taken && code != org.CreditCode {
+			o.byName[org.Name] = "" // ambiguous: a name alone cannot say which
+		} else {
+			o.byName[org.Name] = org.CreditCode
+		}
 	}
+}
+
+// ByName finds the one organization registered under name (exact match).
+func (o *Orgs) ByName(name string) (Organization, bool) {
+	name = strings.TrimSpace(name)
+	if name == "" {
+		return Organization{}, false
+	}
+	o.mu.RLock()
+	defer o.mu.RUnlock()
+	code := o.byName[name]
+	if code == "" {
+		return Organization{}, false
+	}
+	org, ok := o.m[code]
+	return org, ok
 }
 
 // Get finds an organization by its normalized credit code.
