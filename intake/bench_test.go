@@ -181,6 +181,10 @@ func (m *memCases) AddEvidence(context.Context, string, []intake.Evidence, int64
 	return errNotInBenchmark
 }
 
+func (m *memCases) Reroute(context.Context, *intake.Case, intake.Category, intake.Subject, intake.Decision) error {
+	return errNotInBenchmark
+}
+
 func (m *memCases) AddMessage(context.Context, *intake.Message) error { return errNotInBenchmark }
 
 func (m *memCases) Messages(context.Context, string) ([]*intake.Message, error) {

@@ -235,6 +235,9 @@ type CaseStore interface {
 	// AddEvidence appends evs if the case's evidence total stays within maxBytes;
 	// otherwise it returns an ETOOLARGE error and changes nothing.
 	AddEvidence(ctx context.Context, caseID string, evs []Evidence, maxBytes int64) error
+	// Reroute sets a new category, subject and decision if the case is still at
+	// c.Version, keeping c.Decision among the earlier decisions; ECONFLICT otherwise.
+	Reroute(ctx context.Context, c *Case, category Category, subject Subject, d Decision) error
 	AddMessage(ctx context.Context, m *Message) error
 	Messages(ctx context.Context, caseID string) ([]*Message, error)
 	// Idempotency records: see IdempotencyRecord.

@@ -43,24 +43,26 @@ var (
 // migration.
 
 type caseDoc struct {
-	ID            string             `bson:"_id"`
-	Number        string             `bson:"number"`
-	Source        string             `bson:"source"`
-	Category      string             `bson:"category"`
-	Subject       subjectDoc         `bson:"subject"`
-	Description   string             `bson:"description"`
-	Location      locationDoc        `bson:"location"`
-	OccurredOn    string             `bson:"occurred_on,omitempty"`
-	RealName      bool               `bson:"real_name"`
-	Identity      *sealedIdentityDoc `bson:"identity,omitempty"`
-	ReceiptHash   []byte             `bson:"receipt_hash"`
-	Status        string             `bson:"status"`
-	UnitID        string             `bson:"unit_id"`
-	Decision      decisionDoc        `bson:"decision"`
-	Warnings      []warningDoc       `bson:"warnings"`
-	ReceivedAt    time.Time          `bson:"received_at"`
-	AcceptanceDue string             `bson:"acceptance_due,omitempty"`
-	Evidence      []evidenceDoc      `bson:"evidence"`
+	ID          string             `bson:"_id"`
+	Number      string             `bson:"number"`
+	Source      string             `bson:"source"`
+	Category    string             `bson:"category"`
+	Subject     subjectDoc         `bson:"subject"`
+	Description string             `bson:"description"`
+	Location    locationDoc        `bson:"location"`
+	OccurredOn  string             `bson:"occurred_on,omitempty"`
+	RealName    bool               `bson:"real_name"`
+	Identity    *sealedIdentityDoc `bson:"identity,omitempty"`
+	ReceiptHash []byte             `bson:"receipt_hash"`
+	Status      string             `bson:"status"`
+	UnitID      string             `bson:"unit_id"`
+	Decision    decisionDoc        `bson:"decision"`
+	// EarlierDecisions are the decisions re-routings replaced, oldest first.
+	EarlierDecisions []decisionDoc `bson:"earlier_decisions,omitempty"`
+	Warnings         []warningDoc  `bson:"warnings"`
+	ReceivedAt       time.Time     `bson:"received_at"`
+	AcceptanceDue    string        `bson:"acceptance_due,omitempty"`
+	Evidence         []evidenceDoc `bson:"evidence"`
 	// EvidenceBytes is always present (0 for none): AddEvidence's condition
 	// {evidence_bytes: {$lte: n}} does not match a missing field.
 	EvidenceBytes int64     `bson:"evidence_bytes"`
@@ -101,13 +103,68 @@ type sealedIdentityDoc struct {
 }
 
 type decisionDoc struct {
-	UnitID    string            `bson:"unit_id"`
-	UnitName  string            `bson:"unit_name"`
-	Reason    string            `bson:"reason"`
-	Router    string            `bson:"router"`
-	Inputs    map[string]string `bson:"inputs,omitempty"`
-	Fallback  bool              `bson:"fallback,omitempty"`
-	DecidedAt time.Time         `bson:"decided_at"`
+	UnitID         string            `bson:"unit_id"`
+	UnitName       string            `bson:"unit_name"`
+	Reason         string            `bson:"reason"`
+	Router         string            `bson:"router"`
+	Inputs         map[string]string `bson:"inputs,omitempty"`
+	Fallback       bool              `bson:"fallback,omitempty"`
+	FallbackReason string            `bson:"fallback_reason,omitempty"`
+	DecidedAt      time.Time         `bson:"decided_at"`
+	RuleID         string            `bson:"rule_id,omitempty"`
+	RuleVersion    int               `bson:"rule_version,omitempty"`
+	Candidates     []candidateDoc    `bson:"candidates,omitempty"`
+	Informed       []unitRefDoc      `bson:"informed,omitempty"`
+	By             string            `bson:"by,omitempty"`
+	Why            string            `bson:"why,omitempty"`
+}
+
+type candidateDoc struct {
+	UnitID   string `bson:"unit_id,omitempty"`
+	UnitName string `bson:"unit_name,omitempty"`
+	RuleID   string `bson:"rule_id,omitempty"`
+	Chosen   bool   `bson:"chosen,omitempty"`
+	Excluded string `bson:"excluded,omitempty"`
+	Detail   string `bson:"detail"`
+}
+
+type unitRefDoc struct {
+	ID   string `bson:"id"`
+	Name string `bson:"name"`
+}
+
+func toDecisionDoc(d intake.Decision) decisionDoc {
+	doc := decisionDoc{UnitID: d.UnitID, UnitName: d.UnitName, Reason: d.Reason, Router: d.Router, Inputs: d.Inputs,
+		Fallback: d.Fallback, FallbackReason: d.FallbackReason, DecidedAt: utc(d.DecidedAt), RuleID: d.RuleID,
+		RuleVersion: d.RuleVersion, By: d.By, Why: d.Why}
+	for _, c := range d.Candidates {
+		doc.Candidates = append(doc.Candidates, candidateDoc(c))
+	}
+	for _, u := range d.Informed {
+		doc.Informed = append(doc.Informed, unitRefDoc(u))
+	}
+	return doc
+}
+
+func toDecisionDocs(ds []intake.Decision) []decisionDoc {
+	var out []decisionDoc
+	for _, d := range ds {
+		out = append(out, toDecisionDoc(d))
+	}
+	return out
+}
+
+func (doc decisionDoc) toDecision() intake.Decision {
+	d := intake.Decision{UnitID: doc.UnitID, UnitName: doc.UnitName, Reason: doc.Reason, Router: doc.Router, Inputs: doc.Inputs,
+		Fallback: doc.Fallback, FallbackReason: doc.FallbackReason, DecidedAt: doc.DecidedAt, RuleID: doc.RuleID,
+		RuleVersion: doc.RuleVersion, By: doc.By, Why: doc.Why}
+	for _, c := range doc.Candidates {
+		d.Candidates = append(d.Candidates, intake.Candidate(c))
+	}
+	for _, u := range doc.Informed {
+		d.Informed = append(d.Informed, intake.UnitRef(u))
+	}
+	return d
 }
 
 type warningDoc struct {
@@ -175,28 +232,21 @@ func toCaseDoc(c *intake.Case) caseDoc {
 			Lat:      c.Location.Lat,
 			Lng:      c.Location.Lng,
 		},
-		OccurredOn:  c.OccurredOn,
-		RealName:    c.RealName,
-		ReceiptHash: c.ReceiptHash,
-		Status:      string(c.Status),
-		UnitID:      c.UnitID,
-		Decision: decisionDoc{
-			UnitID:    c.Decision.UnitID,
-			UnitName:  c.Decision.UnitName,
-			Reason:    c.Decision.Reason,
-			Router:    c.Decision.Router,
-			Inputs:    c.Decision.Inputs,
-			Fallback:  c.Decision.Fallback,
-			DecidedAt: utc(c.Decision.DecidedAt),
-		},
-		Warnings:      make([]warningDoc, 0, len(c.Warnings)),
-		ReceivedAt:    utc(c.ReceivedAt),
-		AcceptanceDue: c.AcceptanceDue,
-		Evidence:      make([]evidenceDoc, 0, len(c.Evidence)),
-		EvidenceBytes: c.EvidenceBytes,
-		FiledBy:       c.FiledBy,
-		Version:       c.Version,
-		UpdatedAt:     utc(c.UpdatedAt),
+		OccurredOn:       c.OccurredOn,
+		RealName:         c.RealName,
+		ReceiptHash:      c.ReceiptHash,
+		Status:           string(c.Status),
+		UnitID:           c.UnitID,
+		Decision:         toDecisionDoc(c.Decision),
+		EarlierDecisions: toDecisionDocs(c.EarlierDecisions),
+		Warnings:         make([]warningDoc, 0, len(c.Warnings)),
+		ReceivedAt:       utc(c.ReceivedAt),
+		AcceptanceDue:    c.AcceptanceDue,
+		Evidence:         make([]evidenceDoc, 0, len(c.Evidence)),
+		EvidenceBytes:    c.EvidenceBytes,
+		FiledBy:          c.FiledBy,
+		Version:          c.Version,
+		UpdatedAt:        utc(c.UpdatedAt),
 	}
 	if o := c.Subject.Organization; o != nil {
 		d.Subject.Organization = &orgSubjectDoc{CreditCode: o.CreditCode, Name: o.Name}
@@ -235,20 +285,12 @@ func (d *caseDoc) toCase() *intake.Case {
 			Lat:      d.Location.Lat,
 			Lng:      d.Location.Lng,
 		},
-		OccurredOn:  d.OccurredOn,
-		RealName:    d.RealName,
-		ReceiptHash: d.ReceiptHash,
-		Status:      intake.Status(d.Status),
-		UnitID:      d.UnitID,
-		Decision: intake.Decision{
-			UnitID:    d.Decision.UnitID,
-			UnitName:  d.Decision.UnitName,
-			Reason:    d.Decision.Reason,
-			Router:    d.Decision.Router,
-			Inputs:    d.Decision.Inputs,
-			Fallback:  d.Decision.Fallback,
-			DecidedAt: d.Decision.DecidedAt,
-		},
+		OccurredOn:    d.OccurredOn,
+		RealName:      d.RealName,
+		ReceiptHash:   d.ReceiptHash,
+		Status:        intake.Status(d.Status),
+		UnitID:        d.UnitID,
+		Decision:      d.Decision.toDecision(),
 		ReceivedAt:    d.ReceivedAt,
 		AcceptanceDue: d.AcceptanceDue,
 		EvidenceBytes: d.EvidenceBytes,
@@ -261,6 +303,9 @@ func (d *caseDoc) toCase() *intake.Case {
 	}
 	if p := d.Subject.Person; p != nil {
 		c.Subject.Person = &intake.PersonSubject{Name: p.Name, Position: p.Position, Employer: p.Employer}
+	}
+	for _, e := range d.EarlierDecisions {
+		c.EarlierDecisions = append(c.EarlierDecisions, e.toDecision())
 	}
 	if id := d.Identity; id != nil {
 		c.Identity = &intake.SealedIdentity{
@@ -492,6 +537,33 @@ func (s *CaseStore) AddEvidence(ctx context.Context, caseID string, evs []intake
 	e := *errEvidenceTooLarge
 	e.Err = fmt.Errorf("%s: %d more bytes would exceed the limit of %d", op, total, maxBytes)
 	return &e
+}
+
+// Reroute gives case c a new category, subject and routing decision if the case is
+// still at c.Version, keeping its current decision in earlier_decisions: one
+// conditional update. A case changed meanwhile is ECONFLICT and nothing changes.
+func (s *CaseStore) Reroute(ctx context.Context, c *intake.Case, category intake.Category, subject intake.Subject, d intake.Decision) error {
+	op := "reroute case " + c.ID
+	now := s.db.now().UTC()
+	res, err := s.db.updateOne(ctx, collCases, c.ID,
+		bson.M{"version": c.Version},
+		bson.M{
+			"$push": bson.M{"earlier_decisions": toDecisionDoc(c.Decision)},
+			"$set": bson.M{"category": string(category), "subject": toCaseDoc(&intake.Case{Subject: subject}).Subject,
+				"decision": toDecisionDoc(d), "unit_id": d.UnitID, "updated_at": now},
+			"$inc": bson.M{"version": int64(1)},
+		})
+	if err != nil {
+		return storeError(op, err, nil, nil)
+	}
+	if res.MatchedCount == 1 {
+		return nil
+	}
+	if err := s.caseExists(ctx, op, c.ID); err != nil {
+		return err
+	}
+	return &qingfeng.Error{Code: qingfeng.ECONFLICT, Message: "案件已被他人修改，请刷新后重试", English: "the case was changed meanwhile; reload and retry",
+		Err: fmt.Errorf("%s: not at version %d", op, c.Version)}
 }
 
 // caseExists returns nil if case id exists and ENOTFOUND if not.
