@@ -86,6 +86,7 @@ func (s *Server) anyPrincipal(c fiber.Ctx) error {
 const (
 	accessRead = iota
 	accessAddEvidence
+	accessRouting // a case's routing record and re-routing: staff of the unit, admins
 )
 
 func canAccess(p *principal, cs *intake.Case, kind int) bool {
@@ -94,6 +95,8 @@ func canAccess(p *principal, cs *intake.Case, kind int) bool {
 		return false
 	case p.reporter != "":
 		return p.reporter == cs.ID
+	case p.user.Role == accounts.RoleAdmin:
+		return kind == accessRouting
 	case p.user.Role == accounts.RoleStaff:
 		return p.user.UnitID != "" && p.user.UnitID == cs.UnitID
 	case p.user.Role == accounts.RoleLiaison:

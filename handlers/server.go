@@ -22,6 +22,7 @@ import (
 
 	"github.com/qingfeng-zj/qingfeng/accounts"
 	"github.com/qingfeng-zj/qingfeng/intake"
+	"github.com/qingfeng-zj/qingfeng/routing"
 )
 
 // Deps is what the API needs; cmd/qingfeng wires it.
@@ -34,6 +35,8 @@ type Deps struct {
 	Ready func(ctx context.Context) error
 	// UnitName names a unit id, ok=false for an unknown unit.
 	UnitName func(id string) (string, bool)
+	// Routing changes the routing rules.
+	Routing *routing.Admin
 	// ValidDivision reports whether a division code exists.
 	ValidDivision func(code string) bool
 	Log           *slog.Logger
@@ -106,6 +109,14 @@ func New(d Deps) *Server {
 
 	v1.Post("/admin/users", s.staffAuth(accounts.RoleAdmin), s.createUser)
 	v1.Patch("/admin/users/:id", s.staffAuth(accounts.RoleAdmin), s.updateUser)
+
+	rt := v1.Group("/routing")
+	rt.Get("/rules", s.staffAuth(accounts.RoleAdmin), s.listRules)
+	rt.Post("/rules", s.staffAuth(accounts.RoleAdmin), s.createRule)
+	rt.Post("/rules/:id/retire", s.staffAuth(accounts.RoleAdmin), s.retireRule)
+	rt.Post("/explain", s.staffAuth(accounts.RoleAdmin, accounts.RoleStaff), s.explain)
+	rt.Get("/cases/:case", s.staffAuth(accounts.RoleAdmin, accounts.RoleStaff), s.caseRouting)
+	rt.Post("/cases/:case/reroute", s.staffAuth(accounts.RoleAdmin, accounts.RoleStaff), s.reroute)
 
 	cases := v1.Group("/cases", s.staffAuth(accounts.RoleStaff, accounts.RoleLiaison))
 	cases.Get("/", s.listCases)

@@ -87,18 +87,26 @@ type staffCaseView struct {
 // decisionView is a routing decision for staff of the owning unit: where the case
 // went, why, and on what inputs.
 type decisionView struct {
-	UnitID    string            `json:"unit_id"`
-	UnitName  string            `json:"unit_name"`
-	Reason    string            `json:"reason"`
-	Router    string            `json:"router"`
-	Inputs    map[string]string `json:"inputs,omitempty"`
-	Fallback  bool              `json:"fallback,omitempty"`
-	DecidedAt string            `json:"decided_at"`
+	UnitID         string             `json:"unit_id"`
+	UnitName       string             `json:"unit_name"`
+	Reason         string             `json:"reason"`
+	Router         string             `json:"router"`
+	Inputs         map[string]string  `json:"inputs,omitempty"`
+	Fallback       bool               `json:"fallback,omitempty"`
+	FallbackReason string             `json:"fallback_reason,omitempty"`
+	RuleID         string             `json:"rule_id,omitempty"`
+	RuleVersion    int                `json:"rule_version,omitempty"`
+	Candidates     []intake.Candidate `json:"candidates"`
+	Informed       []intake.UnitRef   `json:"informed"`
+	By             string             `json:"by,omitempty"`
+	Why            string             `json:"why,omitempty"`
+	DecidedAt      string             `json:"decided_at"`
 }
 
 func decisionOf(d intake.Decision) decisionView {
 	return decisionView{UnitID: d.UnitID, UnitName: d.UnitName, Reason: d.Reason, Router: d.Router, Inputs: d.Inputs,
-		Fallback: d.Fallback, DecidedAt: wireTime(d.DecidedAt)}
+		Fallback: d.Fallback, FallbackReason: d.FallbackReason, RuleID: d.RuleID, RuleVersion: d.RuleVersion,
+		Candidates: nonNil(d.Candidates), Informed: nonNil(d.Informed), By: d.By, Why: d.Why, DecidedAt: wireTime(d.DecidedAt)}
 }
 
 // identityView says only that an identity exists and how it is sealed: the server

@@ -1,0 +1,233 @@
+package handlers
+
+import (
+	"time"
+
+	"github.com/gofiber/fiber/v3"
+
+	"github.com/qingfeng-zj/qingfeng"
+	"github.com/qingfeng-zj/qingfeng/intake"
+	"github.com/qingfeng-zj/qingfeng/routing"
+)
+
+// targetView is a rule's destination or informed unit.
+type targetView struct {
+	Relation routing.Relation `json:"relation"`
+	Unit     string           `json:"unit,omitempty"`
+	Kind     routing.UnitKind `json:"kind,omitempty"`
+	Division string           `json:"division,omitempty"`
+}
+
+// ruleRequest is the body of POST /v1/routing/rules.
+type ruleRequest struct {
+	ID              string                `json:"id"`
+	Name            string                `json:"name"`
+	Categories      []intake.Category     `json:"categories"`
+	SubjectKinds    []routing.SubjectRole `json:"subject_kinds"`
+	OrgTypes        []string              `json:"org_types"`
+	DivisionPrefix  string                `json:"division_prefix"`
+	DivisionLevel   routing.Level         `json:"division_level"`
+	SupervisoryUnit string                `json:"supervisory_unit"`
+	EmployerUnit    string                `json:"employer_unit"`
+	Primary         *targetView           `json:"primary"`
+	Inform          []targetView          `json:"inform"`
+	Priority        int                   `json:"priority"`
+	ValidFrom       *time.Time            `json:"valid_from"`
+	ValidTo         *time.Time            `json:"valid_to"`
+}
+
+type ruleView struct {
+	ID              string                `json:"id"`
+	Name            string                `json:"name"`
+	Categories      []intake.Category     `json:"categories"`
+	SubjectKinds    []routing.SubjectRole `json:"subject_kinds"`
+	OrgTypes        []string              `json:"org_types"`
+	DivisionPrefix  string                `json:"division_prefix,omitempty"`
+	DivisionLevel   routing.Level         `json:"division_level,omitempty"`
+	SupervisoryUnit string                `json:"supervisory_unit,omitempty"`
+	EmployerUnit    string                `json:"employer_unit,omitempty"`
+	Primary         targetView            `json:"primary"`
+	Inform          []targetView          `json:"inform"`
+	Priority        int                   `json:"priority"`
+	ValidFrom       string                `json:"valid_from"`
+	ValidTo         string                `json:"valid_to,omitempty"`
+	Version         int                   `json:"version"`
+	RetiredIn       int                   `json:"retired_in,omitempty"`
+	RetiredAt       string                `json:"retired_at,omitempty"`
+	RetiredBy       string                `json:"retired_by,omitempty"`
+	CreatedBy       string                `json:"created_by,omitempty"`
+}
+
+func ruleOf(r routing.Rule) ruleView {
+	v := ruleView{ID: r.ID, Name: r.Name, Categories: nonNil(r.Categories), SubjectKinds: nonNil(r.SubjectKinds), OrgTypes: nonNil(r.OrgTypes),
+		DivisionPrefix: r.DivisionPrefix, DivisionLevel: r.DivisionLevel, SupervisoryUnit: r.SupervisoryUnit, EmployerUnit: r.EmployerUnit,
+		Primary: targetView(r.Primary), Inform: []targetView{}, Priority: r.Priority, ValidFrom: wireTime(r.ValidFrom),
+		Version: r.Version, RetiredIn: r.RetiredIn, RetiredBy: r.RetiredBy, CreatedBy: r.CreatedBy}
+	for _, t := range r.Inform {
+		v.Inform = append(v.Inform, targetView(t))
+	}
+	if r.ValidTo != nil {
+		v.ValidTo = wireTime(*r.ValidTo)
+	}
+	if r.RetiredAt != nil {
+		v.RetiredAt = wireTime(*r.RetiredAt)
+	}
+	return v
+}
+
+// listRules is GET /v1/routing/rules: the rules in force, or with ?all=true every
+// rule ever added.
+func (s *Server) listRules(c fiber.Ctx) error {
+	all := false
+	switch c.Query("all") {
+	case "", "false":
+	case "true":
+		all = true
+	default:
+		return fieldInvalid("all", "invalid_value", "all 只能是 true 或 false", "must be true or false")
+	}
+	set, err := s.d.Routing.Rules(c.Context())
+	if err != nil {
+		return err
+	}
+	out := []ruleView{}
+	for _, r := range set.Rules {
+		if all || r.InForceAt(set.Version) {
+			out = append(out, ruleOf(r))
+		}
+	}
+	return c.JSON(fiber.Map{"version": set.Version, "rules": out})
+}
+
+// createRule is POST /v1/routing/rules.
+func (s *Server) createRule(c fiber.Ctx) error {
+	var req ruleRequest
+	if err := s.decodeJSON(c, &req); err != nil {
+		return err
+	}
+	if req.Primary == nil {
+		return fieldInvalid("primary", "required", "请填写承办单位去向", "primary is required")
+	}
+	r := routing.Rule{ID: req.ID, Name: req.Name, Categories: req.Categories, SubjectKinds: req.SubjectKinds, OrgTypes: req.OrgTypes,
+		DivisionPrefix: req.DivisionPrefix, DivisionLevel: req.DivisionLevel, SupervisoryUnit: req.SupervisoryUnit,
+		EmployerUnit: req.EmployerUnit, Primary: routing.Target(*req.Primary), Priority: req.Priority, ValidTo: req.ValidTo}
+	for _, t := range req.Inform {
+		r.Inform = append(r.Inform, routing.Target(t))
+	}
+	if req.ValidFrom != nil {
+		r.ValidFrom = req.ValidFrom.UTC()
+	}
+	if r.ValidTo != nil {
+		t := r.ValidTo.UTC()
+		r.ValidTo = &t
+	}
+	p := principalOf(c)
+	stored, err := s.d.Routing.AddRule(c.Context(), r, p.user.ID)
+	if err != nil {
+		return err
+	}
+	s.d.Log.Info("audit", "action", "routing.rule.create", "rule", stored.ID, "version", stored.Version, "user", p.user.ID)
+	return c.Status(fiber.StatusCreated).JSON(ruleOf(stored))
+}
+
+// retireRule is POST /v1/routing/rules/{id}/retire.
+func (s *Server) retireRule(c fiber.Ctx) error {
+	p := principalOf(c)
+	r, err := s.d.Routing.RetireRule(c.Context(), c.Params("id"), p.user.ID)
+	if err != nil {
+		return err
+	}
+	s.d.Log.Info("audit", "action", "routing.rule.retire", "rule", r.ID, "version", r.RetiredIn, "user", p.user.ID)
+	return c.JSON(ruleOf(r))
+}
+
+// explain is POST /v1/routing/explain: the decision a draft report would get, stored
+// nowhere. It takes no identity.
+func (s *Server) explain(c fiber.Ctx) error {
+	var req reportRequest
+	if err := s.decodeJSON(c, &req); err != nil {
+		return err
+	}
+	if req.Identity != nil || req.SealedIdentity != "" {
+		return fieldInvalid("identity", "not_allowed", "路由预览不接收举报人身份信息", "explain takes no identity")
+	}
+	d, err := req.draft()
+	if err != nil {
+		return err
+	}
+	dec, warns, err := s.d.Intake.Explain(c.Context(), d)
+	if err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"decision": decisionOf(dec), "warnings": nonNil(warns)})
+}
+
+type caseRoutingView struct {
+	Case             string         `json:"case"`
+	Category         categoryRef    `json:"category"`
+	Decision         decisionView   `json:"decision"`
+	EarlierDecisions []decisionView `json:"earlier_decisions"`
+}
+
+func caseRoutingOf(cs *intake.Case) caseRoutingView {
+	v := caseRoutingView{Case: cs.Number, Category: categoryOf(cs.Category), Decision: decisionOf(cs.Decision), EarlierDecisions: []decisionView{}}
+	for _, d := range cs.EarlierDecisions {
+		v.EarlierDecisions = append(v.EarlierDecisions, decisionOf(d))
+	}
+	return v
+}
+
+// caseRouting is GET /v1/routing/cases/{case}: the decision and the ones re-routings
+// replaced, for staff of the owning unit and admins.
+func (s *Server) caseRouting(c fiber.Ctx) error {
+	cs, err := s.loadCase(c, accessRouting)
+	if err != nil {
+		return err
+	}
+	p := principalOf(c)
+	s.d.Log.Info("audit", "action", "case.routing.read", "case", cs.Number, "user", p.user.ID, "role", string(p.user.Role))
+	return c.JSON(caseRoutingOf(cs))
+}
+
+type rerouteRequest struct {
+	Category *string         `json:"category"`
+	Subject  *subjectRequest `json:"subject"`
+	Reason   string          `json:"reason"`
+}
+
+// reroute is POST /v1/routing/cases/{case}/reroute: triage changed the category or the
+// subject; the case is routed again and the new decision recorded beside the old.
+func (s *Server) reroute(c fiber.Ctx) error {
+	cs, err := s.loadCase(c, accessRouting)
+	if err != nil {
+		return err
+	}
+	var req rerouteRequest
+	if err := s.decodeJSON(c, &req); err != nil {
+		return err
+	}
+	if req.Category == nil && req.Subject == nil {
+		return &qingfeng.Error{Code: qingfeng.EINVALID, Message: "请填写新的举报类别或被举报对象", English: "give a new category or subject",
+			Fields: map[string]qingfeng.FieldError{"category": {Code: "required", Message: "请填写新的举报类别或被举报对象", English: "category or subject required"}}}
+	}
+	p := principalOf(c)
+	r := intake.RerouteRequest{Why: req.Reason, By: p.user.ID}
+	if req.Category != nil {
+		cat := intake.Category(*req.Category)
+		r.Category = &cat
+	}
+	if req.Subject != nil {
+		rr := reportRequest{Subject: req.Subject}
+		d, err := rr.draft()
+		if err != nil {
+			return err
+		}
+		r.Subject = &d.Subject
+	}
+	updated, err := s.d.Intake.Reroute(c.Context(), cs, r)
+	if err != nil {
+		return err
+	}
+	s.d.Log.Info("audit", "action", "case.reroute", "case", cs.Number, "from", cs.UnitID, "to", updated.UnitID, "user", p.user.ID)
+	return c.JSON(caseRoutingOf(updated))
+}
