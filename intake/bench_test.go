@@ -98,8 +98,13 @@ func benchService(b *testing.B) (*intake.Service, *qfcrypto.Sealer) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	units, err := routing.NewUnits(routing.DefaultUnits())
+	if err != nil {
+		b.Fatal(err)
+	}
+	router := routing.NewEngine(units, routing.NewOrgs(), routing.DefaultRules())
 	return &intake.Service{
-		Cases: newMemCases(), Blobs: noBlobs{}, Sealer: sealer, Router: routing.FirstVersion{}, Calendar: cal,
+		Cases: newMemCases(), Blobs: noBlobs{}, Sealer: sealer, Router: router, Calendar: cal,
 		Receipts: qfcrypto.Receipts{Pepper: pepper}, Ref: routing.Reference{}, Config: intake.DefaultConfig,
 		// Production logs JSON at info level; "case registered" is formatted and dropped.
 		Log: slog.New(slog.NewJSONHandler(io.Discard, nil)),

@@ -21,7 +21,7 @@ type Alerter interface {
 
 // Engine routes cases by the rule set: the competent unit, the units informed, and
 // why — with recusal, and a fallback that never leaves a case without an owner.
-// It replaces FirstVersion behind intake.Router. Safe for concurrent use; SetRules
+// It is the intake.Router the service runs with. Safe for concurrent use; SetRules
 // swaps the rule set at once.
 type Engine struct {
 	Units   *Units
