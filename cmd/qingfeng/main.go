@@ -2,6 +2,7 @@
 //
 //	qingfeng            run the server (configuration from the environment; see README)
 //	qingfeng useradd    create an account (the first admin) in the configured database
+//	qingfeng import     import social organizations (CSV, JSON) or supervisory units (JSON)
 package main
 
 import (
@@ -42,8 +43,11 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == "useradd" {
 		os.Exit(userAdd(cfg, log, os.Args[2:], os.Stdin, os.Stdout, os.Stderr))
 	}
+	if len(os.Args) > 1 && os.Args[1] == "import" {
+		os.Exit(runImport(cfg, log, os.Args[2:], os.Stdin, os.Stdout, os.Stderr))
+	}
 	if len(os.Args) > 1 {
-		fmt.Fprintf(os.Stderr, "qingfeng: unknown command %q (commands: useradd)\n", os.Args[1])
+		fmt.Fprintf(os.Stderr, "qingfeng: unknown command %q (commands: useradd, import)\n", os.Args[1])
 		os.Exit(2)
 	}
 
