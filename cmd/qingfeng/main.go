@@ -97,6 +97,8 @@ type Main struct {
 	Intake   *intake.Service
 	Accounts *accounts.Service
 	throttle *intake.Throttle
+	engine   *routing.Engine
+	routing  *routing.Admin
 
 	purgeCtx  context.Context
 	stopPurge context.CancelFunc
@@ -236,14 +238,17 @@ func (m *Main) Open(ctx context.Context) error {
 	}
 	cfg := intake.DefaultConfig
 	cfg.MaxFileBytes, cfg.MaxCaseBytes, cfg.KeepOriginals = m.Config.MaxFileBytes, m.Config.MaxCaseBytes, m.Config.KeepOriginals
-	m.Intake = &intake.Service{Cases: mongo.NewCaseStore(m.db), Blobs: m.blobs, Sealer: sealer, Router: routing.FirstVersion{},
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if err := m.openRouting(ctx, reg); err != nil {
+		return err
+	}
+	m.Intake = &intake.Service{Cases: mongo.NewCaseStore(m.db), Blobs: m.blobs, Sealer: sealer, Router: m.engine,
 		Calendar: cal, Receipts: qfcrypto.Receipts{Pepper: pepper}, Ref: routing.Reference{}, Config: cfg, Log: m.Log}
 	m.Accounts = &accounts.Service{Users: mongo.NewUserStore(m.db), Tokens: signer, Passwords: qfcrypto.Passwords{}, RefreshHash: pepper.HashRefreshToken,
 		AccessTTL: m.Config.AccessTokenTTL, RefreshTTL: m.Config.RefreshTokenTTL, Log: m.Log, NewID: intake.NewID}
 
 	m.throttle = &intake.Throttle{Burst: 30, Rate: 0.5}
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.server = handlers.New(handlers.Deps{
 		Intake: m.Intake, Accounts: m.Accounts, Tokens: signer,
 		Throttle: m.throttle,
@@ -257,9 +262,10 @@ func (m *Main) Open(ctx context.Context) error {
 			return nil
 		},
 		UnitName: func(id string) (string, bool) {
-			u, ok := routing.LookupUnit(id)
+			u, ok := m.engine.Units.Get(id)
 			return u.Name, ok
 		},
+		Routing:       m.routing,
 		ValidDivision: func(code string) bool { _, ok := routing.LookupDivision(code); return ok },
 		Log:           m.Log, Registry: reg, FollowUpTTL: m.Config.FollowUpTTL, MaxUploadBody: m.Config.MaxUploadBytes,
 	})
@@ -309,6 +315,7 @@ func (m *Main) Run(ctx context.Context) error {
 	m.Log.Info("listening", "addr", ln.Addr().String())
 	m.purgeCtx, m.stopPurge = context.WithCancel(context.Background())
 	go m.purgeLoop(m.purgeCtx)
+	go m.refreshRouting(m.purgeCtx, 15*time.Second)
 	return nil
 }
 

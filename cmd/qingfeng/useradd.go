@@ -50,7 +50,7 @@ func userAdd(cfg Config, log *slog.Logger, args []string, stdin io.Reader, stdou
 	}
 	u, err := m.Accounts.CreateUser(ctx, accounts.NewUser{Username: *username, DisplayName: *display, Password: pw,
 		Role: accounts.Role(*role), UnitID: *unit, Division: *division},
-		func(id string) bool { _, ok := routing.LookupUnit(id); return ok },
+		func(id string) bool { _, ok := m.engine.Units.Get(id); return ok },
 		func(code string) bool { _, ok := routing.LookupDivision(code); return ok })
 	if err != nil {
 		fmt.Fprintln(stderr, "qingfeng useradd:", err)

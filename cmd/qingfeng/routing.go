@@ -1,0 +1,108 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/qingfeng-zj/qingfeng/intake"
+	"github.com/qingfeng-zj/qingfeng/routing"
+	"github.com/qingfeng-zj/qingfeng/storage/mongo"
+)
+
+// openRouting loads the unit registry (the defaults, generated from the divisions,
+// on first start), the organizations and the routing rules (the default set on first
+// start), and builds the engine that routes every case.
+func (m *Main) openRouting(ctx context.Context, reg prometheus.Registerer) error {
+	us := mongo.NewUnitStore(m.db)
+	if n, err := us.SeedUnits(ctx, routing.DefaultUnits()); err != nil {
+		return fmt.Errorf("seed units: %w", err)
+	} else if n > 0 {
+		m.Log.Info("loaded the default supervisory units", "units", n)
+	}
+	list, err := us.Units(ctx)
+	if err != nil {
+		return err
+	}
+	units, err := routing.NewUnits(list)
+	if err != nil {
+		return err
+	}
+	orgs := routing.NewOrgs()
+	if err := m.loadOrgs(ctx, orgs); err != nil {
+		return err
+	}
+	rules := mongo.NewRuleStore(m.db)
+	if seeded, err := rules.Seed(ctx, routing.DefaultRules()); err != nil {
+		return fmt.Errorf("seed routing rules: %w", err)
+	} else if seeded {
+		m.Log.Info("loaded the default routing rules", "version", 1)
+	}
+	set, err := rules.Load(ctx)
+	if err != nil {
+		return err
+	}
+	fallbacks := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "qingfeng_routing_fallbacks_total",
+		Help: "Cases no rule could place, handed to an intake office for manual triage, by reason."}, []string{"reason"})
+	reg.MustRegister(fallbacks)
+	m.engine = routing.NewEngine(units, orgs, set)
+	m.engine.Alert = fallbackAlert{log: m.Log, count: fallbacks}
+	m.routing = &routing.Admin{Store: rules, Engine: m.engine}
+	m.Log.Info("routing ready", "units", len(list), "organizations", orgs.Len(), "rule_version", set.Version)
+	return nil
+}
+
+func (m *Main) loadOrgs(ctx context.Context, orgs *routing.Orgs) error {
+	return mongo.NewOrgStore(m.db).EachOrganization(ctx, func(o routing.Organization) error {
+		orgs.Put(o)
+		return nil
+	})
+}
+
+// refreshRouting picks up what other processes changed: rules (checked every
+// interval), and units and organizations imported by the CLI (reloaded every tenth).
+func (m *Main) refreshRouting(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for i := 1; ; i++ {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if changed, err := m.routing.Refresh(ctx); err != nil && ctx.Err() == nil {
+			m.Log.Error("refresh routing rules", "err", err)
+		} else if changed {
+			m.Log.Info("routing rules reloaded", "version", m.engine.Version())
+		}
+		if i%10 != 0 {
+			continue
+		}
+		if list, err := mongo.NewUnitStore(m.db).Units(ctx); err == nil {
+			if err := m.engine.Units.Replace(list); err != nil {
+				m.Log.Error("reload units", "err", err)
+			}
+		} else if ctx.Err() == nil {
+			m.Log.Error("reload units", "err", err)
+		}
+		if err := m.loadOrgs(ctx, m.engine.Orgs); err != nil && ctx.Err() == nil {
+			m.Log.Error("reload organizations", "err", err)
+		}
+	}
+}
+
+// fallbackAlert is the alert for a case no rule could place: a metric to alert on and
+// a warning event naming the case (never the reporter).
+type fallbackAlert struct {
+	log   *slog.Logger
+	count *prometheus.CounterVec
+}
+
+func (a fallbackAlert) Fallback(ctx context.Context, c *intake.Case, reason string) {
+	a.count.WithLabelValues(reason).Inc()
+	a.log.WarnContext(ctx, "routing fallback: case needs manual triage", "event", "routing.fallback", "case", c.Number,
+		"reason", reason, "category", string(c.Category), "division", c.Location.Division)
+}
