@@ -152,6 +152,12 @@ func (s *Service) Authenticate(ctx context.Context, token string) (*User, Claims
 	return u, c, nil
 }
 
+// ActiveUser returns the account id if it exists and is not disabled
+// (EUNAUTHORIZED otherwise).
+func (s *Service) ActiveUser(ctx context.Context, id string) (*User, error) {
+	return s.activeUser(ctx, id)
+}
+
 func (s *Service) activeUser(ctx context.Context, id string) (*User, error) {
 	u, err := s.Users.UserByID(ctx, id)
 	if qingfeng.ErrorCode(err) == qingfeng.ENOTFOUND {

@@ -83,9 +83,19 @@ func (s *Server) followUpCase(c fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	// A duplicate shares the earlier case's progress and outcome; the reporter learns
+	// its status, never its number (another reporter's case).
+	status := cs.Status
+	if cs.DuplicateOf != "" {
+		if orig, err := s.d.Intake.Cases.CaseByNumber(c.Context(), cs.DuplicateOf); err == nil {
+			status = orig.Status
+		} else if !isNotFound(err) {
+			return err
+		}
+	}
 	c.Set(fiber.HeaderCacheControl, "no-store")
 	return c.JSON(reporterCaseView{
-		CaseNumber: cs.Number, Status: string(cs.Status), StatusLabel: statusLabel(cs.Status), Category: categoryOf(cs.Category),
+		CaseNumber: cs.Number, Status: string(status), StatusLabel: statusLabel(status), Category: categoryOf(cs.Category),
 		Unit: unitRef{Name: cs.Decision.UnitName}, RealName: cs.RealName, ReceivedAt: wireTime(cs.ReceivedAt),
 		AcceptanceDue: cs.AcceptanceDue, Evidence: evidenceViews(cs.Evidence), Messages: messageViews(msgs),
 	})

@@ -279,7 +279,7 @@ func TestOpenAPIResponseTypes(t *testing.T) {
 	}
 	staffView := func(cs *intake.Case) staffCaseView { // as getCase builds it
 		v := staffCaseView{caseSummary: summaryOf(cs), Source: cs.Source, Subject: cs.Subject, Description: cs.Description,
-			Location: cs.Location, OccurredOn: cs.OccurredOn, Decision: decisionOf(cs.Decision), Warnings: nonNil(cs.Warnings),
+			Location: cs.Location, OccurredOn: cs.OccurredOn, Workflow: workflowOf(cs), Decision: decisionOf(cs.Decision), Warnings: nonNil(cs.Warnings),
 			Evidence: evidenceViews(cs.Evidence), Messages: messageViews([]*intake.Message{msg})}
 		if cs.Identity != nil {
 			v.Identity = identityView{Sealed: true, SealedOnDevice: cs.Identity.SealedOnDevice, Recipients: len(cs.Identity.Recipients)}

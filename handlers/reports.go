@@ -15,6 +15,7 @@ import (
 	"github.com/qingfeng-zj/qingfeng"
 	"github.com/qingfeng-zj/qingfeng/accounts"
 	"github.com/qingfeng-zj/qingfeng/intake"
+	"github.com/qingfeng-zj/qingfeng/triage"
 )
 
 // reportRequest is the body of POST /v1/reports (JSON, or the "report" field of a
@@ -455,13 +456,7 @@ func wireTime(t time.Time) string {
 	return t.In(shanghai).Format(time.RFC3339)
 }
 
-func statusLabel(s intake.Status) string {
-	switch s {
-	case intake.StatusRegistered:
-		return "已登记"
-	}
-	return string(s)
-}
+func statusLabel(s intake.Status) string { return triage.StatusLabel(s) }
 
 // addEvidence is POST /v1/reports/{case}/evidence: files for a registered case, from the
 // reporter (follow-up token), a liaison of the division, or staff of the owning unit.

@@ -23,6 +23,7 @@ import (
 	"github.com/qingfeng-zj/qingfeng/accounts"
 	"github.com/qingfeng-zj/qingfeng/intake"
 	"github.com/qingfeng-zj/qingfeng/routing"
+	"github.com/qingfeng-zj/qingfeng/triage"
 )
 
 // Deps is what the API needs; cmd/qingfeng wires it.
@@ -37,6 +38,9 @@ type Deps struct {
 	UnitName func(id string) (string, bool)
 	// Routing changes the routing rules.
 	Routing *routing.Admin
+	// Triage runs the case workflow; Counts counts a unit's cases per status.
+	Triage *triage.Service
+	Counts func(ctx context.Context, unitID string) (map[intake.Status]int64, error)
 	// ValidDivision reports whether a division code exists.
 	ValidDivision func(code string) bool
 	Log           *slog.Logger
@@ -120,7 +124,10 @@ func New(d Deps) *Server {
 
 	cases := v1.Group("/cases", s.staffAuth(accounts.RoleStaff, accounts.RoleLiaison))
 	cases.Get("/", s.listCases)
+	cases.Get("/counts", s.caseCounts)
 	cases.Get("/:case", s.getCase)
+	cases.Post("/:case/transitions", s.transition)
+	cases.Put("/:case/assignee", s.assign)
 	cases.Post("/:case/messages", s.staffMessage)
 	cases.Get("/:case/evidence/:evidence", s.downloadEvidence)
 	return s

@@ -8,6 +8,7 @@ import (
 	"github.com/qingfeng-zj/qingfeng"
 	"github.com/qingfeng-zj/qingfeng/accounts"
 	"github.com/qingfeng-zj/qingfeng/intake"
+	"github.com/qingfeng-zj/qingfeng/triage"
 )
 
 func isNotFound(err error) bool { return qingfeng.ErrorCode(err) == qingfeng.ENOTFOUND }
@@ -22,13 +23,16 @@ type caseSummary struct {
 	RealName      bool        `json:"real_name"`
 	ReceivedAt    string      `json:"received_at"`
 	AcceptanceDue string      `json:"acceptance_due,omitempty"`
+	FeedbackDue   string      `json:"feedback_due,omitempty"`
+	Assignee      string      `json:"assignee,omitempty"`
 	EvidenceCount int         `json:"evidence_count"`
 }
 
 func summaryOf(cs *intake.Case) caseSummary {
 	return caseSummary{CaseNumber: cs.Number, Status: string(cs.Status), StatusLabel: statusLabel(cs.Status),
 		Category: categoryOf(cs.Category), Division: cs.Location.Division, Unit: unitRef{ID: cs.UnitID, Name: cs.Decision.UnitName},
-		RealName: cs.RealName, ReceivedAt: wireTime(cs.ReceivedAt), AcceptanceDue: cs.AcceptanceDue, EvidenceCount: len(cs.Evidence)}
+		RealName: cs.RealName, ReceivedAt: wireTime(cs.ReceivedAt), AcceptanceDue: cs.AcceptanceDue, FeedbackDue: cs.FeedbackDue,
+		Assignee: cs.Assignee, EvidenceCount: len(cs.Evidence)}
 }
 
 // listCases is GET /v1/cases: staff see their unit's cases, a liaison the cases they
@@ -45,6 +49,26 @@ func (s *Server) listCases(c fiber.Ctx) error {
 	}
 	if len(f.After) > 64 {
 		return fieldInvalid("after", "invalid_cursor", "分页游标无效", "invalid cursor")
+	}
+	if st := intake.Status(c.Query("status")); st != "" {
+		if triage.StatusLabel(st) == string(st) {
+			return fieldInvalid("status", "unknown_status", "未知的案件状态", "unknown status")
+		}
+		f.Status = st
+	}
+	if cat := intake.Category(c.Query("category")); cat != "" {
+		if !cat.Valid() {
+			return fieldInvalid("category", "unknown_category", "未知的举报类别", "unknown category")
+		}
+		f.Category = cat
+	}
+	switch a := c.Query("assignee"); {
+	case a == "me":
+		f.Assignee = principalOf(c).user.ID
+	case len(a) > 64:
+		return fieldInvalid("assignee", "invalid_value", "承办人参数无效", "invalid assignee")
+	default:
+		f.Assignee = a
 	}
 	switch p.user.Role {
 	case accounts.RoleStaff:
@@ -78,6 +102,7 @@ type staffCaseView struct {
 	Location    intake.Location  `json:"location"`
 	OccurredOn  string           `json:"occurred_on,omitempty"`
 	Identity    identityView     `json:"identity"`
+	Workflow    workflowView     `json:"workflow"`
 	Decision    decisionView     `json:"routing"`
 	Warnings    []intake.Warning `json:"warnings"`
 	Evidence    []evidenceView   `json:"evidence"`
@@ -130,7 +155,7 @@ func (s *Server) getCase(c fiber.Ctx) error {
 	p := principalOf(c)
 	s.d.Log.Info("audit", "action", "case.read", "case", cs.Number, "user", p.user.ID, "role", string(p.user.Role))
 	v := staffCaseView{caseSummary: summaryOf(cs), Source: cs.Source, Subject: cs.Subject, Description: cs.Description,
-		Location: cs.Location, OccurredOn: cs.OccurredOn, Decision: decisionOf(cs.Decision), Warnings: nonNil(cs.Warnings),
+		Location: cs.Location, OccurredOn: cs.OccurredOn, Workflow: workflowOf(cs), Decision: decisionOf(cs.Decision), Warnings: nonNil(cs.Warnings),
 		Evidence: evidenceViews(cs.Evidence), Messages: messageViews(msgs)}
 	if cs.Identity != nil {
 		v.Identity = identityView{Sealed: true, SealedOnDevice: cs.Identity.SealedOnDevice, Recipients: len(cs.Identity.Recipients)}

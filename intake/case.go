@@ -106,7 +106,37 @@ type SealedIdentity struct {
 // Status is a case's place in its lifecycle; the triage package owns the workflow.
 type Status string
 
-const StatusRegistered Status = "registered" // 登记
+const (
+	StatusRegistered    Status = "registered"     // 登记
+	StatusAccepted      Status = "accepted"       // 受理
+	StatusNotAccepted   Status = "not_accepted"   // 不予受理
+	StatusDisposed      Status = "disposed"       // 处置中 (one of the five dispositions)
+	StatusConcluded     Status = "concluded"      // 办结
+	StatusFeedbackGiven Status = "feedback_given" // 已反馈
+	StatusClosed        Status = "closed"         // 已结案
+	StatusDuplicate     Status = "duplicate"      // 重复举报，留存备查
+)
+
+// Transition is one step of a case's workflow: who, when, why.
+type Transition struct {
+	Action string            `json:"action"`
+	From   Status            `json:"from"`
+	To     Status            `json:"to"`
+	By     string            `json:"by"`
+	At     time.Time         `json:"at"`
+	Reason string            `json:"reason"`
+	Detail map[string]string `json:"detail,omitempty"`
+}
+
+// Outcome is what a concluded case found.
+type Outcome struct {
+	// Result: substantiated (属实), partly (部分属实), unsubstantiated (不属实).
+	Result string `json:"result"`
+	// NameCleared: the accused's name was cleared (澄清正名) after an unsubstantiated report.
+	NameCleared bool `json:"name_cleared"`
+	// FalseAccusation: "" (none), "deliberate" (诬告陷害) or "mistake" (错告).
+	FalseAccusation string `json:"false_accusation,omitempty"`
+}
 
 // Decision records which unit a case was routed to and why.
 type Decision struct {
@@ -171,15 +201,25 @@ type Case struct {
 
 	ReceiptHash []byte // keyed hash of the receipt code; the code itself is never stored
 
-	Status   Status
-	UnitID   string
-	Decision Decision
+	Status Status
+	// Workflow (the triage package): the disposition chosen on acceptance, the outcome
+	// on conclusion, the reason a case was not accepted, the earlier case a duplicate
+	// is linked to, the staff member working it, and every step taken.
+	Disposition       string
+	NotAcceptedReason string
+	Outcome           *Outcome
+	DuplicateOf       string // case number
+	Assignee          string // account id
+	Transitions       []Transition
+	UnitID            string
+	Decision          Decision
 	// EarlierDecisions are the decisions a re-routing replaced, oldest first.
 	EarlierDecisions []Decision
 	Warnings         []Warning
 
 	ReceivedAt    time.Time
 	AcceptanceDue string // YYYY-MM-DD in Asia/Shanghai, real-name reports only
+	FeedbackDue   string // YYYY-MM-DD: the result is due to a real-name reporter (set on conclusion)
 
 	Evidence      []Evidence
 	EvidenceBytes int64
@@ -219,6 +259,9 @@ type CaseFilter struct {
 	UnitID         string // staff: only this unit
 	DivisionPrefix string // liaison: only cases whose division starts with this
 	FiledBy        string // liaison: only cases this account filed
+	Status         Status
+	Category       Category
+	Assignee       string
 	Limit          int
 	After          string // cursor: the ID of the last case of the previous page
 }

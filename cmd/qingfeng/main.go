@@ -243,7 +243,8 @@ func (m *Main) Open(ctx context.Context) error {
 	if err := m.openRouting(ctx, reg); err != nil {
 		return err
 	}
-	m.Intake = &intake.Service{Cases: mongo.NewCaseStore(m.db), Blobs: m.blobs, Sealer: sealer, Router: m.engine,
+	cases := mongo.NewCaseStore(m.db)
+	m.Intake = &intake.Service{Cases: cases, Blobs: m.blobs, Sealer: sealer, Router: m.engine,
 		Calendar: cal, Receipts: qfcrypto.Receipts{Pepper: pepper}, Ref: routing.Reference{}, Config: cfg, Log: m.Log}
 	m.Accounts = &accounts.Service{Users: mongo.NewUserStore(m.db), Tokens: signer, Passwords: qfcrypto.Passwords{}, RefreshHash: pepper.HashRefreshToken,
 		AccessTTL: m.Config.AccessTokenTTL, RefreshTTL: m.Config.RefreshTokenTTL, Log: m.Log, NewID: intake.NewID}
@@ -266,6 +267,8 @@ func (m *Main) Open(ctx context.Context) error {
 			return u.Name, ok
 		},
 		Routing:       m.routing,
+		Triage:        &triage.Service{Cases: cases, Calendar: cal, Log: m.Log},
+		Counts:        cases.CountByStatus,
 		ValidDivision: func(code string) bool { _, ok := routing.LookupDivision(code); return ok },
 		Log:           m.Log, Registry: reg, FollowUpTTL: m.Config.FollowUpTTL, MaxUploadBody: m.Config.MaxUploadBytes,
 	})

@@ -12,6 +12,7 @@ import (
 
 	qingfeng "github.com/qingfeng-zj/qingfeng"
 	"github.com/qingfeng-zj/qingfeng/intake"
+	"github.com/qingfeng-zj/qingfeng/triage"
 )
 
 // List page sizes.
@@ -55,8 +56,16 @@ type caseDoc struct {
 	Identity    *sealedIdentityDoc `bson:"identity,omitempty"`
 	ReceiptHash []byte             `bson:"receipt_hash"`
 	Status      string             `bson:"status"`
-	UnitID      string             `bson:"unit_id"`
-	Decision    decisionDoc        `bson:"decision"`
+	// Workflow (triage).
+	Disposition       string          `bson:"disposition,omitempty"`
+	NotAcceptedReason string          `bson:"not_accepted_reason,omitempty"`
+	Outcome           *outcomeDoc     `bson:"outcome,omitempty"`
+	DuplicateOf       string          `bson:"duplicate_of,omitempty"`
+	Assignee          string          `bson:"assignee,omitempty"`
+	Transitions       []transitionDoc `bson:"transitions,omitempty"`
+	FeedbackDue       string          `bson:"feedback_due,omitempty"`
+	UnitID            string          `bson:"unit_id"`
+	Decision          decisionDoc     `bson:"decision"`
 	// EarlierDecisions are the decisions re-routings replaced, oldest first.
 	EarlierDecisions []decisionDoc `bson:"earlier_decisions,omitempty"`
 	Warnings         []warningDoc  `bson:"warnings"`
@@ -117,6 +126,26 @@ type decisionDoc struct {
 	Informed       []unitRefDoc      `bson:"informed,omitempty"`
 	By             string            `bson:"by,omitempty"`
 	Why            string            `bson:"why,omitempty"`
+}
+
+type outcomeDoc struct {
+	Result          string `bson:"result"`
+	NameCleared     bool   `bson:"name_cleared"`
+	FalseAccusation string `bson:"false_accusation,omitempty"`
+}
+
+type transitionDoc struct {
+	Action string            `bson:"action"`
+	From   string            `bson:"from"`
+	To     string            `bson:"to"`
+	By     string            `bson:"by"`
+	At     time.Time         `bson:"at"`
+	Reason string            `bson:"reason"`
+	Detail map[string]string `bson:"detail,omitempty"`
+}
+
+func toTransitionDoc(t intake.Transition) transitionDoc {
+	return transitionDoc{Action: t.Action, From: string(t.From), To: string(t.To), By: t.By, At: utc(t.At), Reason: t.Reason, Detail: t.Detail}
 }
 
 type candidateDoc struct {
@@ -232,21 +261,26 @@ func toCaseDoc(c *intake.Case) caseDoc {
 			Lat:      c.Location.Lat,
 			Lng:      c.Location.Lng,
 		},
-		OccurredOn:       c.OccurredOn,
-		RealName:         c.RealName,
-		ReceiptHash:      c.ReceiptHash,
-		Status:           string(c.Status),
-		UnitID:           c.UnitID,
-		Decision:         toDecisionDoc(c.Decision),
-		EarlierDecisions: toDecisionDocs(c.EarlierDecisions),
-		Warnings:         make([]warningDoc, 0, len(c.Warnings)),
-		ReceivedAt:       utc(c.ReceivedAt),
-		AcceptanceDue:    c.AcceptanceDue,
-		Evidence:         make([]evidenceDoc, 0, len(c.Evidence)),
-		EvidenceBytes:    c.EvidenceBytes,
-		FiledBy:          c.FiledBy,
-		Version:          c.Version,
-		UpdatedAt:        utc(c.UpdatedAt),
+		OccurredOn:        c.OccurredOn,
+		RealName:          c.RealName,
+		ReceiptHash:       c.ReceiptHash,
+		Status:            string(c.Status),
+		UnitID:            c.UnitID,
+		Disposition:       c.Disposition,
+		NotAcceptedReason: c.NotAcceptedReason,
+		DuplicateOf:       c.DuplicateOf,
+		Assignee:          c.Assignee,
+		FeedbackDue:       c.FeedbackDue,
+		Decision:          toDecisionDoc(c.Decision),
+		EarlierDecisions:  toDecisionDocs(c.EarlierDecisions),
+		Warnings:          make([]warningDoc, 0, len(c.Warnings)),
+		ReceivedAt:        utc(c.ReceivedAt),
+		AcceptanceDue:     c.AcceptanceDue,
+		Evidence:          make([]evidenceDoc, 0, len(c.Evidence)),
+		EvidenceBytes:     c.EvidenceBytes,
+		FiledBy:           c.FiledBy,
+		Version:           c.Version,
+		UpdatedAt:         utc(c.UpdatedAt),
 	}
 	if o := c.Subject.Organization; o != nil {
 		d.Subject.Organization = &orgSubjectDoc{CreditCode: o.CreditCode, Name: o.Name}
@@ -264,6 +298,12 @@ func toCaseDoc(c *intake.Case) caseDoc {
 	}
 	for _, w := range c.Warnings {
 		d.Warnings = append(d.Warnings, warningDoc{Field: w.Field, Code: w.Code, Message: w.Message})
+	}
+	if o := c.Outcome; o != nil {
+		d.Outcome = &outcomeDoc{Result: o.Result, NameCleared: o.NameCleared, FalseAccusation: o.FalseAccusation}
+	}
+	for _, t := range c.Transitions {
+		d.Transitions = append(d.Transitions, toTransitionDoc(t))
 	}
 	for _, ev := range c.Evidence {
 		d.Evidence = append(d.Evidence, toEvidenceDoc(ev))
@@ -285,24 +325,36 @@ func (d *caseDoc) toCase() *intake.Case {
 			Lat:      d.Location.Lat,
 			Lng:      d.Location.Lng,
 		},
-		OccurredOn:    d.OccurredOn,
-		RealName:      d.RealName,
-		ReceiptHash:   d.ReceiptHash,
-		Status:        intake.Status(d.Status),
-		UnitID:        d.UnitID,
-		Decision:      d.Decision.toDecision(),
-		ReceivedAt:    d.ReceivedAt,
-		AcceptanceDue: d.AcceptanceDue,
-		EvidenceBytes: d.EvidenceBytes,
-		FiledBy:       d.FiledBy,
-		Version:       d.Version,
-		UpdatedAt:     d.UpdatedAt,
+		OccurredOn:        d.OccurredOn,
+		RealName:          d.RealName,
+		ReceiptHash:       d.ReceiptHash,
+		Status:            intake.Status(d.Status),
+		UnitID:            d.UnitID,
+		Decision:          d.Decision.toDecision(),
+		Disposition:       d.Disposition,
+		NotAcceptedReason: d.NotAcceptedReason,
+		DuplicateOf:       d.DuplicateOf,
+		Assignee:          d.Assignee,
+		FeedbackDue:       d.FeedbackDue,
+		ReceivedAt:        d.ReceivedAt,
+		AcceptanceDue:     d.AcceptanceDue,
+		EvidenceBytes:     d.EvidenceBytes,
+		FiledBy:           d.FiledBy,
+		Version:           d.Version,
+		UpdatedAt:         d.UpdatedAt,
 	}
 	if o := d.Subject.Organization; o != nil {
 		c.Subject.Organization = &intake.OrgSubject{CreditCode: o.CreditCode, Name: o.Name}
 	}
 	if p := d.Subject.Person; p != nil {
 		c.Subject.Person = &intake.PersonSubject{Name: p.Name, Position: p.Position, Employer: p.Employer}
+	}
+	if o := d.Outcome; o != nil {
+		c.Outcome = &intake.Outcome{Result: o.Result, NameCleared: o.NameCleared, FalseAccusation: o.FalseAccusation}
+	}
+	for _, t := range d.Transitions {
+		c.Transitions = append(c.Transitions, intake.Transition{Action: t.Action, From: intake.Status(t.From), To: intake.Status(t.To),
+			By: t.By, At: t.At, Reason: t.Reason, Detail: t.Detail})
 	}
 	for _, e := range d.EarlierDecisions {
 		c.EarlierDecisions = append(c.EarlierDecisions, e.toDecision())
@@ -426,6 +478,15 @@ func (s *CaseStore) ListCases(ctx context.Context, f intake.CaseFilter) ([]*inta
 	}
 	if f.FiledBy != "" {
 		filter["filed_by"] = f.FiledBy
+	}
+	if f.Status != "" {
+		filter["status"] = string(f.Status)
+	}
+	if f.Category != "" {
+		filter["category"] = string(f.Category)
+	}
+	if f.Assignee != "" {
+		filter["assignee"] = f.Assignee
 	}
 	if f.DivisionPrefix != "" {
 		upper, ok := prefixUpperBound(f.DivisionPrefix)
@@ -564,6 +625,93 @@ func (s *CaseStore) Reroute(ctx context.Context, c *intake.Case, category intake
 	}
 	return &qingfeng.Error{Code: qingfeng.ECONFLICT, Message: "案件已被他人修改，请刷新后重试", English: "the case was changed meanwhile; reload and retry",
 		Err: fmt.Errorf("%s: not at version %d", op, c.Version)}
+}
+
+var errCaseChanged = qingfeng.Errorf(qingfeng.ECONFLICT, "案件已被他人处理，请刷新后重试", "the case was changed meanwhile; reload and retry")
+
+// ApplyTransition moves case caseID along its workflow if it is still at version: one
+// conditional update sets the status and the fields the step sets and appends the step.
+// Of two staff acting on one case at once, one wins; the other gets ECONFLICT.
+func (s *CaseStore) ApplyTransition(ctx context.Context, caseID string, version int64, t intake.Transition, f triage.TransitionFields) error {
+	set := bson.M{"status": string(t.To), "updated_at": s.db.now().UTC()}
+	unset := bson.M{}
+	str := func(key string, v *string) {
+		switch {
+		case v == nil:
+		case *v == "":
+			unset[key] = ""
+		default:
+			set[key] = *v
+		}
+	}
+	str("disposition", f.Disposition)
+	str("not_accepted_reason", f.NotAcceptedReason)
+	str("duplicate_of", f.DuplicateOf)
+	str("acceptance_due", f.AcceptanceDue)
+	str("feedback_due", f.FeedbackDue)
+	if o := f.Outcome; o != nil {
+		set["outcome"] = outcomeDoc{Result: o.Result, NameCleared: o.NameCleared, FalseAccusation: o.FalseAccusation}
+	} else if f.ClearOutcome {
+		unset["outcome"] = ""
+	}
+	update := bson.M{"$set": set, "$push": bson.M{"transitions": toTransitionDoc(t)}, "$inc": bson.M{"version": int64(1)}}
+	if len(unset) > 0 {
+		update["$unset"] = unset
+	}
+	return s.conditional(ctx, "transition case "+caseID, caseID, bson.M{"version": version, "status": string(t.From)}, update)
+}
+
+// Assign sets the case's assignee ("" unassigns) if it is still at version, and
+// records the step.
+func (s *CaseStore) Assign(ctx context.Context, caseID string, version int64, assignee string, t intake.Transition) error {
+	update := bson.M{"$push": bson.M{"transitions": toTransitionDoc(t)}, "$inc": bson.M{"version": int64(1)}}
+	now := s.db.now().UTC()
+	if assignee == "" {
+		update["$unset"] = bson.M{"assignee": ""}
+		update["$set"] = bson.M{"updated_at": now}
+	} else {
+		update["$set"] = bson.M{"assignee": assignee, "updated_at": now}
+	}
+	return s.conditional(ctx, "assign case "+caseID, caseID, bson.M{"version": version}, update)
+}
+
+func (s *CaseStore) conditional(ctx context.Context, op, caseID string, cond, update bson.M) error {
+	res, err := s.db.updateOne(ctx, collCases, caseID, cond, update)
+	if err != nil {
+		return storeError(op, err, nil, nil)
+	}
+	if res.MatchedCount == 1 {
+		return nil
+	}
+	if err := s.caseExists(ctx, op, caseID); err != nil {
+		return err
+	}
+	e := *errCaseChanged
+	e.Err = fmt.Errorf("%s: not at version %v", op, cond["version"])
+	return &e
+}
+
+// CountByStatus counts a unit's cases per status.
+func (s *CaseStore) CountByStatus(ctx context.Context, unitID string) (map[intake.Status]int64, error) {
+	cur, err := s.db.coll(collCases).Aggregate(ctx, bson.A{
+		bson.M{"$match": bson.M{"unit_id": unitID}},
+		bson.M{"$group": bson.M{"_id": "$status", "n": bson.M{"$sum": 1}}},
+	})
+	if err != nil {
+		return nil, storeError("count cases by status", err, nil, nil)
+	}
+	var rows []struct {
+		Status string `bson:"_id"`
+		N      int64  `bson:"n"`
+	}
+	if err := cur.All(ctx, &rows); err != nil {
+		return nil, storeError("count cases by status", err, nil, nil)
+	}
+	out := map[intake.Status]int64{}
+	for _, r := range rows {
+		out[intake.Status(r.Status)] = r.N
+	}
+	return out, nil
 }
 
 // caseExists returns nil if case id exists and ENOTFOUND if not.

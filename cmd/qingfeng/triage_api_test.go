@@ -1,0 +1,309 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/qingfeng-zj/qingfeng/accounts"
+)
+
+type workflowResult struct {
+	Status   string `json:"status"`
+	Workflow struct {
+		Allowed     []string `json:"allowed_actions"`
+		Disposition string   `json:"disposition"`
+		DuplicateOf string   `json:"duplicate_of"`
+		Outcome     *struct {
+			Result          string `json:"result"`
+			NameCleared     bool   `json:"name_cleared"`
+			FalseAccusation string `json:"false_accusation"`
+		} `json:"outcome"`
+		Transitions []struct {
+			Action string `json:"action"`
+			By     string `json:"by"`
+			Reason string `json:"reason"`
+		} `json:"transitions"`
+	} `json:"workflow"`
+}
+
+func step(t *testing.T, token, number string, body map[string]any, status int) workflowResult {
+	t.Helper()
+	r := postJSON(t, "/v1/cases/"+number+"/transitions", token, body)
+	wantStatus(t, r, status)
+	var w workflowResult
+	if status == 200 {
+		r.json(t, &w)
+	}
+	return w
+}
+
+func realNameReport() map[string]any {
+	body := anonymousReport()
+	delete(body, "anonymous")
+	body["identity"] = map[string]any{"name": "赵六", "mobile": "13900139000"}
+	return body
+}
+
+func TestWorkflowLifecycle(t *testing.T) {
+	f := fileReport(t, realNameReport())
+	staff, user := staffLogin(t, accounts.RoleStaff, "330782-mz", "")
+	n := f.CaseNumber
+
+	// Not yet accepted: disposing is refused with the allowed actions.
+	r := postJSON(t, "/v1/cases/"+n+"/transitions", staff, map[string]any{"action": "dispose", "disposition": "held", "reason": "x"})
+	wantStatus(t, r, 409)
+	var e struct {
+		Error struct {
+			Code    string   `json:"code"`
+			Allowed []string `json:"allowed"`
+		} `json:"error"`
+	}
+	r.json(t, &e)
+	if fmt.Sprint(e.Error.Allowed) != "[accept link_duplicate not_accept]" {
+		t.Errorf("allowed %v", e.Error.Allowed)
+	}
+
+	step(t, staff, n, map[string]any{"action": "accept", "reason": "属于本单位受理范围"}, 200)
+	w := step(t, staff, n, map[string]any{"action": "dispose", "disposition": "preliminary_verification", "reason": "线索具体，予以初核"}, 200)
+	if w.Status != "disposed" || w.Workflow.Disposition != "preliminary_verification" {
+		t.Fatalf("after dispose: %+v", w)
+	}
+	w = step(t, staff, n, map[string]any{"action": "conclude", "reason": "经核实不属实",
+		"outcome": map[string]any{"result": "unsubstantiated", "name_cleared": true, "false_accusation": "mistake"}}, 200)
+	if w.Workflow.Outcome == nil || !w.Workflow.Outcome.NameCleared || w.Workflow.Outcome.FalseAccusation != "mistake" {
+		t.Fatalf("outcome %+v", w.Workflow.Outcome)
+	}
+	// A real-name reporter is told the result before the case closes.
+	if !slices.Equal(w.Workflow.Allowed, []string{"give_feedback"}) {
+		t.Errorf("allowed after conclusion: %v", w.Workflow.Allowed)
+	}
+	step(t, staff, n, map[string]any{"action": "close", "reason": "x"}, 409)
+	step(t, staff, n, map[string]any{"action": "give_feedback", "reason": "已电话反馈"}, 200)
+	step(t, staff, n, map[string]any{"action": "close", "reason": "办结归档"}, 200)
+	w = step(t, staff, n, map[string]any{"action": "reopen", "reason": "举报人提供新线索"}, 200)
+	if w.Status != "accepted" || w.Workflow.Outcome != nil {
+		t.Errorf("after reopening: %+v", w)
+	}
+	var actions []string
+	for _, tr := range w.Workflow.Transitions {
+		actions = append(actions, tr.Action)
+		if tr.By != user.ID || tr.Reason == "" {
+			t.Errorf("step without who or why: %+v", tr)
+		}
+	}
+	if fmt.Sprint(actions) != "[accept dispose conclude give_feedback close reopen]" {
+		t.Errorf("transitions %v", actions)
+	}
+	// The reporter sees the status, not the workflow.
+	var rc map[string]any
+	r = do(t, req{method: "GET", path: "/v1/followup/case", token: f.FollowUpToken})
+	wantStatus(t, r, 200)
+	r.json(t, &rc)
+	if rc["status"] != "accepted" || rc["workflow"] != nil {
+		t.Errorf("reporter view %v", rc)
+	}
+	// The staff view carries the feedback deadline set on conclusion.
+	var sc struct {
+		FeedbackDue string `json:"feedback_due"`
+	}
+	r = do(t, req{method: "GET", path: "/v1/cases/" + n, token: staff})
+	wantStatus(t, r, 200)
+	r.json(t, &sc)
+	if sc.FeedbackDue != "" {
+		t.Errorf("feedback due %q after reopening", sc.FeedbackDue)
+	}
+}
+
+func TestWorkflowBadInput(t *testing.T) {
+	f := fileReport(t, anonymousReport())
+	staff, _ := staffLogin(t, accounts.RoleStaff, "330782-mz", "")
+	other, _ := staffLogin(t, accounts.RoleStaff, "330782-jw", "")
+	liaison, _ := staffLogin(t, accounts.RoleLiaison, "", "330782")
+	path := "/v1/cases/" + f.CaseNumber + "/transitions"
+	tests := []struct {
+		name   string
+		token  string
+		body   any
+		status int
+	}{
+		{"unknown action", staff, map[string]any{"action": "approve", "reason": "x"}, 400},
+		{"no reason", staff, map[string]any{"action": "accept"}, 400},
+		{"not accepted without a reason kind", staff, map[string]any{"action": "not_accept", "reason": "x"}, 400},
+		{"not accepted, unknown reason kind", staff, map[string]any{"action": "not_accept", "reason": "x", "not_accepted_reason": "bored"}, 400},
+		{"duplicate of itself", staff, map[string]any{"action": "link_duplicate", "reason": "x", "duplicate_of": f.CaseNumber}, 400},
+		{"duplicate of nothing", staff, map[string]any{"action": "link_duplicate", "reason": "x", "duplicate_of": "QF-330782-2026-999999"}, 400},
+		{"wrong type", staff, map[string]any{"action": []string{"accept"}, "reason": "x"}, 400},
+		{"operator injection", staff, `{"action":{"$gt":""},"reason":"x"}`, 400},
+		{"unknown field", staff, `{"action":"accept","reason":"x","status":"closed"}`, 400},
+		{"liaison", liaison, map[string]any{"action": "accept", "reason": "x"}, 403},
+		{"another unit", other, map[string]any{"action": "accept", "reason": "x"}, 404},
+		{"no token", "", map[string]any{"action": "accept", "reason": "x"}, 401},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := postJSON(t, path, tt.token, tt.body)
+			wantStatus(t, r, tt.status)
+			r.errorCode(t)
+		})
+	}
+	// Conclusion needs a consistent outcome.
+	step(t, staff, f.CaseNumber, map[string]any{"action": "accept", "reason": "x"}, 200)
+	step(t, staff, f.CaseNumber, map[string]any{"action": "dispose", "disposition": "talk_inquiry", "reason": "x"}, 200)
+	for _, o := range []any{nil, map[string]any{"result": "maybe"}, map[string]any{"result": "substantiated", "name_cleared": true},
+		map[string]any{"result": "unsubstantiated", "false_accusation": "spite"}} {
+		step(t, staff, f.CaseNumber, map[string]any{"action": "conclude", "reason": "x", "outcome": o}, 400)
+	}
+	// Nothing the refused requests sent changed the case.
+	var sc struct {
+		Status   string         `json:"status"`
+		Workflow workflowResult `json:"-"`
+	}
+	r := do(t, req{method: "GET", path: "/v1/cases/" + f.CaseNumber, token: staff})
+	r.json(t, &sc)
+	if sc.Status != "disposed" {
+		t.Errorf("status %s", sc.Status)
+	}
+}
+
+// TestConcurrentTransitions: 16 staff accept one case at once; exactly one wins and
+// every other gets 409 — no silent overwrite.
+func TestConcurrentTransitions(t *testing.T) {
+	f := fileReport(t, anonymousReport())
+	var tokens []string
+	for range 16 {
+		tok, _ := staffLogin(t, accounts.RoleStaff, "330782-mz", "")
+		tokens = append(tokens, tok)
+	}
+	var wg sync.WaitGroup
+	statuses := make([]int, len(tokens))
+	for i, tok := range tokens {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := postJSON(t, "/v1/cases/"+f.CaseNumber+"/transitions", tok, map[string]any{"action": "accept", "reason": fmt.Sprint("staff ", i)})
+			statuses[i] = r.Status
+		}()
+	}
+	wg.Wait()
+	won, lost := 0, 0
+	for _, s := range statuses {
+		switch s {
+		case 200:
+			won++
+		case 409:
+			lost++
+		}
+	}
+	if won != 1 || lost != 15 {
+		t.Fatalf("statuses %v: %d won, %d got 409", statuses, won, lost)
+	}
+	staff := tokens[0]
+	var w struct {
+		Workflow workflowResultInner `json:"workflow"`
+	}
+	r := do(t, req{method: "GET", path: "/v1/cases/" + f.CaseNumber, token: staff})
+	r.json(t, &w)
+	if len(w.Workflow.Transitions) != 1 {
+		t.Errorf("%d transitions recorded, want 1", len(w.Workflow.Transitions))
+	}
+}
+
+type workflowResultInner struct {
+	Transitions []struct {
+		Action string `json:"action"`
+	} `json:"transitions"`
+}
+
+func TestDuplicatesAndAssignment(t *testing.T) {
+	first := fileReport(t, realNameReport())
+	dup := fileReport(t, realNameReport())
+	staff, me := staffLogin(t, accounts.RoleStaff, "330782-mz", "")
+	_, colleague := staffLogin(t, accounts.RoleStaff, "330782-mz", "")
+	_, outsider := staffLogin(t, accounts.RoleStaff, "330782-jw", "")
+
+	// The earlier case cannot be linked to the later one.
+	step(t, staff, first.CaseNumber, map[string]any{"action": "link_duplicate", "reason": "x", "duplicate_of": dup.CaseNumber}, 400)
+	w := step(t, staff, dup.CaseNumber, map[string]any{"action": "link_duplicate", "reason": "同一事项重复举报", "duplicate_of": first.CaseNumber}, 200)
+	if w.Status != "duplicate" || w.Workflow.DuplicateOf != first.CaseNumber {
+		t.Fatalf("linked: %+v", w)
+	}
+	var sc struct {
+		AcceptanceDue string `json:"acceptance_due"`
+	}
+	r := do(t, req{method: "GET", path: "/v1/cases/" + dup.CaseNumber, token: staff})
+	r.json(t, &sc)
+	if sc.AcceptanceDue != "" {
+		t.Errorf("a linked duplicate still has an acceptance deadline %s", sc.AcceptanceDue)
+	}
+	// The duplicate's reporter follows the earlier case's progress, without its number.
+	step(t, staff, first.CaseNumber, map[string]any{"action": "accept", "reason": "x"}, 200)
+	r = do(t, req{method: "GET", path: "/v1/followup/case", token: dup.FollowUpToken})
+	wantStatus(t, r, 200)
+	var rc map[string]any
+	r.json(t, &rc)
+	if rc["status"] != "accepted" || fmt.Sprint(rc) == "" || containsString(r.Body, first.CaseNumber) {
+		t.Errorf("duplicate reporter's view: %s", r.Body)
+	}
+	// Claim, assign within the unit, refuse outsiders, unassign.
+	put := func(body any, status int) {
+		t.Helper()
+		r := do(t, req{method: "PUT", path: "/v1/cases/" + first.CaseNumber + "/assignee", body: jsonBody(t, body), contentType: "application/json", token: staff})
+		wantStatus(t, r, status)
+		if status != 200 {
+			r.errorCode(t)
+		}
+	}
+	put(map[string]any{"assignee": me.ID}, 200)
+	r = do(t, req{method: "GET", path: "/v1/cases?assignee=me", token: staff})
+	wantStatus(t, r, 200)
+	if !containsString(r.Body, first.CaseNumber) {
+		t.Errorf("claimed case not in ?assignee=me: %s", r.Body)
+	}
+	put(map[string]any{"assignee": colleague.ID}, 200)
+	put(map[string]any{"assignee": outsider.ID}, 400)
+	put(map[string]any{"assignee": "no-such-user"}, 400)
+	put(map[string]any{"assignee": 42}, 400)
+	put(`{"assignee":null,"extra":1}`, 400)
+	put(map[string]any{"assignee": nil}, 200)
+
+	r = do(t, req{method: "GET", path: "/v1/cases?status=duplicate", token: staff})
+	wantStatus(t, r, 200)
+	if !containsString(r.Body, dup.CaseNumber) || containsString(r.Body, first.CaseNumber) {
+		t.Errorf("?status=duplicate: %s", r.Body)
+	}
+	for _, q := range []string{"status=lost", "category=nope", "assignee=" + strings.Repeat("a", 70)} {
+		wantStatus(t, do(t, req{method: "GET", path: "/v1/cases?" + q, token: staff}), 400)
+	}
+	var counts struct {
+		Counts map[string]int `json:"counts"`
+	}
+	r = do(t, req{method: "GET", path: "/v1/cases/counts", token: staff})
+	wantStatus(t, r, 200)
+	r.json(t, &counts)
+	if counts.Counts["duplicate"] < 1 || counts.Counts["accepted"] < 1 {
+		t.Errorf("counts %v", counts.Counts)
+	}
+	liaison, _ := staffLogin(t, accounts.RoleLiaison, "", "330782")
+	wantStatus(t, do(t, req{method: "GET", path: "/v1/cases/counts", token: liaison}), 403)
+}
+
+func containsString(body []byte, s string) bool { return bytes.Contains(body, []byte(s)) }
+
+// jsonBody encodes v as JSON; a string is sent as it is.
+func jsonBody(t *testing.T, v any) io.Reader {
+	t.Helper()
+	if s, ok := v.(string); ok {
+		return strings.NewReader(s)
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bytes.NewReader(b)
+}

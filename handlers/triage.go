@@ -1,0 +1,141 @@
+package handlers
+
+import (
+	"github.com/gofiber/fiber/v3"
+
+	"github.com/qingfeng-zj/qingfeng"
+	"github.com/qingfeng-zj/qingfeng/accounts"
+	"github.com/qingfeng-zj/qingfeng/intake"
+	"github.com/qingfeng-zj/qingfeng/triage"
+)
+
+type transitionView struct {
+	Action string            `json:"action"`
+	From   string            `json:"from"`
+	To     string            `json:"to"`
+	By     string            `json:"by"`
+	At     string            `json:"at"`
+	Reason string            `json:"reason"`
+	Detail map[string]string `json:"detail,omitempty"`
+}
+
+// workflowView is where a case stands in its workflow, for staff of its unit.
+type workflowView struct {
+	Allowed           []string         `json:"allowed_actions"`
+	Disposition       string           `json:"disposition,omitempty"`
+	NotAcceptedReason string           `json:"not_accepted_reason,omitempty"`
+	Outcome           *intake.Outcome  `json:"outcome,omitempty"`
+	DuplicateOf       string           `json:"duplicate_of,omitempty"`
+	Transitions       []transitionView `json:"transitions"`
+}
+
+func workflowOf(cs *intake.Case) workflowView {
+	v := workflowView{Allowed: []string{}, Disposition: cs.Disposition, NotAcceptedReason: cs.NotAcceptedReason, Outcome: cs.Outcome,
+		DuplicateOf: cs.DuplicateOf, Transitions: []transitionView{}}
+	for _, a := range triage.Allowed(cs) {
+		v.Allowed = append(v.Allowed, string(a))
+	}
+	for _, t := range cs.Transitions {
+		v.Transitions = append(v.Transitions, transitionView{Action: t.Action, From: string(t.From), To: string(t.To), By: t.By,
+			At: wireTime(t.At), Reason: t.Reason, Detail: t.Detail})
+	}
+	return v
+}
+
+type transitionRequest struct {
+	Action            string          `json:"action"`
+	Reason            string          `json:"reason"`
+	NotAcceptedReason string          `json:"not_accepted_reason"`
+	Disposition       string          `json:"disposition"`
+	Outcome           *intake.Outcome `json:"outcome"`
+	DuplicateOf       string          `json:"duplicate_of"`
+}
+
+// staffOnly refuses liaisons: workflow steps belong to the owning unit's staff.
+func staffOnly(c fiber.Ctx) error {
+	if p := principalOf(c); p == nil || p.user == nil || p.user.Role != accounts.RoleStaff {
+		return qingfeng.ErrForbidden
+	}
+	return nil
+}
+
+// transition is POST /v1/cases/{case}/transitions: one workflow step.
+func (s *Server) transition(c fiber.Ctx) error {
+	if err := staffOnly(c); err != nil {
+		return err
+	}
+	cs, err := s.loadCase(c, accessRead)
+	if err != nil {
+		return err
+	}
+	var req transitionRequest
+	if err := s.decodeJSON(c, &req); err != nil {
+		return err
+	}
+	p := principalOf(c)
+	updated, err := s.d.Triage.Transition(c.Context(), cs, p.user.ID, triage.Request{Action: triage.Action(req.Action), Reason: req.Reason,
+		NotAcceptedReason: req.NotAcceptedReason, Disposition: req.Disposition, Outcome: req.Outcome, DuplicateOf: req.DuplicateOf})
+	if err != nil {
+		return err
+	}
+	s.d.Log.Info("audit", "action", "case.transition", "case", cs.Number, "step", req.Action, "user", p.user.ID)
+	return c.JSON(fiber.Map{"case_number": updated.Number, "status": string(updated.Status), "status_label": statusLabel(updated.Status),
+		"workflow": workflowOf(updated)})
+}
+
+type assignRequest struct {
+	Assignee *string `json:"assignee"`
+}
+
+// assign is PUT /v1/cases/{case}/assignee: claim (yourself), assign (a colleague of
+// the unit) or unassign (null).
+func (s *Server) assign(c fiber.Ctx) error {
+	if err := staffOnly(c); err != nil {
+		return err
+	}
+	cs, err := s.loadCase(c, accessRead)
+	if err != nil {
+		return err
+	}
+	var req assignRequest
+	if err := s.decodeJSON(c, &req); err != nil {
+		return err
+	}
+	p := principalOf(c)
+	to := ""
+	if req.Assignee != nil {
+		to = *req.Assignee
+		if len(to) > 64 {
+			return fieldInvalid("assignee", "invalid_value", "承办人不存在", "no such account")
+		}
+		if to != p.user.ID {
+			u, err := s.d.Accounts.ActiveUser(c.Context(), to)
+			if err != nil || u.Role != accounts.RoleStaff || u.UnitID != cs.UnitID {
+				return fieldInvalid("assignee", "not_in_unit", "只能指派给本单位在岗的工作人员", "only active staff of the case's unit")
+			}
+		}
+	}
+	updated, err := s.d.Triage.Assign(c.Context(), cs, p.user.ID, to)
+	if err != nil {
+		return err
+	}
+	s.d.Log.Info("audit", "action", "case.assign", "case", cs.Number, "assignee", to, "user", p.user.ID)
+	return c.JSON(fiber.Map{"case_number": updated.Number, "assignee": updated.Assignee})
+}
+
+// caseCounts is GET /v1/cases/counts: the unit's cases per status.
+func (s *Server) caseCounts(c fiber.Ctx) error {
+	if err := staffOnly(c); err != nil {
+		return err
+	}
+	p := principalOf(c)
+	counts, err := s.d.Counts(c.Context(), p.user.UnitID)
+	if err != nil {
+		return err
+	}
+	out := map[string]int64{}
+	for st, n := range counts {
+		out[string(st)] = n
+	}
+	return c.JSON(fiber.Map{"unit_id": p.user.UnitID, "counts": out})
+}
