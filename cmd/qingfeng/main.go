@@ -3,6 +3,7 @@
 //	qingfeng            run the server (configuration from the environment; see README)
 //	qingfeng useradd    create an account (the first admin) in the configured database
 //	qingfeng import     import social organizations (CSV, JSON) or supervisory units (JSON)
+//	qingfeng audit      verify the audit log's hash chain (qingfeng audit verify)
 package main
 
 import (
@@ -46,8 +47,11 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == "import" {
 		os.Exit(runImport(cfg, log, os.Args[2:], os.Stdin, os.Stdout, os.Stderr))
 	}
+	if len(os.Args) > 1 && os.Args[1] == "audit" {
+		os.Exit(runAudit(cfg, log, os.Args[2:], os.Stdout, os.Stderr))
+	}
 	if len(os.Args) > 1 {
-		fmt.Fprintf(os.Stderr, "qingfeng: unknown command %q (commands: useradd, import)\n", os.Args[1])
+		fmt.Fprintf(os.Stderr, "qingfeng: unknown command %q (commands: useradd, import, audit)\n", os.Args[1])
 		os.Exit(2)
 	}
 
