@@ -41,6 +41,8 @@ type Deps struct {
 	// Triage runs the case workflow; Counts counts a unit's cases per status.
 	Triage *triage.Service
 	Counts func(ctx context.Context, unitID string) (map[intake.Status]int64, error)
+	// Notifications lists a unit's overdue-step notifications, newest first.
+	Notifications func(ctx context.Context, unitID string, limit int) ([]triage.Notification, error)
 	// ValidDivision reports whether a division code exists.
 	ValidDivision func(code string) bool
 	Log           *slog.Logger
@@ -128,6 +130,7 @@ func New(d Deps) *Server {
 	cases.Get("/:case", s.getCase)
 	cases.Post("/:case/transitions", s.transition)
 	cases.Put("/:case/assignee", s.assign)
+	v1.Get("/notifications", s.staffAuth(accounts.RoleStaff), s.notifications)
 	cases.Post("/:case/messages", s.staffMessage)
 	cases.Get("/:case/evidence/:evidence", s.downloadEvidence)
 	return s

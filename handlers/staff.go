@@ -25,6 +25,7 @@ type caseSummary struct {
 	AcceptanceDue string      `json:"acceptance_due,omitempty"`
 	FeedbackDue   string      `json:"feedback_due,omitempty"`
 	Assignee      string      `json:"assignee,omitempty"`
+	Overdue       []string    `json:"overdue,omitempty"`
 	EvidenceCount int         `json:"evidence_count"`
 }
 
@@ -32,7 +33,7 @@ func summaryOf(cs *intake.Case) caseSummary {
 	return caseSummary{CaseNumber: cs.Number, Status: string(cs.Status), StatusLabel: statusLabel(cs.Status),
 		Category: categoryOf(cs.Category), Division: cs.Location.Division, Unit: unitRef{ID: cs.UnitID, Name: cs.Decision.UnitName},
 		RealName: cs.RealName, ReceivedAt: wireTime(cs.ReceivedAt), AcceptanceDue: cs.AcceptanceDue, FeedbackDue: cs.FeedbackDue,
-		Assignee: cs.Assignee, EvidenceCount: len(cs.Evidence)}
+		Assignee: cs.Assignee, Overdue: cs.Escalated, EvidenceCount: len(cs.Evidence)}
 }
 
 // listCases is GET /v1/cases: staff see their unit's cases, a liaison the cases they

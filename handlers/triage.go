@@ -139,3 +139,27 @@ func (s *Server) caseCounts(c fiber.Ctx) error {
 	}
 	return c.JSON(fiber.Map{"unit_id": p.user.UnitID, "counts": out})
 }
+
+type notificationView struct {
+	ID        string `json:"id"`
+	Case      string `json:"case"`
+	CaseUnit  string `json:"case_unit"`
+	Kind      string `json:"kind"`
+	Due       string `json:"due"`
+	CreatedAt string `json:"created_at"`
+}
+
+// notifications is GET /v1/notifications: overdue steps of the cases of the units
+// below the caller's (escalations), newest first.
+func (s *Server) notifications(c fiber.Ctx) error {
+	p := principalOf(c)
+	list, err := s.d.Notifications(c.Context(), p.user.UnitID, 200)
+	if err != nil {
+		return err
+	}
+	out := make([]notificationView, 0, len(list))
+	for _, n := range list {
+		out = append(out, notificationView{ID: n.ID, Case: n.Case, CaseUnit: n.CaseUnit, Kind: n.Kind, Due: n.Due, CreatedAt: wireTime(n.CreatedAt)})
+	}
+	return c.JSON(fiber.Map{"unit_id": p.user.UnitID, "notifications": out})
+}

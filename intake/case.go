@@ -220,6 +220,8 @@ type Case struct {
 	ReceivedAt    time.Time
 	AcceptanceDue string // YYYY-MM-DD in Asia/Shanghai, real-name reports only
 	FeedbackDue   string // YYYY-MM-DD: the result is due to a real-name reporter (set on conclusion)
+	// Escalated lists the steps (acceptance, feedback) found overdue and escalated.
+	Escalated []string
 
 	Evidence      []Evidence
 	EvidenceBytes int64

@@ -64,6 +64,9 @@ type Service struct {
 	Config   Config
 	Log      *slog.Logger
 	Now      func() time.Time
+	// DeadlineDays, when set, gives a unit's own working days for a step ("acceptance");
+	// otherwise Config.AcceptanceDays applies.
+	DeadlineDays func(unitID, kind string) int
 }
 
 func (s *Service) now() time.Time {
@@ -304,7 +307,11 @@ func (s *Service) acceptanceDue(c *Case) (string, bool) {
 	if !c.RealName {
 		return "", false
 	}
-	return s.Calendar.AddWorkingDays(c.ReceivedAt, s.Config.AcceptanceDays)
+	days := s.Config.AcceptanceDays
+	if s.DeadlineDays != nil && c.UnitID != "" {
+		days = s.DeadlineDays(c.UnitID, "acceptance")
+	}
+	return s.Calendar.AddWorkingDays(c.ReceivedAt, days)
 }
 
 // storeFile streams one upload through type sniffing, metadata removal and hashing

@@ -564,6 +564,12 @@ func NormalizeUnit(in RegistryUnit) (RegistryUnit, map[string]qingfeng.FieldErro
 	if u.Parent != "" && u.Parent == u.ID {
 		errs["parent"] = fieldError("self", "上级单位不能是自身", "a unit cannot be its own parent")
 	}
+	for kind, days := range u.Deadlines {
+		if !slices.Contains(DeadlineKinds, kind) || days < 1 || days > 90 {
+			errs["deadlines."+kind] = fieldError("invalid", "期限种类应为 acceptance、transfer、feedback 或 rectification，天数为1–90个工作日",
+				"deadline kinds are acceptance, transfer, feedback, rectification; 1–90 working days")
+		}
+	}
 	if len(errs) > 0 {
 		return RegistryUnit{}, errs
 	}

@@ -60,6 +60,26 @@ type RegistryUnit struct {
 	Parent      string `json:"parent,omitempty"`       // the unit one level up (same line of work)
 	StationedAt string `json:"stationed_at,omitempty"` // for a 派驻组: the department it is stationed at
 	Active      bool   `json:"active"`
+	// Deadlines overrides the working days a step may take at this unit, by kind
+	// (acceptance, transfer, feedback, rectification); absent kinds use the defaults.
+	Deadlines map[string]int `json:"deadlines,omitempty"`
+}
+
+// DeadlineKinds are the steps with a deadline.
+var DeadlineKinds = []string{"acceptance", "transfer", "feedback", "rectification"}
+
+// DefaultDeadlineDays are the working days of the discipline rules and seed 003.
+var DefaultDeadlineDays = map[string]int{"acceptance": 15, "transfer": 5, "feedback": 15, "rectification": 15}
+
+// DeadlineDays is the working days unit id allows for a step of kind: the unit's own
+// setting, or the default.
+func (r *Units) DeadlineDays(id, kind string) int {
+	if u, ok := r.Get(id); ok {
+		if d := u.Deadlines[kind]; d > 0 {
+			return d
+		}
+	}
+	return DefaultDeadlineDays[kind]
 }
 
 // defaultKinds are the units every province, city and county-level division has in the

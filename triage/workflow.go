@@ -140,6 +140,8 @@ type Service struct {
 	Now      func() time.Time
 	// FeedbackDays is the working days to tell a real-name reporter the result (15).
 	FeedbackDays int
+	// DeadlineDays, when set, gives a unit's own working days for a step ("feedback").
+	DeadlineDays func(unitID, kind string) int
 }
 
 func (s *Service) now() time.Time {
@@ -214,7 +216,7 @@ func (s *Service) Transition(ctx context.Context, c *intake.Case, by string, r R
 		set.Outcome = o
 		t.Detail = map[string]string{"result": o.Result}
 		if c.RealName {
-			due, _ := s.Calendar.AddWorkingDays(t.At, s.feedbackDays())
+			due, _ := s.Calendar.AddWorkingDays(t.At, s.feedbackDays(c.UnitID))
 			set.FeedbackDue = &due
 		}
 	case ActLinkDuplicate:
@@ -250,7 +252,10 @@ func (s *Service) Transition(ctx context.Context, c *intake.Case, by string, r R
 	return s.Cases.CaseByNumber(ctx, c.Number)
 }
 
-func (s *Service) feedbackDays() int {
+func (s *Service) feedbackDays(unitID string) int {
+	if s.DeadlineDays != nil {
+		return s.DeadlineDays(unitID, "feedback")
+	}
 	if s.FeedbackDays > 0 {
 		return s.FeedbackDays
 	}

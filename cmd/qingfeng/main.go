@@ -91,18 +91,19 @@ type Main struct {
 	Log    *slog.Logger
 	Stderr io.Writer // where a bootstrap credential is printed, once
 
-	emb      *embedded.Servers
-	db       *mongo.DB
-	blobs    *blob.Store
-	s3       blob.Config // the object store in use, embedded or configured
-	server   *handlers.Server
-	ln       net.Listener
-	serveErr chan error
-	Intake   *intake.Service
-	Accounts *accounts.Service
-	throttle *intake.Throttle
-	engine   *routing.Engine
-	routing  *routing.Admin
+	emb       *embedded.Servers
+	db        *mongo.DB
+	blobs     *blob.Store
+	s3        blob.Config // the object store in use, embedded or configured
+	server    *handlers.Server
+	ln        net.Listener
+	serveErr  chan error
+	Intake    *intake.Service
+	Accounts  *accounts.Service
+	throttle  *intake.Throttle
+	engine    *routing.Engine
+	escalator *triage.Escalator
+	routing   *routing.Admin
 
 	purgeCtx  context.Context
 	stopPurge context.CancelFunc
@@ -249,7 +250,14 @@ func (m *Main) Open(ctx context.Context) error {
 	}
 	cases := mongo.NewCaseStore(m.db)
 	m.Intake = &intake.Service{Cases: cases, Blobs: m.blobs, Sealer: sealer, Router: m.engine,
-		Calendar: cal, Receipts: qfcrypto.Receipts{Pepper: pepper}, Ref: routing.Reference{}, Config: cfg, Log: m.Log}
+		Calendar: cal, Receipts: qfcrypto.Receipts{Pepper: pepper}, Ref: routing.Reference{}, Config: cfg, Log: m.Log,
+		DeadlineDays: m.engine.Units.DeadlineDays}
+	m.escalator = &triage.Escalator{Store: cases, Log: m.Log, Parent: func(unit string) string {
+		if u, ok := m.engine.Units.Get(unit); ok && u.Parent != "" {
+			return u.Parent
+		}
+		return unit
+	}}
 	m.Accounts = &accounts.Service{Users: mongo.NewUserStore(m.db), Tokens: signer, Passwords: qfcrypto.Passwords{}, RefreshHash: pepper.HashRefreshToken,
 		AccessTTL: m.Config.AccessTokenTTL, RefreshTTL: m.Config.RefreshTokenTTL, Log: m.Log, NewID: intake.NewID}
 
@@ -271,8 +279,9 @@ func (m *Main) Open(ctx context.Context) error {
 			return u.Name, ok
 		},
 		Routing:       m.routing,
-		Triage:        &triage.Service{Cases: cases, Calendar: cal, Log: m.Log},
+		Triage:        &triage.Service{Cases: cases, Calendar: cal, Log: m.Log, DeadlineDays: m.engine.Units.DeadlineDays},
 		Counts:        cases.CountByStatus,
+		Notifications: cases.Notifications,
 		ValidDivision: func(code string) bool { _, ok := routing.LookupDivision(code); return ok },
 		Log:           m.Log, Registry: reg, FollowUpTTL: m.Config.FollowUpTTL, MaxUploadBody: m.Config.MaxUploadBytes,
 	})
@@ -323,6 +332,7 @@ func (m *Main) Run(ctx context.Context) error {
 	m.purgeCtx, m.stopPurge = context.WithCancel(context.Background())
 	go m.purgeLoop(m.purgeCtx)
 	go m.refreshRouting(m.purgeCtx, 15*time.Second)
+	go m.escalator.Loop(m.purgeCtx, time.Minute)
 	return nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/qingfeng-zj/qingfeng/accounts"
 )
@@ -306,4 +307,70 @@ func jsonBody(t *testing.T, v any) io.Reader {
 		t.Fatal(err)
 	}
 	return bytes.NewReader(b)
+}
+
+func TestDeadlinesAndEscalation(t *testing.T) {
+	// A unit's own acceptance deadline (10 working days instead of 15).
+	units := srv.engine.Units.All()
+	restore := slices.Clone(units)
+	for i := range units {
+		if units[i].ID == "330782-mz" {
+			units[i].Deadlines = map[string]int{"acceptance": 10}
+		}
+	}
+	if err := srv.engine.Units.Replace(units); err != nil {
+		t.Fatal(err)
+	}
+	f := fileReport(t, realNameReport())
+	if err := srv.engine.Units.Replace(restore); err != nil {
+		t.Fatal(err)
+	}
+	c, err := srv.Intake.Cases.CaseByNumber(t.Context(), f.CaseNumber)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want, _ := srv.Intake.Calendar.AddWorkingDays(c.ReceivedAt, 10); f.AcceptanceDue != want {
+		t.Errorf("acceptance due %s, want %s (10 working days)", f.AcceptanceDue, want)
+	}
+
+	// A month later nobody has accepted it: the job marks it and tells the parent unit,
+	// once however often it runs.
+	esc := *srv.escalator
+	esc.Holder, esc.Now = "test-escalator", func() time.Time { return c.ReceivedAt.AddDate(0, 1, 0) }
+	for range 2 {
+		if _, err := esc.RunOnce(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	parent, _ := staffLogin(t, accounts.RoleStaff, "330700-mz", "")
+	r := do(t, req{method: "GET", path: "/v1/notifications", token: parent})
+	wantStatus(t, r, 200)
+	var ns struct {
+		Notifications []struct {
+			Case string `json:"case"`
+			Kind string `json:"kind"`
+		} `json:"notifications"`
+	}
+	r.json(t, &ns)
+	seen := 0
+	for _, n := range ns.Notifications {
+		if n.Case == f.CaseNumber && n.Kind == "acceptance" {
+			seen++
+		}
+	}
+	if seen != 1 {
+		t.Errorf("%d notifications for the overdue case: %s", seen, r.Body)
+	}
+	staff, _ := staffLogin(t, accounts.RoleStaff, "330782-mz", "")
+	r = do(t, req{method: "GET", path: "/v1/cases/" + f.CaseNumber, token: staff})
+	var sc struct {
+		Overdue []string `json:"overdue"`
+	}
+	r.json(t, &sc)
+	if fmt.Sprint(sc.Overdue) != "[acceptance]" {
+		t.Errorf("overdue %v", sc.Overdue)
+	}
+	liaison, _ := staffLogin(t, accounts.RoleLiaison, "", "330782")
+	wantStatus(t, do(t, req{method: "GET", path: "/v1/notifications", token: liaison}), 403)
+	wantStatus(t, do(t, req{method: "GET", path: "/v1/notifications"}), 401)
 }

@@ -64,6 +64,7 @@ type caseDoc struct {
 	Assignee          string          `bson:"assignee,omitempty"`
 	Transitions       []transitionDoc `bson:"transitions,omitempty"`
 	FeedbackDue       string          `bson:"feedback_due,omitempty"`
+	Escalated         []string        `bson:"escalated,omitempty"`
 	UnitID            string          `bson:"unit_id"`
 	Decision          decisionDoc     `bson:"decision"`
 	// EarlierDecisions are the decisions re-routings replaced, oldest first.
@@ -271,6 +272,7 @@ func toCaseDoc(c *intake.Case) caseDoc {
 		DuplicateOf:       c.DuplicateOf,
 		Assignee:          c.Assignee,
 		FeedbackDue:       c.FeedbackDue,
+		Escalated:         c.Escalated,
 		Decision:          toDecisionDoc(c.Decision),
 		EarlierDecisions:  toDecisionDocs(c.EarlierDecisions),
 		Warnings:          make([]warningDoc, 0, len(c.Warnings)),
@@ -336,6 +338,7 @@ func (d *caseDoc) toCase() *intake.Case {
 		DuplicateOf:       d.DuplicateOf,
 		Assignee:          d.Assignee,
 		FeedbackDue:       d.FeedbackDue,
+		Escalated:         d.Escalated,
 		ReceivedAt:        d.ReceivedAt,
 		AcceptanceDue:     d.AcceptanceDue,
 		EvidenceBytes:     d.EvidenceBytes,

@@ -231,25 +231,26 @@ func (s *OrgStore) CountOrganizations(ctx context.Context) (int64, error) {
 
 // unitDoc is a registry unit, keyed by its id.
 type unitDoc struct {
-	ID          string `bson:"_id"`
-	Name        string `bson:"name"`
-	Kind        string `bson:"kind"`
-	Division    string `bson:"division,omitempty"`
-	Level       string `bson:"level,omitempty"`
-	Parent      string `bson:"parent,omitempty"`
-	StationedAt string `bson:"stationed_at,omitempty"`
-	Active      bool   `bson:"active"`
+	ID          string         `bson:"_id"`
+	Name        string         `bson:"name"`
+	Kind        string         `bson:"kind"`
+	Division    string         `bson:"division,omitempty"`
+	Level       string         `bson:"level,omitempty"`
+	Parent      string         `bson:"parent,omitempty"`
+	StationedAt string         `bson:"stationed_at,omitempty"`
+	Active      bool           `bson:"active"`
+	Deadlines   map[string]int `bson:"deadlines,omitempty"`
 }
 
 func toUnitDoc(u routing.RegistryUnit) unitDoc {
 	return unitDoc{ID: u.ID, Name: u.Name, Kind: string(u.Kind), Division: u.Division, Level: string(u.Level),
-		Parent: u.Parent, StationedAt: u.StationedAt, Active: u.Active}
+		Parent: u.Parent, StationedAt: u.StationedAt, Active: u.Active, Deadlines: u.Deadlines}
 }
 
 func (d *unitDoc) toUnit() routing.RegistryUnit {
 	return routing.RegistryUnit{
 		Unit:   routing.Unit{ID: d.ID, Name: d.Name, Kind: routing.UnitKind(d.Kind), Division: d.Division, Level: routing.Level(d.Level)},
-		Parent: d.Parent, StationedAt: d.StationedAt, Active: d.Active,
+		Parent: d.Parent, StationedAt: d.StationedAt, Active: d.Active, Deadlines: d.Deadlines,
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"sync"
 	"testing"
@@ -192,11 +193,11 @@ func testUnitStore(t *testing.T, db *DB) {
 		for _, u := range units {
 			byID[u.ID] = u
 		}
-		if byID[edited.ID] != edited {
+		if !reflect.DeepEqual(byID[edited.ID], edited) {
 			t.Errorf("edited unit %+v, want %+v", byID[edited.ID], edited)
 		}
 		pz := defaults[len(defaults)-1]
-		if byID[pz.ID] != pz {
+		if !reflect.DeepEqual(byID[pz.ID], pz) {
 			t.Errorf("round trip %+v, want %+v", byID[pz.ID], pz)
 		}
 		if !slices.IsSortedFunc(units, func(a, b routing.RegistryUnit) int { return compareStrings(a.ID, b.ID) }) {

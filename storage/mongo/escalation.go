@@ -1,0 +1,123 @@
+package mongo
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	mongodrv "go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/qingfeng-zj/qingfeng/triage"
+)
+
+const (
+	collNotifications = "notifications"
+	collLeases        = "leases"
+)
+
+var _ triage.EscalationStore = (*CaseStore)(nil)
+
+// overdueQueries are the steps with a deadline: the status a case waits in, and the
+// field holding the date.
+var overdueQueries = []struct{ kind, status, field string }{
+	{"acceptance", "registered", "acceptance_due"},
+	{"feedback", "concluded", "feedback_due"},
+}
+
+// OverdueSteps implements triage.EscalationStore. Dates are YYYY-MM-DD strings, which
+// compare as dates.
+func (s *CaseStore) OverdueSteps(ctx context.Context, today string, limit int) ([]triage.Overdue, error) {
+	var out []triage.Overdue
+	for _, q := range overdueQueries {
+		cur, err := s.db.coll(collCases).Find(ctx, bson.M{
+			"status":    q.status,
+			q.field:     bson.M{"$gt": "", "$lt": today},
+			"escalated": bson.M{"$ne": q.kind},
+		}, options.Find().SetProjection(bson.M{"_id": 1, "number": 1, "unit_id": 1, q.field: 1}).SetLimit(int64(limit)))
+		if err != nil {
+			return nil, storeError("find overdue "+q.kind, err, nil, nil)
+		}
+		var docs []bson.M
+		if err := cur.All(ctx, &docs); err != nil {
+			return nil, storeError("find overdue "+q.kind, err, nil, nil)
+		}
+		for _, d := range docs {
+			out = append(out, triage.Overdue{CaseID: fmt.Sprint(d["_id"]), Number: fmt.Sprint(d["number"]),
+				UnitID: fmt.Sprint(d["unit_id"]), Kind: q.kind, Due: fmt.Sprint(d[q.field])})
+		}
+	}
+	return out, nil
+}
+
+type notificationDoc struct {
+	ID        string    `bson:"_id"`
+	UnitID    string    `bson:"unit_id"`
+	Case      string    `bson:"case"`
+	CaseUnit  string    `bson:"case_unit"`
+	Kind      string    `bson:"kind"`
+	Due       string    `bson:"due"`
+	CreatedAt time.Time `bson:"created_at"`
+}
+
+// Escalate implements triage.EscalationStore: the notification first (its _id is the
+// case and step, so a second is a duplicate key), then the case's mark. A crash in
+// between leaves the notification and an unmarked case, which the next run marks
+// without notifying again.
+func (s *CaseStore) Escalate(ctx context.Context, o triage.Overdue, n triage.Notification) (bool, error) {
+	_, err := s.db.coll(collNotifications).InsertOne(ctx, notificationDoc{ID: n.ID, UnitID: n.UnitID, Case: n.Case,
+		CaseUnit: n.CaseUnit, Kind: n.Kind, Due: n.Due, CreatedAt: n.CreatedAt.UTC()})
+	created := err == nil
+	if err != nil && !mongodrv.IsDuplicateKeyError(err) {
+		return false, storeError("notify "+n.ID, err, nil, nil)
+	}
+	// The mark does not bump the case's version: it changes nothing staff decide on,
+	// and must not make a staff member's concurrent step fail.
+	if _, err := s.db.updateOne(ctx, collCases, o.CaseID, bson.M{"escalated": bson.M{"$ne": o.Kind}},
+		bson.M{"$addToSet": bson.M{"escalated": o.Kind}}); err != nil {
+		return false, storeError("mark overdue "+o.Number, err, nil, nil)
+	}
+	return created, nil
+}
+
+// Notifications lists a unit's notifications, newest first.
+func (s *CaseStore) Notifications(ctx context.Context, unitID string, limit int) ([]triage.Notification, error) {
+	cur, err := s.db.coll(collNotifications).Find(ctx, bson.M{"unit_id": unitID},
+		options.Find().SetSort(bson.D{desc("created_at"), asc("_id")}).SetLimit(int64(limit)))
+	if err != nil {
+		return nil, storeError("list notifications", err, nil, nil)
+	}
+	var docs []notificationDoc
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, storeError("list notifications", err, nil, nil)
+	}
+	out := make([]triage.Notification, 0, len(docs))
+	for _, d := range docs {
+		out = append(out, triage.Notification{ID: d.ID, UnitID: d.UnitID, Case: d.Case, CaseUnit: d.CaseUnit, Kind: d.Kind, Due: d.Due, CreatedAt: d.CreatedAt})
+	}
+	return out, nil
+}
+
+// AcquireLease implements triage.EscalationStore with one document per lease: taken
+// when free or expired, renewed by its holder.
+func (s *CaseStore) AcquireLease(ctx context.Context, name, holder string, now, until time.Time) (bool, error) {
+	now, until = now.UTC(), until.UTC()
+	res, err := s.db.updateOne(ctx, collLeases, name,
+		bson.M{"$or": bson.A{bson.M{"until": bson.M{"$lt": now}}, bson.M{"holder": holder}}},
+		bson.M{"$set": bson.M{"holder": holder, "until": until}})
+	if err != nil {
+		return false, storeError("renew lease "+name, err, nil, nil)
+	}
+	if res.MatchedCount == 1 {
+		return true, nil
+	}
+	_, err = s.db.coll(collLeases).InsertOne(ctx, bson.M{"_id": name, "holder": holder, "until": until})
+	if mongodrv.IsDuplicateKeyError(err) {
+		return false, nil // held by someone else
+	}
+	if err != nil {
+		return false, storeError("take lease "+name, err, nil, nil)
+	}
+	return true, nil
+}
