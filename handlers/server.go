@@ -41,6 +41,8 @@ type Deps struct {
 	// Triage runs the case workflow; Counts counts a unit's cases per status.
 	Triage *triage.Service
 	Counts func(ctx context.Context, unitID string) (map[intake.Status]int64, error)
+	// Calendar adds holiday calendars.
+	Calendar CalendarAdmin
 	// Notifications lists a unit's overdue-step notifications, newest first.
 	Notifications func(ctx context.Context, unitID string, limit int) ([]triage.Notification, error)
 	// ValidDivision reports whether a division code exists.
@@ -115,6 +117,8 @@ func New(d Deps) *Server {
 
 	v1.Post("/admin/users", s.staffAuth(accounts.RoleAdmin), s.createUser)
 	v1.Patch("/admin/users/:id", s.staffAuth(accounts.RoleAdmin), s.updateUser)
+	v1.Get("/admin/calendar", s.staffAuth(accounts.RoleAdmin), s.calendarYears)
+	v1.Put("/admin/calendar/:year", s.staffAuth(accounts.RoleAdmin), s.putCalendarYear)
 
 	rt := v1.Group("/routing")
 	rt.Get("/rules", s.staffAuth(accounts.RoleAdmin), s.listRules)

@@ -115,6 +115,12 @@ func (c *Calendar) AddYear(data []byte) error {
 	return nil
 }
 
+// CheckYear validates a year's calendar without loading it and returns its year.
+func CheckYear(data []byte) (int, error) {
+	year, _, err := parseYear(data)
+	return year, err
+}
+
 func parseYear(data []byte) (int, *yearTable, error) {
 	invalid := func(zh, en string, err error) (int, *yearTable, error) {
 		return 0, nil, &qingfeng.Error{Code: qingfeng.EINVALID, Message: zh, English: en, Err: err}

@@ -2,6 +2,7 @@
 //
 //	qingfeng            run the server (configuration from the environment; see README)
 //	qingfeng useradd    create an account (the first admin) in the configured database
+//	qingfeng calendar   add a year's holiday calendar (holiday-cn JSON) to the database
 //	qingfeng import     import social organizations (CSV, JSON) or supervisory units (JSON)
 //	qingfeng audit      verify the audit log's hash chain (qingfeng audit verify)
 package main
@@ -44,6 +45,9 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == "useradd" {
 		os.Exit(userAdd(cfg, log, os.Args[2:], os.Stdin, os.Stdout, os.Stderr))
 	}
+	if len(os.Args) > 1 && os.Args[1] == "calendar" {
+		os.Exit(calendarCommand(cfg, log, os.Args[2:], os.Stdout, os.Stderr))
+	}
 	if len(os.Args) > 1 && os.Args[1] == "import" {
 		os.Exit(runImport(cfg, log, os.Args[2:], os.Stdin, os.Stdout, os.Stderr))
 	}
@@ -51,7 +55,7 @@ func main() {
 		os.Exit(runAudit(cfg, log, os.Args[2:], os.Stdout, os.Stderr))
 	}
 	if len(os.Args) > 1 {
-		fmt.Fprintf(os.Stderr, "qingfeng: unknown command %q (commands: useradd, import, audit)\n", os.Args[1])
+		fmt.Fprintf(os.Stderr, "qingfeng: unknown command %q (commands: useradd, import, audit, calendar)\n", os.Args[1])
 		os.Exit(2)
 	}
 
@@ -103,6 +107,7 @@ type Main struct {
 	throttle  *intake.Throttle
 	engine    *routing.Engine
 	escalator *triage.Escalator
+	calendar  calendarAdmin
 	routing   *routing.Admin
 
 	purgeCtx  context.Context
@@ -241,6 +246,10 @@ func (m *Main) Open(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	m.calendar = calendarAdmin{cal: cal, store: mongo.NewCalendarStore(m.db)}
+	if err := loadCalendarYears(ctx, m.calendar.store, cal); err != nil {
+		return err
+	}
 	cfg := intake.DefaultConfig
 	cfg.MaxFileBytes, cfg.MaxCaseBytes, cfg.KeepOriginals = m.Config.MaxFileBytes, m.Config.MaxCaseBytes, m.Config.KeepOriginals
 	reg := prometheus.NewRegistry()
@@ -282,6 +291,7 @@ func (m *Main) Open(ctx context.Context) error {
 		Triage:        &triage.Service{Cases: cases, Calendar: cal, Log: m.Log, DeadlineDays: m.engine.Units.DeadlineDays},
 		Counts:        cases.CountByStatus,
 		Notifications: cases.Notifications,
+		Calendar:      m.calendar,
 		ValidDivision: func(code string) bool { _, ok := routing.LookupDivision(code); return ok },
 		Log:           m.Log, Registry: reg, FollowUpTTL: m.Config.FollowUpTTL, MaxUploadBody: m.Config.MaxUploadBytes,
 	})

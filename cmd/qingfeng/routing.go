@@ -91,6 +91,9 @@ func (m *Main) refreshRouting(ctx context.Context, interval time.Duration) {
 		if err := m.loadOrgs(ctx, m.engine.Orgs); err != nil && ctx.Err() == nil {
 			m.Log.Error("reload organizations", "err", err)
 		}
+		if err := loadCalendarYears(ctx, m.calendar.store, m.calendar.cal); err != nil && ctx.Err() == nil {
+			m.Log.Error("reload calendar years", "err", err)
+		}
 	}
 }
 

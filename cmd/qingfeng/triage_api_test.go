@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -373,4 +375,67 @@ func TestDeadlinesAndEscalation(t *testing.T) {
 	liaison, _ := staffLogin(t, accounts.RoleLiaison, "", "330782")
 	wantStatus(t, do(t, req{method: "GET", path: "/v1/notifications", token: liaison}), 403)
 	wantStatus(t, do(t, req{method: "GET", path: "/v1/notifications"}), 401)
+}
+
+func TestCalendarAdmin(t *testing.T) {
+	admin, _ := staffLogin(t, accounts.RoleAdmin, "", "")
+	staff, _ := staffLogin(t, accounts.RoleStaff, "330782-mz", "")
+	// 2027 as it might be announced: New Year's Day off, a make-up working Sunday.
+	y2027 := `{"year":2027,"days":[{"name":"元旦","date":"2027-01-01","isOffDay":true},{"name":"春节","date":"2027-02-07","isOffDay":false}]}`
+	put := func(year, token, body, ct string, status int) response {
+		t.Helper()
+		r := do(t, req{method: "PUT", path: "/v1/admin/calendar/" + year, body: strings.NewReader(body), contentType: ct, token: token})
+		wantStatus(t, r, status)
+		if status != 200 {
+			r.errorCode(t)
+		}
+		return r
+	}
+	put("2027", admin, y2027, "application/json", 200)
+	r := do(t, req{method: "GET", path: "/v1/admin/calendar", token: admin})
+	wantStatus(t, r, 200)
+	if !containsString(r.Body, "2027") {
+		t.Errorf("years %s", r.Body)
+	}
+	// The make-up Sunday counts: from Friday 2027-02-05, one working day is Sunday the 7th.
+	if due, est := srv.Intake.Calendar.AddWorkingDays(time.Date(2027, 2, 5, 4, 0, 0, 0, time.UTC), 1); due != "2027-02-07" || est {
+		t.Errorf("after loading 2027: %s (estimated %v)", due, est)
+	}
+	// Stored: a fresh load from the database has it.
+	years, err := srv.calendar.store.Years(t.Context())
+	if err != nil || len(years) == 0 || years[len(years)-1].Year != 2027 {
+		t.Errorf("stored years %v %v", years, err)
+	}
+	put("2028", admin, y2027, "application/json", 400)                     // path and data disagree
+	put("2027", admin, `{"year":2027,"days":[]}`, "application/json", 400) // no days
+	put("2027", admin, `{"year":2027,"days":[{"date":"2027-13-01","isOffDay":true}]}`, "application/json", 400)
+	put("2027", admin, `{"year":2027,"days":[{"date":"2027-01-01"}]}`, "application/json", 400) // no isOffDay
+	put("2027", admin, `{"year":{"$gt":0}}`, "application/json", 400)
+	put("1999", admin, y2027, "application/json", 400)
+	put("2027", admin, y2027, "text/plain", 415)
+	put("2027", staff, y2027, "application/json", 403)
+	put("2027", "", y2027, "application/json", 401)
+}
+
+func TestCalendarCommand(t *testing.T) {
+	db := fmt.Sprintf("qf_calendar_%d", time.Now().UnixNano())
+	cfg := testConfig(t, t.TempDir(), map[string]string{"MONGODB_URI": srv.emb.MongoDBURI(), "MONGODB_DATABASE": db, "QF_CUSTODIAN_RECIPIENTS": "*=age1pq1unused"})
+	run := func(args ...string) (int, string) {
+		var out, errb bytes.Buffer
+		code := calendarCommand(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), args, &out, &errb)
+		return code, out.String() + errb.String()
+	}
+	good := writeFile(t, "2028.json", `{"year":2028,"days":[{"name":"元旦","date":"2028-01-01","isOffDay":true}]}`)
+	if code, out := run("add", good); code != 0 || !strings.Contains(out, "2028") {
+		t.Fatalf("add: %d %s", code, out)
+	}
+	if code, out := run("add", writeFile(t, "bad.json", `{"year":2028}`)); code != 1 || !strings.Contains(out, "没有任何日期") {
+		t.Errorf("bad file: %d %s", code, out)
+	}
+	if code, _ := run("add"); code != 2 {
+		t.Errorf("usage: %d", code)
+	}
+	if code, _ := run("add", filepath.Join(t.TempDir(), "missing.json")); code != 1 {
+		t.Errorf("missing file: %d", code)
+	}
 }

@@ -1,0 +1,52 @@
+package handlers
+
+import (
+	"context"
+	"strconv"
+
+	"github.com/gofiber/fiber/v3"
+
+	"github.com/qingfeng-zj/qingfeng/triage"
+)
+
+// CalendarAdmin adds holiday calendars (years after the release, or corrections).
+type CalendarAdmin interface {
+	// Years lists the years the working-day calendar knows.
+	Years() []int
+	// AddYear validates, stores and loads one year in the holiday-cn JSON format and
+	// returns its year.
+	AddYear(ctx context.Context, data []byte, by string) (int, error)
+}
+
+// calendarYears is GET /v1/admin/calendar.
+func (s *Server) calendarYears(c fiber.Ctx) error {
+	return c.JSON(fiber.Map{"years": s.d.Calendar.Years()})
+}
+
+// putCalendarYear is PUT /v1/admin/calendar/{year}: the body is the year's calendar
+// in the holiday-cn format (as in shared/data/holidays-cn).
+func (s *Server) putCalendarYear(c fiber.Ctx) error {
+	want, err := strconv.Atoi(c.Params("year"))
+	if err != nil || want < 2000 || want > 2199 {
+		return fieldInvalid("year", "invalid_year", "年份应为2000–2199之间的整数", "a year between 2000 and 2199")
+	}
+	if mt, _ := mediaType(c); mt != fiber.MIMEApplicationJSON {
+		return errWantJSON
+	}
+	body, err := readBody(c, s.d.MaxJSONBytes)
+	if err != nil {
+		return err
+	}
+	if year, err := triage.CheckYear(body); err != nil {
+		return err
+	} else if year != want {
+		return fieldInvalid("year", "year_mismatch", "路径中的年份与数据中的年份不一致", "the path's year differs from the data's")
+	}
+	p := principalOf(c)
+	year, err := s.d.Calendar.AddYear(c.Context(), body, p.user.ID)
+	if err != nil {
+		return err
+	}
+	s.d.Log.Info("audit", "action", "calendar.year.put", "year", year, "user", p.user.ID)
+	return c.JSON(fiber.Map{"year": year, "years": s.d.Calendar.Years()})
+}

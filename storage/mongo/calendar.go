@@ -1,0 +1,46 @@
+package mongo
+
+import (
+	"context"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+)
+
+const collCalendar = "calendar_years"
+
+// CalendarStore keeps the holiday calendars admins added after the release (years
+// beyond the embedded ones, or corrections), in the holiday-cn JSON format.
+type CalendarStore struct{ db *DB }
+
+// NewCalendarStore returns the calendar store of db.
+func NewCalendarStore(db *DB) *CalendarStore { return &CalendarStore{db: db} }
+
+// PutYear stores year's calendar, replacing an earlier one. The caller validates it.
+func (s *CalendarStore) PutYear(ctx context.Context, year int, data []byte, by string) error {
+	_, err := s.db.coll(collCalendar).ReplaceOne(ctx, bson.M{"_id": year},
+		bson.M{"_id": year, "data": string(data), "added_by": by, "added_at": s.db.now().UTC()}, options.Replace().SetUpsert(true))
+	return storeError("store calendar year", err, nil, nil)
+}
+
+// StoredYear is one stored calendar.
+type StoredYear struct {
+	Year    int       `bson:"_id"`
+	Data    string    `bson:"data"`
+	AddedBy string    `bson:"added_by"`
+	AddedAt time.Time `bson:"added_at"`
+}
+
+// Years returns every stored calendar, in year order.
+func (s *CalendarStore) Years(ctx context.Context) ([]StoredYear, error) {
+	cur, err := s.db.coll(collCalendar).Find(ctx, bson.M{}, options.Find().SetSort(bson.D{asc("_id")}))
+	if err != nil {
+		return nil, storeError("load calendar years", err, nil, nil)
+	}
+	var out []StoredYear
+	if err := cur.All(ctx, &out); err != nil {
+		return nil, storeError("load calendar years", err, nil, nil)
+	}
+	return out, nil
+}
