@@ -41,6 +41,8 @@ type Deps struct {
 	// Triage runs the case workflow; Counts counts a unit's cases per status.
 	Triage *triage.Service
 	Counts func(ctx context.Context, unitID string) (map[intake.Status]int64, error)
+	// Transfers hands cases between units.
+	Transfers *triage.Transfers
 	// Calendar adds holiday calendars.
 	Calendar CalendarAdmin
 	// Notifications lists a unit's overdue-step notifications, newest first.
@@ -134,6 +136,9 @@ func New(d Deps) *Server {
 	cases.Get("/:case", s.getCase)
 	cases.Post("/:case/transitions", s.transition)
 	cases.Put("/:case/assignee", s.assign)
+	cases.Post("/:case/transfer", s.transfer("transfer"))
+	cases.Post("/:case/transfer/accept", s.transfer("accept"))
+	cases.Post("/:case/transfer/return", s.transfer("return"))
 	v1.Get("/notifications", s.staffAuth(accounts.RoleStaff), s.notifications)
 	cases.Post("/:case/messages", s.staffMessage)
 	cases.Get("/:case/evidence/:evidence", s.downloadEvidence)

@@ -26,14 +26,28 @@ type workflowView struct {
 	NotAcceptedReason string           `json:"not_accepted_reason,omitempty"`
 	Outcome           *intake.Outcome  `json:"outcome,omitempty"`
 	DuplicateOf       string           `json:"duplicate_of,omitempty"`
+	Transfer          *transferView    `json:"transfer,omitempty"`
 	Transitions       []transitionView `json:"transitions"`
+}
+
+type transferView struct {
+	From   string `json:"from"`
+	To     string `json:"to"`
+	By     string `json:"by"`
+	At     string `json:"at"`
+	Reason string `json:"reason"`
+	Due    string `json:"due"`
 }
 
 func workflowOf(cs *intake.Case) workflowView {
 	v := workflowView{Allowed: []string{}, Disposition: cs.Disposition, NotAcceptedReason: cs.NotAcceptedReason, Outcome: cs.Outcome,
 		DuplicateOf: cs.DuplicateOf, Transitions: []transitionView{}}
-	for _, a := range triage.Allowed(cs) {
-		v.Allowed = append(v.Allowed, string(a))
+	if t := cs.Transfer; t != nil {
+		v.Transfer = &transferView{From: t.From, To: t.To, By: t.By, At: wireTime(t.At), Reason: t.Reason, Due: t.Due}
+	} else {
+		for _, a := range triage.Allowed(cs) {
+			v.Allowed = append(v.Allowed, string(a))
+		}
 	}
 	for _, t := range cs.Transitions {
 		v.Transitions = append(v.Transitions, transitionView{Action: t.Action, From: string(t.From), To: string(t.To), By: t.By,
@@ -162,4 +176,52 @@ func (s *Server) notifications(c fiber.Ctx) error {
 		out = append(out, notificationView{ID: n.ID, Case: n.Case, CaseUnit: n.CaseUnit, Kind: n.Kind, Due: n.Due, CreatedAt: wireTime(n.CreatedAt)})
 	}
 	return c.JSON(fiber.Map{"unit_id": p.user.UnitID, "notifications": out})
+}
+
+type transferRequest struct {
+	ToUnit string `json:"to_unit"`
+	Reason string `json:"reason"`
+}
+
+type reasonRequest struct {
+	Reason string `json:"reason"`
+}
+
+// transfer is POST /v1/cases/{case}/transfer (to_unit, reason), and
+// .../transfer/accept and .../transfer/return (reason) for the receiving unit.
+func (s *Server) transfer(kind string) fiber.Handler {
+	return func(c fiber.Ctx) error {
+		if err := staffOnly(c); err != nil {
+			return err
+		}
+		cs, err := s.loadCase(c, accessRead)
+		if err != nil {
+			return err
+		}
+		p := principalOf(c)
+		var updated *intake.Case
+		if kind == "transfer" {
+			var req transferRequest
+			if err := s.decodeJSON(c, &req); err != nil {
+				return err
+			}
+			updated, err = s.d.Transfers.Transfer(c.Context(), cs, p.user.ID, req.ToUnit, req.Reason)
+		} else {
+			var req reasonRequest
+			if err := s.decodeJSON(c, &req); err != nil {
+				return err
+			}
+			if kind == "accept" {
+				updated, err = s.d.Transfers.AcceptTransfer(c.Context(), cs, p.user.ID, req.Reason)
+			} else {
+				updated, err = s.d.Transfers.ReturnTransfer(c.Context(), cs, p.user.ID, req.Reason)
+			}
+		}
+		if err != nil {
+			return err
+		}
+		s.d.Log.Info("audit", "action", "case.transfer."+kind, "case", cs.Number, "from", cs.UnitID, "to", updated.UnitID, "user", p.user.ID)
+		return c.JSON(fiber.Map{"case_number": updated.Number, "unit": unitRef{ID: updated.UnitID, Name: updated.Decision.UnitName},
+			"workflow": workflowOf(updated)})
+	}
 }

@@ -128,6 +128,17 @@ type Transition struct {
 	Detail map[string]string `json:"detail,omitempty"`
 }
 
+// PendingTransfer is a case handed to another unit (转办) that has not yet accepted
+// or returned it. While pending, the receiving unit owns the case.
+type PendingTransfer struct {
+	From   string    `json:"from"` // unit ids
+	To     string    `json:"to"`
+	By     string    `json:"by"`
+	At     time.Time `json:"at"`
+	Reason string    `json:"reason"`
+	Due    string    `json:"due"` // YYYY-MM-DD: accept or return within the transfer deadline
+}
+
 // Outcome is what a concluded case found.
 type Outcome struct {
 	// Result: substantiated (属实), partly (部分属实), unsubstantiated (不属实).
@@ -220,7 +231,8 @@ type Case struct {
 	ReceivedAt    time.Time
 	AcceptanceDue string // YYYY-MM-DD in Asia/Shanghai, real-name reports only
 	FeedbackDue   string // YYYY-MM-DD: the result is due to a real-name reporter (set on conclusion)
-	// Escalated lists the steps (acceptance, feedback) found overdue and escalated.
+	Transfer      *PendingTransfer
+	// Escalated lists the steps (acceptance, feedback, transfer) found overdue and escalated.
 	Escalated []string
 
 	Evidence      []Evidence

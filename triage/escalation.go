@@ -13,8 +13,11 @@ type Overdue struct {
 	CaseID string
 	Number string
 	UnitID string
-	Kind   string // acceptance, feedback
+	Kind   string // acceptance, feedback, transfer
 	Due    string // YYYY-MM-DD
+	// Key tells apart steps of one kind that can recur (each transfer); it makes the
+	// notification's id. Empty: the kind.
+	Key string
 }
 
 // Notification tells a unit (the parent of the case's unit) that a step is overdue.
@@ -89,7 +92,11 @@ func (e *Escalator) RunOnce(ctx context.Context) (int, error) {
 		progressed := false
 		for _, o := range steps {
 			unit := e.Parent(o.UnitID)
-			done, err := e.Store.Escalate(ctx, o, Notification{ID: o.CaseID + ":" + o.Kind, UnitID: unit, Case: o.Number,
+			key := o.Key
+			if key == "" {
+				key = o.Kind
+			}
+			done, err := e.Store.Escalate(ctx, o, Notification{ID: o.CaseID + ":" + key, UnitID: unit, Case: o.Number,
 				CaseUnit: o.UnitID, Kind: o.Kind, Due: o.Due, CreatedAt: now})
 			if err != nil {
 				return n, fmt.Errorf("escalate %s %s: %w", o.Number, o.Kind, err)

@@ -178,6 +178,9 @@ func (s *Service) Transition(ctx context.Context, c *intake.Case, by string, r R
 		ActGiveFeedback: true, ActClose: true, ActReopen: true}[r.Action]; !known {
 		return nil, fieldInvalid("action", "unknown_action", "未知的操作", "unknown action")
 	}
+	if c.Transfer != nil {
+		return nil, &qingfeng.Error{Code: qingfeng.ECONFLICT, Message: "案件正在转办中，请先接收或退回", English: "accept or return the pending transfer first"}
+	}
 	if !slices.Contains(Allowed(c), r.Action) {
 		return nil, invalidTransition(c, r.Action)
 	}

@@ -271,6 +271,7 @@ func (m *Main) Open(ctx context.Context) error {
 		AccessTTL: m.Config.AccessTokenTTL, RefreshTTL: m.Config.RefreshTokenTTL, Log: m.Log, NewID: intake.NewID}
 
 	m.throttle = &intake.Throttle{Burst: 30, Rate: 0.5}
+	tri := &triage.Service{Cases: cases, Calendar: cal, Log: m.Log, DeadlineDays: m.engine.Units.DeadlineDays}
 	m.server = handlers.New(handlers.Deps{
 		Intake: m.Intake, Accounts: m.Accounts, Tokens: signer,
 		Throttle: m.throttle,
@@ -287,8 +288,12 @@ func (m *Main) Open(ctx context.Context) error {
 			u, ok := m.engine.Units.Get(id)
 			return u.Name, ok
 		},
-		Routing:       m.routing,
-		Triage:        &triage.Service{Cases: cases, Calendar: cal, Log: m.Log, DeadlineDays: m.engine.Units.DeadlineDays},
+		Routing: m.routing,
+		Triage:  tri,
+		Transfers: &triage.Transfers{Service: tri, Store: cases, Unit: func(id string) (triage.UnitInfo, bool) {
+			u, ok := m.engine.Units.Get(id)
+			return triage.UnitInfo{ID: u.ID, Name: u.Name, Parent: u.Parent, Division: u.Division, Active: u.Active}, ok
+		}},
 		Counts:        cases.CountByStatus,
 		Notifications: cases.Notifications,
 		Calendar:      m.calendar,

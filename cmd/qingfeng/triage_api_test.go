@@ -439,3 +439,79 @@ func TestCalendarCommand(t *testing.T) {
 		t.Errorf("missing file: %d", code)
 	}
 }
+
+func TestTransfers(t *testing.T) {
+	f := fileReport(t, anonymousReport())
+	mz, _ := staffLogin(t, accounts.RoleStaff, "330782-mz", "")
+	scjg, _ := staffLogin(t, accounts.RoleStaff, "330782-scjg", "")
+	jw, _ := staffLogin(t, accounts.RoleStaff, "330782-jw", "")
+	liaison, _ := staffLogin(t, accounts.RoleLiaison, "", "330782")
+	n := f.CaseNumber
+	post := func(token, path string, body any, status int) map[string]any {
+		t.Helper()
+		r := postJSON(t, "/v1/cases/"+n+path, token, body)
+		wantStatus(t, r, status)
+		var out map[string]any
+		r.json(t, &out)
+		return out
+	}
+	bad := []struct {
+		name   string
+		token  string
+		body   any
+		status int
+	}{
+		{"unknown unit", mz, map[string]any{"to_unit": "999999-zz", "reason": "x"}, 400},
+		{"same unit", mz, map[string]any{"to_unit": "330782-mz", "reason": "x"}, 400},
+		{"no reason", mz, map[string]any{"to_unit": "330782-scjg"}, 400},
+		{"wrong type", mz, map[string]any{"to_unit": 5, "reason": "x"}, 400},
+		{"unknown field", mz, `{"to_unit":"330782-scjg","reason":"x","due":"2030-01-01"}`, 400},
+		{"liaison", liaison, map[string]any{"to_unit": "330782-scjg", "reason": "x"}, 403},
+		{"another unit", scjg, map[string]any{"to_unit": "330782-jw", "reason": "x"}, 404},
+	}
+	for _, tt := range bad {
+		t.Run(tt.name, func(t *testing.T) {
+			r := postJSON(t, "/v1/cases/"+n+"/transfer", tt.token, tt.body)
+			wantStatus(t, r, tt.status)
+			r.errorCode(t)
+		})
+	}
+	post(mz, "/transfer/accept", map[string]any{"reason": "x"}, 409) // nothing pending
+
+	out := post(mz, "/transfer", map[string]any{"to_unit": "330782-scjg", "reason": "属市场监管职责"}, 200)
+	if out["unit"].(map[string]any)["id"] != "330782-scjg" {
+		t.Fatalf("after transfer: %v", out)
+	}
+	// The sender no longer sees it; the receiver must accept or return before acting.
+	wantStatus(t, do(t, req{method: "GET", path: "/v1/cases/" + n, token: mz}), 404)
+	post(scjg, "/transitions", map[string]any{"action": "accept", "reason": "x"}, 409)
+	post(scjg, "/transfer", map[string]any{"to_unit": "330782-jw", "reason": "x"}, 409)
+	post(scjg, "/transfer/return", map[string]any{"reason": "仍属登记管理机关职责"}, 200)
+	// Second round between the same two units: the second return goes to their common parent.
+	post(mz, "/transfer", map[string]any{"to_unit": "330782-scjg", "reason": "再次转办"}, 200)
+	out = post(scjg, "/transfer/return", map[string]any{"reason": "再次退回"}, 200)
+	if out["unit"].(map[string]any)["id"] != "330782-jw" {
+		t.Fatalf("after the second return: %v", out)
+	}
+	// The common parent owns it at once (no transfer pending) and can act on it.
+	w := post(jw, "/transitions", map[string]any{"action": "accept", "reason": "由纪委监委统筹处理"}, 200)
+	if w["status"] != "accepted" {
+		t.Errorf("status %v", w["status"])
+	}
+	// The routing record shows every hand-over.
+	admin, _ := staffLogin(t, accounts.RoleAdmin, "", "")
+	r := do(t, req{method: "GET", path: "/v1/routing/cases/" + n, token: admin})
+	var rv routingView
+	r.json(t, &rv)
+	if len(rv.EarlierDecisions) != 4 || rv.Decision.UnitID != "330782-jw" {
+		t.Errorf("routing record: %s", r.Body)
+	}
+	// Accepting a transfer.
+	g := fileReport(t, anonymousReport())
+	n = g.CaseNumber
+	post(mz, "/transfer", map[string]any{"to_unit": "330782-scjg", "reason": "x"}, 200)
+	out = post(scjg, "/transfer/accept", map[string]any{"reason": "接收"}, 200)
+	if wf := out["workflow"].(map[string]any); wf["transfer"] != nil || len(wf["allowed_actions"].([]any)) == 0 {
+		t.Errorf("after accepting: %v", out)
+	}
+}

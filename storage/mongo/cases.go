@@ -65,6 +65,7 @@ type caseDoc struct {
 	Transitions       []transitionDoc `bson:"transitions,omitempty"`
 	FeedbackDue       string          `bson:"feedback_due,omitempty"`
 	Escalated         []string        `bson:"escalated,omitempty"`
+	Transfer          *transferDoc    `bson:"transfer,omitempty"`
 	UnitID            string          `bson:"unit_id"`
 	Decision          decisionDoc     `bson:"decision"`
 	// EarlierDecisions are the decisions re-routings replaced, oldest first.
@@ -127,6 +128,29 @@ type decisionDoc struct {
 	Informed       []unitRefDoc      `bson:"informed,omitempty"`
 	By             string            `bson:"by,omitempty"`
 	Why            string            `bson:"why,omitempty"`
+}
+
+type transferDoc struct {
+	From   string    `bson:"from"`
+	To     string    `bson:"to"`
+	By     string    `bson:"by"`
+	At     time.Time `bson:"at"`
+	Reason string    `bson:"reason"`
+	Due    string    `bson:"due"`
+}
+
+func toTransferDoc(t *intake.PendingTransfer) *transferDoc {
+	if t == nil {
+		return nil
+	}
+	return &transferDoc{From: t.From, To: t.To, By: t.By, At: utc(t.At), Reason: t.Reason, Due: t.Due}
+}
+
+func (d *transferDoc) toTransfer() *intake.PendingTransfer {
+	if d == nil {
+		return nil
+	}
+	return &intake.PendingTransfer{From: d.From, To: d.To, By: d.By, At: d.At, Reason: d.Reason, Due: d.Due}
 }
 
 type outcomeDoc struct {
@@ -273,6 +297,7 @@ func toCaseDoc(c *intake.Case) caseDoc {
 		Assignee:          c.Assignee,
 		FeedbackDue:       c.FeedbackDue,
 		Escalated:         c.Escalated,
+		Transfer:          toTransferDoc(c.Transfer),
 		Decision:          toDecisionDoc(c.Decision),
 		EarlierDecisions:  toDecisionDocs(c.EarlierDecisions),
 		Warnings:          make([]warningDoc, 0, len(c.Warnings)),
@@ -339,6 +364,7 @@ func (d *caseDoc) toCase() *intake.Case {
 		Assignee:          d.Assignee,
 		FeedbackDue:       d.FeedbackDue,
 		Escalated:         d.Escalated,
+		Transfer:          d.Transfer.toTransfer(),
 		ReceivedAt:        d.ReceivedAt,
 		AcceptanceDue:     d.AcceptanceDue,
 		EvidenceBytes:     d.EvidenceBytes,
@@ -692,6 +718,25 @@ func (s *CaseStore) conditional(ctx context.Context, op, caseID string, cond, up
 	e := *errCaseChanged
 	e.Err = fmt.Errorf("%s: not at version %v", op, cond["version"])
 	return &e
+}
+
+// Hand moves case c to the unit of decision d if c is still at c.Version: the
+// current decision joins the earlier ones, t is recorded, and the pending transfer is
+// set (or cleared when nil). A new transfer's overdue mark is cleared.
+func (s *CaseStore) Hand(ctx context.Context, c *intake.Case, d intake.Decision, pending *intake.PendingTransfer, t intake.Transition) error {
+	set := bson.M{"decision": toDecisionDoc(d), "unit_id": d.UnitID, "updated_at": s.db.now().UTC()}
+	update := bson.M{
+		"$push": bson.M{"earlier_decisions": toDecisionDoc(c.Decision), "transitions": toTransitionDoc(t)},
+		"$inc":  bson.M{"version": int64(1)},
+	}
+	if pending != nil {
+		set["transfer"] = toTransferDoc(pending)
+		update["$pull"] = bson.M{"escalated": "transfer"}
+	} else {
+		update["$unset"] = bson.M{"transfer": ""}
+	}
+	update["$set"] = set
+	return s.conditional(ctx, "hand case "+c.ID, c.ID, bson.M{"version": c.Version}, update)
 }
 
 // CountByStatus counts a unit's cases per status.

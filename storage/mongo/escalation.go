@@ -24,6 +24,7 @@ var _ triage.EscalationStore = (*CaseStore)(nil)
 var overdueQueries = []struct{ kind, status, field string }{
 	{"acceptance", "registered", "acceptance_due"},
 	{"feedback", "concluded", "feedback_due"},
+	{"transfer", "", "transfer.due"}, // a pending transfer, whatever the status
 }
 
 // OverdueSteps implements triage.EscalationStore. Dates are YYYY-MM-DD strings, which
@@ -31,21 +32,40 @@ var overdueQueries = []struct{ kind, status, field string }{
 func (s *CaseStore) OverdueSteps(ctx context.Context, today string, limit int) ([]triage.Overdue, error) {
 	var out []triage.Overdue
 	for _, q := range overdueQueries {
-		cur, err := s.db.coll(collCases).Find(ctx, bson.M{
-			"status":    q.status,
-			q.field:     bson.M{"$gt": "", "$lt": today},
-			"escalated": bson.M{"$ne": q.kind},
-		}, options.Find().SetProjection(bson.M{"_id": 1, "number": 1, "unit_id": 1, q.field: 1}).SetLimit(int64(limit)))
+		filter := bson.M{q.field: bson.M{"$gt": "", "$lt": today}, "escalated": bson.M{"$ne": q.kind}}
+		if q.status != "" {
+			filter["status"] = q.status
+		}
+		cur, err := s.db.coll(collCases).Find(ctx, filter, options.Find().SetProjection(
+			bson.M{"_id": 1, "number": 1, "unit_id": 1, "acceptance_due": 1, "feedback_due": 1, "transfer": 1}).SetLimit(int64(limit)))
 		if err != nil {
 			return nil, storeError("find overdue "+q.kind, err, nil, nil)
 		}
-		var docs []bson.M
+		var docs []struct {
+			ID            string       `bson:"_id"`
+			Number        string       `bson:"number"`
+			UnitID        string       `bson:"unit_id"`
+			AcceptanceDue string       `bson:"acceptance_due"`
+			FeedbackDue   string       `bson:"feedback_due"`
+			Transfer      *transferDoc `bson:"transfer"`
+		}
 		if err := cur.All(ctx, &docs); err != nil {
 			return nil, storeError("find overdue "+q.kind, err, nil, nil)
 		}
 		for _, d := range docs {
-			out = append(out, triage.Overdue{CaseID: fmt.Sprint(d["_id"]), Number: fmt.Sprint(d["number"]),
-				UnitID: fmt.Sprint(d["unit_id"]), Kind: q.kind, Due: fmt.Sprint(d[q.field])})
+			o := triage.Overdue{CaseID: d.ID, Number: d.Number, UnitID: d.UnitID, Kind: q.kind}
+			switch q.kind {
+			case "acceptance":
+				o.Due = d.AcceptanceDue
+			case "feedback":
+				o.Due = d.FeedbackDue
+			case "transfer":
+				if d.Transfer == nil {
+					continue
+				}
+				o.Due, o.Key = d.Transfer.Due, fmt.Sprintf("transfer@%d", d.Transfer.At.UnixMilli())
+			}
+			out = append(out, o)
 		}
 	}
 	return out, nil

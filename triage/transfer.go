@@ -1,0 +1,187 @@
+package triage
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/qingfeng-zj/qingfeng"
+	"github.com/qingfeng-zj/qingfeng/intake"
+)
+
+// UnitInfo is what transfers need to know of a unit.
+type UnitInfo struct {
+	ID, Name, Parent, Division string
+	Active                     bool
+}
+
+// TransferStore moves a case between units (storage/mongo's CaseStore).
+type TransferStore interface {
+	Hand(ctx context.Context, c *intake.Case, d intake.Decision, pending *intake.PendingTransfer, t intake.Transition) error
+}
+
+// Transfers hands cases between units (转办): the receiving unit accepts or returns
+// within the transfer deadline; a case returned twice between the same two units goes
+// to their common parent.
+type Transfers struct {
+	*Service
+	Store TransferStore
+	// Unit looks a unit up in the registry.
+	Unit func(id string) (UnitInfo, bool)
+}
+
+func (s *Transfers) reason(r string) (string, error) {
+	r = strings.TrimSpace(r)
+	if r == "" || utf8.RuneCountInString(r) > 2000 {
+		return "", fieldInvalid("reason", "required", "请填写理由（不超过2000字）", "a reason of at most 2,000 characters is required")
+	}
+	return r, nil
+}
+
+func (s *Transfers) decision(u UnitInfo, by, why, router string) intake.Decision {
+	return intake.Decision{UnitID: u.ID, UnitName: u.Name, Reason: why, Router: router, By: by, Why: why, DecidedAt: s.now()}
+}
+
+var transferable = []intake.Status{intake.StatusRegistered, intake.StatusAccepted}
+
+// Transfer hands c from its unit to unit to.
+func (s *Transfers) Transfer(ctx context.Context, c *intake.Case, by, to, reason string) (*intake.Case, error) {
+	why, err := s.reason(reason)
+	if err != nil {
+		return nil, err
+	}
+	if c.Transfer != nil {
+		return nil, &qingfeng.Error{Code: qingfeng.ECONFLICT, Message: "案件正在转办中，请等待接收单位接收或退回", English: "the case is being transferred already"}
+	}
+	if !slices.Contains(transferable, c.Status) {
+		return nil, &qingfeng.Error{Code: qingfeng.ECONFLICT, Message: fmt.Sprintf("案件当前状态为“%s”，不能转办", StatusLabel(c.Status)),
+			English: "only registered or accepted cases can be transferred"}
+	}
+	u, ok := s.Unit(to)
+	if !ok || !u.Active {
+		return nil, fieldInvalid("to_unit", "unknown_unit", "接收单位不存在或已停用", "no such active unit")
+	}
+	if u.ID == c.UnitID {
+		return nil, fieldInvalid("to_unit", "same_unit", "不能转办给本单位", "the case is already with this unit")
+	}
+	now := s.now()
+	due, _ := s.Calendar.AddWorkingDays(now, s.days(u.ID, "transfer"))
+	pending := &intake.PendingTransfer{From: c.UnitID, To: u.ID, By: by, At: now, Reason: why, Due: due}
+	t := intake.Transition{Action: "transfer", From: c.Status, To: c.Status, By: by, At: now, Reason: why,
+		Detail: map[string]string{"from": c.UnitID, "to": u.ID}}
+	if err := s.Store.Hand(ctx, c, s.decision(u, by, why, "transfer"), pending, t); err != nil {
+		return nil, err
+	}
+	return s.Cases.CaseByNumber(ctx, c.Number)
+}
+
+func (s *Transfers) days(unit, kind string) int {
+	if s.DeadlineDays != nil {
+		return s.DeadlineDays(unit, kind)
+	}
+	return 5
+}
+
+// AcceptTransfer is the receiving unit taking the case on.
+func (s *Transfers) AcceptTransfer(ctx context.Context, c *intake.Case, by, reason string) (*intake.Case, error) {
+	why, err := s.reason(reason)
+	if err != nil {
+		return nil, err
+	}
+	if c.Transfer == nil {
+		return nil, &qingfeng.Error{Code: qingfeng.ECONFLICT, Message: "案件没有待接收的转办", English: "no transfer is pending"}
+	}
+	t := intake.Transition{Action: "transfer_accept", From: c.Status, To: c.Status, By: by, At: s.now(), Reason: why,
+		Detail: map[string]string{"from": c.Transfer.From, "to": c.Transfer.To}}
+	// The decision stays the transfer's; only the pending state ends.
+	d := c.Decision
+	d.DecidedAt = d.DecidedAt.UTC()
+	if err := s.Store.Hand(ctx, c, d, nil, t); err != nil {
+		return nil, err
+	}
+	return s.Cases.CaseByNumber(ctx, c.Number)
+}
+
+// ReturnTransfer sends the case back to the unit that transferred it; the second
+// return between the same two units sends it to their common parent instead.
+func (s *Transfers) ReturnTransfer(ctx context.Context, c *intake.Case, by, reason string) (*intake.Case, error) {
+	why, err := s.reason(reason)
+	if err != nil {
+		return nil, err
+	}
+	p := c.Transfer
+	if p == nil {
+		return nil, &qingfeng.Error{Code: qingfeng.ECONFLICT, Message: "案件没有待接收的转办", English: "no transfer is pending"}
+	}
+	returns := 1
+	for _, t := range c.Transitions {
+		if t.Action == "transfer_return" && samePair(t.Detail["from"], t.Detail["to"], p.From, p.To) {
+			returns++
+		}
+	}
+	back, ok := s.Unit(p.From)
+	router := "transfer_return"
+	if returns >= 2 || !ok || !back.Active {
+		if parent, found := s.commonParent(p.From, p.To); found {
+			back, router = parent, "transfer_common_parent"
+			why = fmt.Sprintf("%s（两单位间第%d次退回，交共同上级%s）", why, returns, parent.Name)
+		}
+	}
+	t := intake.Transition{Action: "transfer_return", From: c.Status, To: c.Status, By: by, At: s.now(), Reason: why,
+		Detail: map[string]string{"from": p.From, "to": p.To, "returned_to": back.ID}}
+	if err := s.Store.Hand(ctx, c, s.decision(back, by, why, router), nil, t); err != nil {
+		return nil, err
+	}
+	return s.Cases.CaseByNumber(ctx, c.Number)
+}
+
+func samePair(a, b, x, y string) bool { return a == x && b == y || a == y && b == x }
+
+// commonParent is the nearest unit above both a and b; failing that, the 纪委监委 of
+// the nearest division containing both.
+func (s *Transfers) commonParent(a, b string) (UnitInfo, bool) {
+	above := map[string]bool{}
+	ua0, _ := s.Unit(a)
+	for id, n := ua0.Parent, 0; id != "" && n < 10; n++ {
+		u, ok := s.Unit(id)
+		if !ok {
+			break
+		}
+		above[u.ID] = true
+		id = u.Parent
+	}
+	ub, _ := s.Unit(b)
+	for id, n := ub.Parent, 0; id != "" && n < 10; n++ {
+		if above[id] {
+			if u, ok := s.Unit(id); ok && u.Active {
+				return u, true
+			}
+		}
+		u, ok := s.Unit(id)
+		if !ok {
+			break
+		}
+		id = u.Parent
+	}
+	ua, _ := s.Unit(a)
+	div := commonDivision(ua.Division, ub.Division)
+	if u, ok := s.Unit(div + "-jw"); ok && u.Active {
+		return u, true
+	}
+	return UnitInfo{}, false
+}
+
+// commonDivision is the nearest province, city or county code containing both.
+func commonDivision(a, b string) string {
+	switch {
+	case len(a) < 6 || len(b) < 6 || a[:2] != b[:2]:
+		return "330000"
+	case a[:6] == b[:6]:
+		return a[:6]
+	case a[:4] == b[:4]:
+		return a[:4] + "00"
+	}
+	return a[:2] + "0000"
+}
