@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"github.com/gofiber/fiber/v3"
+	"strconv"
 
 	"github.com/qingfeng-zj/qingfeng"
 	"github.com/qingfeng-zj/qingfeng/accounts"
@@ -112,7 +113,7 @@ func (s *Server) createUser(c fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	s.d.Log.Info("audit", "action", "user.create", "user", u.ID, "by", principalOf(c).user.ID)
+	s.recordChange(c, "user.create", "", map[string]string{"user": u.ID, "role": string(u.Role)})
 	return c.Status(fiber.StatusCreated).JSON(s.userView(u))
 }
 
@@ -141,6 +142,6 @@ func (s *Server) updateUser(c fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	s.d.Log.Info("audit", "action", "user.update", "user", id, "disabled", *req.Disabled, "by", principalOf(c).user.ID)
+	s.recordChange(c, "user.update", "", map[string]string{"user": id, "disabled": strconv.FormatBool(*req.Disabled)})
 	return c.JSON(s.userView(u))
 }

@@ -47,6 +47,6 @@ func (s *Server) putCalendarYear(c fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	s.d.Log.Info("audit", "action", "calendar.year.put", "year", year, "user", p.user.ID)
+	s.recordChange(c, "calendar.year.put", "", map[string]string{"year": strconv.Itoa(year)})
 	return c.JSON(fiber.Map{"year": year, "years": s.d.Calendar.Years()})
 }

@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"strconv"
 	"time"
 
 	"github.com/gofiber/fiber/v3"
@@ -126,7 +127,7 @@ func (s *Server) createRule(c fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	s.d.Log.Info("audit", "action", "routing.rule.create", "rule", stored.ID, "version", stored.Version, "user", p.user.ID)
+	s.recordChange(c, "routing.rule.create", "", map[string]string{"rule": stored.ID, "version": strconv.Itoa(stored.Version)})
 	return c.Status(fiber.StatusCreated).JSON(ruleOf(stored))
 }
 
@@ -137,7 +138,7 @@ func (s *Server) retireRule(c fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	s.d.Log.Info("audit", "action", "routing.rule.retire", "rule", r.ID, "version", r.RetiredIn, "user", p.user.ID)
+	s.recordChange(c, "routing.rule.retire", "", map[string]string{"rule": r.ID, "version": strconv.Itoa(r.RetiredIn)})
 	return c.JSON(ruleOf(r))
 }
 
@@ -184,8 +185,9 @@ func (s *Server) caseRouting(c fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	p := principalOf(c)
-	s.d.Log.Info("audit", "action", "case.routing.read", "case", cs.Number, "user", p.user.ID, "role", string(p.user.Role))
+	if err := s.record(c, "case.routing.read", cs.Number, nil); err != nil {
+		return err
+	}
 	return c.JSON(caseRoutingOf(cs))
 }
 
@@ -228,6 +230,6 @@ func (s *Server) reroute(c fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	s.d.Log.Info("audit", "action", "case.reroute", "case", cs.Number, "from", cs.UnitID, "to", updated.UnitID, "user", p.user.ID)
+	s.recordChange(c, "case.reroute", cs.Number, map[string]string{"from": cs.UnitID, "to": updated.UnitID})
 	return c.JSON(caseRoutingOf(updated))
 }

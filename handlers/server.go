@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/qingfeng-zj/qingfeng/accounts"
+	"github.com/qingfeng-zj/qingfeng/audit"
 	"github.com/qingfeng-zj/qingfeng/intake"
 	"github.com/qingfeng-zj/qingfeng/routing"
 	"github.com/qingfeng-zj/qingfeng/triage"
@@ -43,6 +44,8 @@ type Deps struct {
 	Counts func(ctx context.Context, unitID string) (map[intake.Status]int64, error)
 	// Transfers hands cases between units.
 	Transfers *triage.Transfers
+	// Audit is the hash-chained audit log.
+	Audit *audit.Log
 	// Calendar adds holiday calendars.
 	Calendar CalendarAdmin
 	// Notifications lists a unit's overdue-step notifications, newest first.
@@ -120,6 +123,8 @@ func New(d Deps) *Server {
 	v1.Post("/admin/users", s.staffAuth(accounts.RoleAdmin), s.createUser)
 	v1.Patch("/admin/users/:id", s.staffAuth(accounts.RoleAdmin), s.updateUser)
 	v1.Get("/admin/calendar", s.staffAuth(accounts.RoleAdmin), s.calendarYears)
+	v1.Get("/admin/audit", s.staffAuth(accounts.RoleAdmin), s.auditList)
+	v1.Get("/admin/audit/verify", s.staffAuth(accounts.RoleAdmin), s.auditVerify)
 	v1.Put("/admin/calendar/:year", s.staffAuth(accounts.RoleAdmin), s.putCalendarYear)
 
 	rt := v1.Group("/routing")

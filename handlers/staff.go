@@ -153,8 +153,9 @@ func (s *Server) getCase(c fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	p := principalOf(c)
-	s.d.Log.Info("audit", "action", "case.read", "case", cs.Number, "user", p.user.ID, "role", string(p.user.Role))
+	if err := s.record(c, "case.read", cs.Number, nil); err != nil {
+		return err
+	}
 	v := staffCaseView{caseSummary: summaryOf(cs), Source: cs.Source, Subject: cs.Subject, Description: cs.Description,
 		Location: cs.Location, OccurredOn: cs.OccurredOn, Workflow: workflowOf(cs), Decision: decisionOf(cs.Decision), Warnings: nonNil(cs.Warnings),
 		Evidence: evidenceViews(cs.Evidence), Messages: messageViews(msgs)}
@@ -198,12 +199,13 @@ func (s *Server) downloadEvidence(c fiber.Ctx) error {
 		if ev.ID != id {
 			continue
 		}
+		if err := s.record(c, "evidence.download", cs.Number, map[string]string{"evidence": ev.ID}); err != nil {
+			return err
+		}
 		rc, size, err := s.d.Intake.Blobs.Get(c.Context(), ev.ObjectKey)
 		if err != nil {
 			return err
 		}
-		p := principalOf(c)
-		s.d.Log.Info("audit", "action", "evidence.download", "case", cs.Number, "evidence", ev.ID, "user", p.user.ID)
 		c.Set(fiber.HeaderContentType, ev.ContentType)
 		c.Set(fiber.HeaderContentDisposition, `attachment; filename="`+ev.ID+extensionOf(ev.ContentType)+`"`)
 		c.Set("X-Content-Type-Options", "nosniff")

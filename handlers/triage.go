@@ -92,7 +92,7 @@ func (s *Server) transition(c fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	s.d.Log.Info("audit", "action", "case.transition", "case", cs.Number, "step", req.Action, "user", p.user.ID)
+	s.recordChange(c, "case.transition", cs.Number, map[string]string{"step": req.Action, "from": string(cs.Status), "to": string(updated.Status)})
 	return c.JSON(fiber.Map{"case_number": updated.Number, "status": string(updated.Status), "status_label": statusLabel(updated.Status),
 		"workflow": workflowOf(updated)})
 }
@@ -133,7 +133,7 @@ func (s *Server) assign(c fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	s.d.Log.Info("audit", "action", "case.assign", "case", cs.Number, "assignee", to, "user", p.user.ID)
+	s.recordChange(c, "case.assign", cs.Number, map[string]string{"assignee": to})
 	return c.JSON(fiber.Map{"case_number": updated.Number, "assignee": updated.Assignee})
 }
 
@@ -220,7 +220,7 @@ func (s *Server) transfer(kind string) fiber.Handler {
 		if err != nil {
 			return err
 		}
-		s.d.Log.Info("audit", "action", "case.transfer."+kind, "case", cs.Number, "from", cs.UnitID, "to", updated.UnitID, "user", p.user.ID)
+		s.recordChange(c, "case.transfer."+kind, cs.Number, map[string]string{"from": cs.UnitID, "to": updated.UnitID})
 		return c.JSON(fiber.Map{"case_number": updated.Number, "unit": unitRef{ID: updated.UnitID, Name: updated.Decision.UnitName},
 			"workflow": workflowOf(updated)})
 	}

@@ -25,6 +25,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/qingfeng-zj/qingfeng/accounts"
+	"github.com/qingfeng-zj/qingfeng/audit"
 	qfcrypto "github.com/qingfeng-zj/qingfeng/crypto"
 	"github.com/qingfeng-zj/qingfeng/handlers"
 	"github.com/qingfeng-zj/qingfeng/intake"
@@ -104,6 +105,7 @@ type Main struct {
 	serveErr  chan error
 	Intake    *intake.Service
 	Accounts  *accounts.Service
+	Audit     *audit.Log
 	throttle  *intake.Throttle
 	engine    *routing.Engine
 	escalator *triage.Escalator
@@ -272,6 +274,7 @@ func (m *Main) Open(ctx context.Context) error {
 
 	m.throttle = &intake.Throttle{Burst: 30, Rate: 0.5}
 	tri := &triage.Service{Cases: cases, Calendar: cal, Log: m.Log, DeadlineDays: m.engine.Units.DeadlineDays}
+	m.Audit = &audit.Log{Store: mongo.NewAuditStore(m.db)}
 	m.server = handlers.New(handlers.Deps{
 		Intake: m.Intake, Accounts: m.Accounts, Tokens: signer,
 		Throttle: m.throttle,
@@ -297,6 +300,7 @@ func (m *Main) Open(ctx context.Context) error {
 		Counts:        cases.CountByStatus,
 		Notifications: cases.Notifications,
 		Calendar:      m.calendar,
+		Audit:         m.Audit,
 		ValidDivision: func(code string) bool { _, ok := routing.LookupDivision(code); return ok },
 		Log:           m.Log, Registry: reg, FollowUpTTL: m.Config.FollowUpTTL, MaxUploadBody: m.Config.MaxUploadBytes,
 	})
