@@ -61,6 +61,7 @@ func categoryOf(c intake.Category) categoryRef {
 type messageView struct {
 	ID        string `json:"id"`
 	From      string `json:"from"`
+	Kind      string `json:"kind"`
 	Body      string `json:"body"`
 	CreatedAt string `json:"created_at"`
 }
@@ -68,7 +69,7 @@ type messageView struct {
 func messageViews(ms []*intake.Message) []messageView {
 	out := make([]messageView, 0, len(ms))
 	for _, m := range ms {
-		out = append(out, messageView{ID: m.ID, From: m.From, Body: m.Body, CreatedAt: wireTime(m.CreatedAt)})
+		out = append(out, messageView{ID: m.ID, From: m.From, Kind: m.Kind, Body: m.Body, CreatedAt: wireTime(m.CreatedAt)})
 	}
 	return out
 }
@@ -79,9 +80,16 @@ func (s *Server) followUpCase(c fiber.Ctx) error {
 	if err != nil {
 		return caseGone(err)
 	}
-	msgs, err := s.d.Intake.Cases.Messages(c.Context(), cs.ID)
+	all, err := s.d.Intake.Cases.Messages(c.Context(), cs.ID)
 	if err != nil {
 		return err
+	}
+	// The unit's internal notes never reach the reporter.
+	msgs := make([]*intake.Message, 0, len(all))
+	for _, m := range all {
+		if m.Kind != "internal" {
+			msgs = append(msgs, m)
+		}
 	}
 	// A duplicate shares the earlier case's progress and outcome; the reporter learns
 	// its status, never its number (another reporter's case).
@@ -110,6 +118,12 @@ func caseGone(err error) error {
 
 type messageRequest struct {
 	Body string `json:"body"`
+}
+
+// staffMessageRequest is a staff member's message, internal note or public status note.
+type staffMessageRequest struct {
+	Body string `json:"body"`
+	Kind string `json:"kind"` // default "message"
 }
 
 // followUpMessage is POST /v1/followup/messages: the reporter writes to the unit.

@@ -257,7 +257,7 @@ func TestOpenAPIResponseTypes(t *testing.T) {
 	lat, lng := 29.3, 120.07
 	ev := intake.Evidence{ID: "ev1", ContentType: "image/jpeg", Size: 123456, SHA256Received: strings.Repeat("a", 64),
 		SHA256Stored: strings.Repeat("b", 64), MetadataRemoved: true, UploadedBy: "liaison:u7", UploadedAt: at}
-	msg := &intake.Message{ID: "m1", CaseID: "c1", From: "staff", AuthorID: "u1", Body: "请补充材料", CreatedAt: at}
+	msg := &intake.Message{ID: "m1", CaseID: "c1", From: "staff", Kind: "message", AuthorID: "u1", Body: "请补充材料", CreatedAt: at}
 	full := &intake.Case{
 		ID: "c1", Number: "QF-330782-2026-000001", Source: "app", Category: "arbitrary_fees",
 		Subject:     intake.Subject{Kind: intake.SubjectOrganization, Organization: &intake.OrgSubject{CreditCode: "53330000501874064B", Name: "某商会"}},

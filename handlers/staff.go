@@ -176,11 +176,14 @@ func (s *Server) staffMessage(c fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	var req messageRequest
+	var req staffMessageRequest
 	if err := s.decodeJSON(c, &req); err != nil {
 		return err
 	}
-	m, err := s.d.Intake.PostMessage(c.Context(), cs, "staff", p.user.ID, req.Body)
+	if req.Kind == "" {
+		req.Kind = "message"
+	}
+	m, err := s.d.Intake.PostNote(c.Context(), cs, "staff", p.user.ID, req.Kind, req.Body)
 	if err != nil {
 		return err
 	}

@@ -260,10 +260,13 @@ type Evidence struct {
 
 // Message is one entry in the conversation between staff and the reporter.
 type Message struct {
-	ID        string    `json:"id"`
-	CaseID    string    `json:"-"`
-	From      string    `json:"from"` // "reporter" or "staff"
-	AuthorID  string    `json:"-"`    // staff account id; empty for the reporter
+	ID     string `json:"id"`
+	CaseID string `json:"-"`
+	From   string `json:"from"` // "reporter" or "staff"
+	// Kind: "message" (between staff and the reporter), "internal" (a note only the
+	// unit sees) or "public_note" (a status note shown to the reporter).
+	Kind      string    `json:"kind"`
+	AuthorID  string    `json:"-"` // staff account id; empty for the reporter
 	Body      string    `json:"body"`
 	CreatedAt time.Time `json:"created_at"`
 }

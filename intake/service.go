@@ -485,6 +485,18 @@ var (
 
 // PostMessage adds a message to a case's conversation.
 func (s *Service) PostMessage(ctx context.Context, c *Case, from, authorID, body string) (*Message, error) {
+	return s.PostNote(ctx, c, from, authorID, "message", body)
+}
+
+// PostNote stores a message of a kind: "message", "internal" (staff only, seen only by
+// the unit) or "public_note" (staff only, a status note the reporter sees).
+func (s *Service) PostNote(ctx context.Context, c *Case, from, authorID, kind, body string) (*Message, error) {
+	switch {
+	case kind == "message":
+	case (kind == "internal" || kind == "public_note") && from == "staff":
+	default:
+		return nil, qingfeng.Invalid(map[string]qingfeng.FieldError{"kind": fieldErr("invalid_value", "留言类型只能是 message、internal 或 public_note", "one of message, internal, public_note")})
+	}
 	body = strings.TrimSpace(body)
 	switch n := len([]rune(body)); {
 	case n == 0:
@@ -492,7 +504,7 @@ func (s *Service) PostMessage(ctx context.Context, c *Case, from, authorID, body
 	case n > 2000:
 		return nil, qingfeng.Invalid(map[string]qingfeng.FieldError{"body": fieldErr("too_long", "留言不能超过2000字", "at most 2,000 characters")})
 	}
-	m := &Message{ID: NewID(), CaseID: c.ID, From: from, AuthorID: authorID, Body: body, CreatedAt: s.now()}
+	m := &Message{ID: NewID(), CaseID: c.ID, From: from, Kind: kind, AuthorID: authorID, Body: body, CreatedAt: s.now()}
 	if err := s.Cases.AddMessage(ctx, m); err != nil {
 		return nil, fmt.Errorf("store message on %s: %w", c.Number, err)
 	}

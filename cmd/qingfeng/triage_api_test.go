@@ -515,3 +515,27 @@ func TestTransfers(t *testing.T) {
 		t.Errorf("after accepting: %v", out)
 	}
 }
+
+func TestNotes(t *testing.T) {
+	f := fileReport(t, anonymousReport())
+	staff, _ := staffLogin(t, accounts.RoleStaff, "330782-mz", "")
+	path := "/v1/cases/" + f.CaseNumber + "/messages"
+	wantStatus(t, postJSON(t, path, staff, map[string]any{"body": "内部：先核实协会收费依据", "kind": "internal"}), 201)
+	wantStatus(t, postJSON(t, path, staff, map[string]any{"body": "已受理，正在核实", "kind": "public_note"}), 201)
+	wantStatus(t, postJSON(t, path, staff, map[string]any{"body": "请补充收费凭证"}), 201)
+	for _, bad := range []any{map[string]any{"body": "x", "kind": "secret"}, map[string]any{"body": "x", "kind": 1}} {
+		wantStatus(t, postJSON(t, path, staff, bad), 400)
+	}
+	// A reporter cannot post notes.
+	wantStatus(t, postJSON(t, "/v1/followup/messages", f.FollowUpToken, map[string]any{"body": "x", "kind": "internal"}), 400)
+
+	r := do(t, req{method: "GET", path: "/v1/followup/case", token: f.FollowUpToken})
+	wantStatus(t, r, 200)
+	if containsString(r.Body, "内部") || !containsString(r.Body, "正在核实") || !containsString(r.Body, "收费凭证") {
+		t.Errorf("reporter view: %s", r.Body)
+	}
+	r = do(t, req{method: "GET", path: "/v1/cases/" + f.CaseNumber, token: staff})
+	if !containsString(r.Body, "内部") || !containsString(r.Body, `"kind":"internal"`) {
+		t.Errorf("staff view lacks the internal note: %s", r.Body)
+	}
+}

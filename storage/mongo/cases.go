@@ -244,6 +244,7 @@ type messageDoc struct {
 	ID        string    `bson:"_id"`
 	CaseID    string    `bson:"case_id"`
 	From      string    `bson:"from"`
+	Kind      string    `bson:"kind,omitempty"` // empty: message
 	AuthorID  string    `bson:"author_id,omitempty"`
 	Body      string    `bson:"body"`
 	CreatedAt time.Time `bson:"created_at"`
@@ -775,6 +776,7 @@ func (s *CaseStore) AddMessage(ctx context.Context, m *intake.Message) error {
 		ID:        m.ID,
 		CaseID:    m.CaseID,
 		From:      m.From,
+		Kind:      m.Kind,
 		AuthorID:  m.AuthorID,
 		Body:      m.Body,
 		CreatedAt: utc(m.CreatedAt),
@@ -803,6 +805,7 @@ func (s *CaseStore) Messages(ctx context.Context, caseID string) ([]*intake.Mess
 			ID:        d.ID,
 			CaseID:    d.CaseID,
 			From:      d.From,
+			Kind:      messageKind(d.Kind),
 			AuthorID:  d.AuthorID,
 			Body:      d.Body,
 			CreatedAt: d.CreatedAt,
@@ -873,4 +876,11 @@ func (s *CaseStore) DeleteIdempotency(ctx context.Context, keyHash string) error
 func (s *CaseStore) CountCases(ctx context.Context) (int64, error) {
 	n, err := s.db.coll(collCases).CountDocuments(ctx, bson.M{})
 	return n, storeError("count cases", err, nil, nil)
+}
+
+func messageKind(k string) string {
+	if k == "" {
+		return "message"
+	}
+	return k
 }
