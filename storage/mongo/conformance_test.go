@@ -580,10 +580,10 @@ func testMessages(t *testing.T, db *DB) {
 	ctx := context.Background()
 	s := NewCaseStore(db)
 	msgs := []*intake.Message{
-		{ID: "m3", CaseID: "c1", From: "staff", AuthorID: "u1", Body: "请补充材料", CreatedAt: base.Add(2 * time.Minute)},
-		{ID: "m1", CaseID: "c1", From: "reporter", Body: "您好", CreatedAt: base},
-		{ID: "m2", CaseID: "c1", From: "reporter", Body: "同一时刻", CreatedAt: base},
-		{ID: "x1", CaseID: "c2", From: "reporter", Body: "别的案件", CreatedAt: base},
+		{ID: "m3", CaseID: "c1", From: "staff", Kind: "internal", AuthorID: "u1", Body: "请补充材料", CreatedAt: base.Add(2 * time.Minute)},
+		{ID: "m1", CaseID: "c1", From: "reporter", Kind: "message", Body: "您好", CreatedAt: base},
+		{ID: "m2", CaseID: "c1", From: "reporter", Kind: "message", Body: "同一时刻", CreatedAt: base},
+		{ID: "x1", CaseID: "c2", From: "reporter", Kind: "message", Body: "别的案件", CreatedAt: base},
 	}
 	for _, m := range msgs {
 		if err := s.AddMessage(ctx, m); err != nil {
