@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"strconv"
+	"time"
 
 	"github.com/gofiber/fiber/v3"
 
@@ -62,6 +63,19 @@ func (s *Server) listCases(c fiber.Ctx) error {
 			return fieldInvalid("category", "unknown_category", "未知的举报类别", "unknown category")
 		}
 		f.Category = cat
+	}
+	switch c.Query("sort") {
+	case "", "received":
+	case "due":
+		f.SortByDue = true
+	default:
+		return fieldInvalid("sort", "invalid_value", "sort 只能是 received 或 due", "received or due")
+	}
+	if d := c.Query("due_before"); d != "" {
+		if _, err := time.Parse(time.DateOnly, d); err != nil {
+			return fieldInvalid("due_before", "invalid_date", "日期格式应为YYYY-MM-DD", "a YYYY-MM-DD date")
+		}
+		f.DueBefore = d
 	}
 	switch a := c.Query("assignee"); {
 	case a == "me":

@@ -279,8 +279,13 @@ type CaseFilter struct {
 	Status         Status
 	Category       Category
 	Assignee       string
-	Limit          int
-	After          string // cursor: the ID of the last case of the previous page
+	// SortByDue orders by the nearest pending deadline (earliest first) instead of
+	// receipt (newest first), leaving out cases with nothing due; DueBefore keeps those
+	// due on or before a date (YYYY-MM-DD).
+	SortByDue bool
+	DueBefore string
+	Limit     int
+	After     string // cursor: the ID of the last case of the previous page
 }
 
 // CaseStore keeps cases. Updates are single-document and atomic.

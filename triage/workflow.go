@@ -129,7 +129,8 @@ type TransitionFields struct {
 	DuplicateOf       *string
 	AcceptanceDue     *string // a linked duplicate gets no acceptance notice: ""
 	FeedbackDue       *string
-	ClearOutcome      bool // reopening: the earlier outcome stays only in the transitions
+	ClearOutcome      bool   // reopening: the earlier outcome stays only in the transitions
+	NextDue           string // the deadline the case waits on after the step; "" for none
 }
 
 // Service runs the workflow.
@@ -245,6 +246,12 @@ func (s *Service) Transition(ctx context.Context, c *intake.Case, by string, r R
 		empty := ""
 		set.ClearOutcome = true
 		set.DuplicateOf, set.FeedbackDue = &empty, &empty
+	}
+	switch {
+	case to == intake.StatusConcluded && set.FeedbackDue != nil:
+		set.NextDue = *set.FeedbackDue
+	case to == intake.StatusRegistered && set.AcceptanceDue == nil:
+		set.NextDue = c.AcceptanceDue
 	}
 	if err := s.Cases.ApplyTransition(ctx, c.ID, c.Version, t, set); err != nil {
 		return nil, err

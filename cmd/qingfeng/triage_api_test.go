@@ -539,3 +539,56 @@ func TestNotes(t *testing.T) {
 		t.Errorf("staff view lacks the internal note: %s", r.Body)
 	}
 }
+
+func TestQueueByDue(t *testing.T) {
+	// A unit of its own, so the shared server's other cases stay out of the queue.
+	report := func() map[string]any {
+		b := realNameReport()
+		b["category"] = "other"
+		b["location"] = map[string]any{"division": "330881"} // 江山市: the 信访室 there
+		return b
+	}
+	staff, _ := staffLogin(t, accounts.RoleStaff, "330881-xf", "")
+	a, b := fileReport(t, report()), fileReport(t, report())
+	// Accepting a stops its acceptance clock: it leaves the due queue.
+	step(t, staff, a.CaseNumber, map[string]any{"action": "accept", "reason": "x"}, 200)
+	r := do(t, req{method: "GET", path: "/v1/cases?sort=due", token: staff})
+	wantStatus(t, r, 200)
+	if containsString(r.Body, a.CaseNumber) || !containsString(r.Body, b.CaseNumber) {
+		t.Errorf("due queue: %s", r.Body)
+	}
+	r = do(t, req{method: "GET", path: "/v1/cases?sort=due&due_before=2000-01-01", token: staff})
+	wantStatus(t, r, 200)
+	if containsString(r.Body, b.CaseNumber) {
+		t.Errorf("due_before in the past still lists %s", b.CaseNumber)
+	}
+	// Pages by due date: one case a page, each page's cursor leads on.
+	d := fileReport(t, report())
+	var seen []string
+	after := ""
+	for range 5 {
+		r = do(t, req{method: "GET", path: "/v1/cases?sort=due&limit=1&after=" + after, token: staff})
+		wantStatus(t, r, 200)
+		var page struct {
+			Cases []struct {
+				Number string `json:"case_number"`
+				Due    string `json:"acceptance_due"`
+			} `json:"cases"`
+			Next string `json:"next_cursor"`
+		}
+		r.json(t, &page)
+		for _, x := range page.Cases {
+			seen = append(seen, x.Number)
+		}
+		if page.Next == "" {
+			break
+		}
+		after = page.Next
+	}
+	if !slices.Contains(seen, b.CaseNumber) || !slices.Contains(seen, d.CaseNumber) || slices.Contains(seen, a.CaseNumber) {
+		t.Errorf("paged due queue %v", seen)
+	}
+	for _, q := range []string{"sort=soon", "due_before=tomorrow"} {
+		wantStatus(t, do(t, req{method: "GET", path: "/v1/cases?" + q, token: staff}), 400)
+	}
+}

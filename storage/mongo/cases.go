@@ -65,9 +65,12 @@ type caseDoc struct {
 	Transitions       []transitionDoc `bson:"transitions,omitempty"`
 	FeedbackDue       string          `bson:"feedback_due,omitempty"`
 	Escalated         []string        `bson:"escalated,omitempty"`
-	Transfer          *transferDoc    `bson:"transfer,omitempty"`
-	UnitID            string          `bson:"unit_id"`
-	Decision          decisionDoc     `bson:"decision"`
+	// NextDue is the nearest pending deadline (acceptance, transfer or feedback), for
+	// the queue's sort by due date; absent when nothing is due.
+	NextDue  string       `bson:"next_due,omitempty"`
+	Transfer *transferDoc `bson:"transfer,omitempty"`
+	UnitID   string       `bson:"unit_id"`
+	Decision decisionDoc  `bson:"decision"`
 	// EarlierDecisions are the decisions re-routings replaced, oldest first.
 	EarlierDecisions []decisionDoc `bson:"earlier_decisions,omitempty"`
 	Warnings         []warningDoc  `bson:"warnings"`
@@ -299,6 +302,7 @@ func toCaseDoc(c *intake.Case) caseDoc {
 		FeedbackDue:       c.FeedbackDue,
 		Escalated:         c.Escalated,
 		Transfer:          toTransferDoc(c.Transfer),
+		NextDue:           nextDue(c, c.Transfer),
 		Decision:          toDecisionDoc(c.Decision),
 		EarlierDecisions:  toDecisionDocs(c.EarlierDecisions),
 		Warnings:          make([]warningDoc, 0, len(c.Warnings)),
@@ -518,6 +522,13 @@ func (s *CaseStore) ListCases(ctx context.Context, f intake.CaseFilter) ([]*inta
 	if f.Assignee != "" {
 		filter["assignee"] = f.Assignee
 	}
+	if f.SortByDue || f.DueBefore != "" {
+		due := bson.M{"$gt": ""}
+		if f.DueBefore != "" {
+			due["$lte"] = f.DueBefore
+		}
+		filter["next_due"] = due
+	}
 	if f.DivisionPrefix != "" {
 		upper, ok := prefixUpperBound(f.DivisionPrefix)
 		if !ok {
@@ -532,13 +543,14 @@ func (s *CaseStore) ListCases(ctx context.Context, f intake.CaseFilter) ([]*inta
 		// Looked up by _id alone, the one filter FerretDB pushes down to SQLite; the
 		// scope is checked here instead.
 		var last struct {
+			NextDue    string      `bson:"next_due"`
 			ReceivedAt time.Time   `bson:"received_at"`
 			UnitID     string      `bson:"unit_id"`
 			FiledBy    string      `bson:"filed_by"`
 			Location   locationDoc `bson:"location"`
 		}
 		err := s.db.coll(collCases).FindOne(ctx, bson.M{"_id": f.After}, options.FindOne().SetProjection(
-			bson.M{"received_at": 1, "unit_id": 1, "filed_by": 1, "location.division": 1})).Decode(&last)
+			bson.M{"received_at": 1, "next_due": 1, "unit_id": 1, "filed_by": 1, "location.division": 1})).Decode(&last)
 		if err != nil {
 			return nil, storeError("list cases after "+f.After, err, errBadCursor, nil)
 		}
@@ -551,15 +563,29 @@ func (s *CaseStore) ListCases(ctx context.Context, f intake.CaseFilter) ([]*inta
 			e.Err = fmt.Errorf("list cases after %s: cursor case outside the filter", f.After)
 			return nil, &e
 		}
-		filter["$or"] = bson.A{
-			bson.M{"received_at": bson.M{"$lt": last.ReceivedAt}},
-			bson.M{"received_at": last.ReceivedAt, "_id": bson.M{"$gt": f.After}},
+		if f.SortByDue {
+			if last.NextDue == "" {
+				e := *errBadCursor
+				e.Err = fmt.Errorf("list cases after %s: the cursor case has nothing due", f.After)
+				return nil, &e
+			}
+			filter["$or"] = bson.A{
+				bson.M{"next_due": bson.M{"$gt": last.NextDue}},
+				bson.M{"next_due": last.NextDue, "_id": bson.M{"$gt": f.After}},
+			}
+		} else {
+			filter["$or"] = bson.A{
+				bson.M{"received_at": bson.M{"$lt": last.ReceivedAt}},
+				bson.M{"received_at": last.ReceivedAt, "_id": bson.M{"$gt": f.After}},
+			}
 		}
 	}
 
-	cur, err := s.db.coll(collCases).Find(ctx, filter, options.Find().
-		SetSort(bson.D{desc("received_at"), asc("_id")}).
-		SetLimit(int64(limit)))
+	sort := bson.D{desc("received_at"), asc("_id")}
+	if f.SortByDue {
+		sort = bson.D{asc("next_due"), asc("_id")}
+	}
+	cur, err := s.db.coll(collCases).Find(ctx, filter, options.Find().SetSort(sort).SetLimit(int64(limit)))
 	if err != nil {
 		return nil, storeError("list cases", err, nil, nil)
 	}
@@ -679,6 +705,7 @@ func (s *CaseStore) ApplyTransition(ctx context.Context, caseID string, version 
 	str("duplicate_of", f.DuplicateOf)
 	str("acceptance_due", f.AcceptanceDue)
 	str("feedback_due", f.FeedbackDue)
+	str("next_due", &f.NextDue)
 	if o := f.Outcome; o != nil {
 		set["outcome"] = outcomeDoc{Result: o.Result, NameCleared: o.NameCleared, FalseAccusation: o.FalseAccusation}
 	} else if f.ClearOutcome {
@@ -721,6 +748,20 @@ func (s *CaseStore) conditional(ctx context.Context, op, caseID string, cond, up
 	return &e
 }
 
+// nextDue is the deadline a case waits on: a pending transfer's, else the acceptance
+// notice's while registered, else the result feedback's once concluded.
+func nextDue(c *intake.Case, pending *intake.PendingTransfer) string {
+	switch {
+	case pending != nil:
+		return pending.Due
+	case c.Status == intake.StatusRegistered:
+		return c.AcceptanceDue
+	case c.Status == intake.StatusConcluded:
+		return c.FeedbackDue
+	}
+	return ""
+}
+
 // Hand moves case c to the unit of decision d if c is still at c.Version: the
 // current decision joins the earlier ones, t is recorded, and the pending transfer is
 // set (or cleared when nil). A new transfer's overdue mark is cleared.
@@ -730,11 +771,20 @@ func (s *CaseStore) Hand(ctx context.Context, c *intake.Case, d intake.Decision,
 		"$push": bson.M{"earlier_decisions": toDecisionDoc(c.Decision), "transitions": toTransitionDoc(t)},
 		"$inc":  bson.M{"version": int64(1)},
 	}
+	unset := bson.M{}
 	if pending != nil {
 		set["transfer"] = toTransferDoc(pending)
 		update["$pull"] = bson.M{"escalated": "transfer"}
 	} else {
-		update["$unset"] = bson.M{"transfer": ""}
+		unset["transfer"] = ""
+	}
+	if due := nextDue(c, pending); due != "" {
+		set["next_due"] = due
+	} else {
+		unset["next_due"] = ""
+	}
+	if len(unset) > 0 {
+		update["$unset"] = unset
 	}
 	update["$set"] = set
 	return s.conditional(ctx, "hand case "+c.ID, c.ID, bson.M{"version": c.Version}, update)
