@@ -74,7 +74,7 @@ func (s *Transfers) Transfer(ctx context.Context, c *intake.Case, by, to, reason
 	if err := s.Store.Hand(ctx, c, s.decision(u, by, why, "transfer"), pending, t); err != nil {
 		return nil, err
 	}
-	return s.Cases.CaseByNumber(ctx, c.Number)
+	return s.Cases.CaseByID(ctx, c.ID)
 }
 
 func (s *Transfers) days(unit, kind string) int {
@@ -101,7 +101,7 @@ func (s *Transfers) AcceptTransfer(ctx context.Context, c *intake.Case, by, reas
 	if err := s.Store.Hand(ctx, c, d, nil, t); err != nil {
 		return nil, err
 	}
-	return s.Cases.CaseByNumber(ctx, c.Number)
+	return s.Cases.CaseByID(ctx, c.ID)
 }
 
 // ReturnTransfer sends the case back to the unit that transferred it; the second
@@ -134,7 +134,7 @@ func (s *Transfers) ReturnTransfer(ctx context.Context, c *intake.Case, by, reas
 	if err := s.Store.Hand(ctx, c, s.decision(back, by, why, router), nil, t); err != nil {
 		return nil, err
 	}
-	return s.Cases.CaseByNumber(ctx, c.Number)
+	return s.Cases.CaseByID(ctx, c.ID)
 }
 
 func samePair(a, b, x, y string) bool { return a == x && b == y || a == y && b == x }

@@ -113,6 +113,7 @@ type Request struct {
 // Store is what the workflow needs of the case store: single-document conditional
 // updates on the case's version.
 type Store interface {
+	CaseByID(ctx context.Context, id string) (*intake.Case, error)
 	CaseByNumber(ctx context.Context, number string) (*intake.Case, error)
 	// ApplyTransition stores t and the fields it sets if the case is still at version;
 	// ECONFLICT otherwise.
@@ -259,7 +260,7 @@ func (s *Service) Transition(ctx context.Context, c *intake.Case, by string, r R
 	if s.Log != nil {
 		s.Log.InfoContext(ctx, "case transition", "case", c.Number, "action", string(r.Action), "from", string(t.From), "to", string(t.To), "by", by)
 	}
-	return s.Cases.CaseByNumber(ctx, c.Number)
+	return s.Cases.CaseByID(ctx, c.ID)
 }
 
 func (s *Service) feedbackDays(unitID string) int {
@@ -287,5 +288,5 @@ func (s *Service) Assign(ctx context.Context, c *intake.Case, by, assignee strin
 	if err := s.Cases.Assign(ctx, c.ID, c.Version, assignee, t); err != nil {
 		return nil, err
 	}
-	return s.Cases.CaseByNumber(ctx, c.Number)
+	return s.Cases.CaseByID(ctx, c.ID)
 }
