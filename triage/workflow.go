@@ -132,6 +132,8 @@ type TransitionFields struct {
 	FeedbackDue       *string
 	ClearOutcome      bool   // reopening: the earlier outcome stays only in the transitions
 	NextDue           string // the deadline the case waits on after the step; "" for none
+	// CaseNumber and UnitID name the case in the event the step emits.
+	CaseNumber, UnitID string
 }
 
 // Service runs the workflow.
@@ -254,6 +256,7 @@ func (s *Service) Transition(ctx context.Context, c *intake.Case, by string, r R
 	case to == intake.StatusRegistered && set.AcceptanceDue == nil:
 		set.NextDue = c.AcceptanceDue
 	}
+	set.CaseNumber, set.UnitID = c.Number, c.UnitID
 	if err := s.Cases.ApplyTransition(ctx, c.ID, c.Version, t, set); err != nil {
 		return nil, err
 	}

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/qingfeng-zj/qingfeng/outbox"
 )
 
 // Config is every setting of the server. It is read from environment variables by
@@ -35,6 +37,7 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	LogLevel        string
 	LogFormat       string
+	Webhooks        []outbox.Webhook
 }
 
 // setting is one row of the configuration table.
@@ -119,6 +122,14 @@ var settings = []setting{
 			return fmt.Errorf("want json or text, got %q", v)
 		}
 		c.LogFormat = v
+		return nil
+	}},
+	{env: "QF_WEBHOOKS", secret: true, doc: "Webhooks that receive case events (never reporter data), name=https://host/path|secret separated by ;. The secret signs each body (X-Qingfeng-Signature: sha256=HMAC). Empty: none.", set: func(c *Config, v string) error {
+		ws, err := outbox.ParseWebhooks(v)
+		if err != nil {
+			return err
+		}
+		c.Webhooks = ws
 		return nil
 	}},
 }

@@ -29,6 +29,7 @@ import (
 	qfcrypto "github.com/qingfeng-zj/qingfeng/crypto"
 	"github.com/qingfeng-zj/qingfeng/handlers"
 	"github.com/qingfeng-zj/qingfeng/intake"
+	"github.com/qingfeng-zj/qingfeng/outbox"
 	"github.com/qingfeng-zj/qingfeng/routing"
 	"github.com/qingfeng-zj/qingfeng/storage/blob"
 	"github.com/qingfeng-zj/qingfeng/storage/embedded"
@@ -352,6 +353,7 @@ func (m *Main) Run(ctx context.Context) error {
 	go m.purgeLoop(m.purgeCtx)
 	go m.refreshRouting(m.purgeCtx, 15*time.Second)
 	go m.escalator.Loop(m.purgeCtx, time.Minute)
+	go (&outbox.Dispatcher{Store: mongo.NewCaseStore(m.db), Webhooks: m.Config.Webhooks, Log: m.Log}).Loop(m.purgeCtx, 10*time.Second)
 	return nil
 }
 

@@ -67,10 +67,13 @@ type caseDoc struct {
 	Escalated         []string        `bson:"escalated,omitempty"`
 	// NextDue is the nearest pending deadline (acceptance, transfer or feedback), for
 	// the queue's sort by due date; absent when nothing is due.
-	NextDue  string       `bson:"next_due,omitempty"`
-	Transfer *transferDoc `bson:"transfer,omitempty"`
-	UnitID   string       `bson:"unit_id"`
-	Decision decisionDoc  `bson:"decision"`
+	NextDue string `bson:"next_due,omitempty"`
+	// Outbox holds the case's events until the relay moves them on (see outbox).
+	Outbox   []outboxEventDoc `bson:"outbox,omitempty"`
+	OutboxN  int64            `bson:"outbox_n"`
+	Transfer *transferDoc     `bson:"transfer,omitempty"`
+	UnitID   string           `bson:"unit_id"`
+	Decision decisionDoc      `bson:"decision"`
 	// EarlierDecisions are the decisions re-routings replaced, oldest first.
 	EarlierDecisions []decisionDoc `bson:"earlier_decisions,omitempty"`
 	Warnings         []warningDoc  `bson:"warnings"`
@@ -462,7 +465,11 @@ func (s *CaseStore) CreateCase(ctx context.Context, c *intake.Case) error {
 	if c.ID == "" || c.Number == "" || len(c.ReceiptHash) == 0 {
 		return fmt.Errorf("store case %q: id, number and receipt hash are required", c.ID)
 	}
-	if _, err := s.db.coll(collCases).InsertOne(ctx, toCaseDoc(c)); err != nil {
+	doc := toCaseDoc(c)
+	doc.Outbox = []outboxEventDoc{newEvent("case.registered", c.Number, c.UnitID, c.ReceivedAt,
+		map[string]string{"category": string(c.Category), "real_name": fmt.Sprint(c.RealName)})}
+	doc.OutboxN = 1
+	if _, err := s.db.coll(collCases).InsertOne(ctx, doc); err != nil {
 		return storeError("store case "+c.ID, err, nil, errCaseExists)
 	}
 	return nil
@@ -664,12 +671,12 @@ func (s *CaseStore) Reroute(ctx context.Context, c *intake.Case, category intake
 	now := s.db.now().UTC()
 	res, err := s.db.updateOne(ctx, collCases, c.ID,
 		bson.M{"version": c.Version},
-		bson.M{
+		withEvent(bson.M{
 			"$push": bson.M{"earlier_decisions": toDecisionDoc(c.Decision)},
 			"$set": bson.M{"category": string(category), "subject": toCaseDoc(&intake.Case{Subject: subject}).Subject,
 				"decision": toDecisionDoc(d), "unit_id": d.UnitID, "updated_at": now},
 			"$inc": bson.M{"version": int64(1)},
-		})
+		}, newEvent("case.rerouted", c.Number, d.UnitID, now, map[string]string{"from": c.UnitID, "to": d.UnitID})))
 	if err != nil {
 		return storeError(op, err, nil, nil)
 	}
@@ -715,6 +722,7 @@ func (s *CaseStore) ApplyTransition(ctx context.Context, caseID string, version 
 	if len(unset) > 0 {
 		update["$unset"] = unset
 	}
+	withEvent(update, newEvent("case.transition", f.CaseNumber, f.UnitID, t.At, map[string]string{"action": t.Action, "from": string(t.From), "to": string(t.To)}))
 	return s.conditional(ctx, "transition case "+caseID, caseID, bson.M{"version": version, "status": string(t.From)}, update)
 }
 
@@ -787,6 +795,7 @@ func (s *CaseStore) Hand(ctx context.Context, c *intake.Case, d intake.Decision,
 		update["$unset"] = unset
 	}
 	update["$set"] = set
+	withEvent(update, newEvent("case."+t.Action, c.Number, d.UnitID, t.At, map[string]string{"from": c.UnitID, "to": d.UnitID}))
 	return s.conditional(ctx, "hand case "+c.ID, c.ID, bson.M{"version": c.Version}, update)
 }
 

@@ -95,7 +95,8 @@ func (s *CaseStore) Escalate(ctx context.Context, o triage.Overdue, n triage.Not
 	// The mark does not bump the case's version: it changes nothing staff decide on,
 	// and must not make a staff member's concurrent step fail.
 	if _, err := s.db.updateOne(ctx, collCases, o.CaseID, bson.M{"escalated": bson.M{"$ne": o.Kind}},
-		bson.M{"$addToSet": bson.M{"escalated": o.Kind}}); err != nil {
+		withEvent(bson.M{"$addToSet": bson.M{"escalated": o.Kind}},
+			newEvent("case.overdue", o.Number, o.UnitID, n.CreatedAt, map[string]string{"kind": o.Kind, "due": o.Due, "notified": n.UnitID}))); err != nil {
 		return false, storeError("mark overdue "+o.Number, err, nil, nil)
 	}
 	return created, nil
