@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v3"
@@ -64,6 +65,13 @@ func (s *Server) listCases(c fiber.Ctx) error {
 		}
 		f.Category = cat
 	}
+	var division string
+	if d := c.Query("division"); d != "" {
+		if len(d) > 9 || !s.d.ValidDivision(d) {
+			return fieldInvalid("division", "unknown_division", "不是浙江省的行政区划代码", "not a Zhejiang division code")
+		}
+		division = divisionPrefix(d)
+	}
 	switch c.Query("sort") {
 	case "", "received":
 	case "due":
@@ -91,6 +99,14 @@ func (s *Server) listCases(c fiber.Ctx) error {
 	case accounts.RoleLiaison:
 		f.DivisionPrefix = divisionPrefix(p.user.Division)
 		f.FiledBy = p.user.ID
+	}
+	if division != "" {
+		switch {
+		case f.DivisionPrefix == "" || strings.HasPrefix(division, f.DivisionPrefix):
+			f.DivisionPrefix = division // narrower than the caller's scope, or no scope
+		case !strings.HasPrefix(f.DivisionPrefix, division):
+			return c.JSON(fiber.Map{"cases": []caseSummary{}, "next_cursor": ""}) // outside the scope: nothing
+		}
 	}
 	list, err := s.d.Intake.Cases.ListCases(c.Context(), f)
 	if err != nil {

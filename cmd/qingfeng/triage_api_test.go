@@ -592,3 +592,31 @@ func TestQueueByDue(t *testing.T) {
 		wantStatus(t, do(t, req{method: "GET", path: "/v1/cases?" + q, token: staff}), 400)
 	}
 }
+
+func TestQueueFilters(t *testing.T) {
+	staff, _ := staffLogin(t, accounts.RoleStaff, "330782-mz", "")
+	town := anonymousReport()
+	town["location"] = map[string]any{"division": "330782001"}
+	f := fileReport(t, town)
+	g := fileReport(t, anonymousReport())
+	r := do(t, req{method: "GET", path: "/v1/cases?division=330782001", token: staff})
+	wantStatus(t, r, 200)
+	if !containsString(r.Body, f.CaseNumber) || containsString(r.Body, g.CaseNumber) {
+		t.Errorf("division filter: %s", r.Body)
+	}
+	r = do(t, req{method: "GET", path: "/v1/cases?category=arbitrary_fees&status=registered", token: staff})
+	wantStatus(t, r, 200)
+	if !containsString(r.Body, g.CaseNumber) {
+		t.Errorf("category+status filter: %s", r.Body)
+	}
+	wantStatus(t, do(t, req{method: "GET", path: "/v1/cases?division=110101", token: staff}), 400)
+	// A liaison asking beyond their division gets nothing, not more.
+	liaison, _ := staffLogin(t, accounts.RoleLiaison, "", "330782001")
+	r = do(t, req{method: "GET", path: "/v1/cases?division=330782", token: liaison})
+	wantStatus(t, r, 200)
+	r = do(t, req{method: "GET", path: "/v1/cases?division=330783", token: liaison})
+	wantStatus(t, r, 200)
+	if !containsString(r.Body, `"cases":[]`) {
+		t.Errorf("liaison outside scope: %s", r.Body)
+	}
+}
