@@ -24,6 +24,7 @@ import (
 	"github.com/qingfeng-zj/qingfeng/audit"
 	"github.com/qingfeng-zj/qingfeng/intake"
 	"github.com/qingfeng-zj/qingfeng/routing"
+	"github.com/qingfeng-zj/qingfeng/stats"
 	"github.com/qingfeng-zj/qingfeng/triage"
 )
 
@@ -50,6 +51,8 @@ type Deps struct {
 	Calendar CalendarAdmin
 	// Notifications lists a unit's overdue-step notifications, newest first.
 	Notifications func(ctx context.Context, unitID string, limit int) ([]triage.Notification, error)
+	// Stats counts cases and streams the de-identified case export.
+	Stats stats.Source
 	// ValidDivision reports whether a division code exists.
 	ValidDivision func(code string) bool
 	Log           *slog.Logger
@@ -145,6 +148,8 @@ func New(d Deps) *Server {
 	cases.Post("/:case/transfer/accept", s.transfer("accept"))
 	cases.Post("/:case/transfer/return", s.transfer("return"))
 	v1.Get("/notifications", s.staffAuth(accounts.RoleStaff), s.notifications)
+	v1.Get("/stats", s.staffAuth(accounts.RoleAdmin, accounts.RoleStaff), s.caseStats)
+	v1.Get("/stats/cases.csv", s.staffAuth(accounts.RoleAdmin, accounts.RoleStaff), s.casesCSV)
 	cases.Post("/:case/messages", s.staffMessage)
 	cases.Get("/:case/evidence/:evidence", s.downloadEvidence)
 	return s
@@ -180,8 +185,14 @@ func (s *Server) accessLog(c fiber.Ctx) error {
 	status := c.Response().StatusCode()
 	elapsed := time.Since(start)
 	s.m.observe(c.Method(), route, status, elapsed)
+	// A streamed body (evidence, the CSV export) is not read here: Body() would read
+	// the whole stream into memory. Its length is logged as -1 when unknown.
+	bytesOut := c.Response().Header.ContentLength()
+	if !c.Response().IsBodyStream() {
+		bytesOut = len(c.Response().Body())
+	}
 	s.d.Log.Info("request", "method", c.Method(), "route", route, "status", status,
-		"duration_ms", float64(elapsed.Microseconds())/1000, "bytes_out", len(c.Response().Body()),
+		"duration_ms", float64(elapsed.Microseconds())/1000, "bytes_out", bytesOut,
 		"request_id", requestid.FromContext(c))
 	return nil
 }

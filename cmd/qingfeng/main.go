@@ -300,6 +300,7 @@ func (m *Main) Open(ctx context.Context) error {
 		}},
 		Counts:        cases.CountByStatus,
 		Notifications: cases.Notifications,
+		Stats:         cases,
 		Calendar:      m.calendar,
 		Audit:         m.Audit,
 		ValidDivision: func(code string) bool { _, ok := routing.LookupDivision(code); return ok },
