@@ -471,3 +471,10 @@ func Open(identity string, ciphertext []byte) ([]byte, error) {
 	}
 	return out, nil
 }
+
+// CheckRecipient validates one custodian or staff recipient as NewSealer would: a
+// post-quantum hybrid age recipient (age1pq1...), never a private key.
+func CheckRecipient(raw string) error {
+	_, err := parseCustodianRecipient(raw)
+	return err
+}

@@ -22,6 +22,7 @@ import (
 
 	"github.com/qingfeng-zj/qingfeng/accounts"
 	"github.com/qingfeng-zj/qingfeng/audit"
+	"github.com/qingfeng-zj/qingfeng/custody"
 	"github.com/qingfeng-zj/qingfeng/intake"
 	"github.com/qingfeng-zj/qingfeng/routing"
 	"github.com/qingfeng-zj/qingfeng/stats"
@@ -45,6 +46,9 @@ type Deps struct {
 	Counts func(ctx context.Context, unitID string) (map[intake.Status]int64, error)
 	// Transfers hands cases between units.
 	Transfers *triage.Transfers
+	// Keys and Disclosures: custodians' and staff's recipients, and identity disclosure.
+	Keys        *custody.Keys
+	Disclosures *custody.Disclosures
 	// Audit is the hash-chained audit log.
 	Audit *audit.Log
 	// Calendar adds holiday calendars.
@@ -127,6 +131,16 @@ func New(d Deps) *Server {
 	v1.Patch("/admin/users/:id", s.staffAuth(accounts.RoleAdmin), s.updateUser)
 	v1.Get("/admin/calendar", s.staffAuth(accounts.RoleAdmin), s.calendarYears)
 	v1.Get("/admin/audit", s.staffAuth(accounts.RoleAdmin), s.auditList)
+	v1.Get("/keys", s.publicKeys)
+	v1.Get("/admin/recipients", s.staffAuth(accounts.RoleAdmin), s.listRecipients)
+	v1.Post("/admin/recipients", s.staffAuth(accounts.RoleAdmin), s.registerRecipient)
+	v1.Post("/admin/recipients/:id/revoke", s.staffAuth(accounts.RoleAdmin), s.revokeRecipient)
+	v1.Get("/disclosures", s.staffAuth(accounts.RoleCustodian), s.openDisclosures)
+	v1.Post("/disclosures/:id/approve", s.staffAuth(accounts.RoleCustodian), s.decideDisclosure(true))
+	v1.Post("/disclosures/:id/deny", s.staffAuth(accounts.RoleCustodian), s.decideDisclosure(false))
+	v1.Get("/disclosures/:id/sealed-identity", s.staffAuth(accounts.RoleCustodian), s.sealedIdentity)
+	v1.Put("/disclosures/:id/resealed", s.staffAuth(accounts.RoleCustodian), s.putResealed)
+	v1.Get("/disclosures/:id/identity", s.staffAuth(accounts.RoleStaff), s.disclosedIdentity)
 	v1.Get("/admin/audit/verify", s.staffAuth(accounts.RoleAdmin), s.auditVerify)
 	v1.Put("/admin/calendar/:year", s.staffAuth(accounts.RoleAdmin), s.putCalendarYear)
 
@@ -144,6 +158,8 @@ func New(d Deps) *Server {
 	cases.Get("/:case", s.getCase)
 	cases.Post("/:case/transitions", s.transition)
 	cases.Put("/:case/assignee", s.assign)
+	cases.Post("/:case/disclosures", s.requestDisclosure)
+	cases.Get("/:case/disclosures", s.caseDisclosures)
 	cases.Post("/:case/transfer", s.transfer("transfer"))
 	cases.Post("/:case/transfer/accept", s.transfer("accept"))
 	cases.Post("/:case/transfer/return", s.transfer("return"))

@@ -27,6 +27,7 @@ import (
 	"github.com/qingfeng-zj/qingfeng/accounts"
 	"github.com/qingfeng-zj/qingfeng/audit"
 	qfcrypto "github.com/qingfeng-zj/qingfeng/crypto"
+	"github.com/qingfeng-zj/qingfeng/custody"
 	"github.com/qingfeng-zj/qingfeng/handlers"
 	"github.com/qingfeng-zj/qingfeng/intake"
 	"github.com/qingfeng-zj/qingfeng/outbox"
@@ -97,21 +98,23 @@ type Main struct {
 	Log    *slog.Logger
 	Stderr io.Writer // where a bootstrap credential is printed, once
 
-	emb       *embedded.Servers
-	db        *mongo.DB
-	blobs     *blob.Store
-	s3        blob.Config // the object store in use, embedded or configured
-	server    *handlers.Server
-	ln        net.Listener
-	serveErr  chan error
-	Intake    *intake.Service
-	Accounts  *accounts.Service
-	Audit     *audit.Log
-	throttle  *intake.Throttle
-	engine    *routing.Engine
-	escalator *triage.Escalator
-	calendar  calendarAdmin
-	routing   *routing.Admin
+	emb         *embedded.Servers
+	db          *mongo.DB
+	blobs       *blob.Store
+	s3          blob.Config // the object store in use, embedded or configured
+	server      *handlers.Server
+	ln          net.Listener
+	serveErr    chan error
+	Intake      *intake.Service
+	Accounts    *accounts.Service
+	Audit       *audit.Log
+	throttle    *intake.Throttle
+	engine      *routing.Engine
+	escalator   *triage.Escalator
+	calendar    calendarAdmin
+	keys        *custody.Keys
+	disclosures *custody.Disclosures
+	routing     *routing.Admin
 
 	purgeCtx  context.Context
 	stopPurge context.CancelFunc
@@ -237,10 +240,21 @@ func (m *Main) Open(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	sealer, err := qfcrypto.NewSealer(custodians)
-	if err != nil {
+	if _, err := qfcrypto.NewSealer(custodians); err != nil {
 		return fmt.Errorf("QF_CUSTODIAN_RECIPIENTS: %w", err)
 	}
+	// The configured custodians, plus those registered through the API; reloaded
+	// whenever a recipient is registered or revoked.
+	sealer := &custody.LiveSealer{}
+	recipients := mongo.NewRecipientStore(m.db)
+	m.keys = &custody.Keys{Store: recipients, Configured: custodians, Sealer: sealer, NewID: intake.NewID,
+		User: func(ctx context.Context, id string) (*accounts.User, error) {
+			return mongo.NewUserStore(m.db).UserByID(ctx, id)
+		}}
+	if err := m.keys.Reload(ctx); err != nil {
+		return err
+	}
+	m.disclosures = &custody.Disclosures{Store: recipients, Keys: m.keys, NewID: intake.NewID}
 	signer, err := qfcrypto.NewTokenSigner(key, nil)
 	if err != nil {
 		return err
@@ -303,6 +317,8 @@ func (m *Main) Open(ctx context.Context) error {
 		Stats:         cases,
 		Calendar:      m.calendar,
 		Audit:         m.Audit,
+		Keys:          m.keys,
+		Disclosures:   m.disclosures,
 		ValidDivision: func(code string) bool { _, ok := routing.LookupDivision(code); return ok },
 		Log:           m.Log, Registry: reg, FollowUpTTL: m.Config.FollowUpTTL, MaxUploadBody: m.Config.MaxUploadBytes,
 	})

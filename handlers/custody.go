@@ -1,0 +1,274 @@
+package handlers
+
+import (
+	"encoding/base64"
+
+	"github.com/gofiber/fiber/v3"
+
+	"github.com/qingfeng-zj/qingfeng"
+	"github.com/qingfeng-zj/qingfeng/accounts"
+	"github.com/qingfeng-zj/qingfeng/custody"
+	"github.com/qingfeng-zj/qingfeng/intake"
+)
+
+// publicKeys is GET /v1/keys?division=330782: the custodian recipients an identity
+// reported in that division is sealed to, so a phone can seal on the device. Public.
+func (s *Server) publicKeys(c fiber.Ctx) error {
+	div := c.Query("division")
+	if div == "" || len(div) > 9 || !s.d.ValidDivision(div) {
+		return fieldInvalid("division", "unknown_division", "不是浙江省的行政区划代码", "not a Zhejiang division code")
+	}
+	rs, err := s.d.Keys.Sealer.RecipientsFor(div)
+	if err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"division": div, "recipients": rs})
+}
+
+type recipientView struct {
+	ID           string `json:"id"`
+	UserID       string `json:"user_id"`
+	Role         string `json:"role"`
+	Jurisdiction string `json:"jurisdiction"`
+	Recipient    string `json:"recipient"`
+	Label        string `json:"label,omitempty"`
+	AddedAt      string `json:"added_at"`
+	RevokedAt    string `json:"revoked_at,omitempty"`
+}
+
+func recipientOf(r custody.Recipient) recipientView {
+	v := recipientView{ID: r.ID, UserID: r.UserID, Role: r.Role, Jurisdiction: r.Jurisdiction, Recipient: r.Recipient,
+		Label: r.Label, AddedAt: wireTime(r.AddedAt)}
+	if r.RevokedAt != nil {
+		v.RevokedAt = wireTime(*r.RevokedAt)
+	}
+	return v
+}
+
+type registerRecipientRequest struct {
+	UserID    string `json:"user_id"`
+	Recipient string `json:"recipient"`
+	Label     string `json:"label"`
+}
+
+// registerRecipient is POST /v1/admin/recipients (admin).
+func (s *Server) registerRecipient(c fiber.Ctx) error {
+	var req registerRecipientRequest
+	if err := s.decodeJSON(c, &req); err != nil {
+		return err
+	}
+	p := principalOf(c)
+	r, err := s.d.Keys.Register(c.Context(), p.user.ID, req.UserID, req.Recipient, req.Label)
+	if err != nil {
+		return err
+	}
+	s.recordChange(c, "identity.recipient.register", "", map[string]string{"recipient_id": r.ID, "holder": r.UserID, "role": r.Role})
+	return c.Status(fiber.StatusCreated).JSON(recipientOf(r))
+}
+
+// revokeRecipient is POST /v1/admin/recipients/{id}/revoke (admin).
+func (s *Server) revokeRecipient(c fiber.Ctx) error {
+	p := principalOf(c)
+	r, err := s.d.Keys.Revoke(c.Context(), c.Params("id"), p.user.ID)
+	if err != nil {
+		return err
+	}
+	s.recordChange(c, "identity.recipient.revoke", "", map[string]string{"recipient_id": r.ID, "holder": r.UserID})
+	return c.JSON(recipientOf(r))
+}
+
+// listRecipients is GET /v1/admin/recipients (admin): every recipient, and the
+// jurisdictions one lost key away from losing their identities.
+func (s *Server) listRecipients(c fiber.Ctx) error {
+	all, risks, err := s.d.Keys.List(c.Context())
+	if err != nil {
+		return err
+	}
+	out := make([]recipientView, 0, len(all))
+	for _, r := range all {
+		out = append(out, recipientOf(r))
+	}
+	return c.JSON(fiber.Map{"recipients": out, "risks": nonNil(risks)})
+}
+
+type disclosureView struct {
+	ID             string `json:"id"`
+	Case           string `json:"case"`
+	Division       string `json:"division"`
+	UnitID         string `json:"unit_id"`
+	Requester      string `json:"requester"`
+	Reason         string `json:"reason"`
+	Status         string `json:"status"`
+	RequestedAt    string `json:"requested_at"`
+	ExpiresAt      string `json:"expires_at"`
+	DecidedBy      string `json:"decided_by,omitempty"`
+	DecidedAt      string `json:"decided_at,omitempty"`
+	DecisionReason string `json:"decision_reason,omitempty"`
+	CompletedAt    string `json:"completed_at,omitempty"`
+}
+
+func disclosureOf(d custody.Disclosure) disclosureView {
+	v := disclosureView{ID: d.ID, Case: d.Case, Division: d.Division, UnitID: d.UnitID, Requester: d.Requester, Reason: d.Reason,
+		Status: d.Status, RequestedAt: wireTime(d.RequestedAt), ExpiresAt: wireTime(d.ExpiresAt), DecidedBy: d.DecidedBy,
+		DecisionReason: d.DecisionReason}
+	if d.DecidedAt != nil {
+		v.DecidedAt = wireTime(*d.DecidedAt)
+	}
+	if d.CompletedAt != nil {
+		v.CompletedAt = wireTime(*d.CompletedAt)
+	}
+	return v
+}
+
+// requestDisclosure is POST /v1/cases/{case}/disclosures: staff of the owning unit ask
+// for the reporter's identity.
+func (s *Server) requestDisclosure(c fiber.Ctx) error {
+	if err := staffOnly(c); err != nil {
+		return err
+	}
+	cs, err := s.loadCase(c, accessRead)
+	if err != nil {
+		return err
+	}
+	var req reasonRequest
+	if err := s.decodeJSON(c, &req); err != nil {
+		return err
+	}
+	d, err := s.d.Disclosures.Request(c.Context(), cs, principalOf(c).user, req.Reason)
+	if err != nil {
+		return err
+	}
+	s.recordChange(c, "identity.disclosure.request", cs.Number, map[string]string{"disclosure": d.ID})
+	return c.Status(fiber.StatusCreated).JSON(disclosureOf(d))
+}
+
+// caseDisclosures is GET /v1/cases/{case}/disclosures: whether and to whom the
+// identity was disclosed, for staff of the unit.
+func (s *Server) caseDisclosures(c fiber.Ctx) error {
+	if err := staffOnly(c); err != nil {
+		return err
+	}
+	cs, err := s.loadCase(c, accessRead)
+	if err != nil {
+		return err
+	}
+	list, err := s.d.Disclosures.ForCase(c.Context(), cs.ID)
+	if err != nil {
+		return err
+	}
+	out := make([]disclosureView, 0, len(list))
+	for _, d := range list {
+		out = append(out, disclosureOf(d))
+	}
+	return c.JSON(fiber.Map{"case": cs.Number, "disclosures": out})
+}
+
+// custodianOnly admits custodians.
+func custodianOnly(c fiber.Ctx) (*accounts.User, error) {
+	p := principalOf(c)
+	if p == nil || p.user == nil || p.user.Role != accounts.RoleCustodian {
+		return nil, qingfeng.ErrForbidden
+	}
+	return p.user, nil
+}
+
+// openDisclosures is GET /v1/disclosures: a custodian's open requests.
+func (s *Server) openDisclosures(c fiber.Ctx) error {
+	u, err := custodianOnly(c)
+	if err != nil {
+		return err
+	}
+	list, err := s.d.Disclosures.ForCustodian(c.Context(), u)
+	if err != nil {
+		return err
+	}
+	out := make([]disclosureView, 0, len(list))
+	for _, d := range list {
+		out = append(out, disclosureOf(d))
+	}
+	return c.JSON(fiber.Map{"disclosures": out})
+}
+
+// decideDisclosure is POST /v1/disclosures/{id}/approve and .../deny (custodian).
+func (s *Server) decideDisclosure(approve bool) fiber.Handler {
+	return func(c fiber.Ctx) error {
+		u, err := custodianOnly(c)
+		if err != nil {
+			return err
+		}
+		var req reasonRequest
+		if err := s.decodeJSON(c, &req); err != nil {
+			return err
+		}
+		d, err := s.d.Disclosures.Decide(c.Context(), c.Params("id"), u, approve, req.Reason)
+		if err != nil {
+			return err
+		}
+		s.recordChange(c, "identity.disclosure."+d.Status, d.Case, map[string]string{"disclosure": d.ID, "requester": d.Requester})
+		return c.JSON(disclosureOf(d))
+	}
+}
+
+// sealedIdentity is GET /v1/disclosures/{id}/sealed-identity: for an approved
+// request, the identity as sealed to the custodians, and the recipient to re-seal to.
+func (s *Server) sealedIdentity(c fiber.Ctx) error {
+	u, err := custodianOnly(c)
+	if err != nil {
+		return err
+	}
+	d, ct, err := s.d.Disclosures.SealedIdentity(c.Context(), c.Params("id"), u, func(id string) (*intake.Case, error) {
+		return s.d.Intake.Cases.CaseByID(c.Context(), id)
+	})
+	if err != nil {
+		return err
+	}
+	if err := s.record(c, "identity.sealed.download", d.Case, map[string]string{"disclosure": d.ID}); err != nil {
+		return err
+	}
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	return c.JSON(fiber.Map{"disclosure": d.ID, "ciphertext": base64.StdEncoding.EncodeToString(ct), "reseal_to": d.RequesterRecipient})
+}
+
+type ciphertextRequest struct {
+	Ciphertext string `json:"ciphertext"` // base64 of a binary age file
+}
+
+// putResealed is PUT /v1/disclosures/{id}/resealed: the custodian uploads the identity
+// re-sealed to the requester.
+func (s *Server) putResealed(c fiber.Ctx) error {
+	u, err := custodianOnly(c)
+	if err != nil {
+		return err
+	}
+	var req ciphertextRequest
+	if err := s.decodeJSON(c, &req); err != nil {
+		return err
+	}
+	ct, err := base64.StdEncoding.DecodeString(req.Ciphertext)
+	if err != nil || len(ct) == 0 {
+		return fieldInvalid("ciphertext", "invalid_base64", "密文应为 base64 编码的 age 文件", "base64 of an age file")
+	}
+	d, err := s.d.Disclosures.Complete(c.Context(), c.Params("id"), u, ct)
+	if err != nil {
+		return err
+	}
+	s.recordChange(c, "identity.disclosure.completed", d.Case, map[string]string{"disclosure": d.ID, "requester": d.Requester})
+	return c.JSON(disclosureOf(d))
+}
+
+// disclosedIdentity is GET /v1/disclosures/{id}/identity: the requester fetches the
+// identity re-sealed to them, to open with their own key.
+func (s *Server) disclosedIdentity(c fiber.Ctx) error {
+	if err := staffOnly(c); err != nil {
+		return err
+	}
+	d, err := s.d.Disclosures.Fetch(c.Context(), c.Params("id"), principalOf(c).user)
+	if err != nil {
+		return err
+	}
+	if err := s.record(c, "identity.disclosed.download", d.Case, map[string]string{"disclosure": d.ID}); err != nil {
+		return err
+	}
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	return c.JSON(fiber.Map{"disclosure": d.ID, "ciphertext": base64.StdEncoding.EncodeToString(d.Resealed)})
+}

@@ -1,0 +1,59 @@
+package mongo
+
+import (
+	"context"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/qingfeng-zj/qingfeng"
+	"github.com/qingfeng-zj/qingfeng/custody"
+)
+
+const collRecipients = "recipients"
+
+// RecipientStore keeps registered recipients.
+type RecipientStore struct{ db *DB }
+
+// NewRecipientStore returns the recipient store of db.
+func NewRecipientStore(db *DB) *RecipientStore { return &RecipientStore{db: db} }
+
+var errRecipientNotFound = qingfeng.Errorf(qingfeng.ENOTFOUND, "公钥登记不存在", "no such recipient")
+
+// Add stores r.
+func (s *RecipientStore) Add(ctx context.Context, r custody.Recipient) error {
+	r.AddedAt = r.AddedAt.UTC()
+	_, err := s.db.coll(collRecipients).InsertOne(ctx, r)
+	return storeError("add recipient", err, nil, qingfeng.Errorf(qingfeng.ECONFLICT, "该公钥已登记", "this recipient is registered"))
+}
+
+// Revoke marks recipient id revoked; revoking twice is ECONFLICT.
+func (s *RecipientStore) Revoke(ctx context.Context, id, by string, at time.Time) (custody.Recipient, error) {
+	res, err := s.db.updateOne(ctx, collRecipients, id, bson.M{"revoked_at": bson.M{"$exists": false}},
+		bson.M{"$set": bson.M{"revoked_at": at.UTC(), "revoked_by": by}})
+	if err != nil {
+		return custody.Recipient{}, storeError("revoke recipient", err, nil, nil)
+	}
+	var r custody.Recipient
+	if err := s.db.coll(collRecipients).FindOne(ctx, bson.M{"_id": id}).Decode(&r); err != nil {
+		return custody.Recipient{}, storeError("revoke recipient", err, errRecipientNotFound, nil)
+	}
+	if res.MatchedCount == 0 {
+		return custody.Recipient{}, qingfeng.Errorf(qingfeng.ECONFLICT, "该公钥已注销", "the recipient is already revoked")
+	}
+	return r, nil
+}
+
+// All lists every recipient, revoked ones included, oldest first.
+func (s *RecipientStore) All(ctx context.Context) ([]custody.Recipient, error) {
+	cur, err := s.db.coll(collRecipients).Find(ctx, bson.M{}, options.Find().SetSort(bson.D{asc("added_at"), asc("_id")}))
+	if err != nil {
+		return nil, storeError("list recipients", err, nil, nil)
+	}
+	var out []custody.Recipient
+	if err := cur.All(ctx, &out); err != nil {
+		return nil, storeError("list recipients", err, nil, nil)
+	}
+	return out, nil
+}
