@@ -55,6 +55,19 @@ type Keys struct {
 	Sealer     *LiveSealer
 	Now        func() time.Time
 	NewID      func() string
+	// CustodiansChanged, when set, is told after a custodian's recipient is registered
+	// or revoked (to create re-seal tasks for that jurisdiction's open cases).
+	CustodiansChanged func(ctx context.Context, jurisdiction string) error
+}
+
+func (k *Keys) changed(ctx context.Context, r Recipient) error {
+	if err := k.Reload(ctx); err != nil {
+		return err
+	}
+	if r.Role == string(accounts.RoleCustodian) && k.CustodiansChanged != nil {
+		return k.CustodiansChanged(ctx, r.Jurisdiction)
+	}
+	return nil
 }
 
 func (k *Keys) now() time.Time {
@@ -110,7 +123,7 @@ func (k *Keys) Register(ctx context.Context, by, userID, recipient, label string
 	if err := k.Store.Add(ctx, r); err != nil {
 		return Recipient{}, err
 	}
-	return r, k.Reload(ctx)
+	return r, k.changed(ctx, r)
 }
 
 // Revoke retires a recipient; identities sealed from now on leave it out.
@@ -119,7 +132,7 @@ func (k *Keys) Revoke(ctx context.Context, id, by string) (Recipient, error) {
 	if err != nil {
 		return Recipient{}, err
 	}
-	return r, k.Reload(ctx)
+	return r, k.changed(ctx, r)
 }
 
 // Risk is a jurisdiction whose identities a single lost key would lose.

@@ -272,3 +272,81 @@ func (s *Server) disclosedIdentity(c fiber.Ctx) error {
 	c.Set(fiber.HeaderCacheControl, "no-store")
 	return c.JSON(fiber.Map{"disclosure": d.ID, "ciphertext": base64.StdEncoding.EncodeToString(d.Resealed)})
 }
+
+type resealTaskView struct {
+	ID        string   `json:"id"`
+	Case      string   `json:"case"`
+	Division  string   `json:"division"`
+	Target    string   `json:"target"`
+	Reason    string   `json:"reason"`
+	ResealTo  []string `json:"reseal_to"`
+	Status    string   `json:"status"`
+	CreatedAt string   `json:"created_at"`
+	DoneBy    string   `json:"done_by,omitempty"`
+	DoneAt    string   `json:"done_at,omitempty"`
+}
+
+func resealTaskOf(t custody.ResealTask) resealTaskView {
+	v := resealTaskView{ID: t.ID, Case: t.Case, Division: t.Division, Target: t.Target, Reason: t.Reason, ResealTo: nonNil(t.ResealTo),
+		Status: t.Status, CreatedAt: wireTime(t.CreatedAt), DoneBy: t.DoneBy}
+	if t.DoneAt != nil {
+		v.DoneAt = wireTime(*t.DoneAt)
+	}
+	return v
+}
+
+// resealTasks is GET /v1/reseal-tasks: a custodian's pending re-seal tasks.
+func (s *Server) resealTasks(c fiber.Ctx) error {
+	u, err := custodianOnly(c)
+	if err != nil {
+		return err
+	}
+	list, err := s.d.Reseals.ForCustodian(c.Context(), u)
+	if err != nil {
+		return err
+	}
+	out := make([]resealTaskView, 0, len(list))
+	for _, t := range list {
+		out = append(out, resealTaskOf(t))
+	}
+	return c.JSON(fiber.Map{"tasks": out})
+}
+
+// resealTaskIdentity is GET /v1/reseal-tasks/{id}/sealed-identity.
+func (s *Server) resealTaskIdentity(c fiber.Ctx) error {
+	u, err := custodianOnly(c)
+	if err != nil {
+		return err
+	}
+	t, ct, err := s.d.Reseals.SealedIdentity(c.Context(), c.Params("id"), u)
+	if err != nil {
+		return err
+	}
+	if err := s.record(c, "identity.reseal.download", t.Case, map[string]string{"task": t.ID}); err != nil {
+		return err
+	}
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	return c.JSON(fiber.Map{"task": t.ID, "ciphertext": base64.StdEncoding.EncodeToString(ct), "reseal_to": t.ResealTo})
+}
+
+// putResealTask is PUT /v1/reseal-tasks/{id}/resealed.
+func (s *Server) putResealTask(c fiber.Ctx) error {
+	u, err := custodianOnly(c)
+	if err != nil {
+		return err
+	}
+	var req ciphertextRequest
+	if err := s.decodeJSON(c, &req); err != nil {
+		return err
+	}
+	ct, err := base64.StdEncoding.DecodeString(req.Ciphertext)
+	if err != nil || len(ct) == 0 {
+		return fieldInvalid("ciphertext", "invalid_base64", "密文应为 base64 编码的 age 文件", "base64 of an age file")
+	}
+	t, err := s.d.Reseals.Complete(c.Context(), c.Params("id"), u, ct)
+	if err != nil {
+		return err
+	}
+	s.recordChange(c, "identity.reseal.completed", t.Case, map[string]string{"task": t.ID, "reason": t.Reason})
+	return c.JSON(resealTaskOf(t))
+}

@@ -49,6 +49,7 @@ type Deps struct {
 	// Keys and Disclosures: custodians' and staff's recipients, and identity disclosure.
 	Keys        *custody.Keys
 	Disclosures *custody.Disclosures
+	Reseals     *custody.Reseals
 	// Audit is the hash-chained audit log.
 	Audit *audit.Log
 	// Calendar adds holiday calendars.
@@ -141,6 +142,9 @@ func New(d Deps) *Server {
 	v1.Get("/disclosures/:id/sealed-identity", s.staffAuth(accounts.RoleCustodian), s.sealedIdentity)
 	v1.Put("/disclosures/:id/resealed", s.staffAuth(accounts.RoleCustodian), s.putResealed)
 	v1.Get("/disclosures/:id/identity", s.staffAuth(accounts.RoleStaff), s.disclosedIdentity)
+	v1.Get("/reseal-tasks", s.staffAuth(accounts.RoleCustodian), s.resealTasks)
+	v1.Get("/reseal-tasks/:id/sealed-identity", s.staffAuth(accounts.RoleCustodian), s.resealTaskIdentity)
+	v1.Put("/reseal-tasks/:id/resealed", s.staffAuth(accounts.RoleCustodian), s.putResealTask)
 	v1.Get("/admin/audit/verify", s.staffAuth(accounts.RoleAdmin), s.auditVerify)
 	v1.Put("/admin/calendar/:year", s.staffAuth(accounts.RoleAdmin), s.putCalendarYear)
 

@@ -30,6 +30,19 @@ type Transfers struct {
 	Store TransferStore
 	// Unit looks a unit up in the registry.
 	Unit func(id string) (UnitInfo, bool)
+	// AfterHand, when set, is told of every case handed to another unit (to create a
+	// re-seal task when the unit's custodians differ). Its error is logged: the
+	// hand-over has happened.
+	AfterHand func(ctx context.Context, c *intake.Case, to UnitInfo) error
+}
+
+func (s *Transfers) afterHand(ctx context.Context, c *intake.Case, to UnitInfo) {
+	if s.AfterHand == nil {
+		return
+	}
+	if err := s.AfterHand(ctx, c, to); err != nil && s.Log != nil {
+		s.Log.ErrorContext(ctx, "after hand-over", "case", c.Number, "to", to.ID, "err", err)
+	}
 }
 
 func (s *Transfers) reason(r string) (string, error) {
@@ -74,6 +87,7 @@ func (s *Transfers) Transfer(ctx context.Context, c *intake.Case, by, to, reason
 	if err := s.Store.Hand(ctx, c, s.decision(u, by, why, "transfer"), pending, t); err != nil {
 		return nil, err
 	}
+	s.afterHand(ctx, c, u)
 	return s.Cases.CaseByID(ctx, c.ID)
 }
 
@@ -134,6 +148,7 @@ func (s *Transfers) ReturnTransfer(ctx context.Context, c *intake.Case, by, reas
 	if err := s.Store.Hand(ctx, c, s.decision(back, by, why, router), nil, t); err != nil {
 		return nil, err
 	}
+	s.afterHand(ctx, c, back)
 	return s.Cases.CaseByID(ctx, c.ID)
 }
 

@@ -114,6 +114,7 @@ type Main struct {
 	calendar    calendarAdmin
 	keys        *custody.Keys
 	disclosures *custody.Disclosures
+	reseals     *custody.Reseals
 	routing     *routing.Admin
 
 	purgeCtx  context.Context
@@ -255,6 +256,13 @@ func (m *Main) Open(ctx context.Context) error {
 		return err
 	}
 	m.disclosures = &custody.Disclosures{Store: recipients, Keys: m.keys, NewID: intake.NewID}
+	caseStore := mongo.NewCaseStore(m.db)
+	m.reseals = &custody.Reseals{Store: recipients, Keys: m.keys, NewID: intake.NewID, Case: caseStore.CaseByID,
+		OpenCases: caseStore.OpenCasesWithIdentity}
+	m.keys.CustodiansChanged = func(ctx context.Context, jurisdiction string) error {
+		_, err := m.reseals.AfterCustodiansChanged(ctx, jurisdiction)
+		return err
+	}
 	signer, err := qfcrypto.NewTokenSigner(key, nil)
 	if err != nil {
 		return err
@@ -311,7 +319,10 @@ func (m *Main) Open(ctx context.Context) error {
 		Transfers: &triage.Transfers{Service: tri, Store: cases, Unit: func(id string) (triage.UnitInfo, bool) {
 			u, ok := m.engine.Units.Get(id)
 			return triage.UnitInfo{ID: u.ID, Name: u.Name, Parent: u.Parent, Division: u.Division, Active: u.Active}, ok
-		}},
+		},
+			AfterHand: func(ctx context.Context, c *intake.Case, to triage.UnitInfo) error {
+				return m.reseals.AfterTransfer(ctx, c, to.Division)
+			}},
 		Counts:        cases.CountByStatus,
 		Notifications: cases.Notifications,
 		Stats:         cases,
@@ -319,6 +330,7 @@ func (m *Main) Open(ctx context.Context) error {
 		Audit:         m.Audit,
 		Keys:          m.keys,
 		Disclosures:   m.disclosures,
+		Reseals:       m.reseals,
 		ValidDivision: func(code string) bool { _, ok := routing.LookupDivision(code); return ok },
 		Log:           m.Log, Registry: reg, FollowUpTTL: m.Config.FollowUpTTL, MaxUploadBody: m.Config.MaxUploadBytes,
 	})
