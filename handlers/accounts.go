@@ -3,9 +3,11 @@ package handlers
 import (
 	"github.com/gofiber/fiber/v3"
 	"strconv"
+	"sync"
 
 	"github.com/qingfeng-zj/qingfeng"
 	"github.com/qingfeng-zj/qingfeng/accounts"
+	"github.com/qingfeng-zj/qingfeng/intake"
 )
 
 type loginRequest struct {
@@ -56,11 +58,20 @@ func (s *Server) login(c fiber.Ctx) error {
 	if err := s.decodeJSON(c, &req); err != nil {
 		return err
 	}
-	if req.Username == "" || req.Password == "" || len(req.Password) > 1024 {
+	if req.Username == "" || req.Password == "" || len(req.Password) > 1024 || len(req.Username) > 64 {
 		return qingfeng.Errorf(qingfeng.EUNAUTHORIZED, "用户名或密码错误", "wrong username or password")
+	}
+	// Password guessing is throttled per account name (staff accounts; no client
+	// address is kept): 5 failures at once, then one more attempt per minute.
+	th := s.logins.get(req.Username)
+	if !th.Allow() {
+		return qingfeng.Errorf(qingfeng.ERATELIMIT, "登录失败次数过多，请稍后再试", "too many failed logins; try again later")
 	}
 	t, err := s.d.Accounts.Login(c.Context(), req.Username, req.Password)
 	if err != nil {
+		if qingfeng.ErrorCode(err) == qingfeng.EUNAUTHORIZED {
+			th.Fail()
+		}
 		return err
 	}
 	return s.tokens(c, t)
@@ -144,4 +155,24 @@ func (s *Server) updateUser(c fiber.Ctx) error {
 	}
 	s.recordChange(c, "user.update", "", map[string]string{"user": id, "disabled": strconv.FormatBool(*req.Disabled)})
 	return c.JSON(s.userView(u))
+}
+
+// loginThrottles keeps one failure bucket per account name.
+type loginThrottles struct {
+	mu sync.Mutex
+	m  map[string]*intake.Throttle
+}
+
+func (l *loginThrottles) get(username string) *intake.Throttle {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.m == nil || len(l.m) > 100_000 {
+		l.m = map[string]*intake.Throttle{} // bounded: a flood of names resets it
+	}
+	t, ok := l.m[username]
+	if !ok {
+		t = &intake.Throttle{Burst: 5, Rate: 1.0 / 60}
+		l.m[username] = t
+	}
+	return t
 }

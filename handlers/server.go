@@ -69,9 +69,10 @@ type Deps struct {
 
 // Server is the Fiber application with its routes.
 type Server struct {
-	App *fiber.App
-	d   Deps
-	m   *metrics
+	App    *fiber.App
+	d      Deps
+	m      *metrics
+	logins loginThrottles
 }
 
 // New builds the application and registers every route.
