@@ -1,9 +1,16 @@
 // Command qfctl is the operator client. It runs on a custodian's or operator's own
-// machine: private keys it makes never go to the server.
+// machine: private keys it makes never go to the server, and identities it opens are
+// shown only on this machine.
 //
 //	qfctl keys new [-o FILE]      make a custodian key pair (age, post-quantum hybrid);
 //	                              prints the public recipient to register with an admin
 //	qfctl open -i KEYFILE [FILE]  open a sealed identity (age file) with your key
+//	qfctl login --username NAME   sign in (password on stdin); prints
+//	                              `export QF_SERVER=... QF_TOKEN=...` for eval, stores nothing
+//	qfctl disclose list|approve|deny|reseal|request|fetch ...
+//	                              the identity-disclosure flow (qfctl disclose for usage)
+//
+// The server is --server URL or $QF_SERVER; the access token is $QF_TOKEN.
 package main
 
 import (
@@ -11,7 +18,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
 
 	qfcrypto "github.com/qingfeng-zj/qingfeng/crypto"
 )
@@ -22,7 +28,8 @@ func main() {
 
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	usage := func() int {
-		fmt.Fprintln(stderr, "usage: qfctl keys new [-o FILE] | qfctl open -i KEYFILE [SEALED_FILE]")
+		fmt.Fprintln(stderr, "usage: qfctl keys new [-o FILE] | qfctl open -i KEYFILE [SEALED_FILE] |\n"+
+			"       qfctl login [--server URL] --username NAME | qfctl disclose list|approve|deny|reseal|request|fetch ...")
 		return 2
 	}
 	if len(args) == 0 {
@@ -33,6 +40,10 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return keysNew(args[2:], stdout, stderr)
 	case args[0] == "open":
 		return open(args[1:], stdin, stdout, stderr)
+	case args[0] == "login":
+		return login(args[1:], stdin, stdout, stderr)
+	case args[0] == "disclose":
+		return disclose(args[1:], stdout, stderr)
 	}
 	return usage()
 }
@@ -84,19 +95,9 @@ func open(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "qfctl open: -i KEYFILE is required")
 		return 2
 	}
-	kb, err := os.ReadFile(*keyFile)
+	identity, err := loadKey(*keyFile, stderr)
 	if err != nil {
 		fmt.Fprintln(stderr, "qfctl:", err)
-		return 1
-	}
-	identity := ""
-	for _, line := range strings.Split(string(kb), "\n") {
-		if strings.HasPrefix(strings.TrimSpace(line), "AGE-SECRET-KEY-") {
-			identity = strings.TrimSpace(line)
-		}
-	}
-	if identity == "" {
-		fmt.Fprintf(stderr, "qfctl: %s holds no AGE-SECRET-KEY line\n", *keyFile)
 		return 1
 	}
 	in := stdin
@@ -114,12 +115,12 @@ func open(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "qfctl:", err)
 		return 1
 	}
-	plain, err := qfcrypto.Open(identity, sealed)
+	plain, err := openSealed(identity, sealed)
 	if err != nil {
-		fmt.Fprintln(stderr, "qfctl: cannot open:", err)
+		fmt.Fprintln(stderr, "qfctl:", err)
 		return 1
 	}
-	stdout.Write(plain)
-	fmt.Fprintln(stdout)
+	defer clear(plain)
+	printIdentity(stdout, plain)
 	return 0
 }
