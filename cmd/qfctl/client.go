@@ -34,6 +34,7 @@ type apiError struct {
 	Message string                              `json:"message"`
 	Fields  map[string]struct{ Message string } `json:"fields"`
 	Allowed []string                            `json:"allowed"`
+	hint    string                              // what to do about it, if qfctl knows
 }
 
 func (e *apiError) Error() string {
@@ -47,9 +48,8 @@ func (e *apiError) Error() string {
 	for _, k := range keys {
 		fmt.Fprintf(&b, "\n  %s: %s", k, e.Fields[k].Message)
 	}
-	switch e.Status {
-	case http.StatusUnauthorized:
-		b.WriteString("\n  请重新登录 / sign in again: eval \"$(qfctl login --username NAME)\"")
+	if e.hint != "" {
+		b.WriteString("\n  " + e.hint)
 	}
 	return b.String()
 }
@@ -138,6 +138,9 @@ func (c *client) do(method, path string, body, out any) error {
 		}
 		if json.Unmarshal(data, &eb) == nil && eb.Error != nil && eb.Error.Message != "" {
 			eb.Error.Status = resp.StatusCode
+			if resp.StatusCode == http.StatusUnauthorized && c.token != "" {
+				eb.Error.hint = "令牌无效或已过期，请重新登录 / the token is invalid or expired; sign in again: eval \"$(qfctl login --username NAME)\""
+			}
 			return eb.Error
 		}
 		snippet := strings.TrimSpace(string(data))

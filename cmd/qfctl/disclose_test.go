@@ -267,7 +267,7 @@ func TestLoginPrintsExports(t *testing.T) {
 	out.Reset()
 	errb.Reset()
 	if code := run([]string{"login", "--server", ts.URL, "--username", "cust1"}, strings.NewReader("wrong\n"), &out, &errb); code != 1 ||
-		!strings.Contains(errb.String(), "用户名或密码错误（unauthorized，HTTP 401）") || out.Len() != 0 {
+		!strings.Contains(errb.String(), "用户名或密码错误（unauthorized，HTTP 401）") || strings.Contains(errb.String(), "expired") || out.Len() != 0 {
 		t.Errorf("wrong password: exit %d stdout %q stderr %q", code, out.String(), errb.String())
 	}
 	if code := run([]string{"login", "--server", ts.URL, "--username", "cust1"}, strings.NewReader(""), io.Discard, &errb); code != 1 {
