@@ -23,10 +23,13 @@ const (
 
 // Disclosure is one request for a reporter's identity.
 type Disclosure struct {
-	ID                 string     `bson:"_id" json:"id"`
-	CaseID             string     `bson:"case_id" json:"-"`
-	Case               string     `bson:"case" json:"case"`
-	Division           string     `bson:"division" json:"division"` // the case's, for the custodians' jurisdiction
+	ID       string `bson:"_id" json:"id"`
+	CaseID   string `bson:"case_id" json:"-"`
+	Case     string `bson:"case" json:"case"`
+	Division string `bson:"division" json:"division"` // the case's, for the custodians' jurisdiction
+	// UnitDivision is the owning unit's division when it differs (a case transferred to
+	// another jurisdiction): that jurisdiction's custodians may decide too.
+	UnitDivision       string     `bson:"unit_division,omitempty" json:"unit_division,omitempty"`
 	UnitID             string     `bson:"unit_id" json:"unit_id"`
 	Requester          string     `bson:"requester" json:"requester"`
 	RequesterRecipient string     `bson:"requester_recipient" json:"requester_recipient"`
@@ -57,8 +60,11 @@ type Disclosures struct {
 	Store DisclosureStore
 	Keys  *Keys
 	TTL   time.Duration // how long a request stays open (default 7 days)
-	Now   func() time.Time
-	NewID func() string
+	// UnitDivision names a unit's division (for cases transferred to another
+	// jurisdiction, whose custodians may then decide).
+	UnitDivision func(unitID string) string
+	Now          func() time.Time
+	NewID        func() string
 }
 
 func (s *Disclosures) now() time.Time {
@@ -66,6 +72,16 @@ func (s *Disclosures) now() time.Time {
 		return s.Now().UTC()
 	}
 	return time.Now().UTC()
+}
+
+// inJurisdiction reports whether a custodian of division may decide d: the case's
+// jurisdiction, or the owning unit's after a transfer.
+func (d Disclosure) inJurisdiction(division string) bool {
+	if division == "" {
+		return false
+	}
+	p := DivisionPrefix(division)
+	return strings.HasPrefix(d.Division, p) || d.UnitDivision != "" && strings.HasPrefix(d.UnitDivision, p)
 }
 
 // Effective is the status as of now: open requests past their expiry are expired.
@@ -114,7 +130,13 @@ func (s *Disclosures) Request(ctx context.Context, c *intake.Case, u *accounts.U
 	if ttl <= 0 {
 		ttl = 7 * 24 * time.Hour
 	}
-	d := Disclosure{ID: s.NewID(), CaseID: c.ID, Case: c.Number, Division: c.Location.Division, UnitID: c.UnitID,
+	ud := ""
+	if s.UnitDivision != nil {
+		if x := s.UnitDivision(c.UnitID); x != "" && !strings.HasPrefix(c.Location.Division, DivisionPrefix(x)) {
+			ud = x
+		}
+	}
+	d := Disclosure{ID: s.NewID(), CaseID: c.ID, Case: c.Number, Division: c.Location.Division, UnitDivision: ud, UnitID: c.UnitID,
 		Requester: u.ID, RequesterRecipient: rcp, Reason: why, Status: Pending, RequestedAt: now, ExpiresAt: now.Add(ttl)}
 	return d, s.Store.InsertDisclosure(ctx, d)
 }
@@ -126,7 +148,7 @@ func (s *Disclosures) forCustodian(ctx context.Context, id string, u *accounts.U
 	if err != nil {
 		return Disclosure{}, err
 	}
-	if u.Role != accounts.RoleCustodian || u.Division == "" || !strings.HasPrefix(d.Division, DivisionPrefix(u.Division)) {
+	if u.Role != accounts.RoleCustodian || !d.inJurisdiction(u.Division) {
 		return Disclosure{}, qingfeng.Errorf(qingfeng.ENOTFOUND, "申请不存在", "no such request")
 	}
 	if d.Requester == u.ID {
@@ -236,7 +258,7 @@ func (s *Disclosures) ForCustodian(ctx context.Context, u *accounts.User) ([]Dis
 	now := s.now()
 	var out []Disclosure
 	for _, d := range all {
-		if strings.HasPrefix(d.Division, DivisionPrefix(u.Division)) && d.Requester != u.ID {
+		if d.inJurisdiction(u.Division) && d.Requester != u.ID {
 			d.Status = d.Effective(now)
 			if d.Status != Expired {
 				out = append(out, d)

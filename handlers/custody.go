@@ -95,6 +95,7 @@ type disclosureView struct {
 	ID             string `json:"id"`
 	Case           string `json:"case"`
 	Division       string `json:"division"`
+	UnitDivision   string `json:"unit_division,omitempty"`
 	UnitID         string `json:"unit_id"`
 	Requester      string `json:"requester"`
 	Reason         string `json:"reason"`
@@ -108,7 +109,7 @@ type disclosureView struct {
 }
 
 func disclosureOf(d custody.Disclosure) disclosureView {
-	v := disclosureView{ID: d.ID, Case: d.Case, Division: d.Division, UnitID: d.UnitID, Requester: d.Requester, Reason: d.Reason,
+	v := disclosureView{ID: d.ID, Case: d.Case, Division: d.Division, UnitDivision: d.UnitDivision, UnitID: d.UnitID, Requester: d.Requester, Reason: d.Reason,
 		Status: d.Status, RequestedAt: wireTime(d.RequestedAt), ExpiresAt: wireTime(d.ExpiresAt), DecidedBy: d.DecidedBy,
 		DecisionReason: d.DecisionReason}
 	if d.DecidedAt != nil {

@@ -9,6 +9,8 @@
 //	                              `export QF_SERVER=... QF_TOKEN=...` for eval, stores nothing
 //	qfctl disclose list|approve|deny|reseal|request|fetch ...
 //	                              the identity-disclosure flow (qfctl disclose for usage)
+//	qfctl reseal list|do TASK --key FILE
+//	                              re-seal tasks after transfers and custodian changes
 //
 // The server is --server URL or $QF_SERVER; the access token is $QF_TOKEN.
 package main
@@ -29,7 +31,8 @@ func main() {
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	usage := func() int {
 		fmt.Fprintln(stderr, "usage: qfctl keys new [-o FILE] | qfctl open -i KEYFILE [SEALED_FILE] |\n"+
-			"       qfctl login [--server URL] --username NAME | qfctl disclose list|approve|deny|reseal|request|fetch ...")
+			"       qfctl login [--server URL] --username NAME | qfctl disclose list|approve|deny|reseal|request|fetch ... |\n"+
+			"       qfctl reseal list|do TASK --key FILE")
 		return 2
 	}
 	if len(args) == 0 {
@@ -44,6 +47,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return login(args[1:], stdin, stdout, stderr)
 	case args[0] == "disclose":
 		return disclose(args[1:], stdout, stderr)
+	case args[0] == "reseal":
+		return resealTasks(args[1:], stdout, stderr)
 	}
 	return usage()
 }

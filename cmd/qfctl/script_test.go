@@ -292,7 +292,7 @@ func cmdQF(ts *testscript.TestScript, neg bool, args []string) {
 		return
 	}
 	if len(args) == 0 {
-		ts.Fatalf("usage: qf user|recipient|report|corrupt|scan ...")
+		ts.Fatalf("usage: qf user|recipient|report|transfer|corrupt|scan ...")
 	}
 	s := serverOf(ts)
 	switch args[0] {
@@ -362,6 +362,17 @@ func cmdQF(ts *testscript.TestScript, neg bool, args []string) {
 			ts.Fatalf("report filed with %d evidence files, want 1", len(f.Evidence))
 		}
 		ts.Setenv("CASE", f.CaseNumber)
+	case "transfer":
+		// qf transfer NAME TO_UNIT: staff member NAME transfers $CASE to another unit.
+		if len(args) != 3 {
+			ts.Fatalf("usage: qf transfer NAME TO_UNIT")
+		}
+		var tok struct {
+			AccessToken string `json:"access_token"`
+		}
+		ts.Check(s.call("POST", "/v1/auth/login", "", map[string]string{"username": args[1], "password": testPassword}, &tok))
+		ts.Check(s.call("POST", "/v1/cases/"+ts.Getenv("CASE")+"/transfer", tok.AccessToken,
+			map[string]string{"to_unit": args[2], "reason": "属其他辖区管辖"}, nil))
 	case "corrupt":
 		if len(args) != 3 {
 			ts.Fatalf("usage: qf corrupt SRC DST")

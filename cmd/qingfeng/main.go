@@ -255,7 +255,10 @@ func (m *Main) Open(ctx context.Context) error {
 	if err := m.keys.Reload(ctx); err != nil {
 		return err
 	}
-	m.disclosures = &custody.Disclosures{Store: recipients, Keys: m.keys, NewID: intake.NewID}
+	m.disclosures = &custody.Disclosures{Store: recipients, Keys: m.keys, NewID: intake.NewID, UnitDivision: func(id string) string {
+		u, _ := m.engine.Units.Get(id)
+		return u.Division
+	}}
 	caseStore := mongo.NewCaseStore(m.db)
 	m.reseals = &custody.Reseals{Store: recipients, Keys: m.keys, NewID: intake.NewID, Case: caseStore.CaseByID,
 		OpenCases: caseStore.OpenCasesWithIdentity}
