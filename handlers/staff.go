@@ -232,6 +232,9 @@ func (s *Server) downloadEvidence(c fiber.Ctx) error {
 		if ev.ID != id {
 			continue
 		}
+		if ev.ObjectKey == "" {
+			return qingfeng.Errorf(qingfeng.ENOTFOUND, "证据文件已按保存期限删除", "the evidence was deleted at the end of the retention period")
+		}
 		if err := s.record(c, "evidence.download", cs.Number, map[string]string{"evidence": ev.ID}); err != nil {
 			return err
 		}

@@ -232,6 +232,9 @@ type Case struct {
 	AcceptanceDue string // YYYY-MM-DD in Asia/Shanghai, real-name reports only
 	FeedbackDue   string // YYYY-MM-DD: the result is due to a real-name reporter (set on conclusion)
 	Transfer      *PendingTransfer
+	// PurgedAt is when the retention period ran out and the case was anonymised; nothing
+	// more can happen to it.
+	PurgedAt *time.Time
 	// Escalated lists the steps (acceptance, feedback, transfer) found overdue and escalated.
 	Escalated []string
 

@@ -182,6 +182,9 @@ func (s *Service) Transition(ctx context.Context, c *intake.Case, by string, r R
 		ActGiveFeedback: true, ActClose: true, ActReopen: true}[r.Action]; !known {
 		return nil, fieldInvalid("action", "unknown_action", "未知的操作", "unknown action")
 	}
+	if c.PurgedAt != nil {
+		return nil, &qingfeng.Error{Code: qingfeng.ECONFLICT, Message: "案件已按保存期限清除，不能再处理", English: "the case was purged at the end of its retention period"}
+	}
 	if c.Transfer != nil {
 		return nil, &qingfeng.Error{Code: qingfeng.ECONFLICT, Message: "案件正在转办中，请先接收或退回", English: "accept or return the pending transfer first"}
 	}

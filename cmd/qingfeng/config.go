@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/qingfeng-zj/qingfeng/outbox"
+	"github.com/qingfeng-zj/qingfeng/retention"
 )
 
 // Config is every setting of the server. It is read from environment variables by
@@ -38,6 +39,7 @@ type Config struct {
 	LogLevel        string
 	LogFormat       string
 	Webhooks        []outbox.Webhook
+	RetentionPeriod time.Duration // 0: never purge
 }
 
 // setting is one row of the configuration table.
@@ -122,6 +124,14 @@ var settings = []setting{
 			return fmt.Errorf("want json or text, got %q", v)
 		}
 		c.LogFormat = v
+		return nil
+	}},
+	{env: "QF_RETENTION", def: "0", doc: "How long a case is kept after it is closed before it is purged (identity destroyed, evidence deleted, case anonymised; an audit entry stays): years (5y), days (1827d) or hours (43800h). 0: never.", set: func(c *Config, v string) error {
+		d, err := retention.ParsePeriod(v)
+		if err != nil {
+			return err
+		}
+		c.RetentionPeriod = d
 		return nil
 	}},
 	{env: "QF_WEBHOOKS", secret: true, doc: "Webhooks that receive case events (never reporter data), name=https://host/path|secret separated by ;. The secret signs each body (X-Qingfeng-Signature: sha256=HMAC). Empty: none.", set: func(c *Config, v string) error {

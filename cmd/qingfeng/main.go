@@ -2,6 +2,7 @@
 //
 //	qingfeng            run the server (configuration from the environment; see README)
 //	qingfeng useradd    create an account (the first admin) in the configured database
+//	qingfeng retention  purge cases closed longer ago than QF_RETENTION
 //	qingfeng calendar   add a year's holiday calendar (holiday-cn JSON) to the database
 //	qingfeng import     import social organizations (CSV, JSON) or supervisory units (JSON)
 //	qingfeng audit      verify the audit log's hash chain (qingfeng audit verify)
@@ -31,6 +32,7 @@ import (
 	"github.com/qingfeng-zj/qingfeng/handlers"
 	"github.com/qingfeng-zj/qingfeng/intake"
 	"github.com/qingfeng-zj/qingfeng/outbox"
+	"github.com/qingfeng-zj/qingfeng/retention"
 	"github.com/qingfeng-zj/qingfeng/routing"
 	"github.com/qingfeng-zj/qingfeng/storage/blob"
 	"github.com/qingfeng-zj/qingfeng/storage/embedded"
@@ -48,6 +50,9 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == "useradd" {
 		os.Exit(userAdd(cfg, log, os.Args[2:], os.Stdin, os.Stdout, os.Stderr))
 	}
+	if len(os.Args) > 1 && os.Args[1] == "retention" {
+		os.Exit(retentionCommand(cfg, log, os.Args[2:], os.Stdout, os.Stderr))
+	}
 	if len(os.Args) > 1 && os.Args[1] == "calendar" {
 		os.Exit(calendarCommand(cfg, log, os.Args[2:], os.Stdout, os.Stderr))
 	}
@@ -58,7 +63,7 @@ func main() {
 		os.Exit(runAudit(cfg, log, os.Args[2:], os.Stdout, os.Stderr))
 	}
 	if len(os.Args) > 1 {
-		fmt.Fprintf(os.Stderr, "qingfeng: unknown command %q (commands: useradd, import, audit, calendar)\n", os.Args[1])
+		fmt.Fprintf(os.Stderr, "qingfeng: unknown command %q (commands: useradd, import, audit, calendar, retention)\n", os.Args[1])
 		os.Exit(2)
 	}
 
@@ -385,6 +390,10 @@ func (m *Main) Run(ctx context.Context) error {
 	go m.purgeLoop(m.purgeCtx)
 	go m.refreshRouting(m.purgeCtx, 15*time.Second)
 	go m.escalator.Loop(m.purgeCtx, time.Minute)
+	if m.Config.RetentionPeriod > 0 {
+		go (&retention.Purger{Cases: mongo.NewCaseStore(m.db), Blobs: m.blobs, Audit: m.Audit,
+			Period: m.Config.RetentionPeriod, Log: m.Log}).Loop(m.purgeCtx, time.Hour)
+	}
 	go (&outbox.Dispatcher{Store: mongo.NewCaseStore(m.db), Webhooks: m.Config.Webhooks, Log: m.Log}).Loop(m.purgeCtx, 10*time.Second)
 	return nil
 }

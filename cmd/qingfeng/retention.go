@@ -35,7 +35,7 @@ Exit status: 0 done, 1 an error (or QF_RETENTION is 0), 2 usage error.
 // retentionPeriod is the configured retention period. Until config.go has the
 // QF_RETENTION setting it reads the variable itself; then it is cfg.RetentionPeriod.
 var retentionPeriod = func(cfg Config) (time.Duration, error) {
-	return retention.ParsePeriod(os.Getenv("QF_RETENTION"))
+	return cfg.RetentionPeriod, nil
 }
 
 // retentionCommand is `qingfeng retention purge [--dry-run]`; it returns the exit status.

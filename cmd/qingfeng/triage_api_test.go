@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/qingfeng-zj/qingfeng/accounts"
+	"github.com/qingfeng-zj/qingfeng/retention"
+	"github.com/qingfeng-zj/qingfeng/storage/mongo"
 )
 
 type workflowResult struct {
@@ -619,4 +621,44 @@ func TestQueueFilters(t *testing.T) {
 	if !containsString(r.Body, `"cases":[]`) {
 		t.Errorf("liaison outside scope: %s", r.Body)
 	}
+}
+
+// TestPurgedCase: once the retention period has run out, a closed case is purged:
+// it cannot be reopened and its evidence is gone; the audit entry stays.
+func TestPurgedCase(t *testing.T) {
+	body, ct := multipartBody(t, [][2]string{{"report", string(mustJSON(t, anonymousReport()))}}, []filePart{{"file", "p.jpg", testJPEG(t)}})
+	r := do(t, req{method: "POST", path: "/v1/reports", body: body, contentType: ct})
+	wantStatus(t, r, 201)
+	var f filed
+	r.json(t, &f)
+	staff, _ := staffLogin(t, accounts.RoleStaff, "330782-mz", "")
+	for _, s := range []map[string]any{
+		{"action": "accept", "reason": "x"},
+		{"action": "dispose", "disposition": "closed_no_action", "reason": "x"},
+		{"action": "conclude", "reason": "x", "outcome": map[string]any{"result": "unsubstantiated", "name_cleared": false}},
+		{"action": "close", "reason": "x"},
+	} {
+		step(t, staff, f.CaseNumber, s, 200)
+	}
+	p := &retention.Purger{Cases: mongo.NewCaseStore(srv.db), Blobs: srv.blobs, Audit: srv.Audit, Period: 24 * time.Hour,
+		Now: func() time.Time { return time.Now().Add(48 * time.Hour) }, Holder: "test-purger"}
+	if _, err := p.RunOnce(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	step(t, staff, f.CaseNumber, map[string]any{"action": "reopen", "reason": "x"}, 409)
+	wantStatus(t, do(t, req{method: "GET", path: "/v1/cases/" + f.CaseNumber + "/evidence/" + f.Evidence[0].ID, token: staff}), 404)
+	admin, _ := staffLogin(t, accounts.RoleAdmin, "", "")
+	r = do(t, req{method: "GET", path: "/v1/admin/audit?case=" + f.CaseNumber, token: admin})
+	if !containsString(r.Body, "case.retention.purge") {
+		t.Errorf("no purge audit entry: %s", r.Body)
+	}
+}
+
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

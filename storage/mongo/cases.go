@@ -72,6 +72,7 @@ type caseDoc struct {
 	Outbox   []outboxEventDoc `bson:"outbox,omitempty"`
 	OutboxN  int64            `bson:"outbox_n"`
 	Transfer *transferDoc     `bson:"transfer,omitempty"`
+	PurgedAt *time.Time       `bson:"purged_at,omitempty"`
 	UnitID   string           `bson:"unit_id"`
 	Decision decisionDoc      `bson:"decision"`
 	// EarlierDecisions are the decisions re-routings replaced, oldest first.
@@ -373,6 +374,7 @@ func (d *caseDoc) toCase() *intake.Case {
 		FeedbackDue:       d.FeedbackDue,
 		Escalated:         d.Escalated,
 		Transfer:          d.Transfer.toTransfer(),
+		PurgedAt:          d.PurgedAt,
 		ReceivedAt:        d.ReceivedAt,
 		AcceptanceDue:     d.AcceptanceDue,
 		EvidenceBytes:     d.EvidenceBytes,
