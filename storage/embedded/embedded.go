@@ -132,13 +132,20 @@ func Start(ctx context.Context, dir string, logger *slog.Logger) (*Servers, erro
 	return s, nil
 }
 
+// SQLitePragmas are the SQLite settings of the embedded database.
+const SQLitePragmas = "_pragma=secure_delete(1)&_pragma=wal_autocheckpoint(1)&_pragma=journal_size_limit(0)"
+
 func (s *Servers) startFerretDB(ctx context.Context, dir string, logger *slog.Logger) error {
 	newFerretDBMu.Lock()
 	f, err := ferretdb.New(&ferretdb.Config{
-		Listener:  ferretdb.ListenerConfig{TCP: "127.0.0.1:0"},
-		Logger:    logger,
-		Handler:   "sqlite",
-		SQLiteURL: "file:" + filepath.ToSlash(dir) + "/",
+		Listener: ferretdb.ListenerConfig{TCP: "127.0.0.1:0"},
+		Logger:   logger,
+		Handler:  "sqlite",
+		// secure_delete overwrites deleted content, and checkpointing after every write
+		// with a truncated journal keeps purged values (crypto-shredded identities,
+		// anonymised cases) from lingering in the write-ahead log. Each write costs a
+		// checkpoint; the embedded default trades that for what a disk copy can reveal.
+		SQLiteURL: "file:" + filepath.ToSlash(dir) + "/?" + SQLitePragmas,
 	})
 	newFerretDBMu.Unlock()
 	if err != nil {
