@@ -74,7 +74,14 @@ func TestScripts(t *testing.T) {
 		RequireUniqueNames:  true,
 		Setup:               func(env *testscript.Env) error { return startServer(env, bin) },
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"qf":      cmdQF,
+			"qf": cmdQF,
+			"sleep": func(ts *testscript.TestScript, neg bool, args []string) {
+				d, err := time.ParseDuration(strings.Join(args, ""))
+				if neg || err != nil || d > time.Minute {
+					ts.Fatalf("usage: sleep DURATION (at most 1m)")
+				}
+				time.Sleep(d)
+			},
 			"capture": cmdCapture,
 		},
 	})
@@ -135,6 +142,10 @@ func startServer(env *testscript.Env, bin string) error {
 	cmd.Dir = dir
 	cmd.Env = append(serverEnviron(),
 		"QF_ADDR=127.0.0.1:0", "QF_DATA_DIR="+s.dataDir, "QF_LOG_FORMAT=json", "QF_LOG_LEVEL=info")
+	// The expiry script gets requests that stay open for seconds, not a week.
+	if n, ok := env.T().(interface{ Name() string }); ok && strings.HasSuffix(n.Name(), "/expired") {
+		cmd.Env = append(cmd.Env, "QF_DISCLOSURE_TTL=4s")
+	}
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		return err

@@ -35,6 +35,7 @@ type Config struct {
 	AccessTokenTTL  time.Duration
 	RefreshTokenTTL time.Duration
 	FollowUpTTL     time.Duration
+	DisclosureTTL   time.Duration
 	ShutdownTimeout time.Duration
 	LogLevel        string
 	LogFormat       string
@@ -109,6 +110,7 @@ var settings = []setting{
 	{env: "QF_KEEP_ORIGINALS", def: "false", doc: "Keep each evidence original, with its metadata, sealed to the custodians (otherwise it is discarded).", set: boolean(func(c *Config) *bool { return &c.KeepOriginals })},
 	{env: "QF_ACCESS_TOKEN_TTL", def: "15m", doc: "Lifetime of a staff access token.", set: dur(func(c *Config) *time.Duration { return &c.AccessTokenTTL })},
 	{env: "QF_REFRESH_TOKEN_TTL", def: "12h", doc: "Lifetime of a staff session (refresh token).", set: dur(func(c *Config) *time.Duration { return &c.RefreshTokenTTL })},
+	{env: "QF_DISCLOSURE_TTL", def: "168h", doc: "How long a request to disclose a reporter's identity stays open for a custodian to decide and complete.", set: dur(func(c *Config) *time.Duration { return &c.DisclosureTTL })},
 	{env: "QF_FOLLOWUP_TOKEN_TTL", def: "30m", doc: "Lifetime of a reporter's follow-up token.", set: dur(func(c *Config) *time.Duration { return &c.FollowUpTTL })},
 	{env: "QF_SHUTDOWN_TIMEOUT", def: "20s", doc: "How long SIGTERM waits for in-flight requests.", set: dur(func(c *Config) *time.Duration { return &c.ShutdownTimeout })},
 	{env: "QF_LOG_LEVEL", def: "info", doc: "debug, info, warn or error.", set: func(c *Config, v string) error {

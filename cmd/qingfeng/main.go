@@ -260,7 +260,7 @@ func (m *Main) Open(ctx context.Context) error {
 	if err := m.keys.Reload(ctx); err != nil {
 		return err
 	}
-	m.disclosures = &custody.Disclosures{Store: recipients, Keys: m.keys, NewID: intake.NewID, UnitDivision: func(id string) string {
+	m.disclosures = &custody.Disclosures{Store: recipients, Keys: m.keys, NewID: intake.NewID, TTL: m.Config.DisclosureTTL, UnitDivision: func(id string) string {
 		u, _ := m.engine.Units.Get(id)
 		return u.Division
 	}}
