@@ -1,0 +1,508 @@
+package mongo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+
+	qingfeng "github.com/qingfeng-zj/qingfeng"
+	"github.com/qingfeng-zj/qingfeng/crypto"
+	"github.com/qingfeng-zj/qingfeng/donations"
+)
+
+const ledgerOrg = "91330782MA2LEDGER1"
+
+var (
+	ledgerSealOnce sync.Once
+	ledgerSealed   []byte
+	ledgerSealErr  error
+)
+
+func ledgerBeneficiary(t testing.TB) []byte {
+	t.Helper()
+	ledgerSealOnce.Do(func() {
+		_, rcpt, err := crypto.GenerateCustodianKey()
+		if err != nil {
+			ledgerSealErr = err
+			return
+		}
+		s, err := crypto.NewSealer(map[string][]string{"*": {rcpt}})
+		if err != nil {
+			ledgerSealErr = err
+			return
+		}
+		id, err := s.Seal(context.Background(), "330782", []byte("受益人 甲"))
+		if err != nil {
+			ledgerSealErr = err
+			return
+		}
+		ledgerSealed = id.Ciphertext
+	})
+	if ledgerSealErr != nil {
+		t.Fatal(ledgerSealErr)
+	}
+	return ledgerSealed
+}
+
+func newLedgerStore(t *testing.T, tg target) *LedgerStore {
+	s := NewLedgerStore(openTestDB(t, tg))
+	s.now = func() time.Time { return time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC) }
+	return s
+}
+
+func ledgerCash(fen int64, project string) donations.Entry {
+	return donations.Entry{Kind: donations.KindIncome, IncomeType: donations.IncomeCash, AmountFen: fen, Project: project,
+		Donor: &donations.Donor{Anonymous: true}, ReceiptNumber: "浙0001", Date: "2026-11-30", RecordedBy: "liaison-1"}
+}
+
+func ledgerGoods(item string, qty int64) donations.Entry {
+	return donations.Entry{Kind: donations.KindIncome, IncomeType: donations.IncomeGoods,
+		Goods: &donations.Goods{Item: item, Quantity: qty, Unit: "箱", ValuationFen: 3000 * qty},
+		Donor: &donations.Donor{Name: "某公司", NameConsent: true}, Date: "2026-11-02", RecordedBy: "liaison-1"}
+}
+
+func ledgerPayout(t testing.TB, fen int64, project string) donations.Entry {
+	return donations.Entry{Kind: donations.KindDisbursement, From: donations.FromFunds, AmountFen: fen, Project: project,
+		Beneficiary: ledgerBeneficiary(t), Photos: []string{"photos/1.jpg"}, Date: "2026-11-30", RecordedBy: "liaison-1"}
+}
+
+func ledgerHandout(t testing.TB, item string, qty int64) donations.Entry {
+	return donations.Entry{Kind: donations.KindDisbursement, From: donations.FromStock,
+		Goods: &donations.Goods{Item: item, Quantity: qty, Unit: "箱"}, Beneficiary: ledgerBeneficiary(t), Date: "2026-11-30", RecordedBy: "liaison-1"}
+}
+
+func ledgerReversal(id string) donations.Entry {
+	return donations.Entry{Kind: donations.KindReversal, Reverses: id, Reason: "录入错误", Date: "2026-11-30", RecordedBy: "liaison-2"}
+}
+
+func mustAppend(t *testing.T, s *LedgerStore, e donations.Entry) donations.Entry {
+	t.Helper()
+	got, err := s.Append(t.Context(), ledgerOrg, e, nil)
+	if err != nil {
+		t.Fatalf("Append %s: %v", e.Kind, err)
+	}
+	return got
+}
+
+// checkReconciles checks that the stored balance equals a fold over the stored
+// entries, and has no negative line.
+func checkReconciles(t *testing.T, s *LedgerStore) donations.Balance {
+	t.Helper()
+	b, err := s.Balance(t.Context(), ledgerOrg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := s.List(t.Context(), ledgerOrg, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries := make([]donations.Entry, len(recs))
+	for i, r := range recs {
+		entries[i] = r.Entry
+		if r.Seq != int64(i+1) || r.ID != LedgerEntryID(ledgerOrg, r.Seq) {
+			t.Fatalf("entry %d has seq %d, id %s", i, r.Seq, r.ID)
+		}
+	}
+	folded, err := donations.Fold(entries)
+	if err != nil {
+		t.Fatalf("fold of stored entries: %v", err)
+	}
+	if !folded.Equal(b) {
+		t.Fatalf("stored balance %+v != fold of stored entries %+v", b, folded)
+	}
+	for p, v := range b.Funds {
+		if v < 0 {
+			t.Fatalf("fund %q is negative: %d", p, v)
+		}
+	}
+	for k, v := range b.Stock {
+		if v < 0 {
+			t.Fatalf("stock %v is negative: %d", k, v)
+		}
+	}
+	return b
+}
+
+func TestLedgerAppendAndList(t *testing.T) {
+	forEachTarget(t, func(t *testing.T, tg target) {
+		s := newLedgerStore(t, tg)
+		ctx := t.Context()
+		b, err := s.Balance(ctx, ledgerOrg)
+		if err != nil || b.Seq != 0 || len(b.Funds) != 0 {
+			t.Fatalf("empty ledger: %+v, %v", b, err)
+		}
+		in := mustAppend(t, s, ledgerCash(10000, "助学"))
+		if in.ID != ledgerOrg+":0000000001" || in.Seq != 1 || in.Org != ledgerOrg || in.RecordedAt.IsZero() {
+			t.Fatalf("appended %+v", in)
+		}
+		g := mustAppend(t, s, ledgerGoods("大米", 5))
+		out := mustAppend(t, s, ledgerPayout(t, 2500, "助学"))
+		mustAppend(t, s, donations.Entry{Kind: donations.KindProjectSpending, AmountFen: 500, Project: "助学",
+			SignOffs: &donations.SignOffs{Handler: "甲", ProjectLead: "乙", FinanceLead: "丙", SecretaryGeneral: "丁"},
+			Date:     "2026-10-15", RecordedBy: "liaison-1"})
+
+		// Overdrawing is a conflict, and nothing is stored.
+		_, err = s.Append(ctx, ledgerOrg, ledgerPayout(t, 7001, "助学"), nil)
+		if qingfeng.ErrorCode(err) != qingfeng.ECONFLICT {
+			t.Fatalf("overdraw: %v", err)
+		}
+		_, err = s.Append(ctx, ledgerOrg, ledgerHandout(t, "大米", 6), nil)
+		if qingfeng.ErrorCode(err) != qingfeng.ECONFLICT {
+			t.Fatalf("over stock: %v", err)
+		}
+		// Invalid input is refused before anything is read.
+		_, err = s.Append(ctx, ledgerOrg, ledgerCash(0, ""), nil)
+		if qingfeng.ErrorCode(err) != qingfeng.EINVALID {
+			t.Fatalf("zero amount: %v", err)
+		}
+		_, err = s.Append(ctx, "bad:code", ledgerCash(1, ""), nil)
+		if qingfeng.ErrorCode(err) != qingfeng.EINVALID {
+			t.Fatalf("bad org: %v", err)
+		}
+		// The caller's check sees the balance before the entry and can refuse it.
+		refuse := qingfeng.Errorf(qingfeng.EFORBIDDEN, "不允许", "no")
+		_, err = s.Append(ctx, ledgerOrg, ledgerCash(1, ""), func(b donations.Balance) error {
+			if b.Seq != 4 || b.Funds["助学"] != 7000 {
+				t.Errorf("check saw %+v", b)
+			}
+			return refuse
+		})
+		if !errors.Is(err, refuse) {
+			t.Fatalf("check: %v", err)
+		}
+
+		b = checkReconciles(t, s)
+		if b.Seq != 4 || b.Funds["助学"] != 7000 || b.Stock[donations.StockKey{Item: "大米", Unit: "箱"}] != 5 {
+			t.Fatalf("balance %+v", b)
+		}
+
+		// Round trip of every field.
+		got, err := s.Entry(ctx, ledgerOrg, out.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprintf("%+v", got) != fmt.Sprintf("%+v", out) {
+			t.Errorf("stored\n%+v\nwant\n%+v", got, out)
+		}
+		if _, err := s.Entry(ctx, "91330782MA2OTHER01", out.ID); qingfeng.ErrorCode(err) != qingfeng.ENOTFOUND {
+			t.Errorf("entry of another organization: %v", err)
+		}
+
+		// Monthly listing by date.
+		recs, err := s.List(ctx, ledgerOrg, "2026-11")
+		if err != nil || len(recs) != 3 {
+			t.Fatalf("List 2026-11 = %d records, %v", len(recs), err)
+		}
+		if recs, _ := s.List(ctx, ledgerOrg, "2026-10"); len(recs) != 1 || recs[0].Kind != donations.KindProjectSpending {
+			t.Fatalf("List 2026-10 = %+v", recs)
+		}
+		if _, err := s.List(ctx, ledgerOrg, "2026-13"); qingfeng.ErrorCode(err) != qingfeng.EINVALID {
+			t.Errorf("bad month: %v", err)
+		}
+
+		// Verification by a second person, once.
+		if _, err := s.Verify(ctx, ledgerOrg, donations.Verification{EntryID: g.ID, VerifiedBy: "liaison-1"}); qingfeng.ErrorCode(err) != qingfeng.EFORBIDDEN {
+			t.Errorf("self-verification: %v", err)
+		}
+		if _, err := s.Verify(ctx, ledgerOrg, donations.Verification{EntryID: in.ID, VerifiedBy: "liaison-2"}); qingfeng.ErrorCode(err) != qingfeng.ECONFLICT {
+			t.Errorf("verifying cash: %v", err)
+		}
+		v, err := s.Verify(ctx, ledgerOrg, donations.Verification{EntryID: g.ID, VerifiedBy: "liaison-2", Note: "已清点"})
+		if err != nil || v.VerifiedAt.IsZero() {
+			t.Fatalf("Verify: %+v, %v", v, err)
+		}
+		if _, err := s.Verify(ctx, ledgerOrg, donations.Verification{EntryID: g.ID, VerifiedBy: "liaison-3"}); qingfeng.ErrorCode(err) != qingfeng.ECONFLICT {
+			t.Errorf("second verification: %v", err)
+		}
+		recs, _ = s.List(ctx, ledgerOrg, "")
+		if recs[1].Verification == nil || recs[1].Verification.VerifiedBy != "liaison-2" || recs[0].Verification != nil {
+			t.Errorf("verification not listed: %+v", recs[1])
+		}
+	})
+}
+
+func TestLedgerReversal(t *testing.T) {
+	forEachTarget(t, func(t *testing.T, tg target) {
+		s := newLedgerStore(t, tg)
+		ctx := t.Context()
+		wrong := mustAppend(t, s, ledgerCash(1000, ""))
+		rev := mustAppend(t, s, ledgerReversal(wrong.ID))
+		if rev.AmountFen != 1000 || rev.ReversedKind != donations.KindIncome || rev.ReversedIncomeType != donations.IncomeCash {
+			t.Fatalf("reversal %+v", rev)
+		}
+		mustAppend(t, s, ledgerCash(100, ""))
+		if b := checkReconciles(t, s); b.Funds[""] != 100 {
+			t.Fatalf("balance after correction %+v", b)
+		}
+		// Once only; never a reversal; never another organization's or a missing entry.
+		if _, err := s.Append(ctx, ledgerOrg, ledgerReversal(wrong.ID), nil); qingfeng.ErrorCode(err) != qingfeng.ECONFLICT {
+			t.Errorf("second reversal: %v", err)
+		}
+		if _, err := s.Append(ctx, ledgerOrg, ledgerReversal(rev.ID), nil); qingfeng.ErrorCode(err) != qingfeng.ECONFLICT {
+			t.Errorf("reversal of a reversal: %v", err)
+		}
+		if _, err := s.Append(ctx, ledgerOrg, ledgerReversal(LedgerEntryID(ledgerOrg, 99)), nil); qingfeng.ErrorCode(err) != qingfeng.ENOTFOUND {
+			t.Errorf("reversal of a missing entry: %v", err)
+		}
+		other := "91330782MA2OTHER01"
+		o, err := s.Append(ctx, other, ledgerCash(5, ""), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Append(ctx, ledgerOrg, ledgerReversal(o.ID), nil); qingfeng.ErrorCode(err) != qingfeng.ENOTFOUND {
+			t.Errorf("reversal of another organization's entry: %v", err)
+		}
+		// An income already paid out cannot be reversed.
+		mustAppend(t, s, ledgerPayout(t, 100, ""))
+		in := mustAppend(t, s, ledgerCash(50, ""))
+		mustAppend(t, s, ledgerPayout(t, 30, ""))
+		if _, err := s.Append(ctx, ledgerOrg, ledgerReversal(in.ID), nil); qingfeng.ErrorCode(err) != qingfeng.ECONFLICT {
+			t.Errorf("reversal of spent income: %v", err)
+		}
+		recs, _ := s.List(ctx, ledgerOrg, "")
+		if recs[0].ReversedBy != rev.ID {
+			t.Errorf("listed reversed_by = %q, want %q", recs[0].ReversedBy, rev.ID)
+		}
+		checkReconciles(t, s)
+		// The other organization's ledger is separate.
+		if b, _ := s.Balance(ctx, other); b.Seq != 1 || b.Funds[""] != 5 {
+			t.Errorf("other ledger %+v", b)
+		}
+	})
+}
+
+// TestLedgerStaleHead checks that a head cache behind the entries (an append that
+// stopped between its insert and the head update) is repaired on read, and that
+// appends after it still check against all entries.
+func TestLedgerStaleHead(t *testing.T) {
+	forEachTarget(t, func(t *testing.T, tg target) {
+		s := newLedgerStore(t, tg)
+		ctx := t.Context()
+		mustAppend(t, s, ledgerCash(100, ""))
+		head := toHeadDoc(ledgerOrg, mustBalance(t, s))
+		mustAppend(t, s, ledgerPayout(t, 100, ""))
+		// Roll the head back to before the payout.
+		if _, err := s.db.coll(collLedgerHeads).ReplaceOne(ctx, bson.M{"_id": ledgerOrg}, head); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Append(ctx, ledgerOrg, ledgerPayout(t, 1, ""), nil); qingfeng.ErrorCode(err) != qingfeng.ECONFLICT {
+			t.Fatalf("payout checked against a stale head: %v", err)
+		}
+		if b := checkReconciles(t, s); b.Seq != 2 || len(b.Funds) != 0 {
+			t.Fatalf("balance %+v", b)
+		}
+		var h ledgerHeadDoc
+		if err := s.db.coll(collLedgerHeads).FindOne(ctx, bson.M{"_id": ledgerOrg}).Decode(&h); err != nil || h.Seq != 2 {
+			t.Fatalf("head not repaired: %+v, %v", h, err)
+		}
+		// No head at all: everything is folded from the entries.
+		if _, err := s.db.coll(collLedgerHeads).DeleteOne(ctx, bson.M{"_id": ledgerOrg}); err != nil {
+			t.Fatal(err)
+		}
+		mustAppend(t, s, ledgerCash(7, ""))
+		if b := checkReconciles(t, s); b.Seq != 3 || b.Funds[""] != 7 {
+			t.Fatalf("balance %+v", b)
+		}
+	})
+}
+
+func mustBalance(t *testing.T, s *LedgerStore) donations.Balance {
+	t.Helper()
+	b, err := s.Balance(t.Context(), ledgerOrg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestLedgerConcurrentDisbursements races 16 disbursements against a balance that
+// allows only some of them: exactly that many succeed, the rest are conflicts, and
+// nothing is ever overdrawn.
+func TestLedgerConcurrentDisbursements(t *testing.T) {
+	forEachTarget(t, func(t *testing.T, tg target) {
+		s := newLedgerStore(t, tg)
+		ctx := t.Context()
+		mustAppend(t, s, ledgerCash(700, ""))
+		mustAppend(t, s, ledgerGoods("大米", 5))
+		const writers = 16
+		var ok, conflict atomic.Int32
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for i := range writers {
+			wg.Go(func() {
+				<-start
+				e := ledgerPayout(t, 100, "")
+				if i%2 == 1 {
+					e = ledgerHandout(t, "大米", 1)
+				}
+				_, err := s.Append(ctx, ledgerOrg, e, nil)
+				switch qingfeng.ErrorCode(err) {
+				case "":
+					ok.Add(1)
+				case qingfeng.ECONFLICT:
+					conflict.Add(1)
+				default:
+					t.Errorf("writer %d: %v", i, err)
+				}
+			})
+		}
+		close(start)
+		wg.Wait()
+		// 8 payouts of 100 from 700 (7 fit), 8 hand-outs of 1 from 5 (5 fit).
+		if ok.Load() != 12 || conflict.Load() != 4 {
+			t.Errorf("%d succeeded, %d conflicts; want 12 and 4", ok.Load(), conflict.Load())
+		}
+		b := checkReconciles(t, s)
+		if b.Seq != 14 || len(b.Funds) != 0 || len(b.Stock) != 0 {
+			t.Errorf("balance %+v", b)
+		}
+	})
+}
+
+// TestLedgerRandomSequences applies random, seeded sequences of incomes,
+// disbursements, project spending, reversals and verifications through the store,
+// concurrently from a few writers, and checks that the stored balance equals the fold
+// of the stored entries and an independent model's balance, and is never negative.
+func TestLedgerRandomSequences(t *testing.T) {
+	forEachTarget(t, func(t *testing.T, tg target) {
+		for seed := range uint64(3) {
+			t.Run(fmt.Sprint("seed", seed), func(t *testing.T) {
+				s := newLedgerStore(t, tg)
+				ctx := t.Context()
+				r := rand.New(rand.NewPCG(seed, 2026))
+				projects := []string{"", "助学", "助残"}
+				items := []string{"大米", "食用油"}
+				var ids []string
+				for step := range 120 {
+					var e donations.Entry
+					switch n := r.IntN(12); {
+					case n < 3:
+						e = ledgerCash(r.Int64N(500)+1, projects[r.IntN(3)])
+					case n < 5:
+						e = ledgerGoods(items[r.IntN(2)], r.Int64N(8)+1)
+					case n < 6:
+						e = donations.Entry{Kind: donations.KindProjectSpending, AmountFen: r.Int64N(400) + 1, Project: projects[1+r.IntN(2)],
+							SignOffs: &donations.SignOffs{Handler: "甲", ProjectLead: "乙", FinanceLead: "丙", SecretaryGeneral: "丁"},
+							Date:     "2026-11-30", RecordedBy: "liaison-1"}
+					case n < 7:
+						e = ledgerPayout(t, r.Int64N(400)+1, projects[r.IntN(3)])
+					case n < 8:
+						e = ledgerHandout(t, items[r.IntN(2)], r.Int64N(10)+1)
+					case n < 10 && len(ids) > 0:
+						e = ledgerReversal(ids[r.IntN(len(ids))])
+					case len(ids) > 0:
+						id := ids[r.IntN(len(ids))]
+						_, err := s.Verify(ctx, ledgerOrg, donations.Verification{EntryID: id, VerifiedBy: fmt.Sprint("liaison-", r.IntN(3))})
+						if c := qingfeng.ErrorCode(err); c != "" && c != qingfeng.ECONFLICT && c != qingfeng.EFORBIDDEN {
+							t.Fatalf("step %d: Verify: %v", step, err)
+						}
+						continue
+					default:
+						e = ledgerCash(1, "")
+					}
+					// Some steps race a second writer doing the same.
+					var wg sync.WaitGroup
+					n := 1 + r.IntN(2)
+					for range n {
+						wg.Go(func() {
+							got, err := s.Append(ctx, ledgerOrg, e, nil)
+							if c := qingfeng.ErrorCode(err); c != "" && c != qingfeng.ECONFLICT && c != qingfeng.ENOTFOUND {
+								t.Errorf("step %d: Append: %v", step, err)
+							}
+							if err == nil && got.Kind != donations.KindReversal {
+								// ids is only read between steps.
+								idsMu.Lock()
+								ids = append(ids, got.ID)
+								idsMu.Unlock()
+							}
+						})
+					}
+					wg.Wait()
+					if t.Failed() {
+						t.FailNow()
+					}
+				}
+				b := checkReconciles(t, s)
+				recs, err := s.List(ctx, ledgerOrg, "")
+				if err != nil {
+					t.Fatal(err)
+				}
+				// The independent model: sums of amounts by line, without Apply.
+				funds := map[string]int64{}
+				stock := map[string]int64{}
+				reversedBy := map[string]string{}
+				byID := map[string]donations.Entry{}
+				for _, rec := range recs {
+					e := rec.Entry
+					byID[e.ID] = e
+					sign := int64(1)
+					kind, from, inc := e.Kind, e.From, e.IncomeType
+					if e.Kind == donations.KindReversal {
+						if _, dup := reversedBy[e.Reverses]; dup {
+							t.Fatalf("%s reversed twice", e.Reverses)
+						}
+						o, ok := byID[e.Reverses]
+						if !ok || o.Kind == donations.KindReversal {
+							t.Fatalf("reversal %s of %s, which is not an earlier entry", e.ID, e.Reverses)
+						}
+						reversedBy[e.Reverses] = e.ID
+						e = o
+						sign, kind, from, inc = -1, o.Kind, o.From, o.IncomeType
+					}
+					switch {
+					case kind == donations.KindIncome && inc == donations.IncomeGoods:
+						stock[e.Goods.Item] += sign * e.Goods.Quantity
+					case kind == donations.KindIncome:
+						funds[e.Project] += sign * e.AmountFen
+					case kind == donations.KindProjectSpending || from == donations.FromFunds:
+						funds[e.Project] -= sign * e.AmountFen
+					default:
+						stock[e.Goods.Item] -= sign * e.Goods.Quantity
+					}
+					for p, v := range funds {
+						if v < 0 {
+							t.Fatalf("after %s fund %q = %d", rec.ID, p, v)
+						}
+					}
+					for i, v := range stock {
+						if v < 0 {
+							t.Fatalf("after %s stock %q = %d", rec.ID, i, v)
+						}
+					}
+				}
+				for p, v := range funds {
+					if b.Funds[p] != v {
+						t.Errorf("fund %q: store %d, model %d", p, b.Funds[p], v)
+					}
+				}
+				for i, v := range stock {
+					if b.Stock[donations.StockKey{Item: i, Unit: "箱"}] != v {
+						t.Errorf("stock %q: store %d, model %d", i, b.Stock[donations.StockKey{Item: i, Unit: "箱"}], v)
+					}
+				}
+				if len(reversedBy) != len(b.Reversed) {
+					t.Errorf("%d reversals stored, head has %d", len(reversedBy), len(b.Reversed))
+				}
+				verified := 0
+				for _, rec := range recs {
+					if v := rec.Verification; v != nil {
+						verified++
+						if !rec.NeedsVerification() || v.VerifiedBy == rec.RecordedBy {
+							t.Errorf("bad verification %+v of %+v", v, rec.Entry)
+						}
+					}
+				}
+				t.Logf("%d entries, %d reversals, %d verified, balance %+v", len(recs), len(reversedBy), verified, b)
+			})
+		}
+	})
+}
+
+var idsMu sync.Mutex
