@@ -50,6 +50,9 @@ type Deps struct {
 	Keys        *custody.Keys
 	Disclosures *custody.Disclosures
 	Reseals     *custody.Reseals
+	// Ledger is the donation ledger; Orgs finds a registered organization by credit code.
+	Ledger Ledger
+	Orgs   func(code string) (routing.Organization, bool)
 	// Audit is the hash-chained audit log.
 	Audit *audit.Log
 	// Calendar adds holiday calendars.
@@ -144,6 +147,12 @@ func New(d Deps) *Server {
 	v1.Put("/disclosures/:id/resealed", s.staffAuth(accounts.RoleCustodian), s.putResealed)
 	v1.Get("/disclosures/:id/identity", s.staffAuth(accounts.RoleStaff), s.disclosedIdentity)
 	v1.Get("/reseal-tasks", s.staffAuth(accounts.RoleCustodian), s.resealTasks)
+	ledger := v1.Group("/orgs/:code/ledger", s.staffAuth(accounts.RoleLiaison, accounts.RoleStaff, accounts.RoleAdmin))
+	ledger.Post("/entries", s.appendEntry)
+	ledger.Get("/entries", s.listEntries)
+	ledger.Post("/entries/:id/reversal", s.reverseEntry)
+	ledger.Post("/entries/:id/verification", s.verifyEntry)
+	ledger.Get("/balance", s.ledgerBalance)
 	v1.Get("/reseal-tasks/:id/sealed-identity", s.staffAuth(accounts.RoleCustodian), s.resealTaskIdentity)
 	v1.Put("/reseal-tasks/:id/resealed", s.staffAuth(accounts.RoleCustodian), s.putResealTask)
 	v1.Get("/admin/audit/verify", s.staffAuth(accounts.RoleAdmin), s.auditVerify)

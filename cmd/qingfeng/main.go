@@ -339,6 +339,8 @@ func (m *Main) Open(ctx context.Context) error {
 		Keys:          m.keys,
 		Disclosures:   m.disclosures,
 		Reseals:       m.reseals,
+		Ledger:        mongo.NewLedgerStore(m.db),
+		Orgs:          m.engine.Orgs.Get,
 		ValidDivision: func(code string) bool { _, ok := routing.LookupDivision(code); return ok },
 		Log:           m.Log, Registry: reg, FollowUpTTL: m.Config.FollowUpTTL, MaxUploadBody: m.Config.MaxUploadBytes,
 	})

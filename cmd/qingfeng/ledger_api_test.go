@@ -1,0 +1,118 @@
+package main
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/qingfeng-zj/qingfeng/accounts"
+	"github.com/qingfeng-zj/qingfeng/routing"
+)
+
+func TestLedgerAPI(t *testing.T) {
+	const code = "51330782MJ0000018J"
+	srv.engine.Orgs.Put(routing.Organization{CreditCode: code, Name: "义乌市某行业协会", Type: "社会团体", RegDivision: "330782",
+		Division: "330782", Status: routing.OrgNormal})
+	base := "/v1/orgs/" + code + "/ledger"
+	a, aUser := staffLogin(t, accounts.RoleLiaison, "", "330782")
+	b, _ := staffLogin(t, accounts.RoleLiaison, "", "330782")
+	other, _ := staffLogin(t, accounts.RoleLiaison, "", "330326")
+	mz, _ := staffLogin(t, accounts.RoleStaff, "330782-mz", "")
+	jw, _ := staffLogin(t, accounts.RoleStaff, "330782-jw", "")
+	entry := func(token string, body any, status int) map[string]any {
+		t.Helper()
+		r := postJSON(t, base+"/entries", token, body)
+		wantStatus(t, r, status)
+		var out map[string]any
+		r.json(t, &out)
+		return out
+	}
+	today := "2026-11-01"
+	cash := entry(a, map[string]any{"kind": "income", "income_type": "cash", "amount_fen": 100000, "date": today,
+		"donor": map[string]any{"anonymous": false, "name": "李先生", "name_consent": true}, "receipt_number": "ZJ2026-001", "purpose": "助学"}, 201)
+	goods := entry(a, map[string]any{"kind": "income", "income_type": "goods", "date": today,
+		"goods": map[string]any{"item": "大米", "quantity": 10, "unit": "袋", "valuation_fen": 50000}, "donor": map[string]any{"anonymous": true}}, 201)
+
+	// Goods are verified by a second, different person, once.
+	verify := func(token, id string, status int) {
+		t.Helper()
+		wantStatus(t, postJSON(t, base+"/entries/"+id+"/verification", token, map[string]any{"note": "已验收"}), status)
+	}
+	verify(a, goods["id"].(string), 403)
+	verify(b, goods["id"].(string), 201)
+	verify(b, goods["id"].(string), 409)
+
+	// Disbursements cannot exceed the balance or the stock.
+	entry(a, map[string]any{"kind": "disbursement", "from": "funds", "amount_fen": 200000, "date": today,
+		"beneficiary": map[string]any{"name": "困难学生王某"}}, 409)
+	paid := entry(a, map[string]any{"kind": "disbursement", "from": "funds", "amount_fen": 50000, "date": today,
+		"beneficiary": map[string]any{"name": "困难学生王某", "note": "助学金"}}, 201)
+	if paid["beneficiary_sealed"] != true {
+		t.Errorf("beneficiary not sealed: %v", paid)
+	}
+	entry(a, map[string]any{"kind": "disbursement", "from": "stock", "goods": map[string]any{"item": "大米", "quantity": 11, "unit": "袋"}, "date": today,
+		"beneficiary": map[string]any{"name": "低保户张某"}}, 409)
+	entry(a, map[string]any{"kind": "disbursement", "from": "stock", "goods": map[string]any{"item": "大米", "quantity": 4, "unit": "袋"}, "date": today,
+		"beneficiary": map[string]any{"name": "低保户张某"}}, 201)
+
+	// Corrections are reversals: an income already spent cannot be reversed; a
+	// disbursement can, once.
+	rev := func(id string, status int) {
+		t.Helper()
+		wantStatus(t, postJSON(t, base+"/entries/"+id+"/reversal", a, map[string]any{"reason": "录入错误"}), status)
+	}
+	rev(cash["id"].(string), 409)
+	rev(paid["id"].(string), 201)
+	rev(paid["id"].(string), 409)
+
+	r := do(t, req{method: "GET", path: base + "/balance", token: mz})
+	wantStatus(t, r, 200)
+	if !containsString(r.Body, `"total_funds_fen":100000`) || !containsString(r.Body, `"quantity":6`) {
+		t.Errorf("balance: %s", r.Body)
+	}
+	r = do(t, req{method: "GET", path: base + "/entries?month=2026-11", token: a})
+	wantStatus(t, r, 200)
+	for _, secret := range []string{"困难学生王某", "低保户张某"} {
+		if containsString(r.Body, secret) {
+			t.Errorf("the ledger shows a beneficiary in plaintext: %s", secret)
+		}
+	}
+	if !containsString(r.Body, `"verified_by"`) || !containsString(r.Body, `"reversed_by"`) || !containsString(r.Body, aUser.ID) {
+		t.Errorf("listing: %s", r.Body)
+	}
+
+	bad := []struct {
+		name   string
+		token  string
+		body   any
+		status int
+	}{
+		{"negative amount", a, map[string]any{"kind": "income", "income_type": "cash", "amount_fen": -5, "date": today}, 400},
+		{"future date", a, map[string]any{"kind": "income", "income_type": "cash", "amount_fen": 5, "date": "2099-01-01"}, 400},
+		{"unknown kind", a, map[string]any{"kind": "gift", "date": today}, 400},
+		{"reversal through the wrong route", a, map[string]any{"kind": "reversal", "date": today}, 400},
+		{"project spending without sign-offs", a, map[string]any{"kind": "project_spending", "amount_fen": 5, "project": "助学", "date": today}, 400},
+		{"wrong type", a, map[string]any{"kind": "income", "income_type": "cash", "amount_fen": "100", "date": today}, 400},
+		{"operator injection", a, `{"kind":{"$ne":""},"date":"2026-11-01"}`, 400},
+		{"unknown field", a, `{"kind":"income","income_type":"cash","amount_fen":5,"date":"2026-11-01","balance":1}`, 400},
+		{"empty beneficiary", a, map[string]any{"kind": "disbursement", "from": "funds", "amount_fen": 5, "date": today, "beneficiary": map[string]any{"name": ""}}, 400},
+		{"liaison of another division", other, map[string]any{"kind": "income", "income_type": "cash", "amount_fen": 5, "date": today}, 403},
+		{"staff cannot write", mz, map[string]any{"kind": "income", "income_type": "cash", "amount_fen": 5, "date": today}, 403},
+		{"no token", "", map[string]any{"kind": "income"}, 401},
+	}
+	for _, tt := range bad {
+		t.Run(tt.name, func(t *testing.T) {
+			r := postJSON(t, base+"/entries", tt.token, tt.body)
+			wantStatus(t, r, tt.status)
+			r.errorCode(t)
+		})
+	}
+	wantStatus(t, postJSON(t, "/v1/orgs/51330782MJ00000XXX/ledger/entries", a, map[string]any{"kind": "income"}), 404)
+	wantStatus(t, do(t, req{method: "GET", path: base + "/entries?month=11-2026", token: a}), 400)
+	wantStatus(t, do(t, req{method: "GET", path: base + "/entries", token: jw}), 404)
+	wantStatus(t, postJSON(t, base+"/entries/"+code+":9999999999/reversal", a, map[string]any{"reason": "x"}), 404)
+	// Nothing the refused requests sent changed the balance.
+	r = do(t, req{method: "GET", path: base + "/balance", token: a})
+	if !strings.Contains(string(r.Body), `"total_funds_fen":100000`) {
+		t.Errorf("balance after refused requests: %s", r.Body)
+	}
+}

@@ -1,0 +1,256 @@
+package handlers
+
+import (
+	"context"
+	"encoding/json"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v3"
+
+	"github.com/qingfeng-zj/qingfeng"
+	"github.com/qingfeng-zj/qingfeng/accounts"
+	"github.com/qingfeng-zj/qingfeng/donations"
+	"github.com/qingfeng-zj/qingfeng/routing"
+)
+
+// Ledger is the donation ledger store (storage/mongo's LedgerStore).
+type Ledger interface {
+	Append(ctx context.Context, code string, e donations.Entry, check func(donations.Balance) error) (donations.Entry, error)
+	Verify(ctx context.Context, code string, v donations.Verification) (donations.Verification, error)
+	List(ctx context.Context, code, month string) ([]donations.Record, error)
+	Balance(ctx context.Context, code string) (donations.Balance, error)
+}
+
+// beneficiaryRequest is a disbursement's beneficiary in plaintext: it is sealed to the
+// custodians of the organization's division at once and never stored or logged.
+type beneficiaryRequest struct {
+	Name       string `json:"name"`
+	ResidentID string `json:"resident_id"`
+	Note       string `json:"note"`
+}
+
+type entryRequest struct {
+	Kind          donations.Kind       `json:"kind"`
+	IncomeType    donations.IncomeType `json:"income_type"`
+	From          donations.Source     `json:"from"`
+	AmountFen     int64                `json:"amount_fen"`
+	Goods         *donations.Goods     `json:"goods"`
+	Donor         *donations.Donor     `json:"donor"`
+	ReceiptNumber string               `json:"receipt_number"`
+	Date          string               `json:"date"`
+	Purpose       string               `json:"purpose"`
+	Project       string               `json:"project"`
+	Beneficiary   *beneficiaryRequest  `json:"beneficiary"`
+	SignOffs      *donations.SignOffs  `json:"sign_offs"`
+}
+
+type entryView struct {
+	ID                string                  `json:"id"`
+	Seq               int64                   `json:"seq"`
+	Kind              donations.Kind          `json:"kind"`
+	IncomeType        donations.IncomeType    `json:"income_type,omitempty"`
+	From              donations.Source        `json:"from,omitempty"`
+	AmountFen         int64                   `json:"amount_fen,omitempty"`
+	Goods             *donations.Goods        `json:"goods,omitempty"`
+	Donor             *donations.Donor        `json:"donor,omitempty"`
+	ReceiptNumber     string                  `json:"receipt_number,omitempty"`
+	Date              string                  `json:"date"`
+	Purpose           string                  `json:"purpose,omitempty"`
+	Project           string                  `json:"project,omitempty"`
+	BeneficiarySealed bool                    `json:"beneficiary_sealed"`
+	SignOffs          *donations.SignOffs     `json:"sign_offs,omitempty"`
+	Reverses          string                  `json:"reverses,omitempty"`
+	Reason            string                  `json:"reason,omitempty"`
+	RecordedBy        string                  `json:"recorded_by"`
+	RecordedAt        string                  `json:"recorded_at"`
+	Verification      *donations.Verification `json:"verification,omitempty"`
+	ReversedBy        string                  `json:"reversed_by,omitempty"`
+}
+
+func entryOf(e donations.Entry) entryView {
+	return entryView{ID: e.ID, Seq: e.Seq, Kind: e.Kind, IncomeType: e.IncomeType, From: e.From, AmountFen: e.AmountFen, Goods: e.Goods,
+		Donor: e.Donor, ReceiptNumber: e.ReceiptNumber, Date: e.Date, Purpose: e.Purpose, Project: e.Project,
+		BeneficiarySealed: len(e.Beneficiary) > 0, SignOffs: e.SignOffs, Reverses: e.Reverses, Reason: e.Reason,
+		RecordedBy: e.RecordedBy, RecordedAt: wireTime(e.RecordedAt)}
+}
+
+// ledgerOrg loads the organization of the path and checks the caller's access:
+// liaisons of its division write and read; staff of its registration authority and
+// admins read.
+func (s *Server) ledgerOrg(c fiber.Ctx, write bool) (routing.Organization, *accounts.User, error) {
+	p := principalOf(c)
+	notFound := qingfeng.Errorf(qingfeng.ENOTFOUND, "组织未登记", "no such registered organization")
+	code := strings.ToUpper(c.Params("code"))
+	org, ok := s.d.Orgs(code)
+	if !ok {
+		return org, nil, notFound
+	}
+	div := org.Division
+	if div == "" {
+		div = org.RegDivision
+	}
+	u := p.user
+	switch {
+	case u.Role == accounts.RoleLiaison && u.Division != "" && strings.HasPrefix(div, divisionPrefix(u.Division)):
+		return org, u, nil
+	case write:
+		return org, nil, qingfeng.ErrForbidden
+	case u.Role == accounts.RoleAdmin:
+		return org, u, nil
+	case u.Role == accounts.RoleStaff && u.UnitID != "" && (u.UnitID == org.RegistrationAuthority || u.UnitID == routing.UnitID(org.RegDivision, routing.KindCivilAffairs)):
+		return org, u, nil
+	}
+	return org, nil, notFound
+}
+
+// appendEntry is POST /v1/orgs/{code}/ledger/entries: income, a disbursement or
+// project spending, recorded by a liaison of the organization's division.
+func (s *Server) appendEntry(c fiber.Ctx) error {
+	org, u, err := s.ledgerOrg(c, true)
+	if err != nil {
+		return err
+	}
+	var req entryRequest
+	if err := s.decodeJSON(c, &req); err != nil {
+		return err
+	}
+	e := donations.Entry{Kind: req.Kind, IncomeType: req.IncomeType, From: req.From, AmountFen: req.AmountFen, Goods: req.Goods,
+		Donor: req.Donor, ReceiptNumber: req.ReceiptNumber, Date: req.Date, Purpose: req.Purpose, Project: req.Project,
+		SignOffs: req.SignOffs, RecordedBy: u.ID}
+	if e.Kind == donations.KindReversal {
+		return fieldInvalid("kind", "invalid_value", "冲正请使用冲正接口", "use the reversal route")
+	}
+	if b := req.Beneficiary; b != nil {
+		if strings.TrimSpace(b.Name) == "" || len([]rune(b.Name)) > 100 || len(b.ResidentID) > 18 || len([]rune(b.Note)) > 200 {
+			return fieldInvalid("beneficiary", "invalid_value", "受益人姓名必填（不超过100字）", "a beneficiary name of at most 100 characters")
+		}
+		plain, _ := json.Marshal(map[string]any{"v": 1, "name": strings.TrimSpace(b.Name), "resident_id": b.ResidentID, "note": b.Note})
+		div := org.Division
+		if div == "" {
+			div = org.RegDivision
+		}
+		sealed, err := s.d.Keys.Sealer.Seal(c.Context(), div, plain)
+		clear(plain)
+		if err != nil {
+			return err
+		}
+		e.Beneficiary = sealed.Ciphertext
+	}
+	stored, err := s.d.Ledger.Append(c.Context(), org.CreditCode, e, nil)
+	if err != nil {
+		return err
+	}
+	s.recordChange(c, "ledger.append", "", map[string]string{"org": org.CreditCode, "entry": stored.ID, "kind": string(stored.Kind)})
+	return c.Status(fiber.StatusCreated).JSON(entryOf(stored))
+}
+
+type reversalRequest struct {
+	Reason string `json:"reason"`
+	Date   string `json:"date"`
+}
+
+// reverseEntry is POST /v1/orgs/{code}/ledger/entries/{id}/reversal: a correction is a
+// reversal (and, if needed, a new entry), never an edit.
+func (s *Server) reverseEntry(c fiber.Ctx) error {
+	org, u, err := s.ledgerOrg(c, true)
+	if err != nil {
+		return err
+	}
+	var req reversalRequest
+	if err := s.decodeJSON(c, &req); err != nil {
+		return err
+	}
+	if req.Date == "" {
+		req.Date = donations.Today(time.Now())
+	}
+	stored, err := s.d.Ledger.Append(c.Context(), org.CreditCode, donations.Entry{Kind: donations.KindReversal,
+		Reverses: c.Params("id"), Reason: req.Reason, Date: req.Date, RecordedBy: u.ID}, nil)
+	if err != nil {
+		return err
+	}
+	s.recordChange(c, "ledger.reverse", "", map[string]string{"org": org.CreditCode, "entry": stored.ID, "reverses": stored.Reverses})
+	return c.Status(fiber.StatusCreated).JSON(entryOf(stored))
+}
+
+type verificationRequest struct {
+	Note string `json:"note"`
+}
+
+// verifyEntry is POST /v1/orgs/{code}/ledger/entries/{id}/verification: a second,
+// different person confirms goods were received.
+func (s *Server) verifyEntry(c fiber.Ctx) error {
+	org, u, err := s.ledgerOrg(c, true)
+	if err != nil {
+		return err
+	}
+	var req verificationRequest
+	if err := s.decodeJSON(c, &req); err != nil {
+		return err
+	}
+	if len([]rune(req.Note)) > 500 {
+		return fieldInvalid("note", "too_long", "备注不能超过500字", "at most 500 characters")
+	}
+	v, err := s.d.Ledger.Verify(c.Context(), org.CreditCode, donations.Verification{EntryID: c.Params("id"), VerifiedBy: u.ID,
+		VerifiedAt: time.Now().UTC(), Note: req.Note})
+	if err != nil {
+		return err
+	}
+	s.recordChange(c, "ledger.verify", "", map[string]string{"org": org.CreditCode, "entry": v.EntryID})
+	return c.Status(fiber.StatusCreated).JSON(v)
+}
+
+// listEntries is GET /v1/orgs/{code}/ledger/entries?month=YYYY-MM.
+func (s *Server) listEntries(c fiber.Ctx) error {
+	org, _, err := s.ledgerOrg(c, false)
+	if err != nil {
+		return err
+	}
+	month := c.Query("month")
+	if month != "" {
+		if _, err := time.Parse("2006-01", month); err != nil {
+			return fieldInvalid("month", "invalid_month", "月份格式应为YYYY-MM", "a YYYY-MM month")
+		}
+	}
+	recs, err := s.d.Ledger.List(c.Context(), org.CreditCode, month)
+	if err != nil {
+		return err
+	}
+	out := make([]entryView, 0, len(recs))
+	for _, r := range recs {
+		v := entryOf(r.Entry)
+		v.Verification, v.ReversedBy = r.Verification, r.ReversedBy
+		out = append(out, v)
+	}
+	return c.JSON(fiber.Map{"org": org.CreditCode, "entries": out})
+}
+
+type stockLine struct {
+	Item     string `json:"item"`
+	Unit     string `json:"unit"`
+	Quantity int64  `json:"quantity"`
+}
+
+// ledgerBalance is GET /v1/orgs/{code}/ledger/balance: funds by project (the
+// unrestricted fund under "") and stock by item.
+func (s *Server) ledgerBalance(c fiber.Ctx) error {
+	org, _, err := s.ledgerOrg(c, false)
+	if err != nil {
+		return err
+	}
+	b, err := s.d.Ledger.Balance(c.Context(), org.CreditCode)
+	if err != nil {
+		return err
+	}
+	stock := []stockLine{}
+	for k, q := range b.Stock {
+		stock = append(stock, stockLine{Item: k.Item, Unit: k.Unit, Quantity: q})
+	}
+	slices.SortFunc(stock, func(a, b stockLine) int { return strings.Compare(a.Item+a.Unit, b.Item+b.Unit) })
+	funds := map[string]int64{}
+	for p, v := range b.Funds {
+		funds[p] = v
+	}
+	return c.JSON(fiber.Map{"org": org.CreditCode, "entries": b.Seq, "funds_fen": funds, "total_funds_fen": b.TotalFunds(), "stock": stock})
+}
