@@ -116,3 +116,60 @@ func TestLedgerAPI(t *testing.T) {
 		t.Errorf("balance after refused requests: %s", r.Body)
 	}
 }
+
+func TestPublicDisclosure(t *testing.T) {
+	const code = "52330782MJ0000026B"
+	srv.engine.Orgs.Put(routing.Organization{CreditCode: code, Name: "义乌市某慈善服务中心", Type: "民办非企业单位/社会服务机构",
+		RegDivision: "330782", Division: "330782", Status: routing.OrgNormal, Grade: "4A"})
+	a, _ := staffLogin(t, accounts.RoleLiaison, "", "330782")
+	base := "/v1/orgs/" + code + "/ledger/entries"
+	wantStatus(t, postJSON(t, base, a, map[string]any{"kind": "income", "income_type": "transfer", "amount_fen": 2_000_000, "date": "2026-10-08",
+		"donor": map[string]any{"anonymous": false, "name": "某公司", "name_consent": false}, "receipt_number": "ZJ2026-88"}), 201)
+	wantStatus(t, postJSON(t, base, a, map[string]any{"kind": "disbursement", "from": "funds", "amount_fen": 300000, "date": "2026-10-20",
+		"beneficiary": map[string]any{"name": "受助人陈某"}}), 201)
+
+	r := do(t, req{method: "GET", path: "/v1/public/orgs/" + code})
+	wantStatus(t, r, 200)
+	if !containsString(r.Body, "义乌市民政局") || !containsString(r.Body, `"status_label":"正常"`) || !containsString(r.Body, "4A") {
+		t.Errorf("public page: %s", r.Body)
+	}
+	r = do(t, req{method: "GET", path: "/v1/public/orgs/" + code + "/donations?month=2026-10"})
+	wantStatus(t, r, 200)
+	for _, secret := range []string{"受助人陈某", "某公司"} {
+		if containsString(r.Body, secret) {
+			t.Errorf("the public statement shows %s: %s", secret, r.Body)
+		}
+	}
+	if !containsString(r.Body, `"income_fen":2000000`) || !containsString(r.Body, `"spending_fen":300000`) || !containsString(r.Body, `"donor":"未公开"`) {
+		t.Errorf("statement: %s", r.Body)
+	}
+	r = do(t, req{method: "GET", path: "/v1/public/orgs/" + code + "/donations/check?receipt=ZJ2026-88&amount_fen=2000000"})
+	wantStatus(t, r, 200)
+	if !containsString(r.Body, `"recorded":true`) {
+		t.Errorf("donor check: %s", r.Body)
+	}
+	r = do(t, req{method: "GET", path: "/v1/public/orgs/" + code + "/donations/check?receipt=ZJ2026-88&amount_fen=1"})
+	if !containsString(r.Body, `"recorded":false`) {
+		t.Errorf("donor check, wrong amount: %s", r.Body)
+	}
+	r = do(t, req{method: "GET", path: "/v1/public/orgs/" + code + "/qr.png"})
+	wantStatus(t, r, 200)
+	if !strings.HasPrefix(string(r.Body), "\x89PNG") {
+		t.Error("the QR code is not a PNG")
+	}
+	r = do(t, req{method: "GET", path: "/v1/orgs/" + code + "/ledger/export.csv?from=2026-10&to=2026-10", token: a})
+	wantStatus(t, r, 200)
+	if containsString(r.Body, "受助人陈某") || !containsString(r.Body, "ZJ2026-88") {
+		t.Errorf("csv: %s", r.Body)
+	}
+	for _, q := range []string{
+		"/v1/public/orgs/" + code + "/donations?month=2026",
+		"/v1/public/orgs/" + code + "/donations/check?receipt=&amount_fen=5",
+		"/v1/public/orgs/" + code + "/donations/check?receipt=x&amount_fen=-5",
+	} {
+		wantStatus(t, do(t, req{method: "GET", path: q}), 400)
+	}
+	wantStatus(t, do(t, req{method: "GET", path: "/v1/orgs/" + code + "/ledger/export.csv?from=2026-11&to=2026-10", token: a}), 400)
+	wantStatus(t, do(t, req{method: "GET", path: "/v1/orgs/" + code + "/ledger/export.csv?from=2026-10&to=2026-10"}), 401)
+	wantStatus(t, do(t, req{method: "GET", path: "/v1/public/orgs/51000000000000000X"}), 404)
+}
