@@ -1,0 +1,228 @@
+package donations
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/qingfeng-zj/qingfeng/routing"
+)
+
+// Warning rules (智能预警, seed 002): checks over an organization's ledger whose hits
+// each open a case (source "system"), routed like any other report. Evaluate is pure;
+// the warnings package runs it over every ledger and files the cases exactly once.
+//
+// A hit is deduplicated by organization + rule + period (Hit.ID):
+//   - the per-entry rules (large_amount, cash_without_receipt, goods_unverified,
+//     disbursement_without_beneficiary) use the entry's 10-digit sequence number as the
+//     period, so every offending entry opens its own case once;
+//   - income_for_listed_org uses the month (YYYY-MM) of the income's date: one case per
+//     organization and month while it is listed. Income recorded later in a month whose
+//     case is already open is covered by that case and opens nothing new.
+//
+// Not implemented: the unpublished monthly statement (there is no publish step in the
+// ledger yet), foreign donors (Donor has no nationality field), and missing hand-out
+// photos (a disbursement may carry photos, but nothing says which ones are required, so
+// only a missing beneficiary is flagged).
+const (
+	RuleLargeAmount                    = "large_amount"
+	RuleCashWithoutReceipt             = "cash_without_receipt"
+	RuleGoodsUnverified                = "goods_unverified"
+	RuleDisbursementWithoutBeneficiary = "disbursement_without_beneficiary"
+	RuleIncomeForListedOrg             = "income_for_listed_org"
+)
+
+// Rules are all rule names, in the order Evaluate reports them.
+var Rules = []string{RuleLargeAmount, RuleCashWithoutReceipt, RuleGoodsUnverified,
+	RuleDisbursementWithoutBeneficiary, RuleIncomeForListedOrg}
+
+// WarningRules configure Evaluate. Zero values take the defaults of DefaultWarningRules.
+type WarningRules struct {
+	// LargeAmountFen: a single donation of at least this much (in fen; 以上 includes the
+	// threshold) is a hit. Cash and transfers count their amount, goods their valuation,
+	// services their valuation.
+	LargeAmountFen int64
+	// UnverifiedGoodsDays: goods income not verified by a second person this many days
+	// after it was recorded is a hit.
+	UnverifiedGoodsDays int
+	// ListedLookbackDays: income dated within this many days before now is a hit while
+	// the organization is listed (abnormal, dishonest, revoked, deregistered). The
+	// registry does not record when a status began, so "income while listed" is
+	// approximated by "currently listed and recent income".
+	ListedLookbackDays int
+	// Enabled switches rules off by name: a rule is on unless Enabled[rule] is present
+	// and false. A nil map enables every rule.
+	Enabled map[string]bool
+}
+
+// DefaultWarningRules: 50,000 yuan, 7 days, 90 days, every rule on.
+var DefaultWarningRules = WarningRules{LargeAmountFen: 5_000_000, UnverifiedGoodsDays: 7, ListedLookbackDays: 90}
+
+func (r WarningRules) withDefaults() WarningRules {
+	if r.LargeAmountFen <= 0 {
+		r.LargeAmountFen = DefaultWarningRules.LargeAmountFen
+	}
+	if r.UnverifiedGoodsDays <= 0 {
+		r.UnverifiedGoodsDays = DefaultWarningRules.UnverifiedGoodsDays
+	}
+	if r.ListedLookbackDays <= 0 {
+		r.ListedLookbackDays = DefaultWarningRules.ListedLookbackDays
+	}
+	return r
+}
+
+// On reports whether rule is enabled.
+func (r WarningRules) On(rule string) bool {
+	on, set := r.Enabled[rule]
+	return !set || on
+}
+
+// Hit is one warning: a rule an organization's ledger broke. Detail is Chinese text for
+// the case description and never carries personal data (no donor or beneficiary names,
+// no free text from the entry); OrgName, Division and Date are what the case needs, kept
+// with the hit so that a retried filing sends exactly the same report.
+type Hit struct {
+	Rule     string `json:"rule"`
+	Org      string `json:"org"`    // credit code
+	Period   string `json:"period"` // entry seq (10 digits) or YYYY-MM; see the package comment above
+	EntryID  string `json:"entry_id"`
+	Detail   string `json:"detail"`
+	OrgName  string `json:"org_name"`
+	Division string `json:"division"` // the organization's address division, else its registration one
+	Date     string `json:"date"`     // YYYY-MM-DD of the entry
+}
+
+// ID is the deduplication key of h: org:rule:period.
+func (h Hit) ID() string { return h.Org + ":" + h.Rule + ":" + h.Period }
+
+// Warning statuses: a warning is recorded "filing" before its case is filed, and set
+// "filed" with the case number after.
+const (
+	WarningFiling = "filing"
+	WarningFiled  = "filed"
+)
+
+// Warning is a stored hit and what became of it.
+type Warning struct {
+	Hit
+	ID         string    `json:"id"`
+	Status     string    `json:"status"`
+	CaseNumber string    `json:"case_number,omitempty"`
+	CreatedAt  time.Time `json:"created_at"`
+	FiledAt    time.Time `json:"filed_at,omitzero"`
+}
+
+var shanghai = func() *time.Location {
+	if l, err := time.LoadLocation("Asia/Shanghai"); err == nil {
+		return l
+	}
+	return time.FixedZone("CST", 8*3600)
+}()
+
+func yuan(fen int64) string {
+	s := fmt.Sprintf("%d.%02d", fen/100, fen%100)
+	return strings.TrimSuffix(s, ".00")
+}
+
+var incomeLabels = map[IncomeType]string{IncomeCash: "现金", IncomeTransfer: "转账", IncomeGoods: "物资", IncomeServices: "服务"}
+
+// incomeValue is the value of an income entry in fen.
+func incomeValue(e Entry) int64 {
+	if e.IncomeType == IncomeGoods && e.Goods != nil {
+		return e.Goods.ValuationFen
+	}
+	return e.AmountFen
+}
+
+func seqOf(e Entry) string { return fmt.Sprintf("%010d", e.Seq) }
+
+// Evaluate returns the hits of org's ledger recs (its records, in any order) at now.
+// Reversed entries and reversals never hit.
+func Evaluate(org routing.Organization, recs []Record, now time.Time, rules WarningRules) []Hit {
+	rules = rules.withDefaults()
+	division := org.Division
+	if division == "" {
+		division = org.RegDivision
+	}
+	name := org.Name
+	if name == "" {
+		name = org.CreditCode
+	}
+	hit := func(rule, period string, e Entry, detail string) Hit {
+		return Hit{Rule: rule, Org: org.CreditCode, Period: period, EntryID: e.ID, Detail: detail,
+			OrgName: org.Name, Division: division, Date: e.Date}
+	}
+	where := func(e Entry) string {
+		return fmt.Sprintf("%s（统一社会信用代码 %s）捐赠台账第 %d 条记录（%s）", name, org.CreditCode, e.Seq, e.Date)
+	}
+	listed := org.Status == routing.OrgAbnormal || org.Status == routing.OrgDishonest ||
+		org.Status == routing.OrgRevoked || org.Status == routing.OrgDeregistered
+	since := now.In(shanghai).AddDate(0, 0, -rules.ListedLookbackDays).Format("2006-01-02")
+
+	var out []Hit
+	type monthly struct {
+		first Entry
+		n     int
+		fen   int64
+	}
+	listedMonths := map[string]*monthly{}
+	var months []string
+	for _, r := range recs {
+		e := r.Entry
+		if e.Kind == KindReversal || r.ReversedBy != "" {
+			continue
+		}
+		switch e.Kind {
+		case KindIncome:
+			v := incomeValue(e)
+			if rules.On(RuleLargeAmount) && v >= rules.LargeAmountFen {
+				out = append(out, hit(RuleLargeAmount, seqOf(e), e, fmt.Sprintf(
+					"系统预警：%s为单笔大额捐赠（%s，%s 元），达到 %s 元的预警标准，请核查捐赠来源、票据和使用情况。",
+					where(e), incomeLabels[e.IncomeType], yuan(v), yuan(rules.LargeAmountFen))))
+			}
+			if rules.On(RuleCashWithoutReceipt) && e.IncomeType == IncomeCash && strings.TrimSpace(e.ReceiptNumber) == "" {
+				out = append(out, hit(RuleCashWithoutReceipt, seqOf(e), e, fmt.Sprintf(
+					"系统预警：%s为现金捐赠 %s 元，未登记公益事业捐赠票据号，请核查是否开具票据、款项是否入账。",
+					where(e), yuan(e.AmountFen))))
+			}
+			if rules.On(RuleGoodsUnverified) && e.NeedsVerification() && r.Verification == nil {
+				from := e.RecordedAt
+				if from.IsZero() {
+					if d, err := time.ParseInLocation("2006-01-02", e.Date, shanghai); err == nil {
+						from = d
+					}
+				}
+				if !from.IsZero() && now.Sub(from) > time.Duration(rules.UnverifiedGoodsDays)*24*time.Hour {
+					out = append(out, hit(RuleGoodsUnverified, seqOf(e), e, fmt.Sprintf(
+						"系统预警：%s为捐赠物资，登记后超过 %d 天仍未由第二人签字验收，请核查物资是否到位。",
+						where(e), rules.UnverifiedGoodsDays)))
+				}
+			}
+			if rules.On(RuleIncomeForListedOrg) && listed && e.Date >= since && len(e.Date) >= 7 {
+				m := e.Date[:7]
+				if listedMonths[m] == nil {
+					listedMonths[m] = &monthly{first: e}
+					months = append(months, m)
+				}
+				listedMonths[m].n++
+				listedMonths[m].fen += incomeValue(e)
+			}
+		case KindDisbursement:
+			if rules.On(RuleDisbursementWithoutBeneficiary) && (e.From == FromFunds || e.From == FromStock) && len(e.Beneficiary) == 0 {
+				what := "资金 " + yuan(e.AmountFen) + " 元"
+				if e.From == FromStock && e.Goods != nil {
+					what = fmt.Sprintf("物资 %d%s", e.Goods.Quantity, e.Goods.Unit)
+				}
+				out = append(out, hit(RuleDisbursementWithoutBeneficiary, seqOf(e), e, fmt.Sprintf(
+					"系统预警：%s为发放%s，未登记受益人，请核查发放对象和发放凭证。", where(e), what)))
+			}
+		}
+	}
+	for _, m := range months {
+		g := listedMonths[m]
+		out = append(out, hit(RuleIncomeForListedOrg, m, g.first, fmt.Sprintf(
+			"系统预警：%s（统一社会信用代码 %s）当前登记状态为“%s”，%s 月仍登记捐赠收入（自第 %d 条记录起，发现时共 %d 笔，合计 %s 元），请核查其是否违规开展募捐或接受捐赠。",
+			name, org.CreditCode, routing.OrgStatusLabel(org.Status), m, g.first.Seq, g.n, yuan(g.fen))))
+	}
+	return out
+}
