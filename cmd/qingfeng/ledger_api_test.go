@@ -6,6 +6,7 @@ import (
 
 	"github.com/qingfeng-zj/qingfeng/accounts"
 	"github.com/qingfeng-zj/qingfeng/routing"
+	"github.com/qingfeng-zj/qingfeng/storage/mongo"
 )
 
 func TestLedgerAPI(t *testing.T) {
@@ -172,4 +173,34 @@ func TestPublicDisclosure(t *testing.T) {
 	wantStatus(t, do(t, req{method: "GET", path: "/v1/orgs/" + code + "/ledger/export.csv?from=2026-11&to=2026-10", token: a}), 400)
 	wantStatus(t, do(t, req{method: "GET", path: "/v1/orgs/" + code + "/ledger/export.csv?from=2026-10&to=2026-10"}), 401)
 	wantStatus(t, do(t, req{method: "GET", path: "/v1/public/orgs/51000000000000000X"}), 404)
+}
+
+// TestDonationWarnings: a donation above the large-amount threshold opens a case by
+// itself (source "system"), routed to the organization's registration authority, once.
+func TestDonationWarnings(t *testing.T) {
+	const code = "53330782MJ0000034M"
+	srv.engine.Orgs.Put(routing.Organization{CreditCode: code, Name: "义乌市某基金会", Type: "基金会", RegDivision: "330782",
+		Division: "330782", Status: routing.OrgNormal})
+	if _, _, err := mongo.NewOrgStore(srv.db).UpsertOrganizations(t.Context(), []routing.Organization{{CreditCode: code, Name: "义乌市某基金会",
+		Type: "基金会", RegDivision: "330782", Division: "330782", Status: routing.OrgNormal}}); err != nil {
+		t.Fatal(err)
+	}
+	a, _ := staffLogin(t, accounts.RoleLiaison, "", "330782")
+	wantStatus(t, postJSON(t, "/v1/orgs/"+code+"/ledger/entries", a, map[string]any{"kind": "income", "income_type": "transfer",
+		"amount_fen": 9_000_000, "date": "2026-11-02", "receipt_number": "ZJ-9", "donor": map[string]any{"anonymous": true}}), 201)
+	for range 2 {
+		if _, err := srv.warnings.RunOnce(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	warns, err := mongo.NewLedgerStore(srv.db).OrgWarnings(t.Context(), code)
+	if err != nil || len(warns) != 1 || warns[0].CaseNumber == "" {
+		t.Fatalf("warnings %+v %v", warns, err)
+	}
+	staff, _ := staffLogin(t, accounts.RoleStaff, "330782-mz", "")
+	r := do(t, req{method: "GET", path: "/v1/cases/" + warns[0].CaseNumber, token: staff})
+	wantStatus(t, r, 200)
+	if !containsString(r.Body, `"source":"system"`) || !containsString(r.Body, code) {
+		t.Errorf("system case: %s", r.Body)
+	}
 }

@@ -38,6 +38,7 @@ import (
 	"github.com/qingfeng-zj/qingfeng/storage/embedded"
 	"github.com/qingfeng-zj/qingfeng/storage/mongo"
 	"github.com/qingfeng-zj/qingfeng/triage"
+	"github.com/qingfeng-zj/qingfeng/warnings"
 )
 
 func main() {
@@ -116,6 +117,7 @@ type Main struct {
 	throttle    *intake.Throttle
 	engine      *routing.Engine
 	escalator   *triage.Escalator
+	warnings    *warnings.Job
 	calendar    calendarAdmin
 	keys        *custody.Keys
 	disclosures *custody.Disclosures
@@ -392,6 +394,8 @@ func (m *Main) Run(ctx context.Context) error {
 	go m.purgeLoop(m.purgeCtx)
 	go m.refreshRouting(m.purgeCtx, 15*time.Second)
 	go m.escalator.Loop(m.purgeCtx, time.Minute)
+	m.warnings = m.warningJob()
+	go m.warnings.Loop(m.purgeCtx, 10*time.Minute)
 	if m.Config.RetentionPeriod > 0 {
 		go (&retention.Purger{Cases: mongo.NewCaseStore(m.db), Blobs: m.blobs, Audit: m.Audit,
 			Period: m.Config.RetentionPeriod, Log: m.Log}).Loop(m.purgeCtx, time.Hour)
