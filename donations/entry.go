@@ -147,6 +147,9 @@ type Entry struct {
 
 	RecordedBy string    `json:"recorded_by"` // account id of the liaison
 	RecordedAt time.Time `json:"recorded_at"`
+	// IdempotencyKey is the hash of the client's Idempotency-Key, so that a retried
+	// request finds the entry its first attempt appended.
+	IdempotencyKey string `json:"-"`
 }
 
 // Verification is the second person's confirmation that goods were received (2人以上

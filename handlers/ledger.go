@@ -2,6 +2,8 @@ package handlers
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"slices"
 	"strings"
@@ -18,6 +20,7 @@ import (
 // Ledger is the donation ledger store (storage/mongo's LedgerStore).
 type Ledger interface {
 	Append(ctx context.Context, code string, e donations.Entry, check func(donations.Balance) error) (donations.Entry, error)
+	AppendOnce(ctx context.Context, code, keyHash, reqHash string, e donations.Entry, check func(donations.Balance) error) (donations.Entry, bool, error)
 	Verify(ctx context.Context, code string, v donations.Verification) (donations.Verification, error)
 	List(ctx context.Context, code, month string) ([]donations.Record, error)
 	Balance(ctx context.Context, code string) (donations.Balance, error)
@@ -138,9 +141,20 @@ func (s *Server) appendEntry(c fiber.Ctx) error {
 		}
 		e.Beneficiary = sealed.Ciphertext
 	}
-	stored, err := s.d.Ledger.Append(c.Context(), org.CreditCode, e, nil)
+	// The request hash (kept for idempotency) must not be a test for guessed
+	// beneficiaries: it covers only whether there is one.
+	hashed := req
+	hashed.Beneficiary = nil
+	stored, replayed, err := s.appendLedger(c, org.CreditCode, struct {
+		entryRequest
+		HasBeneficiary bool
+	}{hashed, req.Beneficiary != nil}, e)
 	if err != nil {
 		return err
+	}
+	if replayed {
+		c.Set("Idempotent-Replayed", "true")
+		return c.JSON(entryOf(stored))
 	}
 	s.recordChange(c, "ledger.append", "", map[string]string{"org": org.CreditCode, "entry": stored.ID, "kind": string(stored.Kind)})
 	return c.Status(fiber.StatusCreated).JSON(entryOf(stored))
@@ -165,10 +179,14 @@ func (s *Server) reverseEntry(c fiber.Ctx) error {
 	if req.Date == "" {
 		req.Date = donations.Today(time.Now())
 	}
-	stored, err := s.d.Ledger.Append(c.Context(), org.CreditCode, donations.Entry{Kind: donations.KindReversal,
-		Reverses: c.Params("id"), Reason: req.Reason, Date: req.Date, RecordedBy: u.ID}, nil)
+	stored, replayed, err := s.appendLedger(c, org.CreditCode, map[string]any{"reverses": c.Params("id"), "req": req},
+		donations.Entry{Kind: donations.KindReversal, Reverses: c.Params("id"), Reason: req.Reason, Date: req.Date, RecordedBy: u.ID})
 	if err != nil {
 		return err
+	}
+	if replayed {
+		c.Set("Idempotent-Replayed", "true")
+		return c.JSON(entryOf(stored))
 	}
 	s.recordChange(c, "ledger.reverse", "", map[string]string{"org": org.CreditCode, "entry": stored.ID, "reverses": stored.Reverses})
 	return c.Status(fiber.StatusCreated).JSON(entryOf(stored))
@@ -253,4 +271,21 @@ func (s *Server) ledgerBalance(c fiber.Ctx) error {
 		funds[p] = v
 	}
 	return c.JSON(fiber.Map{"org": org.CreditCode, "entries": b.Seq, "funds_fen": funds, "total_funds_fen": b.TotalFunds(), "stock": stock})
+}
+
+// appendLedger appends e, once per Idempotency-Key when the client sends one (a
+// retried POST from a flaky network then returns the first entry, never a second).
+// req is what the request hash covers; it must hold no personal data.
+func (s *Server) appendLedger(c fiber.Ctx, code string, req any, e donations.Entry) (donations.Entry, bool, error) {
+	key := c.Get("Idempotency-Key")
+	if key == "" {
+		got, err := s.d.Ledger.Append(c.Context(), code, e, nil)
+		return got, false, err
+	}
+	if len(key) > 200 {
+		return donations.Entry{}, false, fieldInvalid("Idempotency-Key", "too_long", "幂等键过长", "too long")
+	}
+	body, _ := json.Marshal(req)
+	kh, rh := sha256.Sum256([]byte(key)), sha256.Sum256(body)
+	return s.d.Ledger.AppendOnce(c.Context(), code, hex.EncodeToString(kh[:]), hex.EncodeToString(rh[:]), e, nil)
 }

@@ -204,3 +204,33 @@ func TestDonationWarnings(t *testing.T) {
 		t.Errorf("system case: %s", r.Body)
 	}
 }
+
+// TestLedgerIdempotency: a POST retried with the same Idempotency-Key records one entry;
+// the same key with another body is refused.
+func TestLedgerIdempotency(t *testing.T) {
+	const code = "51330782MJ00000420"
+	srv.engine.Orgs.Put(routing.Organization{CreditCode: code, Name: "义乌市某志愿者协会", Type: "社会团体", RegDivision: "330782",
+		Division: "330782", Status: routing.OrgNormal})
+	a, _ := staffLogin(t, accounts.RoleLiaison, "", "330782")
+	post := func(key string, amount int, status int) map[string]any {
+		t.Helper()
+		b := jsonBody(t, map[string]any{"kind": "income", "income_type": "cash", "amount_fen": amount, "date": "2026-11-03", "receipt_number": "R-1", "donor": map[string]any{"anonymous": true}})
+		r := do(t, req{method: "POST", path: "/v1/orgs/" + code + "/ledger/entries", body: b, contentType: "application/json", token: a,
+			header: map[string]string{"Idempotency-Key": key}})
+		wantStatus(t, r, status)
+		var out map[string]any
+		r.json(t, &out)
+		return out
+	}
+	first := post("retry-1", 5000, 201)
+	again := post("retry-1", 5000, 200)
+	if first["id"] != again["id"] {
+		t.Errorf("a retry recorded a second entry: %v vs %v", first["id"], again["id"])
+	}
+	post("retry-1", 6000, 409)
+	post(strings.Repeat("k", 201), 5000, 400)
+	r := do(t, req{method: "GET", path: "/v1/orgs/" + code + "/ledger/balance", token: a})
+	if !containsString(r.Body, `"total_funds_fen":5000`) {
+		t.Errorf("balance after retries: %s", r.Body)
+	}
+}

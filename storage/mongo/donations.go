@@ -115,6 +115,7 @@ type ledgerEntryDoc struct {
 	ReversedFrom       string       `bson:"reversed_from,omitempty"`
 	RecordedBy         string       `bson:"recorded_by"`
 	RecordedAt         time.Time    `bson:"recorded_at"`
+	Idem               string       `bson:"idem,omitempty"`
 }
 
 func toLedgerDoc(e donations.Entry) ledgerEntryDoc {
@@ -123,7 +124,7 @@ func toLedgerDoc(e donations.Entry) ledgerEntryDoc {
 		AmountFen: e.AmountFen, ReceiptNumber: e.ReceiptNumber, Date: e.Date, Purpose: e.Purpose, Project: e.Project,
 		Photos: e.Photos, Beneficiary: e.Beneficiary, Reverses: e.Reverses, Reason: e.Reason,
 		ReversedKind: string(e.ReversedKind), ReversedIncomeType: string(e.ReversedIncomeType), ReversedFrom: string(e.ReversedFrom),
-		RecordedBy: e.RecordedBy, RecordedAt: e.RecordedAt.UTC(),
+		RecordedBy: e.RecordedBy, RecordedAt: e.RecordedAt.UTC(), Idem: e.IdempotencyKey,
 	}
 	if g := e.Goods; g != nil {
 		d.Goods = &goodsDoc{Item: g.Item, Quantity: g.Quantity, Unit: g.Unit, ValuationFen: g.ValuationFen}
@@ -143,7 +144,7 @@ func (d ledgerEntryDoc) entry() donations.Entry {
 		From: donations.Source(d.From), AmountFen: d.AmountFen, ReceiptNumber: d.ReceiptNumber, Date: d.Date,
 		Purpose: d.Purpose, Project: d.Project, Photos: d.Photos, Beneficiary: d.Beneficiary, Reverses: d.Reverses,
 		Reason: d.Reason, ReversedKind: donations.Kind(d.ReversedKind), ReversedIncomeType: donations.IncomeType(d.ReversedIncomeType),
-		ReversedFrom: donations.Source(d.ReversedFrom), RecordedBy: d.RecordedBy, RecordedAt: d.RecordedAt,
+		ReversedFrom: donations.Source(d.ReversedFrom), RecordedBy: d.RecordedBy, RecordedAt: d.RecordedAt, IdempotencyKey: d.Idem,
 	}
 	if len(e.Photos) == 0 {
 		e.Photos = nil
