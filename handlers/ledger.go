@@ -5,7 +5,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
+	"io"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -14,6 +17,7 @@ import (
 	"github.com/qingfeng-zj/qingfeng"
 	"github.com/qingfeng-zj/qingfeng/accounts"
 	"github.com/qingfeng-zj/qingfeng/donations"
+	"github.com/qingfeng-zj/qingfeng/intake"
 	"github.com/qingfeng-zj/qingfeng/routing"
 )
 
@@ -21,6 +25,8 @@ import (
 type Ledger interface {
 	Append(ctx context.Context, code string, e donations.Entry, check func(donations.Balance) error) (donations.Entry, error)
 	AppendOnce(ctx context.Context, code, keyHash, reqHash string, e donations.Entry, check func(donations.Balance) error) (donations.Entry, bool, error)
+	AddPhotos(ctx context.Context, org, batch string, evs []intake.Evidence) ([]string, error)
+	Photo(ctx context.Context, org, ref string) (intake.Evidence, error)
 	Verify(ctx context.Context, code string, v donations.Verification) (donations.Verification, error)
 	List(ctx context.Context, code, month string) ([]donations.Record, error)
 	Balance(ctx context.Context, code string) (donations.Balance, error)
@@ -46,6 +52,7 @@ type entryRequest struct {
 	Purpose       string               `json:"purpose"`
 	Project       string               `json:"project"`
 	Beneficiary   *beneficiaryRequest  `json:"beneficiary"`
+	Photos        []string             `json:"photos"` // references from POST .../ledger/photos
 	SignOffs      *donations.SignOffs  `json:"sign_offs"`
 }
 
@@ -63,6 +70,7 @@ type entryView struct {
 	Purpose           string                  `json:"purpose,omitempty"`
 	Project           string                  `json:"project,omitempty"`
 	BeneficiarySealed bool                    `json:"beneficiary_sealed"`
+	Photos            []string                `json:"photos,omitempty"`
 	SignOffs          *donations.SignOffs     `json:"sign_offs,omitempty"`
 	Reverses          string                  `json:"reverses,omitempty"`
 	Reason            string                  `json:"reason,omitempty"`
@@ -75,7 +83,7 @@ type entryView struct {
 func entryOf(e donations.Entry) entryView {
 	return entryView{ID: e.ID, Seq: e.Seq, Kind: e.Kind, IncomeType: e.IncomeType, From: e.From, AmountFen: e.AmountFen, Goods: e.Goods,
 		Donor: e.Donor, ReceiptNumber: e.ReceiptNumber, Date: e.Date, Purpose: e.Purpose, Project: e.Project,
-		BeneficiarySealed: len(e.Beneficiary) > 0, SignOffs: e.SignOffs, Reverses: e.Reverses, Reason: e.Reason,
+		BeneficiarySealed: len(e.Beneficiary) > 0, Photos: e.Photos, SignOffs: e.SignOffs, Reverses: e.Reverses, Reason: e.Reason,
 		RecordedBy: e.RecordedBy, RecordedAt: wireTime(e.RecordedAt)}
 }
 
@@ -125,6 +133,21 @@ func (s *Server) appendEntry(c fiber.Ctx) error {
 	if e.Kind == donations.KindReversal {
 		return fieldInvalid("kind", "invalid_value", "冲正请使用冲正接口", "use the reversal route")
 	}
+	if len(req.Photos) > 20 {
+		return fieldInvalid("photos", "too_many", "最多引用20张照片", "at most 20 photos")
+	}
+	for i, ref := range req.Photos {
+		if len(ref) > 80 {
+			return fieldInvalid("photos", "not_found", "照片不存在，请先上传", "no such photo")
+		}
+		if _, err := s.d.Ledger.Photo(c.Context(), org.CreditCode, ref); err != nil {
+			if isNotFound(err) {
+				return fieldInvalid("photos["+strconv.Itoa(i)+"]", "not_found", "照片不存在，请先上传", "no such photo of this organization")
+			}
+			return err
+		}
+	}
+	e.Photos = req.Photos
 	if b := req.Beneficiary; b != nil {
 		if strings.TrimSpace(b.Name) == "" || len([]rune(b.Name)) > 100 || len(b.ResidentID) > 18 || len([]rune(b.Note)) > 200 {
 			return fieldInvalid("beneficiary", "invalid_value", "受益人姓名必填（不超过100字）", "a beneficiary name of at most 100 characters")
@@ -288,4 +311,49 @@ func (s *Server) appendLedger(c fiber.Ctx, code string, req any, e donations.Ent
 	body, _ := json.Marshal(req)
 	kh, rh := sha256.Sum256([]byte(key)), sha256.Sum256(body)
 	return s.d.Ledger.AppendOnce(c.Context(), code, hex.EncodeToString(kh[:]), hex.EncodeToString(rh[:]), e, nil)
+}
+
+// uploadLedgerPhotos is POST /v1/orgs/{code}/ledger/photos: photos of goods, receipts
+// and hand-outs, through the evidence pipeline (type by magic bytes, metadata removed,
+// both SHA-256s), all or none; entries then cite the returned references.
+func (s *Server) uploadLedgerPhotos(c fiber.Ctx) error {
+	org, u, err := s.ledgerOrg(c, true)
+	if err != nil {
+		return err
+	}
+	mr, err := multipartReader(c, s.d.MaxUploadBody)
+	if err != nil {
+		return err
+	}
+	next := func() (io.Reader, error) {
+		part, err := mr.NextPart()
+		if errors.Is(err, io.EOF) {
+			return nil, io.EOF
+		}
+		if err != nil {
+			return nil, multipartError(err)
+		}
+		if !isFilePart(part) {
+			return nil, fieldInvalid(part.FormName(), "unknown_field", "只接受文件字段 file", "only file parts are accepted")
+		}
+		return &partReader{part}, nil
+	}
+	div := org.Division
+	if div == "" {
+		div = org.RegDivision
+	}
+	batch := intake.NewID()
+	var refs []string
+	owner := &intake.Case{ID: "ledger-" + org.CreditCode, Number: org.CreditCode, Location: intake.Location{Division: div}}
+	evs, err := s.d.Intake.StoreFiles(c.Context(), owner, "liaison:"+u.ID, next, s.d.Intake.Config.MaxCaseBytes, func(evs []intake.Evidence) error {
+		var err error
+		refs, err = s.d.Ledger.AddPhotos(c.Context(), org.CreditCode, batch, evs)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	s.recordChange(c, "ledger.photos", "", map[string]string{"org": org.CreditCode, "batch": batch, "files": strconv.Itoa(len(evs))})
+	views := evidenceViews(evs)
+	return c.Status(fiber.StatusCreated).JSON(fiber.Map{"photos": refs, "files": views})
 }

@@ -154,6 +154,7 @@ func New(d Deps) *Server {
 	ledger.Post("/entries/:id/verification", s.verifyEntry)
 	ledger.Get("/balance", s.ledgerBalance)
 	ledger.Get("/export.csv", s.ledgerCSV)
+	ledger.Post("/photos", s.uploadLedgerPhotos)
 	v1.Get("/public/orgs/:code", s.publicOrgPage)
 	v1.Get("/public/orgs/:code/donations", s.publicStatement)
 	v1.Get("/public/orgs/:code/donations/check", s.publicReceiptCheck)

@@ -413,6 +413,22 @@ func errStoreClosed(err error) error {
 // AddEvidence attaches files to a registered case. Either every file of the request is
 // stored and referenced, or none is and no object remains.
 func (s *Service) AddEvidence(ctx context.Context, c *Case, uploader string, next func() (io.Reader, error)) ([]Evidence, error) {
+	evs, err := s.StoreFiles(ctx, c, uploader, next, s.Config.MaxCaseBytes-c.EvidenceBytes, func(evs []Evidence) error {
+		return s.Cases.AddEvidence(ctx, c.ID, evs, s.Config.MaxCaseBytes)
+	})
+	if err == nil {
+		s.Log.InfoContext(ctx, "evidence added", "case", c.Number, "files", len(evs), "by", uploader)
+	}
+	return evs, err
+}
+
+// StoreFiles runs every file next yields through the evidence pipeline (type sniffing,
+// metadata removal, hashing, the object store) under owner's id, within room bytes in
+// all, then calls commit with them; if anything fails, every object written is removed.
+// owner's Location.Division names the custodians sealed originals go to. Evidence of
+// cases goes through AddEvidence; the donation ledger's photos come here directly.
+func (s *Service) StoreFiles(ctx context.Context, owner *Case, uploader string, next func() (io.Reader, error), room int64, commit func([]Evidence) error) ([]Evidence, error) {
+	c := owner
 	var (
 		evs     []Evidence
 		written []string
@@ -438,7 +454,7 @@ func (s *Service) AddEvidence(ctx context.Context, c *Case, uploader string, nex
 		if len(evs) >= s.Config.MaxFilesPerReq {
 			return fail(qingfeng.Errorf(qingfeng.ETOOLARGE, fmt.Sprintf("一次最多上传%d个文件", s.Config.MaxFilesPerReq), "too many files in one request"))
 		}
-		ev, keys, err := s.storeFile(ctx, c, r, uploader, s.Config.MaxCaseBytes-c.EvidenceBytes-total)
+		ev, keys, err := s.storeFile(ctx, c, r, uploader, room-total)
 		written = append(written, keys...)
 		if err != nil {
 			return fail(err)
@@ -449,10 +465,9 @@ func (s *Service) AddEvidence(ctx context.Context, c *Case, uploader string, nex
 	if len(evs) == 0 {
 		return nil, qingfeng.Invalid(map[string]qingfeng.FieldError{"file": fieldErr("required", "请至少上传一个文件", "upload at least one file")})
 	}
-	if err := s.Cases.AddEvidence(ctx, c.ID, evs, s.Config.MaxCaseBytes); err != nil {
+	if err := commit(evs); err != nil {
 		return fail(err)
 	}
-	s.Log.InfoContext(ctx, "evidence added", "case", c.Number, "files", len(evs), "by", uploader)
 	return evs, nil
 }
 

@@ -234,3 +234,46 @@ func TestLedgerIdempotency(t *testing.T) {
 		t.Errorf("balance after retries: %s", r.Body)
 	}
 }
+
+// TestLedgerPhotos: photos go through the evidence pipeline (metadata removed), are
+// cited by entries, and belong to their organization.
+func TestLedgerPhotos(t *testing.T) {
+	const code = "51330782MJ00000500"
+	srv.engine.Orgs.Put(routing.Organization{CreditCode: code, Name: "义乌市某互助会", Type: "社会团体", RegDivision: "330782",
+		Division: "330782", Status: routing.OrgNormal})
+	a, _ := staffLogin(t, accounts.RoleLiaison, "", "330782")
+	body, ct := multipartBody(t, nil, []filePart{{"file", "rice.jpg", testJPEG(t)}})
+	r := do(t, req{method: "POST", path: "/v1/orgs/" + code + "/ledger/photos", body: body, contentType: ct, token: a})
+	wantStatus(t, r, 201)
+	var up struct {
+		Photos []string `json:"photos"`
+		Files  []struct {
+			MetadataRemoved bool `json:"metadata_removed"`
+		} `json:"files"`
+	}
+	r.json(t, &up)
+	if len(up.Photos) != 1 || !up.Files[0].MetadataRemoved {
+		t.Fatalf("upload: %s", r.Body)
+	}
+	entry := map[string]any{"kind": "income", "income_type": "goods", "date": "2026-11-04", "donor": map[string]any{"anonymous": true},
+		"goods": map[string]any{"item": "食用油", "quantity": 5, "unit": "桶", "valuation_fen": 40000}, "photos": up.Photos}
+	r = postJSON(t, "/v1/orgs/"+code+"/ledger/entries", a, entry)
+	wantStatus(t, r, 201)
+	if !containsString(r.Body, up.Photos[0]) {
+		t.Errorf("entry: %s", r.Body)
+	}
+	entry["photos"] = []string{"nope/nope"}
+	wantStatus(t, postJSON(t, "/v1/orgs/"+code+"/ledger/entries", a, entry), 400)
+	// Another organization's photo cannot be cited.
+	const other = "51330782MJ00000600"
+	srv.engine.Orgs.Put(routing.Organization{CreditCode: other, Name: "义乌市某联合会", Type: "社会团体", RegDivision: "330782", Division: "330782", Status: routing.OrgNormal})
+	entry["photos"] = up.Photos
+	wantStatus(t, postJSON(t, "/v1/orgs/"+other+"/ledger/entries", a, entry), 400)
+	// Bad uploads change nothing.
+	body, ct = multipartBody(t, [][2]string{{"note", "x"}}, nil)
+	wantStatus(t, do(t, req{method: "POST", path: "/v1/orgs/" + code + "/ledger/photos", body: body, contentType: ct, token: a}), 400)
+	wantStatus(t, do(t, req{method: "POST", path: "/v1/orgs/" + code + "/ledger/photos", body: strings.NewReader("x"), contentType: "text/plain", token: a}), 415)
+	staff, _ := staffLogin(t, accounts.RoleStaff, "330782-mz", "")
+	body, ct = multipartBody(t, nil, []filePart{{"file", "rice.jpg", testJPEG(t)}})
+	wantStatus(t, do(t, req{method: "POST", path: "/v1/orgs/" + code + "/ledger/photos", body: body, contentType: ct, token: staff}), 403)
+}
