@@ -86,6 +86,9 @@ type Donor struct {
 	Name      string `json:"name,omitempty"`
 	// NameConsent records that the donor agreed to have their name published.
 	NameConsent bool `json:"name_consent,omitempty"`
+	// Foreign marks a donor from outside the mainland (境外捐赠), which the warning
+	// rules flag for review.
+	Foreign bool `json:"foreign,omitempty"`
 }
 
 // PublicName is the donor's name as it may be published, and false when it may not be.

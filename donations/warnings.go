@@ -30,6 +30,7 @@ const (
 	RuleGoodsUnverified                = "goods_unverified"
 	RuleDisbursementWithoutBeneficiary = "disbursement_without_beneficiary"
 	RuleIncomeForListedOrg             = "income_for_listed_org"
+	RuleForeignDonor                   = "foreign_donor"
 )
 
 // Rules are all rule names, in the order Evaluate reports them.
@@ -179,6 +180,10 @@ func Evaluate(org routing.Organization, recs []Record, now time.Time, rules Warn
 				out = append(out, hit(RuleLargeAmount, seqOf(e), e, fmt.Sprintf(
 					"系统预警：%s为单笔大额捐赠（%s，%s 元），达到 %s 元的预警标准，请核查捐赠来源、票据和使用情况。",
 					where(e), incomeLabels[e.IncomeType], yuan(v), yuan(rules.LargeAmountFen))))
+			}
+			if rules.On(RuleForeignDonor) && e.Donor != nil && e.Donor.Foreign {
+				out = append(out, hit(RuleForeignDonor, seqOf(e), e, fmt.Sprintf(
+					"系统预警：%s的捐赠来自境外（%s），请核查是否符合境外捐赠管理规定。", where(e), incomeLabels[e.IncomeType])))
 			}
 			if rules.On(RuleCashWithoutReceipt) && e.IncomeType == IncomeCash && strings.TrimSpace(e.ReceiptNumber) == "" {
 				out = append(out, hit(RuleCashWithoutReceipt, seqOf(e), e, fmt.Sprintf(

@@ -162,3 +162,17 @@ func TestEvaluateDetail(t *testing.T) {
 }
 
 func seqOfEntry(seq int64) string { return seqOf(Entry{Seq: seq}) }
+
+func TestForeignDonor(t *testing.T) {
+	org := routing.Organization{CreditCode: warnOrg, Name: "某某慈善会", Status: routing.OrgNormal, Division: "330782"}
+	e := Entry{ID: warnOrg + ":0000000001", Seq: 1, Kind: KindIncome, IncomeType: IncomeTransfer, AmountFen: 1000, Date: "2026-11-01",
+		ReceiptNumber: "R", Donor: &Donor{Name: "Foreign Friend Ltd", Foreign: true}}
+	hits := Evaluate(org, []Record{{Entry: e}}, time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC), DefaultWarningRules)
+	if len(hits) != 1 || hits[0].Rule != RuleForeignDonor || strings.Contains(hits[0].Detail, "Foreign Friend") {
+		t.Fatalf("hits %+v", hits)
+	}
+	e.Donor.Foreign = false
+	if hits := Evaluate(org, []Record{{Entry: e}}, time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC), DefaultWarningRules); len(hits) != 0 {
+		t.Fatalf("a domestic donor hit: %+v", hits)
+	}
+}

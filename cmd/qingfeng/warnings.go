@@ -16,7 +16,7 @@ func (m *Main) warningJob() *warnings.Job {
 	return &warnings.Job{
 		Ledger: mongo.NewLedgerStore(m.db),
 		Orgs:   mongo.NewOrgStore(m.db).EachOrganization,
-		Rules:  donations.DefaultWarningRules,
+		Rules:  m.warningRules(),
 		Log:    m.Log,
 		Lease:  mongo.NewCaseStore(m.db).AcquireLease,
 		File: func(ctx context.Context, h donations.Hit, key string) (string, error) {
@@ -39,4 +39,16 @@ func (m *Main) warningJob() *warnings.Job {
 			return f.Case.Number, nil
 		},
 	}
+}
+
+// warningRules are the default rules with the configured thresholds.
+func (m *Main) warningRules() donations.WarningRules {
+	r := donations.DefaultWarningRules
+	if m.Config.WarnLargeFen > 0 {
+		r.LargeAmountFen = m.Config.WarnLargeFen
+	}
+	if m.Config.WarnGoodsDays > 0 {
+		r.UnverifiedGoodsDays = m.Config.WarnGoodsDays
+	}
+	return r
 }

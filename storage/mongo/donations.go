@@ -82,6 +82,7 @@ type donorDoc struct {
 	Anonymous   bool   `bson:"anonymous"`
 	Name        string `bson:"name,omitempty"`
 	NameConsent bool   `bson:"name_consent,omitempty"`
+	Foreign     bool   `bson:"foreign,omitempty"`
 }
 
 type signOffsDoc struct {
@@ -130,7 +131,7 @@ func toLedgerDoc(e donations.Entry) ledgerEntryDoc {
 		d.Goods = &goodsDoc{Item: g.Item, Quantity: g.Quantity, Unit: g.Unit, ValuationFen: g.ValuationFen}
 	}
 	if p := e.Donor; p != nil {
-		d.Donor = &donorDoc{Anonymous: p.Anonymous, Name: p.Name, NameConsent: p.NameConsent}
+		d.Donor = &donorDoc{Anonymous: p.Anonymous, Name: p.Name, NameConsent: p.NameConsent, Foreign: p.Foreign}
 	}
 	if s := e.SignOffs; s != nil {
 		d.SignOffs = &signOffsDoc{Handler: s.Handler, ProjectLead: s.ProjectLead, FinanceLead: s.FinanceLead, SecretaryGeneral: s.SecretaryGeneral}
@@ -156,7 +157,7 @@ func (d ledgerEntryDoc) entry() donations.Entry {
 		e.Goods = &donations.Goods{Item: g.Item, Quantity: g.Quantity, Unit: g.Unit, ValuationFen: g.ValuationFen}
 	}
 	if p := d.Donor; p != nil {
-		e.Donor = &donations.Donor{Anonymous: p.Anonymous, Name: p.Name, NameConsent: p.NameConsent}
+		e.Donor = &donations.Donor{Anonymous: p.Anonymous, Name: p.Name, NameConsent: p.NameConsent, Foreign: p.Foreign}
 	}
 	if s := d.SignOffs; s != nil {
 		e.SignOffs = &donations.SignOffs{Handler: s.Handler, ProjectLead: s.ProjectLead, FinanceLead: s.FinanceLead, SecretaryGeneral: s.SecretaryGeneral}
