@@ -38,6 +38,10 @@ type Statement struct {
 	FundsEndFen       int64            `json:"funds_end_fen"`       // at the end of the month
 	StockEnd          []StockLine      `json:"stock_end"`
 	LargeFlows        []Flow           `json:"large_flows"`
+	// Published says whether the month's statement was published (by the 10th of the
+	// next month, or a warning opens a case); set by the caller.
+	Published   bool   `json:"published"`
+	PublishedAt string `json:"published_at,omitempty"`
 }
 
 func inMonth(date, month string) bool { return strings.HasPrefix(date, month+"-") }

@@ -31,6 +31,7 @@ const (
 	RuleDisbursementWithoutBeneficiary = "disbursement_without_beneficiary"
 	RuleIncomeForListedOrg             = "income_for_listed_org"
 	RuleForeignDonor                   = "foreign_donor"
+	RuleStatementNotPublished          = "statement_not_published"
 )
 
 // Rules are all rule names, in the order Evaluate reports them.
@@ -228,6 +229,41 @@ func Evaluate(org routing.Organization, recs []Record, now time.Time, rules Warn
 		out = append(out, hit(RuleIncomeForListedOrg, m, g.first, fmt.Sprintf(
 			"系统预警：%s（统一社会信用代码 %s）当前登记状态为“%s”，%s 月仍登记捐赠收入（自第 %d 条记录起，发现时共 %d 笔，合计 %s 元），请核查其是否违规开展募捐或接受捐赠。",
 			name, org.CreditCode, routing.OrgStatusLabel(org.Status), m, g.first.Seq, g.n, yuan(g.fen))))
+	}
+	return out
+}
+
+// UnpublishedStatements is a hit for every month with ledger entries whose statement
+// was not published by the 10th of the next month (Asia/Shanghai). The period is the
+// month, so each late statement opens one case.
+func UnpublishedStatements(org routing.Organization, recs []Record, published map[string]bool, now time.Time) []Hit {
+	division := org.Division
+	if division == "" {
+		division = org.RegDivision
+	}
+	today := now.In(shanghai).Format("2006-01-02")
+	seen := map[string]bool{}
+	var out []Hit
+	for _, r := range recs {
+		if len(r.Entry.Date) < 7 {
+			continue
+		}
+		month := r.Entry.Date[:7]
+		if seen[month] || published[month] {
+			continue
+		}
+		seen[month] = true
+		m, err := time.ParseInLocation("2006-01", month, shanghai)
+		if err != nil {
+			continue
+		}
+		due := m.AddDate(0, 1, 9).Format("2006-01-02") // the 10th of the next month
+		if today <= due {
+			continue
+		}
+		out = append(out, Hit{Rule: RuleStatementNotPublished, Org: org.CreditCode, Period: month, Detail: fmt.Sprintf(
+			"系统预警：%s（统一社会信用代码 %s）%s 的捐赠收支月度公示未在 %s 前发布，请督促公示。", org.Name, org.CreditCode, month, due),
+			OrgName: org.Name, Division: division, Date: month + "-01"})
 	}
 	return out
 }

@@ -27,6 +27,8 @@ type Ledger interface {
 	AppendOnce(ctx context.Context, code, keyHash, reqHash string, e donations.Entry, check func(donations.Balance) error) (donations.Entry, bool, error)
 	AddPhotos(ctx context.Context, org, batch string, evs []intake.Evidence) ([]string, error)
 	Photo(ctx context.Context, org, ref string) (intake.Evidence, error)
+	PublishStatement(ctx context.Context, org, month, by string, at time.Time) error
+	StatementPublished(ctx context.Context, org, month string) (time.Time, bool, error)
 	Verify(ctx context.Context, code string, v donations.Verification) (donations.Verification, error)
 	List(ctx context.Context, code, month string) ([]donations.Record, error)
 	Balance(ctx context.Context, code string) (donations.Balance, error)
@@ -356,4 +358,27 @@ func (s *Server) uploadLedgerPhotos(c fiber.Ctx) error {
 	s.recordChange(c, "ledger.photos", "", map[string]string{"org": org.CreditCode, "batch": batch, "files": strconv.Itoa(len(evs))})
 	views := evidenceViews(evs)
 	return c.Status(fiber.StatusCreated).JSON(fiber.Map{"photos": refs, "files": views})
+}
+
+// publishStatement is POST /v1/orgs/{code}/ledger/statements/{month}/publish: a liaison
+// publishes the month's statement (月度公示), due by the 10th of the next month.
+func (s *Server) publishStatement(c fiber.Ctx) error {
+	org, u, err := s.ledgerOrg(c, true)
+	if err != nil {
+		return err
+	}
+	month := c.Params("month")
+	m, err := time.Parse("2006-01", month)
+	if err != nil {
+		return fieldInvalid("month", "invalid_month", "月份格式应为YYYY-MM", "a YYYY-MM month")
+	}
+	if donations.Today(time.Now()) < m.AddDate(0, 1, 0).Format(time.DateOnly) {
+		return fieldInvalid("month", "not_over", "该月尚未结束，不能发布公示", "the month is not over yet")
+	}
+	now := time.Now().UTC()
+	if err := s.d.Ledger.PublishStatement(c.Context(), org.CreditCode, month, u.ID, now); err != nil {
+		return err
+	}
+	s.recordChange(c, "ledger.statement.publish", "", map[string]string{"org": org.CreditCode, "month": month})
+	return c.Status(fiber.StatusCreated).JSON(fiber.Map{"org": org.CreditCode, "month": month, "published_at": wireTime(now)})
 }

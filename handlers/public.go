@@ -55,7 +55,15 @@ func (s *Server) publicStatement(c fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(donations.MonthlyStatement(org.CreditCode, recs, month, largeFlowFen))
+	st := donations.MonthlyStatement(org.CreditCode, recs, month, largeFlowFen)
+	at, ok, err := s.d.Ledger.StatementPublished(c.Context(), org.CreditCode, month)
+	if err != nil {
+		return err
+	}
+	if ok {
+		st.Published, st.PublishedAt = true, wireTime(at)
+	}
+	return c.JSON(st)
 }
 
 // publicReceiptCheck is GET /v1/public/orgs/{code}/donations/check?receipt=&amount_fen=:

@@ -155,6 +155,7 @@ func New(d Deps) *Server {
 	ledger.Get("/balance", s.ledgerBalance)
 	ledger.Get("/export.csv", s.ledgerCSV)
 	ledger.Post("/photos", s.uploadLedgerPhotos)
+	ledger.Post("/statements/:month/publish", s.publishStatement)
 	v1.Get("/public/orgs/:code", s.publicOrgPage)
 	v1.Get("/public/orgs/:code/donations", s.publicStatement)
 	v1.Get("/public/orgs/:code/donations/check", s.publicReceiptCheck)

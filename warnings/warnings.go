@@ -32,6 +32,8 @@ type Store interface {
 	ClaimWarning(ctx context.Context, h donations.Hit, at time.Time) (donations.Warning, bool, error)
 	MarkWarningFiled(ctx context.Context, id, caseNumber string, at time.Time) error
 	PendingWarnings(ctx context.Context, limit int) ([]donations.Warning, error)
+	// PublishedMonths lists the months (YYYY-MM) whose statement code has published.
+	PublishedMonths(ctx context.Context, code string) (map[string]bool, error)
 }
 
 // Job files the cases of warning hits. Several instances may run: a lease lets one at a
@@ -109,7 +111,16 @@ func (j *Job) RunOnce(ctx context.Context) (int, error) {
 		if len(recs) == 0 {
 			return nil
 		}
-		for _, h := range donations.Evaluate(org, recs, now, j.Rules) {
+		hits := donations.Evaluate(org, recs, now, j.Rules)
+		if j.Rules.On(donations.RuleStatementNotPublished) {
+			published, err := j.Ledger.PublishedMonths(ctx, org.CreditCode)
+			if err != nil {
+				errs = append(errs, fmt.Errorf("statements of %s: %w", org.CreditCode, err))
+				return nil
+			}
+			hits = append(hits, donations.UnpublishedStatements(org, recs, published, now)...)
+		}
+		for _, h := range hits {
 			w, created, err := j.Ledger.ClaimWarning(ctx, h, now)
 			if err != nil {
 				errs = append(errs, err)

@@ -111,3 +111,7 @@ func TestJob(t *testing.T) {
 		t.Fatalf("idle run: %d, %v, %v", n, err, keys)
 	}
 }
+
+func (m *memStore) PublishedMonths(context.Context, string) (map[string]bool, error) {
+	return map[string]bool{}, nil
+}

@@ -277,3 +277,50 @@ func TestLedgerPhotos(t *testing.T) {
 	body, ct = multipartBody(t, nil, []filePart{{"file", "rice.jpg", testJPEG(t)}})
 	wantStatus(t, do(t, req{method: "POST", path: "/v1/orgs/" + code + "/ledger/photos", body: body, contentType: ct, token: staff}), 403)
 }
+
+// TestStatementPublishing: a liaison publishes a month once it is over; a month with
+// entries left unpublished past the 10th opens a case by itself.
+func TestStatementPublishing(t *testing.T) {
+	const code = "51330782MJ00000700"
+	org := routing.Organization{CreditCode: code, Name: "义乌市某公益协会", Type: "社会团体", RegDivision: "330782", Division: "330782", Status: routing.OrgNormal}
+	srv.engine.Orgs.Put(org)
+	if _, _, err := mongo.NewOrgStore(srv.db).UpsertOrganizations(t.Context(), []routing.Organization{org}); err != nil {
+		t.Fatal(err)
+	}
+	a, _ := staffLogin(t, accounts.RoleLiaison, "", "330782")
+	for _, date := range []string{"2026-09-03", "2026-10-03"} {
+		wantStatus(t, postJSON(t, "/v1/orgs/"+code+"/ledger/entries", a, map[string]any{"kind": "income", "income_type": "transfer",
+			"amount_fen": 1000, "date": date, "receipt_number": "R-" + date, "donor": map[string]any{"anonymous": true}}), 201)
+	}
+	pub := "/v1/orgs/" + code + "/ledger/statements/"
+	wantStatus(t, postJSON(t, pub+"2026-10/publish", a, ""), 201)
+	wantStatus(t, postJSON(t, pub+"2026-10/publish", a, ""), 409)
+	wantStatus(t, postJSON(t, pub+"2099-01/publish", a, ""), 400)
+	wantStatus(t, postJSON(t, pub+"2026-13/publish", a, ""), 400)
+	r := do(t, req{method: "GET", path: "/v1/public/orgs/" + code + "/donations?month=2026-10"})
+	if !containsString(r.Body, `"published":true`) {
+		t.Errorf("statement: %s", r.Body)
+	}
+	// September was never published and it is past 10 October: one case, once.
+	for range 2 {
+		if _, err := srv.warnings.RunOnce(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	warns, err := mongo.NewLedgerStore(srv.db).OrgWarnings(t.Context(), code)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, w := range warns {
+		if w.Hit.Rule == "statement_not_published" {
+			n++
+			if w.Hit.Period != "2026-09" || w.CaseNumber == "" {
+				t.Errorf("warning %+v", w)
+			}
+		}
+	}
+	if n != 1 {
+		t.Errorf("%d unpublished-statement warnings, want 1 (September only): %+v", n, warns)
+	}
+}
