@@ -214,13 +214,21 @@ func Evaluate(org routing.Organization, recs []Record, now time.Time, rules Warn
 				listedMonths[m].fen += incomeValue(e)
 			}
 		case KindDisbursement:
-			if rules.On(RuleDisbursementWithoutBeneficiary) && (e.From == FromFunds || e.From == FromStock) && len(e.Beneficiary) == 0 {
+			// A hand-out needs a beneficiary and a photo (发放照片) as its evidence.
+			if rules.On(RuleDisbursementWithoutBeneficiary) && (e.From == FromFunds || e.From == FromStock) && (len(e.Beneficiary) == 0 || len(e.Photos) == 0) {
 				what := "资金 " + yuan(e.AmountFen) + " 元"
 				if e.From == FromStock && e.Goods != nil {
 					what = fmt.Sprintf("物资 %d%s", e.Goods.Quantity, e.Goods.Unit)
 				}
+				missing := "受益人和发放照片"
+				switch {
+				case len(e.Beneficiary) > 0:
+					missing = "发放照片"
+				case len(e.Photos) > 0:
+					missing = "受益人"
+				}
 				out = append(out, hit(RuleDisbursementWithoutBeneficiary, seqOf(e), e, fmt.Sprintf(
-					"系统预警：%s为发放%s，未登记受益人，请核查发放对象和发放凭证。", where(e), what)))
+					"系统预警：%s为发放%s，未登记%s，请核查发放对象和发放凭证。", where(e), what, missing)))
 			}
 		}
 	}

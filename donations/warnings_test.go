@@ -35,7 +35,7 @@ func TestEvaluate(t *testing.T) {
 			Donor: &Donor{Anonymous: true}}
 	}
 	payout := func(ben []byte) Entry {
-		return Entry{Kind: KindDisbursement, From: FromFunds, AmountFen: 1000, Beneficiary: ben}
+		return Entry{Kind: KindDisbursement, From: FromFunds, AmountFen: 1000, Beneficiary: ben, Photos: []string{"batch/photo"}}
 	}
 	normal := routing.Organization{CreditCode: warnOrg, Name: "某某慈善会", Status: routing.OrgNormal, Division: "330782"}
 	listed := normal
@@ -174,5 +174,14 @@ func TestForeignDonor(t *testing.T) {
 	e.Donor.Foreign = false
 	if hits := Evaluate(org, []Record{{Entry: e}}, time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC), DefaultWarningRules); len(hits) != 0 {
 		t.Fatalf("a domestic donor hit: %+v", hits)
+	}
+}
+
+func TestDisbursementWithoutPhoto(t *testing.T) {
+	org := routing.Organization{CreditCode: warnOrg, Name: "某某慈善会", Status: routing.OrgNormal, Division: "330782"}
+	e := Entry{ID: warnOrg + ":0000000001", Seq: 1, Kind: KindDisbursement, From: FromFunds, AmountFen: 1000, Date: "2026-11-01", Beneficiary: []byte("age")}
+	hits := Evaluate(org, []Record{{Entry: e}}, time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC), DefaultWarningRules)
+	if len(hits) != 1 || hits[0].Rule != RuleDisbursementWithoutBeneficiary || !strings.Contains(hits[0].Detail, "发放照片") {
+		t.Fatalf("hits %+v", hits)
 	}
 }
