@@ -10,6 +10,7 @@ import (
 	"github.com/qingfeng-zj/qingfeng/accounts"
 	qfcrypto "github.com/qingfeng-zj/qingfeng/crypto"
 	"github.com/qingfeng-zj/qingfeng/intake"
+	"github.com/qingfeng-zj/qingfeng/routing"
 )
 
 // Disclosure statuses.
@@ -80,7 +81,7 @@ func (d Disclosure) inJurisdiction(division string) bool {
 	if division == "" {
 		return false
 	}
-	p := DivisionPrefix(division)
+	p := routing.DivisionPrefix(division)
 	return strings.HasPrefix(d.Division, p) || d.UnitDivision != "" && strings.HasPrefix(d.UnitDivision, p)
 }
 
@@ -132,7 +133,7 @@ func (s *Disclosures) Request(ctx context.Context, c *intake.Case, u *accounts.U
 	}
 	ud := ""
 	if s.UnitDivision != nil {
-		if x := s.UnitDivision(c.UnitID); x != "" && !strings.HasPrefix(c.Location.Division, DivisionPrefix(x)) {
+		if x := s.UnitDivision(c.UnitID); x != "" && !strings.HasPrefix(c.Location.Division, routing.DivisionPrefix(x)) {
 			ud = x
 		}
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/qingfeng-zj/qingfeng/accounts"
 	qfcrypto "github.com/qingfeng-zj/qingfeng/crypto"
 	"github.com/qingfeng-zj/qingfeng/intake"
+	"github.com/qingfeng-zj/qingfeng/routing"
 )
 
 // Recipient is a registered public age recipient: a custodian's (bound to a
@@ -75,20 +76,6 @@ func (k *Keys) now() time.Time {
 		return k.Now().UTC()
 	}
 	return time.Now().UTC()
-}
-
-// DivisionPrefix turns a jurisdiction (330000, 330700, 330782, 330782001) into the
-// prefix its divisions share (33, 3307, 330782, 330782001).
-func DivisionPrefix(code string) string {
-	if len(code) == 6 {
-		switch {
-		case strings.HasSuffix(code, "0000"):
-			return code[:2]
-		case strings.HasSuffix(code, "00"):
-			return code[:4]
-		}
-	}
-	return code
 }
 
 // Register records the public recipient of a custodian (bound to their division) or
@@ -195,7 +182,7 @@ func (k *Keys) Reload(ctx context.Context) error {
 	}
 	for _, r := range all {
 		if r.Role == string(accounts.RoleCustodian) && r.RevokedAt == nil {
-			p := DivisionPrefix(r.Jurisdiction)
+			p := routing.DivisionPrefix(r.Jurisdiction)
 			m[p] = append(m[p], r.Recipient)
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/qingfeng-zj/qingfeng/accounts"
 	qfcrypto "github.com/qingfeng-zj/qingfeng/crypto"
 	"github.com/qingfeng-zj/qingfeng/intake"
+	"github.com/qingfeng-zj/qingfeng/routing"
 )
 
 // ResealTask asks a custodian who can open a case's sealed identity to re-seal it to
@@ -124,7 +125,7 @@ func (s *Reseals) AfterTransfer(ctx context.Context, c *intake.Case, toDivision 
 // AfterCustodiansChanged creates tasks for the open cases of jurisdiction whose
 // identity is not sealed to its current custodians.
 func (s *Reseals) AfterCustodiansChanged(ctx context.Context, jurisdiction string) (int, error) {
-	cases, err := s.OpenCases(ctx, DivisionPrefix(jurisdiction))
+	cases, err := s.OpenCases(ctx, routing.DivisionPrefix(jurisdiction))
 	if err != nil {
 		return 0, err
 	}
@@ -149,7 +150,7 @@ func (s *Reseals) forCustodian(ctx context.Context, id string, u *accounts.User)
 	if err != nil {
 		return ResealTask{}, err
 	}
-	if u.Role != accounts.RoleCustodian || u.Division == "" || !strings.HasPrefix(t.Division, DivisionPrefix(u.Division)) {
+	if u.Role != accounts.RoleCustodian || u.Division == "" || !strings.HasPrefix(t.Division, routing.DivisionPrefix(u.Division)) {
 		return ResealTask{}, qingfeng.Errorf(qingfeng.ENOTFOUND, "任务不存在", "no such task")
 	}
 	if t.Status != "pending" {
@@ -166,7 +167,7 @@ func (s *Reseals) ForCustodian(ctx context.Context, u *accounts.User) ([]ResealT
 	}
 	var out []ResealTask
 	for _, t := range all {
-		if strings.HasPrefix(t.Division, DivisionPrefix(u.Division)) {
+		if strings.HasPrefix(t.Division, routing.DivisionPrefix(u.Division)) {
 			out = append(out, t)
 		}
 	}

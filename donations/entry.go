@@ -99,6 +99,18 @@ func (d Donor) PublicName() (string, bool) {
 	return d.Name, true
 }
 
+// PublicLabel is how a donor is shown to the public: their name with consent, else
+// 匿名 (anonymous) or 未公开 (not published).
+func (d Donor) PublicLabel() string {
+	if name, ok := d.PublicName(); ok {
+		return name
+	}
+	if d.Anonymous {
+		return "匿名"
+	}
+	return "未公开"
+}
+
 // SignOffs are the four signatures project spending needs (四级联签), as names.
 type SignOffs struct {
 	Handler          string `json:"handler"`           // 经办人

@@ -87,13 +87,7 @@ func MonthlyStatement(org string, recs []Record, month string, largeFen int64) S
 		if e.Kind != KindReversal && r.ReversedBy == "" && largeFen > 0 && e.AmountFen >= largeFen {
 			f := Flow{Date: e.Date, Kind: e.Kind, AmountFen: e.AmountFen, Project: e.Project}
 			if e.Donor != nil {
-				if name, ok := e.Donor.PublicName(); ok {
-					f.Donor = name
-				} else if e.Donor.Anonymous {
-					f.Donor = "匿名"
-				} else {
-					f.Donor = "未公开"
-				}
+				f.Donor = e.Donor.PublicLabel()
 			}
 			st.LargeFlows = append(st.LargeFlows, f)
 		}

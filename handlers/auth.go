@@ -9,6 +9,7 @@ import (
 	"github.com/qingfeng-zj/qingfeng"
 	"github.com/qingfeng-zj/qingfeng/accounts"
 	"github.com/qingfeng-zj/qingfeng/intake"
+	"github.com/qingfeng-zj/qingfeng/routing"
 )
 
 // principal is who is making a request: a staff account, or a reporter holding a
@@ -100,27 +101,13 @@ func canAccess(p *principal, cs *intake.Case, kind int) bool {
 	case p.user.Role == accounts.RoleStaff:
 		return p.user.UnitID != "" && p.user.UnitID == cs.UnitID
 	case p.user.Role == accounts.RoleLiaison:
-		inDivision := strings.HasPrefix(cs.Location.Division, divisionPrefix(p.user.Division))
+		inDivision := strings.HasPrefix(cs.Location.Division, routing.DivisionPrefix(p.user.Division))
 		if kind == accessAddEvidence {
 			return inDivision
 		}
 		return inDivision && cs.FiledBy == p.user.ID
 	}
 	return false
-}
-
-// divisionPrefix turns a division code into the prefix its sub-divisions share:
-// 330000 → 33, 330700 → 3307, 330782 → 330782, 330782001 → 330782001.
-func divisionPrefix(code string) string {
-	if len(code) == 6 {
-		switch {
-		case strings.HasSuffix(code, "0000"):
-			return code[:2]
-		case strings.HasSuffix(code, "00"):
-			return code[:4]
-		}
-	}
-	return code
 }
 
 // loadCase loads the case named in the path and checks the principal may see it.

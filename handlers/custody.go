@@ -234,6 +234,19 @@ type ciphertextRequest struct {
 	Ciphertext string `json:"ciphertext"` // base64 of a binary age file
 }
 
+// decodeCiphertext reads a ciphertextRequest body: a base64 age file.
+func (s *Server) decodeCiphertext(c fiber.Ctx) ([]byte, error) {
+	var req ciphertextRequest
+	if err := s.decodeJSON(c, &req); err != nil {
+		return nil, err
+	}
+	ct, err := base64.StdEncoding.DecodeString(req.Ciphertext)
+	if err != nil || len(ct) == 0 {
+		return nil, fieldInvalid("ciphertext", "invalid_base64", "密文应为 base64 编码的 age 文件", "base64 of an age file")
+	}
+	return ct, nil
+}
+
 // putResealed is PUT /v1/disclosures/{id}/resealed: the custodian uploads the identity
 // re-sealed to the requester.
 func (s *Server) putResealed(c fiber.Ctx) error {
@@ -241,13 +254,9 @@ func (s *Server) putResealed(c fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	var req ciphertextRequest
-	if err := s.decodeJSON(c, &req); err != nil {
+	ct, err := s.decodeCiphertext(c)
+	if err != nil {
 		return err
-	}
-	ct, err := base64.StdEncoding.DecodeString(req.Ciphertext)
-	if err != nil || len(ct) == 0 {
-		return fieldInvalid("ciphertext", "invalid_base64", "密文应为 base64 编码的 age 文件", "base64 of an age file")
 	}
 	d, err := s.d.Disclosures.Complete(c.Context(), c.Params("id"), u, ct)
 	if err != nil {
@@ -336,13 +345,9 @@ func (s *Server) putResealTask(c fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	var req ciphertextRequest
-	if err := s.decodeJSON(c, &req); err != nil {
+	ct, err := s.decodeCiphertext(c)
+	if err != nil {
 		return err
-	}
-	ct, err := base64.StdEncoding.DecodeString(req.Ciphertext)
-	if err != nil || len(ct) == 0 {
-		return fieldInvalid("ciphertext", "invalid_base64", "密文应为 base64 编码的 age 文件", "base64 of an age file")
 	}
 	t, err := s.d.Reseals.Complete(c.Context(), c.Params("id"), u, ct)
 	if err != nil {

@@ -106,7 +106,7 @@ func (s *Server) ledgerOrg(c fiber.Ctx, write bool) (routing.Organization, *acco
 	}
 	u := p.user
 	switch {
-	case u.Role == accounts.RoleLiaison && u.Division != "" && strings.HasPrefix(div, divisionPrefix(u.Division)):
+	case u.Role == accounts.RoleLiaison && u.Division != "" && strings.HasPrefix(div, routing.DivisionPrefix(u.Division)):
 		return org, u, nil
 	case write:
 		return org, nil, qingfeng.ErrForbidden

@@ -12,6 +12,7 @@ import (
 	"github.com/qingfeng-zj/qingfeng"
 	"github.com/qingfeng-zj/qingfeng/donations"
 	"github.com/qingfeng-zj/qingfeng/routing"
+	"github.com/qingfeng-zj/qingfeng/stats"
 )
 
 // largeFlowFen is the amount from which a statement lists a flow by itself (10,000 yuan).
@@ -148,13 +149,7 @@ func (s *Server) ledgerCSV(c fiber.Ctx) error {
 		}
 		donor := ""
 		if e.Donor != nil {
-			if n, ok := e.Donor.PublicName(); ok {
-				donor = n
-			} else if e.Donor.Anonymous {
-				donor = "匿名"
-			} else {
-				donor = "未公开"
-			}
+			donor = e.Donor.PublicLabel()
 		}
 		_ = w.Write(csvSafe([]string{e.ID, e.Date, string(e.Kind), string(e.IncomeType), string(e.From), strconv.FormatInt(e.AmountFen, 10),
 			item, qty, unit, val, e.Project, e.ReceiptNumber, donor, strconv.FormatBool(len(e.Beneficiary) > 0), e.Reverses, r.ReversedBy,
@@ -169,9 +164,7 @@ func (s *Server) ledgerCSV(c fiber.Ctx) error {
 // csvSafe keeps spreadsheet programs from running a cell as a formula.
 func csvSafe(row []string) []string {
 	for i, v := range row {
-		if v != "" && strings.ContainsRune("=+-@\t\r", rune(v[0])) {
-			row[i] = "'" + v
-		}
+		row[i] = stats.SafeCell(v)
 	}
 	return row
 }

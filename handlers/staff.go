@@ -10,6 +10,7 @@ import (
 	"github.com/qingfeng-zj/qingfeng"
 	"github.com/qingfeng-zj/qingfeng/accounts"
 	"github.com/qingfeng-zj/qingfeng/intake"
+	"github.com/qingfeng-zj/qingfeng/routing"
 	"github.com/qingfeng-zj/qingfeng/triage"
 )
 
@@ -70,7 +71,7 @@ func (s *Server) listCases(c fiber.Ctx) error {
 		if len(d) > 9 || !s.d.ValidDivision(d) {
 			return fieldInvalid("division", "unknown_division", "不是浙江省的行政区划代码", "not a Zhejiang division code")
 		}
-		division = divisionPrefix(d)
+		division = routing.DivisionPrefix(d)
 	}
 	switch c.Query("sort") {
 	case "", "received":
@@ -97,7 +98,7 @@ func (s *Server) listCases(c fiber.Ctx) error {
 	case accounts.RoleStaff:
 		f.UnitID = p.user.UnitID
 	case accounts.RoleLiaison:
-		f.DivisionPrefix = divisionPrefix(p.user.Division)
+		f.DivisionPrefix = routing.DivisionPrefix(p.user.Division)
 		f.FiledBy = p.user.ID
 	}
 	if division != "" {

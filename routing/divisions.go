@@ -301,3 +301,18 @@ func CountyLevel(code string) string {
 	}
 	return d.Code
 }
+
+// DivisionPrefix turns a division code into the prefix its sub-divisions share, for
+// matching jurisdictions: 330000 → 33, 330700 → 3307, 330782 → 330782, 330782001 →
+// 330782001.
+func DivisionPrefix(code string) string {
+	if len(code) == 6 {
+		switch {
+		case strings.HasSuffix(code, "0000"):
+			return code[:2]
+		case strings.HasSuffix(code, "00"):
+			return code[:4]
+		}
+	}
+	return code
+}

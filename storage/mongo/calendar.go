@@ -34,13 +34,9 @@ type StoredYear struct {
 
 // Years returns every stored calendar, in year order.
 func (s *CalendarStore) Years(ctx context.Context) ([]StoredYear, error) {
-	cur, err := s.db.coll(collCalendar).Find(ctx, bson.M{}, options.Find().SetSort(bson.D{asc("_id")}))
+	out, err := findAll[StoredYear](ctx, s.db, collCalendar, "load calendar years", bson.M{}, options.Find().SetSort(bson.D{asc("_id")}))
 	if err != nil {
-		return nil, storeError("load calendar years", err, nil, nil)
-	}
-	var out []StoredYear
-	if err := cur.All(ctx, &out); err != nil {
-		return nil, storeError("load calendar years", err, nil, nil)
+		return nil, err
 	}
 	return out, nil
 }

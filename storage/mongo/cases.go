@@ -669,27 +669,13 @@ func (s *CaseStore) AddEvidence(ctx context.Context, caseID string, evs []intake
 // still at c.Version, keeping its current decision in earlier_decisions: one
 // conditional update. A case changed meanwhile is ECONFLICT and nothing changes.
 func (s *CaseStore) Reroute(ctx context.Context, c *intake.Case, category intake.Category, subject intake.Subject, d intake.Decision) error {
-	op := "reroute case " + c.ID
 	now := s.db.now().UTC()
-	res, err := s.db.updateOne(ctx, collCases, c.ID,
-		bson.M{"version": c.Version},
-		withEvent(bson.M{
-			"$push": bson.M{"earlier_decisions": toDecisionDoc(c.Decision)},
-			"$set": bson.M{"category": string(category), "subject": toCaseDoc(&intake.Case{Subject: subject}).Subject,
-				"decision": toDecisionDoc(d), "unit_id": d.UnitID, "updated_at": now},
-			"$inc": bson.M{"version": int64(1)},
-		}, newEvent("case.rerouted", c.Number, d.UnitID, now, map[string]string{"from": c.UnitID, "to": d.UnitID})))
-	if err != nil {
-		return storeError(op, err, nil, nil)
-	}
-	if res.MatchedCount == 1 {
-		return nil
-	}
-	if err := s.caseExists(ctx, op, c.ID); err != nil {
-		return err
-	}
-	return &qingfeng.Error{Code: qingfeng.ECONFLICT, Message: "案件已被他人修改，请刷新后重试", English: "the case was changed meanwhile; reload and retry",
-		Err: fmt.Errorf("%s: not at version %d", op, c.Version)}
+	return s.conditional(ctx, "reroute case "+c.ID, c.ID, bson.M{"version": c.Version}, withEvent(bson.M{
+		"$push": bson.M{"earlier_decisions": toDecisionDoc(c.Decision)},
+		"$set": bson.M{"category": string(category), "subject": toCaseDoc(&intake.Case{Subject: subject}).Subject,
+			"decision": toDecisionDoc(d), "unit_id": d.UnitID, "updated_at": now},
+		"$inc": bson.M{"version": int64(1)},
+	}, newEvent("case.rerouted", c.Number, d.UnitID, now, map[string]string{"from": c.UnitID, "to": d.UnitID})))
 }
 
 var errCaseChanged = qingfeng.Errorf(qingfeng.ECONFLICT, "案件已被他人处理，请刷新后重试", "the case was changed meanwhile; reload and retry")

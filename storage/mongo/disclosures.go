@@ -55,14 +55,10 @@ func (s *RecipientStore) OpenDisclosures(ctx context.Context) ([]custody.Disclos
 }
 
 func (s *RecipientStore) findDisclosures(ctx context.Context, filter bson.M) ([]custody.Disclosure, error) {
-	cur, err := s.db.coll(collDisclosures).Find(ctx, filter, options.Find().
+	out, err := findAll[custody.Disclosure](ctx, s.db, collDisclosures, "list disclosures", filter, options.Find().
 		SetSort(bson.D{asc("requested_at"), asc("_id")}).SetProjection(bson.M{"resealed": 0}))
 	if err != nil {
-		return nil, storeError("list disclosures", err, nil, nil)
-	}
-	var out []custody.Disclosure
-	if err := cur.All(ctx, &out); err != nil {
-		return nil, storeError("list disclosures", err, nil, nil)
+		return nil, err
 	}
 	return out, nil
 }

@@ -238,13 +238,9 @@ func (s *LedgerStore) entriesAfter(ctx context.Context, code string, after int64
 	for k, v := range extra {
 		filter[k] = v
 	}
-	cur, err := s.db.coll(collLedger).Find(ctx, filter, options.Find().SetSort(bson.D{asc("_id")}))
+	docs, err := findAll[ledgerEntryDoc](ctx, s.db, collLedger, "list ledger entries", filter, options.Find().SetSort(bson.D{asc("_id")}))
 	if err != nil {
-		return nil, storeError("list ledger entries", err, nil, nil)
-	}
-	var docs []ledgerEntryDoc
-	if err := cur.All(ctx, &docs); err != nil {
-		return nil, storeError("list ledger entries", err, nil, nil)
+		return nil, err
 	}
 	out := make([]donations.Entry, len(docs))
 	for i, d := range docs {
@@ -437,13 +433,9 @@ func (s *LedgerStore) List(ctx context.Context, code, month string) ([]donations
 	}
 	verified := map[string]donations.Verification{}
 	if len(entries) > 0 {
-		cur, err := s.db.coll(collLedgerVerifications).Find(ctx, bson.M{"org": code})
+		docs, err := findAll[verificationDoc](ctx, s.db, collLedgerVerifications, "list ledger verifications", bson.M{"org": code})
 		if err != nil {
-			return nil, storeError("list ledger verifications", err, nil, nil)
-		}
-		var docs []verificationDoc
-		if err := cur.All(ctx, &docs); err != nil {
-			return nil, storeError("list ledger verifications", err, nil, nil)
+			return nil, err
 		}
 		for _, d := range docs {
 			verified[d.EntryID] = d.verification()

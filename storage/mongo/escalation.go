@@ -104,14 +104,10 @@ func (s *CaseStore) Escalate(ctx context.Context, o triage.Overdue, n triage.Not
 
 // Notifications lists a unit's notifications, newest first.
 func (s *CaseStore) Notifications(ctx context.Context, unitID string, limit int) ([]triage.Notification, error) {
-	cur, err := s.db.coll(collNotifications).Find(ctx, bson.M{"unit_id": unitID},
+	docs, err := findAll[notificationDoc](ctx, s.db, collNotifications, "list notifications", bson.M{"unit_id": unitID},
 		options.Find().SetSort(bson.D{desc("created_at"), asc("_id")}).SetLimit(int64(limit)))
 	if err != nil {
-		return nil, storeError("list notifications", err, nil, nil)
-	}
-	var docs []notificationDoc
-	if err := cur.All(ctx, &docs); err != nil {
-		return nil, storeError("list notifications", err, nil, nil)
+		return nil, err
 	}
 	out := make([]triage.Notification, 0, len(docs))
 	for _, d := range docs {

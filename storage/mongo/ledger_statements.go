@@ -44,13 +44,9 @@ func (s *LedgerStore) StatementPublished(ctx context.Context, org, month string)
 
 // PublishedMonths implements warnings.Store.
 func (s *LedgerStore) PublishedMonths(ctx context.Context, org string) (map[string]bool, error) {
-	cur, err := s.db.coll(collLedgerStatements).Find(ctx, bson.M{"org": org})
+	docs, err := findAll[statementDoc](ctx, s.db, collLedgerStatements, "list statements", bson.M{"org": org})
 	if err != nil {
-		return nil, storeError("list statements", err, nil, nil)
-	}
-	var docs []statementDoc
-	if err := cur.All(ctx, &docs); err != nil {
-		return nil, storeError("list statements", err, nil, nil)
+		return nil, err
 	}
 	out := map[string]bool{}
 	for _, d := range docs {

@@ -283,3 +283,17 @@ func storeError(op string, err error, notFound, conflict *qingfeng.Error) error 
 }
 
 var errUnavailable = qingfeng.Errorf(qingfeng.EUNAVAILABLE, "服务暂时不可用，请稍后再试", "the database is unavailable, try again later")
+
+// findAll runs a query on collection coll and decodes every document into a D; op
+// names the operation in errors.
+func findAll[D any](ctx context.Context, db *DB, coll, op string, filter any, opts ...options.Lister[options.FindOptions]) ([]D, error) {
+	cur, err := db.coll(coll).Find(ctx, filter, opts...)
+	if err != nil {
+		return nil, storeError(op, err, nil, nil)
+	}
+	var out []D
+	if err := cur.All(ctx, &out); err != nil {
+		return nil, storeError(op, err, nil, nil)
+	}
+	return out, nil
+}

@@ -101,14 +101,10 @@ func (s *CaseStore) Relay(ctx context.Context, webhooks []string, now time.Time,
 
 // Due implements outbox.Store.
 func (s *CaseStore) Due(ctx context.Context, now time.Time, limit int) ([]outbox.Delivery, error) {
-	cur, err := s.db.coll(collDeliveries).Find(ctx, bson.M{"status": "pending", "next_at": bson.M{"$lte": now.UTC()}},
+	docs, err := findAll[deliveryDoc](ctx, s.db, collDeliveries, "find due deliveries", bson.M{"status": "pending", "next_at": bson.M{"$lte": now.UTC()}},
 		options.Find().SetSort(bson.D{asc("next_at"), asc("_id")}).SetLimit(int64(limit)))
 	if err != nil {
-		return nil, storeError("find due deliveries", err, nil, nil)
-	}
-	var docs []deliveryDoc
-	if err := cur.All(ctx, &docs); err != nil {
-		return nil, storeError("find due deliveries", err, nil, nil)
+		return nil, err
 	}
 	out := make([]outbox.Delivery, 0, len(docs))
 	for _, d := range docs {

@@ -47,13 +47,9 @@ func (s *RecipientStore) Revoke(ctx context.Context, id, by string, at time.Time
 
 // All lists every recipient, revoked ones included, oldest first.
 func (s *RecipientStore) All(ctx context.Context) ([]custody.Recipient, error) {
-	cur, err := s.db.coll(collRecipients).Find(ctx, bson.M{}, options.Find().SetSort(bson.D{asc("added_at"), asc("_id")}))
+	out, err := findAll[custody.Recipient](ctx, s.db, collRecipients, "list recipients", bson.M{}, options.Find().SetSort(bson.D{asc("added_at"), asc("_id")}))
 	if err != nil {
-		return nil, storeError("list recipients", err, nil, nil)
-	}
-	var out []custody.Recipient
-	if err := cur.All(ctx, &out); err != nil {
-		return nil, storeError("list recipients", err, nil, nil)
+		return nil, err
 	}
 	return out, nil
 }

@@ -33,13 +33,9 @@ func (s *RecipientStore) Task(ctx context.Context, id string) (custody.ResealTas
 
 // PendingTasks implements custody.ResealStore.
 func (s *RecipientStore) PendingTasks(ctx context.Context) ([]custody.ResealTask, error) {
-	cur, err := s.db.coll(collResealTasks).Find(ctx, bson.M{"status": "pending"}, options.Find().SetSort(bson.D{asc("created_at"), asc("_id")}))
+	out, err := findAll[custody.ResealTask](ctx, s.db, collResealTasks, "list reseal tasks", bson.M{"status": "pending"}, options.Find().SetSort(bson.D{asc("created_at"), asc("_id")}))
 	if err != nil {
-		return nil, storeError("list reseal tasks", err, nil, nil)
-	}
-	var out []custody.ResealTask
-	if err := cur.All(ctx, &out); err != nil {
-		return nil, storeError("list reseal tasks", err, nil, nil)
+		return nil, err
 	}
 	return out, nil
 }
@@ -71,14 +67,10 @@ func (s *CaseStore) OpenCasesWithIdentity(ctx context.Context, prefix string) ([
 	if !ok {
 		return nil, errBadDivision
 	}
-	cur, err := s.db.coll(collCases).Find(ctx, bson.M{"location.division": bson.M{"$gte": prefix, "$lt": upper},
+	docs, err := findAll[caseDoc](ctx, s.db, collCases, "list open cases with identities", bson.M{"location.division": bson.M{"$gte": prefix, "$lt": upper},
 		"status": bson.M{"$ne": string(intake.StatusClosed)}, "identity": bson.M{"$exists": true}})
 	if err != nil {
-		return nil, storeError("list open cases with identities", err, nil, nil)
-	}
-	var docs []caseDoc
-	if err := cur.All(ctx, &docs); err != nil {
-		return nil, storeError("list open cases with identities", err, nil, nil)
+		return nil, err
 	}
 	out := make([]*intake.Case, 0, len(docs))
 	for i := range docs {

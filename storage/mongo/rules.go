@@ -59,13 +59,9 @@ func (s *RuleStore) Load(ctx context.Context) (routing.RuleSet, error) {
 	if err != nil {
 		return routing.RuleSet{}, err
 	}
-	cur, err := s.db.coll(collRules).Find(ctx, bson.M{}, options.Find().SetSort(bson.D{asc("_id")}))
+	docs, err := findAll[ruleDoc](ctx, s.db, collRules, "load rules", bson.M{}, options.Find().SetSort(bson.D{asc("_id")}))
 	if err != nil {
-		return routing.RuleSet{}, storeError("load rules", err, nil, nil)
-	}
-	var docs []ruleDoc
-	if err := cur.All(ctx, &docs); err != nil {
-		return routing.RuleSet{}, storeError("load rules", err, nil, nil)
+		return routing.RuleSet{}, err
 	}
 	set := routing.RuleSet{Version: v}
 	for _, d := range docs {

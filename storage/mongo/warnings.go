@@ -103,14 +103,10 @@ func (s *LedgerStore) Warning(ctx context.Context, id string) (donations.Warning
 // filing a crash interrupted. (A scan on FerretDB, which only pushes _id filters down;
 // the collection is small.)
 func (s *LedgerStore) PendingWarnings(ctx context.Context, limit int) ([]donations.Warning, error) {
-	cur, err := s.db.coll(collLedgerWarnings).Find(ctx, bson.M{"status": donations.WarningFiling},
+	docs, err := findAll[ledgerWarningDoc](ctx, s.db, collLedgerWarnings, "list pending warnings", bson.M{"status": donations.WarningFiling},
 		options.Find().SetSort(bson.D{asc("created_at"), asc("_id")}).SetLimit(int64(limit)))
 	if err != nil {
-		return nil, storeError("list pending warnings", err, nil, nil)
-	}
-	var docs []ledgerWarningDoc
-	if err := cur.All(ctx, &docs); err != nil {
-		return nil, storeError("list pending warnings", err, nil, nil)
+		return nil, err
 	}
 	out := make([]donations.Warning, len(docs))
 	for i, d := range docs {
@@ -124,14 +120,10 @@ func (s *LedgerStore) OrgWarnings(ctx context.Context, code string) ([]donations
 	if err := checkLedgerOrg(code); err != nil {
 		return nil, err
 	}
-	cur, err := s.db.coll(collLedgerWarnings).Find(ctx, bson.M{"_id": bson.M{"$gt": code + ":", "$lt": code + ";"}},
+	docs, err := findAll[ledgerWarningDoc](ctx, s.db, collLedgerWarnings, "list warnings", bson.M{"_id": bson.M{"$gt": code + ":", "$lt": code + ";"}},
 		options.Find().SetSort(bson.D{asc("_id")}))
 	if err != nil {
-		return nil, storeError("list warnings", err, nil, nil)
-	}
-	var docs []ledgerWarningDoc
-	if err := cur.All(ctx, &docs); err != nil {
-		return nil, storeError("list warnings", err, nil, nil)
+		return nil, err
 	}
 	out := make([]donations.Warning, len(docs))
 	for i, d := range docs {
