@@ -6,6 +6,9 @@ import (
 	"time"
 
 	"github.com/qingfeng-zj/qingfeng/accounts"
+	"github.com/qingfeng-zj/qingfeng/intake"
+	"github.com/qingfeng-zj/qingfeng/routing"
+	"github.com/qingfeng-zj/qingfeng/storage/mongo"
 )
 
 type routingView struct {
@@ -264,5 +267,30 @@ func TestReroute(t *testing.T) {
 	r.json(t, &rc)
 	if rc.Unit["name"] != "派驻义乌市民政局纪检监察组" || len(rc.Unit) != 1 {
 		t.Errorf("reporter's view of the unit: %v", rc.Unit)
+	}
+}
+
+// TestRoutingRefresh: a rule added by another process (straight into the store) is
+// picked up by Refresh, which the server runs every 15 seconds.
+func TestRoutingRefresh(t *testing.T) {
+	before := srv.engine.Version()
+	store := mongo.NewRuleStore(srv.db)
+	id := fmt.Sprintf("other-process-%d", time.Now().UnixNano())
+	if _, err := store.Add(t.Context(), routing.Rule{ID: id, Name: "另一实例新增的规则", Categories: []intake.Category{"other"}, DivisionPrefix: "330226",
+		Primary: routing.Target{Relation: routing.RelKindForDivision, Kind: routing.KindDiscipline}, Priority: 1}); err != nil {
+		t.Fatal(err)
+	}
+	changed, err := srv.routing.Refresh(t.Context())
+	if err != nil || !changed || srv.engine.Version() != before+1 {
+		t.Fatalf("refresh: changed %v, version %d → %d, %v", changed, before, srv.engine.Version(), err)
+	}
+	if changed, _ := srv.routing.Refresh(t.Context()); changed {
+		t.Error("a second refresh reloaded an unchanged rule set")
+	}
+	if _, err := store.Retire(t.Context(), id, "test", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := srv.routing.Refresh(t.Context()); err != nil {
+		t.Fatal(err)
 	}
 }
