@@ -269,6 +269,7 @@ func TestOpenAPIResponseTypes(t *testing.T) {
 			Inputs: map[string]string{"division": "330782"}, Fallback: true, DecidedAt: at},
 		Warnings:   []intake.Warning{{Field: "subject.organization.credit_code", Code: "credit_code_check_failed", Message: "校验位不符"}},
 		ReceivedAt: at, AcceptanceDue: "2026-03-23", Evidence: []intake.Evidence{ev},
+		NewActivity: true, ReporterActivityAt: at, ReporterActivityN: 2,
 	}
 	anon := &intake.Case{
 		ID: "c2", Number: "QF-330782-2026-000002", Source: "wechat", Category: "official_discipline",

@@ -44,6 +44,8 @@ type Deps struct {
 	// Triage runs the case workflow; Counts counts a unit's cases per status.
 	Triage *triage.Service
 	Counts func(ctx context.Context, unitID string) (map[intake.Status]int64, error)
+	// CountNewActivity counts a unit's cases with reporter activity it has not read.
+	CountNewActivity func(ctx context.Context, unitID string) (int64, error)
 	// Transfers hands cases between units.
 	Transfers *triage.Transfers
 	// Keys and Disclosures: custodians' and staff's recipients, and identity disclosure.

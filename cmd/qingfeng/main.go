@@ -333,7 +333,7 @@ func (m *Main) Open(ctx context.Context) error {
 			AfterHand: func(ctx context.Context, c *intake.Case, to triage.UnitInfo) error {
 				return m.reseals.AfterTransfer(ctx, c, to.Division)
 			}},
-		Counts:        cases.CountByStatus,
+		Counts: cases.CountByStatus, CountNewActivity: cases.CountNewActivity,
 		Notifications: cases.Notifications,
 		Stats:         cases,
 		Calendar:      m.calendar,
