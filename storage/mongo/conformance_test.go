@@ -585,6 +585,12 @@ func testMessages(t *testing.T, db *DB) {
 		{ID: "m2", CaseID: "c1", From: "reporter", Kind: "message", Body: "同一时刻", CreatedAt: base},
 		{ID: "x1", CaseID: "c2", From: "reporter", Kind: "message", Body: "别的案件", CreatedAt: base},
 	}
+	// A reporter's message marks its case, so the cases must exist.
+	for i, id := range []string{"c1", "c2"} {
+		c := newCase(900+i, "mz-330782", "330782", base)
+		c.ID = id
+		mustCreate(t, s, c)
+	}
 	for _, m := range msgs {
 		if err := s.AddMessage(ctx, m); err != nil {
 			t.Fatal(err)
