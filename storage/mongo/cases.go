@@ -658,26 +658,13 @@ func (s *CaseStore) AddEvidence(ctx context.Context, caseID string, evs []intake
 		// Nothing to append; only report a missing case, and leave version alone.
 		return s.caseExists(ctx, op, caseID)
 	}
-	update := bson.M{
-		"$push": bson.M{"evidence": bson.M{"$each": docs}},
-		"$inc":  bson.M{"evidence_bytes": total, "version": int64(1)},
-		"$set":  bson.M{"updated_at": s.db.now().UTC()},
-	}
-	var latest time.Time
-	n := int64(0)
-	for _, ev := range evs {
-		if ev.UploadedBy == intake.UploaderReporter {
-			n++
-			if ev.UploadedAt.After(latest) {
-				latest = ev.UploadedAt
-			}
-		}
-	}
-	if n > 0 {
-		withReporterActivity(update, n, latest)
-	}
 	res, err := s.db.updateOne(ctx, collCases, caseID,
-		bson.M{"evidence_bytes": bson.M{"$lte": maxBytes - total}}, update)
+		bson.M{"evidence_bytes": bson.M{"$lte": maxBytes - total}},
+		withReporterUploads(bson.M{
+			"$push": bson.M{"evidence": bson.M{"$each": docs}},
+			"$inc":  bson.M{"evidence_bytes": total, "version": int64(1)},
+			"$set":  bson.M{"updated_at": s.db.now().UTC()},
+		}, evs))
 	if err != nil {
 		return storeError(op, err, nil, nil)
 	}
@@ -901,6 +888,27 @@ func withReporterActivity(update bson.M, n int64, at time.Time) bson.M {
 	// $max: concurrent messages may be stored out of order.
 	update["$max"] = bson.M{"reporter_activity_at": at.UTC()}
 	return update
+}
+
+// withReporterUploads adds to update the marking of the reporter's uploads among evs,
+// if there are any: in the same update that stores them.
+func withReporterUploads(update bson.M, evs []intake.Evidence) bson.M {
+	var (
+		n      int64
+		latest time.Time
+	)
+	for _, ev := range evs {
+		if ev.UploadedBy == intake.UploaderReporter {
+			n++
+			if ev.UploadedAt.After(latest) {
+				latest = ev.UploadedAt
+			}
+		}
+	}
+	if n == 0 {
+		return update
+	}
+	return withReporterActivity(update, n, latest)
 }
 
 // MarkActivitySeen clears case caseID's new reporter activity if the case still
