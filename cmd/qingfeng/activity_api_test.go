@@ -165,6 +165,13 @@ func TestReporterActivity(t *testing.T) {
 		uploadAs(t, mz, n)
 		uploadAs(t, liaison, n)
 		wantQueued(t, mz, n, false)
+		// A refused upload changes nothing.
+		body, ct := multipartBody(t, nil, []filePart{{"file", "x.exe", []byte("MZ\x90\x00 not evidence")}})
+		r := do(t, req{method: "POST", path: "/v1/reports/" + n + "/evidence", body: body, contentType: ct, token: f.FollowUpToken})
+		if r.Status < 400 || r.Status >= 500 {
+			t.Fatalf("unsupported file: %d %s", r.Status, r.Body)
+		}
+		wantQueued(t, mz, n, false)
 		uploadAs(t, f.FollowUpToken, n)
 		wantQueued(t, mz, n, true)
 		if c := readCase(t, mz, n); !c.NewActivity || c.ReporterActivityAt == "" {
