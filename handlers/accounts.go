@@ -251,6 +251,7 @@ func (s *Server) resetTOTP(c fiber.Ctx) error {
 		return err
 	}
 	s.recordChange(c, "user.totp_reset", "", map[string]string{"user": u.ID})
+	c.Set(fiber.HeaderCacheControl, "no-store")
 	return c.JSON(s.userView(u))
 }
 
@@ -263,6 +264,7 @@ func (s *Server) unlockUser(c fiber.Ctx) error {
 	}
 	s.logins.reset(u.Username)
 	s.recordChange(c, "user.unlock", "", map[string]string{"user": u.ID})
+	c.Set(fiber.HeaderCacheControl, "no-store")
 	return c.JSON(s.userView(u))
 }
 
