@@ -476,3 +476,42 @@ func TestAdminUserList(t *testing.T) {
 	wantStatus(t, postJSON(t, "/v1/admin/users/"+u.ID+"/unlock", admin, ""), 200)
 	login(t, map[string]string{"username": u.Username, "password": pw}, 200)
 }
+
+// BenchmarkAuthenticate measures what consulting the session and the account on every
+// staff request costs (two primary-key reads on the embedded FerretDB) against
+// verifying the access token's signature alone, which is all a stateless check would do.
+func BenchmarkAuthenticate(b *testing.B) {
+	ctx := context.Background()
+	const pw = "a long enough password"
+	u, err := srv.Accounts.CreateUser(ctx, accounts.NewUser{Username: fmt.Sprintf("bench%d", time.Now().UnixNano()), Password: pw,
+		Role: accounts.RoleStaff, UnitID: "330782-mz"}, func(string) bool { return true }, func(string) bool { return true })
+	if err != nil {
+		b.Fatal(err)
+	}
+	tok, err := srv.Accounts.Login(ctx, accounts.Credentials{Username: u.Username, Password: pw})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var full, sig time.Duration
+	b.Run("session+account", func(b *testing.B) {
+		start := time.Now()
+		for b.Loop() {
+			if _, _, err := srv.Accounts.Authenticate(ctx, tok.AccessToken); err != nil {
+				b.Fatal(err)
+			}
+		}
+		full = time.Since(start) / time.Duration(b.N)
+	})
+	b.Run("signature-only", func(b *testing.B) {
+		start := time.Now()
+		for b.Loop() {
+			if _, err := srv.Accounts.Tokens.Verify(tok.AccessToken, accounts.AudienceStaff); err != nil {
+				b.Fatal(err)
+			}
+		}
+		sig = time.Since(start) / time.Duration(b.N)
+	})
+	if sig > 0 {
+		b.Logf("per request: %v with the session and account reads, %v signature only (%.1f×)", full, sig, float64(full)/float64(sig))
+	}
+}
