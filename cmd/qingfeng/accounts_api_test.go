@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"strings"
 	"sync"
@@ -513,5 +514,100 @@ func BenchmarkAuthenticate(b *testing.B) {
 	})
 	if sig > 0 {
 		b.Logf("per request: %v with the session and account reads, %v signature only (%.1f×)", full, sig, float64(full)/float64(sig))
+	}
+}
+
+// TestBootstrapAdminMustChange: the first admin's printed password is one-time.
+func TestBootstrapAdminMustChange(t *testing.T) {
+	u, err := srv.Accounts.Users.UserByUsername(context.Background(), "admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !u.MustChangePassword || u.Role != accounts.RoleAdmin {
+		t.Errorf("bootstrap admin: must change %v, role %s", u.MustChangePassword, u.Role)
+	}
+}
+
+// TestRefreshSequences runs seeded random sequences of refreshes — with the current
+// token, the one just replaced (within and after the reuse window), older ones, forged
+// ones, and logins — against a model of what must happen, checking after every step
+// that exactly the sessions the model says are open work.
+func TestRefreshSequences(t *testing.T) {
+	const pw = "a long enough password"
+	u := newAccount(t, accounts.RoleStaff, "330782-mz", "", pw)
+	late := *srv.Accounts
+	late.Now = func() time.Time { return time.Now().Add(time.Minute) }
+	type session struct {
+		current, prev string
+		old           []string
+		access        string
+		open          bool
+	}
+	for seed := int64(1); seed <= 3; seed++ {
+		rng := rand.New(rand.NewPCG(uint64(seed), 0))
+		var sessions []*session
+		open := func() {
+			tok := login(t, map[string]string{"username": u.Username, "password": pw}, 200)
+			sessions = append(sessions, &session{current: tok.RefreshToken, access: tok.AccessToken, open: true})
+		}
+		open()
+		for step := range 30 {
+			s := sessions[rng.IntN(len(sessions))]
+			var op string
+			switch n := rng.IntN(10); {
+			case n < 4:
+				op = "current"
+				r := refresh(t, s.current)
+				if !s.open {
+					wantStatus(t, r, 401)
+					break
+				}
+				wantStatus(t, r, 200)
+				var p tokenPair
+				r.json(t, &p)
+				if s.prev != "" {
+					s.old = append(s.old, s.prev)
+				}
+				s.prev, s.current, s.access = s.current, p.RefreshToken, p.AccessToken
+			case n < 6 && s.prev != "":
+				op = "previous, within the window"
+				r := refresh(t, s.prev)
+				if !s.open {
+					wantStatus(t, r, 401)
+					break
+				}
+				wantStatus(t, r, 200)
+				var p tokenPair
+				r.json(t, &p)
+				if p.RefreshToken != s.current {
+					t.Fatalf("seed %d step %d: the previous token got a different next token", seed, step)
+				}
+			case n < 7 && s.prev != "":
+				op = "previous, after the window"
+				if _, err := late.Refresh(context.Background(), s.prev); err == nil {
+					t.Fatalf("seed %d step %d: accepted", seed, step)
+				}
+				s.open = false
+			case n < 8 && len(s.old) > 0:
+				op = "older"
+				wantStatus(t, refresh(t, s.old[rng.IntN(len(s.old))]), 401)
+			case n < 9:
+				op = "forged"
+				sid, _, _ := strings.Cut(s.current, ".")
+				wantStatus(t, refresh(t, sid+"."+fmt.Sprint(rng.Uint64())), 401)
+			default:
+				op = "login"
+				open()
+			}
+			for i, x := range sessions {
+				want := 401
+				if x.open {
+					want = 200
+				}
+				if got := me(t, x.access); got != want {
+					t.Fatalf("seed %d step %d (%s): session %d answers %d, want %d", seed, step, op, i, got, want)
+				}
+			}
+		}
 	}
 }
