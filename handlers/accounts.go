@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"errors"
 	"strconv"
 	"sync"
 
@@ -292,7 +293,7 @@ func (s *Server) changePassword(c fiber.Ctx) error {
 		return qingfeng.Errorf(qingfeng.ERATELIMIT, "失败次数过多，请稍后再试", "too many failed attempts; try again later")
 	}
 	if err := s.d.Accounts.ChangePassword(c.Context(), p.user, p.claims.SessionID, req.CurrentPassword, req.NewPassword); err != nil {
-		if qe, ok := err.(*qingfeng.Error); ok && qe.Fields["current_password"].Code == "wrong_password" {
+		if qe := (*qingfeng.Error)(nil); errors.As(err, &qe) && qe.Fields["current_password"].Code == "wrong_password" {
 			th.Fail()
 		}
 		return err
