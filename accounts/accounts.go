@@ -2,7 +2,10 @@
 // refresh and logout. Reporters have no accounts; they follow up with a receipt code.
 //
 // It must not import Fiber or the MongoDB driver. Passwords are only ever held hashed
-// (argon2id); tokens are signed by an implementation of TokenSigner.
+// (argon2id); tokens are signed by an implementation of TokenSigner; refresh secrets and
+// recovery codes are held only as keyed hashes, TOTP secrets only sealed (SecretBox).
+// TOTP (RFC 6238) is implemented here over crypto/hmac rather than taken from a
+// library: it is a few lines, and the RFC's vectors test it.
 package accounts
 
 import (
@@ -110,6 +113,9 @@ type UserStore interface {
 	SetPassword(ctx context.Context, id, hash string, mustChange bool) error
 	// SetTOTP replaces an account's second-factor state.
 	SetTOTP(ctx context.Context, id string, t TOTPState) error
+	// EnableTOTP sets t if the account's pending secret is still pending and no second
+	// factor is on: ECONFLICT otherwise (another confirmation or enrolment won).
+	EnableTOTP(ctx context.Context, id string, pending []byte, t TOTPState) error
 	// UseTOTPStep records that the code of step was used, if no code of step or a later
 	// one was: ECONFLICT otherwise (a replay).
 	UseTOTPStep(ctx context.Context, id string, step int64) error

@@ -540,7 +540,10 @@ func (s *Service) ConfirmTOTP(ctx context.Context, u *User, code string) ([]stri
 		norm, _ := normalizeCode(codes[i], 10)
 		hashes[i] = s.recoveryHash(u.ID, norm)
 	}
-	if err := s.Users.SetTOTP(ctx, u.ID, TOTPState{Enabled: true, Secret: u.TOTP.Pending, LastStep: step, RecoveryHashes: hashes}); err != nil {
+	if err := s.Users.EnableTOTP(ctx, u.ID, u.TOTP.Pending, TOTPState{Enabled: true, Secret: u.TOTP.Pending, LastStep: step, RecoveryHashes: hashes}); err != nil {
+		if qingfeng.ErrorCode(err) == qingfeng.ECONFLICT {
+			return nil, qingfeng.Errorf(qingfeng.ECONFLICT, "两步验证已由另一请求启用或重新开始设置", "another request enabled or restarted the enrolment")
+		}
 		return nil, err
 	}
 	s.Log.InfoContext(ctx, "TOTP enabled", "user", u.ID)

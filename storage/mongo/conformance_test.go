@@ -825,6 +825,29 @@ func testSecondFactorOnce(t *testing.T, db *DB) {
 		t.Fatal(err)
 	}
 	wantCode(t, s.UseTOTPStep(ctx, "u1", 5), qingfeng.ECONFLICT) // not enabled
+	pending := accounts.TOTPState{Pending: []byte("pending")}
+	if err := s.SetTOTP(ctx, "u1", pending); err != nil {
+		t.Fatal(err)
+	}
+	var enabled atomic.Int32
+	var wg0 sync.WaitGroup
+	for range 8 {
+		wg0.Go(func() {
+			switch err := s.EnableTOTP(ctx, "u1", []byte("pending"), accounts.TOTPState{Enabled: true, Secret: []byte("pending")}); qingfeng.ErrorCode(err) {
+			case "":
+				enabled.Add(1)
+			case qingfeng.ECONFLICT:
+			default:
+				t.Error(err)
+			}
+		})
+	}
+	wg0.Wait()
+	if enabled.Load() != 1 {
+		t.Errorf("%d confirmations won, want 1", enabled.Load())
+	}
+	wantCode(t, s.EnableTOTP(ctx, "u1", []byte("other"), accounts.TOTPState{Enabled: true}), qingfeng.ECONFLICT)
+	wantCode(t, s.EnableTOTP(ctx, "u9", []byte("pending"), accounts.TOTPState{Enabled: true}), qingfeng.ENOTFOUND)
 	st := accounts.TOTPState{Enabled: true, Secret: []byte("sealed"), LastStep: 10, RecoveryHashes: []string{"r1", "r2"}}
 	if err := s.SetTOTP(ctx, "u1", st); err != nil {
 		t.Fatal(err)

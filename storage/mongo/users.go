@@ -208,6 +208,15 @@ func (s *UserStore) SetTOTP(ctx context.Context, id string, t accounts.TOTPState
 	return s.setUser(ctx, "set totp "+id, id, nil, bson.M{"$set": bson.M{"totp": totpDocOf(t)}}, nil)
 }
 
+// EnableTOTP sets the second-factor state of account id if pending is still its pending
+// secret and no second factor is on: of two confirmations racing, one wins.
+func (s *UserStore) EnableTOTP(ctx context.Context, id string, pending []byte, t accounts.TOTPState) error {
+	return s.setUser(ctx, "enable totp "+id, id, bson.M{"totp.enabled": false, "totp.pending_sealed": pending},
+		bson.M{"$set": bson.M{"totp": totpDocOf(t)}}, errTOTPChanged)
+}
+
+var errTOTPChanged = qingfeng.Errorf(qingfeng.ECONFLICT, "两步验证设置已变化", "the second factor changed meanwhile")
+
 var errCodeUsed = qingfeng.Errorf(qingfeng.ECONFLICT, "验证码已使用", "the code was already used")
 
 // UseTOTPStep records step as used if it is later than the last used one: one
