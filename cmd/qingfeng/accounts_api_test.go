@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/base32"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -13,6 +14,8 @@ import (
 
 	"github.com/qingfeng-zj/qingfeng/accounts"
 )
+
+var b32 = base32.StdEncoding.WithPadding(base32.NoPadding)
 
 type tokenPair struct {
 	AccessToken  string `json:"access_token"`
@@ -282,6 +285,9 @@ func TestMustChangePassword(t *testing.T) {
 		Password string `json:"password"`
 	}
 	r.json(t, &reset)
+	if len(reset.Password) < 20 || strings.Contains(logBuf.String(), reset.Password) {
+		t.Errorf("one-time password %q too short or in the log", reset.Password)
+	}
 	if me(t, tok.AccessToken) != 401 {
 		t.Error("a password reset left a session open")
 	}
@@ -330,6 +336,9 @@ func TestTOTP(t *testing.T) {
 		}
 	}
 
+	if logs := logBuf.String(); strings.Contains(logs, b32.EncodeToString(secret)) || strings.Contains(logs, codes[0]) {
+		t.Error("the log holds the TOTP secret or a recovery code")
+	}
 	creds := func(extra ...string) map[string]string {
 		m := map[string]string{"username": u.Username, "password": pw}
 		for i := 0; i < len(extra); i += 2 {
