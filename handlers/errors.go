@@ -22,6 +22,10 @@ var statusOf = map[string]int{
 	qingfeng.ERATELIMIT:    fiber.StatusTooManyRequests,
 	qingfeng.EUNAVAILABLE:  fiber.StatusServiceUnavailable,
 	qingfeng.EINTERNAL:     fiber.StatusInternalServerError,
+
+	qingfeng.ETOTPREQUIRED:   fiber.StatusUnauthorized,
+	qingfeng.EPASSWORDCHANGE: fiber.StatusForbidden,
+	qingfeng.ETOTPENROLL:     fiber.StatusForbidden,
 }
 
 // fiberErrors maps Fiber's own errors (unknown route, wrong method, oversized body)

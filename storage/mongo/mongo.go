@@ -160,6 +160,10 @@ func (db *DB) indexes() map[string][]mongodrv.IndexModel {
 		collUsers: {
 			{Keys: bson.D{asc("username")}, Options: options.Index().SetName("username_unique").SetUnique(true)},
 		},
+		collSessions: {
+			// Disabling an account or resetting its credentials deletes its sessions.
+			{Keys: bson.D{asc("user_id")}, Options: options.Index().SetName("user_sessions")},
+		},
 		collAudit: {
 			// GET /v1/admin/audit?case=…: one case's entries in chain order.
 			{Keys: bson.D{asc("case"), asc("_id")}, Options: options.Index().SetName("case_seq")},
