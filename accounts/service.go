@@ -55,7 +55,7 @@ var errBadLogin = qingfeng.Errorf(qingfeng.EUNAUTHORIZED, "用户名或密码错
 
 // Login checks a username and password and opens a session.
 func (s *Service) Login(ctx context.Context, username, password string) (*Tokens, error) {
-	u, err := s.Users.UserByUsername(ctx, strings.TrimSpace(username))
+	u, err := s.Users.UserByUsername(ctx, NormalizeUsername(username))
 	if qingfeng.ErrorCode(err) == qingfeng.ENOTFOUND {
 		s.Passwords.Dummy()
 		return nil, errBadLogin
@@ -189,7 +189,7 @@ var usernameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{2,63}$`)
 func (s *Service) CreateUser(ctx context.Context, n NewUser, checkUnit, checkDivision func(string) bool) (*User, error) {
 	bad := map[string]qingfeng.FieldError{}
 	fe := func(f, code, zh, en string) { bad[f] = qingfeng.FieldError{Code: code, Message: zh, English: en} }
-	n.Username = strings.ToLower(strings.TrimSpace(n.Username))
+	n.Username = NormalizeUsername(n.Username)
 	if !usernameRE.MatchString(n.Username) {
 		fe("username", "invalid_username", "用户名须为3–64位小写字母、数字或 . _ -", "3–64 lowercase letters, digits, . _ -")
 	}
