@@ -86,7 +86,7 @@ var (
 	ErrBusy         = errors.New("pow: too many challenges in use")
 )
 
-// Level is one step of the difficulty table: at FailuresPerWindow or more failures
+// Level is one step of the difficulty table: at Failures or more recorded events
 // within the window, Bits leading zero bits are required.
 type Level struct {
 	Failures int
@@ -107,26 +107,35 @@ type Config struct {
 	MaxSpent int
 }
 
-// DefaultConfig is the documented policy (README, "Proof of work"). The normal failure
-// rates are generous: a reporter mistyping a receipt is not an attack. Each doubling of
-// the failure rate above normal adds two bits — four times the work per guess — up to
-// 20 bits (about a million hashes: well under a second for native code, a few seconds
-// with crypto.subtle in a phone's browser).
+// DefaultConfig is the documented policy (README, "Proof of work"). The normal rate is
+// generous: a reporter mistyping a receipt is not an attack.
 var DefaultConfig = Config{
 	Window:   time.Minute,
 	TTL:      5 * time.Minute,
 	MaxSpent: 200_000,
-	Levels: map[Purpose][]Level{
-		Receipt:    doubling(30),
-		DonorCheck: doubling(30),
-		Report:     doubling(20),
-	},
+	Levels:   Table(30),
 }
 
-// doubling is the stepwise table: normal×1 → 12 bits, ×2 → 14, ×4 → 16, ×8 → 18,
-// ×16 → 20.
-func doubling(normal int) []Level {
-	return []Level{{normal, 12}, {2 * normal, 14}, {4 * normal, 16}, {8 * normal, 18}, {16 * normal, 20}}
+// Table is the stepwise difficulty table for every purpose, for a normal rate of
+// normal events a minute: each doubling of the rate adds two bits — four times the work
+// per guess — up to 20 bits (about a million hashes: a fraction of a second for native
+// code, seconds with crypto.subtle in a phone's browser).
+//
+//	events in the window   bits   expected hashes
+//	< normal                 0    none: no proof needed
+//	≥ normal                12    4 096
+//	≥ 2 × normal            14    16 384
+//	≥ 4 × normal            16    65 536
+//	≥ 8 × normal            18    262 144
+//	≥ 16 × normal           20    1 048 576
+func Table(normal int) map[Purpose][]Level {
+	normal = max(1, normal)
+	levels := []Level{{normal, 12}, {2 * normal, 14}, {4 * normal, 16}, {8 * normal, 18}, {16 * normal, 20}}
+	t := map[Purpose][]Level{}
+	for _, p := range Purposes {
+		t[p] = levels
+	}
+	return t
 }
 
 // Guard issues and verifies challenges and meters failures. The zero value is not
@@ -174,8 +183,10 @@ func (g *Guard) now() time.Time {
 	return time.Now()
 }
 
-// Fail records one failure (a wrong receipt, an unknown donation, a filing) of purpose p.
-func (g *Guard) Fail(p Purpose) {
+// Record counts one event the difficulty of p follows: a failed look-up (Receipt: an
+// unknown receipt code; DonorCheck: a donation not found) or an anonymous filing (Report:
+// a flood of reports succeeds, so every filing counts).
+func (g *Guard) Record(p Purpose) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if m := g.meters[p]; m != nil {

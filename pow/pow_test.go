@@ -21,7 +21,7 @@ func (c *clock) add(d time.Duration) { c.t = c.t.Add(d) }
 func newClock() *clock               { return &clock{t: time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)} }
 func fails(g *Guard, p Purpose, n int) {
 	for range n {
-		g.Fail(p)
+		g.Record(p)
 	}
 }
 func guard(t testing.TB, cfg Config) (*Guard, *clock) {
@@ -273,7 +273,7 @@ func TestPropertyRandomSequences(t *testing.T) {
 			switch rng.IntN(5) {
 			case 0:
 				p := Purposes[rng.IntN(3)]
-				g.Fail(p)
+				g.Record(p)
 				last = c.t
 			case 1:
 				p := Purposes[rng.IntN(3)]
