@@ -254,4 +254,3 @@ func TestShutdownDrainsInFlight(t *testing.T) {
 		t.Error("server still accepts connections after Close")
 	}
 }
-
