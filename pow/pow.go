@@ -1,7 +1,8 @@
 // Package pow makes anonymous guessing cost the guesser, not the reporter: a client
 // that looks up a receipt code, checks a donation or files a report solves a small
 // proof of work whose difficulty rises with the service-wide failure rate of that
-// purpose (after GlobaLeaks' submission PoW and Tor's onion-service PoW). Nothing is
+// purpose — for filing, the rate of anonymous filings, since a flood of reports does not
+// fail (after GlobaLeaks' submission PoW and Tor's onion-service PoW). Nothing is
 // locked: the holder of a right receipt always gets in after one solve, which takes
 // seconds at the highest difficulty.
 //
