@@ -79,6 +79,18 @@ func TestPoWRequired(t *testing.T) {
 		t.Errorf("English message: %q", e.Error.Message)
 	}
 
+	// Anonymous filing: every filing counts, and above the normal rate each one pays.
+	if st, _ := send("POST", "/v1/reports", `{"unknown":1}`, nil); st != 400 {
+		t.Errorf("filing at difficulty 0: status %d, want 400 (no proof needed)", st)
+	}
+	st, e = send("POST", "/v1/reports", `{"unknown":1}`, nil)
+	if st != 428 || e.Error.PoW == nil || e.Error.PoW.Purpose != "report" {
+		t.Fatalf("filing above the normal rate: %d %+v", st, e)
+	}
+	if st, _ := send("POST", "/v1/reports", `{"unknown":1}`, map[string]string{HeaderPoW: pow.Solve(e.Error.PoW.Challenge, e.Error.PoW.Difficulty)}); st != 400 {
+		t.Errorf("solved filing: status %d, want 400 from the body check", st)
+	}
+
 	st, _ = send("GET", "/v1/pow/challenge?purpose=receipt", "", nil)
 	if st != 200 {
 		t.Errorf("challenge: %d", st)
