@@ -141,6 +141,25 @@ func TestLoginBackoff(t *testing.T) {
 	for _, name := range []string{" " + u.Username, upper, fullWidth} {
 		wantStatus(t, login(name, "wrong password!", nil), 401)
 	}
+	retry := func(r response) int {
+		t.Helper()
+		n, err := strconv.Atoi(r.Header.Get("Retry-After"))
+		if err != nil || n < 1 || n > 900 {
+			t.Fatalf("Retry-After %q", r.Header.Get("Retry-After"))
+		}
+		return n
+	}
+	// Two more failures after waiting out the window: it doubles (1 s, 2 s, then 4 s —
+	// long enough for the checks below on a slow machine).
+	for _, want := range []int{1, 2} {
+		r := login(u.Username, "wrong password!", nil)
+		wantStatus(t, r, 429)
+		if n := retry(r); n > want {
+			t.Fatalf("window %d s, want ≤ %d", n, want)
+		}
+		time.Sleep(time.Duration(retry(r)) * time.Second)
+		wantStatus(t, login(u.Username, "wrong password!", nil), 401)
+	}
 	var wait int
 	for _, name := range []string{u.Username, " " + u.Username, upper + "\t", fullWidth, "\u200b" + u.Username} {
 		r := login(name, right, nil)
@@ -148,11 +167,10 @@ func TestLoginBackoff(t *testing.T) {
 		if r.errorCode(t) != "rate_limited" {
 			t.Errorf("code %s", r.Body)
 		}
-		n, err := strconv.Atoi(r.Header.Get("Retry-After"))
-		if err != nil || n < 1 || n > 900 {
-			t.Fatalf("Retry-After %q", r.Header.Get("Retry-After"))
-		}
-		wait = n
+		wait = retry(r)
+	}
+	if wait < 3 {
+		t.Errorf("after 5 failures the window is %d s, want 4", wait)
 	}
 	wantStatus(t, login(" "+upper, right, map[string]string{"X-Qingfeng-Device": device}), 200)
 	wantStatus(t, login(u.Username, right, map[string]string{"Cookie": "qf_device=" + device}), 200)
