@@ -199,3 +199,77 @@ func TestBackoffBoundedWithoutReset(t *testing.T) {
 		t.Errorf("%d entries tracked, bound 50", n)
 	}
 }
+
+// Seeded random sequences of guesses (under random spellings), right passwords with and
+// without a device cookie, other errors and clock steps. Invariants: past the free
+// failures, two password checks without a cookie are at least the doubling window
+// apart; a cookie that has not used up its budget always gets in; a right password is
+// never refused once the window has passed.
+func TestBackoffPropertyRandomSequences(t *testing.T) {
+	spell := []string{"alice", " alice", "ALICE", "ａｌｉｃｅ", "al\u200bice", "Alice\t"}
+	for seed := range uint64(30) {
+		rng := rand.New(rand.NewPCG(seed, 7))
+		b, c := newBackoff()
+		cookie, _ := b.IssueDevice("alice")
+		var (
+			failures   int       // consecutive wrong passwords checked without a cookie
+			lastFail   time.Time // when the last one was checked
+			cookieFail int
+		)
+		for step := range 400 {
+			name := spell[rng.IntN(len(spell))]
+			switch k := rng.IntN(10); {
+			case k < 5: // a guess without a cookie
+				a, err := b.Admit(name, "")
+				if err != nil {
+					continue
+				}
+				if failures >= 3 {
+					window := min(time.Second<<(failures-3), 15*time.Minute)
+					if gap := c.t.Sub(lastFail); gap < window {
+						t.Fatalf("seed %d step %d: failure %d checked %v after the last, window %v", seed, step, failures+1, gap, window)
+					}
+				}
+				a.Done(wrongPassword)
+				failures++
+				lastFail = c.t
+			case k == 5: // the owner, on their device
+				a, err := b.Admit(name, cookie)
+				if cookieFail < 5 && err != nil {
+					t.Fatalf("seed %d step %d: the device cookie was refused after %d failures: %v", seed, step, cookieFail, err)
+				}
+				if err == nil {
+					if rng.IntN(3) == 0 && cookieFail < 5 {
+						a.Done(wrongPassword)
+						cookieFail++
+					} else {
+						a.Done(nil)
+						if cookieFail < 5 {
+							cookieFail = 0
+						} else { // a revoked cookie: this was an ordinary attempt
+							failures = 0
+						}
+					}
+				}
+			case k == 6: // the owner without a cookie
+				a, err := b.Admit(name, "")
+				window := time.Duration(0)
+				if failures >= 3 {
+					window = min(time.Second<<(failures-3), 15*time.Minute)
+				}
+				if err == nil {
+					a.Done(nil)
+					failures = 0
+				} else if c.t.Sub(lastFail) >= window {
+					t.Fatalf("seed %d step %d: right password refused %v after the last failure (window %v): %v", seed, step, c.t.Sub(lastFail), window, err)
+				}
+			case k == 7:
+				if a, err := b.Admit(name, ""); err == nil {
+					a.Done(otherFailure)
+				}
+			default:
+				c.add(time.Duration(rng.IntN(5000)) * time.Millisecond)
+			}
+		}
+	}
+}
