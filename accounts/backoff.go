@@ -170,7 +170,12 @@ func (a *Attempt) Done(err error) {
 	st.inflight = max(0, st.inflight-1)
 	switch {
 	case err == nil && a.device:
-		st.failures = 0 // the account's own backoff is left as it is
+		// The account's own backoff is left as it is; the cookie's nonce is held only
+		// while it has failures or attempts in flight.
+		st.failures = 0
+		if st.inflight == 0 {
+			delete(m, a.key)
+		}
 	case err == nil:
 		delete(m, a.key)
 	case qingfeng.ErrorCode(err) == qingfeng.EUNAUTHORIZED:
