@@ -310,7 +310,7 @@ func (m *Main) Open(ctx context.Context) error {
 	// Challenges and device cookies are keyed by the pepper, which every instance shares,
 	// so any instance verifies what another issued.
 	powCfg := pow.DefaultConfig
-	powCfg.Levels = pow.Table(m.Config.PoWNormalPerMinute)
+	powCfg.Levels = pow.Table(m.Config.PoWNormalRate)
 	if m.pow, err = pow.New([]byte(pepper.KeyedHash("qingfeng/pow-challenge/v1")), powCfg); err != nil {
 		return err
 	}
