@@ -19,6 +19,7 @@ import (
 	"github.com/qingfeng-zj/qingfeng/accounts"
 	"github.com/qingfeng-zj/qingfeng/intake"
 	"github.com/qingfeng-zj/qingfeng/internal/apitest"
+	"github.com/qingfeng-zj/qingfeng/pow"
 )
 
 // specPath is the contract mobile clients are built from.
@@ -356,7 +357,10 @@ func TestOpenAPIResponseTypes(t *testing.T) {
 			Fields: map[string]fieldError{"identity.mobile": {Code: "invalid_mobile", Message: "手机号码格式不正确"}}}}},
 		{"error with allowed", "POST", "/v1/reports", 415, errorBody{Error: errorDetail{Code: "unsupported", Message: "仅支持",
 			Allowed: []string{"image/jpeg", "application/pdf"}}}},
-		{"rate limited", "POST", "/v1/followup/session", 429, errorBody{Error: errorDetail{Code: "rate_limited", Message: "尝试次数过多"}}},
+		{"rate limited", "POST", "/v1/auth/login", 429, errorBody{Error: errorDetail{Code: "rate_limited", Message: "登录失败次数较多"}}},
+		{"pow required", "POST", "/v1/followup/session", 428, errorBody{Error: errorDetail{Code: "pow_required", Message: "需要计算验证",
+			PoW: challengeView(pow.Challenge{Token: "v1.receipt.12.1.n.m", Purpose: pow.Receipt, Difficulty: 12, ExpiresAt: time.Now()})}}},
+		{"pow challenge", "GET", "/v1/pow/challenge", 200, challengeView(pow.Challenge{Token: "v1.report.0.1.n.m", Purpose: pow.Report, ExpiresAt: time.Now()})},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

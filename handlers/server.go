@@ -9,6 +9,7 @@ package handlers
 
 import (
 	"context"
+	"crypto/rand"
 	"io"
 	"log/slog"
 	"time"
@@ -24,6 +25,7 @@ import (
 	"github.com/qingfeng-zj/qingfeng/audit"
 	"github.com/qingfeng-zj/qingfeng/custody"
 	"github.com/qingfeng-zj/qingfeng/intake"
+	"github.com/qingfeng-zj/qingfeng/pow"
 	"github.com/qingfeng-zj/qingfeng/routing"
 	"github.com/qingfeng-zj/qingfeng/stats"
 	"github.com/qingfeng-zj/qingfeng/triage"
@@ -34,7 +36,10 @@ type Deps struct {
 	Intake   *intake.Service
 	Accounts *accounts.Service
 	Tokens   accounts.TokenSigner
-	Throttle *intake.Throttle
+	// PoW prices anonymous look-ups and filing (package pow); Backoff slows password
+	// guessing per staff account. Nil (tests): in-memory ones with a random key.
+	PoW     *pow.Guard
+	Backoff *accounts.Backoff
 	// Ready reports whether every backend is reachable.
 	Ready func(ctx context.Context) error
 	// UnitName names a unit id, ok=false for an unknown unit.
@@ -74,10 +79,9 @@ type Deps struct {
 
 // Server is the Fiber application with its routes.
 type Server struct {
-	App    *fiber.App
-	d      Deps
-	m      *metrics
-	logins loginThrottles
+	App *fiber.App
+	d   Deps
+	m   *metrics
 }
 
 // New builds the application and registers every route.
@@ -90,6 +94,14 @@ func New(d Deps) *Server {
 	}
 	if d.MaxUploadBody == 0 {
 		d.MaxUploadBody = 210 << 20
+	}
+	if d.PoW == nil {
+		d.PoW = newRandomGuard()
+	}
+	if d.Backoff == nil {
+		key := make([]byte, 32)
+		_, _ = rand.Read(key)
+		d.Backoff = &accounts.Backoff{Key: key}
 	}
 	s := &Server{d: d, m: newMetrics(d.Registry)}
 	s.App = fiber.New(fiber.Config{
@@ -121,7 +133,9 @@ func New(d Deps) *Server {
 	v1 := s.App.Group("/v1")
 	v1.Get("/categories", s.categories)
 
-	// Reporters: no account. Filing needs nothing; follow-up needs the receipt.
+	// Reporters: no account. Filing needs nothing; follow-up needs the receipt. Both,
+	// and the donor check, carry a proof of work while guessing is above normal.
+	v1.Get("/pow/challenge", s.powChallenge)
 	v1.Post("/reports", s.fileReport)
 	v1.Post("/reports/:case/evidence", s.anyPrincipal, s.addEvidence)
 	v1.Post("/followup/session", s.followUpSession)

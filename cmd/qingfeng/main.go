@@ -32,6 +32,7 @@ import (
 	"github.com/qingfeng-zj/qingfeng/handlers"
 	"github.com/qingfeng-zj/qingfeng/intake"
 	"github.com/qingfeng-zj/qingfeng/outbox"
+	"github.com/qingfeng-zj/qingfeng/pow"
 	"github.com/qingfeng-zj/qingfeng/retention"
 	"github.com/qingfeng-zj/qingfeng/routing"
 	"github.com/qingfeng-zj/qingfeng/storage/blob"
@@ -114,7 +115,8 @@ type Main struct {
 	Intake      *intake.Service
 	Accounts    *accounts.Service
 	Audit       *audit.Log
-	throttle    *intake.Throttle
+	pow         *pow.Guard
+	backoff     *accounts.Backoff
 	engine      *routing.Engine
 	escalator   *triage.Escalator
 	warnings    *warnings.Job
@@ -307,12 +309,19 @@ func (m *Main) Open(ctx context.Context) error {
 		Secrets: qfcrypto.TOTPSecrets{Pepper: pepper}, Require2FA: m.Config.Require2FA,
 		AccessTTL: m.Config.AccessTokenTTL, RefreshTTL: m.Config.RefreshTokenTTL, Log: m.Log, NewID: intake.NewID}
 
-	m.throttle = &intake.Throttle{Burst: 30, Rate: 0.5}
+	// Challenges and device cookies are keyed by the pepper, which every instance shares,
+	// so any instance verifies what another issued.
+	powCfg := pow.DefaultConfig
+	powCfg.Levels = pow.Table(m.Config.PoWNormalRate)
+	if m.pow, err = pow.New([]byte(pepper.KeyedHash("qingfeng/pow-challenge/v1")), powCfg); err != nil {
+		return err
+	}
+	m.backoff = &accounts.Backoff{Key: []byte(pepper.KeyedHash("qingfeng/device-cookie/v1"))}
 	tri := &triage.Service{Cases: cases, Calendar: cal, Log: m.Log, DeadlineDays: m.engine.Units.DeadlineDays}
 	m.Audit = &audit.Log{Store: mongo.NewAuditStore(m.db)}
 	m.server = handlers.New(handlers.Deps{
 		Intake: m.Intake, Accounts: m.Accounts, Tokens: signer,
-		Throttle: m.throttle,
+		PoW: m.pow, Backoff: m.backoff,
 		Ready: func(ctx context.Context) error {
 			if err := m.db.Ping(ctx); err != nil {
 				return fmt.Errorf("database: %w", err)
