@@ -178,8 +178,8 @@ func parseDivisions(s string) (d Division, rest string, ok bool) {
 		found := false
 		for n := min(len(rs), maxToken); n >= 2 && !found; n-- { // 义乌市 before 义乌
 			t := toks[string(rs[:n])]
-			if t == nil {
-				continue
+			if t == nil || rs[n-1] == '市' && n < len(rs) && rs[n] == '场' && toks[string(rs[:n-1])] != nil {
+				continue // 杭州市场监管局: 杭州 + 市场, not 杭州市 + 场
 			}
 			for _, cand := range t.divs {
 				if !ok || cand.Code != d.Code && within(cand, d) {
