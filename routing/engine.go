@@ -1,6 +1,7 @@
 package routing
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"strings"
@@ -90,7 +91,10 @@ func (e *Engine) facts(c *intake.Case) *facts {
 	if f.at.IsZero() {
 		f.at = e.now()
 	}
-	if d, ok := LookupDivision(c.Location.Division); ok {
+	if c.Location.ReportedDivision != "" {
+		// Outside Zhejiang: no place-based rule applies; the province holds the case.
+		f.inputs["reported_division"] = c.Location.ReportedDivision
+	} else if d, ok := LookupDivision(c.Location.Division); ok {
 		f.place, f.placeLevel = CountyLevel(d.Code), d.Level
 		if d.Level == LevelTownship {
 			f.placeFull = d.Code
@@ -455,6 +459,9 @@ func (e *Engine) fallback(d intake.Decision, f *facts, matched []*Rule) intake.D
 	switch {
 	case f.place == "":
 		reason, why = "outside_zhejiang", "举报地点不在浙江省行政区划内"
+		if given := cmp.Or(f.inputs["reported_division"], f.placeFull); given != "" {
+			why = "举报地点（区划代码 " + given + "）不在浙江省行政区划内"
+		}
 	case len(matched) == 0:
 		reason, why = "no_rule", "没有适用的路由规则"
 	}
