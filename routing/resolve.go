@@ -55,15 +55,46 @@ func (r *Units) resolve(n, place string, stationed bool) NameMatch {
 	if hasDiv && rest != "" {
 		r.matchInDivision(&m, div, rest)
 	} else if !hasDiv && place != "" && rest != "" {
-		for _, k := range r.byDiv[place] {
-			if rest == k.rest || strings.HasPrefix(rest, k.rest) {
-				m.add(r.byID[k.id], "名称未写明区划，按举报地点理解", false)
+		divs, rest := impliedDivisions(rest, place)
+		for _, div := range divs {
+			for _, k := range r.byDiv[div] {
+				if rest == k.rest || strings.HasPrefix(rest, k.rest) {
+					m.add(r.byID[k.id], "名称未写明区划，按举报地点理解", false)
+				}
 			}
 		}
 	}
 	r.matchEmbedded(&m, n)
 	return m
 }
+
+// impliedDivisions reads a name without a division the way people write one where they
+// live: 民政局 and 县民政局 (本县、我区) are the place's, 市民政局 the place's or its city's,
+// 省民政厅 the province's. It returns those divisions and the name without the word.
+func impliedDivisions(rest, place string) ([]string, string) {
+	for _, p := range []string{"本", "我", "该"} {
+		if after, ok := strings.CutPrefix(rest, p); ok && after != "" && strings.ContainsRune("省市县区", []rune(after)[0]) {
+			rest = after
+			break
+		}
+	}
+	switch {
+	case strings.HasPrefix(rest, "省"):
+		return []string{ProvinceCode}, strings.TrimPrefix(rest, "省")
+	case strings.HasPrefix(rest, "市"):
+		divs := []string{place}
+		if d, ok := LookupDivision(place); ok && d.Level == LevelCounty {
+			divs = append(divs, d.Parent)
+		}
+		return divs, strings.TrimPrefix(rest, "市")
+	case strings.HasPrefix(rest, "县"), strings.HasPrefix(rest, "区"):
+		return []string{place}, rest[len("县"):]
+	}
+	return []string{place}, rest
+}
+
+// kindText is the part of a name searched for kind words: 人民政府 is no 民政.
+var kindText = strings.NewReplacer("人民政府", "政府", "市民政务", "政务")
 
 // matchInDivision compares the canonical rest of a name with the units named in div:
 // equal or an internal office of one is sure (the longest such name wins, so
@@ -110,8 +141,9 @@ func (r *Units) matchInDivision(m *NameMatch, div, rest string) {
 		case strings.HasPrefix(rest, k.rest):
 			m.add(u, "名称以该单位名称开头", false)
 		default:
+			text := kindText.Replace(rest)
 			for _, w := range kindKeywords[u.Kind] {
-				if strings.Contains(rest, w) {
+				if strings.Contains(text, w) {
 					m.add(u, "同一区划，名称含“"+w+"”", true)
 					break
 				}

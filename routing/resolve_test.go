@@ -56,6 +56,10 @@ func TestResolve(t *testing.T) {
 		"民政局":            "330782-mz", // no division: the case's place
 		"义乌纪检":           "330782-jw",
 		"义乌市纪委监委信访室":     "330782-jw", // the body the office belongs to
+		"市民政局":           "330782-mz", // where people say 市 for their own county-level city
+		"本市民政局":          "330700-mz", // … or the city
+		"县纪委":            "330782-jw",
+		"省民政厅":           "330000-mz",
 	}
 	for name, want := range resembles {
 		m := units.Resolve(name, "330782")
@@ -67,7 +71,8 @@ func TestResolve(t *testing.T) {
 			t.Errorf("Resolve(%q): sure=%v %q, resembles %v; want it to resemble %s", name, m.Sure, m.Unit.ID, m.Resembles, want)
 		}
 	}
-	for _, name := range []string{"义乌市某某小学", "义乌市稠城街道办事处", "浙江省爱心事业基金会", "上海市民政局", "某某科技有限公司"} {
+	for _, name := range []string{"义乌市某某小学", "义乌市稠城街道办事处", "浙江省爱心事业基金会", "上海市民政局", "某某科技有限公司",
+		"义乌市人民政府办公室", "义乌市市民政务服务中心", "浙江省人民政府"} {
 		if m := units.Resolve(name, "330782"); m.Sure || len(m.Resembles) > 0 {
 			t.Errorf("Resolve(%q) = %v %q %v, want nothing", name, m.Sure, m.Unit.ID, m.Resembles)
 		}
@@ -285,5 +290,24 @@ func TestPossibleRecusal(t *testing.T) {
 	d = e.Decide(personCase("arbitrary_fees", "330782", "李某", "会长", "义乌市民政服务协会"))
 	if d.UnitID != "330782-mz" || countExcluded(d.Candidates, "possible_recusal") > 0 {
 		t.Errorf("staff of a registered organization:\n%s", explainDecision(d))
+	}
+}
+
+func TestOrgsByNameNormalized(t *testing.T) {
+	orgs := NewOrgs()
+	orgs.Put(Organization{CreditCode: "51330782MJ0000018J", Name: "义乌市某行业协会", Status: OrgNormal})
+	for _, name := range []string{"义乌市某行业协会", " 義烏市某行業協會\u200b", "义乌市\u3000某行业协会"} {
+		if o, ok := orgs.ByName(name); !ok || o.CreditCode != "51330782MJ0000018J" {
+			t.Errorf("ByName(%q) = %v %v", name, o.CreditCode, ok)
+		}
+	}
+	// Renamed: the old name no longer finds it; two organizations sharing a name, neither.
+	orgs.Put(Organization{CreditCode: "51330782MJ0000018J", Name: "义乌市某商会", Status: OrgNormal})
+	if _, ok := orgs.ByName("义乌市某行业协会"); ok {
+		t.Error("old name still found")
+	}
+	orgs.Put(Organization{CreditCode: "51330782MJ0000026E", Name: "義烏市某商會", Status: OrgNormal})
+	if o, ok := orgs.ByName("义乌市某商会"); ok {
+		t.Errorf("a name two organizations share found %s", o.CreditCode)
 	}
 }
