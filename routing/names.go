@@ -178,8 +178,8 @@ func parseDivisions(s string) (d Division, rest string, ok bool) {
 		found := false
 		for n := min(len(rs), maxToken); n >= 2 && !found; n-- { // 义乌市 before 义乌
 			t := toks[string(rs[:n])]
-			if t == nil || rs[n-1] == '市' && n < len(rs) && rs[n] == '场' && toks[string(rs[:n-1])] != nil {
-				continue // 杭州市场监管局: 杭州 + 市场, not 杭州市 + 场
+			if t == nil {
+				continue
 			}
 			for _, cand := range t.divs {
 				if !ok || cand.Code != d.Code && within(cand, d) {
@@ -200,6 +200,14 @@ func parseDivisions(s string) (d Division, rest string, ok bool) {
 // 中共义乌市纪律检查委员会 and 义乌纪委 both give (330782, 纪委监委); 浙江省民政厅 gives
 // (330000, 民政局). hasDiv is false when the name names no division.
 func canonicalName(n string) (div string, rest string, hasDiv bool) {
+	div, rests, hasDiv := canonicalNames(n)
+	return div, rests[0], hasDiv
+}
+
+// canonicalNames is canonicalName with a second reading when the division's name ends
+// in 市 and that 市 may begin the rest: 杭州市场监管局 is 杭州 + 市场监管局, 义乌市监局
+// 义乌 + 市监局, but 义乌市民政局 义乌市 + 民政局. The longest reading comes first.
+func canonicalNames(n string) (div string, rests []string, hasDiv bool) {
 	n = strings.TrimPrefix(strings.TrimPrefix(n, "中国共产党"), "中共")
 	d, r, ok := parseDivisions(n)
 	if ok {
@@ -208,11 +216,19 @@ func canonicalName(n string) (div string, rest string, hasDiv bool) {
 			div = d.Parent
 		}
 	}
+	rests = []string{canonicalRest(r, d, ok)}
+	if ok && r != "" && strings.HasSuffix(n[:len(n)-len(r)], "市") {
+		rests = append(rests, canonicalRest("市"+r, d, ok))
+	}
+	return div, rests, ok
+}
+
+func canonicalRest(r string, d Division, hasDiv bool) string {
 	r = strings.TrimPrefix(r, "中共")
 	r = kindWords.Replace(r)
 	// 中共义乌市纪律检查委员会义乌市监察委员会: one body, written twice.
 	if after, ok := strings.CutPrefix(r, "纪委监委"); ok {
-		if d2, r2, ok2 := parseDivisions(after); ok2 && (!ok || d2.Code == d.Code) {
+		if d2, r2, ok2 := parseDivisions(after); ok2 && (!hasDiv || d2.Code == d.Code) {
 			after = r2
 		}
 		for strings.HasPrefix(after, "纪委监委") {
@@ -220,7 +236,7 @@ func canonicalName(n string) (div string, rest string, hasDiv bool) {
 		}
 		r = "纪委监委" + after
 	}
-	return div, r, ok
+	return r
 }
 
 // officeOf reports whether rest is an internal office of the unit whose canonical rest
@@ -242,22 +258,27 @@ func officeOf(rest, unit string) bool {
 	return false
 }
 
-// stationedName reads 派驻<unit>纪检监察组 (also 驻…纪检监察组, 中共…): the name of the
-// unit it is stationed at.
-func stationedName(n string) (host string, ok bool) {
-	n = strings.TrimPrefix(strings.TrimPrefix(n, "中国共产党"), "中共")
-	if _, r, ok := parseDivisions(n); ok && strings.HasPrefix(r, "派驻") {
-		n = r // 浙江省派驻…: the prefix says nothing the host does not
+// stationedName reads 派驻<unit>纪检监察组 (also 驻…纪检监察组, 中共…, …办公室): the name of
+// the unit it is stationed at. exact is false when the 派驻组 is only inside a longer
+// name (原派驻…纪检监察组干部).
+func stationedName(n string) (host string, exact, ok bool) {
+	end := strings.Index(n, "纪检监察组")
+	if end <= 0 {
+		return "", false, false
 	}
-	n, ok = strings.CutPrefix(n, "派驻")
-	if !ok {
-		if n, ok = strings.CutPrefix(n, "驻"); !ok {
-			return "", false
-		}
+	head := n[:end]
+	i := strings.LastIndex(head, "驻")
+	if i < 0 {
+		return "", false, false
 	}
-	i := strings.Index(n, "纪检监察组")
-	if i <= 0 {
-		return "", false
+	host = head[i+len("驻"):]
+	if host == "" {
+		return "", false, false
 	}
-	return n[:i], true
+	before := strings.TrimSuffix(head[:i], "派")
+	before = strings.TrimPrefix(strings.TrimPrefix(before, "中国共产党"), "中共")
+	if _, r, ok := parseDivisions(before); ok && r == "" {
+		before = "" // 浙江省派驻…: the prefix says nothing the host does not
+	}
+	return host, before == "", true
 }

@@ -197,7 +197,7 @@ func (r *Units) Replace(units []RegistryUnit) error {
 			} else {
 				byName[n] = u.ID
 			}
-			if _, ok := stationedName(n); ok {
+			if _, exact, ok := stationedName(n); ok && exact {
 				continue // found through the unit it is stationed at
 			}
 			div, rest, hasDiv := canonicalName(n)

@@ -48,13 +48,29 @@ func (r *Units) resolve(n, place string, stationed bool) NameMatch {
 			m.Unit, m.Sure = r.byID[id], true
 		}
 	}
-	if host, ok := stationedName(n); ok && stationed {
-		return r.resolveStationed(m, host, place)
+	if host, exact, ok := stationedName(n); ok && stationed {
+		if exact {
+			return r.resolveStationed(m, host, place)
+		}
+		// Inside a longer name: the 派驻组 is only resembled, and so is anything else
+		// the name contains.
+		sm := r.resolveStationed(NameMatch{}, host, place)
+		if sm.Sure {
+			m.add(sm.Unit, "名称中含有该派驻组名称", false)
+		}
+		for _, res := range sm.Resembles {
+			m.add(res.Unit, res.Why, res.ByKind)
+		}
 	}
-	div, rest, hasDiv := canonicalName(n)
-	if hasDiv && rest != "" {
-		r.matchInDivision(&m, div, rest)
-	} else if !hasDiv && place != "" && rest != "" {
+	div, rests, hasDiv := canonicalNames(n)
+	rest := rests[0]
+	if hasDiv {
+		for _, rest := range rests {
+			if rest != "" {
+				r.matchInDivision(&m, div, rest)
+			}
+		}
+	} else if place != "" && rest != "" {
 		divs, rest := impliedDivisions(rest, place)
 		for _, div := range divs {
 			for _, k := range r.byDiv[div] {
@@ -165,18 +181,15 @@ func (r *Units) matchEmbedded(m *NameMatch, n string) {
 		if r1 == utf8.RuneError || r2 == utf8.RuneError || !tokenStarts[string([]rune{r1, r2})] {
 			continue
 		}
-		d, after, ok := parseDivisions(n[i:])
+		div, rests, ok := canonicalNames(n[i:])
 		if !ok {
 			continue
 		}
-		_, crest, _ := canonicalName(after)
-		div := d.Code
-		if d.Level == LevelTownship {
-			div = d.Parent
-		}
-		for _, k := range r.byDiv[div] {
-			if strings.HasPrefix(crest, k.rest) && !(m.Sure && m.Unit.ID == k.id) {
-				m.add(r.byID[k.id], "名称中含有该单位名称", false)
+		for _, crest := range rests {
+			for _, k := range r.byDiv[div] {
+				if strings.HasPrefix(crest, k.rest) && !(m.Sure && m.Unit.ID == k.id) {
+					m.add(r.byID[k.id], "名称中含有该单位名称", false)
+				}
 			}
 		}
 	}

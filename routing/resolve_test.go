@@ -1,6 +1,7 @@
 package routing
 
 import (
+	"flag"
 	"fmt"
 	"math/rand/v2"
 	"strings"
@@ -116,9 +117,33 @@ func nameVariants(rng *rand.Rand, u RegistryUnit, units *Units, n int) []string 
 	trad := s2t()
 	var out []string
 	for range n {
-		out = append(out, decorate(rng, trad, baseVariant(rng, u, units)))
+		name := baseVariant(rng, u, units)
+		if rng.IntN(3) == 0 {
+			name = unsureVariant(rng, u, units, name)
+		}
+		out = append(out, decorate(rng, trad, name))
 	}
 	return out
+}
+
+// unsureVariant writes a name that only resembles u: inside a longer name, followed by
+// something that is not an office, or with its kind cut short (义乌民政).
+func unsureVariant(rng *rand.Rand, u RegistryUnit, units *Units, name string) string {
+	short := map[UnitKind][]string{KindCivilAffairs: {"民政", "民政办"}, KindDiscipline: {"纪检", "纪检监察"}, KindMarket: {"市场监管", "市监"},
+		KindPolice: {"公安"}, KindFinance: {"财政"}, KindIntakeOffice: {"纪委信访", "信访"}}
+	switch rng.IntN(5) {
+	case 0:
+		return "原" + name
+	case 1:
+		return "某某协会（" + name + "主管）"
+	case 2:
+		return name + "下属单位"
+	case 3:
+		if w := short[u.Kind]; len(w) > 0 {
+			return divisionWritings(rng, u.Division) + w[rng.IntN(len(w))]
+		}
+	}
+	return "退休前在" + name + "工作"
 }
 
 func divisionWritings(rng *rand.Rand, code string) string {
@@ -192,6 +217,8 @@ func decorate(rng *rand.Rand, trad map[rune]rune, s string) string {
 	return b.String()
 }
 
+var recusalSeed = flag.Uint64("recusal.seed", 20261201, "seed of TestRecusalProperty's generated spellings")
+
 // TestRecusalProperty walks every default unit as the employer of a person reported
 // (and as a reported "organization"), in every category, through generated spellings
 // of its name, with the case placed in the unit's own division (where place-based rules
@@ -199,7 +226,7 @@ func decorate(rng *rand.Rand, trad map[rune]rune, s string) string {
 // to its 派驻组.
 func TestRecusalProperty(t *testing.T) {
 	e := testEngine(t)
-	seed := uint64(20261201)
+	seed := *recusalSeed
 	rng := rand.New(rand.NewPCG(seed, seed))
 	all := e.Units.All()
 	variantsPer := 4
