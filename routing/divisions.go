@@ -1,8 +1,17 @@
-// Package routing decides which supervisory unit handles a case, and why.
+// Package routing decides which supervisory unit handles a case, and why: the rule
+// engine (engine.go, rules.go), the unit registry and organizations (registry.go), and
+// their reference data, Zhejiang's administrative divisions (divisions.go) and the
+// 统一社会信用代码 that names an organization's registration authority (creditcode.go).
 //
-// The rule engine comes later; this package first provides its reference data: Zhejiang's
-// administrative divisions (divisions.go) and the 统一社会信用代码 that names an organization's
-// registration authority (creditcode.go).
+// Recusal (回避) must not depend on how a reporter writes a name. Every employer,
+// reported unit, organization name and unit alias goes through one normalisation
+// (NormalizeName, names.go) and one resolution against the registry (Units.Resolve,
+// resolve.go): a unit it surely names is recused as before; a unit it only resembles is
+// excluded as possible_recusal, so an unsure match never routes a case to the unit it
+// may be about. Traditional script is simplified with OpenCC's character table
+// (data/TSCharacters.txt, Apache 2.0) embedded rather than an OpenCC port as a
+// dependency: names need only a character mapping, and the Go ports carry phrase
+// segmentation, every dictionary and a global flag.
 package routing
 
 import (
