@@ -114,7 +114,7 @@ func (d Draft) validate(ref Reference, now time.Time) (Draft, []Warning, error) 
 		if holder, outside := ref.OutsideZhejiang(d.Location.Division); outside {
 			d.Location.ReportedDivision, d.Location.Division = d.Location.Division, holder
 			warns = append(warns, Warning{Field: "location.division", Code: "outside_zhejiang",
-				Message: "举报地点不在浙江省：举报照常登记，由省级信访室人工分办"})
+				Message: "举报地点不在浙江省：举报照常登记，按被举报对象确定承办单位，无法确定时由省级信访室人工分办"})
 		} else {
 			bad["location.division"] = fieldErr("unknown_division", "不是有效的行政区划代码（浙江省内须为现行代码）", "not a valid division code (a Zhejiang code must be a current one)")
 		}
