@@ -4,10 +4,12 @@ import (
 	"flag"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"unicode/utf8"
 
+	qingfeng "github.com/qingfeng-zj/qingfeng"
 	"github.com/qingfeng-zj/qingfeng/intake"
 )
 
@@ -336,5 +338,38 @@ func TestOrgsByNameNormalized(t *testing.T) {
 	orgs.Put(Organization{CreditCode: "51330782MJ0000026E", Name: "義烏市某商會", Status: OrgNormal})
 	if o, ok := orgs.ByName("义乌市某商会"); ok {
 		t.Errorf("a name two organizations share found %s", o.CreditCode)
+	}
+}
+
+func TestImportedUnitAliases(t *testing.T) {
+	in := `[{"id":"330782-wl","name":"义乌市文化和广电旅游体育局","kind":"zg","division":"330782","aliases":[" 义乌文旅局 ","義烏文旅局","义乌市文化和广电旅游体育局",""]}]`
+	var got []RegistryUnit
+	err := ReadUnitsJSON(strings.NewReader(in), func(_ int, u RegistryUnit, errs map[string]qingfeng.FieldError) error {
+		if errs != nil {
+			t.Fatalf("row errors %v", errs)
+		}
+		n, errs := NormalizeUnit(u)
+		if errs != nil {
+			t.Fatalf("normalize: %v", errs)
+		}
+		got = append(got, n)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || !slices.Equal(got[0].Aliases, []string{"义乌文旅局"}) {
+		t.Fatalf("aliases trimmed and deduplicated as normalised: %+v", got)
+	}
+	long := RegistryUnit{Unit: Unit{ID: "x", Name: "某单位", Kind: KindOther}, Aliases: []string{strings.Repeat("名", MaxAliasRunes+1)}}
+	if _, errs := NormalizeUnit(long); errs["aliases"].Code != "too_long" {
+		t.Errorf("too long: %v", errs)
+	}
+	many := RegistryUnit{Unit: Unit{ID: "x", Name: "某单位", Kind: KindOther}}
+	for i := range MaxAliases + 1 {
+		many.Aliases = append(many.Aliases, fmt.Sprintf("别名%d", i))
+	}
+	if _, errs := NormalizeUnit(many); errs["aliases"].Code != "too_many" {
+		t.Errorf("too many: %v", errs)
 	}
 }
