@@ -470,9 +470,9 @@ func (e *Engine) fallback(d intake.Decision, f *facts, matched []*Rule) intake.D
 	for div := f.place; div != "" && !found; {
 		office, found = e.Units.OfKind(KindIntakeOffice, div)
 		found = found && office.Active
-		if why, code := e.recused(office, f); found && code != "" {
+		if recusal, code := e.recused(office, f); found && code != "" {
 			// Someone at the intake office itself: the one a level up triages.
-			d.Candidates = append(d.Candidates, intake.Candidate{UnitID: office.ID, UnitName: office.Name, Excluded: code, Detail: why})
+			d.Candidates = append(d.Candidates, intake.Candidate{UnitID: office.ID, UnitName: office.Name, Excluded: code, Detail: recusal})
 			found = false
 		}
 		if dv, ok := LookupDivision(div); ok {
