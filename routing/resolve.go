@@ -1,6 +1,7 @@
 package routing
 
 import (
+	"slices"
 	"strings"
 	"unicode/utf8"
 )
@@ -156,6 +157,8 @@ func (r *Units) matchInDivision(m *NameMatch, div, rest string) {
 		switch {
 		case strings.HasPrefix(rest, k.rest):
 			m.add(u, "名称以该单位名称开头", false)
+		case oneTypo(rest, k.rest):
+			m.add(u, "同一区划，名称与该单位仅差一字", true)
 		default:
 			text := kindText.Replace(rest)
 			for _, w := range kindKeywords[u.Kind] {
@@ -166,6 +169,39 @@ func (r *Units) matchInDivision(m *NameMatch, div, rest string) {
 			}
 		}
 	}
+}
+
+// oneTypo reports whether name starts with key written with one character wrong
+// (民正局 for 民政局, 民政居办公室), or is key with one character missing or added. Keys
+// under three characters are too short to tell a typo from another word.
+func oneTypo(name, key string) bool {
+	n, k := []rune(name), []rune(key)
+	if len(k) < 3 {
+		return false
+	}
+	if len(n) >= len(k) {
+		diff := 0
+		for i := range k {
+			if n[i] != k[i] {
+				diff++
+			}
+		}
+		if diff == 1 {
+			return true
+		}
+	}
+	if d := len(n) - len(k); d == 1 || d == -1 {
+		long, short := n, k
+		if d < 0 {
+			long, short = k, n
+		}
+		for i := range long {
+			if slices.Equal(slices.Concat(long[:i], long[i+1:]), short) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // matchEmbedded finds a unit's name inside a longer one (某某协会（义乌市民政局主管）,

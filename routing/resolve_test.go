@@ -63,6 +63,9 @@ func TestResolve(t *testing.T) {
 		"本市民政局":          "330700-mz", // … or the city
 		"县纪委":            "330782-jw",
 		"省民政厅":           "330000-mz",
+		"义乌市民正局":         "330782-mz", // one character wrong
+		"义乌市民政居办公室":      "330782-mz",
+		"义乌市市场监督管局":      "330782-scjg", // one missing
 	}
 	for name, want := range resembles {
 		m := units.Resolve(name, "330782")
