@@ -127,7 +127,9 @@ func divisionTokens() map[string]*divisionToken {
 	tokensOnce.Do(func() {
 		tokens, tokenStarts = map[string]*divisionToken{}, map[string]bool{}
 		add := func(name string, d Division) {
-			tokenStarts[string([]rune(name)[:2])] = true
+			_, n1 := utf8.DecodeRuneInString(name)
+			_, n2 := utf8.DecodeRuneInString(name[n1:])
+			tokenStarts[name[:n1+n2]] = true
 			t := tokens[name]
 			if t == nil {
 				t = &divisionToken{}
@@ -174,17 +176,30 @@ func parseDivisions(s string) (d Division, rest string, ok bool) {
 	toks := divisionTokens()
 	rest = s
 	for {
-		rs := []rune(rest)
+		// ends[j] is the byte length of the first j+1 characters of rest.
+		var buf [16]int
+		ends := buf[:0]
+		for i := range rest {
+			if i > 0 {
+				ends = append(ends, i)
+			}
+			if len(ends) == min(maxToken, len(buf)) {
+				break
+			}
+		}
+		if len(ends) < min(maxToken, len(buf)) {
+			ends = append(ends, len(rest))
+		}
 		found := false
-		for n := min(len(rs), maxToken); n >= 2 && !found; n-- { // 义乌市 before 义乌
-			t := toks[string(rs[:n])]
+		for j := len(ends) - 1; j >= 1 && !found; j-- { // 义乌市 before 义乌
+			t := toks[rest[:ends[j]]]
 			if t == nil {
 				continue
 			}
 			for _, cand := range t.divs {
 				if !ok || cand.Code != d.Code && within(cand, d) {
 					d, ok, found = cand, true, true
-					rest = string(rs[n:])
+					rest = rest[ends[j]:]
 					break
 				}
 			}

@@ -212,9 +212,9 @@ func (r *Units) matchEmbedded(m *NameMatch, n string) {
 		if i == 0 {
 			continue
 		}
-		r1, s1 := utf8.DecodeRuneInString(n[i:])
-		r2, _ := utf8.DecodeRuneInString(n[i+s1:])
-		if r1 == utf8.RuneError || r2 == utf8.RuneError || !tokenStarts[string([]rune{r1, r2})] {
+		_, s1 := utf8.DecodeRuneInString(n[i:])
+		_, s2 := utf8.DecodeRuneInString(n[i+s1:])
+		if !tokenStarts[n[i:i+s1+s2]] {
 			continue
 		}
 		div, rests, ok := canonicalNames(n[i:])
