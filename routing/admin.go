@@ -184,6 +184,9 @@ func (a *Admin) RemoveUnitAlias(ctx context.Context, id, alias string) (Registry
 // ReloadUnits reloads the unit registry from the store, so that routing uses what
 // another process or an import changed.
 func (a *Admin) ReloadUnits(ctx context.Context) error {
+	if a.Units == nil {
+		return errNoUnitStore
+	}
 	// One reload at a time, each reading after the writes before it: the last to replace
 	// the registry has read every change.
 	a.unitsMu.Lock()
