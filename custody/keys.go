@@ -57,8 +57,8 @@ type Keys struct {
 	// never had a real one (see qfcrypto.Sealer.WithDemo).
 	Demo   string
 	Sealer *LiveSealer
-	Now        func() time.Time
-	NewID      func() string
+	Now    func() time.Time
+	NewID  func() string
 	// CustodiansChanged, when set, is told after a custodian's recipient is registered
 	// or revoked (to create re-seal tasks for that jurisdiction's open cases).
 	CustodiansChanged func(ctx context.Context, jurisdiction string) error
