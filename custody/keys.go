@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -62,6 +63,10 @@ type Keys struct {
 	// CustodiansChanged, when set, is told after a custodian's recipient is registered
 	// or revoked (to create re-seal tasks for that jurisdiction's open cases).
 	CustodiansChanged func(ctx context.Context, jurisdiction string) error
+
+	// mu serialises registrations and revocations in this process, so that the
+	// last-custodian check and the reload see each other's effect.
+	mu sync.Mutex
 }
 
 func (k *Keys) changed(ctx context.Context, r Recipient) error {
@@ -110,6 +115,8 @@ func (k *Keys) Register(ctx context.Context, by, userID, recipient, label string
 	if u.Disabled {
 		return Recipient{}, bad("user_id", "disabled", "账号已停用", "the account is disabled")
 	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
 	if err := k.checkUnheld(ctx, recipient); err != nil {
 		return Recipient{}, err
 	}
@@ -156,8 +163,32 @@ func (k *Keys) checkUnheld(ctx context.Context, recipient string) error {
 	return nil
 }
 
-// Revoke retires a recipient; identities sealed from now on leave it out.
+// Revoke retires a recipient; identities sealed from now on leave it out, and the
+// open cases sealed to it get re-seal tasks. The last key that can open a
+// jurisdiction's identities is not revoked (409): register its successor first, so
+// that the identities can be re-sealed to someone.
 func (k *Keys) Revoke(ctx context.Context, id, by string) (Recipient, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	all, err := k.Store.All(ctx)
+	if err != nil {
+		return Recipient{}, err
+	}
+	for _, r := range all {
+		if r.ID != id || r.RevokedAt != nil || r.Role != string(accounts.RoleCustodian) {
+			continue
+		}
+		s, err := k.build(all, id)
+		if err != nil {
+			return Recipient{}, err
+		}
+		if _, err := s.RecipientsFor(r.Jurisdiction); err != nil {
+			e := qingfeng.Errorf(qingfeng.ECONFLICT, "这是该辖区最后一把保密员密钥，注销后实名信息将无人能开启：请先登记新的保密员公钥，再注销它",
+				"this is the jurisdiction's last custodian key: register its successor first")
+			e.Err = fmt.Errorf("revoke %s: %w", id, err)
+			return Recipient{}, e
+		}
+	}
 	r, err := k.Store.Revoke(ctx, id, by, k.now())
 	if err != nil {
 		return Recipient{}, err
@@ -234,6 +265,17 @@ func (k *Keys) Reload(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	s, err := k.build(all, "")
+	if err != nil {
+		return err
+	}
+	k.Sealer.Store(s)
+	return nil
+}
+
+// build makes the sealer for the configuration and the active custodian recipients
+// of all, as if recipient skip were revoked too.
+func (k *Keys) build(all []Recipient, skip string) (*qfcrypto.Sealer, error) {
 	m := map[string][]string{}
 	for div, rs := range k.Configured {
 		m[div] = slices.Clone(rs)
@@ -249,21 +291,18 @@ func (k *Keys) Reload(ctx context.Context) error {
 		}
 		p := routing.DivisionPrefix(r.Jurisdiction)
 		retired = append(retired, p)
-		if r.RevokedAt == nil {
+		if r.RevokedAt == nil && r.ID != skip {
 			m[p] = append(m[p], r.Recipient)
 		}
 	}
 	s, err := qfcrypto.NewSealer(m)
 	if err != nil {
-		return fmt.Errorf("custodian recipients: %w", err)
+		return nil, fmt.Errorf("custodian recipients: %w", err)
 	}
 	if k.Demo != "" {
-		if s, err = s.WithDemo(k.Demo, retired); err != nil {
-			return err
-		}
+		return s.WithDemo(k.Demo, retired)
 	}
-	k.Sealer.Store(s)
-	return nil
+	return s, nil
 }
 
 // DemoUse is where the demo custodian key is still sealed to.

@@ -186,6 +186,9 @@ func (s *Reseals) AfterCustodiansChanged(ctx context.Context, jurisdiction strin
 	n := 0
 	for _, c := range cases {
 		want, err := s.Want(c)
+		if qingfeng.ErrorCode(err) == qingfeng.EUNAVAILABLE {
+			continue // nobody to re-seal to there
+		}
 		if err != nil {
 			return n, err
 		}

@@ -169,7 +169,17 @@ func TestDisclosureFlow(t *testing.T) {
 	wantStatus(t, postJSON(t, "/v1/disclosures/"+d.ID+"/approve", custodian, map[string]any{"reason": "x"}), 409)
 	srv.disclosures.Now = nil
 
-	// Revoking the custodian's key: new identities are no longer sealed to it.
+	// The jurisdiction's last custodian key is not revoked: nobody could open its
+	// identities. With a successor registered, revoking it works, and new identities
+	// are no longer sealed to it.
+	r = postJSON(t, "/v1/admin/recipients/"+custRecipientID+"/revoke", admin, "")
+	wantStatus(t, r, 409)
+	if !containsString(r.Body, "最后一把保密员密钥") {
+		t.Errorf("revoking the last key: %s", r.Body)
+	}
+	_, successor := staffLogin(t, accounts.RoleCustodian, "", "330782")
+	_, successorRcp := newKey(t)
+	register(successor.ID, successorRcp, 201)
 	wantStatus(t, postJSON(t, "/v1/admin/recipients/"+custRecipientID+"/revoke", admin, ""), 200)
 	wantStatus(t, postJSON(t, "/v1/admin/recipients/"+custRecipientID+"/revoke", admin, ""), 409)
 	r = do(t, req{method: "GET", path: "/v1/keys?division=330782"})
