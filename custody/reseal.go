@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/qingfeng-zj/qingfeng"
@@ -70,6 +71,10 @@ type Reseals struct {
 	UnitDivision func(unitID string) string
 	Now          func() time.Time
 	NewID        func() string
+
+	// mu serialises reconciliation in this process, so that concurrent triggers (a
+	// custodian change, retried stale uploads) never leave a case two pending tasks.
+	mu sync.Mutex
 }
 
 func (s *Reseals) now() time.Time {
@@ -137,6 +142,8 @@ func (s *Reseals) reconcile(ctx context.Context, c *intake.Case, target, reason 
 	if c.Identity == nil {
 		return false, nil
 	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	pending, err := s.Store.PendingCaseTasks(ctx, c.ID)
 	if err != nil {
 		return false, err
@@ -175,22 +182,41 @@ func (s *Reseals) AfterTransfer(ctx context.Context, c *intake.Case, toDivision 
 	return err
 }
 
-// AfterCustodiansChanged creates tasks for the open cases of jurisdiction whose
-// identity is not sealed to its current custodians, and supersedes the tasks for
-// recipient sets that are no longer current.
+// AfterCustodiansChanged creates tasks for the open cases of jurisdiction — those
+// reported there and those owned by a unit there — whose identity is not sealed to
+// their current recipients, and supersedes the tasks for sets no longer current.
 func (s *Reseals) AfterCustodiansChanged(ctx context.Context, jurisdiction string) (int, error) {
-	cases, err := s.OpenCases(ctx, routing.DivisionPrefix(jurisdiction))
+	p := routing.DivisionPrefix(jurisdiction)
+	scan := p
+	if s.UnitDivision != nil {
+		scan = "" // a case transferred here is reported elsewhere
+	}
+	cases, err := s.OpenCases(ctx, scan)
 	if err != nil {
 		return 0, err
 	}
+	pending, err := s.Store.PendingTasks(ctx)
+	if err != nil {
+		return 0, err
+	}
+	hasTask := map[string]bool{}
+	for _, t := range pending {
+		hasTask[t.CaseID] = true
+	}
 	n := 0
 	for _, c := range cases {
+		if !strings.HasPrefix(c.Location.Division, p) && (s.UnitDivision == nil || !strings.HasPrefix(s.UnitDivision(c.UnitID), p)) {
+			continue
+		}
 		want, err := s.Want(c)
 		if qingfeng.ErrorCode(err) == qingfeng.EUNAVAILABLE {
 			continue // nobody to re-seal to there
 		}
 		if err != nil {
 			return n, err
+		}
+		if c.Identity == nil || !hasTask[c.ID] && len(c.Identity.Recipients) > 0 && sameSet(c.Identity.Recipients, want) {
+			continue
 		}
 		created, err := s.reconcile(ctx, c, c.Location.Division, "custodians_changed", want)
 		if err != nil {
@@ -251,10 +277,14 @@ func (s *Reseals) current(ctx context.Context, t ResealTask) (*intake.Case, erro
 	if sameSet(t.ResealTo, want) {
 		return c, nil
 	}
-	if err := s.Store.SetTaskStatus(ctx, t.ID, TaskPending, TaskSuperseded, "", s.now()); err != nil && qingfeng.ErrorCode(err) != qingfeng.ECONFLICT {
-		return nil, err
-	}
-	if _, err := s.reconcile(ctx, c, c.Location.Division, "custodians_changed", want); err != nil {
+	// Whoever supersedes the task makes sure a current one exists.
+	err = s.Store.SetTaskStatus(ctx, t.ID, TaskPending, TaskSuperseded, "", s.now())
+	switch {
+	case err == nil:
+		if _, err := s.reconcile(ctx, c, c.Location.Division, "custodians_changed", want); err != nil {
+			return nil, err
+		}
+	case qingfeng.ErrorCode(err) != qingfeng.ECONFLICT:
 		return nil, err
 	}
 	return nil, errSuperseded(t)

@@ -87,14 +87,17 @@ func (s *RecipientStore) ReplaceIdentity(ctx context.Context, caseID string, old
 }
 
 // OpenCasesWithIdentity lists cases that are not closed, carry a sealed identity and
-// are in divisions starting with prefix.
+// are in divisions starting with prefix ("": every division).
 func (s *CaseStore) OpenCasesWithIdentity(ctx context.Context, prefix string) ([]*intake.Case, error) {
-	upper, ok := prefixUpperBound(prefix)
-	if !ok {
-		return nil, errBadDivision
+	filter := bson.M{"status": bson.M{"$ne": string(intake.StatusClosed)}, "identity": bson.M{"$exists": true}}
+	if prefix != "" {
+		upper, ok := prefixUpperBound(prefix)
+		if !ok {
+			return nil, errBadDivision
+		}
+		filter["location.division"] = bson.M{"$gte": prefix, "$lt": upper}
 	}
-	docs, err := findAll[caseDoc](ctx, s.db, collCases, "list open cases with identities", bson.M{"location.division": bson.M{"$gte": prefix, "$lt": upper},
-		"status": bson.M{"$ne": string(intake.StatusClosed)}, "identity": bson.M{"$exists": true}})
+	docs, err := findAll[caseDoc](ctx, s.db, collCases, "list open cases with identities", filter)
 	if err != nil {
 		return nil, err
 	}
