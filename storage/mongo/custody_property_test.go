@@ -33,7 +33,7 @@ var propUnits = map[string]string{"u-yw": "330782", "u-hz": "330100"}
 
 type propKey struct {
 	id, identity, recipient, jurisdiction string // jurisdiction is a user's division
-	revoked                                 bool
+	revoked                               bool
 }
 
 type propWorld struct {
