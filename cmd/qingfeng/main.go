@@ -381,6 +381,14 @@ func (m *Main) Open(ctx context.Context) error {
 		ValidDivision: func(code string) bool { _, ok := routing.LookupDivision(code); return ok },
 		Log:           m.Log, Registry: reg, FollowUpTTL: m.Config.FollowUpTTL, MaxUploadBody: m.Config.MaxUploadBytes,
 	})
+	// Every start reconciles every open case with its current recipients: custodians
+	// configured differently since the last start, or a re-seal interrupted between
+	// claiming its task and replacing the identity, get a (current) task.
+	if n, err := m.reseals.AfterCustodiansChanged(ctx, ""); err != nil {
+		return fmt.Errorf("reconcile re-seal tasks: %w", err)
+	} else if n > 0 {
+		m.Log.Warn("identities not sealed to their current custodians: re-seal tasks created", "tasks", n)
+	}
 	return m.bootstrap(ctx)
 }
 

@@ -436,3 +436,32 @@ func TestCustodyProperty(t *testing.T) {
 		}
 	})
 }
+
+// TestResealSweepRecoversInterruptedTask: a re-seal interrupted after its task was
+// claimed and before the identity was replaced (a crash) leaves no pending task; the
+// start-up sweep (AfterCustodiansChanged for every division) creates a current one.
+func TestResealSweepRecoversInterruptedTask(t *testing.T) {
+	forEachTarget(t, func(t *testing.T, tg target) {
+		ctx := context.Background()
+		w := newPropWorld(t, openTestDB(t, tg), rand.New(rand.NewPCG(1, 2)))
+		w.addCustodian("330782")
+		tasks, err := w.reseals.Store.PendingTasks(ctx)
+		if err != nil || len(tasks) == 0 {
+			t.Fatalf("no pending task after adding a custodian: %v", err)
+		}
+		for _, task := range tasks {
+			if err := w.reseals.Store.SetTaskStatus(ctx, task.ID, custody.TaskPending, custody.TaskDone, "crashed", time.Now()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		n, err := w.reseals.AfterCustodiansChanged(ctx, "")
+		if err != nil || n != len(tasks) {
+			t.Fatalf("the sweep created %d tasks (%v), want %d", n, err, len(tasks))
+		}
+		if n, _ := w.reseals.AfterCustodiansChanged(ctx, ""); n != 0 {
+			t.Errorf("a second sweep created %d more tasks", n)
+		}
+		w.drain(nil)
+		w.checkInvariant(nil)
+	})
+}
