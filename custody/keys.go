@@ -67,6 +67,9 @@ type Keys struct {
 	// mu serialises registrations and revocations in this process, so that the
 	// last-custodian check and the reload see each other's effect.
 	mu sync.Mutex
+	// reloadMu makes each reload's read and store one step, so that a reload that read
+	// the recipients before a change never overwrites one that read them after.
+	reloadMu sync.Mutex
 }
 
 func (k *Keys) changed(ctx context.Context, r Recipient) error {
@@ -261,6 +264,8 @@ func (k *Keys) StaffRecipient(ctx context.Context, userID string) (string, bool,
 // Reload rebuilds the live sealer from the configuration and the active custodian
 // recipients.
 func (k *Keys) Reload(ctx context.Context) error {
+	k.reloadMu.Lock()
+	defer k.reloadMu.Unlock()
 	all, err := k.Store.All(ctx)
 	if err != nil {
 		return err

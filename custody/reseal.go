@@ -264,6 +264,11 @@ func (s *Reseals) current(ctx context.Context, t ResealTask) (*intake.Case, erro
 	if c.Identity == nil {
 		return nil, qingfeng.Errorf(qingfeng.ECONFLICT, "该案件的身份信息已销毁", "the identity has been destroyed")
 	}
+	// The recipients as stored now, not as this process last saw them: another
+	// instance may have registered or revoked a custodian.
+	if err := s.Keys.Reload(ctx); err != nil {
+		return nil, err
+	}
 	want, err := s.Want(c)
 	if err != nil {
 		return nil, err
