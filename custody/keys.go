@@ -3,6 +3,11 @@
 // jurisdiction — never the requester — approves or denies, and on approval opens the
 // sealed identity on their own machine and re-seals it to the requester's registered
 // recipient. The server holds ciphertext at every step.
+//
+// The guarantees it keeps: one age key has one holder; a case's identity is re-sealed
+// only to its current recipient set (stale re-seal tasks are superseded and refused);
+// nothing is re-sealed to a revoked key; and the zero-config demo custodian key is
+// sealed to only in jurisdictions that never had a real custodian.
 package custody
 
 import (
