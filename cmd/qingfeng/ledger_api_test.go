@@ -193,7 +193,7 @@ func TestDonationWarnings(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	warns, err := mongo.NewLedgerStore(srv.db).OrgWarnings(t.Context(), code)
+	warns, err := mongo.NewLedgerStore(srv.db).OrgAlerts(t.Context(), code)
 	if err != nil || len(warns) != 1 || warns[0].CaseNumber == "" {
 		t.Fatalf("warnings %+v %v", warns, err)
 	}
@@ -307,7 +307,7 @@ func TestStatementPublishing(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	warns, err := mongo.NewLedgerStore(srv.db).OrgWarnings(t.Context(), code)
+	warns, err := mongo.NewLedgerStore(srv.db).OrgAlerts(t.Context(), code)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -64,7 +64,7 @@ func warnOrgs() []routing.Organization {
 func newWarnJob(s *LedgerStore, f *fakeIntake) *warnings.Job {
 	// The statement rule has its own test (cmd/qingfeng TestStatementPublishing).
 	return &warnings.Job{Ledger: s, File: f.File, Now: func() time.Time { return warnNow },
-		Rules: donations.WarningRules{Enabled: map[string]bool{donations.RuleStatementNotPublished: false}},
+		Rules: donations.AlertRules{Enabled: map[string]bool{donations.RuleStatementNotPublished: false}},
 		Orgs: func(ctx context.Context, fn func(routing.Organization) error) error {
 			for _, o := range warnOrgs() {
 				if err := fn(o); err != nil {
@@ -93,12 +93,12 @@ func warningIDs(t *testing.T, s *LedgerStore) []string {
 	t.Helper()
 	var ids []string
 	for _, code := range []string{ledgerOrg, listedOrg} {
-		ws, err := s.OrgWarnings(t.Context(), code)
+		ws, err := s.OrgAlerts(t.Context(), code)
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, w := range ws {
-			if w.Status != donations.WarningFiled || w.CaseNumber == "" || w.Detail == "" || w.OrgName == "" {
+			if w.Status != donations.AlertFiled || w.CaseNumber == "" || w.Detail == "" || w.OrgName == "" {
 				t.Errorf("warning not filed: %+v", w)
 			}
 			ids = append(ids, w.ID)
@@ -172,14 +172,14 @@ func TestLedgerWarningsJob(t *testing.T) {
 			t.Fatal(err)
 		}
 
-		// RecordWarning deduplicates by org + rule + period.
+		// RecordAlert deduplicates by org + rule + period.
 		h := donations.Hit{Rule: donations.RuleLargeAmount, Org: ledgerOrg, Period: "0000000001", Detail: "x"}
 		w1, err := s.Warning(ctx, h.ID())
 		if err != nil {
 			t.Fatal(err)
 		}
-		if ok, err := s.RecordWarning(ctx, h, "QF-other", warnNow); err != nil || ok {
-			t.Fatalf("RecordWarning of a recorded hit: %v, %v", ok, err)
+		if ok, err := s.RecordAlert(ctx, h, "QF-other", warnNow); err != nil || ok {
+			t.Fatalf("RecordAlert of a recorded hit: %v, %v", ok, err)
 		}
 		if w2, _ := s.Warning(ctx, h.ID()); w2.CaseNumber != w1.CaseNumber || w2.Detail == "x" {
 			t.Fatalf("a duplicate changed the record: %+v", w2)
@@ -203,25 +203,25 @@ func TestLedgerWarningsCrashRecovery(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				hits := donations.Evaluate(warnOrgs()[0], recs, warnNow, donations.WarningRules{})
+				hits := donations.Evaluate(warnOrgs()[0], recs, warnNow, donations.AlertRules{})
 				if len(hits) != 1 {
 					t.Fatalf("hits %+v", hits)
 				}
 				// The crashed run: claimed, maybe filed, never marked.
 				f := &fakeIntake{}
-				w, created, err := s.ClaimWarning(ctx, hits[0], warnNow)
-				if err != nil || !created || w.Status != donations.WarningFiling {
-					t.Fatalf("ClaimWarning: %+v, %v, %v", w, created, err)
+				w, created, err := s.ClaimAlert(ctx, hits[0], warnNow)
+				if err != nil || !created || w.Status != donations.AlertFiling {
+					t.Fatalf("ClaimAlert: %+v, %v, %v", w, created, err)
 				}
 				if filedBeforeCrash {
 					if _, err := f.File(ctx, w.Hit, warnings.IdempotencyKey(w.ID)); err != nil {
 						t.Fatal(err)
 					}
 				}
-				if _, created, err := s.ClaimWarning(ctx, hits[0], warnNow); err != nil || created {
+				if _, created, err := s.ClaimAlert(ctx, hits[0], warnNow); err != nil || created {
 					t.Fatalf("second claim: %v, %v", created, err)
 				}
-				pending, err := s.PendingWarnings(ctx, 10)
+				pending, err := s.PendingAlerts(ctx, 10)
 				if err != nil || len(pending) != 1 || pending[0].ID != w.ID {
 					t.Fatalf("pending %+v, %v", pending, err)
 				}
@@ -235,10 +235,10 @@ func TestLedgerWarningsCrashRecovery(t *testing.T) {
 					t.Fatalf("%d cases filed, want exactly 1", len(f.cases))
 				}
 				got, err := s.Warning(ctx, w.ID)
-				if err != nil || got.Status != donations.WarningFiled || got.CaseNumber != f.cases[0] {
+				if err != nil || got.Status != donations.AlertFiled || got.CaseNumber != f.cases[0] {
 					t.Fatalf("warning after retry: %+v, %v", got, err)
 				}
-				if pending, _ := s.PendingWarnings(ctx, 10); len(pending) != 0 {
+				if pending, _ := s.PendingAlerts(ctx, 10); len(pending) != 0 {
 					t.Fatalf("still pending: %+v", pending)
 				}
 				calls := f.calls
