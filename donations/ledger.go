@@ -345,7 +345,9 @@ func (l *Ledger) List(ctx context.Context, code, month string) ([]Record, error)
 }
 
 // Balance is code's current balance.
-func (l *Ledger) Balance(ctx context.Context, code string) (Balance, error) { return l.Store.Balance(ctx, code) }
+func (l *Ledger) Balance(ctx context.Context, code string) (Balance, error) {
+	return l.Store.Balance(ctx, code)
+}
 
 // AddPhotos records an upload of photos for code's ledger and returns their references.
 func (l *Ledger) AddPhotos(ctx context.Context, code, batch string, evs []intake.Evidence) ([]string, error) {

@@ -17,20 +17,20 @@ import (
 )
 
 type entryRequest struct {
-	Kind          donations.Kind       `json:"kind"`
-	IncomeType    donations.IncomeType `json:"income_type"`
-	From          donations.Source     `json:"from"`
-	AmountFen     int64                `json:"amount_fen"`
-	AmountYuan    string               `json:"amount_yuan"` // alternative to amount_fen: "1234.50"
-	Goods         *donations.Goods     `json:"goods"`
-	Donor         *donations.Donor     `json:"donor"`
-	ReceiptNumber string               `json:"receipt_number"`
-	Date          string               `json:"date"`
-	Purpose       string               `json:"purpose"`
-	Project       string               `json:"project"`
+	Kind          donations.Kind         `json:"kind"`
+	IncomeType    donations.IncomeType   `json:"income_type"`
+	From          donations.Source       `json:"from"`
+	AmountFen     int64                  `json:"amount_fen"`
+	AmountYuan    string                 `json:"amount_yuan"` // alternative to amount_fen: "1234.50"
+	Goods         *donations.Goods       `json:"goods"`
+	Donor         *donations.Donor       `json:"donor"`
+	ReceiptNumber string                 `json:"receipt_number"`
+	Date          string                 `json:"date"`
+	Purpose       string                 `json:"purpose"`
+	Project       string                 `json:"project"`
 	Beneficiary   *donations.Beneficiary `json:"beneficiary"` // plaintext, sealed at once
-	Photos        []string             `json:"photos"` // references from POST .../ledger/photos
-	SignOffs      *donations.SignOffs  `json:"sign_offs"`
+	Photos        []string               `json:"photos"`      // references from POST .../ledger/photos
+	SignOffs      *donations.SignOffs    `json:"sign_offs"`
 }
 
 type entryView struct {

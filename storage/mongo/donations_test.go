@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -15,6 +17,8 @@ import (
 	qingfeng "github.com/qingfeng-zj/qingfeng"
 	"github.com/qingfeng-zj/qingfeng/crypto"
 	"github.com/qingfeng-zj/qingfeng/donations"
+	"github.com/qingfeng-zj/qingfeng/intake"
+	"github.com/qingfeng-zj/qingfeng/routing"
 )
 
 const ledgerOrg = "91330782MA2LEDGER1"
@@ -51,10 +55,70 @@ func ledgerBeneficiary(t testing.TB) []byte {
 	return ledgerSealed
 }
 
-func newLedgerStore(t *testing.T, tg target) *LedgerStore {
-	s := NewLedgerStore(openTestDB(t, tg))
-	s.now = func() time.Time { return time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC) }
+// ledgerNow is the clock of the ledger tests.
+var ledgerNow = time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+
+// testLedger is the store under test with the donations.Ledger service in front of
+// it, called the way the store's tests used to call the store: entries go through the
+// service's rules (validation, sealing, photo references, the prior entries), and an
+// entry with a caller's check goes straight to the store.
+type testLedger struct {
+	*LedgerStore
+	L *donations.Ledger
+}
+
+func testSealer(t testing.TB) *crypto.Sealer {
+	_, rcpt, err := crypto.GenerateCustodianKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := crypto.NewSealer(map[string][]string{"*": {rcpt}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	return s
+}
+
+func newLedgerStore(t *testing.T, tg target) testLedger {
+	s := NewLedgerStore(openTestDB(t, tg))
+	s.now = func() time.Time { return ledgerNow }
+	l := &donations.Ledger{Store: s, Sealer: testSealer(t), Now: s.now,
+		Orgs: func(code string) (routing.Organization, bool) {
+			return routing.Organization{CreditCode: code, Name: "测试组织", Division: "330782", Status: routing.OrgNormal}, true
+		}}
+	// The photo the test entries cite.
+	for _, code := range []string{ledgerOrg, "91330782MA2OTHER01"} {
+		if _, err := s.AddPhotos(t.Context(), code, "photos-"+code, []intake.Evidence{{ID: "1.jpg"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return testLedger{LedgerStore: s, L: l}
+}
+
+func (s testLedger) Append(ctx context.Context, code string, e donations.Entry, check func(donations.Balance) error) (donations.Entry, error) {
+	if check != nil {
+		return s.LedgerStore.Append(ctx, code, e, check)
+	}
+	if e.Kind == donations.KindReversal {
+		got, _, err := s.L.Reverse(ctx, code, e.Reverses, e.Reason, e.Date, e.RecordedBy, "")
+		return got, err
+	}
+	sub := donations.Submission{Entry: e}
+	if len(e.Beneficiary) > 0 {
+		sub.Beneficiary = &donations.Beneficiary{Name: "受益人 甲"}
+	}
+	for i, p := range sub.Photos {
+		if p == "photos/1.jpg" {
+			sub.Photos = slices.Clone(sub.Photos)
+			sub.Photos[i] = "photos-" + code + "/1.jpg"
+		}
+	}
+	got, _, err := s.L.Append(ctx, code, sub)
+	return got, err
+}
+
+func (s testLedger) Verify(ctx context.Context, code string, v donations.Verification) (donations.Verification, error) {
+	return s.L.Verify(ctx, code, v.EntryID, v.VerifiedBy, v.Note)
 }
 
 func ledgerCash(fen int64, project string) donations.Entry {
@@ -82,7 +146,7 @@ func ledgerReversal(id string) donations.Entry {
 	return donations.Entry{Kind: donations.KindReversal, Reverses: id, Reason: "录入错误", Date: "2026-11-30", RecordedBy: "liaison-2"}
 }
 
-func mustAppend(t *testing.T, s *LedgerStore, e donations.Entry) donations.Entry {
+func mustAppend(t *testing.T, s testLedger, e donations.Entry) donations.Entry {
 	t.Helper()
 	got, err := s.Append(t.Context(), ledgerOrg, e, nil)
 	if err != nil {
@@ -93,7 +157,7 @@ func mustAppend(t *testing.T, s *LedgerStore, e donations.Entry) donations.Entry
 
 // checkReconciles checks that the stored balance equals a fold over the stored
 // entries, and has no negative line.
-func checkReconciles(t *testing.T, s *LedgerStore) donations.Balance {
+func checkReconciles(t *testing.T, s testLedger) donations.Balance {
 	t.Helper()
 	b, err := s.Balance(t.Context(), ledgerOrg)
 	if err != nil {
@@ -313,7 +377,7 @@ func TestLedgerStaleHead(t *testing.T) {
 	})
 }
 
-func mustBalance(t *testing.T, s *LedgerStore) donations.Balance {
+func mustBalance(t *testing.T, s testLedger) donations.Balance {
 	t.Helper()
 	b, err := s.Balance(t.Context(), ledgerOrg)
 	if err != nil {
@@ -330,7 +394,10 @@ func TestLedgerConcurrentDisbursements(t *testing.T) {
 		s := newLedgerStore(t, tg)
 		ctx := t.Context()
 		mustAppend(t, s, ledgerCash(700, ""))
-		mustAppend(t, s, ledgerGoods("大米", 5))
+		g := mustAppend(t, s, ledgerGoods("大米", 5))
+		if _, err := s.Verify(ctx, ledgerOrg, donations.Verification{EntryID: g.ID, VerifiedBy: "liaison-2"}); err != nil {
+			t.Fatal(err)
+		}
 		const writers = 16
 		var ok, conflict atomic.Int32
 		var wg sync.WaitGroup
@@ -363,6 +430,78 @@ func TestLedgerConcurrentDisbursements(t *testing.T) {
 		if b.Seq != 14 || len(b.Funds) != 0 || len(b.Stock) != 0 {
 			t.Errorf("balance %+v", b)
 		}
+	})
+}
+
+// TestLedgerGoodsOutNeedVerification: goods are handed out only once a second person
+// signed for them (seed 003: 受赠物资须至少两人签收), counted per stock line, also
+// when 32 hand-outs race the verification.
+func TestLedgerGoodsOutNeedVerification(t *testing.T) {
+	forEachTarget(t, func(t *testing.T, tg target) {
+		s := newLedgerStore(t, tg)
+		ctx := t.Context()
+		g := mustAppend(t, s, ledgerGoods("大米", 5))
+		_, err := s.Append(ctx, ledgerOrg, ledgerHandout(t, "大米", 1), nil)
+		var qe *qingfeng.Error
+		if !errors.As(err, &qe) || qe.Code != qingfeng.ECONFLICT || qe.Fields["goods.quantity"].Code != "goods_unverified" ||
+			!strings.Contains(qe.Message, "两人签收") {
+			t.Fatalf("hand-out of unverified goods: %v", err)
+		}
+		if _, err := s.Verify(ctx, ledgerOrg, donations.Verification{EntryID: g.ID, VerifiedBy: "liaison-2"}); err != nil {
+			t.Fatal(err)
+		}
+		g2 := mustAppend(t, s, ledgerGoods("大米", 3)) // 8 in stock, 3 of them unverified
+		mustAppend(t, s, ledgerGoods("食用油", 2))       // another line, unverified
+		mustAppend(t, s, ledgerHandout(t, "大米", 4))
+		if _, err := s.Append(ctx, ledgerOrg, ledgerHandout(t, "大米", 2), nil); qingfeng.ErrorCode(err) != qingfeng.ECONFLICT {
+			t.Fatalf("hand-out beyond the verified stock: %v", err)
+		}
+		mustAppend(t, s, ledgerHandout(t, "大米", 1))
+		// A reversed unverified income no longer holds anything back.
+		mustAppend(t, s, ledgerReversal(g2.ID))
+		if b := checkReconciles(t, s); b.Stock[donations.StockKey{Item: "大米", Unit: "箱"}] != 0 {
+			t.Fatalf("balance %+v", b)
+		}
+
+		// 32 hand-outs of 1 race the verification of 10.
+		g3 := mustAppend(t, s, ledgerGoods("大米", 10))
+		var ok atomic.Int32
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for i := range 32 {
+			wg.Go(func() {
+				<-start
+				_, err := s.Append(ctx, ledgerOrg, ledgerHandout(t, "大米", 1), nil)
+				switch qingfeng.ErrorCode(err) {
+				case "":
+					ok.Add(1)
+				case qingfeng.ECONFLICT:
+				default:
+					t.Errorf("writer %d: %v", i, err)
+				}
+			})
+		}
+		var verifiedAt int64
+		wg.Go(func() {
+			<-start
+			b, _ := s.Balance(ctx, ledgerOrg)
+			verifiedAt = b.Seq // no hand-out at or before this seq may have taken g3's goods
+			if _, err := s.Verify(ctx, ledgerOrg, donations.Verification{EntryID: g3.ID, VerifiedBy: "liaison-2"}); err != nil {
+				t.Error(err)
+			}
+		})
+		close(start)
+		wg.Wait()
+		if ok.Load() > 10 {
+			t.Fatalf("%d hand-outs of 10 goods", ok.Load())
+		}
+		recs, _ := s.List(ctx, ledgerOrg, "")
+		for _, r := range recs {
+			if r.Seq > g3.Seq && r.Seq <= verifiedAt && r.Kind == donations.KindDisbursement {
+				t.Errorf("hand-out %s appended before the goods were verified", r.ID)
+			}
+		}
+		checkReconciles(t, s)
 	})
 }
 
