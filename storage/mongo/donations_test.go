@@ -451,7 +451,7 @@ func TestLedgerGoodsOutNeedVerification(t *testing.T) {
 			t.Fatal(err)
 		}
 		g2 := mustAppend(t, s, ledgerGoods("大米", 3)) // 8 in stock, 3 of them unverified
-		mustAppend(t, s, ledgerGoods("食用油", 2))       // another line, unverified
+		mustAppend(t, s, ledgerGoods("食用油", 2))      // another line, unverified
 		mustAppend(t, s, ledgerHandout(t, "大米", 4))
 		if _, err := s.Append(ctx, ledgerOrg, ledgerHandout(t, "大米", 2), nil); qingfeng.ErrorCode(err) != qingfeng.ECONFLICT {
 			t.Fatalf("hand-out beyond the verified stock: %v", err)
