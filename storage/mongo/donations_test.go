@@ -506,9 +506,11 @@ func TestLedgerGoodsOutNeedVerification(t *testing.T) {
 }
 
 // TestLedgerRandomSequences applies random, seeded sequences of incomes,
-// disbursements, project spending, reversals and verifications through the store,
-// concurrently from a few writers, and checks that the stored balance equals the fold
-// of the stored entries and an independent model's balance, and is never negative.
+// disbursements, project spending, reversals, verifications and publishing of monthly
+// statements through the ledger, dated over four months, concurrently from a few
+// writers, and checks that the stored balance equals the fold of the stored entries
+// and an independent model's balance, and is never negative; and that every month's
+// statement reconciles with the ledger (checkStatements).
 func TestLedgerRandomSequences(t *testing.T) {
 	forEachTarget(t, func(t *testing.T, tg target) {
 		for seed := range uint64(3) {
@@ -519,9 +521,31 @@ func TestLedgerRandomSequences(t *testing.T) {
 				projects := []string{"", "助学", "助残"}
 				items := []string{"大米", "食用油"}
 				var ids []string
+				months := []string{"2026-08", "2026-09", "2026-10", "2026-11"}
 				for step := range 120 {
 					var e donations.Entry
-					switch n := r.IntN(12); {
+					switch n := r.IntN(13); {
+					case n == 12:
+						// Publish a month that is over (the clock is 2026-11-30),
+						// sometimes twice at once: exactly one succeeds.
+						m := months[r.IntN(3)]
+						var wg sync.WaitGroup
+						var okN atomic.Int32
+						for range 1 + r.IntN(2) {
+							wg.Go(func() {
+								_, err := s.L.Publish(ctx, ledgerOrg, m, "liaison-1")
+								if err == nil {
+									okN.Add(1)
+								} else if qingfeng.ErrorCode(err) != qingfeng.ECONFLICT {
+									t.Errorf("step %d: Publish %s: %v", step, m, err)
+								}
+							})
+						}
+						wg.Wait()
+						if okN.Load() > 1 {
+							t.Fatalf("step %d: %s published %d times", step, m, okN.Load())
+						}
+						continue
 					case n < 3:
 						e = ledgerCash(r.Int64N(500)+1, projects[r.IntN(3)])
 					case n < 5:
@@ -546,6 +570,7 @@ func TestLedgerRandomSequences(t *testing.T) {
 					default:
 						e = ledgerCash(1, "")
 					}
+					e.Date = fmt.Sprintf("%s-%02d", months[r.IntN(4)], 1+r.IntN(28))
 					// Some steps race a second writer doing the same.
 					var wg sync.WaitGroup
 					n := 1 + r.IntN(2)
@@ -638,6 +663,7 @@ func TestLedgerRandomSequences(t *testing.T) {
 						}
 					}
 				}
+				checkStatements(t, s, recs, b, months)
 				t.Logf("%d entries, %d reversals, %d verified, balance %+v", len(recs), len(reversedBy), verified, b)
 			})
 		}
@@ -645,3 +671,124 @@ func TestLedgerRandomSequences(t *testing.T) {
 }
 
 var idsMu sync.Mutex
+
+// checkStatements checks every month's statement against recs, the whole ledger, and
+// b, its balance: each reconciles (opening + income − reversals − spending = closing,
+// and the same for every stock line), each month opens with the previous month's
+// closing, the last closes with the balance, the figures equal an independent sum of
+// the entries of the month; and each published month is exactly the statement of the
+// entries up to its ThroughSeq, its hash checks, and the corrections listed beside it
+// are exactly the later entries of the month and account for the whole difference
+// from the live figures.
+func checkStatements(t *testing.T, s testLedger, recs []donations.Record, b donations.Balance, months []string) {
+	t.Helper()
+	ctx := t.Context()
+	var prev *donations.Statement
+	published := 0
+	for _, m := range months {
+		live := donations.MonthlyStatement(ledgerOrg, recs, m, donations.DefaultLargeFlowFen)
+		if live.OpeningFen+live.IncomeFen-live.ReversalsFen-live.SpendingFen != live.FundsEndFen {
+			t.Errorf("%s: funds do not reconcile: %+v", m, live)
+		}
+		stock := map[donations.StockKey]int64{}
+		for _, l := range live.StockOpening {
+			stock[donations.StockKey{Item: l.Item, Unit: l.Unit}] += l.Quantity
+		}
+		for _, l := range live.GoodsIn {
+			stock[donations.StockKey{Item: l.Item, Unit: l.Unit}] += l.Quantity
+		}
+		for _, l := range live.GoodsOut {
+			stock[donations.StockKey{Item: l.Item, Unit: l.Unit}] -= l.Quantity
+		}
+		for _, l := range live.Reversals {
+			if l.Goods != nil {
+				stock[donations.StockKey{Item: l.Goods.Item, Unit: l.Goods.Unit}] += l.Goods.Quantity
+			}
+		}
+		for _, l := range live.StockEnd {
+			stock[donations.StockKey{Item: l.Item, Unit: l.Unit}] -= l.Quantity
+		}
+		for k, q := range stock {
+			if q != 0 {
+				t.Errorf("%s: stock %v does not reconcile (off by %d)", m, k, q)
+			}
+		}
+		if prev != nil && prev.FundsEndFen != live.OpeningFen {
+			t.Errorf("%s opens with %d, %s closed with %d", m, live.OpeningFen, prev.Month, prev.FundsEndFen)
+		}
+		// The independent sums, from the entries' own fields.
+		var income, spending, reversals int64
+		for _, r := range recs {
+			e := r.Entry
+			if !strings.HasPrefix(e.Date, m+"-") {
+				continue
+			}
+			switch {
+			case e.Kind == donations.KindIncome && (e.IncomeType == donations.IncomeCash || e.IncomeType == donations.IncomeTransfer):
+				income += e.AmountFen
+			case e.Kind == donations.KindProjectSpending || (e.Kind == donations.KindDisbursement && e.From == donations.FromFunds):
+				spending += e.AmountFen
+			case e.Kind == donations.KindReversal && e.ReversedKind == donations.KindIncome && e.ReversedIncomeType != donations.IncomeGoods &&
+				e.ReversedIncomeType != donations.IncomeServices:
+				reversals += e.AmountFen
+			case e.Kind == donations.KindReversal && (e.ReversedKind == donations.KindProjectSpending || e.ReversedFrom == donations.FromFunds):
+				reversals -= e.AmountFen
+			}
+		}
+		if income != live.IncomeFen || spending != live.SpendingFen || reversals != live.ReversalsFen {
+			t.Errorf("%s: income %d, spending %d, reversals %d; the entries sum to %d, %d, %d", m, live.IncomeFen, live.SpendingFen,
+				live.ReversalsFen, income, spending, reversals)
+		}
+		prev = &live
+
+		ps, corrections, err := s.L.PublicStatement(ctx, ledgerOrg, m)
+		if qingfeng.ErrorCode(err) == qingfeng.ENOTFOUND {
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", m, err)
+		}
+		published++
+		if ps.ContentHash != donations.ContentHash(ps.Canonical()) {
+			t.Errorf("%s: the content hash does not match the figures", m)
+		}
+		var upTo []donations.Record
+		for _, r := range recs {
+			if r.Seq <= ps.ThroughSeq {
+				upTo = append(upTo, r)
+			}
+		}
+		if then := donations.MonthlyStatement(ledgerOrg, upTo, m, donations.DefaultLargeFlowFen); string(then.Canonical()) != string(ps.Canonical()) {
+			t.Errorf("%s: published\n%s\nbut the entries up to %d give\n%s", m, ps.Canonical(), ps.ThroughSeq, then.Canonical())
+		}
+		var want []string
+		var delta int64
+		for _, r := range recs {
+			if r.Seq > ps.ThroughSeq && strings.HasPrefix(r.Date, m+"-") {
+				want = append(want, r.ID)
+				delta += donations.EffectOf(r.Entry).FundsFen
+			}
+		}
+		var got []string
+		var sum int64
+		for _, c := range corrections {
+			got = append(got, c.Entry)
+			sum += c.FundsFen
+			if c.Label != "更正" || c.RecordedAt.IsZero() {
+				t.Errorf("%s: correction %+v", m, c)
+			}
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: corrections %v, want %v", m, got, want)
+		}
+		liveFlow := live.IncomeFen - live.ReversalsFen - live.SpendingFen
+		psFlow := ps.IncomeFen - ps.ReversalsFen - ps.SpendingFen
+		if liveFlow-psFlow != sum || sum != delta {
+			t.Errorf("%s: live flow %d, published %d, corrections sum to %d (entries %d)", m, liveFlow, psFlow, sum, delta)
+		}
+	}
+	if prev.FundsEndFen != b.TotalFunds() {
+		t.Errorf("the last month closes with %d, the ledger holds %d", prev.FundsEndFen, b.TotalFunds())
+	}
+	t.Logf("%d of %d months published", published, len(months))
+}
