@@ -41,8 +41,8 @@ type Config struct {
 	LogFormat       string
 	Webhooks        []outbox.Webhook
 	RetentionPeriod time.Duration // 0: never purge
-	AlertLargeFen   int64         // donation warning: a single donation of at least this many fen
-	AlertGoodsDays  int           // donation warning: goods unverified after this many days
+	AlertLargeFen   int64         // donation alert (预警): a single donation of at least this many fen
+	AlertGoodsDays  int           // donation alert (预警): goods unverified after this many days
 }
 
 // setting is one row of the configuration table.

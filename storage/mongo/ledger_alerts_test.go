@@ -52,7 +52,7 @@ func (f *fakeIntake) File(_ context.Context, h donations.Hit, key string) (strin
 	return n, nil
 }
 
-func warnOrgs() []routing.Organization {
+func alertOrgs() []routing.Organization {
 	return []routing.Organization{
 		{CreditCode: ledgerOrg, Name: "某某慈善会", Status: routing.OrgNormal, Division: "330782"},
 		{CreditCode: listedOrg, Name: "某某协会", Status: routing.OrgAbnormal, Division: "330782001"},
@@ -67,7 +67,7 @@ func (c *clock) set(t time.Time)     { c.ns.Store(t.UnixNano()) }
 func (c *clock) add(d time.Duration) { c.ns.Add(int64(d)) }
 
 // alertLedger is the test ledger with alerts filed through f, the organizations of
-// warnOrgs, the real lease store, and clk as the clock.
+// alertOrgs, the real lease store, and clk as the clock.
 func alertLedger(t *testing.T, tg target, f *fakeIntake, clk *clock) testLedger {
 	s := newLedgerStore(t, tg)
 	s.now = clk.now
@@ -77,7 +77,7 @@ func alertLedger(t *testing.T, tg target, f *fakeIntake, clk *clock) testLedger 
 	// The statement rule has its own test (cmd/qingfeng TestStatementPublishing).
 	s.L.Rules = donations.AlertRules{Enabled: map[string]bool{donations.RuleStatementNotPublished: false}}
 	s.L.Orgs = func(code string) (routing.Organization, bool) {
-		for _, o := range warnOrgs() {
+		for _, o := range alertOrgs() {
 			if o.CreditCode == code {
 				return o, true
 			}
@@ -85,7 +85,7 @@ func alertLedger(t *testing.T, tg target, f *fakeIntake, clk *clock) testLedger 
 		return routing.Organization{}, false
 	}
 	s.L.EachOrg = func(ctx context.Context, fn func(routing.Organization) error) error {
-		for _, o := range warnOrgs() {
+		for _, o := range alertOrgs() {
 			if err := fn(o); err != nil {
 				return err
 			}
@@ -339,7 +339,7 @@ func TestLedgerAlertsCrashRecovery(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				hits := donations.EntryHits(warnOrgs()[0], recs[0].Entry, clk.now(), donations.AlertRules{})
+				hits := donations.EntryHits(alertOrgs()[0], recs[0].Entry, clk.now(), donations.AlertRules{})
 				if len(hits) != 1 {
 					t.Fatalf("hits %+v", hits)
 				}
