@@ -8,7 +8,16 @@
 //
 // Identities of beneficiaries are never stored in the clear: Entry.Beneficiary is an age
 // ciphertext sealed to the custodians of the organization's division, like a
-// reporter's identity (crypto.Sealer), and only checked for form here.
+// reporter's identity (crypto.Sealer).
+//
+// Ledger is the one service that owns the ledger's rules: validation against the prior
+// entries (funds, stock, goods verified by a second person before they go out),
+// sealing beneficiaries, photo references, idempotency, the clock, monthly statements
+// and their publishing (a published statement is stored, hashed and never
+// recomputed; later entries of its month are corrections), and the alert rules (预警),
+// evaluated on every entry as it is appended and, for the rules about time passing, by
+// a periodic job. Handlers decode, call it and respond; a Store (storage/mongo) stores.
+// This package must not import Fiber, a database driver or net/http.
 package donations
 
 import (
