@@ -40,9 +40,9 @@ const AlertLease = "donations.alerts"
 // holder's lease lapses within it.
 const DefaultAlertLease = 2 * time.Minute
 
-// recoveryGrace is how old an entry still marked AlertsPending must be before the
-// periodic job evaluates it again: younger ones are most likely being evaluated by
-// the append that stored them.
+// recoveryGrace is how old an entry still marked AlertsPending, or an alert still
+// "filing", must be before the periodic job takes it over: younger ones are most
+// likely being handled by the append that stored them.
 const recoveryGrace = time.Minute
 
 // AlertIdempotencyKey is the key an alert's case is filed under.
@@ -132,6 +132,11 @@ func (l *Ledger) RunAlerts(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	for _, a := range pending {
+		if now.Sub(a.CreatedAt) < recoveryGrace {
+			// Most likely still being filed by the append that claimed it: filing it
+			// here too would lean on intake's idempotency under a race.
+			continue
+		}
 		if err := l.file(ctx, a, now); err != nil {
 			errs = append(errs, err)
 			continue
@@ -185,8 +190,8 @@ func (l *Ledger) RunAlerts(ctx context.Context) (int, error) {
 				errs = append(errs, err)
 				continue
 			}
-			if a.Status != AlertFiling || (!created && inPending(pending, a.ID)) {
-				continue // filed before, or retried above
+			if a.Status != AlertFiling || (!created && (inPending(pending, a.ID) || now.Sub(a.CreatedAt) < recoveryGrace)) {
+				continue // filed before, retried above, or being filed by another
 			}
 			if err := l.file(ctx, a, now); err != nil {
 				errs = append(errs, err)

@@ -277,6 +277,11 @@ func TestLedgerAlertsConcurrent(t *testing.T) {
 		if len(cases) != 32 || len(f.cases) != 32 {
 			t.Fatalf("%d distinct cases recorded, %d filed; want 32", len(cases), len(f.cases))
 		}
+		// Nothing was filed twice, even by a job run racing the appends: exactly once
+		// does not lean on intake's idempotency.
+		if f.calls != 32 {
+			t.Errorf("%d filing calls for 32 alerts", f.calls)
+		}
 		if left, err := s.UnevaluatedEntries(ctx, clk.now().Add(time.Hour), 100); err != nil || len(left) != 0 {
 			t.Fatalf("unevaluated: %d, %v", len(left), err)
 		}
