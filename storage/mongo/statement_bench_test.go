@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	mongodrv "go.mongodb.org/mongo-driver/v2/mongo"
 
 	"github.com/qingfeng-zj/qingfeng/donations"
 )
@@ -97,6 +98,12 @@ func BenchmarkStatement(b *testing.B) {
 			if err == nil {
 				err = cur.All(ctx, &end)
 			}
+			if mongodrv.IsTimeout(err) {
+				// Reported, not fatal: on a loaded machine the embedded server's
+				// aggregation can exceed the driver's operation timeout (opTimeout).
+				b.Logf("raw aggregation: gave up after %v: %v", time.Since(t0).Round(time.Millisecond), err)
+				continue
+			}
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -115,8 +122,11 @@ func BenchmarkStatement(b *testing.B) {
 		}
 		b.ReportMetric(med(read), "published-read-median-ms")
 		b.ReportMetric(med(ours), "recomputed-median-ms")
-		b.ReportMetric(med(raw), "raw-median-ms")
-		b.ReportMetric(med(raw)/med(read), "raw/published")
-		b.ReportMetric(med(raw)/med(ours), "raw/recomputed")
+		b.ReportMetric(med(ours)/med(read), "recomputed/published")
+		if len(raw) > 0 {
+			b.ReportMetric(med(raw), "raw-median-ms")
+			b.ReportMetric(med(raw)/med(read), "raw/published")
+			b.ReportMetric(med(raw)/med(ours), "raw/recomputed")
+		}
 	})
 }
