@@ -49,16 +49,18 @@ const recoveryGrace = time.Minute
 func AlertIdempotencyKey(alertID string) string { return "alert:" + alertID }
 
 // evaluate claims the hits of e, just appended to org's ledger, marks e evaluated and
-// files the claimed alerts' cases.
+// files the cases of the alerts it created.
 func (l *Ledger) evaluate(ctx context.Context, org routing.Organization, e Entry) error {
 	now := l.now()
 	var claimed []Alert
 	for _, h := range EntryHits(org, e, now, l.Rules) {
-		a, _, err := l.Store.ClaimAlert(ctx, h, now)
+		a, created, err := l.Store.ClaimAlert(ctx, h, now)
 		if err != nil {
 			return err
 		}
-		if a.Status == AlertFiling {
+		// Only the claim's creator files it: an older claim still "filing" belongs to
+		// whoever made it, or, if that stopped, to RunAlerts (PendingAlerts).
+		if created {
 			claimed = append(claimed, a)
 		}
 	}
