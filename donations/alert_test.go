@@ -9,7 +9,7 @@ import (
 	"github.com/qingfeng-zj/qingfeng/routing"
 )
 
-const alertOrg = "91330782MA2ALERT01"
+const testOrg = "91330782MA2ALERT01"
 
 // evaluate is what the ledger does over recs: EntryHits as each entry is appended,
 // then the periodic OverdueHits, deduplicated by hit id as the stored claims are.
@@ -36,8 +36,8 @@ func TestAlertRules(t *testing.T) {
 	recorded := evalNow.Add(-10 * 24 * time.Hour) // 10 days ago
 	fresh := evalNow.Add(-24 * time.Hour)
 	rec := func(seq int64, e Entry) Record {
-		e.Seq, e.Org = seq, alertOrg
-		e.ID = alertOrg + ":" + seqOfEntry(seq)
+		e.Seq, e.Org = seq, testOrg
+		e.ID = testOrg + ":" + seqOfEntry(seq)
 		if e.Date == "" {
 			e.Date = "2026-11-20"
 		}
@@ -57,7 +57,7 @@ func TestAlertRules(t *testing.T) {
 	payout := func(ben []byte) Entry {
 		return Entry{Kind: KindDisbursement, From: FromFunds, AmountFen: 1000, Beneficiary: ben, Photos: []string{"batch/photo"}}
 	}
-	normal := routing.Organization{CreditCode: alertOrg, Name: "某某慈善会", Status: routing.OrgNormal, Division: "330782"}
+	normal := routing.Organization{CreditCode: testOrg, Name: "某某慈善会", Status: routing.OrgNormal, Division: "330782"}
 	listed := normal
 	listed.Status = routing.OrgAbnormal
 
@@ -107,10 +107,10 @@ func TestAlertRules(t *testing.T) {
 		// goods reversed before they were due for verification need none.
 		{"a reversal does not undo a hit", normal, func() []Record {
 			a := rec(1, cash(90_000_00, ""))
-			a.ReversedBy = alertOrg + ":0000000002"
+			a.ReversedBy = testOrg + ":0000000002"
 			b := rec(2, Entry{Kind: KindReversal, Reverses: a.ID, ReversedKind: KindIncome, ReversedIncomeType: IncomeCash, AmountFen: 90_000_00})
 			c := rec(3, goods(100_00))
-			c.ReversedBy = alertOrg + ":0000000004"
+			c.ReversedBy = testOrg + ":0000000004"
 			return []Record{a, b, c}
 		}(), AlertRules{}, []want{{RuleLargeAmount, "0000000001"}, {RuleCashWithoutReceipt, "0000000001"}}},
 		{"income for listed org, grouped by month", listed, []Record{
@@ -142,10 +142,10 @@ func TestAlertRules(t *testing.T) {
 			var got []want
 			for _, h := range hits {
 				got = append(got, want{h.Rule, h.Period})
-				if h.Org != alertOrg || h.OrgName != "某某慈善会" || h.Division != "330782" || h.EntryID == "" || h.Date == "" {
+				if h.Org != testOrg || h.OrgName != "某某慈善会" || h.Division != "330782" || h.EntryID == "" || h.Date == "" {
 					t.Errorf("hit %+v lacks its organization or entry", h)
 				}
-				if h.ID() != alertOrg+":"+h.Rule+":"+h.Period {
+				if h.ID() != testOrg+":"+h.Rule+":"+h.Period {
 					t.Errorf("ID %q", h.ID())
 				}
 				if h.Detail == "" || strings.Contains(h.Detail, "张三") || len([]rune(h.Detail)) > 5000 {
@@ -160,8 +160,8 @@ func TestAlertRules(t *testing.T) {
 }
 
 func TestAlertDetail(t *testing.T) {
-	org := routing.Organization{CreditCode: alertOrg, Name: "某某慈善会", Status: routing.OrgDishonest, RegDivision: "330700"}
-	e := Entry{ID: alertOrg + ":0000000007", Seq: 7, Org: alertOrg, Kind: KindIncome, IncomeType: IncomeCash, AmountFen: 5_000_050,
+	org := routing.Organization{CreditCode: testOrg, Name: "某某慈善会", Status: routing.OrgDishonest, RegDivision: "330700"}
+	e := Entry{ID: testOrg + ":0000000007", Seq: 7, Org: testOrg, Kind: KindIncome, IncomeType: IncomeCash, AmountFen: 5_000_050,
 		Date: "2026-11-20", Donor: &Donor{Name: "李四", NameConsent: true}, Purpose: "李四的心意"}
 	hits := evaluate(org, []Record{{Entry: e}}, time.Date(2026, 11, 30, 0, 0, 0, 0, time.UTC), AlertRules{})
 	if len(hits) != 3 {
@@ -186,8 +186,8 @@ func TestAlertDetail(t *testing.T) {
 func seqOfEntry(seq int64) string { return seqOf(Entry{Seq: seq}) }
 
 func TestForeignDonor(t *testing.T) {
-	org := routing.Organization{CreditCode: alertOrg, Name: "某某慈善会", Status: routing.OrgNormal, Division: "330782"}
-	e := Entry{ID: alertOrg + ":0000000001", Seq: 1, Kind: KindIncome, IncomeType: IncomeTransfer, AmountFen: 1000, Date: "2026-11-01",
+	org := routing.Organization{CreditCode: testOrg, Name: "某某慈善会", Status: routing.OrgNormal, Division: "330782"}
+	e := Entry{ID: testOrg + ":0000000001", Seq: 1, Kind: KindIncome, IncomeType: IncomeTransfer, AmountFen: 1000, Date: "2026-11-01",
 		ReceiptNumber: "R", Donor: &Donor{Name: "Foreign Friend Ltd", Foreign: true}}
 	hits := evaluate(org, []Record{{Entry: e}}, time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC), DefaultAlertRules)
 	if len(hits) != 1 || hits[0].Rule != RuleForeignDonor || strings.Contains(hits[0].Detail, "Foreign Friend") {
@@ -200,8 +200,8 @@ func TestForeignDonor(t *testing.T) {
 }
 
 func TestDisbursementWithoutPhoto(t *testing.T) {
-	org := routing.Organization{CreditCode: alertOrg, Name: "某某慈善会", Status: routing.OrgNormal, Division: "330782"}
-	e := Entry{ID: alertOrg + ":0000000001", Seq: 1, Kind: KindDisbursement, From: FromFunds, AmountFen: 1000, Date: "2026-11-01", Beneficiary: []byte("age")}
+	org := routing.Organization{CreditCode: testOrg, Name: "某某慈善会", Status: routing.OrgNormal, Division: "330782"}
+	e := Entry{ID: testOrg + ":0000000001", Seq: 1, Kind: KindDisbursement, From: FromFunds, AmountFen: 1000, Date: "2026-11-01", Beneficiary: []byte("age")}
 	hits := evaluate(org, []Record{{Entry: e}}, time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC), DefaultAlertRules)
 	if len(hits) != 1 || hits[0].Rule != RuleDisbursementWithoutBeneficiary || !strings.Contains(hits[0].Detail, "发放照片") {
 		t.Fatalf("hits %+v", hits)

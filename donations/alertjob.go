@@ -64,6 +64,9 @@ func (l *Ledger) evaluate(ctx context.Context, org routing.Organization, e Entry
 			claimed = append(claimed, a)
 		}
 	}
+	if err := l.noteCorrection(ctx, e); err != nil {
+		return err
+	}
 	if err := l.Store.MarkAlertsEvaluated(ctx, e.Org, e.ID); err != nil {
 		return err
 	}

@@ -42,6 +42,12 @@ type Store interface {
 	SavePublished(ctx context.Context, ps PublishedStatement) error
 	Published(ctx context.Context, org, month string) (PublishedStatement, bool, error)
 	PublishedMonths(ctx context.Context, org string) (map[string]bool, error)
+	// SaveCorrection notes that entry e, dated in month, came after month's published
+	// statement (once per entry); CorrectionEntries lists the noted entries of month
+	// in sequence. The notes make reading a published month independent of the size
+	// of the ledger.
+	SaveCorrection(ctx context.Context, org, month string, e Entry) error
+	CorrectionEntries(ctx context.Context, org, month string) ([]Entry, error)
 
 	// Alerts: see alertjob.go.
 	ClaimAlert(ctx context.Context, h Hit, at time.Time) (Alert, bool, error)
@@ -390,7 +396,34 @@ func (l *Ledger) Publish(ctx context.Context, code, month, by string) (Published
 	if err := l.Store.SavePublished(ctx, ps); err != nil {
 		return PublishedStatement{}, err
 	}
+	// An entry appended between the listing above and the save did not see the month
+	// published when it was appended (noteCorrection): note it here. Any later entry
+	// sees the saved statement itself.
+	later, err := l.Store.EntriesAfter(ctx, code, ps.ThroughSeq, month)
+	if err != nil {
+		return ps, err
+	}
+	for _, e := range later {
+		if err := l.Store.SaveCorrection(ctx, code, month, e); err != nil {
+			return ps, err
+		}
+	}
 	return ps, nil
+}
+
+// noteCorrection notes e as a correction (更正) if its month was published before it.
+// It runs after every append, before the entry is marked evaluated, so a crash in
+// between is recovered like the alerts.
+func (l *Ledger) noteCorrection(ctx context.Context, e Entry) error {
+	if len(e.Date) < 7 {
+		return nil
+	}
+	month := e.Date[:7]
+	ps, ok, err := l.Store.Published(ctx, e.Org, month)
+	if err != nil || !ok || e.Seq <= ps.ThroughSeq {
+		return err
+	}
+	return l.Store.SaveCorrection(ctx, e.Org, month, e)
 }
 
 // PublicStatement is code's published statement of month and the corrections (更正)
@@ -406,7 +439,7 @@ func (l *Ledger) PublicStatement(ctx context.Context, code, month string) (Publi
 	if !ok {
 		return PublishedStatement{}, nil, ErrNotPublished
 	}
-	later, err := l.Store.EntriesAfter(ctx, code, ps.ThroughSeq, month)
+	later, err := l.Store.CorrectionEntries(ctx, code, month)
 	if err != nil {
 		return PublishedStatement{}, nil, err
 	}

@@ -9,6 +9,7 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	mongodrv "go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/qingfeng-zj/qingfeng"
 	"github.com/qingfeng-zj/qingfeng/donations"
@@ -79,6 +80,54 @@ func (s *LedgerStore) PublishedMonths(ctx context.Context, org string) (map[stri
 	out := map[string]bool{}
 	for _, d := range docs {
 		out[strings.TrimPrefix(d.ID, org+":")] = true
+	}
+	return out, nil
+}
+
+// collLedgerCorrections notes the entries recorded after their month's statement was
+// published, _id "<credit code>:<YYYY-MM>:<seq, 10 digits>". It stays small (entries
+// back-dated into a published month are rare), so listing a month's notes is cheap on
+// FerretDB too, which only pushes _id equality down: a published month is read without
+// reading the ledger.
+const collLedgerCorrections = "ledger_corrections"
+
+type correctionDoc struct {
+	ID    string `bson:"_id"`
+	Org   string `bson:"org"`
+	Month string `bson:"month"`
+	Entry string `bson:"entry"`
+}
+
+// SaveCorrection implements donations.Store; noting an entry twice is a no-op.
+func (s *LedgerStore) SaveCorrection(ctx context.Context, org, month string, e donations.Entry) error {
+	if err := checkLedgerOrg(org); err != nil {
+		return err
+	}
+	_, err := s.db.coll(collLedgerCorrections).InsertOne(ctx, correctionDoc{ID: fmt.Sprintf("%s:%s:%010d", org, month, e.Seq), Org: org, Month: month, Entry: e.ID})
+	if mongodrv.IsDuplicateKeyError(err) {
+		return nil
+	}
+	return storeError("note correction", err, nil, nil)
+}
+
+// CorrectionEntries implements donations.Store.
+func (s *LedgerStore) CorrectionEntries(ctx context.Context, org, month string) ([]donations.Entry, error) {
+	if err := checkLedgerOrg(org); err != nil {
+		return nil, err
+	}
+	prefix := org + ":" + month + ":"
+	docs, err := findAll[correctionDoc](ctx, s.db, collLedgerCorrections, "list corrections",
+		bson.M{"_id": bson.M{"$gt": prefix, "$lt": org + ":" + month + ";"}}, options.Find().SetSort(bson.D{asc("_id")}))
+	if err != nil {
+		return nil, err
+	}
+	out := make([]donations.Entry, 0, len(docs))
+	for _, d := range docs {
+		e, err := s.Entry(ctx, org, d.Entry)
+		if err != nil {
+			return nil, fmt.Errorf("correction %s: %w", d.ID, err)
+		}
+		out = append(out, e)
 	}
 	return out, nil
 }
