@@ -792,3 +792,67 @@ func checkStatements(t *testing.T, s testLedger, recs []donations.Record, b dona
 	}
 	t.Logf("%d of %d months published", published, len(months))
 }
+
+// TestLedgerPublishRacesAppends publishes a month while 32 entries dated into it are
+// appended at once: whatever the interleaving, the published figures are exactly the
+// entries up to its ThroughSeq and every later one is listed as a correction, once.
+func TestLedgerPublishRacesAppends(t *testing.T) {
+	forEachTarget(t, func(t *testing.T, tg target) {
+		s := newLedgerStore(t, tg)
+		ctx := t.Context()
+		for range 3 {
+			e := ledgerCash(100, "")
+			e.Date = "2026-10-05"
+			mustAppend(t, s, e)
+		}
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for i := range 32 {
+			wg.Go(func() {
+				<-start
+				e := ledgerCash(int64(1000+i), "")
+				e.Date = "2026-10-20"
+				if _, err := s.Append(ctx, ledgerOrg, e, nil); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Go(func() {
+			<-start
+			// Publish in the middle of the burst.
+			for b, _ := s.Balance(ctx, ledgerOrg); b.Seq < 3+8; b, _ = s.Balance(ctx, ledgerOrg) {
+				time.Sleep(time.Millisecond)
+			}
+			if _, err := s.L.Publish(ctx, ledgerOrg, "2026-10", "liaison-1"); err != nil {
+				t.Error(err)
+			}
+		})
+		close(start)
+		wg.Wait()
+		ps, corrections, err := s.L.PublicStatement(ctx, ledgerOrg, "2026-10")
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs, err := s.List(ctx, ledgerOrg, "")
+		if err != nil || len(recs) != 35 {
+			t.Fatalf("%d entries, %v", len(recs), err)
+		}
+		var want []string
+		for _, r := range recs {
+			if r.Seq > ps.ThroughSeq {
+				want = append(want, r.ID)
+			}
+		}
+		var got []string
+		for _, c := range corrections {
+			got = append(got, c.Entry)
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("corrections %v, want %v (published through %d)", got, want, ps.ThroughSeq)
+		}
+		if then := donations.MonthlyStatement(ledgerOrg, recs[:ps.ThroughSeq], "2026-10", donations.DefaultLargeFlowFen); string(then.Canonical()) != string(ps.Canonical()) {
+			t.Fatalf("published %s, entries up to %d give %s", ps.Canonical(), ps.ThroughSeq, then.Canonical())
+		}
+		t.Logf("published through %d, %d corrections", ps.ThroughSeq, len(corrections))
+	})
+}

@@ -23,7 +23,7 @@ import (
 // bare driver sending the equivalent aggregations (the month's sums by kind, and the
 // funds at the month's end).
 //
-//	go test -run '^$' -bench Statement -benchtime 5x ./storage/mongo
+//	go test -run '^$' -bench 'Statement$' -benchtime 1x ./storage/mongo
 func BenchmarkStatement(b *testing.B) {
 	n := 100_000
 	if v := os.Getenv("QF_BENCH_LEDGER_ENTRIES"); v != "" {
