@@ -380,3 +380,24 @@ func randomEntry(r *rand.Rand, ben []byte, applied []Entry, reversed map[string]
 		return reversalOf(t, candidates[r.IntN(len(candidates))])
 	}
 }
+
+func TestParseYuan(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		fen  int64
+		fail bool
+	}{
+		{"1234.50", 123450, false}, {"1234.5", 123450, false}, {"1234", 123400, false}, {"0.01", 1, false}, {"0.1", 10, false},
+		{"0", 0, false}, {"88000", 8_800_000, false}, {"1000000000000", MaxAmountFen, false},
+		{"1000000000000.01", 0, true}, {"9223372036854775807", 0, true}, {"99999999999999999999999", 0, true},
+		{"1e3", 0, true}, {"1E3", 0, true}, {"0.001", 0, true}, {"1,234.50", 0, true}, {"１２３", 0, true}, {"12３", 0, true},
+		{" 12", 0, true}, {"12 ", 0, true}, {"12.", 0, true}, {".5", 0, true}, {"-5", 0, true}, {"+5", 0, true},
+		{"", 0, true}, {"012", 0, true}, {"1.2.3", 0, true}, {"0x10", 0, true}, {"NaN", 0, true}, {"Inf", 0, true},
+		{"12\u200b", 0, true}, {"１２.５", 0, true}, {"1_000", 0, true}, {"12.5\n", 0, true}, {"١٢", 0, true},
+	} {
+		fen, err := ParseYuan(tt.in)
+		if tt.fail != (err != nil) || (!tt.fail && fen != tt.fen) {
+			t.Errorf("ParseYuan(%q) = %d, %v; want %d (fail %v)", tt.in, fen, err, tt.fen, tt.fail)
+		}
+	}
+}

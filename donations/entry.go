@@ -8,7 +8,16 @@
 //
 // Identities of beneficiaries are never stored in the clear: Entry.Beneficiary is an age
 // ciphertext sealed to the custodians of the organization's division, like a
-// reporter's identity (crypto.Sealer), and only checked for form here.
+// reporter's identity (crypto.Sealer).
+//
+// Ledger is the one service that owns the ledger's rules: validation against the prior
+// entries (funds, stock, goods verified by a second person before they go out),
+// sealing beneficiaries, photo references, idempotency, the clock, monthly statements
+// and their publishing (a published statement is stored, hashed and never
+// recomputed; later entries of its month are corrections), and the alert rules (预警),
+// evaluated on every entry as it is appended and, for the rules about time passing, by
+// a periodic job. Handlers decode, call it and respond; a Store (storage/mongo) stores.
+// This package must not import Fiber, a database driver or net/http.
 package donations
 
 import (
@@ -86,7 +95,7 @@ type Donor struct {
 	Name      string `json:"name,omitempty"`
 	// NameConsent records that the donor agreed to have their name published.
 	NameConsent bool `json:"name_consent,omitempty"`
-	// Foreign marks a donor from outside the mainland (境外捐赠), which the warning
+	// Foreign marks a donor from outside the mainland (境外捐赠), which the alert
 	// rules flag for review.
 	Foreign bool `json:"foreign,omitempty"`
 }
@@ -135,7 +144,7 @@ type Entry struct {
 	Goods     *Goods `json:"goods,omitempty"` // goods income, disbursement from stock
 
 	Donor *Donor `json:"donor,omitempty"` // income
-	// ReceiptNumber is the number of the 公益事业捐赠票据. It may be missing (the warning
+	// ReceiptNumber is the number of the 公益事业捐赠票据. It may be missing (the alert
 	// rules flag cash income without one), but is recorded whenever there is one.
 	ReceiptNumber string `json:"receipt_number,omitempty"`
 
@@ -165,6 +174,10 @@ type Entry struct {
 	// IdempotencyKey is the hash of the client's Idempotency-Key, so that a retried
 	// request finds the entry its first attempt appended.
 	IdempotencyKey string `json:"-"`
+	// AlertsPending is set on an entry as it is appended and cleared once its alert
+	// rules were evaluated (Ledger.Append, or the recovery in RunAlerts after a crash
+	// in between): no entry escapes the rules.
+	AlertsPending bool `json:"-"`
 }
 
 // Verification is the second person's confirmation that goods were received (2人以上

@@ -1,16 +1,11 @@
 package handlers
 
 import (
-	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"io"
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/gofiber/fiber/v3"
 
@@ -21,41 +16,21 @@ import (
 	"github.com/qingfeng-zj/qingfeng/routing"
 )
 
-// Ledger is the donation ledger store (storage/mongo's LedgerStore).
-type Ledger interface {
-	Append(ctx context.Context, code string, e donations.Entry, check func(donations.Balance) error) (donations.Entry, error)
-	AppendOnce(ctx context.Context, code, keyHash, reqHash string, e donations.Entry, check func(donations.Balance) error) (donations.Entry, bool, error)
-	AddPhotos(ctx context.Context, org, batch string, evs []intake.Evidence) ([]string, error)
-	Photo(ctx context.Context, org, ref string) (intake.Evidence, error)
-	PublishStatement(ctx context.Context, org, month, by string, at time.Time) error
-	StatementPublished(ctx context.Context, org, month string) (time.Time, bool, error)
-	Verify(ctx context.Context, code string, v donations.Verification) (donations.Verification, error)
-	List(ctx context.Context, code, month string) ([]donations.Record, error)
-	Balance(ctx context.Context, code string) (donations.Balance, error)
-}
-
-// beneficiaryRequest is a disbursement's beneficiary in plaintext: it is sealed to the
-// custodians of the organization's division at once and never stored or logged.
-type beneficiaryRequest struct {
-	Name       string `json:"name"`
-	ResidentID string `json:"resident_id"`
-	Note       string `json:"note"`
-}
-
 type entryRequest struct {
-	Kind          donations.Kind       `json:"kind"`
-	IncomeType    donations.IncomeType `json:"income_type"`
-	From          donations.Source     `json:"from"`
-	AmountFen     int64                `json:"amount_fen"`
-	Goods         *donations.Goods     `json:"goods"`
-	Donor         *donations.Donor     `json:"donor"`
-	ReceiptNumber string               `json:"receipt_number"`
-	Date          string               `json:"date"`
-	Purpose       string               `json:"purpose"`
-	Project       string               `json:"project"`
-	Beneficiary   *beneficiaryRequest  `json:"beneficiary"`
-	Photos        []string             `json:"photos"` // references from POST .../ledger/photos
-	SignOffs      *donations.SignOffs  `json:"sign_offs"`
+	Kind          donations.Kind         `json:"kind"`
+	IncomeType    donations.IncomeType   `json:"income_type"`
+	From          donations.Source       `json:"from"`
+	AmountFen     int64                  `json:"amount_fen"`
+	AmountYuan    string                 `json:"amount_yuan"` // alternative to amount_fen: "1234.50"
+	Goods         *donations.Goods       `json:"goods"`
+	Donor         *donations.Donor       `json:"donor"`
+	ReceiptNumber string                 `json:"receipt_number"`
+	Date          string                 `json:"date"`
+	Purpose       string                 `json:"purpose"`
+	Project       string                 `json:"project"`
+	Beneficiary   *donations.Beneficiary `json:"beneficiary"` // plaintext, sealed at once
+	Photos        []string               `json:"photos"`      // references from POST .../ledger/photos
+	SignOffs      *donations.SignOffs    `json:"sign_offs"`
 }
 
 type entryView struct {
@@ -129,51 +104,11 @@ func (s *Server) appendEntry(c fiber.Ctx) error {
 	if err := s.decodeJSON(c, &req); err != nil {
 		return err
 	}
-	e := donations.Entry{Kind: req.Kind, IncomeType: req.IncomeType, From: req.From, AmountFen: req.AmountFen, Goods: req.Goods,
-		Donor: req.Donor, ReceiptNumber: req.ReceiptNumber, Date: req.Date, Purpose: req.Purpose, Project: req.Project,
-		SignOffs: req.SignOffs, RecordedBy: u.ID}
-	if e.Kind == donations.KindReversal {
-		return fieldInvalid("kind", "invalid_value", "冲正请使用冲正接口", "use the reversal route")
-	}
-	if len(req.Photos) > 20 {
-		return fieldInvalid("photos", "too_many", "最多引用20张照片", "at most 20 photos")
-	}
-	for i, ref := range req.Photos {
-		if len(ref) > 80 {
-			return fieldInvalid("photos", "not_found", "照片不存在，请先上传", "no such photo")
-		}
-		if _, err := s.d.Ledger.Photo(c.Context(), org.CreditCode, ref); err != nil {
-			if isNotFound(err) {
-				return fieldInvalid("photos["+strconv.Itoa(i)+"]", "not_found", "照片不存在，请先上传", "no such photo of this organization")
-			}
-			return err
-		}
-	}
-	e.Photos = req.Photos
-	if b := req.Beneficiary; b != nil {
-		if strings.TrimSpace(b.Name) == "" || len([]rune(b.Name)) > 100 || len(b.ResidentID) > 18 || len([]rune(b.Note)) > 200 {
-			return fieldInvalid("beneficiary", "invalid_value", "受益人姓名必填（不超过100字）", "a beneficiary name of at most 100 characters")
-		}
-		plain, _ := json.Marshal(map[string]any{"v": 1, "name": strings.TrimSpace(b.Name), "resident_id": b.ResidentID, "note": b.Note})
-		div := org.Division
-		if div == "" {
-			div = org.RegDivision
-		}
-		sealed, err := s.d.Keys.Sealer.Seal(c.Context(), div, plain)
-		clear(plain)
-		if err != nil {
-			return err
-		}
-		e.Beneficiary = sealed.Ciphertext
-	}
-	// The request hash (kept for idempotency) must not be a test for guessed
-	// beneficiaries: it covers only whether there is one.
-	hashed := req
-	hashed.Beneficiary = nil
-	stored, replayed, err := s.appendLedger(c, org.CreditCode, struct {
-		entryRequest
-		HasBeneficiary bool
-	}{hashed, req.Beneficiary != nil}, e)
+	stored, replayed, err := s.d.Ledger.Append(c.Context(), org.CreditCode, donations.Submission{
+		Entry: donations.Entry{Kind: req.Kind, IncomeType: req.IncomeType, From: req.From, AmountFen: req.AmountFen, Goods: req.Goods,
+			Donor: req.Donor, ReceiptNumber: req.ReceiptNumber, Date: req.Date, Purpose: req.Purpose, Project: req.Project,
+			Photos: req.Photos, SignOffs: req.SignOffs, RecordedBy: u.ID},
+		AmountYuan: req.AmountYuan, Beneficiary: req.Beneficiary, IdempotencyKey: c.Get("Idempotency-Key")})
 	if err != nil {
 		return err
 	}
@@ -201,11 +136,7 @@ func (s *Server) reverseEntry(c fiber.Ctx) error {
 	if err := s.decodeJSON(c, &req); err != nil {
 		return err
 	}
-	if req.Date == "" {
-		req.Date = donations.Today(time.Now())
-	}
-	stored, replayed, err := s.appendLedger(c, org.CreditCode, map[string]any{"reverses": c.Params("id"), "req": req},
-		donations.Entry{Kind: donations.KindReversal, Reverses: c.Params("id"), Reason: req.Reason, Date: req.Date, RecordedBy: u.ID})
+	stored, replayed, err := s.d.Ledger.Reverse(c.Context(), org.CreditCode, c.Params("id"), req.Reason, req.Date, u.ID, c.Get("Idempotency-Key"))
 	if err != nil {
 		return err
 	}
@@ -235,8 +166,7 @@ func (s *Server) verifyEntry(c fiber.Ctx) error {
 	if len([]rune(req.Note)) > 500 {
 		return fieldInvalid("note", "too_long", "备注不能超过500字", "at most 500 characters")
 	}
-	v, err := s.d.Ledger.Verify(c.Context(), org.CreditCode, donations.Verification{EntryID: c.Params("id"), VerifiedBy: u.ID,
-		VerifiedAt: time.Now().UTC(), Note: req.Note})
+	v, err := s.d.Ledger.Verify(c.Context(), org.CreditCode, c.Params("id"), u.ID, req.Note)
 	if err != nil {
 		return err
 	}
@@ -250,13 +180,7 @@ func (s *Server) listEntries(c fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	month := c.Query("month")
-	if month != "" {
-		if _, err := time.Parse("2006-01", month); err != nil {
-			return fieldInvalid("month", "invalid_month", "月份格式应为YYYY-MM", "a YYYY-MM month")
-		}
-	}
-	recs, err := s.d.Ledger.List(c.Context(), org.CreditCode, month)
+	recs, err := s.d.Ledger.List(c.Context(), org.CreditCode, c.Query("month"))
 	if err != nil {
 		return err
 	}
@@ -296,23 +220,6 @@ func (s *Server) ledgerBalance(c fiber.Ctx) error {
 		funds[p] = v
 	}
 	return c.JSON(fiber.Map{"org": org.CreditCode, "entries": b.Seq, "funds_fen": funds, "total_funds_fen": b.TotalFunds(), "stock": stock})
-}
-
-// appendLedger appends e, once per Idempotency-Key when the client sends one (a
-// retried POST from a flaky network then returns the first entry, never a second).
-// req is what the request hash covers; it must hold no personal data.
-func (s *Server) appendLedger(c fiber.Ctx, code string, req any, e donations.Entry) (donations.Entry, bool, error) {
-	key := c.Get("Idempotency-Key")
-	if key == "" {
-		got, err := s.d.Ledger.Append(c.Context(), code, e, nil)
-		return got, false, err
-	}
-	if len(key) > 200 {
-		return donations.Entry{}, false, fieldInvalid("Idempotency-Key", "too_long", "幂等键过长", "too long")
-	}
-	body, _ := json.Marshal(req)
-	kh, rh := sha256.Sum256([]byte(key)), sha256.Sum256(body)
-	return s.d.Ledger.AppendOnce(c.Context(), code, hex.EncodeToString(kh[:]), hex.EncodeToString(rh[:]), e, nil)
 }
 
 // uploadLedgerPhotos is POST /v1/orgs/{code}/ledger/photos: photos of goods, receipts
@@ -361,24 +268,19 @@ func (s *Server) uploadLedgerPhotos(c fiber.Ctx) error {
 }
 
 // publishStatement is POST /v1/orgs/{code}/ledger/statements/{month}/publish: a liaison
-// publishes the month's statement (月度公示), due by the 10th of the next month.
+// publishes the month's statement (月度公示), due by the 10th of the next month. The
+// figures are frozen as published; what is recorded later shows as corrections.
 func (s *Server) publishStatement(c fiber.Ctx) error {
 	org, u, err := s.ledgerOrg(c, true)
 	if err != nil {
 		return err
 	}
 	month := c.Params("month")
-	m, err := time.Parse("2006-01", month)
+	ps, err := s.d.Ledger.Publish(c.Context(), org.CreditCode, month, u.ID)
 	if err != nil {
-		return fieldInvalid("month", "invalid_month", "月份格式应为YYYY-MM", "a YYYY-MM month")
-	}
-	if donations.Today(time.Now()) < m.AddDate(0, 1, 0).Format(time.DateOnly) {
-		return fieldInvalid("month", "not_over", "该月尚未结束，不能发布公示", "the month is not over yet")
-	}
-	now := time.Now().UTC()
-	if err := s.d.Ledger.PublishStatement(c.Context(), org.CreditCode, month, u.ID, now); err != nil {
 		return err
 	}
 	s.recordChange(c, "ledger.statement.publish", "", map[string]string{"org": org.CreditCode, "month": month})
-	return c.Status(fiber.StatusCreated).JSON(fiber.Map{"org": org.CreditCode, "month": month, "published_at": wireTime(now)})
+	return c.Status(fiber.StatusCreated).JSON(fiber.Map{"org": org.CreditCode, "month": month, "published_at": wireTime(ps.PublishedAt),
+		"content_hash": ps.ContentHash, "through_seq": ps.ThroughSeq})
 }

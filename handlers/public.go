@@ -16,9 +16,6 @@ import (
 	"github.com/qingfeng-zj/qingfeng/stats"
 )
 
-// largeFlowFen is the amount from which a statement lists a flow by itself (10,000 yuan).
-const largeFlowFen = 1_000_000
-
 func (s *Server) publicOrg(c fiber.Ctx) (routing.Organization, error) {
 	org, ok := s.d.Orgs(strings.ToUpper(c.Params("code")))
 	if !ok {
@@ -42,30 +39,38 @@ func (s *Server) publicOrgPage(c fiber.Ctx) error {
 		"status_label": routing.OrgStatusLabel(org.Status), "grade": org.Grade, "registration_authority": name})
 }
 
-// publicStatement is GET /v1/public/orgs/{code}/donations?month=YYYY-MM: the monthly
-// statement, with no personal data.
+// publishedStatementView is a published statement as the public sees it: the figures
+// as published, their content hash, and the corrections (更正) recorded since.
+type publishedStatementView struct {
+	donations.Statement
+	Published   bool             `json:"published"` // always true: unpublished months are not public
+	PublishedAt string           `json:"published_at"`
+	ContentHash string           `json:"content_hash"`
+	Corrections []correctionView `json:"corrections"`
+}
+
+type correctionView struct {
+	donations.Correction
+	RecordedAt string `json:"recorded_at"`
+}
+
+// publicStatement is GET /v1/public/orgs/{code}/donations?month=YYYY-MM: the month's
+// published statement, with no personal data; 404 while it is not published.
 func (s *Server) publicStatement(c fiber.Ctx) error {
 	org, err := s.publicOrg(c)
 	if err != nil {
 		return err
 	}
-	month := c.Query("month")
-	if _, err := time.Parse("2006-01", month); err != nil {
-		return fieldInvalid("month", "invalid_month", "月份格式应为YYYY-MM", "a YYYY-MM month")
-	}
-	recs, err := s.d.Ledger.List(c.Context(), org.CreditCode, "")
+	ps, corrections, err := s.d.Ledger.PublicStatement(c.Context(), org.CreditCode, c.Query("month"))
 	if err != nil {
 		return err
 	}
-	st := donations.MonthlyStatement(org.CreditCode, recs, month, largeFlowFen)
-	at, ok, err := s.d.Ledger.StatementPublished(c.Context(), org.CreditCode, month)
-	if err != nil {
-		return err
+	v := publishedStatementView{Statement: ps.Statement, Published: true, PublishedAt: wireTime(ps.PublishedAt), ContentHash: ps.ContentHash,
+		Corrections: make([]correctionView, 0, len(corrections))}
+	for _, cr := range corrections {
+		v.Corrections = append(v.Corrections, correctionView{Correction: cr, RecordedAt: wireTime(cr.RecordedAt)})
 	}
-	if ok {
-		st.Published, st.PublishedAt = true, wireTime(at)
-	}
-	return c.JSON(st)
+	return c.JSON(v)
 }
 
 // publicReceiptCheck is GET /v1/public/orgs/{code}/donations/check?receipt=&amount_fen=:
@@ -138,6 +143,18 @@ func (s *Server) ledgerCSV(c fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	published := map[string]donations.PublishedStatement{}
+	for _, r := range recs {
+		m := r.Date[:7]
+		if _, seen := published[m]; seen || m < from || m > to {
+			continue
+		}
+		ps, _, err := s.d.Ledger.Published(c.Context(), org.CreditCode, m)
+		if err != nil {
+			return err
+		}
+		published[m] = ps // the zero value for an unpublished month
+	}
 	if err := s.record(c, "ledger.export", "", map[string]string{"org": org.CreditCode, "from": from, "to": to}); err != nil {
 		return err
 	}
@@ -145,7 +162,8 @@ func (s *Server) ledgerCSV(c fiber.Ctx) error {
 	b.WriteString("\ufeff")
 	w := csv.NewWriter(&b)
 	_ = w.Write([]string{"id", "date", "kind", "income_type", "from", "amount_fen", "item", "quantity", "unit", "valuation_fen",
-		"project", "receipt_number", "donor", "beneficiary_sealed", "reverses", "reversed_by", "verified"})
+		"project", "receipt_number", "donor", "beneficiary_sealed", "reverses", "reversed_by", "verified", "recorded_at",
+		"statement_sha256", "correction"})
 	for _, r := range recs {
 		e := r.Entry
 		if e.Date[:7] < from || e.Date[:7] > to {
@@ -159,9 +177,18 @@ func (s *Server) ledgerCSV(c fiber.Ctx) error {
 		if e.Donor != nil {
 			donor = e.Donor.PublicLabel()
 		}
+		// statement_sha256 is the content hash of the month's published statement; an
+		// entry recorded after it is a correction (更正) of that month.
+		hash, correction := "", ""
+		if ps := published[e.Date[:7]]; ps.ContentHash != "" {
+			hash = ps.ContentHash
+			if e.Seq > ps.ThroughSeq {
+				correction = donations.CorrectionLabel
+			}
+		}
 		_ = w.Write(csvSafe([]string{e.ID, e.Date, string(e.Kind), string(e.IncomeType), string(e.From), strconv.FormatInt(e.AmountFen, 10),
 			item, qty, unit, val, e.Project, e.ReceiptNumber, donor, strconv.FormatBool(len(e.Beneficiary) > 0), e.Reverses, r.ReversedBy,
-			strconv.FormatBool(r.Verification != nil)}))
+			strconv.FormatBool(r.Verification != nil), wireTime(e.RecordedAt), hash, correction}))
 	}
 	w.Flush()
 	c.Set(fiber.HeaderContentType, "text/csv; charset=utf-8")

@@ -24,6 +24,7 @@ import (
 	"github.com/qingfeng-zj/qingfeng/accounts"
 	"github.com/qingfeng-zj/qingfeng/audit"
 	"github.com/qingfeng-zj/qingfeng/custody"
+	"github.com/qingfeng-zj/qingfeng/donations"
 	"github.com/qingfeng-zj/qingfeng/intake"
 	"github.com/qingfeng-zj/qingfeng/pow"
 	"github.com/qingfeng-zj/qingfeng/routing"
@@ -58,7 +59,7 @@ type Deps struct {
 	Disclosures *custody.Disclosures
 	Reseals     *custody.Reseals
 	// Ledger is the donation ledger; Orgs finds a registered organization by credit code.
-	Ledger Ledger
+	Ledger *donations.Ledger
 	Orgs   func(code string) (routing.Organization, bool)
 	// Audit is the hash-chained audit log.
 	Audit *audit.Log

@@ -45,8 +45,8 @@ type Config struct {
 	LogFormat       string
 	Webhooks        []outbox.Webhook
 	RetentionPeriod time.Duration // 0: never purge
-	WarnLargeFen    int64         // donation warning: a single donation of at least this many fen
-	WarnGoodsDays   int           // donation warning: goods unverified after this many days
+	AlertLargeFen   int64         // donation alert (预警): a single donation of at least this many fen
+	AlertGoodsDays  int           // donation alert (预警): goods unverified after this many days
 	Require2FA      map[accounts.Role]bool
 }
 
@@ -165,20 +165,20 @@ var settings = []setting{
 		c.RetentionPeriod = d
 		return nil
 	}},
-	{env: "QF_WARN_LARGE_DONATION_FEN", def: "5000000", doc: "Donation warning: a single donation of at least this many fen (default 50,000 yuan) opens a case.", set: func(c *Config, v string) error {
+	{env: "QF_ALERT_LARGE_DONATION_FEN", def: "5000000", doc: "Donation alert (预警): a single donation of at least this many fen (default 50,000 yuan) opens a case.", set: func(c *Config, v string) error {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n <= 0 {
 			return fmt.Errorf("want a positive number of fen, got %q", v)
 		}
-		c.WarnLargeFen = n
+		c.AlertLargeFen = n
 		return nil
 	}},
-	{env: "QF_WARN_UNVERIFIED_GOODS_DAYS", def: "7", doc: "Donation warning: goods not verified by a second person after this many days open a case.", set: func(c *Config, v string) error {
+	{env: "QF_ALERT_UNVERIFIED_GOODS_DAYS", def: "7", doc: "Donation alert (预警): goods not verified by a second person after this many days open a case.", set: func(c *Config, v string) error {
 		n, err := strconv.Atoi(v)
 		if err != nil || n <= 0 || n > 365 {
 			return fmt.Errorf("want 1–365 days, got %q", v)
 		}
-		c.WarnGoodsDays = n
+		c.AlertGoodsDays = n
 		return nil
 	}},
 	{env: "QF_WEBHOOKS", secret: true, doc: "Webhooks that receive case events (never reporter data), name=https://host/path|secret separated by ;. The secret signs each body (X-Qingfeng-Signature: sha256=HMAC). Empty: none.", set: func(c *Config, v string) error {

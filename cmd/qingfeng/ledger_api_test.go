@@ -33,10 +33,17 @@ func TestLedgerAPI(t *testing.T) {
 	goods := entry(a, map[string]any{"kind": "income", "income_type": "goods", "date": today,
 		"goods": map[string]any{"item": "大米", "quantity": 10, "unit": "袋", "valuation_fen": 50000}, "donor": map[string]any{"anonymous": true}}, 201)
 
-	// Goods are verified by a second, different person, once.
+	// Goods are verified by a second, different person, once, and handed out only
+	// after that.
 	verify := func(token, id string, status int) {
 		t.Helper()
 		wantStatus(t, postJSON(t, base+"/entries/"+id+"/verification", token, map[string]any{"note": "已验收"}), status)
+	}
+	early := postJSON(t, base+"/entries", a, map[string]any{"kind": "disbursement", "from": "stock", "goods": map[string]any{"item": "大米", "quantity": 1, "unit": "袋"},
+		"date": today, "beneficiary": map[string]any{"name": "低保户张某"}})
+	wantStatus(t, early, 409)
+	if !containsString(early.Body, "受赠物资须至少两人签收") || !containsString(early.Body, `"goods_unverified"`) {
+		t.Errorf("hand-out before verification: %s", early.Body)
 	}
 	verify(a, goods["id"].(string), 403)
 	verify(b, goods["id"].(string), 201)
@@ -99,6 +106,19 @@ func TestLedgerAPI(t *testing.T) {
 		{"liaison of another division", other, map[string]any{"kind": "income", "income_type": "cash", "amount_fen": 5, "date": today}, 403},
 		{"staff cannot write", mz, map[string]any{"kind": "income", "income_type": "cash", "amount_fen": 5, "date": today}, 403},
 		{"no token", "", map[string]any{"kind": "income"}, 401},
+		{"yuan and fen", a, map[string]any{"kind": "income", "income_type": "cash", "amount_fen": 5, "amount_yuan": "0.05", "date": today,
+			"donor": map[string]any{"anonymous": true}}, 400},
+		{"yuan as a number", a, map[string]any{"kind": "income", "income_type": "cash", "amount_yuan": 12.5, "date": today,
+			"donor": map[string]any{"anonymous": true}}, 400},
+	}
+	for _, y := range []string{"1e3", "0.001", "1,234.50", "１２３", " 12", "12.", ".5", "-5", "0", "99999999999999999999", "12​"} {
+		bad = append(bad, struct {
+			name   string
+			token  string
+			body   any
+			status int
+		}{"yuan " + y, a, map[string]any{"kind": "income", "income_type": "cash", "amount_yuan": y, "date": today,
+			"donor": map[string]any{"anonymous": true}}, 400})
 	}
 	for _, tt := range bad {
 		t.Run(tt.name, func(t *testing.T) {
@@ -115,6 +135,12 @@ func TestLedgerAPI(t *testing.T) {
 	r = do(t, req{method: "GET", path: base + "/balance", token: a})
 	if !strings.Contains(string(r.Body), `"total_funds_fen":100000`) {
 		t.Errorf("balance after refused requests: %s", r.Body)
+	}
+	// Yuan, exactly.
+	y := entry(a, map[string]any{"kind": "income", "income_type": "cash", "amount_yuan": "1234.50", "date": today, "receipt_number": "ZJ2026-Y",
+		"donor": map[string]any{"anonymous": true}}, 201)
+	if y["amount_fen"] != float64(123450) {
+		t.Errorf("1234.50 yuan recorded as %v fen", y["amount_fen"])
 	}
 }
 
@@ -134,8 +160,24 @@ func TestPublicDisclosure(t *testing.T) {
 	if !containsString(r.Body, "义乌市民政局") || !containsString(r.Body, `"status_label":"正常"`) || !containsString(r.Body, "4A") {
 		t.Errorf("public page: %s", r.Body)
 	}
+	// Not public before it is published.
+	r = do(t, req{method: "GET", path: "/v1/public/orgs/" + code + "/donations?month=2026-10"})
+	wantStatus(t, r, 404)
+	if !containsString(r.Body, "尚未发布") || containsString(r.Body, "2000000") {
+		t.Errorf("unpublished statement: %s", r.Body)
+	}
+	pr := postJSON(t, "/v1/orgs/"+code+"/ledger/statements/2026-10/publish", a, "")
+	wantStatus(t, pr, 201)
+	var pub struct {
+		ContentHash string `json:"content_hash"`
+	}
+	pr.json(t, &pub)
 	r = do(t, req{method: "GET", path: "/v1/public/orgs/" + code + "/donations?month=2026-10"})
 	wantStatus(t, r, 200)
+	published := string(r.Body)
+	if len(pub.ContentHash) != 64 || !containsString(r.Body, `"content_hash":"`+pub.ContentHash+`"`) || !containsString(r.Body, `"corrections":[]`) {
+		t.Errorf("published statement: %s", r.Body)
+	}
 	for _, secret := range []string{"受助人陈某", "某公司"} {
 		if containsString(r.Body, secret) {
 			t.Errorf("the public statement shows %s: %s", secret, r.Body)
@@ -143,6 +185,27 @@ func TestPublicDisclosure(t *testing.T) {
 	}
 	if !containsString(r.Body, `"income_fen":2000000`) || !containsString(r.Body, `"spending_fen":300000`) || !containsString(r.Body, `"donor":"未公开"`) {
 		t.Errorf("statement: %s", r.Body)
+	}
+	// The issue's attempt: an entry dated into the published month moves nothing
+	// published; it is listed beside the statement as a dated correction.
+	wantStatus(t, postJSON(t, base, a, map[string]any{"kind": "income", "income_type": "transfer", "amount_fen": 1_500_000_000, "date": "2026-10-15",
+		"donor": map[string]any{"anonymous": true}, "receipt_number": "ZJ2026-89"}), 201)
+	r = do(t, req{method: "GET", path: "/v1/public/orgs/" + code + "/donations?month=2026-10"})
+	wantStatus(t, r, 200)
+	var after struct {
+		IncomeFen   int64  `json:"income_fen"`
+		ContentHash string `json:"content_hash"`
+		PublishedAt string `json:"published_at"`
+		Corrections []struct {
+			Label      string `json:"label"`
+			FundsFen   int64  `json:"funds_fen"`
+			RecordedAt string `json:"recorded_at"`
+		} `json:"corrections"`
+	}
+	r.json(t, &after)
+	if after.IncomeFen != 2_000_000 || after.ContentHash != pub.ContentHash || len(after.Corrections) != 1 ||
+		after.Corrections[0].Label != "更正" || after.Corrections[0].FundsFen != 1_500_000_000 || after.Corrections[0].RecordedAt == "" {
+		t.Errorf("after a back-dated entry: %s (published: %s)", r.Body, published)
 	}
 	r = do(t, req{method: "GET", path: "/v1/public/orgs/" + code + "/donations/check?receipt=ZJ2026-88&amount_fen=2000000"})
 	wantStatus(t, r, 200)
@@ -160,7 +223,8 @@ func TestPublicDisclosure(t *testing.T) {
 	}
 	r = do(t, req{method: "GET", path: "/v1/orgs/" + code + "/ledger/export.csv?from=2026-10&to=2026-10", token: a})
 	wantStatus(t, r, 200)
-	if containsString(r.Body, "受助人陈某") || !containsString(r.Body, "ZJ2026-88") {
+	if containsString(r.Body, "受助人陈某") || !containsString(r.Body, "ZJ2026-88") || !containsString(r.Body, pub.ContentHash) ||
+		strings.Count(string(r.Body), "更正") != 1 {
 		t.Errorf("csv: %s", r.Body)
 	}
 	for _, q := range []string{
@@ -175,9 +239,10 @@ func TestPublicDisclosure(t *testing.T) {
 	wantStatus(t, do(t, req{method: "GET", path: "/v1/public/orgs/51000000000000000X"}), 404)
 }
 
-// TestDonationWarnings: a donation above the large-amount threshold opens a case by
-// itself (source "system"), routed to the organization's registration authority, once.
-func TestDonationWarnings(t *testing.T) {
+// TestDonationAlerts: a donation above the large-amount threshold opens a case by
+// itself (source "system") as it is recorded, routed to the organization's registration
+// authority, once; reversing it at once undoes nothing.
+func TestDonationAlerts(t *testing.T) {
 	const code = "53330782MJ0000034M"
 	srv.engine.Orgs.Put(routing.Organization{CreditCode: code, Name: "义乌市某基金会", Type: "基金会", RegDivision: "330782",
 		Division: "330782", Status: routing.OrgNormal})
@@ -186,19 +251,28 @@ func TestDonationWarnings(t *testing.T) {
 		t.Fatal(err)
 	}
 	a, _ := staffLogin(t, accounts.RoleLiaison, "", "330782")
-	wantStatus(t, postJSON(t, "/v1/orgs/"+code+"/ledger/entries", a, map[string]any{"kind": "income", "income_type": "transfer",
-		"amount_fen": 9_000_000, "date": "2026-11-02", "receipt_number": "ZJ-9", "donor": map[string]any{"anonymous": true}}), 201)
+	r := postJSON(t, "/v1/orgs/"+code+"/ledger/entries", a, map[string]any{"kind": "income", "income_type": "transfer",
+		"amount_yuan": "90000", "date": "2026-11-02", "receipt_number": "ZJ-9", "donor": map[string]any{"anonymous": true}})
+	wantStatus(t, r, 201)
+	var gift struct {
+		ID string `json:"id"`
+	}
+	r.json(t, &gift)
+	wantStatus(t, postJSON(t, "/v1/orgs/"+code+"/ledger/entries/"+gift.ID+"/reversal", a, map[string]any{"reason": "退回"}), 201)
+	warns, err := mongo.NewLedgerStore(srv.db).OrgAlerts(t.Context(), code)
+	if err != nil || len(warns) != 1 || warns[0].CaseNumber == "" {
+		t.Fatalf("alerts on append %+v %v", warns, err)
+	}
 	for range 2 {
-		if _, err := srv.warnings.RunOnce(t.Context()); err != nil {
+		if _, err := srv.ledger.RunAlerts(t.Context()); err != nil {
 			t.Fatal(err)
 		}
 	}
-	warns, err := mongo.NewLedgerStore(srv.db).OrgWarnings(t.Context(), code)
-	if err != nil || len(warns) != 1 || warns[0].CaseNumber == "" {
-		t.Fatalf("warnings %+v %v", warns, err)
+	if again, err := mongo.NewLedgerStore(srv.db).OrgAlerts(t.Context(), code); err != nil || len(again) != 1 || again[0].CaseNumber != warns[0].CaseNumber {
+		t.Fatalf("alerts after job runs %+v %v", again, err)
 	}
 	staff, _ := staffLogin(t, accounts.RoleStaff, "330782-mz", "")
-	r := do(t, req{method: "GET", path: "/v1/cases/" + warns[0].CaseNumber, token: staff})
+	r = do(t, req{method: "GET", path: "/v1/cases/" + warns[0].CaseNumber, token: staff})
 	wantStatus(t, r, 200)
 	if !containsString(r.Body, `"source":"system"`) || !containsString(r.Body, code) {
 		t.Errorf("system case: %s", r.Body)
@@ -298,16 +372,17 @@ func TestStatementPublishing(t *testing.T) {
 	wantStatus(t, postJSON(t, pub+"2099-01/publish", a, ""), 400)
 	wantStatus(t, postJSON(t, pub+"2026-13/publish", a, ""), 400)
 	r := do(t, req{method: "GET", path: "/v1/public/orgs/" + code + "/donations?month=2026-10"})
-	if !containsString(r.Body, `"published":true`) {
+	if !containsString(r.Body, `"published":true`) || !containsString(r.Body, `"content_hash"`) {
 		t.Errorf("statement: %s", r.Body)
 	}
+	wantStatus(t, do(t, req{method: "GET", path: "/v1/public/orgs/" + code + "/donations?month=2026-09"}), 404)
 	// September was never published and it is past 10 October: one case, once.
 	for range 2 {
-		if _, err := srv.warnings.RunOnce(t.Context()); err != nil {
+		if _, err := srv.ledger.RunAlerts(t.Context()); err != nil {
 			t.Fatal(err)
 		}
 	}
-	warns, err := mongo.NewLedgerStore(srv.db).OrgWarnings(t.Context(), code)
+	warns, err := mongo.NewLedgerStore(srv.db).OrgAlerts(t.Context(), code)
 	if err != nil {
 		t.Fatal(err)
 	}

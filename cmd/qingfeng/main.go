@@ -29,6 +29,7 @@ import (
 	"github.com/qingfeng-zj/qingfeng/audit"
 	qfcrypto "github.com/qingfeng-zj/qingfeng/crypto"
 	"github.com/qingfeng-zj/qingfeng/custody"
+	"github.com/qingfeng-zj/qingfeng/donations"
 	"github.com/qingfeng-zj/qingfeng/handlers"
 	"github.com/qingfeng-zj/qingfeng/intake"
 	"github.com/qingfeng-zj/qingfeng/outbox"
@@ -39,7 +40,6 @@ import (
 	"github.com/qingfeng-zj/qingfeng/storage/embedded"
 	"github.com/qingfeng-zj/qingfeng/storage/mongo"
 	"github.com/qingfeng-zj/qingfeng/triage"
-	"github.com/qingfeng-zj/qingfeng/warnings"
 )
 
 func main() {
@@ -119,15 +119,16 @@ type Main struct {
 	backoff     *accounts.Backoff
 	engine      *routing.Engine
 	escalator   *triage.Escalator
-	warnings    *warnings.Job
+	ledger      *donations.Ledger
 	calendar    calendarAdmin
 	keys        *custody.Keys
 	disclosures *custody.Disclosures
 	reseals     *custody.Reseals
 	routing     *routing.Admin
 
-	purgeCtx  context.Context
-	stopPurge context.CancelFunc
+	purgeCtx   context.Context
+	stopPurge  context.CancelFunc
+	alertsDone chan struct{} // closed when the alert loop has stopped and released its lease
 }
 
 // backends opens the database and object store: the configured ones, or the embedded
@@ -354,6 +355,7 @@ func (m *Main) Open(ctx context.Context) error {
 	m.backoff = &accounts.Backoff{Key: []byte(pepper.KeyedHash("qingfeng/device-cookie/v1"))}
 	tri := &triage.Service{Cases: cases, Calendar: cal, Log: m.Log, DeadlineDays: m.engine.Units.DeadlineDays}
 	m.Audit = &audit.Log{Store: mongo.NewAuditStore(m.db)}
+	m.ledger = m.donationLedger()
 	m.server = handlers.New(handlers.Deps{
 		Intake: m.Intake, Accounts: m.Accounts, Tokens: signer,
 		PoW: m.pow, Backoff: m.backoff,
@@ -387,7 +389,7 @@ func (m *Main) Open(ctx context.Context) error {
 		Keys:          m.keys,
 		Disclosures:   m.disclosures,
 		Reseals:       m.reseals,
-		Ledger:        mongo.NewLedgerStore(m.db),
+		Ledger:        m.ledger,
 		Orgs:          m.engine.Orgs.Get,
 		ValidDivision: func(code string) bool { _, ok := routing.LookupDivision(code); return ok },
 		Log:           m.Log, Registry: reg, FollowUpTTL: m.Config.FollowUpTTL, MaxUploadBody: m.Config.MaxUploadBytes,
@@ -448,8 +450,8 @@ func (m *Main) Run(ctx context.Context) error {
 	go m.purgeLoop(m.purgeCtx)
 	go m.refreshRouting(m.purgeCtx, 15*time.Second)
 	go m.escalator.Loop(m.purgeCtx, time.Minute)
-	m.warnings = m.warningJob()
-	go m.warnings.Loop(m.purgeCtx, 10*time.Minute)
+	m.alertsDone = make(chan struct{})
+	go func() { defer close(m.alertsDone); m.ledger.AlertLoop(m.purgeCtx, 10*time.Minute) }()
 	if m.Config.RetentionPeriod > 0 {
 		go (&retention.Purger{Cases: mongo.NewCaseStore(m.db), Blobs: m.blobs, Audit: m.Audit,
 			Period: m.Config.RetentionPeriod, Log: m.Log}).Loop(m.purgeCtx, time.Hour)
@@ -485,6 +487,9 @@ func (m *Main) Close() error {
 	var errs []error
 	if m.stopPurge != nil {
 		m.stopPurge()
+	}
+	if m.alertsDone != nil {
+		<-m.alertsDone // its lease is released before the database closes
 	}
 	if m.server != nil && m.ln != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), m.Config.ShutdownTimeout)

@@ -117,6 +117,9 @@ type ledgerEntryDoc struct {
 	RecordedBy         string       `bson:"recorded_by"`
 	RecordedAt         time.Time    `bson:"recorded_at"`
 	Idem               string       `bson:"idem,omitempty"`
+	// AlertsPending is true from the insert until the entry's alert rules were
+	// evaluated; the only field of an entry that is ever changed (unset).
+	AlertsPending bool `bson:"alerts_pending,omitempty"`
 }
 
 func toLedgerDoc(e donations.Entry) ledgerEntryDoc {
@@ -125,7 +128,7 @@ func toLedgerDoc(e donations.Entry) ledgerEntryDoc {
 		AmountFen: e.AmountFen, ReceiptNumber: e.ReceiptNumber, Date: e.Date, Purpose: e.Purpose, Project: e.Project,
 		Photos: e.Photos, Beneficiary: e.Beneficiary, Reverses: e.Reverses, Reason: e.Reason,
 		ReversedKind: string(e.ReversedKind), ReversedIncomeType: string(e.ReversedIncomeType), ReversedFrom: string(e.ReversedFrom),
-		RecordedBy: e.RecordedBy, RecordedAt: e.RecordedAt.UTC(), Idem: e.IdempotencyKey,
+		RecordedBy: e.RecordedBy, RecordedAt: e.RecordedAt.UTC(), Idem: e.IdempotencyKey, AlertsPending: e.AlertsPending,
 	}
 	if g := e.Goods; g != nil {
 		d.Goods = &goodsDoc{Item: g.Item, Quantity: g.Quantity, Unit: g.Unit, ValuationFen: g.ValuationFen}
@@ -145,7 +148,7 @@ func (d ledgerEntryDoc) entry() donations.Entry {
 		From: donations.Source(d.From), AmountFen: d.AmountFen, ReceiptNumber: d.ReceiptNumber, Date: d.Date,
 		Purpose: d.Purpose, Project: d.Project, Photos: d.Photos, Beneficiary: d.Beneficiary, Reverses: d.Reverses,
 		Reason: d.Reason, ReversedKind: donations.Kind(d.ReversedKind), ReversedIncomeType: donations.IncomeType(d.ReversedIncomeType),
-		ReversedFrom: donations.Source(d.ReversedFrom), RecordedBy: d.RecordedBy, RecordedAt: d.RecordedAt, IdempotencyKey: d.Idem,
+		ReversedFrom: donations.Source(d.ReversedFrom), RecordedBy: d.RecordedBy, RecordedAt: d.RecordedAt, IdempotencyKey: d.Idem, AlertsPending: d.AlertsPending,
 	}
 	if len(e.Photos) == 0 {
 		e.Photos = nil
@@ -323,31 +326,18 @@ func (s *LedgerStore) Entry(ctx context.Context, code, id string) (donations.Ent
 	return d.entry(), nil
 }
 
-// Append validates e and appends it as code's next entry, returning it with its ID,
-// Seq, Org and RecordedAt set. check, if not nil, sees the balance before the entry
-// and may refuse it (a rule of the caller's); Append itself refuses, with ECONFLICT,
-// an entry that would take funds or stock below zero and a second reversal of an
-// entry. For a reversal, e names the reversed entry in Reverses and gives a Reason
-// and Date; the copy of the reversed entry's amounts is filled in here.
+// Append appends e, checked by donations.Ledger, as code's next entry, returning it
+// with its ID, Seq and Org set. check, if not nil, sees the balance before the entry
+// and may refuse it (a rule of the ledger's); Append itself refuses, with ECONFLICT,
+// what Balance.Apply refuses: an entry that would take funds or stock below zero and
+// a second reversal of an entry. A reversal must carry its prepared copy
+// (donations.PrepareReversal).
 func (s *LedgerStore) Append(ctx context.Context, code string, e donations.Entry, check func(donations.Balance) error) (donations.Entry, error) {
 	if err := checkLedgerOrg(code); err != nil {
 		return donations.Entry{}, err
 	}
-	now := s.now()
-	if err := donations.Validate(e, now); err != nil {
-		return donations.Entry{}, err
-	}
 	e.Org = code
-	e.RecordedAt = now.UTC().Truncate(time.Millisecond) // what BSON keeps
-	if e.Kind == donations.KindReversal {
-		orig, err := s.Entry(ctx, code, e.Reverses)
-		if err != nil {
-			return donations.Entry{}, err
-		}
-		if err := donations.PrepareReversal(orig, &e); err != nil {
-			return donations.Entry{}, err
-		}
-	}
+	e.RecordedAt = e.RecordedAt.UTC().Truncate(time.Millisecond) // what BSON keeps
 	for attempt := range ledgerAppendAttempts {
 		b, behind, err := s.head(ctx, code)
 		if err != nil {
@@ -390,24 +380,92 @@ func (s *LedgerStore) Append(ctx context.Context, code string, e donations.Entry
 	return donations.Entry{}, errLedgerBusy
 }
 
-// Verify records that the goods of entry id were received and checked by v.VerifiedBy,
-// who must not be the one who recorded them. An entry is verified once; a second
-// verification is ECONFLICT. Verifications live in their own collection, keyed by the
-// entry id, so the entry itself is never changed.
-func (s *LedgerStore) Verify(ctx context.Context, code string, v donations.Verification) (donations.Verification, error) {
-	e, err := s.Entry(ctx, code, v.EntryID)
+// SaveVerification stores v, checked by donations.Ledger. An entry is verified once;
+// a second verification is ECONFLICT. Verifications live in their own collection,
+// keyed by the entry id, so the entry itself is never changed.
+func (s *LedgerStore) SaveVerification(ctx context.Context, code string, v donations.Verification) error {
+	if err := checkLedgerOrg(code); err != nil {
+		return err
+	}
+	doc := verificationDoc{EntryID: v.EntryID, Org: code, VerifiedBy: v.VerifiedBy, VerifiedAt: v.VerifiedAt.UTC(), Note: v.Note}
+	_, err := s.db.coll(collLedgerVerifications).InsertOne(ctx, doc)
+	return storeError("verify ledger entry", err, nil, errAlreadyVerified)
+}
+
+// EntriesAfter returns code's entries after seq dated in month ("" for any), in
+// sequence: an _id range, so only the entries after seq are read.
+func (s *LedgerStore) EntriesAfter(ctx context.Context, code string, after int64, month string) ([]donations.Entry, error) {
+	if err := checkLedgerOrg(code); err != nil {
+		return nil, err
+	}
+	var extra bson.M
+	if month != "" {
+		if t, err := time.Parse("2006-01", month); err != nil || t.Format("2006-01") != month {
+			return nil, errBadLedgerMonth
+		}
+		extra = bson.M{"date": bson.M{"$gte": month + "-01", "$lte": month + "-31"}}
+	}
+	return s.entriesAfter(ctx, code, after, extra)
+}
+
+// GoodsIncome returns code's goods income entries, in sequence, with their
+// verifications.
+func (s *LedgerStore) GoodsIncome(ctx context.Context, code string) ([]donations.Record, error) {
+	if err := checkLedgerOrg(code); err != nil {
+		return nil, err
+	}
+	entries, err := s.entriesAfter(ctx, code, 0, bson.M{"kind": string(donations.KindIncome), "income_type": string(donations.IncomeGoods)})
 	if err != nil {
-		return donations.Verification{}, err
+		return nil, err
 	}
-	v.VerifiedAt = s.now().UTC().Truncate(time.Millisecond)
-	if err := donations.CheckVerification(e, v); err != nil {
-		return donations.Verification{}, err
+	return s.withVerifications(ctx, code, entries, nil)
+}
+
+func (s *LedgerStore) withVerifications(ctx context.Context, code string, entries []donations.Entry, reversed map[string]string) ([]donations.Record, error) {
+	verified := map[string]donations.Verification{}
+	if len(entries) > 0 {
+		docs, err := findAll[verificationDoc](ctx, s.db, collLedgerVerifications, "list ledger verifications", bson.M{"org": code})
+		if err != nil {
+			return nil, err
+		}
+		for _, d := range docs {
+			verified[d.EntryID] = d.verification()
+		}
 	}
-	doc := verificationDoc{EntryID: v.EntryID, Org: code, VerifiedBy: v.VerifiedBy, VerifiedAt: v.VerifiedAt, Note: v.Note}
-	if _, err := s.db.coll(collLedgerVerifications).InsertOne(ctx, doc); err != nil {
-		return donations.Verification{}, storeError("verify ledger entry", err, nil, errAlreadyVerified)
+	out := make([]donations.Record, len(entries))
+	for i, e := range entries {
+		out[i] = donations.Record{Entry: e, ReversedBy: reversed[e.ID]}
+		if v, ok := verified[e.ID]; ok {
+			out[i].Verification = &v
+		}
 	}
-	return v, nil
+	return out, nil
+}
+
+// UnevaluatedEntries implements donations.Store: entries still marked alerts_pending,
+// recorded before the given time. (A scan on FerretDB, which only pushes _id filters
+// down; it runs once per alert job run.)
+func (s *LedgerStore) UnevaluatedEntries(ctx context.Context, before time.Time, limit int) ([]donations.Entry, error) {
+	docs, err := findAll[ledgerEntryDoc](ctx, s.db, collLedger, "list unevaluated ledger entries",
+		bson.M{"alerts_pending": true, "recorded_at": bson.M{"$lt": before.UTC()}},
+		options.Find().SetSort(bson.D{asc("recorded_at"), asc("_id")}).SetLimit(int64(limit)))
+	if err != nil {
+		return nil, err
+	}
+	out := make([]donations.Entry, len(docs))
+	for i, d := range docs {
+		out[i] = d.entry()
+	}
+	return out, nil
+}
+
+// MarkAlertsEvaluated clears entry id's alerts_pending.
+func (s *LedgerStore) MarkAlertsEvaluated(ctx context.Context, code, id string) error {
+	if !strings.HasPrefix(id, code+":") {
+		return errLedgerEntryNotFound
+	}
+	_, err := s.db.updateOne(ctx, collLedger, id, nil, bson.M{"$unset": bson.M{"alerts_pending": ""}})
+	return storeError("mark ledger entry evaluated", err, nil, nil)
 }
 
 // List returns code's entries dated in month ("YYYY-MM"; "" for all), in sequence, each
@@ -431,22 +489,7 @@ func (s *LedgerStore) List(ctx context.Context, code, month string) ([]donations
 	if err != nil {
 		return nil, err
 	}
-	verified := map[string]donations.Verification{}
-	if len(entries) > 0 {
-		docs, err := findAll[verificationDoc](ctx, s.db, collLedgerVerifications, "list ledger verifications", bson.M{"org": code})
-		if err != nil {
-			return nil, err
-		}
-		for _, d := range docs {
-			verified[d.EntryID] = d.verification()
-		}
-	}
-	out := make([]donations.Record, len(entries))
-	for i, e := range entries {
-		out[i] = donations.Record{Entry: e, ReversedBy: b.Reversed[e.ID]}
-		if v, ok := verified[e.ID]; ok {
-			out[i].Verification = &v
-		}
-	}
-	return out, nil
+	return s.withVerifications(ctx, code, entries, b.Reversed)
 }
+
+var _ donations.Store = (*LedgerStore)(nil)

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -15,6 +17,8 @@ import (
 	qingfeng "github.com/qingfeng-zj/qingfeng"
 	"github.com/qingfeng-zj/qingfeng/crypto"
 	"github.com/qingfeng-zj/qingfeng/donations"
+	"github.com/qingfeng-zj/qingfeng/intake"
+	"github.com/qingfeng-zj/qingfeng/routing"
 )
 
 const ledgerOrg = "91330782MA2LEDGER1"
@@ -51,10 +55,70 @@ func ledgerBeneficiary(t testing.TB) []byte {
 	return ledgerSealed
 }
 
-func newLedgerStore(t *testing.T, tg target) *LedgerStore {
-	s := NewLedgerStore(openTestDB(t, tg))
-	s.now = func() time.Time { return time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC) }
+// ledgerNow is the clock of the ledger tests.
+var ledgerNow = time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+
+// testLedger is the store under test with the donations.Ledger service in front of
+// it, called the way the store's tests used to call the store: entries go through the
+// service's rules (validation, sealing, photo references, the prior entries), and an
+// entry with a caller's check goes straight to the store.
+type testLedger struct {
+	*LedgerStore
+	L *donations.Ledger
+}
+
+func testSealer(t testing.TB) *crypto.Sealer {
+	_, rcpt, err := crypto.GenerateCustodianKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := crypto.NewSealer(map[string][]string{"*": {rcpt}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	return s
+}
+
+func newLedgerStore(t *testing.T, tg target) testLedger {
+	s := NewLedgerStore(openTestDB(t, tg))
+	s.now = func() time.Time { return ledgerNow }
+	l := &donations.Ledger{Store: s, Sealer: testSealer(t), Now: s.now,
+		Orgs: func(code string) (routing.Organization, bool) {
+			return routing.Organization{CreditCode: code, Name: "测试组织", Division: "330782", Status: routing.OrgNormal}, true
+		}}
+	// The photo the test entries cite.
+	for _, code := range []string{ledgerOrg, "91330782MA2OTHER01"} {
+		if _, err := s.AddPhotos(t.Context(), code, "photos-"+code, []intake.Evidence{{ID: "1.jpg"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return testLedger{LedgerStore: s, L: l}
+}
+
+func (s testLedger) Append(ctx context.Context, code string, e donations.Entry, check func(donations.Balance) error) (donations.Entry, error) {
+	if check != nil {
+		return s.LedgerStore.Append(ctx, code, e, check)
+	}
+	if e.Kind == donations.KindReversal {
+		got, _, err := s.L.Reverse(ctx, code, e.Reverses, e.Reason, e.Date, e.RecordedBy, "")
+		return got, err
+	}
+	sub := donations.Submission{Entry: e}
+	if len(e.Beneficiary) > 0 {
+		sub.Beneficiary = &donations.Beneficiary{Name: "受益人 甲"}
+	}
+	for i, p := range sub.Photos {
+		if p == "photos/1.jpg" {
+			sub.Photos = slices.Clone(sub.Photos)
+			sub.Photos[i] = "photos-" + code + "/1.jpg"
+		}
+	}
+	got, _, err := s.L.Append(ctx, code, sub)
+	return got, err
+}
+
+func (s testLedger) Verify(ctx context.Context, code string, v donations.Verification) (donations.Verification, error) {
+	return s.L.Verify(ctx, code, v.EntryID, v.VerifiedBy, v.Note)
 }
 
 func ledgerCash(fen int64, project string) donations.Entry {
@@ -82,7 +146,7 @@ func ledgerReversal(id string) donations.Entry {
 	return donations.Entry{Kind: donations.KindReversal, Reverses: id, Reason: "录入错误", Date: "2026-11-30", RecordedBy: "liaison-2"}
 }
 
-func mustAppend(t *testing.T, s *LedgerStore, e donations.Entry) donations.Entry {
+func mustAppend(t *testing.T, s testLedger, e donations.Entry) donations.Entry {
 	t.Helper()
 	got, err := s.Append(t.Context(), ledgerOrg, e, nil)
 	if err != nil {
@@ -93,7 +157,7 @@ func mustAppend(t *testing.T, s *LedgerStore, e donations.Entry) donations.Entry
 
 // checkReconciles checks that the stored balance equals a fold over the stored
 // entries, and has no negative line.
-func checkReconciles(t *testing.T, s *LedgerStore) donations.Balance {
+func checkReconciles(t *testing.T, s testLedger) donations.Balance {
 	t.Helper()
 	b, err := s.Balance(t.Context(), ledgerOrg)
 	if err != nil {
@@ -313,7 +377,7 @@ func TestLedgerStaleHead(t *testing.T) {
 	})
 }
 
-func mustBalance(t *testing.T, s *LedgerStore) donations.Balance {
+func mustBalance(t *testing.T, s testLedger) donations.Balance {
 	t.Helper()
 	b, err := s.Balance(t.Context(), ledgerOrg)
 	if err != nil {
@@ -330,7 +394,10 @@ func TestLedgerConcurrentDisbursements(t *testing.T) {
 		s := newLedgerStore(t, tg)
 		ctx := t.Context()
 		mustAppend(t, s, ledgerCash(700, ""))
-		mustAppend(t, s, ledgerGoods("大米", 5))
+		g := mustAppend(t, s, ledgerGoods("大米", 5))
+		if _, err := s.Verify(ctx, ledgerOrg, donations.Verification{EntryID: g.ID, VerifiedBy: "liaison-2"}); err != nil {
+			t.Fatal(err)
+		}
 		const writers = 16
 		var ok, conflict atomic.Int32
 		var wg sync.WaitGroup
@@ -366,10 +433,84 @@ func TestLedgerConcurrentDisbursements(t *testing.T) {
 	})
 }
 
+// TestLedgerGoodsOutNeedVerification: goods are handed out only once a second person
+// signed for them (seed 003: 受赠物资须至少两人签收), counted per stock line, also
+// when 32 hand-outs race the verification.
+func TestLedgerGoodsOutNeedVerification(t *testing.T) {
+	forEachTarget(t, func(t *testing.T, tg target) {
+		s := newLedgerStore(t, tg)
+		ctx := t.Context()
+		g := mustAppend(t, s, ledgerGoods("大米", 5))
+		_, err := s.Append(ctx, ledgerOrg, ledgerHandout(t, "大米", 1), nil)
+		var qe *qingfeng.Error
+		if !errors.As(err, &qe) || qe.Code != qingfeng.ECONFLICT || qe.Fields["goods.quantity"].Code != "goods_unverified" ||
+			!strings.Contains(qe.Message, "两人签收") {
+			t.Fatalf("hand-out of unverified goods: %v", err)
+		}
+		if _, err := s.Verify(ctx, ledgerOrg, donations.Verification{EntryID: g.ID, VerifiedBy: "liaison-2"}); err != nil {
+			t.Fatal(err)
+		}
+		g2 := mustAppend(t, s, ledgerGoods("大米", 3)) // 8 in stock, 3 of them unverified
+		mustAppend(t, s, ledgerGoods("食用油", 2))      // another line, unverified
+		mustAppend(t, s, ledgerHandout(t, "大米", 4))
+		if _, err := s.Append(ctx, ledgerOrg, ledgerHandout(t, "大米", 2), nil); qingfeng.ErrorCode(err) != qingfeng.ECONFLICT {
+			t.Fatalf("hand-out beyond the verified stock: %v", err)
+		}
+		mustAppend(t, s, ledgerHandout(t, "大米", 1))
+		// A reversed unverified income no longer holds anything back.
+		mustAppend(t, s, ledgerReversal(g2.ID))
+		if b := checkReconciles(t, s); b.Stock[donations.StockKey{Item: "大米", Unit: "箱"}] != 0 {
+			t.Fatalf("balance %+v", b)
+		}
+
+		// 32 hand-outs of 1 race the verification of 10.
+		g3 := mustAppend(t, s, ledgerGoods("大米", 10))
+		var ok atomic.Int32
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for i := range 32 {
+			wg.Go(func() {
+				<-start
+				_, err := s.Append(ctx, ledgerOrg, ledgerHandout(t, "大米", 1), nil)
+				switch qingfeng.ErrorCode(err) {
+				case "":
+					ok.Add(1)
+				case qingfeng.ECONFLICT:
+				default:
+					t.Errorf("writer %d: %v", i, err)
+				}
+			})
+		}
+		var verifiedAt int64
+		wg.Go(func() {
+			<-start
+			b, _ := s.Balance(ctx, ledgerOrg)
+			verifiedAt = b.Seq // no hand-out at or before this seq may have taken g3's goods
+			if _, err := s.Verify(ctx, ledgerOrg, donations.Verification{EntryID: g3.ID, VerifiedBy: "liaison-2"}); err != nil {
+				t.Error(err)
+			}
+		})
+		close(start)
+		wg.Wait()
+		if ok.Load() > 10 {
+			t.Fatalf("%d hand-outs of 10 goods", ok.Load())
+		}
+		recs, _ := s.List(ctx, ledgerOrg, "")
+		for _, r := range recs {
+			if r.Seq > g3.Seq && r.Seq <= verifiedAt && r.Kind == donations.KindDisbursement {
+				t.Errorf("hand-out %s appended before the goods were verified", r.ID)
+			}
+		}
+		checkReconciles(t, s)
+	})
+}
+
 // TestLedgerRandomSequences applies random, seeded sequences of incomes,
-// disbursements, project spending, reversals and verifications through the store,
-// concurrently from a few writers, and checks that the stored balance equals the fold
-// of the stored entries and an independent model's balance, and is never negative.
+// disbursements, project spending, reversals, verifications and publishing of monthly
+// statements through the ledger, dated over four months, concurrently from a few
+// writers, and checks that the stored balance equals the fold of the stored entries
+// and an independent model's balance, and is never negative; and that every month's
+// statement reconciles with the ledger (checkStatements).
 func TestLedgerRandomSequences(t *testing.T) {
 	forEachTarget(t, func(t *testing.T, tg target) {
 		for seed := range uint64(3) {
@@ -380,9 +521,31 @@ func TestLedgerRandomSequences(t *testing.T) {
 				projects := []string{"", "助学", "助残"}
 				items := []string{"大米", "食用油"}
 				var ids []string
+				months := []string{"2026-08", "2026-09", "2026-10", "2026-11"}
 				for step := range 120 {
 					var e donations.Entry
-					switch n := r.IntN(12); {
+					switch n := r.IntN(13); {
+					case n == 12:
+						// Publish a month that is over (the clock is 2026-11-30),
+						// sometimes twice at once: exactly one succeeds.
+						m := months[r.IntN(3)]
+						var wg sync.WaitGroup
+						var okN atomic.Int32
+						for range 1 + r.IntN(2) {
+							wg.Go(func() {
+								_, err := s.L.Publish(ctx, ledgerOrg, m, "liaison-1")
+								if err == nil {
+									okN.Add(1)
+								} else if qingfeng.ErrorCode(err) != qingfeng.ECONFLICT {
+									t.Errorf("step %d: Publish %s: %v", step, m, err)
+								}
+							})
+						}
+						wg.Wait()
+						if okN.Load() > 1 {
+							t.Fatalf("step %d: %s published %d times", step, m, okN.Load())
+						}
+						continue
 					case n < 3:
 						e = ledgerCash(r.Int64N(500)+1, projects[r.IntN(3)])
 					case n < 5:
@@ -407,6 +570,7 @@ func TestLedgerRandomSequences(t *testing.T) {
 					default:
 						e = ledgerCash(1, "")
 					}
+					e.Date = fmt.Sprintf("%s-%02d", months[r.IntN(4)], 1+r.IntN(28))
 					// Some steps race a second writer doing the same.
 					var wg sync.WaitGroup
 					n := 1 + r.IntN(2)
@@ -499,6 +663,7 @@ func TestLedgerRandomSequences(t *testing.T) {
 						}
 					}
 				}
+				checkStatements(t, s, recs, b, months)
 				t.Logf("%d entries, %d reversals, %d verified, balance %+v", len(recs), len(reversedBy), verified, b)
 			})
 		}
@@ -506,3 +671,188 @@ func TestLedgerRandomSequences(t *testing.T) {
 }
 
 var idsMu sync.Mutex
+
+// checkStatements checks every month's statement against recs, the whole ledger, and
+// b, its balance: each reconciles (opening + income − reversals − spending = closing,
+// and the same for every stock line), each month opens with the previous month's
+// closing, the last closes with the balance, the figures equal an independent sum of
+// the entries of the month; and each published month is exactly the statement of the
+// entries up to its ThroughSeq, its hash checks, and the corrections listed beside it
+// are exactly the later entries of the month and account for the whole difference
+// from the live figures.
+func checkStatements(t *testing.T, s testLedger, recs []donations.Record, b donations.Balance, months []string) {
+	t.Helper()
+	ctx := t.Context()
+	var prev *donations.Statement
+	published := 0
+	for _, m := range months {
+		live := donations.MonthlyStatement(ledgerOrg, recs, m, donations.DefaultLargeFlowFen)
+		if live.OpeningFen+live.IncomeFen-live.ReversalsFen-live.SpendingFen != live.FundsEndFen {
+			t.Errorf("%s: funds do not reconcile: %+v", m, live)
+		}
+		stock := map[donations.StockKey]int64{}
+		for _, l := range live.StockOpening {
+			stock[donations.StockKey{Item: l.Item, Unit: l.Unit}] += l.Quantity
+		}
+		for _, l := range live.GoodsIn {
+			stock[donations.StockKey{Item: l.Item, Unit: l.Unit}] += l.Quantity
+		}
+		for _, l := range live.GoodsOut {
+			stock[donations.StockKey{Item: l.Item, Unit: l.Unit}] -= l.Quantity
+		}
+		for _, l := range live.Reversals {
+			if l.Goods != nil {
+				stock[donations.StockKey{Item: l.Goods.Item, Unit: l.Goods.Unit}] += l.Goods.Quantity
+			}
+		}
+		for _, l := range live.StockEnd {
+			stock[donations.StockKey{Item: l.Item, Unit: l.Unit}] -= l.Quantity
+		}
+		for k, q := range stock {
+			if q != 0 {
+				t.Errorf("%s: stock %v does not reconcile (off by %d)", m, k, q)
+			}
+		}
+		if prev != nil && prev.FundsEndFen != live.OpeningFen {
+			t.Errorf("%s opens with %d, %s closed with %d", m, live.OpeningFen, prev.Month, prev.FundsEndFen)
+		}
+		// The independent sums, from the entries' own fields.
+		var income, spending, reversals int64
+		for _, r := range recs {
+			e := r.Entry
+			if !strings.HasPrefix(e.Date, m+"-") {
+				continue
+			}
+			switch {
+			case e.Kind == donations.KindIncome && (e.IncomeType == donations.IncomeCash || e.IncomeType == donations.IncomeTransfer):
+				income += e.AmountFen
+			case e.Kind == donations.KindProjectSpending || (e.Kind == donations.KindDisbursement && e.From == donations.FromFunds):
+				spending += e.AmountFen
+			case e.Kind == donations.KindReversal && e.ReversedKind == donations.KindIncome && e.ReversedIncomeType != donations.IncomeGoods &&
+				e.ReversedIncomeType != donations.IncomeServices:
+				reversals += e.AmountFen
+			case e.Kind == donations.KindReversal && (e.ReversedKind == donations.KindProjectSpending || e.ReversedFrom == donations.FromFunds):
+				reversals -= e.AmountFen
+			}
+		}
+		if income != live.IncomeFen || spending != live.SpendingFen || reversals != live.ReversalsFen {
+			t.Errorf("%s: income %d, spending %d, reversals %d; the entries sum to %d, %d, %d", m, live.IncomeFen, live.SpendingFen,
+				live.ReversalsFen, income, spending, reversals)
+		}
+		prev = &live
+
+		ps, corrections, err := s.L.PublicStatement(ctx, ledgerOrg, m)
+		if qingfeng.ErrorCode(err) == qingfeng.ENOTFOUND {
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", m, err)
+		}
+		published++
+		if ps.ContentHash != donations.ContentHash(ps.Canonical()) {
+			t.Errorf("%s: the content hash does not match the figures", m)
+		}
+		var upTo []donations.Record
+		for _, r := range recs {
+			if r.Seq <= ps.ThroughSeq {
+				upTo = append(upTo, r)
+			}
+		}
+		if then := donations.MonthlyStatement(ledgerOrg, upTo, m, donations.DefaultLargeFlowFen); string(then.Canonical()) != string(ps.Canonical()) {
+			t.Errorf("%s: published\n%s\nbut the entries up to %d give\n%s", m, ps.Canonical(), ps.ThroughSeq, then.Canonical())
+		}
+		var want []string
+		var delta int64
+		for _, r := range recs {
+			if r.Seq > ps.ThroughSeq && strings.HasPrefix(r.Date, m+"-") {
+				want = append(want, r.ID)
+				delta += donations.EffectOf(r.Entry).FundsFen
+			}
+		}
+		var got []string
+		var sum int64
+		for _, c := range corrections {
+			got = append(got, c.Entry)
+			sum += c.FundsFen
+			if c.Label != "更正" || c.RecordedAt.IsZero() {
+				t.Errorf("%s: correction %+v", m, c)
+			}
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: corrections %v, want %v", m, got, want)
+		}
+		liveFlow := live.IncomeFen - live.ReversalsFen - live.SpendingFen
+		psFlow := ps.IncomeFen - ps.ReversalsFen - ps.SpendingFen
+		if liveFlow-psFlow != sum || sum != delta {
+			t.Errorf("%s: live flow %d, published %d, corrections sum to %d (entries %d)", m, liveFlow, psFlow, sum, delta)
+		}
+	}
+	if prev.FundsEndFen != b.TotalFunds() {
+		t.Errorf("the last month closes with %d, the ledger holds %d", prev.FundsEndFen, b.TotalFunds())
+	}
+	t.Logf("%d of %d months published", published, len(months))
+}
+
+// TestLedgerPublishRacesAppends publishes a month while 32 entries dated into it are
+// appended at once: whatever the interleaving, the published figures are exactly the
+// entries up to its ThroughSeq and every later one is listed as a correction, once.
+func TestLedgerPublishRacesAppends(t *testing.T) {
+	forEachTarget(t, func(t *testing.T, tg target) {
+		s := newLedgerStore(t, tg)
+		ctx := t.Context()
+		for range 3 {
+			e := ledgerCash(100, "")
+			e.Date = "2026-10-05"
+			mustAppend(t, s, e)
+		}
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for i := range 32 {
+			wg.Go(func() {
+				<-start
+				e := ledgerCash(int64(1000+i), "")
+				e.Date = "2026-10-20"
+				if _, err := s.Append(ctx, ledgerOrg, e, nil); err != nil {
+					t.Error(err)
+				}
+			})
+		}
+		wg.Go(func() {
+			<-start
+			// Publish in the middle of the burst.
+			for b, _ := s.Balance(ctx, ledgerOrg); b.Seq < 3+8; b, _ = s.Balance(ctx, ledgerOrg) {
+				time.Sleep(time.Millisecond)
+			}
+			if _, err := s.L.Publish(ctx, ledgerOrg, "2026-10", "liaison-1"); err != nil {
+				t.Error(err)
+			}
+		})
+		close(start)
+		wg.Wait()
+		ps, corrections, err := s.L.PublicStatement(ctx, ledgerOrg, "2026-10")
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs, err := s.List(ctx, ledgerOrg, "")
+		if err != nil || len(recs) != 35 {
+			t.Fatalf("%d entries, %v", len(recs), err)
+		}
+		var want []string
+		for _, r := range recs {
+			if r.Seq > ps.ThroughSeq {
+				want = append(want, r.ID)
+			}
+		}
+		var got []string
+		for _, c := range corrections {
+			got = append(got, c.Entry)
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("corrections %v, want %v (published through %d)", got, want, ps.ThroughSeq)
+		}
+		if then := donations.MonthlyStatement(ledgerOrg, recs[:ps.ThroughSeq], "2026-10", donations.DefaultLargeFlowFen); string(then.Canonical()) != string(ps.Canonical()) {
+			t.Fatalf("published %s, entries up to %d give %s", ps.Canonical(), ps.ThroughSeq, then.Canonical())
+		}
+		t.Logf("published through %d, %d corrections", ps.ThroughSeq, len(corrections))
+	})
+}

@@ -138,3 +138,10 @@ func (s *CaseStore) AcquireLease(ctx context.Context, name, holder string, now, 
 	}
 	return true, nil
 }
+
+// ReleaseLease gives up holder's lease name (a no-op when another holds it), so that
+// another instance can take it at once instead of waiting for it to lapse.
+func (s *CaseStore) ReleaseLease(ctx context.Context, name, holder string) error {
+	_, err := s.db.coll(collLeases).DeleteOne(ctx, bson.M{"_id": name, "holder": holder})
+	return storeError("release lease "+name, err, nil, nil)
+}
