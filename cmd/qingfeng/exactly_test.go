@@ -6,7 +6,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
+	"net"
 	"net/http"
+	"net/http/httputil"
 	"strings"
 	"sync"
 	"testing"
@@ -158,5 +161,161 @@ func TestIdempotencyRace(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// switchProxy forwards HTTP to target while up (with target's Host header, which
+// the embedded S3 server insists on); down closes its listener and every open
+// connection, so clients see "connection refused", as with a stopped server, until
+// up listens on the same address again.
+type switchProxy struct {
+	t      *testing.T
+	target string
+	addr   string
+	mu     sync.Mutex
+	server *http.Server
+}
+
+func newSwitchProxy(t *testing.T, target string) *switchProxy {
+	p := &switchProxy{t: t, target: target, addr: "127.0.0.1:0"}
+	p.up()
+	t.Cleanup(p.down)
+	return p
+}
+
+func (p *switchProxy) up() {
+	ln, err := net.Listen("tcp", p.addr)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	rp := &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) {
+		r.Out.URL.Scheme, r.Out.URL.Host, r.Out.Host = "http", p.target, p.target
+	}}
+	p.mu.Lock()
+	p.addr, p.server = ln.Addr().String(), &http.Server{Handler: rp}
+	srv := p.server
+	p.mu.Unlock()
+	go srv.Serve(ln)
+}
+
+func (p *switchProxy) down() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.server != nil {
+		p.server.Close()
+		p.server = nil
+	}
+}
+
+// TestStorageUnavailableAndContiguousNumbers runs a second server whose evidence store
+// sits behind a proxy that the test stops and starts. A filing while the store is
+// down is 503 with Retry-After and the code unavailable, /readyz says not ready until
+// the store answers again, and no refusal of any kind (bad fields, bad or oversized
+// files, the store down, a reused key) takes a case number: the stored cases are
+// numbered 1, 2, 3, ... without a gap.
+func TestStorageUnavailableAndContiguousNumbers(t *testing.T) {
+	proxy := newSwitchProxy(t, srv.s3.Endpoint)
+	dir := t.TempDir()
+	cfg := testConfig(t, dir, map[string]string{"S3_ENDPOINT": proxy.addr, "S3_ACCESS_KEY": srv.s3.AccessKey,
+		"S3_SECRET_KEY": srv.s3.SecretKey, "S3_BUCKET": fmt.Sprintf("qf-unavail-%d", time.Now().UnixNano())})
+	var logs syncBuffer
+	m := &Main{Config: cfg, Log: slog.New(slog.NewJSONHandler(&logs, nil)), Stderr: io.Discard}
+	if err := m.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	base := "http://" + m.Addr()
+	send := func(t *testing.T, path, ct string, body []byte, header map[string]string) rawResponse {
+		t.Helper()
+		hr, _ := http.NewRequest("POST", base+path, bytes.NewReader(body))
+		if path == "/readyz" {
+			hr, _ = http.NewRequest("GET", base+path, nil)
+		}
+		hr.Header.Set("Content-Type", ct)
+		for k, v := range header {
+			hr.Header.Set(k, v)
+		}
+		resp, err := http.DefaultClient.Do(hr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		loadSpec(t).CheckResponse(t, hr.Method, path, resp.StatusCode, resp.Header.Get("Content-Type"), b)
+		return rawResponse{status: resp.StatusCode, header: resp.Header, body: b}
+	}
+	withPhoto := func(t *testing.T, data []byte) ([]byte, string) {
+		r, ct := multipartBody(t, [][2]string{{"report", string(jsonBytes(t, anonymousReport()))}}, []filePart{{"file", "p.jpg", data}})
+		b, _ := io.ReadAll(r)
+		return b, ct
+	}
+	photo := testJPEG(t)
+	var numbers []string
+	good := func(t *testing.T) {
+		t.Helper()
+		b, ct := withPhoto(t, photo)
+		r := send(t, "/v1/reports", ct, b, nil)
+		if r.status != 201 {
+			t.Fatalf("valid filing: %d %s", r.status, r.body)
+		}
+		var f filed
+		json.Unmarshal(r.body, &f)
+		numbers = append(numbers, f.CaseNumber)
+	}
+	refused := func(t *testing.T, status int, code, ct string, body []byte, header map[string]string) {
+		t.Helper()
+		r := send(t, "/v1/reports", ct, body, header)
+		if r.status != status || !strings.Contains(string(r.body), `"`+code+`"`) {
+			t.Fatalf("got %d %s, want %d %s", r.status, r.body, status, code)
+		}
+	}
+	ready := func(t *testing.T, want int) {
+		t.Helper()
+		if r := send(t, "/readyz", "", nil, nil); r.status != want {
+			t.Fatalf("/readyz %d, want %d: %s", r.status, want, r.body)
+		}
+	}
+
+	good(t)
+	ready(t, 200)
+	bad := anonymousReport()
+	bad["category"] = "no_such_category"
+	refused(t, 400, "invalid_input", "application/json", jsonBytes(t, bad), nil)
+	b, ct := withPhoto(t, []byte("MZ not a photo at all"))
+	refused(t, 415, "unsupported", ct, b, nil)
+	b, ct = withPhoto(t, append(append([]byte{}, photo...), bytes.Repeat([]byte{0}, 3<<20)...))
+	refused(t, 413, "too_large", ct, b, nil)
+	good(t)
+
+	proxy.down()
+	b, ct = withPhoto(t, photo)
+	r := send(t, "/v1/reports", ct, b, map[string]string{"Idempotency-Key": "down-1"})
+	if r.status != 503 || !strings.Contains(string(r.body), `"unavailable"`) || r.header.Get("Retry-After") == "" {
+		t.Fatalf("filing with the store down: %d %s (Retry-After %q)", r.status, r.body, r.header.Get("Retry-After"))
+	}
+	ready(t, 503)
+	proxy.up()
+	ready(t, 200)
+	// The retry under the same key now succeeds, as a new filing.
+	r = send(t, "/v1/reports", ct, b, map[string]string{"Idempotency-Key": "down-1"})
+	if r.status != 201 {
+		t.Fatalf("retry after recovery: %d %s", r.status, r.body)
+	}
+	var f filed
+	json.Unmarshal(r.body, &f)
+	numbers = append(numbers, f.CaseNumber)
+	other := anonymousReport()
+	other["description"] = "同一个幂等键，另一份举报内容。"
+	refused(t, 409, "conflict", "application/json", jsonBytes(t, other), map[string]string{"Idempotency-Key": "down-1"})
+	good(t)
+
+	for i, n := range numbers {
+		if want := fmt.Sprintf("-%06d", i+1); !strings.HasSuffix(n, want) {
+			t.Errorf("case numbers %v: number %d is %s, want it to end in %s", numbers, i+1, n, want)
+		}
+	}
+	cases, err := mongo.NewCaseStore(m.db).CountCases(context.Background())
+	if err != nil || cases != int64(len(numbers)) {
+		t.Errorf("%d cases stored (%v), want %d", cases, err, len(numbers))
 	}
 }

@@ -315,7 +315,7 @@ func (m *Main) Open(ctx context.Context) error {
 			if err := m.db.Ping(ctx); err != nil {
 				return fmt.Errorf("database: %w", err)
 			}
-			if err := m.blobs.Ping(ctx); err != nil {
+			if err := m.blobs.Probe(ctx); err != nil {
 				return fmt.Errorf("object store: %w", err)
 			}
 			return nil
