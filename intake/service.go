@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/qingfeng-zj/qingfeng"
+	"github.com/qingfeng-zj/qingfeng/audit"
 	"github.com/qingfeng-zj/qingfeng/intake/media"
 )
 
@@ -63,7 +64,10 @@ type Service struct {
 	Ref      Reference
 	Config   Config
 	Log      *slog.Logger
-	Now      func() time.Time
+	// Audit, when set, receives a case.filed entry for every case stored: a case's
+	// life starts in the audit chain (package audit), without the reporter's identity.
+	Audit Auditor
+	Now   func() time.Time
 	// DeadlineDays, when set, gives a unit's own working days for a step ("acceptance");
 	// otherwise Config.AcceptanceDays applies.
 	DeadlineDays func(unitID, kind string) int
@@ -75,6 +79,14 @@ func (s *Service) now() time.Time {
 	}
 	return time.Now().UTC()
 }
+
+// Auditor appends to the audit log; audit.Log implements it.
+type Auditor interface {
+	Record(ctx context.Context, actor, role, action, caseNumber string, detail map[string]string) error
+}
+
+// AuditFiled is the audit action of a case being stored.
+const AuditFiled = "case.filed"
 
 // Filed is what the reporter is told once, when a report is registered.
 type Filed struct {
@@ -383,10 +395,35 @@ func (p *Prepared) Commit(ctx context.Context) (*Filed, error) {
 			s.Log.WarnContext(ctx, "mark idempotency record done", "case", c.Number, "err", err)
 		}
 	}
+	s.auditFiled(ctx, c)
 	due, est := s.acceptanceDue(c)
 	s.Log.InfoContext(ctx, "case registered", "case", c.Number, "unit", c.UnitID, "category", string(c.Category),
 		"real_name", c.RealName, "evidence", len(c.Evidence))
 	return &Filed{Case: c, ReceiptCode: s.Receipts.Format(p.receipt), AcceptanceDue: due, DueEstimated: est}, nil
+}
+
+// auditFiled records that c was stored. The entry names who filed it only as "the
+// reporter", a liaison's account or the system, and holds the case's number, unit,
+// category, source and number of files: nothing about the reporter. As with workflow
+// changes, the case is already stored when the entry is written, so a failure to
+// write it is logged as an error, not returned: the reporter must still get the
+// receipt of a case that exists.
+func (s *Service) auditFiled(ctx context.Context, c *Case) {
+	if s.Audit == nil {
+		return
+	}
+	actor, role := audit.ActorReporter, ""
+	switch {
+	case c.FiledBy != "":
+		actor, role = c.FiledBy, "liaison"
+	case c.Source == "system":
+		actor = audit.ActorSystem
+	}
+	detail := map[string]string{"unit": c.UnitID, "category": string(c.Category), "source": c.Source,
+		"evidence": fmt.Sprint(len(c.Evidence))}
+	if err := s.Audit.Record(context.WithoutCancel(ctx), actor, role, AuditFiled, c.Number, detail); err != nil {
+		s.Log.ErrorContext(ctx, "audit record failed", "action", AuditFiled, "case", c.Number, "err", err)
+	}
 }
 
 func (p *Prepared) abortWith(ctx context.Context, err error) (*Filed, error) {

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/qingfeng-zj/qingfeng/audit"
 	"github.com/qingfeng-zj/qingfeng/intake"
 	"github.com/qingfeng-zj/qingfeng/storage/mongo"
 )
@@ -317,5 +318,47 @@ func TestStorageUnavailableAndContiguousNumbers(t *testing.T) {
 	cases, err := mongo.NewCaseStore(m.db).CountCases(context.Background())
 	if err != nil || cases != int64(len(numbers)) {
 		t.Errorf("%d cases stored (%v), want %d", cases, err, len(numbers))
+	}
+}
+
+// TestFilingIsAudited: a stored case starts its audit trail with case.filed, naming
+// the reporter only as "reporter", with its unit, category and source; nothing of a
+// real-name reporter's identity or the receipt is in it. A replay adds no entry, and
+// a refused filing none either.
+func TestFilingIsAudited(t *testing.T) {
+	report := anonymousReport()
+	report["anonymous"] = false
+	report["description"] = fmt.Sprintf("实名举报审计测试 %d：协会违规收费。", time.Now().UnixNano())
+	report["identity"] = map[string]any{"name": "审计测试人", "mobile": "13905710042"}
+	key := map[string]string{"Idempotency-Key": fmt.Sprintf("audit-%d", time.Now().UnixNano())}
+	send := func() response {
+		return do(t, req{method: "POST", path: "/v1/reports", body: bytes.NewReader(jsonBytes(t, report)), contentType: "application/json", header: key})
+	}
+	r := send()
+	wantStatus(t, r, 201)
+	var f filed
+	r.json(t, &f)
+	wantStatus(t, send(), 200)
+
+	entries, err := srv.Audit.List(context.Background(), audit.Query{Case: f.CaseNumber})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(entries) != 1 {
+		t.Fatalf("%d entries for a filed case and its replay, want 1: %+v", len(entries), entries)
+	}
+	e := entries[0]
+	if e.Action != "case.filed" || e.Actor != audit.ActorReporter || e.Role != "" {
+		t.Errorf("entry %+v", e)
+	}
+	if e.Detail["category"] != "arbitrary_fees" || e.Detail["unit"] == "" || e.Detail["source"] == "" || e.Detail["evidence"] != "0" {
+		t.Errorf("detail %v", e.Detail)
+	}
+	all := fmt.Sprintf("%+v", e)
+	digits := strings.ReplaceAll(f.ReceiptCode, " ", "")
+	for _, secret := range []string{"审计测试人", "13905710042", digits, f.ReceiptCode} {
+		if strings.Contains(all, secret) {
+			t.Errorf("audit entry holds %q: %s", secret, all)
+		}
 	}
 }

@@ -308,6 +308,7 @@ func (m *Main) Open(ctx context.Context) error {
 	m.throttle = &intake.Throttle{Burst: 30, Rate: 0.5}
 	tri := &triage.Service{Cases: cases, Calendar: cal, Log: m.Log, DeadlineDays: m.engine.Units.DeadlineDays}
 	m.Audit = &audit.Log{Store: mongo.NewAuditStore(m.db)}
+	m.Intake.Audit = m.Audit
 	m.server = handlers.New(handlers.Deps{
 		Intake: m.Intake, Accounts: m.Accounts, Tokens: signer,
 		Throttle: m.throttle,
