@@ -170,19 +170,3 @@ func (j *Job) file(ctx context.Context, w donations.Warning, now time.Time) erro
 	}
 	return nil
 }
-
-// Loop runs RunOnce every interval until ctx ends.
-func (j *Job) Loop(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		if _, err := j.RunOnce(ctx); err != nil && ctx.Err() == nil && j.Log != nil {
-			j.Log.Error("donation warnings", "err", err)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
-}

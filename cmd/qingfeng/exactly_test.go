@@ -362,3 +362,41 @@ func TestFilingIsAudited(t *testing.T) {
 		}
 	}
 }
+
+// TestCloseWaitsForBackgroundJobs: Close returns only after every background job has
+// returned, and closes the database after them: a job that still writes to the
+// database while winding down succeeds, and nothing logs a disconnected client.
+func TestCloseWaitsForBackgroundJobs(t *testing.T) {
+	var logs syncBuffer
+	m := &Main{Config: testConfig(t, t.TempDir(), nil), Log: slog.New(slog.NewJSONHandler(&logs, nil)), Stderr: io.Discard}
+	if err := m.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	var (
+		exited  = make(chan error, 1)
+		running = make(chan struct{})
+	)
+	m.jobs.Go("test job", time.Hour, func(ctx context.Context) error {
+		close(running)
+		<-ctx.Done()
+		time.Sleep(200 * time.Millisecond) // a run slow to wind down
+		_, err := mongo.NewCaseStore(m.db).NextSequence(context.WithoutCancel(ctx), "test:shutdown")
+		exited <- err
+		return nil
+	})
+	<-running
+	if err := m.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Errorf("the job's last database write failed: %v", err)
+		}
+	default:
+		t.Fatal("Close returned before the background job did")
+	}
+	if strings.Contains(logs.String(), "client is disconnected") {
+		t.Errorf("log: %s", logs.String())
+	}
+}
