@@ -125,7 +125,8 @@ type Main struct {
 	reseals     *custody.Reseals
 	routing     *routing.Admin
 
-	jobs *loop.Group
+	jobs    *loop.Group
+	sweeper *retention.Sweeper
 }
 
 // backends opens the database and object store: the configured ones, or the embedded
@@ -292,6 +293,11 @@ func (m *Main) Open(ctx context.Context) error {
 	if err := m.openRouting(ctx, reg); err != nil {
 		return err
 	}
+	orphans := prometheus.NewCounter(prometheus.CounterOpts{Name: "qingfeng_orphan_objects_deleted_total",
+		Help: "Evidence objects deleted because no case or ledger photo referred to them (uploads cut off by a crash)."})
+	reg.MustRegister(orphans)
+	m.sweeper = &retention.Sweeper{Objects: m.blobs, Referenced: m.db.ReferencedObjects, Lease: mongo.NewCaseStore(m.db).AcquireLease,
+		Grace: m.Config.OrphanGrace, Deleted: orphans, Log: m.Log}
 	cases := mongo.NewCaseStore(m.db)
 	m.Intake = &intake.Service{Cases: cases, Blobs: m.blobs, Sealer: sealer, Router: m.engine,
 		Calendar: cal, Receipts: qfcrypto.Receipts{Pepper: pepper}, Ref: routing.Reference{}, Config: cfg, Log: m.Log,
@@ -422,6 +428,12 @@ func (m *Main) startJobs() {
 			return nil
 		})
 	}
+	m.jobs.Go("orphan sweep", time.Hour, func(ctx context.Context) error {
+		if _, err := m.sweeper.SweepOnce(ctx); !errors.Is(err, retention.ErrLeaseHeld) {
+			return err
+		}
+		return nil
+	})
 	if len(m.Config.Webhooks) > 0 {
 		relay := &outbox.Dispatcher{Store: mongo.NewCaseStore(m.db), Webhooks: m.Config.Webhooks, Log: m.Log}
 		m.jobs.Go("outbox relay", 10*time.Second, discardCount(relay.RunOnce))

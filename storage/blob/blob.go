@@ -259,6 +259,22 @@ func (s *Store) Get(ctx context.Context, key string) (io.ReadCloser, int64, erro
 	return obj, info.Size, nil
 }
 
+// List calls fn with the key and last-modified time of every object whose key
+// starts with prefix, stopping at fn's first error (the orphan sweeper).
+func (s *Store) List(ctx context.Context, prefix string, fn func(key string, modified time.Time) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // stops the listing goroutine if fn fails
+	for obj := range s.client.ListObjects(ctx, s.bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true}) {
+		if obj.Err != nil {
+			return storeError("list "+prefix, obj.Err)
+		}
+		if err := fn(obj.Key, obj.LastModified); err != nil {
+			return err
+		}
+	}
+	return ctx.Err()
+}
+
 // Delete removes the object at key. Deleting a missing object succeeds.
 func (s *Store) Delete(ctx context.Context, key string) error {
 	if err := checkKey(key); err != nil {
