@@ -327,8 +327,9 @@ type CaseStore interface {
 // token) until ClaimUntil; the attempt records the case's id, number and receipt
 // before it stores the case, and sets Done after. A claim whose attempt died is
 // taken over by a retry once ClaimUntil has passed, which then finishes the case
-// under the same id, number and receipt. The receipt is kept only encrypted under a
-// server key, and only until ExpiresAt.
+// under the same id, number and receipt. The receipt is kept only encrypted, under a
+// key derived from the server's pepper and the client's Idempotency-Key (Receipts.
+// SealCode), and only until ExpiresAt.
 type IdempotencyRecord struct {
 	KeyHash     string // keyed hash of the client's Idempotency-Key
 	RequestHash string // hash of the request, to refuse a reused key with another body

@@ -30,8 +30,11 @@ type Receipts interface {
 	// KeyedHash fingerprints request data (idempotency keys, request bodies) without
 	// leaving anything a database reader could brute-force offline.
 	KeyedHash(s string) string
-	SealCode(code string) []byte
-	OpenCode(sealed []byte) (string, error)
+	// SealCode encrypts a receipt for an idempotency record under a key derived from
+	// the server's secret and requestKey (the client's Idempotency-Key, never stored),
+	// so that only a retry carrying the key can read it back with OpenCode.
+	SealCode(code, requestKey string) []byte
+	OpenCode(sealed []byte, requestKey string) (string, error)
 }
 
 // Config holds the limits and policies of intake.
@@ -113,6 +116,7 @@ type Prepared struct {
 	c        *Case
 	receipt  string
 	rec      *IdempotencyRecord // the claim this attempt holds, if a key was sent
+	key      string             // the client's Idempotency-Key, which seals the receipt
 	county   string
 	year     int
 	seq      int64 // the number Commit took, until the case is stored
@@ -163,7 +167,8 @@ func (s *Service) Prepare(ctx context.Context, req FileRequest) (*Prepared, erro
 			RequestHash: s.Receipts.KeyedHash("request\x00" + d.fingerprint()),
 			Owner:       NewID(), CreatedAt: now, ExpiresAt: now.Add(s.Config.IdempotencyTTL),
 		}
-		if p.rec, p.replay, err = s.claim(ctx, rec); err != nil {
+		p.key = req.IdempotencyKey
+		if p.rec, p.replay, err = s.claim(ctx, rec, p.key); err != nil {
 			return nil, err
 		}
 		if p.replay != nil {
@@ -180,7 +185,7 @@ func (s *Service) Prepare(ctx context.Context, req FileRequest) (*Prepared, erro
 		// A crashed attempt got as far as numbering the case: finish it under the
 		// same id, number and receipt.
 		c.ID, c.Number = p.rec.CaseID, p.rec.CaseNumber
-		if p.receipt, err = s.Receipts.OpenCode(p.rec.ReceiptEnc); err != nil {
+		if p.receipt, err = s.Receipts.OpenCode(p.rec.ReceiptEnc, p.key); err != nil {
 			return nil, fmt.Errorf("open idempotent receipt: %w", err)
 		}
 	} else {
@@ -226,7 +231,7 @@ func (p *Prepared) fail(ctx context.Context, err error) (*Prepared, error) {
 
 // claim claims rec's key, or finds the answer of the attempt that holds it. It returns
 // the claim, or the earlier result to replay.
-func (s *Service) claim(ctx context.Context, rec *IdempotencyRecord) (*IdempotencyRecord, *Filed, error) {
+func (s *Service) claim(ctx context.Context, rec *IdempotencyRecord, key string) (*IdempotencyRecord, *Filed, error) {
 	deadline := time.Now().Add(idempotencyWait)
 	for {
 		rec.ClaimUntil = s.now().Add(idempotencyClaim)
@@ -251,7 +256,7 @@ func (s *Service) claim(ctx context.Context, rec *IdempotencyRecord) (*Idempoten
 			if err := s.Cases.UpdateIdempotency(ctx, got); err != nil {
 				s.Log.WarnContext(ctx, "mark idempotency record done", "err", err)
 			}
-			f, err := s.replayed(c, got.ReceiptEnc)
+			f, err := s.replayed(c, got.ReceiptEnc, key)
 			return nil, f, err
 		case got.Owner == rec.Owner:
 			return got, nil, nil
@@ -260,7 +265,7 @@ func (s *Service) claim(ctx context.Context, rec *IdempotencyRecord) (*Idempoten
 			if err != nil {
 				return nil, nil, fmt.Errorf("idempotent replay of %s: %w", got.CaseNumber, err)
 			}
-			f, err := s.replayed(c, got.ReceiptEnc)
+			f, err := s.replayed(c, got.ReceiptEnc, key)
 			return nil, f, err
 		}
 		// Another attempt holds the claim: wait for its answer, briefly.
@@ -276,8 +281,8 @@ func (s *Service) claim(ctx context.Context, rec *IdempotencyRecord) (*Idempoten
 }
 
 // replayed is the answer to a retry of the filing of c, whose receipt is sealed.
-func (s *Service) replayed(c *Case, sealedReceipt []byte) (*Filed, error) {
-	code, err := s.Receipts.OpenCode(sealedReceipt)
+func (s *Service) replayed(c *Case, sealedReceipt []byte, key string) (*Filed, error) {
+	code, err := s.Receipts.OpenCode(sealedReceipt, key)
 	if err != nil {
 		return nil, fmt.Errorf("open idempotent receipt: %w", err)
 	}
@@ -370,7 +375,7 @@ func (p *Prepared) Commit(ctx context.Context) (*Filed, error) {
 	if p.rec != nil {
 		// Recorded before the case is stored, so that a retry after a crash here
 		// finishes this case instead of filing a second one.
-		p.rec.CaseID, p.rec.CaseNumber, p.rec.ReceiptEnc = c.ID, c.Number, s.Receipts.SealCode(p.receipt)
+		p.rec.CaseID, p.rec.CaseNumber, p.rec.ReceiptEnc = c.ID, c.Number, s.Receipts.SealCode(p.receipt, p.key)
 		if err := p.renew(ctx); err != nil {
 			return p.abortWith(ctx, err)
 		}
