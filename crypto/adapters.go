@@ -39,7 +39,9 @@ func (r Receipts) Hash(code string) []byte { return r.Pepper.HashReceipt(code) }
 func (r Receipts) KeyedHash(s string) string { return r.Pepper.KeyedHash(s) }
 
 // SealCode is Pepper.SealReceipt.
-func (r Receipts) SealCode(code, requestKey string) []byte { return r.Pepper.SealReceipt(code, requestKey) }
+func (r Receipts) SealCode(code, requestKey string) []byte {
+	return r.Pepper.SealReceipt(code, requestKey)
+}
 
 // OpenCode is Pepper.OpenReceipt.
 func (r Receipts) OpenCode(sealed []byte, requestKey string) (string, error) {
