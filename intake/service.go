@@ -364,6 +364,11 @@ func (p *Prepared) Commit(ctx context.Context) (*Filed, error) {
 	}
 	s := p.s
 	c := p.c
+	// Still ours? A claim taken over while this attempt was uploading must not cost
+	// a number.
+	if err := p.renew(ctx); err != nil {
+		return p.abortWith(ctx, err)
+	}
 	if c.Number == "" {
 		seq, err := s.Cases.NextSequence(ctx, p.counter())
 		if err != nil {

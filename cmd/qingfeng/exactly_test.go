@@ -15,6 +15,10 @@ import (
 	"testing"
 	"time"
 
+	"go.mongodb.org/mongo-driver/v2/bson"
+	mongodrv "go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
 	"github.com/qingfeng-zj/qingfeng/accounts"
 	"github.com/qingfeng-zj/qingfeng/audit"
 	"github.com/qingfeng-zj/qingfeng/intake"
@@ -489,4 +493,110 @@ func TestOrphanSweep(t *testing.T) {
 	if after := metric(); before == after {
 		t.Errorf("metric unchanged at %s after %d deletions", after, n)
 	}
+}
+
+// TestIdempotencyStalledAndCrashedAttempts: an attempt that stalls mid-upload holds
+// its key: a retry meanwhile waits and is told 409 in_progress. Once the claim has
+// lapsed (here: moved into the past in the database, as 5 minutes after a crash), a
+// retry takes it over and files the case; when the stalled attempt finally finishes
+// it does not file a second one, and its answer is 409 in_progress. One case, and
+// its number is the next one: the stalled attempt took none.
+func TestIdempotencyStalledAndCrashedAttempts(t *testing.T) {
+	ctx := context.Background()
+	key := fmt.Sprintf("stalled-%d", time.Now().UnixNano())
+	report := anonymousReport()
+	report["description"] = fmt.Sprintf("上传中断测试 %d：手机在上传途中断网。", time.Now().UnixNano())
+	photo := testJPEG(t)
+	full, ct := multipartBody(t, [][2]string{{"report", string(jsonBytes(t, report))}}, []filePart{{"file", "p.jpg", photo}})
+	body, _ := io.ReadAll(full)
+	header := map[string]string{"Idempotency-Key": key}
+
+	// The stalled attempt: everything but the last bytes of the file.
+	cut := len(body) - len(photo)/2
+	pr, pw := io.Pipe()
+	stalled := make(chan rawResponse, 1)
+	go func() {
+		hr, _ := http.NewRequest("POST", baseURL+"/v1/reports", pr)
+		hr.Header.Set("Content-Type", ct)
+		hr.Header.Set("Idempotency-Key", key)
+		resp, err := http.DefaultClient.Do(hr)
+		if err != nil {
+			stalled <- rawResponse{err: err}
+			return
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		stalled <- rawResponse{status: resp.StatusCode, header: resp.Header, body: b}
+	}()
+	if _, err := pw.Write(body[:cut]); err != nil {
+		t.Fatal(err)
+	}
+	keyHash := srv.Intake.Receipts.KeyedHash("idempotency-key\x00" + key)
+	client, err := mongodrv.Connect(options.Client().ApplyURI(srv.emb.MongoDBURI()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Disconnect(ctx)
+	idem := client.Database(srv.Config.MongoDatabase).Collection("idempotency")
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if n, _ := idem.CountDocuments(ctx, bson.M{"_id": keyHash}); n == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the stalled attempt never claimed its key")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+
+	r := sendRaw("POST", "/v1/reports", ct, body, header)
+	loadSpec(t).CheckResponse(t, "POST", "/v1/reports", r.status, r.header.Get("Content-Type"), r.body)
+	if r.status != 409 || !strings.Contains(string(r.body), `"in_progress"`) || r.header.Get("Retry-After") == "" {
+		t.Fatalf("retry during a live attempt: %d %s", r.status, r.body)
+	}
+
+	// The holder is as good as crashed: its claim lapses.
+	if _, err := idem.UpdateOne(ctx, bson.M{"_id": keyHash}, bson.M{"$set": bson.M{"claim_until": time.Now().Add(-time.Minute)}}); err != nil {
+		t.Fatal(err)
+	}
+	r = sendRaw("POST", "/v1/reports", ct, body, header)
+	if r.status != 201 {
+		t.Fatalf("retry after the claim lapsed: %d %s", r.status, r.body)
+	}
+	var f filed
+	json.Unmarshal(r.body, &f)
+
+	// The stalled attempt wakes up and finishes its upload.
+	if _, err := pw.Write(body[cut:]); err != nil {
+		t.Fatal(err)
+	}
+	pw.Close()
+	s := <-stalled
+	if s.err != nil {
+		t.Fatal(s.err)
+	}
+	if s.status != 409 || !strings.Contains(string(s.body), `"in_progress"`) {
+		t.Errorf("the stalled attempt, overtaken: %d %s", s.status, s.body)
+	}
+	if stored := casesWithDescription(t, report["description"].(string)); len(stored) != 1 {
+		t.Fatalf("%d cases stored, want 1", len(stored))
+	}
+	// The next case gets the next number: the overtaken attempt burnt none.
+	next := fileReport(t, anonymousReport())
+	if want := nextNumber(t, f.CaseNumber); next.CaseNumber != want {
+		t.Errorf("after %s the next case is %s, want %s", f.CaseNumber, next.CaseNumber, want)
+	}
+	again := sendRaw("POST", "/v1/reports", ct, body, header)
+	if again.status != 200 || !strings.Contains(string(again.body), f.CaseNumber) {
+		t.Errorf("replay: %d %s", again.status, again.body)
+	}
+}
+
+func nextNumber(t *testing.T, number string) string {
+	t.Helper()
+	i := strings.LastIndex(number, "-")
+	var n int
+	if _, err := fmt.Sscanf(number[i+1:], "%d", &n); err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf("%s-%06d", number[:i], n+1)
 }
