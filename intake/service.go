@@ -268,14 +268,34 @@ func (s *Service) claim(ctx context.Context, rec *IdempotencyRecord, key string)
 			f, err := s.replayed(c, got.ReceiptEnc, key)
 			return nil, f, err
 		}
-		// Another attempt holds the claim: wait for its answer, briefly.
+		// Another attempt holds the claim: wait, briefly, reading only, until it is
+		// done, released or lapsed; then claim again (or replay its answer).
+		if err := s.awaitClaim(ctx, rec.KeyHash, deadline); err != nil {
+			return nil, nil, err
+		}
+	}
+}
+
+// awaitClaim polls the record with keyHash until its claim is done, released or
+// lapsed; EINPROGRESS once deadline has passed.
+func (s *Service) awaitClaim(ctx context.Context, keyHash string, deadline time.Time) error {
+	for {
 		if time.Now().After(deadline) {
-			return nil, nil, errInProgress
+			return errInProgress
 		}
 		select {
 		case <-ctx.Done():
-			return nil, nil, ctx.Err()
+			return ctx.Err()
 		case <-time.After(idempotencyPoll):
+		}
+		cur, err := s.Cases.Idempotency(ctx, keyHash)
+		switch {
+		case qingfeng.ErrorCode(err) == qingfeng.ENOTFOUND:
+			return nil
+		case err != nil:
+			return err
+		case cur.Done || !cur.ClaimUntil.After(s.now()):
+			return nil
 		}
 	}
 }

@@ -21,6 +21,7 @@ import (
 
 	"github.com/qingfeng-zj/qingfeng/accounts"
 	"github.com/qingfeng-zj/qingfeng/audit"
+	qfcrypto "github.com/qingfeng-zj/qingfeng/crypto"
 	"github.com/qingfeng-zj/qingfeng/intake"
 	"github.com/qingfeng-zj/qingfeng/routing"
 	"github.com/qingfeng-zj/qingfeng/storage/mongo"
@@ -599,4 +600,135 @@ func nextNumber(t *testing.T, number string) string {
 		t.Fatal(err)
 	}
 	return fmt.Sprintf("%s-%06d", number[:i], n+1)
+}
+
+// tcpProxy forwards TCP connections to target while up; down closes the listener and
+// every connection, as a stopped database server would, until up listens again on
+// the same address.
+type tcpProxy struct {
+	t      *testing.T
+	target string
+	addr   string
+	mu     sync.Mutex
+	ln     net.Listener
+	conns  map[net.Conn]bool
+}
+
+func newTCPProxy(t *testing.T, target string) *tcpProxy {
+	p := &tcpProxy{t: t, target: target, addr: "127.0.0.1:0", conns: map[net.Conn]bool{}}
+	p.up()
+	t.Cleanup(p.down)
+	return p
+}
+
+func (p *tcpProxy) up() {
+	ln, err := net.Listen("tcp", p.addr)
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	p.mu.Lock()
+	p.ln, p.addr = ln, ln.Addr().String()
+	p.mu.Unlock()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s, err := net.Dial("tcp", p.target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			p.mu.Lock()
+			p.conns[c], p.conns[s] = true, true
+			p.mu.Unlock()
+			go func() { io.Copy(s, c); s.Close() }()
+			go func() { io.Copy(c, s); c.Close() }()
+		}
+	}()
+}
+
+func (p *tcpProxy) down() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ln != nil {
+		p.ln.Close()
+		p.ln = nil
+	}
+	for c := range p.conns {
+		c.Close()
+		delete(p.conns, c)
+	}
+}
+
+// TestDatabaseUnavailable: with the database unreachable a filing is 503 with
+// Retry-After and /readyz is not ready; once it is back, both recover, and the case
+// numbers have no gap.
+func TestDatabaseUnavailable(t *testing.T) {
+	mongoAddr := strings.TrimPrefix(strings.SplitN(srv.emb.MongoDBURI(), "/?", 2)[0], "mongodb://")
+	mongoAddr = strings.TrimSuffix(mongoAddr, "/")
+	proxy := newTCPProxy(t, mongoAddr)
+	_, recipient, err := qfcrypto.GenerateCustodianKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := testConfig(t, t.TempDir(), map[string]string{"MONGODB_URI": "mongodb://" + proxy.addr + "/?retryWrites=false",
+		"MONGODB_DATABASE": fmt.Sprintf("qf_dbdown_%d", time.Now().UnixNano()), "QF_CUSTODIAN_RECIPIENTS": "*=" + recipient})
+	m := &Main{Config: cfg, Log: slog.New(slog.NewJSONHandler(io.Discard, nil)), Stderr: io.Discard}
+	if err := m.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	base := "http://" + m.Addr()
+	post := func() rawResponse {
+		resp, err := http.Post(base+"/v1/reports", "application/json", bytes.NewReader(jsonBytes(t, anonymousReport())))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		loadSpec(t).CheckResponse(t, "POST", "/v1/reports", resp.StatusCode, resp.Header.Get("Content-Type"), b)
+		return rawResponse{status: resp.StatusCode, header: resp.Header, body: b}
+	}
+	ready := func() int {
+		resp, err := http.Get(base + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	var numbers []string
+	good := func() {
+		t.Helper()
+		r := post()
+		if r.status != 201 {
+			t.Fatalf("filing: %d %s", r.status, r.body)
+		}
+		var f filed
+		json.Unmarshal(r.body, &f)
+		numbers = append(numbers, f.CaseNumber)
+	}
+	good()
+	proxy.down()
+	r := post()
+	if r.status != 503 || !strings.Contains(string(r.body), `"unavailable"`) || r.header.Get("Retry-After") == "" {
+		t.Fatalf("filing with the database down: %d %s", r.status, r.body)
+	}
+	if s := ready(); s != 503 {
+		t.Errorf("/readyz with the database down: %d", s)
+	}
+	proxy.up()
+	deadline := time.Now().Add(20 * time.Second)
+	for ready() != 200 {
+		if time.Now().After(deadline) {
+			t.Fatal("/readyz did not recover")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	good()
+	if !strings.HasSuffix(numbers[0], "-000001") || !strings.HasSuffix(numbers[1], "-000002") {
+		t.Errorf("case numbers %v", numbers)
+	}
 }
