@@ -1,15 +1,21 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -730,5 +736,125 @@ func TestDatabaseUnavailable(t *testing.T) {
 	good()
 	if !strings.HasSuffix(numbers[0], "-000001") || !strings.HasSuffix(numbers[1], "-000002") {
 		t.Errorf("case numbers %v", numbers)
+	}
+}
+
+// TestOrphanAfterKill9: the real server binary is killed (SIGKILL) while a report's
+// second file is still uploading: the first file's object is left in the store with
+// no case naming it. A server started again on the same data directory sweeps it once
+// it is past the grace period; the evidence of a case filed before the kill stays.
+func TestOrphanAfterKill9(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and starts the server binary; skipped with -short")
+	}
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go command on PATH to build the server with")
+	}
+	bin := filepath.Join(t.TempDir(), "qingfeng")
+	if out, err := exec.Command(goBin, "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	dir := t.TempDir()
+	cmd := exec.Command(bin)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "QF_ADDR=127.0.0.1:0", "QF_DATA_DIR=" + dir, "QF_LOG_FORMAT=json"}
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	killed := false
+	defer func() {
+		if !killed {
+			cmd.Process.Kill()
+			cmd.Wait()
+		}
+	}()
+	addrCh := make(chan string, 1)
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		listening := regexp.MustCompile(`"msg":"listening".*"addr":"([^"]+)"`)
+		for sc.Scan() {
+			if m := listening.FindStringSubmatch(sc.Text()); m != nil {
+				addrCh <- m[1]
+			}
+		}
+		io.Copy(io.Discard, stderr)
+	}()
+	var base string
+	select {
+	case a := <-addrCh:
+		base = "http://" + a
+	case <-time.After(60 * time.Second):
+		t.Fatal("the server did not start")
+	}
+	photo := testJPEG(t)
+	body, ct := multipartBody(t, [][2]string{{"report", string(jsonBytes(t, anonymousReport()))}}, []filePart{{"file", "p.jpg", photo}})
+	resp, err := http.Post(base+"/v1/reports", ct, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 201 {
+		t.Fatalf("filing before the kill: %d", resp.StatusCode)
+	}
+
+	// Two files; the second never finishes.
+	full, ct := multipartBody(t, [][2]string{{"report", string(jsonBytes(t, anonymousReport()))}},
+		[]filePart{{"file", "a.jpg", photo}, {"file", "b.jpg", photo}})
+	all, _ := io.ReadAll(full)
+	pr, pw := io.Pipe()
+	go func() {
+		hr, _ := http.NewRequest("POST", base+"/v1/reports", pr)
+		hr.Header.Set("Content-Type", ct)
+		if resp, err := http.DefaultClient.Do(hr); err == nil {
+			resp.Body.Close()
+		}
+	}()
+	pw.Write(all[:len(all)-len(photo)/2])
+	time.Sleep(2 * time.Second) // the first file is stored meanwhile
+	cmd.Process.Kill()
+	cmd.Wait()
+	killed = true
+	pw.CloseWithError(errors.New("server killed"))
+
+	m := &Main{Config: testConfig(t, dir, nil), Log: slog.New(slog.NewJSONHandler(io.Discard, nil)), Stderr: io.Discard}
+	if err := m.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	ctx := context.Background()
+	objects := func() []string {
+		var keys []string
+		if err := m.blobs.List(ctx, "evidence/", func(k string, _ time.Time) error { keys = append(keys, k); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		return keys
+	}
+	refs, err := m.db.ReferencedObjects(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var orphans []string
+	for _, k := range objects() {
+		if !refs[k] {
+			orphans = append(orphans, k)
+		}
+	}
+	if len(refs) != 1 || len(orphans) == 0 {
+		t.Fatalf("after the kill: %d referenced objects (want 1), orphans %v", len(refs), orphans)
+	}
+	sw := *m.sweeper
+	sw.Now = func() time.Time { return time.Now().Add(m.Config.OrphanGrace + time.Minute) }
+	n, err := sw.SweepOnce(ctx)
+	if err != nil || n != len(orphans) {
+		t.Fatalf("swept %d (%v), want %d", n, err, len(orphans))
+	}
+	left := objects()
+	if len(left) != 1 || !refs[left[0]] {
+		t.Errorf("objects left %v, want only the referenced one", left)
 	}
 }
