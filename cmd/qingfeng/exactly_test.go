@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -188,6 +189,28 @@ type switchProxy struct {
 	addr   string
 	mu     sync.Mutex
 	server *http.Server
+	ln     net.Listener
+}
+
+// listenStable listens on addr; for "127.0.0.1:0" it picks a port below Linux's
+// ephemeral range (32768 and up), so that while a proxy is down no outgoing
+// connection can take its port and keep it from listening again.
+func listenStable(t *testing.T, addr string) net.Listener {
+	t.Helper()
+	if addr != "127.0.0.1:0" {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ln
+	}
+	for range 100 {
+		if ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", 20000+rand.IntN(12000))); err == nil {
+			return ln
+		}
+	}
+	t.Fatal("no free port below the ephemeral range")
+	return nil
 }
 
 func newSwitchProxy(t *testing.T, target string) *switchProxy {
@@ -198,15 +221,12 @@ func newSwitchProxy(t *testing.T, target string) *switchProxy {
 }
 
 func (p *switchProxy) up() {
-	ln, err := net.Listen("tcp", p.addr)
-	if err != nil {
-		p.t.Fatal(err)
-	}
+	ln := listenStable(p.t, p.addr)
 	rp := &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) {
 		r.Out.URL.Scheme, r.Out.URL.Host, r.Out.Host = "http", p.target, p.target
 	}}
 	p.mu.Lock()
-	p.addr, p.server = ln.Addr().String(), &http.Server{Handler: rp}
+	p.addr, p.server, p.ln = ln.Addr().String(), &http.Server{Handler: rp}, ln
 	srv := p.server
 	p.mu.Unlock()
 	go srv.Serve(ln)
@@ -216,9 +236,18 @@ func (p *switchProxy) down() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.server != nil {
+		// Close the listener here: Server.Close does not know it until Serve has
+		// started, which may be later.
+		p.ln.Close()
 		p.server.Close()
 		p.server = nil
 	}
+}
+
+func withPhotoReport(t *testing.T, report map[string]any, data []byte) ([]byte, string) {
+	r, ct := multipartBody(t, [][2]string{{"report", string(jsonBytes(t, report))}}, []filePart{{"file", "p.jpg", data}})
+	b, _ := io.ReadAll(r)
+	return b, ct
 }
 
 // TestStorageUnavailableAndContiguousNumbers runs a second server whose evidence store
@@ -258,11 +287,7 @@ func TestStorageUnavailableAndContiguousNumbers(t *testing.T) {
 		loadSpec(t).CheckResponse(t, hr.Method, path, resp.StatusCode, resp.Header.Get("Content-Type"), b)
 		return rawResponse{status: resp.StatusCode, header: resp.Header, body: b}
 	}
-	withPhoto := func(t *testing.T, data []byte) ([]byte, string) {
-		r, ct := multipartBody(t, [][2]string{{"report", string(jsonBytes(t, anonymousReport()))}}, []filePart{{"file", "p.jpg", data}})
-		b, _ := io.ReadAll(r)
-		return b, ct
-	}
+	withPhoto := func(t *testing.T, data []byte) ([]byte, string) { return withPhotoReport(t, anonymousReport(), data) }
 	photo := testJPEG(t)
 	var numbers []string
 	good := func(t *testing.T) {
@@ -322,6 +347,99 @@ func TestStorageUnavailableAndContiguousNumbers(t *testing.T) {
 	other["description"] = "同一个幂等键，另一份举报内容。"
 	refused(t, 409, "conflict", "application/json", jsonBytes(t, other), map[string]string{"Idempotency-Key": "down-1"})
 	good(t)
+
+	// A seeded random sequence of the same steps, with keys reused, replayed and
+	// reused for another report, and the store going down and up in between.
+	seed := time.Now().UnixNano()
+	if v := os.Getenv("QF_TEST_SEED"); v != "" {
+		fmt.Sscan(v, &seed)
+	}
+	t.Logf("random sequence seed %d", seed)
+	rng := rand.New(rand.NewPCG(uint64(seed), 0))
+	type keyed struct{ body, ct, number string }
+	byKey := map[string]keyed{}
+	var keys []string
+	storeDown := false
+	for step := range 30 {
+		header := map[string]string{}
+		op := rng.IntN(8)
+		switch {
+		// The store stays down for a step or two: each filing then costs the
+		// store client's retries (seconds).
+		case op == 0 && !storeDown, op <= 3 && storeDown:
+			if storeDown {
+				proxy.up()
+			} else {
+				proxy.down()
+			}
+			storeDown = !storeDown
+		case op <= 4:
+			// A filing with a photo, under a new key, a used key, or none.
+			report := anonymousReport()
+			report["description"] = fmt.Sprintf("随机序列第%d步的举报内容，种子%d。", step, seed)
+			b, ct := withPhotoReport(t, report, photo)
+			key := fmt.Sprintf("seq-%d-%d", seed, step)
+			switch {
+			case len(keys) > 0 && rng.IntN(2) == 0:
+				key = keys[rng.IntN(len(keys))]
+				if rng.IntN(2) == 0 {
+					b, ct = []byte(byKey[key].body), byKey[key].ct
+				}
+			case rng.IntN(4) == 0:
+				key = ""
+			}
+			if key != "" {
+				header["Idempotency-Key"] = key
+			}
+			prev, seen := byKey[key]
+			r := send(t, "/v1/reports", ct, b, header)
+			var f filed
+			json.Unmarshal(r.body, &f)
+			switch {
+			case storeDown && !seen:
+				if r.status != 503 {
+					t.Fatalf("step %d: store down: %d %s", step, r.status, r.body)
+				}
+			case seen && prev.body == string(b): // the retry's files are not stored
+				if r.status != 200 || f.CaseNumber != prev.number {
+					t.Fatalf("step %d: replay of %s: %d %s", step, prev.number, r.status, r.body)
+				}
+			case seen: // refused before anything is stored
+				if r.status != 409 {
+					t.Fatalf("step %d: key reused for another report: %d %s", step, r.status, r.body)
+				}
+			default:
+				if r.status != 201 {
+					t.Fatalf("step %d: new filing: %d %s", step, r.status, r.body)
+				}
+				numbers = append(numbers, f.CaseNumber)
+				if key != "" {
+					byKey[key] = keyed{string(b), ct, f.CaseNumber}
+					keys = append(keys, key)
+				}
+			}
+		case op == 5:
+			bad := anonymousReport()
+			bad["location"] = map[string]any{"division": "999999"}
+			r := send(t, "/v1/reports", "application/json", jsonBytes(t, bad), nil)
+			if r.status != 400 {
+				t.Fatalf("step %d: bad division: %d %s", step, r.status, r.body)
+			}
+		case op == 6:
+			b, ct := withPhoto(t, []byte("MZ not a photo at all"))
+			if r := send(t, "/v1/reports", ct, b, nil); r.status/100 != 4 && !(storeDown && r.status == 503) {
+				t.Fatalf("step %d: bad file: %d %s", step, r.status, r.body)
+			}
+		default:
+			b, ct := withPhoto(t, append(append([]byte{}, photo...), bytes.Repeat([]byte{0}, 3<<20)...))
+			if r := send(t, "/v1/reports", ct, b, nil); r.status != 413 && !(storeDown && r.status == 503) {
+				t.Fatalf("step %d: oversized file: %d %s", step, r.status, r.body)
+			}
+		}
+	}
+	if storeDown {
+		proxy.up()
+	}
 
 	for i, n := range numbers {
 		if want := fmt.Sprintf("-%06d", i+1); !strings.HasSuffix(n, want) {
@@ -628,10 +746,7 @@ func newTCPProxy(t *testing.T, target string) *tcpProxy {
 }
 
 func (p *tcpProxy) up() {
-	ln, err := net.Listen("tcp", p.addr)
-	if err != nil {
-		p.t.Fatal(err)
-	}
+	ln := listenStable(p.t, p.addr)
 	p.mu.Lock()
 	p.ln, p.addr = ln, ln.Addr().String()
 	p.mu.Unlock()
