@@ -16,6 +16,7 @@ const (
 	EFORBIDDEN    = "forbidden"      // 403: authenticated but not allowed
 	ENOTFOUND     = "not_found"      // 404
 	ECONFLICT     = "conflict"       // 409: state changed underneath, duplicate, invalid transition
+	EINPROGRESS   = "in_progress"    // 409: the same request is still being processed; retry shortly
 	ETOOLARGE     = "too_large"      // 413: body, file or case over its limit
 	EUNSUPPORTED  = "unsupported"    // 415: content type or file type not accepted
 	ERATELIMIT    = "rate_limited"   // 429

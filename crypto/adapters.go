@@ -39,10 +39,14 @@ func (r Receipts) Hash(code string) []byte { return r.Pepper.HashReceipt(code) }
 func (r Receipts) KeyedHash(s string) string { return r.Pepper.KeyedHash(s) }
 
 // SealCode is Pepper.SealReceipt.
-func (r Receipts) SealCode(code string) []byte { return r.Pepper.SealReceipt(code) }
+func (r Receipts) SealCode(code, requestKey string) []byte {
+	return r.Pepper.SealReceipt(code, requestKey)
+}
 
 // OpenCode is Pepper.OpenReceipt.
-func (r Receipts) OpenCode(sealed []byte) (string, error) { return r.Pepper.OpenReceipt(sealed) }
+func (r Receipts) OpenCode(sealed []byte, requestKey string) (string, error) {
+	return r.Pepper.OpenReceipt(sealed, requestKey)
+}
 
 // TOTPSecrets is a Pepper's TOTP sealing in the shape of accounts.SecretBox.
 type TOTPSecrets struct {

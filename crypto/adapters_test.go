@@ -15,7 +15,7 @@ func TestReceiptsAdapter(t *testing.T) {
 	if !bytes.Equal(r.Hash(code), p.HashReceipt(code)) || r.KeyedHash("k") != p.KeyedHash("k") {
 		t.Error("adapter hashes differ from the Pepper's")
 	}
-	if got, err := r.OpenCode(r.SealCode(code)); err != nil || got != code {
+	if got, err := r.OpenCode(r.SealCode(code, "k"), "k"); err != nil || got != code {
 		t.Errorf("OpenCode(SealCode) = %q, %v", got, err)
 	}
 }

@@ -252,11 +252,21 @@ func (p *Pepper) KeyedHash(s string) string {
 }
 
 const (
-	receiptSealVersion = 1
-	gcmNonceSize       = 12
+	receiptSealV1 = 1 // under the pepper-derived key alone (records written before v2)
+	receiptSealV2 = 2 // under a key derived from the pepper and the request's key
+	gcmNonceSize  = 12
 )
 
-func (p *Pepper) receiptAEAD() cipher.AEAD { return aead(p.sealKey) }
+func (p *Pepper) receiptAEAD(version byte, requestKey string) cipher.AEAD {
+	key := p.sealKey
+	if version == receiptSealV2 {
+		var err error
+		if key, err = hkdf.Key(sha256.New, p.sealKey, nil, labelReceiptSeal+" v2\x00"+requestKey, 32); err != nil {
+			panic("qfcrypto: hkdf: " + err.Error())
+		}
+	}
+	return aead(key)
+}
 
 func aead(key []byte) cipher.AEAD {
 	block, err := aes.NewCipher(key)
@@ -270,26 +280,31 @@ func aead(key []byte) cipher.AEAD {
 	return aead
 }
 
-// SealReceipt encrypts a receipt code with AES-256-GCM under a pepper-derived key, for
-// the idempotency record that lets a retried submission be told the same code. The
+// SealReceipt encrypts a receipt code with AES-256-GCM, for the idempotency record
+// that lets a retried submission be told the same code, under a key derived (HKDF)
+// from the pepper and requestKey, the client's Idempotency-Key, which is stored only
+// as a keyed hash. So the record opens only for a request that carries the key:
+// neither a copy of the database, nor one with the pepper, can read the receipt. The
 // output is version(1) || nonce(12) || ciphertext+tag; the nonce is random, which is
 // safe far beyond the number of receipts this service will ever issue.
-func (p *Pepper) SealReceipt(code string) []byte {
+func (p *Pepper) SealReceipt(code, requestKey string) []byte {
 	p.mustBeSet()
 	out := make([]byte, 1+gcmNonceSize, 1+gcmNonceSize+len(code)+16)
-	out[0] = receiptSealVersion
+	out[0] = receiptSealV2
 	rand.Read(out[1:])
-	return p.receiptAEAD().Seal(out, out[1:1+gcmNonceSize], []byte(code), []byte(labelReceiptSeal))
+	return p.receiptAEAD(receiptSealV2, requestKey).Seal(out, out[1:1+gcmNonceSize], []byte(code), []byte(labelReceiptSeal))
 }
 
-// OpenReceipt decrypts the output of SealReceipt and checks that it is a receipt code.
-// A failure means tampering, a changed pepper or a bug: it is an internal error.
-func (p *Pepper) OpenReceipt(sealed []byte) (string, error) {
+// OpenReceipt decrypts the output of SealReceipt given the same requestKey, and checks
+// that it is a receipt code. A failure means another key, tampering, a changed pepper
+// or a bug: it is an internal error. A v1 record (sealed under the pepper alone, before
+// the request key was used) still opens, whatever requestKey is.
+func (p *Pepper) OpenReceipt(sealed []byte, requestKey string) (string, error) {
 	p.mustBeSet()
-	if len(sealed) < 1+gcmNonceSize+16 || sealed[0] != receiptSealVersion {
+	if len(sealed) < 1+gcmNonceSize+16 || (sealed[0] != receiptSealV1 && sealed[0] != receiptSealV2) {
 		return "", errors.New("open receipt: malformed sealed receipt")
 	}
-	plain, err := p.receiptAEAD().Open(nil, sealed[1:1+gcmNonceSize], sealed[1+gcmNonceSize:], []byte(labelReceiptSeal))
+	plain, err := p.receiptAEAD(sealed[0], requestKey).Open(nil, sealed[1:1+gcmNonceSize], sealed[1+gcmNonceSize:], []byte(labelReceiptSeal))
 	if err != nil {
 		return "", fmt.Errorf("open receipt: %w (was the pepper changed?)", err)
 	}

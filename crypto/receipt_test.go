@@ -283,36 +283,51 @@ func TestKeyedHashesAreSeparated(t *testing.T) {
 func TestSealReceipt(t *testing.T) {
 	p := mustPepper(t, testSecret(9))
 	code := NewReceiptCode()
-	sealed := p.SealReceipt(code)
+	sealed := p.SealReceipt(code, "key-1")
 	if bytes.Contains(sealed, []byte(code)) {
 		t.Fatal("sealed receipt contains the code")
 	}
-	got, err := p.OpenReceipt(sealed)
+	got, err := p.OpenReceipt(sealed, "key-1")
 	if err != nil || got != code {
 		t.Fatalf("OpenReceipt = %q, %v; want %q", got, err, code)
 	}
-	if bytes.Equal(sealed, p.SealReceipt(code)) {
+	if bytes.Equal(sealed, p.SealReceipt(code, "key-1")) {
 		t.Error("two seals of one code are equal: the nonce is not random")
 	}
 	for i := range sealed {
 		tampered := bytes.Clone(sealed)
 		tampered[i] ^= 0x01
-		if _, err := p.OpenReceipt(tampered); err == nil {
+		if _, err := p.OpenReceipt(tampered, "key-1"); err == nil {
 			t.Fatalf("tampered byte %d accepted", i)
 		}
 	}
 	bad := [][]byte{nil, sealed[:1+gcmNonceSize+15], sealed[:len(sealed)-1], append(bytes.Clone(sealed), 0)}
 	for _, b := range bad {
-		if _, err := p.OpenReceipt(b); err == nil {
+		if _, err := p.OpenReceipt(b, "key-1"); err == nil {
 			t.Errorf("malformed %d-byte input accepted", len(b))
 		}
 	}
-	if _, err := mustPepper(t, testSecret(10)).OpenReceipt(sealed); err == nil {
+	if _, err := mustPepper(t, testSecret(10)).OpenReceipt(sealed, "key-1"); err == nil {
 		t.Error("another pepper opened the receipt")
+	}
+	// The record opens only with the request's own Idempotency-Key, in any variant
+	// of spelling: the pepper alone does not open it.
+	for _, other := range []string{"", "key-2", "Key-1", "key-1 ", "ｋｅｙ-1", "key\u200b-1"} {
+		if _, err := p.OpenReceipt(sealed, other); err == nil {
+			t.Errorf("opened with the request key %q", other)
+		}
+	}
+	// A v1 record, sealed under the pepper alone before request keys were used,
+	// still opens for its retry.
+	v1 := make([]byte, 1+gcmNonceSize)
+	v1[0] = receiptSealV1
+	v1 = p.receiptAEAD(receiptSealV1, "").Seal(v1, v1[1:], []byte(code), []byte(labelReceiptSeal))
+	if got, err := p.OpenReceipt(v1, "whatever"); err != nil || got != code {
+		t.Errorf("v1 record: %q, %v", got, err)
 	}
 	// Authentic but not a receipt code: refused, so a bug elsewhere cannot hand a
 	// reporter garbage as their code.
-	if _, err := p.OpenReceipt(p.SealReceipt("hello")); err == nil {
+	if _, err := p.OpenReceipt(p.SealReceipt("hello", "key-1"), "key-1"); err == nil {
 		t.Error("OpenReceipt returned a non-code")
 	}
 }
@@ -323,7 +338,7 @@ func TestZeroPepperPanics(t *testing.T) {
 		"HashIdempotencyKey": func(p *Pepper) { p.HashIdempotencyKey("k") },
 		"HashRefreshToken":   func(p *Pepper) { p.HashRefreshToken("k") },
 		"KeyedHash":          func(p *Pepper) { p.KeyedHash("k") },
-		"SealReceipt":        func(p *Pepper) { p.SealReceipt("4111111111111111") },
+		"SealReceipt":        func(p *Pepper) { p.SealReceipt("4111111111111111", "k") },
 	} {
 		for _, p := range []*Pepper{nil, {}} {
 			func() {
@@ -364,7 +379,7 @@ func TestLoadOrCreatePepper(t *testing.T) {
 	if !bytes.Equal(p1.HashReceipt(code), p2.HashReceipt(code)) {
 		t.Fatal("reloading the pepper changed it: every receipt would be lost on restart")
 	}
-	if _, err := p2.OpenReceipt(p1.SealReceipt(code)); err != nil {
+	if _, err := p2.OpenReceipt(p1.SealReceipt(code, "key-1"), "key-1"); err != nil {
 		t.Errorf("reloaded pepper cannot open a sealed receipt: %v", err)
 	}
 	other, err := LoadOrCreatePepper(filepath.Join(t.TempDir(), "pepper"))

@@ -220,20 +220,3 @@ func inPending(as []Alert, id string) bool {
 	}
 	return false
 }
-
-// AlertLoop runs RunAlerts every interval until ctx ends. Each run releases its lease
-// when it ends, so a restarted or other instance takes over at its next tick.
-func (l *Ledger) AlertLoop(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		if _, err := l.RunAlerts(ctx); err != nil && ctx.Err() == nil {
-			l.log().Error("donation alerts", "err", err)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
-}

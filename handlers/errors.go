@@ -19,6 +19,7 @@ var statusOf = map[string]int{
 	qingfeng.EFORBIDDEN:    fiber.StatusForbidden,
 	qingfeng.ENOTFOUND:     fiber.StatusNotFound,
 	qingfeng.ECONFLICT:     fiber.StatusConflict,
+	qingfeng.EINPROGRESS:   fiber.StatusConflict,
 	qingfeng.ETOOLARGE:     fiber.StatusRequestEntityTooLarge,
 	qingfeng.EUNSUPPORTED:  fiber.StatusUnsupportedMediaType,
 	qingfeng.ERATELIMIT:    fiber.StatusTooManyRequests,
@@ -108,10 +109,18 @@ func (s *Server) handleError(c fiber.Ctx, err error) error {
 	}
 	if qe.RetryAfter > 0 {
 		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(int((qe.RetryAfter+time.Second-1)/time.Second)))
-	} else if status == fiber.StatusTooManyRequests {
-		c.Set(fiber.HeaderRetryAfter, "60")
+	} else if secs, ok := retryAfter[qe.Code]; ok {
+		c.Set(fiber.HeaderRetryAfter, secs)
 	}
 	return c.Status(status).JSON(body)
+}
+
+// retryAfter is the Retry-After (seconds) sent with the errors a client should retry:
+// the same request, unchanged, is expected to succeed later.
+var retryAfter = map[string]string{
+	qingfeng.ERATELIMIT:   "60",
+	qingfeng.EUNAVAILABLE: "30",
+	qingfeng.EINPROGRESS:  "2",
 }
 
 var internal = qingfeng.Errorf(qingfeng.EINTERNAL, "服务器内部错误，请稍后重试", "internal error; please retry later")

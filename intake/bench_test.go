@@ -201,7 +201,15 @@ func (m *memCases) MarkActivitySeen(context.Context, string, string, int64, time
 	return false, errNotInBenchmark
 }
 
-func (m *memCases) PutIdempotency(context.Context, *intake.IdempotencyRecord) error {
+func (m *memCases) ReturnSequence(context.Context, string, int64) (bool, error) {
+	return false, errNotInBenchmark
+}
+
+func (m *memCases) ClaimIdempotency(context.Context, *intake.IdempotencyRecord) (*intake.IdempotencyRecord, error) {
+	return nil, errNotInBenchmark
+}
+
+func (m *memCases) UpdateIdempotency(context.Context, *intake.IdempotencyRecord) error {
 	return errNotInBenchmark
 }
 
@@ -209,7 +217,9 @@ func (m *memCases) Idempotency(context.Context, string) (*intake.IdempotencyReco
 	return nil, errNotInBenchmark
 }
 
-func (m *memCases) DeleteIdempotency(context.Context, string) error { return errNotInBenchmark }
+func (m *memCases) ReleaseIdempotency(context.Context, string, string) error {
+	return errNotInBenchmark
+}
 
 // noBlobs is an object store for reports without files: any use is a bug here.
 type noBlobs struct{}

@@ -342,18 +342,34 @@ type CaseStore interface {
 	// whether it cleared the mark; a case changed meanwhile keeps it, and is not an
 	// error.
 	MarkActivitySeen(ctx context.Context, caseID, unitID string, seenN int64, at time.Time) (bool, error)
-	// Idempotency records: see IdempotencyRecord.
-	PutIdempotency(ctx context.Context, r *IdempotencyRecord) error // ECONFLICT if the key exists
+	// ReturnSequence gives n back to counter name if it is still the last number taken
+	// (a case that could not be stored); it reports whether it did.
+	ReturnSequence(ctx context.Context, name string, n int64) (bool, error)
+	// Idempotency records: see IdempotencyRecord. ClaimIdempotency claims r's key for
+	// r.Owner atomically (a new key, an expired record, or a stale claim on the same
+	// request) and returns the record as it stands: the claim is the caller's only if
+	// its Owner is r.Owner. UpdateIdempotency and ReleaseIdempotency act only for the
+	// owner of the claim (ECONFLICT, or nothing, otherwise).
+	ClaimIdempotency(ctx context.Context, r *IdempotencyRecord) (*IdempotencyRecord, error)
+	UpdateIdempotency(ctx context.Context, r *IdempotencyRecord) error
+	ReleaseIdempotency(ctx context.Context, keyHash, owner string) error
 	Idempotency(ctx context.Context, keyHash string) (*IdempotencyRecord, error)
-	DeleteIdempotency(ctx context.Context, keyHash string) error
 }
 
 // IdempotencyRecord lets a retried POST /v1/reports return the case (and receipt) it
-// created the first time. The receipt is kept only encrypted under a server key, and
-// only for a day.
+// created the first time. It starts as a claim held by one attempt (Owner, a random
+// token) until ClaimUntil; the attempt records the case's id, number and receipt
+// before it stores the case, and sets Done after. A claim whose attempt died is
+// taken over by a retry once ClaimUntil has passed, which then finishes the case
+// under the same id, number and receipt. The receipt is kept only encrypted, under a
+// key derived from the server's pepper and the client's Idempotency-Key (Receipts.
+// SealCode), and only until ExpiresAt.
 type IdempotencyRecord struct {
 	KeyHash     string // keyed hash of the client's Idempotency-Key
 	RequestHash string // hash of the request, to refuse a reused key with another body
+	Owner       string
+	ClaimUntil  time.Time
+	Done        bool
 	CaseID      string
 	CaseNumber  string
 	ReceiptEnc  []byte

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/qingfeng-zj/qingfeng"
+	"github.com/qingfeng-zj/qingfeng/audit"
 	"github.com/qingfeng-zj/qingfeng/intake/media"
 )
 
@@ -28,8 +29,11 @@ type Receipts interface {
 	// KeyedHash fingerprints request data (idempotency keys, request bodies) without
 	// leaving anything a database reader could brute-force offline.
 	KeyedHash(s string) string
-	SealCode(code string) []byte
-	OpenCode(sealed []byte) (string, error)
+	// SealCode encrypts a receipt for an idempotency record under a key derived from
+	// the server's secret and requestKey (the client's Idempotency-Key, never stored),
+	// so that only a retry carrying the key can read it back with OpenCode.
+	SealCode(code, requestKey string) []byte
+	OpenCode(sealed []byte, requestKey string) (string, error)
 }
 
 // Config holds the limits and policies of intake.
@@ -62,7 +66,10 @@ type Service struct {
 	Ref      Reference
 	Config   Config
 	Log      *slog.Logger
-	Now      func() time.Time
+	// Audit, when set, receives a case.filed entry for every case stored: a case's
+	// life starts in the audit chain (package audit), without the reporter's identity.
+	Audit Auditor
+	Now   func() time.Time
 	// DeadlineDays, when set, gives a unit's own working days for a step ("acceptance");
 	// otherwise Config.AcceptanceDays applies.
 	DeadlineDays func(unitID, kind string) int
@@ -74,6 +81,14 @@ func (s *Service) now() time.Time {
 	}
 	return time.Now().UTC()
 }
+
+// Auditor appends to the audit log; audit.Log implements it.
+type Auditor interface {
+	Record(ctx context.Context, actor, role, action, caseNumber string, detail map[string]string) error
+}
+
+// AuditFiled is the audit action of a case being stored.
+const AuditFiled = "case.filed"
 
 // Filed is what the reporter is told once, when a report is registered.
 type Filed struct {
@@ -92,20 +107,42 @@ type FileRequest struct {
 	FiledBy        string // liaison account id when a liaison files for a visitor
 }
 
-// Prepared is a validated report, numbered and sealed, that has not been stored yet.
-// Files may be attached to it (AttachToPrepared) before Commit stores everything as
-// one document; Abort removes whatever was uploaded.
+// Prepared is a validated report, sealed and routed, that has not been stored yet.
+// Files may be attached to it (Attach) before Commit numbers it and stores everything
+// as one document; Abort removes whatever was uploaded. A case number is taken only in
+// Commit, once everything else has succeeded, so a refused filing burns none.
 type Prepared struct {
 	c        *Case
 	receipt  string
-	idemHash string
+	rec      *IdempotencyRecord // the claim this attempt holds, if a key was sent
+	key      string             // the client's Idempotency-Key, which seals the receipt
+	county   string
+	year     int
+	seq      int64 // the number Commit took, until the case is stored
 	replay   *Filed
 	s        *Service
 	uploaded []string
 }
 
-// Prepare validates a submission and gets it ready to store. A retried submission with
-// the same idempotency key is detected here; Commit then returns the earlier result.
+// Idempotency claims. A claim is held for idempotencyClaim and renewed with every
+// file, so that the retry of an attempt that crashed can take it over later; a
+// concurrent retry waits up to idempotencyWait for the holder to finish, polling, and
+// is then told the request is still in progress.
+const (
+	idempotencyClaim = 5 * time.Minute
+	idempotencyWait  = 3 * time.Second
+	idempotencyPoll  = 25 * time.Millisecond
+)
+
+var (
+	errInProgress = qingfeng.Errorf(qingfeng.EINPROGRESS, "请求正在处理，请稍后重试", "the same request is still being processed; retry shortly")
+	errKeyReused  = qingfeng.Errorf(qingfeng.ECONFLICT, "该幂等键已用于另一份举报", "this Idempotency-Key was used for a different report")
+)
+
+// Prepare validates a submission and gets it ready to store. A submission with an
+// idempotency key claims the key here: a retry of a stored one gets the earlier
+// result (Replayed), one racing a live attempt waits briefly for it and then gets
+// EINPROGRESS, and a key reused for another request is ECONFLICT.
 func (s *Service) Prepare(ctx context.Context, req FileRequest) (*Prepared, error) {
 	now := s.now()
 	d, warns, err := req.Draft.validate(s.Ref, now)
@@ -120,39 +157,21 @@ func (s *Service) Prepare(ctx context.Context, req FileRequest) (*Prepared, erro
 	county, _ := s.Ref.ValidDivision(d.Location.Division)
 	p := &Prepared{s: s}
 
-	var rec *IdempotencyRecord
 	if req.IdempotencyKey != "" {
 		if len(req.IdempotencyKey) > 200 {
 			return nil, qingfeng.Invalid(map[string]qingfeng.FieldError{"Idempotency-Key": fieldErr("too_long", "幂等键过长", "too long")})
 		}
-		p.idemHash = s.Receipts.KeyedHash("idempotency-key\x00" + req.IdempotencyKey)
-		reqHash := s.Receipts.KeyedHash("request\x00" + d.fingerprint())
-		existing, err := s.Cases.Idempotency(ctx, p.idemHash)
-		switch {
-		case err == nil:
-			if existing.RequestHash != reqHash {
-				return nil, &qingfeng.Error{Code: qingfeng.ECONFLICT, Message: "该幂等键已用于另一份举报", English: "this Idempotency-Key was used for a different report"}
-			}
-			if c, err := s.Cases.CaseByID(ctx, existing.CaseID); err == nil {
-				code, err := s.Receipts.OpenCode(existing.ReceiptEnc)
-				if err != nil {
-					return nil, fmt.Errorf("open idempotent receipt: %w", err)
-				}
-				due, est := s.acceptanceDue(c)
-				p.replay = &Filed{Case: c, ReceiptCode: s.Receipts.Format(code), AcceptanceDue: due, DueEstimated: est, Replayed: true}
-				return p, nil
-			} else if qingfeng.ErrorCode(err) != qingfeng.ENOTFOUND {
-				return nil, err
-			}
-			// The first attempt stopped between recording the key and storing the case:
-			// finish it now under the same id, number and receipt.
-			rec = existing
-		case qingfeng.ErrorCode(err) == qingfeng.ENOTFOUND:
-		default:
+		rec := &IdempotencyRecord{
+			KeyHash:     s.Receipts.KeyedHash("idempotency-key\x00" + req.IdempotencyKey),
+			RequestHash: s.Receipts.KeyedHash("request\x00" + d.fingerprint()),
+			Owner:       NewID(), CreatedAt: now, ExpiresAt: now.Add(s.Config.IdempotencyTTL),
+		}
+		p.key = req.IdempotencyKey
+		if p.rec, p.replay, err = s.claim(ctx, rec, p.key); err != nil {
 			return nil, err
 		}
-		if rec == nil {
-			rec = &IdempotencyRecord{KeyHash: p.idemHash, RequestHash: reqHash, CreatedAt: now, ExpiresAt: now.Add(s.Config.IdempotencyTTL)}
+		if p.replay != nil {
+			return p, nil
 		}
 	}
 
@@ -161,34 +180,31 @@ func (s *Service) Prepare(ctx context.Context, req FileRequest) (*Prepared, erro
 		Location: d.Location, OccurredOn: d.OccurredOn, RealName: !d.Anonymous, Status: StatusRegistered,
 		Warnings: warns, ReceivedAt: now, UpdatedAt: now, FiledBy: req.FiledBy, Version: 1,
 	}
-	if rec != nil && rec.CaseID != "" {
-		c.ID, c.Number = rec.CaseID, rec.CaseNumber
-		if p.receipt, err = s.Receipts.OpenCode(rec.ReceiptEnc); err != nil {
+	if p.rec != nil && p.rec.CaseID != "" {
+		// A crashed attempt got as far as numbering the case: finish it under the
+		// same id, number and receipt.
+		c.ID, c.Number = p.rec.CaseID, p.rec.CaseNumber
+		if p.receipt, err = s.Receipts.OpenCode(p.rec.ReceiptEnc, p.key); err != nil {
 			return nil, fmt.Errorf("open idempotent receipt: %w", err)
 		}
 	} else {
 		c.ID = NewID()
-		year := now.In(shanghai).Year()
-		seq, err := s.Cases.NextSequence(ctx, fmt.Sprintf("case:%s:%d", county, year))
-		if err != nil {
-			return nil, fmt.Errorf("number case: %w", err)
-		}
-		c.Number = fmt.Sprintf("QF-%s-%d-%06d", county, year, seq)
 		p.receipt = s.Receipts.NewCode()
 	}
 	c.ReceiptHash = s.Receipts.Hash(p.receipt)
+	p.county, p.year = county, now.In(shanghai).Year()
 
 	switch {
 	case d.Identity != nil:
 		plain, err := json.Marshal(sealedIdentityV1{V: 1, Name: d.Identity.Name, Mobile: d.Identity.Mobile,
 			ResidentID: d.Identity.ResidentID, PreferredContact: d.Identity.PreferredContact})
 		if err != nil {
-			return nil, err
+			return p.fail(ctx, err)
 		}
 		sealed, err := s.Sealer.Seal(ctx, county, plain)
 		clear(plain)
 		if err != nil {
-			return nil, err
+			return p.fail(ctx, err)
 		}
 		c.Identity = sealed
 	case len(d.Sealed) > 0:
@@ -196,25 +212,104 @@ func (s *Service) Prepare(ctx context.Context, req FileRequest) (*Prepared, erro
 	}
 
 	if c.Decision, err = s.Router.Route(ctx, c); err != nil {
-		return nil, fmt.Errorf("route case: %w", err)
+		return p.fail(ctx, fmt.Errorf("route case: %w", err))
 	}
 	c.UnitID = c.Decision.UnitID
 	if c.RealName {
 		c.AcceptanceDue, _ = s.acceptanceDue(c)
 	}
-
-	if rec != nil && rec.CaseID == "" {
-		rec.CaseID, rec.CaseNumber, rec.ReceiptEnc = c.ID, c.Number, s.Receipts.SealCode(p.receipt)
-		if err := s.Cases.PutIdempotency(ctx, rec); err != nil {
-			if qingfeng.ErrorCode(err) == qingfeng.ECONFLICT {
-				return nil, &qingfeng.Error{Code: qingfeng.ECONFLICT, Message: "相同的举报正在提交中，请稍后重试", English: "the same report is being submitted; retry shortly"}
-			}
-			return nil, err
-		}
-	}
 	p.c = c
 	return p, nil
 }
+
+// fail releases what Prepare claimed and returns err.
+func (p *Prepared) fail(ctx context.Context, err error) (*Prepared, error) {
+	p.Abort(ctx)
+	return nil, err
+}
+
+// claim claims rec's key, or finds the answer of the attempt that holds it. It returns
+// the claim, or the earlier result to replay.
+func (s *Service) claim(ctx context.Context, rec *IdempotencyRecord, key string) (*IdempotencyRecord, *Filed, error) {
+	deadline := time.Now().Add(idempotencyWait)
+	for {
+		rec.ClaimUntil = s.now().Add(idempotencyClaim)
+		got, err := s.Cases.ClaimIdempotency(ctx, rec)
+		if err != nil {
+			return nil, nil, err
+		}
+		switch {
+		case got.RequestHash != rec.RequestHash:
+			return nil, nil, errKeyReused
+		case got.Owner == rec.Owner && got.CaseID != "":
+			// Taken over from a crashed attempt: it may have stored the case already
+			// and died before marking the record done.
+			c, err := s.Cases.CaseByID(ctx, got.CaseID)
+			if qingfeng.ErrorCode(err) == qingfeng.ENOTFOUND {
+				return got, nil, nil
+			}
+			if err != nil {
+				return nil, nil, err
+			}
+			got.Done = true
+			if err := s.Cases.UpdateIdempotency(ctx, got); err != nil {
+				s.Log.WarnContext(ctx, "mark idempotency record done", "err", err)
+			}
+			f, err := s.replayed(c, got.ReceiptEnc, key)
+			return nil, f, err
+		case got.Owner == rec.Owner:
+			return got, nil, nil
+		case got.Done:
+			c, err := s.Cases.CaseByID(ctx, got.CaseID)
+			if err != nil {
+				return nil, nil, fmt.Errorf("idempotent replay of %s: %w", got.CaseNumber, err)
+			}
+			f, err := s.replayed(c, got.ReceiptEnc, key)
+			return nil, f, err
+		}
+		// Another attempt holds the claim: wait, briefly, reading only, until it is
+		// done, released or lapsed; then claim again (or replay its answer).
+		if err := s.awaitClaim(ctx, rec.KeyHash, deadline); err != nil {
+			return nil, nil, err
+		}
+	}
+}
+
+// awaitClaim polls the record with keyHash until its claim is done, released or
+// lapsed; EINPROGRESS once deadline has passed.
+func (s *Service) awaitClaim(ctx context.Context, keyHash string, deadline time.Time) error {
+	for {
+		if time.Now().After(deadline) {
+			return errInProgress
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(idempotencyPoll):
+		}
+		cur, err := s.Cases.Idempotency(ctx, keyHash)
+		switch {
+		case qingfeng.ErrorCode(err) == qingfeng.ENOTFOUND:
+			return nil
+		case err != nil:
+			return err
+		case cur.Done || !cur.ClaimUntil.After(s.now()):
+			return nil
+		}
+	}
+}
+
+// replayed is the answer to a retry of the filing of c, whose receipt is sealed.
+func (s *Service) replayed(c *Case, sealedReceipt []byte, key string) (*Filed, error) {
+	code, err := s.Receipts.OpenCode(sealedReceipt, key)
+	if err != nil {
+		return nil, fmt.Errorf("open idempotent receipt: %w", err)
+	}
+	due, est := s.acceptanceDue(c)
+	return &Filed{Case: c, ReceiptCode: s.Receipts.Format(code), AcceptanceDue: due, DueEstimated: est, Replayed: true}, nil
+}
+
+func (p *Prepared) counter() string { return fmt.Sprintf("case:%s:%d", p.county, p.year) }
 
 type sealedIdentityV1 struct {
 	V                int    `json:"v"`
@@ -250,6 +345,9 @@ func (p *Prepared) Attach(ctx context.Context, r io.Reader, uploader string) err
 	if len(p.c.Evidence) >= p.s.Config.MaxFilesPerReq {
 		return qingfeng.Errorf(qingfeng.ETOOLARGE, fmt.Sprintf("一次最多上传%d个文件", p.s.Config.MaxFilesPerReq), "too many files in one request")
 	}
+	if err := p.renew(ctx); err != nil {
+		return err
+	}
 	ev, keys, err := p.s.storeFile(ctx, p.c, r, uploader, p.s.Config.MaxCaseBytes-p.c.EvidenceBytes)
 	p.uploaded = append(p.uploaded, keys...)
 	if err != nil {
@@ -260,46 +358,146 @@ func (p *Prepared) Attach(ctx context.Context, r io.Reader, uploader string) err
 	return nil
 }
 
-// Commit stores the case with its evidence as one document.
+// renew extends this attempt's claim on its idempotency key; a claim another attempt
+// took over (this one was too slow) ends this attempt with EINPROGRESS.
+func (p *Prepared) renew(ctx context.Context) error {
+	if p.rec == nil {
+		return nil
+	}
+	p.rec.ClaimUntil = p.s.now().Add(idempotencyClaim)
+	if err := p.s.Cases.UpdateIdempotency(ctx, p.rec); err != nil {
+		if qingfeng.ErrorCode(err) == qingfeng.ECONFLICT {
+			p.rec = nil // no longer ours: Abort must not touch it
+			return errInProgress
+		}
+		return err
+	}
+	return nil
+}
+
+// Commit numbers the case and stores it with its evidence as one document. The
+// number is taken only now, and given back if the case cannot be stored.
 func (p *Prepared) Commit(ctx context.Context) (*Filed, error) {
 	if p.replay != nil {
 		return p.replay, nil
 	}
 	s := p.s
-	if err := s.Cases.CreateCase(ctx, p.c); err != nil {
-		if qingfeng.ErrorCode(err) == qingfeng.ECONFLICT && p.idemHash != "" {
-			// Stored by a concurrent retry of the same request: answer as it did.
-			if c, err2 := s.Cases.CaseByID(ctx, p.c.ID); err2 == nil {
+	c := p.c
+	// Still ours? A claim taken over while this attempt was uploading must not cost
+	// a number.
+	if err := p.renew(ctx); err != nil {
+		return p.abortWith(ctx, err)
+	}
+	if c.Number == "" {
+		seq, err := s.Cases.NextSequence(ctx, p.counter())
+		if err != nil {
+			return p.abortWith(ctx, fmt.Errorf("number case: %w", err))
+		}
+		p.seq = seq
+		c.Number = fmt.Sprintf("QF-%s-%d-%06d", p.county, p.year, seq)
+	}
+	if p.rec != nil {
+		// Recorded before the case is stored, so that a retry after a crash here
+		// finishes this case instead of filing a second one.
+		p.rec.CaseID, p.rec.CaseNumber, p.rec.ReceiptEnc = c.ID, c.Number, s.Receipts.SealCode(p.receipt, p.key)
+		if err := p.renew(ctx); err != nil {
+			return p.abortWith(ctx, err)
+		}
+	}
+	if err := s.Cases.CreateCase(ctx, c); err != nil {
+		if p.rec != nil && qingfeng.ErrorCode(err) == qingfeng.ECONFLICT {
+			// Stored by an attempt that took over this one's claim: answer as it did.
+			if stored, err2 := s.Cases.CaseByID(ctx, c.ID); err2 == nil {
+				p.rec = nil
 				p.Abort(ctx)
-				due, est := s.acceptanceDue(c)
-				return &Filed{Case: c, ReceiptCode: s.Receipts.Format(p.receipt), AcceptanceDue: due, DueEstimated: est, Replayed: true}, nil
+				due, est := s.acceptanceDue(stored)
+				return &Filed{Case: stored, ReceiptCode: s.Receipts.Format(p.receipt), AcceptanceDue: due, DueEstimated: est, Replayed: true}, nil
 			}
 		}
-		p.Abort(ctx)
-		return nil, fmt.Errorf("store case %s: %w", p.c.Number, err)
+		return p.abortWith(ctx, fmt.Errorf("store case %s: %w", c.Number, err))
 	}
 	p.uploaded = nil
-	due, est := s.acceptanceDue(p.c)
-	s.Log.InfoContext(ctx, "case registered", "case", p.c.Number, "unit", p.c.UnitID, "category", string(p.c.Category),
-		"real_name", p.c.RealName, "evidence", len(p.c.Evidence))
-	return &Filed{Case: p.c, ReceiptCode: s.Receipts.Format(p.receipt), AcceptanceDue: due, DueEstimated: est}, nil
+	if p.rec != nil {
+		p.rec.Done = true
+		if err := s.Cases.UpdateIdempotency(ctx, p.rec); err != nil {
+			// The case is stored; a retry finds it through the record's case id.
+			s.Log.WarnContext(ctx, "mark idempotency record done", "case", c.Number, "err", err)
+		}
+	}
+	s.auditFiled(ctx, c)
+	due, est := s.acceptanceDue(c)
+	s.Log.InfoContext(ctx, "case registered", "case", c.Number, "unit", c.UnitID, "category", string(c.Category),
+		"real_name", c.RealName, "evidence", len(c.Evidence))
+	return &Filed{Case: c, ReceiptCode: s.Receipts.Format(p.receipt), AcceptanceDue: due, DueEstimated: est}, nil
 }
 
-// Abort removes everything uploaded for a prepared case that will not be stored, and
-// the idempotency record, so a retry starts clean.
+// auditFiled records that c was stored. The entry names who filed it only as "the
+// reporter", a liaison's account or the system, and holds the case's number, unit,
+// category, source and number of files: nothing about the reporter. As with workflow
+// changes, the case is already stored when the entry is written, so a failure to
+// write it is logged as an error, not returned: the reporter must still get the
+// receipt of a case that exists.
+func (s *Service) auditFiled(ctx context.Context, c *Case) {
+	if s.Audit == nil {
+		return
+	}
+	actor, role := audit.ActorReporter, ""
+	switch {
+	case c.FiledBy != "":
+		actor, role = c.FiledBy, "liaison"
+	case c.Source == "system":
+		actor = audit.ActorSystem
+	}
+	detail := map[string]string{"unit": c.UnitID, "category": string(c.Category), "source": c.Source,
+		"evidence": fmt.Sprint(len(c.Evidence))}
+	if err := s.Audit.Record(context.WithoutCancel(ctx), actor, role, AuditFiled, c.Number, detail); err != nil {
+		s.Log.ErrorContext(ctx, "audit record failed", "action", AuditFiled, "case", c.Number, "err", err)
+	}
+}
+
+func (p *Prepared) abortWith(ctx context.Context, err error) (*Filed, error) {
+	p.Abort(ctx)
+	return nil, err
+}
+
+// Abort removes everything uploaded for a prepared case that will not be stored, gives
+// back the case number if Commit took one, and releases the idempotency claim so that
+// a retry starts clean. Only this attempt's own claim is touched. A number that cannot
+// be given back (another case was numbered since) stays with the claim when there is
+// one, for the retry to use; otherwise it is a gap, logged.
 func (p *Prepared) Abort(ctx context.Context) {
 	ctx = context.WithoutCancel(ctx)
+	s := p.s
 	for _, k := range p.uploaded {
-		if err := p.s.Blobs.Delete(ctx, k); err != nil {
-			p.s.Log.ErrorContext(ctx, "remove orphaned evidence object", "err", err)
+		if err := s.Blobs.Delete(ctx, k); err != nil {
+			s.Log.ErrorContext(ctx, "remove orphaned evidence object", "err", err)
 		}
 	}
 	p.uploaded = nil
-	if p.idemHash != "" && p.replay == nil {
-		if err := p.s.Cases.DeleteIdempotency(ctx, p.idemHash); err != nil && qingfeng.ErrorCode(err) != qingfeng.ENOTFOUND {
-			p.s.Log.ErrorContext(ctx, "remove idempotency record", "err", err)
+	keepNumber := p.rec != nil && p.rec.CaseNumber != "" && p.seq == 0 // taken over from a crashed attempt
+	if p.seq != 0 {
+		returned, err := s.Cases.ReturnSequence(ctx, p.counter(), p.seq)
+		if err != nil || !returned {
+			if p.rec != nil {
+				keepNumber = true
+			} else {
+				s.Log.WarnContext(ctx, "case number left unused", "case", p.c.Number, "err", err)
+			}
 		}
+		p.seq = 0
 	}
+	if p.rec == nil || p.replay != nil {
+		return
+	}
+	if keepNumber {
+		p.rec.ClaimUntil = time.Time{} // a retry may take it over at once
+		if err := s.Cases.UpdateIdempotency(ctx, p.rec); err != nil && qingfeng.ErrorCode(err) != qingfeng.ECONFLICT {
+			s.Log.ErrorContext(ctx, "release idempotency claim", "err", err)
+		}
+	} else if err := s.Cases.ReleaseIdempotency(ctx, p.rec.KeyHash, p.rec.Owner); err != nil {
+		s.Log.ErrorContext(ctx, "release idempotency claim", "err", err)
+	}
+	p.rec = nil
 }
 
 func (s *Service) acceptanceDue(c *Case) (string, bool) {

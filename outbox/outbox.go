@@ -220,22 +220,3 @@ func Sign(secret string, body []byte) string {
 	m.Write(body)
 	return hex.EncodeToString(m.Sum(nil))
 }
-
-// Loop runs RunOnce every interval until ctx ends.
-func (d *Dispatcher) Loop(ctx context.Context, interval time.Duration) {
-	if len(d.Webhooks) == 0 {
-		return
-	}
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		if _, err := d.RunOnce(ctx); err != nil && ctx.Err() == nil && d.Log != nil {
-			d.Log.Error("outbox", "err", err)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
-}

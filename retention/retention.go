@@ -263,22 +263,6 @@ func (p *Purger) info(ctx context.Context, msg string, args ...any) {
 	}
 }
 
-// Loop runs RunOnce every interval until ctx ends.
-func (p *Purger) Loop(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		if _, err := p.RunOnce(ctx); err != nil && !errors.Is(err, ErrLeaseHeld) && ctx.Err() == nil && p.Log != nil {
-			p.Log.Error("purge cases past their retention period", "err", err)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
-}
-
 // LastClosed is the time of the case's last "close" step; ok is false when it has none.
 func LastClosed(c *intake.Case) (at time.Time, ok bool) {
 	for _, t := range c.Transitions {

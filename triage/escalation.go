@@ -115,19 +115,3 @@ func (e *Escalator) RunOnce(ctx context.Context) (int, error) {
 		}
 	}
 }
-
-// Loop runs RunOnce every interval until ctx ends.
-func (e *Escalator) Loop(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		if _, err := e.RunOnce(ctx); err != nil && ctx.Err() == nil && e.Log != nil {
-			e.Log.Error("escalate overdue steps", "err", err)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
-}

@@ -99,7 +99,7 @@ func TestAuditAPI(t *testing.T) {
 	}
 }
 
-// TestAuditedActions: reading a case, downloading evidence, a workflow step and a
+// TestAuditedActions: filing a case, reading it, downloading evidence, a workflow step and a
 // transfer each leave an entry naming who did it, and the chain verifies.
 func TestAuditedActions(t *testing.T) {
 	f := fileReport(t, anonymousReport())
@@ -118,13 +118,13 @@ func TestAuditedActions(t *testing.T) {
 	}
 	r.json(t, &list)
 	var got []string
-	for _, e := range list.Entries {
-		if e.Actor != user.ID {
-			t.Errorf("entry by %s, want %s", e.Actor, user.ID)
+	for i, e := range list.Entries {
+		if want := user.ID; i > 0 && e.Actor != want || i == 0 && e.Actor != audit.ActorReporter {
+			t.Errorf("entry %d (%s) by %s", i, e.Action, e.Actor)
 		}
 		got = append(got, e.Action)
 	}
-	if fmt.Sprint(got) != "[case.read case.transition case.transfer.transfer]" {
+	if fmt.Sprint(got) != "[case.filed case.read case.transition case.transfer.transfer]" {
 		t.Errorf("audited actions %v", got)
 	}
 	r = do(t, req{method: "GET", path: "/v1/admin/audit/verify", token: admin})

@@ -48,6 +48,7 @@ type Config struct {
 	AlertLargeFen   int64         // donation alert (预警): a single donation of at least this many fen
 	AlertGoodsDays  int           // donation alert (预警): goods unverified after this many days
 	Require2FA      map[accounts.Role]bool
+	OrphanGrace     time.Duration // unreferenced objects older than this are deleted
 }
 
 // setting is one row of the configuration table.
@@ -163,6 +164,17 @@ var settings = []setting{
 			return err
 		}
 		c.RetentionPeriod = d
+		return nil
+	}},
+	{env: "QF_ORPHAN_GRACE", def: "48h", doc: "Evidence objects that no case or ledger photo refers to (an upload cut off by a crash) are deleted once they are this old; at least 1h, so that no upload in progress is touched.", set: func(c *Config, v string) error {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return err
+		}
+		if d < time.Hour {
+			return fmt.Errorf("at least 1h, got %s", v)
+		}
+		c.OrphanGrace = d
 		return nil
 	}},
 	{env: "QF_ALERT_LARGE_DONATION_FEN", def: "5000000", doc: "Donation alert (预警): a single donation of at least this many fen (default 50,000 yuan) opens a case.", set: func(c *Config, v string) error {

@@ -32,6 +32,7 @@ import (
 	"github.com/qingfeng-zj/qingfeng/donations"
 	"github.com/qingfeng-zj/qingfeng/handlers"
 	"github.com/qingfeng-zj/qingfeng/intake"
+	"github.com/qingfeng-zj/qingfeng/internal/loop"
 	"github.com/qingfeng-zj/qingfeng/outbox"
 	"github.com/qingfeng-zj/qingfeng/pow"
 	"github.com/qingfeng-zj/qingfeng/retention"
@@ -126,9 +127,8 @@ type Main struct {
 	reseals     *custody.Reseals
 	routing     *routing.Admin
 
-	purgeCtx   context.Context
-	stopPurge  context.CancelFunc
-	alertsDone chan struct{} // closed when the alert loop has stopped and released its lease
+	jobs    *loop.Group
+	sweeper *retention.Sweeper
 }
 
 // backends opens the database and object store: the configured ones, or the embedded
@@ -330,6 +330,11 @@ func (m *Main) Open(ctx context.Context) error {
 	if err := m.openRouting(ctx, reg); err != nil {
 		return err
 	}
+	orphans := prometheus.NewCounter(prometheus.CounterOpts{Name: "qingfeng_orphan_objects_deleted_total",
+		Help: "Evidence objects deleted because no case or ledger photo referred to them (uploads cut off by a crash)."})
+	reg.MustRegister(orphans)
+	m.sweeper = &retention.Sweeper{Objects: m.blobs, Referenced: m.db.ReferencedObjects, Lease: mongo.NewCaseStore(m.db).AcquireLease,
+		Grace: m.Config.OrphanGrace, Deleted: orphans, Log: m.Log}
 	cases := mongo.NewCaseStore(m.db)
 	m.Intake = &intake.Service{Cases: cases, Blobs: m.blobs, Sealer: sealer, Router: m.engine,
 		Calendar: cal, Receipts: qfcrypto.Receipts{Pepper: pepper}, Ref: routing.Reference{}, Config: cfg, Log: m.Log,
@@ -356,6 +361,7 @@ func (m *Main) Open(ctx context.Context) error {
 	tri := &triage.Service{Cases: cases, Calendar: cal, Log: m.Log, DeadlineDays: m.engine.Units.DeadlineDays}
 	m.Audit = &audit.Log{Store: mongo.NewAuditStore(m.db)}
 	m.ledger = m.donationLedger()
+	m.Intake.Audit = m.Audit
 	m.server = handlers.New(handlers.Deps{
 		Intake: m.Intake, Accounts: m.Accounts, Tokens: signer,
 		PoW: m.pow, Backoff: m.backoff,
@@ -363,7 +369,7 @@ func (m *Main) Open(ctx context.Context) error {
 			if err := m.db.Ping(ctx); err != nil {
 				return fmt.Errorf("database: %w", err)
 			}
-			if err := m.blobs.Ping(ctx); err != nil {
+			if err := m.blobs.Probe(ctx); err != nil {
 				return fmt.Errorf("object store: %w", err)
 			}
 			return nil
@@ -446,54 +452,73 @@ func (m *Main) Run(ctx context.Context) error {
 		}
 	}()
 	m.Log.Info("listening", "addr", ln.Addr().String())
-	m.purgeCtx, m.stopPurge = context.WithCancel(context.Background())
-	go m.purgeLoop(m.purgeCtx)
-	go m.refreshRouting(m.purgeCtx, 15*time.Second)
-	go m.escalator.Loop(m.purgeCtx, time.Minute)
-	m.alertsDone = make(chan struct{})
-	go func() { defer close(m.alertsDone); m.ledger.AlertLoop(m.purgeCtx, 10*time.Minute) }()
-	if m.Config.RetentionPeriod > 0 {
-		go (&retention.Purger{Cases: mongo.NewCaseStore(m.db), Blobs: m.blobs, Audit: m.Audit,
-			Period: m.Config.RetentionPeriod, Log: m.Log}).Loop(m.purgeCtx, time.Hour)
-	}
-	go (&outbox.Dispatcher{Store: mongo.NewCaseStore(m.db), Webhooks: m.Config.Webhooks, Log: m.Log}).Loop(m.purgeCtx, 10*time.Second)
+	m.startJobs()
 	return nil
 }
 
-// purgeLoop deletes expired sessions and idempotency records hourly: the embedded
-// database has no TTL indexes, and expired receipts (sealed) should not linger.
-func (m *Main) purgeLoop(ctx context.Context) {
-	t := time.NewTicker(time.Hour)
-	defer t.Stop()
-	for {
-		if n, err := m.db.PurgeExpired(ctx); err != nil && ctx.Err() == nil {
-			m.Log.Error("purge expired records", "err", err)
-		} else if n > 0 {
+// startJobs starts the background jobs in one loop.Group, which Close stops and
+// waits for before it closes the database.
+func (m *Main) startJobs() {
+	m.jobs = loop.New(context.Background(), m.Log)
+	// The embedded database has no TTL indexes, and expired receipts (sealed)
+	// should not linger.
+	m.jobs.Go("purge expired records", time.Hour, func(ctx context.Context) error {
+		n, err := m.db.PurgeExpired(ctx)
+		if n > 0 {
 			m.Log.Info("purged expired records", "count", n)
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+		return err
+	})
+	m.jobs.Go("refresh routing", 15*time.Second, m.refreshRouting())
+	m.jobs.Go("escalate overdue steps", time.Minute, discardCount(m.escalator.RunOnce))
+	// Each run of the alert job releases its lease when it ends, so a restarted or
+	// other instance takes over at its next tick.
+	m.jobs.Go("donation alerts", 10*time.Minute, discardCount(m.ledger.RunAlerts))
+	if m.Config.RetentionPeriod > 0 {
+		purger := &retention.Purger{Cases: mongo.NewCaseStore(m.db), Blobs: m.blobs, Audit: m.Audit,
+			Period: m.Config.RetentionPeriod, Log: m.Log}
+		m.jobs.Go("retention", time.Hour, func(ctx context.Context) error {
+			if _, err := purger.RunOnce(ctx); !errors.Is(err, retention.ErrLeaseHeld) {
+				return err
+			}
+			return nil
+		})
 	}
+	m.jobs.Go("orphan sweep", time.Hour, func(ctx context.Context) error {
+		if _, err := m.sweeper.SweepOnce(ctx); !errors.Is(err, retention.ErrLeaseHeld) {
+			return err
+		}
+		return nil
+	})
+	if len(m.Config.Webhooks) > 0 {
+		relay := &outbox.Dispatcher{Store: mongo.NewCaseStore(m.db), Webhooks: m.Config.Webhooks, Log: m.Log}
+		m.jobs.Go("outbox relay", 10*time.Second, discardCount(relay.RunOnce))
+	}
+}
+
+func discardCount(run func(context.Context) (int, error)) func(context.Context) error {
+	return func(ctx context.Context) error { _, err := run(ctx); return err }
 }
 
 // Addr is the address the server listens on (useful with QF_ADDR=:0).
 func (m *Main) Addr() string { return m.ln.Addr().String() }
 
-// Close drains in-flight requests (up to the shutdown timeout), then closes the backends.
+// Close shuts down in order: it stops accepting requests and drains those in flight
+// (up to the shutdown timeout), stops the background jobs and waits for each to
+// return (up to the same timeout again), and only then closes the database and the
+// embedded servers, so that nothing still running meets a closed client.
 func (m *Main) Close() error {
 	var errs []error
-	if m.stopPurge != nil {
-		m.stopPurge()
-	}
-	if m.alertsDone != nil {
-		<-m.alertsDone // its lease is released before the database closes
-	}
 	if m.server != nil && m.ln != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), m.Config.ShutdownTimeout)
 		errs = append(errs, m.server.App.ShutdownWithContext(ctx))
+		cancel()
+	}
+	if m.jobs != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), m.Config.ShutdownTimeout)
+		if !m.jobs.Stop(ctx) {
+			errs = append(errs, errors.New("background jobs still running after QF_SHUTDOWN_TIMEOUT"))
+		}
 		cancel()
 	}
 	if m.db != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -62,24 +61,20 @@ func (m *Main) loadOrgs(ctx context.Context, orgs *routing.Orgs) error {
 	})
 }
 
-// refreshRouting picks up what other processes changed: rules (checked every
-// interval), and units and organizations imported by the CLI (reloaded every tenth).
-func (m *Main) refreshRouting(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for i := 1; ; i++ {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+// refreshRouting returns a background job that picks up what other processes
+// changed: rules (checked every run), and units and organizations imported by the
+// CLI (reloaded every tenth run).
+func (m *Main) refreshRouting() func(ctx context.Context) error {
+	i := 0
+	return func(ctx context.Context) error {
+		i++
 		if changed, err := m.routing.Refresh(ctx); err != nil && ctx.Err() == nil {
 			m.Log.Error("refresh routing rules", "err", err)
 		} else if changed {
 			m.Log.Info("routing rules reloaded", "version", m.engine.Version())
 		}
 		if i%10 != 0 {
-			continue
+			return nil
 		}
 		if err := m.routing.ReloadUnits(ctx); err != nil && ctx.Err() == nil {
 			m.Log.Error("reload units", "err", err)
@@ -90,6 +85,7 @@ func (m *Main) refreshRouting(ctx context.Context, interval time.Duration) {
 		if err := loadCalendarYears(ctx, m.calendar.store, m.calendar.cal); err != nil && ctx.Err() == nil {
 			m.Log.Error("reload calendar years", "err", err)
 		}
+		return nil
 	}
 }
 

@@ -15,7 +15,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/minio/minio-go/v7"
@@ -40,6 +42,9 @@ const PartSize = 8 << 20
 // cleanupTimeout bounds the requests that remove what a failed Put left; they run on
 // a context detached from the caller's, which may be the reason the Put failed.
 const cleanupTimeout = 30 * time.Second
+
+// maxRetries is how many times one request to the store is tried.
+const maxRetries = 3
 
 // Config says where the store is. It comes from the service's configuration.
 type Config struct {
@@ -83,6 +88,9 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		Creds:  credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, ""),
 		Secure: cfg.UseSSL,
 		Region: region,
+		// minio-go retries a failed request 10 times by default, up to a second
+		// apart: a reporter would wait ten seconds to be told the store is down.
+		MaxRetries: maxRetries,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("blob: client for %s: %w", cfg.Endpoint, err)
@@ -120,9 +128,45 @@ func (s *Store) Ping(ctx context.Context) error {
 		err = fmt.Errorf("bucket %s does not exist", s.bucket)
 	}
 	if err != nil {
-		return &qingfeng.Error{Code: qingfeng.EUNAVAILABLE, Message: "证据存储暂不可用", English: "the evidence store is unavailable", Err: fmt.Errorf("blob: ping: %w", err)}
+		return unavailable(fmt.Errorf("blob: ping: %w", err))
 	}
 	return nil
+}
+
+// probeKey is where Probe writes; the orphan sweeper leaves the prefix alone.
+const probeKey = "health/probe"
+
+// Probe checks that the store accepts a write: it writes and removes a small object.
+// A store can answer Ping and still refuse writes (a full disk, a read-only
+// mount). A failure is an EUNAVAILABLE *qingfeng.Error.
+func (s *Store) Probe(ctx context.Context) error {
+	if err := s.Ping(ctx); err != nil {
+		return err
+	}
+	if _, err := s.client.PutObject(ctx, s.bucket, probeKey, strings.NewReader("ok"), 2, minio.PutObjectOptions{}); err != nil {
+		return unavailable(fmt.Errorf("blob: probe write: %w", err))
+	}
+	if err := s.client.RemoveObject(ctx, s.bucket, probeKey, minio.RemoveObjectOptions{}); err != nil {
+		return unavailable(fmt.Errorf("blob: probe remove: %w", err))
+	}
+	return nil
+}
+
+func unavailable(err error) error {
+	return &qingfeng.Error{Code: qingfeng.EUNAVAILABLE, Message: "证据存储暂不可用，请稍后重试", English: "the evidence store is unavailable; retry later", Err: err}
+}
+
+// storeError wraps err with op, as EUNAVAILABLE when the store could not be reached,
+// timed out, or answered with a server error: the client did nothing wrong and may
+// retry. Anything else (a refused key, a missing object) is wrapped as it is.
+func storeError(op string, err error) error {
+	wrapped := fmt.Errorf("blob: %s: %w", op, err)
+	var ne net.Error
+	if errors.As(err, &ne) || errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, context.DeadlineExceeded) || minio.ToErrorResponse(err).StatusCode >= 500 {
+		return unavailable(wrapped)
+	}
+	return wrapped
 }
 
 // Put stores what r yields under key and returns its size. It streams: r is read one
@@ -171,7 +215,7 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, contentType st
 		if cerr := s.removeFailed(ctx, key); cerr != nil {
 			err = errors.Join(err, cerr)
 		}
-		return 0, fmt.Errorf("blob: put %s: %w", key, err)
+		return 0, storeError("put "+key, err)
 	}
 	return info.Size, nil
 }
@@ -201,7 +245,7 @@ func (s *Store) Get(ctx context.Context, key string) (io.ReadCloser, int64, erro
 	}
 	obj, err := s.client.GetObject(ctx, s.bucket, key, minio.GetObjectOptions{})
 	if err != nil {
-		return nil, 0, fmt.Errorf("blob: get %s: %w", key, err)
+		return nil, 0, storeError("get "+key, err)
 	}
 	// GetObject is lazy; Stat sends the GET and reports a missing key.
 	info, err := obj.Stat()
@@ -210,9 +254,25 @@ func (s *Store) Get(ctx context.Context, key string) (io.ReadCloser, int64, erro
 		if isNotFound(err) {
 			return nil, 0, fmt.Errorf("blob: get %s: %w", key, qingfeng.ErrNotFound)
 		}
-		return nil, 0, fmt.Errorf("blob: get %s: %w", key, err)
+		return nil, 0, storeError("get "+key, err)
 	}
 	return obj, info.Size, nil
+}
+
+// List calls fn with the key and last-modified time of every object whose key
+// starts with prefix, stopping at fn's first error (the orphan sweeper).
+func (s *Store) List(ctx context.Context, prefix string, fn func(key string, modified time.Time) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel() // stops the listing goroutine if fn fails
+	for obj := range s.client.ListObjects(ctx, s.bucket, minio.ListObjectsOptions{Prefix: prefix, Recursive: true}) {
+		if obj.Err != nil {
+			return storeError("list "+prefix, obj.Err)
+		}
+		if err := fn(obj.Key, obj.LastModified); err != nil {
+			return err
+		}
+	}
+	return ctx.Err()
 }
 
 // Delete removes the object at key. Deleting a missing object succeeds.
@@ -221,7 +281,7 @@ func (s *Store) Delete(ctx context.Context, key string) error {
 		return err
 	}
 	if err := s.client.RemoveObject(ctx, s.bucket, key, minio.RemoveObjectOptions{}); err != nil && !isNotFound(err) {
-		return fmt.Errorf("blob: delete %s: %w", key, err)
+		return storeError("delete "+key, err)
 	}
 	return nil
 }

@@ -642,36 +642,82 @@ func testIdempotency(t *testing.T, db *DB) {
 	ctx := context.Background()
 	s := NewCaseStore(db)
 	now := time.Now().UTC().Truncate(time.Millisecond)
-	live := &intake.IdempotencyRecord{KeyHash: "k1", RequestHash: "r1", CaseID: "c1", CaseNumber: "QF-1",
-		ReceiptEnc: []byte{1, 2, 3}, CreatedAt: now, ExpiresAt: now.Add(24 * time.Hour)}
-	expired := &intake.IdempotencyRecord{KeyHash: "k2", RequestHash: "r2", CaseID: "c2", CaseNumber: "QF-2",
-		ReceiptEnc: []byte{4}, CreatedAt: now.Add(-48 * time.Hour), ExpiresAt: now.Add(-24 * time.Hour)}
+	claim := func(key, req, owner string, claimUntil, expires time.Time) *intake.IdempotencyRecord {
+		return &intake.IdempotencyRecord{KeyHash: key, RequestHash: req, Owner: owner, ClaimUntil: claimUntil,
+			CreatedAt: now, ExpiresAt: expires}
+	}
+	day := now.Add(24 * time.Hour)
+	a := claim("k1", "r1", "owner-a", now.Add(time.Minute), day)
+	owns := func(r *intake.IdempotencyRecord, owner string) func() error {
+		return func() error {
+			got, err := s.ClaimIdempotency(ctx, r)
+			if err == nil && got.Owner != owner {
+				return fmt.Errorf("claim by %s: record owned by %q, want %q", r.Owner, got.Owner, owner)
+			}
+			return err
+		}
+	}
 	steps := []struct {
 		name string
 		do   func() error
 		want string
 	}{
-		{"put", func() error { return s.PutIdempotency(ctx, live) }, ""},
-		{"put again", func() error { return s.PutIdempotency(ctx, live) }, qingfeng.ECONFLICT},
+		{"claim", owns(a, "owner-a"), ""},
 		{"get", func() error {
 			got, err := s.Idempotency(ctx, "k1")
-			if err == nil && !reflect.DeepEqual(got, live) {
-				return fmt.Errorf("got %+v, want %+v", got, live)
+			if err == nil && !reflect.DeepEqual(got, a) {
+				return fmt.Errorf("got %+v, want %+v", got, a)
 			}
 			return err
 		}, ""},
-		{"put expired", func() error { return s.PutIdempotency(ctx, expired) }, ""},
-		{"get expired", func() error { _, err := s.Idempotency(ctx, "k2"); return err }, qingfeng.ENOTFOUND},
-		{"put over expired", func() error {
-			fresh := *expired
-			fresh.ExpiresAt = now.Add(time.Hour)
-			return s.PutIdempotency(ctx, &fresh)
+		{"live claim is not taken", owns(claim("k1", "r1", "owner-b", now.Add(time.Minute), day), "owner-a"), ""},
+		{"other owner cannot update", func() error {
+			return s.UpdateIdempotency(ctx, &intake.IdempotencyRecord{KeyHash: "k1", Owner: "owner-b", CaseID: "x"})
+		}, qingfeng.ECONFLICT},
+		{"other owner cannot release", func() error {
+			if err := s.ReleaseIdempotency(ctx, "k1", "owner-b"); err != nil {
+				return err
+			}
+			_, err := s.Idempotency(ctx, "k1")
+			return err
 		}, ""},
-		{"get replaced", func() error { _, err := s.Idempotency(ctx, "k2"); return err }, ""},
-		{"delete", func() error { return s.DeleteIdempotency(ctx, "k1") }, ""},
-		{"get deleted", func() error { _, err := s.Idempotency(ctx, "k1"); return err }, qingfeng.ENOTFOUND},
-		{"delete again", func() error { return s.DeleteIdempotency(ctx, "k1") }, ""},
-		{"put after delete", func() error { return s.PutIdempotency(ctx, live) }, ""},
+		{"owner records the case, claim lapses", func() error {
+			r := *a
+			r.CaseID, r.CaseNumber, r.ReceiptEnc, r.ClaimUntil = "c1", "QF-1", []byte{1, 2, 3}, now.Add(-time.Second)
+			return s.UpdateIdempotency(ctx, &r)
+		}, ""},
+		{"stale claim for another request is not taken", owns(claim("k1", "r2", "owner-b", now.Add(time.Minute), day), "owner-a"), ""},
+		{"stale claim is taken over, keeping the case", func() error {
+			got, err := s.ClaimIdempotency(ctx, claim("k1", "r1", "owner-b", now.Add(time.Minute), day))
+			if err == nil && (got.Owner != "owner-b" || got.CaseID != "c1" || got.CaseNumber != "QF-1" || string(got.ReceiptEnc) != "\x01\x02\x03") {
+				return fmt.Errorf("after takeover: %+v", got)
+			}
+			return err
+		}, ""},
+		{"old owner lost it", func() error {
+			return s.UpdateIdempotency(ctx, &intake.IdempotencyRecord{KeyHash: "k1", Owner: "owner-a", Done: true})
+		}, qingfeng.ECONFLICT},
+		{"done", func() error {
+			return s.UpdateIdempotency(ctx, &intake.IdempotencyRecord{KeyHash: "k1", Owner: "owner-b", Done: true,
+				CaseID: "c1", CaseNumber: "QF-1", ReceiptEnc: []byte{1}, ClaimUntil: now.Add(-time.Hour)})
+		}, ""},
+		{"a done record is never taken over", func() error {
+			got, err := s.ClaimIdempotency(ctx, claim("k1", "r1", "owner-c", now.Add(time.Minute), day))
+			if err == nil && (got.Owner != "owner-b" || !got.Done) {
+				return fmt.Errorf("done record changed: %+v", got)
+			}
+			return err
+		}, ""},
+		{"expired record", func() error {
+			_, err := s.ClaimIdempotency(ctx, claim("k2", "r2", "owner-a", now, now.Add(-time.Hour)))
+			return err
+		}, ""},
+		{"get expired", func() error { _, err := s.Idempotency(ctx, "k2"); return err }, qingfeng.ENOTFOUND},
+		{"expired record is replaced", owns(claim("k2", "r3", "owner-b", now.Add(time.Minute), day), "owner-b"), ""},
+		{"release", func() error { return s.ReleaseIdempotency(ctx, "k2", "owner-b") }, ""},
+		{"get released", func() error { _, err := s.Idempotency(ctx, "k2"); return err }, qingfeng.ENOTFOUND},
+		{"release again", func() error { return s.ReleaseIdempotency(ctx, "k2", "owner-b") }, ""},
+		{"claim after release", owns(claim("k2", "r1", "owner-c", now.Add(time.Minute), day), "owner-c"), ""},
 	}
 	for _, st := range steps {
 		t.Run(st.name, func(t *testing.T) {
@@ -682,6 +728,47 @@ func testIdempotency(t *testing.T, db *DB) {
 			wantCode(t, err, st.want)
 		})
 	}
+	// 32 claims of one new key at once: exactly one wins, and every caller sees it.
+	t.Run("concurrent claims", func(t *testing.T) {
+		var wg sync.WaitGroup
+		owners := make([]string, 32)
+		for i := range owners {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				got, err := s.ClaimIdempotency(ctx, claim("k3", "r1", fmt.Sprint("racer-", i), now.Add(time.Minute), day))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				owners[i] = got.Owner
+			}()
+		}
+		wg.Wait()
+		for _, o := range owners {
+			if o != owners[0] {
+				t.Fatalf("claimants disagree on the owner: %q", owners)
+			}
+		}
+	})
+	t.Run("return sequence", func(t *testing.T) {
+		name := fmt.Sprint("test:return:", now.UnixNano())
+		for want := int64(1); want <= 2; want++ {
+			n, err := s.NextSequence(ctx, name)
+			if err != nil || n != want {
+				t.Fatalf("next = %d, %v; want %d", n, err, want)
+			}
+		}
+		if ok, err := s.ReturnSequence(ctx, name, 1); err != nil || ok {
+			t.Errorf("returned 1 behind 2: %v, %v", ok, err)
+		}
+		if ok, err := s.ReturnSequence(ctx, name, 2); err != nil || !ok {
+			t.Errorf("return 2: %v, %v", ok, err)
+		}
+		if n, err := s.NextSequence(ctx, name); err != nil || n != 2 {
+			t.Errorf("after return: %d, %v; want 2 again", n, err)
+		}
+	})
 }
 
 func newUser(id, username string) *accounts.User {
@@ -1040,7 +1127,7 @@ func testPurgeExpired(t *testing.T, db *DB) {
 		if err := users.CreateSession(ctx, &accounts.Session{ID: fmt.Sprint("s", i), UserID: "u", RefreshHash: "h", CreatedAt: now, ExpiresAt: now.Add(exp)}); err != nil {
 			t.Fatal(err)
 		}
-		if err := cases.PutIdempotency(ctx, &intake.IdempotencyRecord{KeyHash: fmt.Sprint("k", i), CreatedAt: now, ExpiresAt: now.Add(exp)}); err != nil {
+		if _, err := cases.ClaimIdempotency(ctx, &intake.IdempotencyRecord{KeyHash: fmt.Sprint("k", i), Owner: "o", CreatedAt: now, ExpiresAt: now.Add(exp)}); err != nil {
 			t.Fatal(err)
 		}
 	}

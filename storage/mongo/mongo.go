@@ -252,6 +252,18 @@ func (db *DB) updateOne(ctx context.Context, coll, id string, cond bson.M, updat
 	return db.coll(coll).UpdateOne(ctx, filter, update)
 }
 
+// deleteOne deletes document id of coll if it also matches cond, under the same
+// FerretDB lock as updateOne, so that a conditional delete cannot interleave with an
+// update of the same document.
+func (db *DB) deleteOne(ctx context.Context, coll, id string, cond bson.M) (*mongodrv.DeleteResult, error) {
+	filter := bson.M{"_id": id}
+	for k, v := range cond {
+		filter[k] = v
+	}
+	defer db.lockDoc(coll, id)()
+	return db.coll(coll).DeleteOne(ctx, filter)
+}
+
 // findOneAndUpdate is updateOne returning the document after the update, creating it
 // when upsert is set.
 func (db *DB) findOneAndUpdate(ctx context.Context, coll, id string, update bson.M, upsert bool) *mongodrv.SingleResult {

@@ -139,7 +139,7 @@ func closedCase(t *testing.T, db *DB, blobs intake.EvidenceStore, i int, closedA
 			t.Fatal(err)
 		}
 	}
-	if err := s.PutIdempotency(ctx, &intake.IdempotencyRecord{KeyHash: "idem-" + tag, RequestHash: "req", CaseID: c.ID,
+	if _, err := s.ClaimIdempotency(ctx, &intake.IdempotencyRecord{KeyHash: "idem-" + tag, RequestHash: "req", Owner: "o", Done: true, CaseID: c.ID,
 		CaseNumber: c.Number, ReceiptEnc: []byte("RECEIPT-MARKER-" + tag), CreatedAt: received,
 		ExpiresAt: retentionNow.AddDate(1, 0, 0)}); err != nil {
 		t.Fatal(err)
