@@ -179,6 +179,7 @@ func New(d Deps) *Server {
 	cases.Get("/:case", s.getCase)
 	cases.Post("/:case/transitions", s.transition)
 	cases.Put("/:case/assignee", s.assign)
+	cases.Delete("/:case/assignee", s.unassign)
 	cases.Post("/:case/disclosures", s.requestDisclosure)
 	cases.Get("/:case/disclosures", s.caseDisclosures)
 	cases.Post("/:case/transfer", s.transfer("transfer"))
