@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"image"
+	"image/jpeg"
 	"strings"
 	"testing"
 
@@ -239,6 +241,45 @@ func TestLiaisonFilesInOwnDivision(t *testing.T) {
 			var f filed
 			r.json(t, &f)
 			wantStatus(t, do(t, req{method: "GET", path: "/v1/cases/" + f.CaseNumber, token: tt.token}), 200)
+		})
+	}
+}
+
+// TestMetadataRemovedReportsWhatHappened: through the API, metadata_removed is true
+// only when the stored bytes differ from the received ones.
+func TestMetadataRemovedReportsWhatHappened(t *testing.T) {
+	img := image.NewRGBA(image.Rect(0, 0, 32, 24))
+	var plain bytes.Buffer
+	if err := jpeg.Encode(&plain, img, nil); err != nil {
+		t.Fatal(err)
+	}
+	pdf := append([]byte("%PDF-1.7\n"), []byte("1 0 obj << /Author (张三) >> endobj\n%%EOF\n")...)
+	tests := []struct {
+		name string
+		data []byte
+		want bool
+	}{
+		{"JPEG with EXIF", testJPEG(t), true},
+		{"JPEG without metadata", plain.Bytes(), false},
+		{"PNG without metadata", testPNG(t), false},
+		{"PDF (cannot be cleaned)", pdf, false},
+	}
+	fields := [][2]string{{"category", "other"}, {"subject.kind", "person"}, {"subject.person.name", "王五"},
+		{"description", "测试"}, {"location.division", "330326"}, {"anonymous", "true"}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			body, ct := multipartBody(t, fields, []filePart{{"file", "f", tt.data}})
+			r := do(t, req{method: "POST", path: "/v1/reports", body: body, contentType: ct})
+			wantStatus(t, r, 201)
+			var f filed
+			r.json(t, &f)
+			if len(f.Evidence) != 1 {
+				t.Fatalf("evidence %+v", f.Evidence)
+			}
+			ev := f.Evidence[0]
+			if ev.MetadataRemoved != tt.want || (ev.SHA256Received != ev.SHA256Stored) != tt.want || ev.SHA256Received != sha(tt.data) {
+				t.Errorf("metadata_removed %v, hashes %s → %s", ev.MetadataRemoved, ev.SHA256Received, ev.SHA256Stored)
+			}
 		})
 	}
 }
