@@ -11,6 +11,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v3"
@@ -76,6 +77,9 @@ type Server struct {
 	d      Deps
 	m      *metrics
 	logins loginThrottles
+	// routes is what methodGuard matches against, listed at the first request.
+	routeOnce sync.Once
+	routes    []routePattern
 }
 
 // New builds the application and registers every route.
@@ -111,6 +115,7 @@ func New(d Deps) *Server {
 	}}))
 	s.App.Use(requestid.New())
 	s.App.Use(s.accessLog)
+	s.App.Use(s.methodGuard)
 
 	s.App.Get("/healthz", func(c fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
 	s.App.Get("/readyz", s.readyz)
