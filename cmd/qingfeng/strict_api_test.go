@@ -283,3 +283,46 @@ func TestMetadataRemovedReportsWhatHappened(t *testing.T) {
 		})
 	}
 }
+
+// TestCaseTotalLimitWording: a file over what the case has left is refused naming the
+// case's total (QF_MAX_CASE_BYTES, 5 MiB here) and the room left, not as if the room
+// were the per-file limit (2 MiB here), whose own message stays as it was.
+func TestCaseTotalLimitWording(t *testing.T) {
+	c := fileReport(t, anonymousReport())
+	pdf := func(n int) []byte { return append([]byte("%PDF-1.7\n"), make([]byte, n-9)...) }
+	upload := func(data []byte) response {
+		body, ct := multipartBody(t, nil, []filePart{{"file", "a.pdf", data}})
+		return do(t, req{method: "POST", path: "/v1/reports/" + c.CaseNumber + "/evidence", body: body, contentType: ct, token: c.FollowUpToken})
+	}
+	message := func(r response) string {
+		t.Helper()
+		var e struct {
+			Error struct{ Code, Message string } `json:"error"`
+		}
+		r.json(t, &e)
+		if e.Error.Code != "too_large" {
+			t.Errorf("code %q: %s", e.Error.Code, r.Body)
+		}
+		return e.Error.Message
+	}
+	r := upload(pdf(3 << 20))
+	wantStatus(t, r, 413)
+	if m := message(r); !strings.Contains(m, "文件超过大小上限（2 MB）") || strings.Contains(m, "每案") {
+		t.Errorf("per-file limit message: %s", m)
+	}
+	for i := 0; i < 2; i++ {
+		wantStatus(t, upload(pdf(2<<20-100)), 201)
+	}
+	// 1 MiB + 200 bytes left: a 1.5 MiB file is within the per-file limit but not the case's.
+	r = upload(pdf(3 << 19))
+	wantStatus(t, r, 413)
+	if m := message(r); !strings.Contains(m, "每案合计 5 MB") || !strings.Contains(m, "还可上传 1.0 MB") || strings.Contains(m, "文件超过大小上限") {
+		t.Errorf("case total message: %s", m)
+	}
+	wantStatus(t, upload(pdf(1<<20+200)), 201)
+	r = upload(pdf(1000))
+	wantStatus(t, r, 413)
+	if m := message(r); !strings.Contains(m, "已达上限（每案合计 5 MB）") {
+		t.Errorf("full case message: %s", m)
+	}
+}
