@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/qingfeng-zj/qingfeng"
 	"github.com/qingfeng-zj/qingfeng/routing"
 )
 
@@ -114,12 +115,7 @@ type Warning struct {
 	FiledAt    time.Time `json:"filed_at,omitzero"`
 }
 
-var shanghai = func() *time.Location {
-	if l, err := time.LoadLocation("Asia/Shanghai"); err == nil {
-		return l
-	}
-	return time.FixedZone("CST", 8*3600)
-}()
+var shanghai = qingfeng.Shanghai // the one definition of the zone
 
 func yuan(fen int64) string {
 	s := fmt.Sprintf("%d.%02d", fen/100, fen%100)

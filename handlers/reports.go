@@ -493,20 +493,8 @@ func nonNil[T any](s []T) []T {
 	return s
 }
 
-var shanghai = func() *time.Location {
-	if l, err := time.LoadLocation("Asia/Shanghai"); err == nil {
-		return l
-	}
-	return time.FixedZone("CST", 8*3600)
-}()
-
-// wireTime renders a time as RFC 3339 with the +08:00 offset users live in.
-func wireTime(t time.Time) string {
-	if t.IsZero() {
-		return ""
-	}
-	return t.In(shanghai).Format(time.RFC3339)
-}
+// wireTime renders a time as on the wire: qingfeng.WireTime, the one rule.
+func wireTime(t time.Time) string { return qingfeng.WireTime(t) }
 
 func statusLabel(s intake.Status) string { return triage.StatusLabel(s) }
 

@@ -606,12 +606,7 @@ func (t *Throttle) Fail() {
 	t.tokens = max(0, t.tokens-1)
 }
 
-var shanghai = func() *time.Location {
-	if l, err := time.LoadLocation("Asia/Shanghai"); err == nil {
-		return l
-	}
-	return time.FixedZone("CST", 8*3600)
-}()
+var shanghai = qingfeng.Shanghai // the one definition of the zone
 
 // NewID returns a random 128-bit identifier in lowercase base32: unguessable, URL- and
 // object-key-safe.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"image"
 	"image/jpeg"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -324,5 +325,19 @@ func TestCaseTotalLimitWording(t *testing.T) {
 	wantStatus(t, r, 413)
 	if m := message(r); !strings.Contains(m, "已达上限（每案合计 5 MB）") {
 		t.Errorf("full case message: %s", m)
+	}
+}
+
+// wireTimePattern finds RFC 3339 date-times; the one wire rule is the +08:00 offset.
+var wireTimePattern = regexp.MustCompile(`\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})`)
+
+// checkWireTimes fails for any date-time in a response body that is not at +08:00
+// (Asia/Shanghai): every response of every end-to-end test goes through it.
+func checkWireTimes(t *testing.T, what string, body []byte) {
+	t.Helper()
+	for _, m := range wireTimePattern.FindAll(body, -1) {
+		if !bytes.HasSuffix(m, []byte("+08:00")) {
+			t.Errorf("%s: time %s on the wire is not at +08:00", what, m)
+		}
 	}
 }
