@@ -1,7 +1,14 @@
 package handlers
 
 import (
+	"encoding/json"
 	"errors"
+	"fmt"
+	"math/rand/v2"
+	"reflect"
+	"strconv"
+	"strings"
+	"sync"
 	"testing"
 
 	"github.com/qingfeng-zj/qingfeng"
@@ -131,4 +138,119 @@ func FuzzDecodeJSONStrict(f *testing.F) {
 		var v strictTarget
 		_ = decodeJSONBytes(b, &v) // must not panic
 	})
+}
+
+// TestDecodeJSONStrictProperty builds random objects from exact keys, case variants,
+// look-alike keys and repeats, in random order and nesting, and checks the decoder
+// accepts exactly those with only exact, unique keys, decoding them as encoding/json
+// does. Seeded, so a failure names a reproducible case.
+func TestDecodeJSONStrictProperty(t *testing.T) {
+	type member struct{ key, value string }
+	variants := func(r *rand.Rand, key string) string {
+		switch r.IntN(5) {
+		case 0:
+			return strings.ToUpper(key)
+		case 1:
+			return strings.ToUpper(key[:1]) + key[1:]
+		case 2:
+			return key + "\u200b"
+		case 3:
+			return strings.Replace(key, "a", "ａ", 1) + "x"
+		}
+		return key + "_"
+	}
+	for seed := uint64(1); seed <= 3000; seed++ {
+		r := rand.New(rand.NewPCG(seed, 7))
+		bad := false
+		var members []member
+		seen := map[string]bool{}
+		add := func(key, value string) {
+			switch n := r.IntN(10); {
+			case n == 0:
+				key, bad = variants(r, key), true
+			case n == 1 && len(members) > 0:
+				m := members[r.IntN(len(members))]
+				key, value = m.key, m.value
+			}
+			if seen[key] {
+				bad = true
+			}
+			seen[key] = true
+			members = append(members, member{key, value})
+		}
+		inner := func() string {
+			if r.IntN(4) == 0 {
+				return `{"name":"x","name":"y"}`
+			}
+			return `{"name":"n` + strconv.Itoa(r.IntN(9)) + `"}`
+		}
+		for _, k := range r.Perm(5) {
+			switch k {
+			case 0:
+				add("category", `"c`+strconv.Itoa(r.IntN(9))+`"`)
+			case 1:
+				add("count", strconv.Itoa(r.IntN(100)))
+			case 2:
+				v := inner()
+				add("inner", v)
+			case 3:
+				add("items", "["+inner()+","+inner()+"]")
+			case 4:
+				add("note", `"n"`)
+			}
+		}
+		var b strings.Builder
+		b.WriteString("{")
+		for i, m := range members {
+			if i > 0 {
+				b.WriteString(",")
+			}
+			b.WriteString(strconv.Quote(m.key) + ":" + m.value)
+			if strings.Contains(m.value, `"name":"x","name":"y"`) {
+				bad = true
+			}
+		}
+		b.WriteString("}")
+		body := b.String()
+		var got strictTarget
+		err := decodeJSONBytes([]byte(body), &got)
+		if bad != (err != nil) {
+			t.Fatalf("seed %d: %s: refused=%v (%v), want refused=%v", seed, body, err != nil, err, bad)
+		}
+		if err == nil {
+			var want strictTarget
+			if err := json.Unmarshal([]byte(body), &want); err != nil || !reflect.DeepEqual(got, want) {
+				t.Fatalf("seed %d: %s: decoded %+v, encoding/json %+v (%v)", seed, body, got, want, err)
+			}
+		}
+	}
+}
+
+// TestDecodeJSONStrictConcurrent decodes from 32 goroutines at once (the field cache is
+// shared), each with accepted and refused bodies, repeatedly.
+func TestDecodeJSONStrictConcurrent(t *testing.T) {
+	var wg sync.WaitGroup
+	errs := make(chan string, 64)
+	for g := 0; g < 32; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 50; i++ {
+				var ok, bad reportRequest
+				if err := decodeJSONBytes([]byte(`{"category":"other","subject":{"kind":"person","person":{"name":"a"}}}`), &ok); err != nil || ok.Subject.Person.Name != "a" {
+					errs <- fmt.Sprint("accepted body: ", err)
+					return
+				}
+				if err := decodeJSONBytes([]byte(`{"category":"other","subject":{"kind":"person","person":{"NAME":"a"}}}`), &bad); err == nil {
+					errs <- "a case variant was accepted"
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
 }
