@@ -20,6 +20,11 @@ const (
 	ERATELIMIT    = "rate_limited"   // 429
 	EUNAVAILABLE  = "unavailable"    // 503: a backend is down
 	EINTERNAL     = "internal_error" // 500: never carries details to the client
+
+	// Account states a client must act on (see package accounts).
+	ETOTPREQUIRED   = "totp_required"            // 401: right password, second factor missing
+	EPASSWORDCHANGE = "password_change_required" // 403: change the one-time password first
+	ETOTPENROLL     = "totp_enrollment_required" // 403: set up the second factor first
 )
 
 // FieldError names what is wrong with one request field.

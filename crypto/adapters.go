@@ -43,3 +43,18 @@ func (r Receipts) SealCode(code string) []byte { return r.Pepper.SealReceipt(cod
 
 // OpenCode is Pepper.OpenReceipt.
 func (r Receipts) OpenCode(sealed []byte) (string, error) { return r.Pepper.OpenReceipt(sealed) }
+
+// TOTPSecrets is a Pepper's TOTP sealing in the shape of accounts.SecretBox.
+type TOTPSecrets struct {
+	Pepper *Pepper
+}
+
+// Seal is Pepper.SealTOTPSecret.
+func (t TOTPSecrets) Seal(userID string, secret []byte) []byte {
+	return t.Pepper.SealTOTPSecret(userID, secret)
+}
+
+// Open is Pepper.OpenTOTPSecret.
+func (t TOTPSecrets) Open(userID string, sealed []byte) ([]byte, error) {
+	return t.Pepper.OpenTOTPSecret(userID, sealed)
+}

@@ -124,6 +124,8 @@ const (
 	labelRefresh     = "qingfeng refresh-token v1"
 	labelKeyedHash   = "qingfeng keyed-hash v1"
 	labelReceiptSeal = "qingfeng receipt-seal v1"
+	labelRefreshNext = "qingfeng refresh-next v1"
+	labelTOTPSeal    = "qingfeng totp-seal v1"
 )
 
 // MinPepperBytes is the minimum length of a pepper secret.
@@ -140,7 +142,7 @@ const MinPepperBytes = 32
 // NewPepper, ParsePepper or LoadOrCreatePepper: methods panic on a zero Pepper, since
 // hashing under an empty key would silently remove the protection.
 type Pepper struct {
-	receiptKey, idemKey, refreshKey, keyedKey, sealKey []byte
+	receiptKey, idemKey, refreshKey, keyedKey, sealKey, nextKey, totpKey []byte
 }
 
 // NewPepper derives a Pepper's keys from secret, which must be at least 32 bytes.
@@ -166,6 +168,8 @@ func NewPepper(secret []byte) (*Pepper, error) {
 		refreshKey: derive(labelRefresh),
 		keyedKey:   derive(labelKeyedHash),
 		sealKey:    derive(labelReceiptSeal),
+		nextKey:    derive(labelRefreshNext),
+		totpKey:    derive(labelTOTPSeal),
 	}, nil
 }
 
@@ -252,8 +256,10 @@ const (
 	gcmNonceSize       = 12
 )
 
-func (p *Pepper) receiptAEAD() cipher.AEAD {
-	block, err := aes.NewCipher(p.sealKey)
+func (p *Pepper) receiptAEAD() cipher.AEAD { return aead(p.sealKey) }
+
+func aead(key []byte) cipher.AEAD {
+	block, err := aes.NewCipher(key)
 	if err != nil {
 		panic("qfcrypto: aes: " + err.Error()) // the key is always 32 bytes
 	}
@@ -292,4 +298,41 @@ func (p *Pepper) OpenReceipt(sealed []byte) (string, error) {
 		return "", errors.New("open receipt: decrypted value is not a receipt code")
 	}
 	return code, nil
+}
+
+// NextRefreshToken derives the secret that replaces refresh token tok: HMAC-SHA256 under
+// a pepper-derived key, base64url. Deterministic, so that parallel refreshes with one
+// token agree on the next one; unpredictable without the pepper, so that a database
+// reader who sees the stored hashes learns nothing.
+func (p *Pepper) NextRefreshToken(tok string) string {
+	p.mustBeSet()
+	return base64.RawURLEncoding.EncodeToString(mac(p.nextKey, tok))
+}
+
+const totpSealVersion = 1
+
+// SealTOTPSecret encrypts an account's TOTP secret with AES-256-GCM under a
+// pepper-derived key, bound to the account id (so a database writer cannot move one
+// account's second factor onto another). A database copy without the pepper cannot
+// compute anyone's codes; a database writer can still remove a second factor (clear the
+// field), which is why resets are audited and the state is shown to admins.
+func (p *Pepper) SealTOTPSecret(userID string, secret []byte) []byte {
+	p.mustBeSet()
+	out := make([]byte, 1+gcmNonceSize, 1+gcmNonceSize+len(secret)+16)
+	out[0] = totpSealVersion
+	rand.Read(out[1:])
+	return aead(p.totpKey).Seal(out, out[1:1+gcmNonceSize], secret, []byte(labelTOTPSeal+"\x00"+userID))
+}
+
+// OpenTOTPSecret decrypts the output of SealTOTPSecret for the same account.
+func (p *Pepper) OpenTOTPSecret(userID string, sealed []byte) ([]byte, error) {
+	p.mustBeSet()
+	if len(sealed) < 1+gcmNonceSize+16 || sealed[0] != totpSealVersion {
+		return nil, errors.New("open TOTP secret: malformed")
+	}
+	plain, err := aead(p.totpKey).Open(nil, sealed[1:1+gcmNonceSize], sealed[1+gcmNonceSize:], []byte(labelTOTPSeal+"\x00"+userID))
+	if err != nil {
+		return nil, fmt.Errorf("open TOTP secret: %w (was the pepper changed, or the value moved?)", err)
+	}
+	return plain, nil
 }

@@ -1,9 +1,11 @@
 package handlers
 
 import (
-	"github.com/gofiber/fiber/v3"
+	"errors"
 	"strconv"
 	"sync"
+
+	"github.com/gofiber/fiber/v3"
 
 	"github.com/qingfeng-zj/qingfeng"
 	"github.com/qingfeng-zj/qingfeng/accounts"
@@ -13,6 +15,10 @@ import (
 type loginRequest struct {
 	Username string `json:"username"`
 	Password string `json:"password"`
+	// TOTP or RecoveryCode: required, in the same request, when the account has a
+	// second factor (401 totp_required without).
+	TOTP         string `json:"totp"`
+	RecoveryCode string `json:"recovery_code"`
 }
 
 type refreshRequest struct {
@@ -25,6 +31,9 @@ type tokenResponse struct {
 	TokenType    string   `json:"token_type"`
 	ExpiresAt    string   `json:"expires_at"`
 	User         userView `json:"user"`
+	// Restriction is what the account must do before anything else:
+	// password_change_required or totp_enrollment_required.
+	Restriction string `json:"restriction,omitempty"`
 }
 
 type userView struct {
@@ -36,10 +45,17 @@ type userView struct {
 	UnitName    string `json:"unit_name,omitempty"`
 	Division    string `json:"division,omitempty"`
 	Disabled    bool   `json:"disabled"`
+	MustChange  bool   `json:"must_change_password"`
+	TOTPEnabled bool   `json:"totp_enabled"`
+	LastLoginAt string `json:"last_login_at,omitempty"`
 }
 
 func (s *Server) userView(u *accounts.User) userView {
-	v := userView{ID: u.ID, Username: u.Username, DisplayName: u.DisplayName, Role: string(u.Role), UnitID: u.UnitID, Division: u.Division, Disabled: u.Disabled}
+	v := userView{ID: u.ID, Username: u.Username, DisplayName: u.DisplayName, Role: string(u.Role), UnitID: u.UnitID, Division: u.Division, Disabled: u.Disabled,
+		MustChange: u.MustChangePassword, TOTPEnabled: u.TOTP.Enabled}
+	if !u.LastLoginAt.IsZero() {
+		v.LastLoginAt = wireTime(u.LastLoginAt)
+	}
 	if u.UnitID != "" {
 		v.UnitName, _ = s.d.UnitName(u.UnitID)
 	}
@@ -48,8 +64,12 @@ func (s *Server) userView(u *accounts.User) userView {
 
 func (s *Server) tokens(c fiber.Ctx, t *accounts.Tokens) error {
 	c.Set(fiber.HeaderCacheControl, "no-store")
-	return c.JSON(tokenResponse{AccessToken: t.AccessToken, RefreshToken: t.RefreshToken, TokenType: "Bearer",
-		ExpiresAt: wireTime(t.ExpiresAt), User: s.userView(t.User)})
+	out := tokenResponse{AccessToken: t.AccessToken, RefreshToken: t.RefreshToken, TokenType: "Bearer",
+		ExpiresAt: wireTime(t.ExpiresAt), User: s.userView(t.User)}
+	if t.Restriction != nil {
+		out.Restriction = t.Restriction.Code
+	}
+	return c.JSON(out)
 }
 
 // login is POST /v1/auth/login.
@@ -58,7 +78,7 @@ func (s *Server) login(c fiber.Ctx) error {
 	if err := s.decodeJSON(c, &req); err != nil {
 		return err
 	}
-	if req.Username == "" || req.Password == "" || len(req.Password) > 1024 || len(req.Username) > 64 {
+	if req.Username == "" || req.Password == "" || len(req.Password) > 1024 || len(req.Username) > 64 || len(req.TOTP) > 64 || len(req.RecoveryCode) > 64 {
 		return qingfeng.Errorf(qingfeng.EUNAUTHORIZED, "用户名或密码错误", "wrong username or password")
 	}
 	// Password guessing is throttled per account name (staff accounts; no client
@@ -67,7 +87,8 @@ func (s *Server) login(c fiber.Ctx) error {
 	if !th.Allow() {
 		return qingfeng.Errorf(qingfeng.ERATELIMIT, "登录失败次数过多，请稍后再试", "too many failed logins; try again later")
 	}
-	t, err := s.d.Accounts.Login(c.Context(), req.Username, req.Password)
+	t, err := s.d.Accounts.Login(c.Context(), accounts.Credentials{Username: req.Username, Password: req.Password,
+		TOTP: req.TOTP, RecoveryCode: req.RecoveryCode})
 	if err != nil {
 		if qingfeng.ErrorCode(err) == qingfeng.EUNAUTHORIZED {
 			th.Fail()
@@ -110,6 +131,8 @@ type createUserRequest struct {
 	Role        string `json:"role"`
 	UnitID      string `json:"unit_id"`
 	Division    string `json:"division"`
+	// MustChangePassword defaults to true: the admin chose (and so knows) the password.
+	MustChangePassword *bool `json:"must_change_password"`
 }
 
 // createUser is POST /v1/admin/users.
@@ -118,13 +141,14 @@ func (s *Server) createUser(c fiber.Ctx) error {
 	if err := s.decodeJSON(c, &req); err != nil {
 		return err
 	}
+	mustChange := req.MustChangePassword == nil || *req.MustChangePassword
 	u, err := s.d.Accounts.CreateUser(c.Context(), accounts.NewUser{Username: req.Username, DisplayName: req.DisplayName,
-		Password: req.Password, Role: accounts.Role(req.Role), UnitID: req.UnitID, Division: req.Division},
+		Password: req.Password, Role: accounts.Role(req.Role), UnitID: req.UnitID, Division: req.Division, MustChangePassword: mustChange},
 		func(id string) bool { _, ok := s.d.UnitName(id); return ok }, s.d.ValidDivision)
 	if err != nil {
 		return err
 	}
-	s.recordChange(c, "user.create", "", map[string]string{"user": u.ID, "role": string(u.Role)})
+	s.recordChange(c, "user.create", "", map[string]string{"user": u.ID, "role": string(u.Role), "must_change_password": strconv.FormatBool(mustChange)})
 	return c.Status(fiber.StatusCreated).JSON(s.userView(u))
 }
 
@@ -132,8 +156,8 @@ type updateUserRequest struct {
 	Disabled *bool `json:"disabled"`
 }
 
-// updateUser is PATCH /v1/admin/users/{id}: enable or disable an account. A disabled
-// account's tokens stop working at once.
+// updateUser is PATCH /v1/admin/users/{id}: enable or disable an account. Disabling
+// ends its sessions at once; re-enabling revives none of them.
 func (s *Server) updateUser(c fiber.Ctx) error {
 	var req updateUserRequest
 	if err := s.decodeJSON(c, &req); err != nil {
@@ -146,15 +170,173 @@ func (s *Server) updateUser(c fiber.Ctx) error {
 	if id == principalOf(c).user.ID && *req.Disabled {
 		return qingfeng.Errorf(qingfeng.ECONFLICT, "不能停用自己的账号", "you cannot disable your own account")
 	}
-	if err := s.d.Accounts.Users.SetUserDisabled(c.Context(), id, *req.Disabled); err != nil {
-		return err
-	}
-	u, err := s.d.Accounts.Users.UserByID(c.Context(), id)
+	u, err := s.d.Accounts.SetDisabled(c.Context(), id, *req.Disabled)
 	if err != nil {
 		return err
 	}
 	s.recordChange(c, "user.update", "", map[string]string{"user": id, "disabled": strconv.FormatBool(*req.Disabled)})
 	return c.JSON(s.userView(u))
+}
+
+// listUsers is GET /v1/admin/users?after=<username>&limit=<1–200>, by username.
+func (s *Server) listUsers(c fiber.Ctx) error {
+	limit := 50
+	if v := c.Query("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 200 {
+			return fieldInvalid("limit", "out_of_range", "limit 须为1–200的整数", "limit must be an integer from 1 to 200")
+		}
+		limit = n
+	}
+	after := c.Query("after")
+	if len(after) > 64 {
+		return fieldInvalid("after", "too_long", "不能超过64个字符", "at most 64 characters")
+	}
+	users, err := s.d.Accounts.ListUsers(c.Context(), after, limit)
+	if err != nil {
+		return err
+	}
+	out := struct {
+		Users     []userView `json:"users"`
+		NextAfter string     `json:"next_after,omitempty"`
+	}{Users: make([]userView, 0, len(users))}
+	for _, u := range users {
+		out.Users = append(out.Users, s.userView(u))
+	}
+	if len(users) == limit {
+		out.NextAfter = users[len(users)-1].Username
+	}
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	return c.JSON(out)
+}
+
+var errSelf = qingfeng.Errorf(qingfeng.ECONFLICT, "不能对自己的账号执行此操作，请使用个人设置", "not on your own account; use your own settings")
+
+// adminTarget loads the account named in the path, refusing the admin's own.
+func (s *Server) adminTarget(c fiber.Ctx) (*accounts.User, error) {
+	id := c.Params("id")
+	if id == principalOf(c).user.ID {
+		return nil, errSelf
+	}
+	return s.d.Accounts.Users.UserByID(c.Context(), id)
+}
+
+// resetPassword is POST /v1/admin/users/{id}/password-reset: a new one-time password,
+// shown once, which must be changed at first use; the account's sessions end.
+func (s *Server) resetPassword(c fiber.Ctx) error {
+	u, err := s.adminTarget(c)
+	if err != nil {
+		return err
+	}
+	pw, err := s.d.Accounts.ResetPassword(c.Context(), u.ID)
+	if err != nil {
+		return err
+	}
+	s.recordChange(c, "user.password_reset", "", map[string]string{"user": u.ID})
+	u.MustChangePassword = true
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	return c.JSON(struct {
+		Password string   `json:"password"`
+		User     userView `json:"user"`
+	}{pw, s.userView(u)})
+}
+
+// resetTOTP is POST /v1/admin/users/{id}/totp-reset: removes the account's second
+// factor (a lost phone) and ends its sessions.
+func (s *Server) resetTOTP(c fiber.Ctx) error {
+	u, err := s.adminTarget(c)
+	if err != nil {
+		return err
+	}
+	if u, err = s.d.Accounts.ResetTOTP(c.Context(), u.ID); err != nil {
+		return err
+	}
+	s.recordChange(c, "user.totp_reset", "", map[string]string{"user": u.ID})
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	return c.JSON(s.userView(u))
+}
+
+// unlockUser is POST /v1/admin/users/{id}/unlock: clears the account's failed-login
+// throttle, so its owner may try again at once.
+func (s *Server) unlockUser(c fiber.Ctx) error {
+	u, err := s.d.Accounts.Users.UserByID(c.Context(), c.Params("id"))
+	if err != nil {
+		return err
+	}
+	s.logins.reset(u.Username)
+	s.recordChange(c, "user.unlock", "", map[string]string{"user": u.ID})
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	return c.JSON(s.userView(u))
+}
+
+type changePasswordRequest struct {
+	CurrentPassword string `json:"current_password"`
+	NewPassword     string `json:"new_password"`
+}
+
+// changePassword is POST /v1/auth/password: the signed-in account changes its own
+// password. The only route open to an account that must change its password. Other
+// sessions of the account end; this one stays.
+func (s *Server) changePassword(c fiber.Ctx) error {
+	var req changePasswordRequest
+	if err := s.decodeJSON(c, &req); err != nil {
+		return err
+	}
+	if len(req.CurrentPassword) > 1024 || len(req.NewPassword) > 1024 {
+		return fieldInvalid("new_password", "weak_password", "密码长度须为12–256位", "password must be 12–256 characters")
+	}
+	p := principalOf(c)
+	// Guesses at the current password (with a stolen access token) count against the
+	// same throttle as login guesses.
+	th := s.logins.get(p.user.Username)
+	if !th.Allow() {
+		return qingfeng.Errorf(qingfeng.ERATELIMIT, "失败次数过多，请稍后再试", "too many failed attempts; try again later")
+	}
+	if err := s.d.Accounts.ChangePassword(c.Context(), p.user, p.claims.SessionID, req.CurrentPassword, req.NewPassword); err != nil {
+		if qe := (*qingfeng.Error)(nil); errors.As(err, &qe) && qe.Fields["current_password"].Code == "wrong_password" {
+			th.Fail()
+		}
+		return err
+	}
+	s.recordChange(c, "account.password_change", "", map[string]string{"user": p.user.ID})
+	return c.SendStatus(fiber.StatusNoContent)
+}
+
+// enrollTOTP is POST /v1/auth/totp/enroll: a new second-factor secret for the
+// signed-in account, shown once, pending until confirmed.
+func (s *Server) enrollTOTP(c fiber.Ctx) error {
+	e, err := s.d.Accounts.EnrollTOTP(c.Context(), principalOf(c).user)
+	if err != nil {
+		return err
+	}
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	return c.JSON(struct {
+		Secret string `json:"secret"`
+		URI    string `json:"otpauth_uri"`
+	}{e.Secret, e.URI})
+}
+
+type confirmTOTPRequest struct {
+	Code string `json:"code"`
+}
+
+// confirmTOTP is POST /v1/auth/totp/confirm: the code from the app turns the second
+// factor on; the recovery codes are returned once.
+func (s *Server) confirmTOTP(c fiber.Ctx) error {
+	var req confirmTOTPRequest
+	if err := s.decodeJSON(c, &req); err != nil {
+		return err
+	}
+	p := principalOf(c)
+	codes, err := s.d.Accounts.ConfirmTOTP(c.Context(), p.user, req.Code)
+	if err != nil {
+		return err
+	}
+	s.recordChange(c, "account.totp_enable", "", map[string]string{"user": p.user.ID})
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	return c.JSON(struct {
+		RecoveryCodes []string `json:"recovery_codes"`
+	}{codes})
 }
 
 // loginThrottles keeps one failure bucket per account name.
@@ -175,4 +357,11 @@ func (l *loginThrottles) get(username string) *intake.Throttle {
 		l.m[username] = t
 	}
 	return t
+}
+
+// reset forgets the failures of an account name (an admin's unlock).
+func (l *loginThrottles) reset(username string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.m, username)
 }

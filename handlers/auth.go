@@ -35,8 +35,19 @@ func bearer(c fiber.Ctx) string {
 	return ""
 }
 
-// staffAuth admits a valid staff access token of one of roles (any role if none given).
+// staffAuth admits a valid staff access token of one of roles (any role if none given)
+// whose account has nothing it must do first (a password change, an enrolment).
 func (s *Server) staffAuth(roles ...accounts.Role) fiber.Handler {
+	return s.authenticate(roles, nil)
+}
+
+// restrictedAuth admits any staff access token, also one of an account that must first
+// change its password or enrol a second factor, if that restriction is in allowed.
+func (s *Server) restrictedAuth(allowed ...*qingfeng.Error) fiber.Handler {
+	return s.authenticate(nil, allowed)
+}
+
+func (s *Server) authenticate(roles []accounts.Role, allowed []*qingfeng.Error) fiber.Handler {
 	return func(c fiber.Ctx) error {
 		tok := bearer(c)
 		if tok == "" {
@@ -45,6 +56,9 @@ func (s *Server) staffAuth(roles ...accounts.Role) fiber.Handler {
 		u, claims, err := s.d.Accounts.Authenticate(c.Context(), tok)
 		if err != nil {
 			return err
+		}
+		if r := s.d.Accounts.Restriction(u); r != nil && !slices.Contains(allowed, r) {
+			return r
 		}
 		if len(roles) > 0 && !slices.Contains(roles, u.Role) {
 			return qingfeng.ErrForbidden

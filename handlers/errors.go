@@ -23,6 +23,10 @@ var statusOf = map[string]int{
 	qingfeng.EUNAVAILABLE:  fiber.StatusServiceUnavailable,
 	qingfeng.EINTERNAL:     fiber.StatusInternalServerError,
 	codeMethodNotAllowed:   fiber.StatusMethodNotAllowed,
+
+	qingfeng.ETOTPREQUIRED:   fiber.StatusUnauthorized,
+	qingfeng.EPASSWORDCHANGE: fiber.StatusForbidden,
+	qingfeng.ETOTPENROLL:     fiber.StatusForbidden,
 }
 
 // fiberErrors maps Fiber's own errors (unknown route, wrong method, oversized body)

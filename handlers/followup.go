@@ -136,7 +136,7 @@ func (s *Server) followUpMessage(c fiber.Ctx) error {
 	if err != nil {
 		return caseGone(err)
 	}
-	m, err := s.d.Intake.PostMessage(c.Context(), cs, "reporter", "", req.Body)
+	m, err := s.d.Intake.PostMessage(c.Context(), cs, intake.UploaderReporter, "", req.Body)
 	if err != nil {
 		return err
 	}

@@ -45,6 +45,8 @@ type Deps struct {
 	// Triage runs the case workflow; Counts counts a unit's cases per status.
 	Triage *triage.Service
 	Counts func(ctx context.Context, unitID string) (map[intake.Status]int64, error)
+	// CountNewActivity counts a unit's cases with reporter activity it has not read.
+	CountNewActivity func(ctx context.Context, unitID string) (int64, error)
 	// Transfers hands cases between units.
 	Transfers *triage.Transfers
 	// Keys and Disclosures: custodians' and staff's recipients, and identity disclosure.
@@ -134,11 +136,21 @@ func New(d Deps) *Server {
 	// Staff accounts.
 	v1.Post("/auth/login", s.login)
 	v1.Post("/auth/refresh", s.refresh)
-	v1.Post("/auth/logout", s.staffAuth(), s.logout)
-	v1.Get("/auth/me", s.staffAuth(), s.me)
+	// An account that must change its password, or enrol a second factor, may do only
+	// that (and see itself, and log out).
+	mustChange, mustEnrol := accounts.ErrPasswordChangeRequired, accounts.ErrTOTPEnrollmentRequired
+	v1.Post("/auth/logout", s.restrictedAuth(mustChange, mustEnrol), s.logout)
+	v1.Get("/auth/me", s.restrictedAuth(mustChange, mustEnrol), s.me)
+	v1.Post("/auth/password", s.restrictedAuth(mustChange, mustEnrol), s.changePassword)
+	v1.Post("/auth/totp/enroll", s.restrictedAuth(mustEnrol), s.enrollTOTP)
+	v1.Post("/auth/totp/confirm", s.restrictedAuth(mustEnrol), s.confirmTOTP)
 
+	v1.Get("/admin/users", s.staffAuth(accounts.RoleAdmin), s.listUsers)
 	v1.Post("/admin/users", s.staffAuth(accounts.RoleAdmin), s.createUser)
 	v1.Patch("/admin/users/:id", s.staffAuth(accounts.RoleAdmin), s.updateUser)
+	v1.Post("/admin/users/:id/password-reset", s.staffAuth(accounts.RoleAdmin), s.resetPassword)
+	v1.Post("/admin/users/:id/totp-reset", s.staffAuth(accounts.RoleAdmin), s.resetTOTP)
+	v1.Post("/admin/users/:id/unlock", s.staffAuth(accounts.RoleAdmin), s.unlockUser)
 	v1.Get("/admin/calendar", s.staffAuth(accounts.RoleAdmin), s.calendarYears)
 	v1.Get("/admin/audit", s.staffAuth(accounts.RoleAdmin), s.auditList)
 	v1.Get("/keys", s.publicKeys)

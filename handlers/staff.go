@@ -30,13 +30,18 @@ type caseSummary struct {
 	Assignee      string      `json:"assignee,omitempty"`
 	Overdue       []string    `json:"overdue,omitempty"`
 	EvidenceCount int         `json:"evidence_count"`
+	// NewActivity: the reporter wrote or sent evidence since staff of the owning unit
+	// last read the case. In a case read it is the state the read found (and cleared).
+	NewActivity        bool   `json:"new_activity"`
+	ReporterActivityAt string `json:"reporter_activity_at,omitempty"`
 }
 
 func summaryOf(cs *intake.Case) caseSummary {
 	return caseSummary{CaseNumber: cs.Number, Status: string(cs.Status), StatusLabel: statusLabel(cs.Status),
 		Category: categoryOf(cs.Category), Division: cs.Location.Division, Unit: unitRef{ID: cs.UnitID, Name: cs.Decision.UnitName},
 		RealName: cs.RealName, ReceivedAt: wireTime(cs.ReceivedAt), AcceptanceDue: cs.AcceptanceDue, FeedbackDue: cs.FeedbackDue,
-		Assignee: cs.Assignee, Overdue: cs.Escalated, EvidenceCount: len(cs.Evidence)}
+		Assignee: cs.Assignee, Overdue: cs.Escalated, EvidenceCount: len(cs.Evidence),
+		NewActivity: cs.NewActivity, ReporterActivityAt: wireTime(cs.ReporterActivityAt)}
 }
 
 // listCases is GET /v1/cases: staff see their unit's cases, a liaison the cases they
@@ -85,6 +90,13 @@ func (s *Server) listCases(c fiber.Ctx) error {
 			return fieldInvalid("due_before", "invalid_date", "日期格式应为YYYY-MM-DD", "a YYYY-MM-DD date")
 		}
 		f.DueBefore = d
+	}
+	switch c.Query("new_activity") {
+	case "", "false":
+	case "true":
+		f.NewActivity = true
+	default:
+		return fieldInvalid("new_activity", "invalid_value", "new_activity 只能是 true 或 false", "true or false")
 	}
 	switch a := c.Query("assignee"); {
 	case a == "me":
@@ -174,7 +186,9 @@ type identityView struct {
 	Recipients     int  `json:"recipients"`
 }
 
-// getCase is GET /v1/cases/{case}. Every read is recorded.
+// getCase is GET /v1/cases/{case}. Every read is recorded. A read by staff of the
+// owning unit marks the reporter's new activity seen, as of the case loaded here:
+// the case is loaded before its messages, so everything it counts is shown.
 func (s *Server) getCase(c fiber.Ctx) error {
 	cs, err := s.loadCase(c, accessRead)
 	if err != nil {
@@ -186,6 +200,13 @@ func (s *Server) getCase(c fiber.Ctx) error {
 	}
 	if err := s.record(c, "case.read", cs.Number, nil); err != nil {
 		return err
+	}
+	if p := principalOf(c); p.user != nil && p.user.Role == accounts.RoleStaff {
+		// Failing to clear leaves the mark on: the safe side, and no reason to
+		// withhold the case from its reader.
+		if err := s.d.Intake.MarkActivitySeen(c.Context(), cs, p.user.UnitID); err != nil {
+			s.d.Log.ErrorContext(c.Context(), "mark reporter activity seen", "case", cs.Number, "err", err)
+		}
 	}
 	v := staffCaseView{caseSummary: summaryOf(cs), Source: cs.Source, Subject: cs.Subject, Description: cs.Description,
 		Location: cs.Location, OccurredOn: cs.OccurredOn, Workflow: workflowOf(cs), Decision: decisionOf(cs.Decision), Warnings: nonNil(cs.Warnings),

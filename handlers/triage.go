@@ -154,7 +154,8 @@ func (s *Server) setAssignee(c fiber.Ctx, cs *intake.Case, to string) error {
 	return c.JSON(fiber.Map{"case_number": updated.Number, "assignee": updated.Assignee})
 }
 
-// caseCounts is GET /v1/cases/counts: the unit's cases per status.
+// caseCounts is GET /v1/cases/counts: the unit's cases per status, and how many have
+// reporter activity the unit has not read.
 func (s *Server) caseCounts(c fiber.Ctx) error {
 	if err := staffOnly(c); err != nil {
 		return err
@@ -168,7 +169,11 @@ func (s *Server) caseCounts(c fiber.Ctx) error {
 	for st, n := range counts {
 		out[string(st)] = n
 	}
-	return c.JSON(fiber.Map{"unit_id": p.user.UnitID, "counts": out})
+	fresh, err := s.d.CountNewActivity(c.Context(), p.user.UnitID)
+	if err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"unit_id": p.user.UnitID, "counts": out, "new_activity": fresh})
 }
 
 type notificationView struct {

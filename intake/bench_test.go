@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	qfcrypto "github.com/qingfeng-zj/qingfeng/crypto"
 	"github.com/qingfeng-zj/qingfeng/intake"
@@ -194,6 +195,10 @@ func (m *memCases) AddMessage(context.Context, *intake.Message) error { return e
 
 func (m *memCases) Messages(context.Context, string) ([]*intake.Message, error) {
 	return nil, errNotInBenchmark
+}
+
+func (m *memCases) MarkActivitySeen(context.Context, string, string, int64, time.Time) (bool, error) {
+	return false, errNotInBenchmark
 }
 
 func (m *memCases) PutIdempotency(context.Context, *intake.IdempotencyRecord) error {

@@ -243,6 +243,17 @@ type Case struct {
 
 	FiledBy string // account id of a liaison filing on behalf of a visitor; empty for citizens
 
+	// Reporter activity (新的举报人动态): a message or evidence the reporter sent after
+	// filing, on a case in any state. NewActivity stays set until staff of the owning
+	// unit read the case; an admin, a liaison or another unit reading it does not
+	// clear it. ReporterActivityN counts every such message and upload, so that
+	// marking seen applies only if nothing arrived after what the reader was shown
+	// (see CaseStore.MarkActivitySeen).
+	ReporterActivityAt time.Time // the latest reporter message or upload
+	ReporterActivityN  int64
+	NewActivity        bool
+	StaffSeenAt        time.Time // when staff of the owning unit last read the new activity
+
 	Version   int64
 	UpdatedAt time.Time
 }
@@ -257,9 +268,13 @@ type Evidence struct {
 	SHA256Stored    string    `json:"sha256_stored"`
 	MetadataRemoved bool      `json:"metadata_removed"`
 	OriginalKey     string    `json:"-"`           // sealed original with metadata, when kept
-	UploadedBy      string    `json:"uploaded_by"` // "reporter", or "staff"/"liaison" with account id
+	UploadedBy      string    `json:"uploaded_by"` // UploaderReporter, or "staff"/"liaison" with account id
 	UploadedAt      time.Time `json:"uploaded_at"`
 }
+
+// UploaderReporter is who the reporter is, as Evidence.UploadedBy and Message.From:
+// never anything about the reporter's person or device.
+const UploaderReporter = "reporter"
 
 // Message is one entry in the conversation between staff and the reporter.
 type Message struct {
@@ -289,6 +304,9 @@ type CaseFilter struct {
 	DueBefore string
 	Limit     int
 	After     string // cursor: the ID of the last case of the previous page
+
+	// NewActivity keeps only cases with reporter activity the owning unit has not read.
+	NewActivity bool
 }
 
 // CaseStore keeps cases. Updates are single-document and atomic.
@@ -301,13 +319,25 @@ type CaseStore interface {
 	CaseByReceipt(ctx context.Context, receiptHash []byte) (*Case, error)
 	ListCases(ctx context.Context, f CaseFilter) ([]*Case, error)
 	// AddEvidence appends evs if the case's evidence total stays within maxBytes;
-	// otherwise it returns an ETOOLARGE error and changes nothing.
+	// otherwise it returns an ETOOLARGE error and changes nothing. Evidence uploaded
+	// by the reporter (UploadedBy UploaderReporter) marks the case as having new
+	// reporter activity in the same single-document update.
 	AddEvidence(ctx context.Context, caseID string, evs []Evidence, maxBytes int64) error
 	// Reroute sets a new category, subject and decision if the case is still at
 	// c.Version, keeping c.Decision among the earlier decisions; ECONFLICT otherwise.
 	Reroute(ctx context.Context, c *Case, category Category, subject Subject, d Decision) error
+	// AddMessage stores a message. A reporter's message (From UploaderReporter) also
+	// marks its case as having new reporter activity, after the message is stored,
+	// so that whoever sees the mark can also see the message; if marking fails the
+	// message is removed again and the error returned.
 	AddMessage(ctx context.Context, m *Message) error
 	Messages(ctx context.Context, caseID string) ([]*Message, error)
+	// MarkActivitySeen clears case caseID's new reporter activity as read at `at` by
+	// staff of unitID, only if the case still belongs to unitID and its
+	// ReporterActivityN is still seenN (the count the reader was shown). It reports
+	// whether it cleared the mark; a case changed meanwhile keeps it, and is not an
+	// error.
+	MarkActivitySeen(ctx context.Context, caseID, unitID string, seenN int64, at time.Time) (bool, error)
 	// Idempotency records: see IdempotencyRecord.
 	PutIdempotency(ctx context.Context, r *IdempotencyRecord) error // ECONFLICT if the key exists
 	Idempotency(ctx context.Context, keyHash string) (*IdempotencyRecord, error)

@@ -555,6 +555,24 @@ func (s *Service) PostNote(ctx context.Context, c *Case, from, authorID, kind, b
 	return m, nil
 }
 
+// MarkActivitySeen records that staff of unitID read case c as it was loaded: its new
+// reporter activity is cleared unless more arrived since c was loaded or the case
+// no longer belongs to unitID. Only the owning unit's read counts; anyone else's is
+// a no-op. c is the case as shown to the reader, loaded before its messages.
+func (s *Service) MarkActivitySeen(ctx context.Context, c *Case, unitID string) error {
+	if !c.NewActivity || unitID == "" || c.UnitID != unitID {
+		return nil
+	}
+	cleared, err := s.Cases.MarkActivitySeen(ctx, c.ID, unitID, c.ReporterActivityN, s.now())
+	if err != nil {
+		return fmt.Errorf("mark activity on %s seen: %w", c.Number, err)
+	}
+	if !cleared {
+		s.Log.DebugContext(ctx, "new reporter activity arrived while the case was read", "case", c.Number)
+	}
+	return nil
+}
+
 // Throttle limits failed receipt look-ups service-wide with a token bucket: Burst
 // failures at once, refilled at Rate per second. It deliberately keys on nothing
 // about the client, so nothing identifying is kept; while it is empty every look-up

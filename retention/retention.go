@@ -4,7 +4,8 @@
 // removed, the conversation is deleted and the case document is anonymised. What stays
 // is what statistics and the chain of custody need — the case number, category,
 // division, status, dates, workflow steps without their free text, the evidence
-// entries' hashes, sizes and types — and one audit entry per purge.
+// entries' hashes, sizes and types — and one audit entry per purge. A case with reporter
+// activity its unit has not read (intake.Case.NewActivity) waits until it is read.
 //
 // The order of the steps makes a crash at any point safe to retry: evidence objects go
 // first, while the case still names them; the store's Anonymise removes the identity
@@ -45,13 +46,13 @@ type Candidate struct {
 // Store is what the purge needs of the database.
 type Store interface {
 	// ClosedBefore lists up to limit cases that are closed, whose last close step is
-	// before cutoff, and that are not yet purged.
+	// before cutoff, and that are not yet purged nor have unread reporter activity.
 	ClosedBefore(ctx context.Context, cutoff time.Time, limit int) ([]Candidate, error)
 	// CaseByID reads a case, to check it just before its evidence is deleted.
 	CaseByID(ctx context.Context, id string) (*intake.Case, error)
 	// Anonymise destroys the case's identity and copies of it, its messages and its
-	// identifying text, and marks it purged at at — if the case is still closed and at
-	// version; ECONFLICT otherwise. Calling it again after a crash finishes the job.
+	// identifying text, and marks it purged at at — if the case is still closed, at
+	// version and without unread reporter activity; ECONFLICT otherwise. Calling it again after a crash finishes the job.
 	Anonymise(ctx context.Context, caseID string, version int64, at time.Time) error
 	// AcquireLease takes or renews the named lease for holder (see triage.Escalator).
 	AcquireLease(ctx context.Context, name, holder string, now, until time.Time) (bool, error)
@@ -217,6 +218,11 @@ func (p *Purger) purge(ctx context.Context, cand Candidate, cutoff time.Time) (d
 	closedAt, ok := LastClosed(c)
 	if c.Status != intake.StatusClosed || !ok || !closedAt.Before(cutoff) {
 		p.info(ctx, "retention: case no longer due, skipped", "case", cand.Number, "status", string(c.Status))
+		return false, nil
+	}
+	if c.NewActivity {
+		// What the reporter sent after the case closed is destroyed by nobody unread.
+		p.info(ctx, "retention: unread reporter activity, skipped until the unit reads it", "case", cand.Number)
 		return false, nil
 	}
 	for _, key := range ObjectKeys(c.Evidence) {

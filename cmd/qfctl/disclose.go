@@ -51,12 +51,13 @@ func login(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	server := fs.String("server", "", "server URL (default $QF_SERVER)")
 	username := fs.String("username", "", "your account name")
+	totp := fs.String("totp", "", "the 6-digit code from your authenticator app, if your account has a second factor")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return 2
 	}
 	if *username == "" || len(pos) > 0 {
-		fmt.Fprintln(stderr, "usage: qfctl login [--server URL] --username NAME   (password on stdin)")
+		fmt.Fprintln(stderr, "usage: qfctl login [--server URL] --username NAME [--totp CODE]   (password on stdin)")
 		return 2
 	}
 	base, err := serverURL(*server, stderr)
@@ -76,7 +77,11 @@ func login(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			Role     string `json:"role"`
 		} `json:"user"`
 	}
-	err = c.do("POST", "/v1/auth/login", map[string]string{"username": *username, "password": pw}, &tok)
+	creds := map[string]string{"username": *username, "password": pw}
+	if *totp != "" {
+		creds["totp"] = *totp
+	}
+	err = c.do("POST", "/v1/auth/login", creds, &tok)
 	if err != nil {
 		return fail(stderr, err)
 	}

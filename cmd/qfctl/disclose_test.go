@@ -275,6 +275,28 @@ func TestLoginPrintsExports(t *testing.T) {
 	}
 }
 
+func TestLoginSendsTOTP(t *testing.T) {
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body map[string]string
+		json.NewDecoder(r.Body).Decode(&body)
+		if body["totp"] != "123456" {
+			w.WriteHeader(401)
+			io.WriteString(w, `{"error":{"code":"totp_required","message":"请输入动态验证码或恢复码"}}`)
+			return
+		}
+		io.WriteString(w, `{"access_token":"eyJ.a.b","refresh_token":"r","token_type":"Bearer","expires_at":"2026-12-01T10:00:00Z","user":{"username":"cust1","role":"custodian"}}`)
+	}))
+	defer ts.Close()
+	var errb bytes.Buffer
+	if code := run([]string{"login", "--server", ts.URL, "--username", "cust1"}, strings.NewReader("pw\n"), io.Discard, &errb); code != 1 ||
+		!strings.Contains(errb.String(), "totp_required") {
+		t.Errorf("without --totp: exit %d %q", code, errb.String())
+	}
+	if code := run([]string{"login", "--server", ts.URL, "--username", "cust1", "--totp", "123456"}, strings.NewReader("pw\n"), io.Discard, &errb); code != 0 {
+		t.Errorf("with --totp: exit %d %q", code, errb.String())
+	}
+}
+
 func TestShellQuote(t *testing.T) {
 	for in, want := range map[string]string{
 		"http://127.0.0.1:8080": "http://127.0.0.1:8080",

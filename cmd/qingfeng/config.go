@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/qingfeng-zj/qingfeng/accounts"
 	"github.com/qingfeng-zj/qingfeng/outbox"
 	"github.com/qingfeng-zj/qingfeng/retention"
 )
@@ -43,6 +44,7 @@ type Config struct {
 	RetentionPeriod time.Duration // 0: never purge
 	WarnLargeFen    int64         // donation warning: a single donation of at least this many fen
 	WarnGoodsDays   int           // donation warning: goods unverified after this many days
+	Require2FA      map[accounts.Role]bool
 }
 
 // setting is one row of the configuration table.
@@ -111,6 +113,20 @@ var settings = []setting{
 	{env: "QF_MAX_UPLOAD_BYTES", def: "210MiB", doc: "Largest multipart request.", set: size(func(c *Config) *int64 { return &c.MaxUploadBytes })},
 	{env: "QF_KEEP_ORIGINALS", def: "false", doc: "Keep each evidence original, with its metadata, sealed to the custodians (otherwise it is discarded).", set: boolean(func(c *Config) *bool { return &c.KeepOriginals })},
 	{env: "QF_ACCESS_TOKEN_TTL", def: "15m", doc: "Lifetime of a staff access token.", set: dur(func(c *Config) *time.Duration { return &c.AccessTokenTTL })},
+	{env: "QF_REQUIRE_2FA", def: "admin,custodian", doc: "Roles that must set up a second factor (TOTP) before doing anything, comma-separated from admin, custodian, staff, liaison; `none` for no role. admin and custodian should stay in the list.", set: func(c *Config, v string) error {
+		c.Require2FA = map[accounts.Role]bool{}
+		if v == "none" {
+			return nil
+		}
+		for _, r := range strings.Split(v, ",") {
+			role := accounts.Role(strings.TrimSpace(r))
+			if !role.Valid() {
+				return fmt.Errorf("want roles from admin, custodian, staff, liaison separated by commas, or none; got %q", r)
+			}
+			c.Require2FA[role] = true
+		}
+		return nil
+	}},
 	{env: "QF_REFRESH_TOKEN_TTL", def: "12h", doc: "Lifetime of a staff session (refresh token).", set: dur(func(c *Config) *time.Duration { return &c.RefreshTokenTTL })},
 	{env: "QF_DISCLOSURE_TTL", def: "168h", doc: "How long a request to disclose a reporter's identity stays open for a custodian to decide and complete.", set: dur(func(c *Config) *time.Duration { return &c.DisclosureTTL })},
 	{env: "QF_FOLLOWUP_TOKEN_TTL", def: "30m", doc: "Lifetime of a reporter's follow-up token.", set: dur(func(c *Config) *time.Duration { return &c.FollowUpTTL })},

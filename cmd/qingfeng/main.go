@@ -302,7 +302,9 @@ func (m *Main) Open(ctx context.Context) error {
 		}
 		return unit
 	}}
-	m.Accounts = &accounts.Service{Users: mongo.NewUserStore(m.db), Tokens: signer, Passwords: qfcrypto.Passwords{}, RefreshHash: pepper.HashRefreshToken,
+	m.Accounts = &accounts.Service{Users: mongo.NewUserStore(m.db), Tokens: signer, Passwords: qfcrypto.Passwords{},
+		RefreshHash: pepper.HashRefreshToken, RefreshNext: pepper.NextRefreshToken, SecretHash: pepper.KeyedHash,
+		Secrets: qfcrypto.TOTPSecrets{Pepper: pepper}, Require2FA: m.Config.Require2FA,
 		AccessTTL: m.Config.AccessTokenTTL, RefreshTTL: m.Config.RefreshTokenTTL, Log: m.Log, NewID: intake.NewID}
 
 	m.throttle = &intake.Throttle{Burst: 30, Rate: 0.5}
@@ -333,7 +335,7 @@ func (m *Main) Open(ctx context.Context) error {
 			AfterHand: func(ctx context.Context, c *intake.Case, to triage.UnitInfo) error {
 				return m.reseals.AfterTransfer(ctx, c, to.Division)
 			}},
-		Counts:        cases.CountByStatus,
+		Counts: cases.CountByStatus, CountNewActivity: cases.CountNewActivity,
 		Notifications: cases.Notifications,
 		Stats:         cases,
 		Calendar:      m.calendar,
@@ -360,14 +362,14 @@ func (m *Main) bootstrap(ctx context.Context) error {
 		return err
 	}
 	pw := randomPassword()
-	u, err := m.Accounts.CreateUser(ctx, accounts.NewUser{Username: "admin", DisplayName: "系统管理员", Password: pw, Role: accounts.RoleAdmin},
+	u, err := m.Accounts.CreateUser(ctx, accounts.NewUser{Username: "admin", DisplayName: "系统管理员", Password: pw, Role: accounts.RoleAdmin, MustChangePassword: true},
 		func(string) bool { return false }, func(string) bool { return false })
 	if err != nil {
 		return fmt.Errorf("bootstrap admin: %w", err)
 	}
-	m.Log.Warn("created the first admin account; its one-time password is printed on stderr, change it", "user", u.ID)
+	m.Log.Warn("created the first admin account; its one-time password is printed on stderr and must be changed at first login", "user", u.ID)
 	if m.Stderr != nil {
-		fmt.Fprintf(m.Stderr, "\n  首次启动：已创建管理员账号 / first start: admin account created\n  username: admin\n  password: %s\n  (shown once; not stored in plaintext)\n\n", pw)
+		fmt.Fprintf(m.Stderr, "\n  首次启动：已创建管理员账号 / first start: admin account created\n  username: admin\n  password: %s\n  (一次性密码，首次登录须修改 / one-time: must be changed at first login; not stored in plaintext)\n\n", pw)
 	}
 	return nil
 }

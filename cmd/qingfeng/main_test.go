@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/base32"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -221,7 +222,9 @@ func multipartBody(t *testing.T, fields [][2]string, files []filePart) (io.Reade
 	return &buf, w.FormDataContentType()
 }
 
-// staff creates an account directly and logs it in through the API.
+// staffLogin creates an account directly and logs it in through the API. A role that
+// must have a second factor (QF_REQUIRE_2FA) enrols one through the API first, as its
+// owner would; the account's TOTP secret is returned by enrolTOTP for tests that need it.
 func staffLogin(t *testing.T, role accounts.Role, unit, division string) (string, *accounts.User) {
 	t.Helper()
 	name := fmt.Sprintf("u%d", time.Now().UnixNano())
@@ -235,9 +238,39 @@ func staffLogin(t *testing.T, role accounts.Role, unit, division string) (string
 	wantStatus(t, r, 200)
 	var tok struct {
 		AccessToken string `json:"access_token"`
+		Restriction string `json:"restriction"`
 	}
 	r.json(t, &tok)
+	if srv.Config.Require2FA[role] {
+		if tok.Restriction != "totp_enrollment_required" {
+			t.Fatalf("%s without a second factor logged in with restriction %q", role, tok.Restriction)
+		}
+		enrolTOTP(t, tok.AccessToken)
+	}
 	return tok.AccessToken, u
+}
+
+// enrolTOTP sets up a second factor for the account of token and returns its secret
+// and recovery codes.
+func enrolTOTP(t *testing.T, token string) ([]byte, []string) {
+	t.Helper()
+	r := postJSON(t, "/v1/auth/totp/enroll", token, "")
+	wantStatus(t, r, 200)
+	var e struct {
+		Secret string `json:"secret"`
+	}
+	r.json(t, &e)
+	secret, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(e.Secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = postJSON(t, "/v1/auth/totp/confirm", token, map[string]string{"code": accounts.TOTPCode(secret, accounts.TOTPStep(time.Now()))})
+	wantStatus(t, r, 200)
+	var c struct {
+		RecoveryCodes []string `json:"recovery_codes"`
+	}
+	r.json(t, &c)
+	return secret, c.RecoveryCodes
 }
 
 // anonymousReport is a valid anonymous report about a Yiwu trade association.

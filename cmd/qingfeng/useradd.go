@@ -32,6 +32,7 @@ func userAdd(cfg Config, log *slog.Logger, args []string, stdin io.Reader, stdou
 	unit := fs.String("unit", "", "unit id for staff, e.g. 330782-mz")
 	division := fs.String("division", "", "division code for liaisons and custodians, e.g. 330782")
 	display := fs.String("name", "", "display name")
+	mustChange := fs.Bool("must-change", true, "the password must be changed at first login (it is one-time: the operator saw it)")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -49,7 +50,7 @@ func userAdd(cfg Config, log *slog.Logger, args []string, stdin io.Reader, stdou
 		return 1
 	}
 	u, err := m.Accounts.CreateUser(ctx, accounts.NewUser{Username: *username, DisplayName: *display, Password: pw,
-		Role: accounts.Role(*role), UnitID: *unit, Division: *division},
+		Role: accounts.Role(*role), UnitID: *unit, Division: *division, MustChangePassword: *mustChange},
 		func(id string) bool { _, ok := m.engine.Units.Get(id); return ok },
 		func(code string) bool { _, ok := routing.LookupDivision(code); return ok })
 	if err != nil {

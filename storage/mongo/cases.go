@@ -87,6 +87,13 @@ type caseDoc struct {
 	FiledBy       string    `bson:"filed_by,omitempty"`
 	Version       int64     `bson:"version"`
 	UpdatedAt     time.Time `bson:"updated_at"`
+
+	// Reporter activity (intake.Case.NewActivity). new_activity is stored rather than
+	// derived from the times so that the queue filter is an indexable equality.
+	ReporterActivityAt time.Time `bson:"reporter_activity_at,omitempty"`
+	ReporterActivityN  int64     `bson:"reporter_activity_n,omitempty"`
+	NewActivity        bool      `bson:"new_activity,omitempty"`
+	StaffSeenAt        time.Time `bson:"staff_seen_at,omitempty"`
 }
 
 type subjectDoc struct {
@@ -381,6 +388,11 @@ func (d *caseDoc) toCase() *intake.Case {
 		FiledBy:           d.FiledBy,
 		Version:           d.Version,
 		UpdatedAt:         d.UpdatedAt,
+
+		ReporterActivityAt: d.ReporterActivityAt,
+		ReporterActivityN:  d.ReporterActivityN,
+		NewActivity:        d.NewActivity,
+		StaffSeenAt:        d.StaffSeenAt,
 	}
 	if o := d.Subject.Organization; o != nil {
 		c.Subject.Organization = &intake.OrgSubject{CreditCode: o.CreditCode, Name: o.Name}
@@ -531,6 +543,9 @@ func (s *CaseStore) ListCases(ctx context.Context, f intake.CaseFilter) ([]*inta
 	if f.Assignee != "" {
 		filter["assignee"] = f.Assignee
 	}
+	if f.NewActivity {
+		filter["new_activity"] = true
+	}
 	if f.SortByDue || f.DueBefore != "" {
 		due := bson.M{"$gt": ""}
 		if f.DueBefore != "" {
@@ -645,11 +660,11 @@ func (s *CaseStore) AddEvidence(ctx context.Context, caseID string, evs []intake
 	}
 	res, err := s.db.updateOne(ctx, collCases, caseID,
 		bson.M{"evidence_bytes": bson.M{"$lte": maxBytes - total}},
-		bson.M{
+		withReporterUploads(bson.M{
 			"$push": bson.M{"evidence": bson.M{"$each": docs}},
 			"$inc":  bson.M{"evidence_bytes": total, "version": int64(1)},
 			"$set":  bson.M{"updated_at": s.db.now().UTC()},
-		})
+		}, evs))
 	if err != nil {
 		return storeError(op, err, nil, nil)
 	}
@@ -828,10 +843,92 @@ func (s *CaseStore) AddMessage(ctx context.Context, m *intake.Message) error {
 		Body:      m.Body,
 		CreatedAt: utc(m.CreatedAt),
 	}
+	op := "store message " + m.ID + " of case " + m.CaseID
 	if _, err := s.db.coll(collMessages).InsertOne(ctx, d); err != nil {
-		return storeError("store message "+m.ID+" of case "+m.CaseID, err, nil, errMessageExists)
+		return storeError(op, err, nil, errMessageExists)
+	}
+	if m.From != intake.UploaderReporter {
+		return nil
+	}
+	// Messages live in their own collection and FerretDB has no multi-document
+	// transactions, so the case is marked after the message is stored: a reader who
+	// sees the new count can see the message too. The other order could let a read
+	// between the two writes clear the mark without showing the message.
+	res, err := s.db.updateOne(ctx, collCases, m.CaseID, nil, withReporterActivity(bson.M{}, 1, m.CreatedAt))
+	if err == nil && res.MatchedCount == 0 {
+		err = mongodrv.ErrNoDocuments
+	}
+	if err != nil {
+		// Unmarked, the message would go unseen: take it back and let the reporter retry.
+		if _, derr := s.db.coll(collMessages).DeleteOne(context.WithoutCancel(ctx), bson.M{"_id": m.ID}); derr != nil {
+			return fmt.Errorf("%s: mark case: %w (and remove the message: %v)", op, err, derr)
+		}
+		return storeError(op+": mark case", err, errCaseNotFound, nil)
 	}
 	return nil
+}
+
+// withReporterActivity adds to update the marking of n new reporter messages or
+// uploads, the latest at `at`: one more reason for the owning unit to look. It does
+// not change the case's version: a reporter writing must not make staff's
+// concurrent workflow step fail.
+func withReporterActivity(update bson.M, n int64, at time.Time) bson.M {
+	inc, _ := update["$inc"].(bson.M)
+	if inc == nil {
+		inc = bson.M{}
+	}
+	inc["reporter_activity_n"] = n
+	update["$inc"] = inc
+	set, _ := update["$set"].(bson.M)
+	if set == nil {
+		set = bson.M{}
+	}
+	set["new_activity"] = true
+	update["$set"] = set
+	// $max: concurrent messages may be stored out of order.
+	update["$max"] = bson.M{"reporter_activity_at": at.UTC()}
+	return update
+}
+
+// withReporterUploads adds to update the marking of the reporter's uploads among evs,
+// if there are any: in the same update that stores them.
+func withReporterUploads(update bson.M, evs []intake.Evidence) bson.M {
+	var (
+		n      int64
+		latest time.Time
+	)
+	for _, ev := range evs {
+		if ev.UploadedBy == intake.UploaderReporter {
+			n++
+			if ev.UploadedAt.After(latest) {
+				latest = ev.UploadedAt
+			}
+		}
+	}
+	if n == 0 {
+		return update
+	}
+	return withReporterActivity(update, n, latest)
+}
+
+// MarkActivitySeen clears case caseID's new reporter activity if the case still
+// belongs to unitID and has had exactly seenN reporter messages and uploads: one
+// conditional update, so that activity arriving after the reader loaded the case
+// keeps the mark.
+func (s *CaseStore) MarkActivitySeen(ctx context.Context, caseID, unitID string, seenN int64, at time.Time) (bool, error) {
+	res, err := s.db.updateOne(ctx, collCases, caseID,
+		bson.M{"unit_id": unitID, "reporter_activity_n": seenN, "new_activity": true},
+		bson.M{"$set": bson.M{"new_activity": false, "staff_seen_at": at.UTC()}})
+	if err != nil {
+		return false, storeError("mark activity on case "+caseID+" seen", err, nil, nil)
+	}
+	return res.MatchedCount == 1, nil
+}
+
+// CountNewActivity counts a unit's cases with reporter activity its staff have not read.
+func (s *CaseStore) CountNewActivity(ctx context.Context, unitID string) (int64, error) {
+	n, err := s.db.coll(collCases).CountDocuments(ctx, bson.M{"unit_id": unitID, "new_activity": true})
+	return n, storeError("count cases with new activity", err, nil, nil)
 }
 
 // Messages returns a case's conversation, oldest first.

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -44,6 +45,8 @@ func runConformance(t *testing.T, newDB func(t *testing.T) *DB) {
 		{"UserDisabled", testUserDisabled},
 		{"Sessions", testSessions},
 		{"SessionRotateConcurrent", testSessionRotateConcurrent},
+		{"UserCredentials", testUserCredentials},
+		{"SecondFactorOnce", testSecondFactorOnce},
 		{"EnsureIndexesTwice", testEnsureIndexesTwice},
 		{"PurgeExpired", testPurgeExpired},
 	}
@@ -585,6 +588,12 @@ func testMessages(t *testing.T, db *DB) {
 		{ID: "m2", CaseID: "c1", From: "reporter", Kind: "message", Body: "同一时刻", CreatedAt: base},
 		{ID: "x1", CaseID: "c2", From: "reporter", Kind: "message", Body: "别的案件", CreatedAt: base},
 	}
+	// A reporter's message marks its case, so the cases must exist.
+	for i, id := range []string{"c1", "c2"} {
+		c := newCase(900+i, "mz-330782", "330782", base)
+		c.ID = id
+		mustCreate(t, s, c)
+	}
 	for _, m := range msgs {
 		if err := s.AddMessage(ctx, m); err != nil {
 			t.Fatal(err)
@@ -749,6 +758,144 @@ func testUserDisabled(t *testing.T, db *DB) {
 	wantCode(t, s.SetUserDisabled(ctx, "u9", true), qingfeng.ENOTFOUND)
 }
 
+func testUserCredentials(t *testing.T, db *DB) {
+	ctx := context.Background()
+	s := NewUserStore(db)
+	for i, name := range []string{"zhaoliu", "wangwu", "lisi", "sunqi", "zhouba"} {
+		if err := s.CreateUser(ctx, newUser(fmt.Sprint("u", i), name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var names []string
+	for after := ""; ; {
+		page, err := s.ListUsers(ctx, after, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page) == 0 {
+			break
+		}
+		for _, u := range page {
+			names = append(names, u.Username)
+		}
+		after = page[len(page)-1].Username
+	}
+	if want := []string{"lisi", "sunqi", "wangwu", "zhaoliu", "zhouba"}; !reflect.DeepEqual(names, want) {
+		t.Errorf("paged listing %v, want %v", names, want)
+	}
+
+	if err := s.SetPassword(ctx, "u1", "hash2", true); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.UserByID(ctx, "u1"); got.PasswordHash != "hash2" || !got.MustChangePassword {
+		t.Errorf("after SetPassword: hash %q, must change %v", got.PasswordHash, got.MustChangePassword)
+	}
+	wantCode(t, s.SetPassword(ctx, "u9", "h", false), qingfeng.ENOTFOUND)
+
+	now := time.Now().UTC()
+	for _, id := range []string{"a", "b", "c"} {
+		if err := s.CreateSession(ctx, &accounts.Session{ID: id, UserID: "u1", RefreshHash: id, CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.CreateSession(ctx, &accounts.Session{ID: "other", UserID: "u2", RefreshHash: "o", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteUserSessions(ctx, "u1", "b"); err != nil {
+		t.Fatal(err)
+	}
+	for id, want := range map[string]string{"a": qingfeng.ENOTFOUND, "b": "", "c": qingfeng.ENOTFOUND, "other": ""} {
+		_, err := s.SessionByID(ctx, id)
+		wantCode(t, err, want)
+	}
+	if err := s.RevokeSessions(ctx, "u1"); err != nil {
+		t.Fatal(err)
+	}
+	_, err := s.SessionByID(ctx, "b")
+	wantCode(t, err, qingfeng.ENOTFOUND)
+	if _, err := s.SessionByID(ctx, "other"); err != nil {
+		t.Errorf("another account's session: %v", err)
+	}
+	if got, _ := s.UserByID(ctx, "u1"); got.SessionGeneration != 1 {
+		t.Errorf("generation %d after one revocation, want 1", got.SessionGeneration)
+	}
+	wantCode(t, s.RevokeSessions(ctx, "u9"), qingfeng.ENOTFOUND)
+}
+
+// testSecondFactorOnce presents one TOTP step and one recovery code from 32 goroutines
+// at once: each is accepted exactly once.
+func testSecondFactorOnce(t *testing.T, db *DB) {
+	ctx := context.Background()
+	s := NewUserStore(db)
+	if err := s.CreateUser(ctx, newUser("u1", "wangwu")); err != nil {
+		t.Fatal(err)
+	}
+	wantCode(t, s.UseTOTPStep(ctx, "u1", 5), qingfeng.ECONFLICT) // not enabled
+	pending := accounts.TOTPState{Pending: []byte("pending")}
+	if err := s.SetTOTP(ctx, "u1", pending); err != nil {
+		t.Fatal(err)
+	}
+	var enabled atomic.Int32
+	var wg0 sync.WaitGroup
+	for range 8 {
+		wg0.Go(func() {
+			switch err := s.EnableTOTP(ctx, "u1", []byte("pending"), accounts.TOTPState{Enabled: true, Secret: []byte("pending")}); qingfeng.ErrorCode(err) {
+			case "":
+				enabled.Add(1)
+			case qingfeng.ECONFLICT:
+			default:
+				t.Error(err)
+			}
+		})
+	}
+	wg0.Wait()
+	if enabled.Load() != 1 {
+		t.Errorf("%d confirmations won, want 1", enabled.Load())
+	}
+	wantCode(t, s.EnableTOTP(ctx, "u1", []byte("other"), accounts.TOTPState{Enabled: true}), qingfeng.ECONFLICT)
+	wantCode(t, s.EnableTOTP(ctx, "u9", []byte("pending"), accounts.TOTPState{Enabled: true}), qingfeng.ENOTFOUND)
+	st := accounts.TOTPState{Enabled: true, Secret: []byte("sealed"), LastStep: 10, RecoveryHashes: []string{"r1", "r2"}}
+	if err := s.SetTOTP(ctx, "u1", st); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := s.UserByID(ctx, "u1"); !reflect.DeepEqual(got.TOTP, st) {
+		t.Errorf("TOTP state %+v, want %+v", got.TOTP, st)
+	}
+	wantCode(t, s.UseTOTPStep(ctx, "u1", 10), qingfeng.ECONFLICT)
+	wantCode(t, s.UseTOTPStep(ctx, "u1", 9), qingfeng.ECONFLICT)
+	wantCode(t, s.UseTOTPStep(ctx, "u9", 11), qingfeng.ENOTFOUND)
+	const n = 32
+	var totpWins, codeWins atomic.Int32
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			switch err := s.UseTOTPStep(ctx, "u1", 11); qingfeng.ErrorCode(err) {
+			case "":
+				totpWins.Add(1)
+			case qingfeng.ECONFLICT:
+			default:
+				t.Error(err)
+			}
+			switch err := s.UseRecoveryCode(ctx, "u1", "r2"); qingfeng.ErrorCode(err) {
+			case "":
+				codeWins.Add(1)
+			case qingfeng.ECONFLICT:
+			default:
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	if totpWins.Load() != 1 || codeWins.Load() != 1 {
+		t.Errorf("%d TOTP and %d recovery-code uses won, want 1 each", totpWins.Load(), codeWins.Load())
+	}
+	got, _ := s.UserByID(ctx, "u1")
+	if got.TOTP.LastStep != 11 || !reflect.DeepEqual(got.TOTP.RecoveryHashes, []string{"r1"}) {
+		t.Errorf("after use: %+v", got.TOTP)
+	}
+	wantCode(t, s.UseRecoveryCode(ctx, "u1", "r9"), qingfeng.ECONFLICT)
+}
+
 func testSessions(t *testing.T, db *DB) {
 	ctx := context.Background()
 	s := NewUserStore(db)
@@ -774,22 +921,22 @@ func testSessions(t *testing.T, db *DB) {
 			}
 			return err
 		}, ""},
-		{"rotate", func() error { return s.RotateSession(ctx, "s1", "h0", "h1", later) }, ""},
-		{"rotate with the used hash", func() error { return s.RotateSession(ctx, "s1", "h0", "h2", later) }, qingfeng.EUNAUTHORIZED},
+		{"rotate", func() error { return s.RotateSession(ctx, "s1", "h0", "h1", now, later) }, ""},
+		{"rotate with the used hash", func() error { return s.RotateSession(ctx, "s1", "h0", "h2", now, later) }, qingfeng.ECONFLICT},
 		{"rotated", func() error {
 			got, err := s.SessionByID(ctx, "s1")
-			if err == nil && (got.RefreshHash != "h1" || !got.ExpiresAt.Equal(later)) {
-				return fmt.Errorf("after rotation: hash %q, expires %v", got.RefreshHash, got.ExpiresAt)
+			if err == nil && (got.RefreshHash != "h1" || got.PrevHash != "h0" || !got.RotatedAt.Equal(now) || !got.ExpiresAt.Equal(later)) {
+				return fmt.Errorf("after rotation: hash %q, prev %q at %v, expires %v", got.RefreshHash, got.PrevHash, got.RotatedAt, got.ExpiresAt)
 			}
 			return err
 		}, ""},
-		{"rotate again", func() error { return s.RotateSession(ctx, "s1", "h1", "h2", later) }, ""},
-		{"rotate unknown", func() error { return s.RotateSession(ctx, "s9", "h0", "h1", later) }, qingfeng.EUNAUTHORIZED},
+		{"rotate again", func() error { return s.RotateSession(ctx, "s1", "h1", "h2", now, later) }, ""},
+		{"rotate unknown", func() error { return s.RotateSession(ctx, "s9", "h0", "h1", now, later) }, qingfeng.ENOTFOUND},
 		{"get expired", func() error { _, err := s.SessionByID(ctx, "s2"); return err }, qingfeng.ENOTFOUND},
-		{"rotate expired", func() error { return s.RotateSession(ctx, "s2", "x0", "x1", later) }, qingfeng.EUNAUTHORIZED},
+		{"rotate expired", func() error { return s.RotateSession(ctx, "s2", "x0", "x1", now, later) }, qingfeng.ENOTFOUND},
 		{"delete", func() error { return s.DeleteSession(ctx, "s1") }, ""},
 		{"get deleted", func() error { _, err := s.SessionByID(ctx, "s1"); return err }, qingfeng.ENOTFOUND},
-		{"rotate deleted", func() error { return s.RotateSession(ctx, "s1", "h2", "h3", later) }, qingfeng.EUNAUTHORIZED},
+		{"rotate deleted", func() error { return s.RotateSession(ctx, "s1", "h2", "h3", now, later) }, qingfeng.ENOTFOUND},
 		{"delete again", func() error { return s.DeleteSession(ctx, "s1") }, ""},
 	}
 	for _, st := range steps {
@@ -816,7 +963,7 @@ func testSessionRotateConcurrent(t *testing.T, db *DB) {
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	for i := range n {
-		wg.Go(func() { errs[i] = s.RotateSession(ctx, "s1", "h0", fmt.Sprintf("h1-%d", i), now.Add(2*time.Hour)) })
+		wg.Go(func() { errs[i] = s.RotateSession(ctx, "s1", "h0", fmt.Sprintf("h1-%d", i), now, now.Add(2*time.Hour)) })
 	}
 	wg.Wait()
 	var won []int
@@ -824,7 +971,7 @@ func testSessionRotateConcurrent(t *testing.T, db *DB) {
 		switch qingfeng.ErrorCode(err) {
 		case "":
 			won = append(won, i)
-		case qingfeng.EUNAUTHORIZED:
+		case qingfeng.ECONFLICT:
 		default:
 			t.Errorf("unexpected error: %v", err)
 		}

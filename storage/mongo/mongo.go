@@ -149,6 +149,7 @@ func (db *DB) indexes() map[string][]mongodrv.IndexModel {
 			{Keys: bson.D{asc("receipt_hash")}, Options: options.Index().SetName("receipt_hash_unique").SetUnique(true)},
 			// The list queries: equality or range first, then the sort order.
 			{Keys: bson.D{asc("unit_id"), desc("received_at"), asc("_id")}, Options: options.Index().SetName("unit_received")},
+			{Keys: bson.D{asc("unit_id"), asc("new_activity"), desc("received_at"), asc("_id")}, Options: options.Index().SetName("unit_new_activity")},
 			{Keys: bson.D{asc("location.division"), desc("received_at"), asc("_id")}, Options: options.Index().SetName("division_received")},
 			{Keys: bson.D{asc("filed_by"), desc("received_at"), asc("_id")}, Options: options.Index().SetName("filed_by_received")},
 			{Keys: bson.D{desc("received_at"), asc("_id")}, Options: options.Index().SetName("received")},
@@ -158,6 +159,10 @@ func (db *DB) indexes() map[string][]mongodrv.IndexModel {
 		},
 		collUsers: {
 			{Keys: bson.D{asc("username")}, Options: options.Index().SetName("username_unique").SetUnique(true)},
+		},
+		collSessions: {
+			// Disabling an account or resetting its credentials deletes its sessions.
+			{Keys: bson.D{asc("user_id")}, Options: options.Index().SetName("user_sessions")},
 		},
 		collAudit: {
 			// GET /v1/admin/audit?case=…: one case's entries in chain order.

@@ -43,7 +43,8 @@ func (s *CaseStore) ClosedBefore(ctx context.Context, cutoff time.Time, limit in
 		return nil, nil
 	}
 	cur, err := s.db.coll(collCases).Find(ctx,
-		bson.M{"status": string(intake.StatusClosed), "purged_at": bson.M{"$exists": false}},
+		// A case with reporter activity its unit has not read waits until it is read.
+		bson.M{"status": string(intake.StatusClosed), "purged_at": bson.M{"$exists": false}, "new_activity": bson.M{"$ne": true}},
 		options.Find().SetProjection(bson.M{"_id": 1, "number": 1, "version": 1, "transitions": 1, "evidence": 1}).
 			SetSort(bson.D{asc("_id")}))
 	if err != nil {
@@ -120,9 +121,9 @@ func (s *CaseStore) Anonymise(ctx context.Context, caseID string, version int64,
 	if err := bson.Unmarshal(raw, &d); err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
-	if d.Status != string(intake.StatusClosed) || d.Version != version {
+	if d.Status != string(intake.StatusClosed) || d.Version != version || d.NewActivity {
 		e := *errNotClosed
-		e.Err = fmt.Errorf("%s: status %s at version %d, want closed at %d", op, d.Status, d.Version, version)
+		e.Err = fmt.Errorf("%s: status %s at version %d (unread reporter activity: %v), want closed at %d", op, d.Status, d.Version, d.NewActivity, version)
 		return &e
 	}
 
@@ -142,8 +143,9 @@ func (s *CaseStore) Anonymise(ctx context.Context, caseID string, version int64,
 	if len(d.EarlierDecisions) > 0 {
 		set["earlier_decisions"] = withoutWhy(d.EarlierDecisions)
 	}
+	// A reporter's message does not change the version: new_activity guards it.
 	res, err := s.db.updateOne(ctx, collCases, caseID,
-		bson.M{"version": version, "status": string(intake.StatusClosed), "purged_at": bson.M{"$exists": false}},
+		bson.M{"version": version, "status": string(intake.StatusClosed), "purged_at": bson.M{"$exists": false}, "new_activity": bson.M{"$ne": true}},
 		bson.M{
 			"$unset": bson.M{"identity": "", "transfer": "", "decision.why": ""},
 			"$set":   set,

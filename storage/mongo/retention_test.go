@@ -122,6 +122,10 @@ func closedCase(t *testing.T, db *DB, blobs intake.EvidenceStore, i int, closedA
 			t.Fatal(err)
 		}
 	}
+	// The unit read the reporter's messages before it closed the case.
+	if ok, err := s.MarkActivitySeen(ctx, c.ID, c.UnitID, 2, closedAt); err != nil || !ok {
+		t.Fatalf("mark activity seen: %v, %v", ok, err)
+	}
 	rs := NewRecipientStore(db)
 	for j, d := range []custody.Disclosure{
 		{Status: custody.Completed, Resealed: []byte("age-encryption.org/v1\nRESEALED-MARKER-" + tag)},
@@ -554,8 +558,16 @@ func TestRetentionChangedDuringPurge(t *testing.T) {
 		if n, err := p.RunOnce(ctx); err != nil || n != 0 {
 			t.Fatalf("purged %d, %v; want the case skipped", n, err)
 		}
-		if c, _ := s.CaseByID(ctx, f.c.ID); c.Identity == nil || len(c.Evidence) != 3 {
+		c, _ := s.CaseByID(ctx, f.c.ID)
+		if c.Identity == nil || len(c.Evidence) != 3 {
 			t.Fatalf("case changed by a refused purge: %+v", c)
+		}
+		// The late evidence came from the reporter: kept until the unit has read it.
+		if n, err := p.RunOnce(ctx); err != nil || n != 0 {
+			t.Fatalf("purged %d, %v; want the unread upload kept", n, err)
+		}
+		if ok, err := s.MarkActivitySeen(ctx, c.ID, c.UnitID, c.ReporterActivityN, retentionNow); err != nil || !ok {
+			t.Fatalf("mark seen: %v, %v", ok, err)
 		}
 		if n, err := p.RunOnce(ctx); err != nil || n != 1 {
 			t.Fatalf("next run purged %d, %v", n, err)

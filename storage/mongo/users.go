@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	qingfeng "github.com/qingfeng-zj/qingfeng"
 	"github.com/qingfeng-zj/qingfeng/accounts"
@@ -24,6 +25,7 @@ var (
 	errUsernameTaken   = qingfeng.Errorf(qingfeng.ECONFLICT, "用户名已被使用", "the username is taken")
 	errSessionNotFound = qingfeng.Errorf(qingfeng.ENOTFOUND, "登录会话不存在或已过期", "session not found or expired")
 	errSessionExists   = qingfeng.Errorf(qingfeng.ECONFLICT, "登录会话已存在", "the session already exists")
+	errSessionRotated  = qingfeng.Errorf(qingfeng.ECONFLICT, "登录会话已刷新", "the session was refreshed meanwhile")
 )
 
 type userDoc struct {
@@ -35,19 +37,47 @@ type userDoc struct {
 	Division     string    `bson:"division,omitempty"`
 	PasswordHash string    `bson:"password_hash"`
 	Disabled     bool      `bson:"disabled"`
+	MustChange   bool      `bson:"must_change_password"`
+	Generation   int64     `bson:"session_generation"`
+	TOTP         totpDoc   `bson:"totp"`
+	LastLoginAt  time.Time `bson:"last_login_at,omitempty"`
 	CreatedAt    time.Time `bson:"created_at"`
 	UpdatedAt    time.Time `bson:"updated_at"`
+}
+
+// totpDoc is a second factor: the secrets only sealed (accounts.SecretBox), the
+// recovery codes only as keyed hashes.
+type totpDoc struct {
+	Enabled        bool     `bson:"enabled"`
+	Secret         []byte   `bson:"secret_sealed,omitempty"`
+	Pending        []byte   `bson:"pending_sealed,omitempty"`
+	LastStep       int64    `bson:"last_step"`
+	RecoveryHashes []string `bson:"recovery_hashes"`
+}
+
+func totpDocOf(t accounts.TOTPState) totpDoc {
+	d := totpDoc{Enabled: t.Enabled, Secret: t.Secret, Pending: t.Pending, LastStep: t.LastStep, RecoveryHashes: t.RecoveryHashes}
+	if d.RecoveryHashes == nil {
+		d.RecoveryHashes = []string{}
+	}
+	return d
 }
 
 type sessionDoc struct {
 	ID          string    `bson:"_id"`
 	UserID      string    `bson:"user_id"`
 	RefreshHash string    `bson:"refresh_hash"`
+	PrevHash    string    `bson:"prev_hash,omitempty"`
+	RotatedAt   time.Time `bson:"rotated_at,omitempty"`
+	Generation  int64     `bson:"generation"`
 	CreatedAt   time.Time `bson:"created_at"`
 	ExpiresAt   time.Time `bson:"expires_at"`
 }
 
 func (d *userDoc) toUser() *accounts.User {
+	if len(d.TOTP.RecoveryHashes) == 0 {
+		d.TOTP.RecoveryHashes = nil
+	}
 	return &accounts.User{
 		ID:           d.ID,
 		Username:     d.Username,
@@ -57,8 +87,14 @@ func (d *userDoc) toUser() *accounts.User {
 		Division:     d.Division,
 		PasswordHash: d.PasswordHash,
 		Disabled:     d.Disabled,
-		CreatedAt:    d.CreatedAt,
-		UpdatedAt:    d.UpdatedAt,
+
+		MustChangePassword: d.MustChange,
+		SessionGeneration:  d.Generation,
+		TOTP: accounts.TOTPState{Enabled: d.TOTP.Enabled, Secret: d.TOTP.Secret, Pending: d.TOTP.Pending,
+			LastStep: d.TOTP.LastStep, RecoveryHashes: d.TOTP.RecoveryHashes},
+		LastLoginAt: d.LastLoginAt,
+		CreatedAt:   d.CreatedAt,
+		UpdatedAt:   d.UpdatedAt,
 	}
 }
 
@@ -74,6 +110,9 @@ func (s *UserStore) CreateUser(ctx context.Context, u *accounts.User) error {
 		Division:     u.Division,
 		PasswordHash: u.PasswordHash,
 		Disabled:     u.Disabled,
+		MustChange:   u.MustChangePassword,
+		Generation:   u.SessionGeneration,
+		TOTP:         totpDocOf(u.TOTP),
 		CreatedAt:    utc(u.CreatedAt),
 		UpdatedAt:    utc(u.UpdatedAt),
 	}
@@ -110,19 +149,114 @@ func (s *UserStore) CountUsers(ctx context.Context) (int64, error) {
 	return n, nil
 }
 
-// SetUserDisabled disables or re-enables account id.
-func (s *UserStore) SetUserDisabled(ctx context.Context, id string, disabled bool) error {
-	op := "set user disabled " + id
-	res, err := s.db.updateOne(ctx, collUsers, id, nil, bson.M{
-		"$set": bson.M{"disabled": disabled, "updated_at": s.db.now().UTC()},
-	})
+// setUser applies update to account id if it also matches cond; a missing account
+// is ENOTFOUND, a present one not matching cond is conflict.
+func (s *UserStore) setUser(ctx context.Context, op, id string, cond, update bson.M, conflict *qingfeng.Error) error {
+	if set, ok := update["$set"].(bson.M); ok {
+		set["updated_at"] = s.db.now().UTC()
+	}
+	res, err := s.db.updateOne(ctx, collUsers, id, cond, update)
 	if err != nil {
 		return storeError(op, err, nil, nil)
 	}
 	if res.MatchedCount == 0 {
+		if cond != nil && conflict != nil {
+			if _, err := s.UserByID(ctx, id); err != nil {
+				return err
+			}
+			e := *conflict
+			e.Err = errors.New(op + ": condition not met")
+			return &e
+		}
 		e := *errUserNotFound
 		e.Err = errors.New(op + ": no such user")
 		return &e
+	}
+	return nil
+}
+
+// SetUserDisabled disables or re-enables account id.
+func (s *UserStore) SetUserDisabled(ctx context.Context, id string, disabled bool) error {
+	return s.setUser(ctx, "set user disabled "+id, id, nil, bson.M{"$set": bson.M{"disabled": disabled}}, nil)
+}
+
+// ListUsers returns up to limit accounts with usernames after after, by username.
+func (s *UserStore) ListUsers(ctx context.Context, after string, limit int) ([]*accounts.User, error) {
+	filter := bson.M{}
+	if after != "" {
+		filter["username"] = bson.M{"$gt": after}
+	}
+	docs, err := findAll[userDoc](ctx, s.db, collUsers, "list users", filter,
+		options.Find().SetSort(bson.D{{Key: "username", Value: 1}}).SetLimit(int64(limit)))
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*accounts.User, len(docs))
+	for i := range docs {
+		out[i] = docs[i].toUser()
+	}
+	return out, nil
+}
+
+// SetPassword stores a new password hash and the must-change flag of account id.
+func (s *UserStore) SetPassword(ctx context.Context, id, hash string, mustChange bool) error {
+	return s.setUser(ctx, "set password "+id, id, nil, bson.M{"$set": bson.M{"password_hash": hash, "must_change_password": mustChange}}, nil)
+}
+
+// SetTOTP replaces the second-factor state of account id.
+func (s *UserStore) SetTOTP(ctx context.Context, id string, t accounts.TOTPState) error {
+	return s.setUser(ctx, "set totp "+id, id, nil, bson.M{"$set": bson.M{"totp": totpDocOf(t)}}, nil)
+}
+
+// EnableTOTP sets the second-factor state of account id if pending is still its pending
+// secret and no second factor is on: of two confirmations racing, one wins.
+func (s *UserStore) EnableTOTP(ctx context.Context, id string, pending []byte, t accounts.TOTPState) error {
+	return s.setUser(ctx, "enable totp "+id, id, bson.M{"totp.enabled": false, "totp.pending_sealed": pending},
+		bson.M{"$set": bson.M{"totp": totpDocOf(t)}}, errTOTPChanged)
+}
+
+var errTOTPChanged = qingfeng.Errorf(qingfeng.ECONFLICT, "两步验证设置已变化", "the second factor changed meanwhile")
+
+var errCodeUsed = qingfeng.Errorf(qingfeng.ECONFLICT, "验证码已使用", "the code was already used")
+
+// UseTOTPStep records step as used if it is later than the last used one: one
+// conditional update, so of two logins racing with one code only one wins.
+func (s *UserStore) UseTOTPStep(ctx context.Context, id string, step int64) error {
+	return s.setUser(ctx, "use totp step "+id, id, bson.M{"totp.enabled": true, "totp.last_step": bson.M{"$lt": step}},
+		bson.M{"$set": bson.M{"totp.last_step": step}}, errCodeUsed)
+}
+
+// UseRecoveryCode removes hash from account id's recovery codes, if it is there.
+func (s *UserStore) UseRecoveryCode(ctx context.Context, id, hash string) error {
+	return s.setUser(ctx, "use recovery code "+id, id, bson.M{"totp.enabled": true, "totp.recovery_hashes": hash},
+		bson.M{"$pull": bson.M{"totp.recovery_hashes": hash}, "$set": bson.M{}}, errCodeUsed)
+}
+
+// RecordLogin sets the last login time of account id.
+func (s *UserStore) RecordLogin(ctx context.Context, id string, at time.Time) error {
+	if _, err := s.db.updateOne(ctx, collUsers, id, nil, bson.M{"$set": bson.M{"last_login_at": utc(at)}}); err != nil {
+		return storeError("record login "+id, err, nil, nil)
+	}
+	return nil
+}
+
+// RevokeSessions ends every session of account userID: the generation bump makes any
+// session opened concurrently (from a user document read before it) invalid too.
+func (s *UserStore) RevokeSessions(ctx context.Context, userID string) error {
+	if err := s.setUser(ctx, "revoke sessions of "+userID, userID, nil, bson.M{"$inc": bson.M{"session_generation": 1}, "$set": bson.M{}}, nil); err != nil {
+		return err
+	}
+	return s.DeleteUserSessions(ctx, userID, "")
+}
+
+// DeleteUserSessions deletes the sessions of account userID except session except.
+func (s *UserStore) DeleteUserSessions(ctx context.Context, userID, except string) error {
+	filter := bson.M{"user_id": userID}
+	if except != "" {
+		filter["_id"] = bson.M{"$ne": except}
+	}
+	if _, err := s.db.coll(collSessions).DeleteMany(ctx, filter); err != nil {
+		return storeError("delete sessions of "+userID, err, nil, nil)
 	}
 	return nil
 }
@@ -133,6 +267,7 @@ func (s *UserStore) CreateSession(ctx context.Context, sess *accounts.Session) e
 		ID:          sess.ID,
 		UserID:      sess.UserID,
 		RefreshHash: sess.RefreshHash,
+		Generation:  sess.Generation,
 		CreatedAt:   utc(sess.CreatedAt),
 		ExpiresAt:   utc(sess.ExpiresAt),
 	}
@@ -142,22 +277,25 @@ func (s *UserStore) CreateSession(ctx context.Context, sess *accounts.Session) e
 	return nil
 }
 
-// RotateSession replaces the refresh hash of live session id if it still equals
-// oldHash. The comparison and the replacement are one conditional update, so a
-// refresh token presented twice (a replay, or two racing refreshes) wins at most once;
-// every loser, like an unknown or expired session, gets EUNAUTHORIZED.
-func (s *UserStore) RotateSession(ctx context.Context, id, oldHash, newHash string, expires time.Time) error {
+// RotateSession replaces the refresh hash of live session id by newHash if it still
+// equals oldHash, keeping oldHash as the previous hash rotated at at. The comparison
+// and the replacement are one conditional update, so of two refreshes racing with one
+// secret exactly one rotates; the other gets ECONFLICT and judges by what it finds.
+func (s *UserStore) RotateSession(ctx context.Context, id, oldHash, newHash string, at, expires time.Time) error {
 	op := "rotate session " + id
 	now := s.db.now().UTC()
 	res, err := s.db.updateOne(ctx, collSessions, id,
 		bson.M{"refresh_hash": oldHash, "expires_at": bson.M{"$gt": now}},
-		bson.M{"$set": bson.M{"refresh_hash": newHash, "expires_at": utc(expires)}})
+		bson.M{"$set": bson.M{"refresh_hash": newHash, "prev_hash": oldHash, "rotated_at": utc(at), "expires_at": utc(expires)}})
 	if err != nil {
 		return storeError(op, err, nil, nil)
 	}
 	if res.MatchedCount == 0 {
-		e := *qingfeng.ErrUnauthorized
-		e.Err = errors.New(op + ": refresh hash does not match, or the session is gone or expired")
+		if _, err := s.SessionByID(ctx, id); err != nil {
+			return err
+		}
+		e := *errSessionRotated
+		e.Err = errors.New(op + ": the refresh hash changed")
 		return &e
 	}
 	return nil
@@ -177,6 +315,9 @@ func (s *UserStore) SessionByID(ctx context.Context, id string) (*accounts.Sessi
 		ID:          d.ID,
 		UserID:      d.UserID,
 		RefreshHash: d.RefreshHash,
+		PrevHash:    d.PrevHash,
+		RotatedAt:   d.RotatedAt,
+		Generation:  d.Generation,
 		CreatedAt:   d.CreatedAt,
 		ExpiresAt:   d.ExpiresAt,
 	}, nil
