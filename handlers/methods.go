@@ -27,9 +27,9 @@ func (s *Server) methodGuard(c fiber.Ctx) error {
 		return c.Next()
 	}
 	var allow []string
-	path := c.Path()
+	segs := splitPath(c.Path())
 	for _, r := range s.routes {
-		if !r.matches(path) {
+		if !r.matches(segs) {
 			continue
 		}
 		if r.method == method {
@@ -67,10 +67,10 @@ func splitPath(p string) []string {
 	return strings.Split(p, "/")
 }
 
-// matches follows Fiber's defaults: paths are case-insensitive, a trailing slash does
+// matches says whether a request path, split into segments, is one the route serves. It
+// follows Fiber's defaults: paths are case-insensitive, a trailing slash does
 // not matter, ":name" is one non-empty segment and "*" the rest.
-func (r routePattern) matches(path string) bool {
-	segs := splitPath(path)
+func (r routePattern) matches(segs []string) bool {
 	for i, want := range r.segments {
 		if want == "*" {
 			return true
