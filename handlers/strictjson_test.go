@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/qingfeng-zj/qingfeng"
 )
@@ -136,7 +137,21 @@ func FuzzDecodeJSONStrict(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var v strictTarget
-		_ = decodeJSONBytes(b, &v) // must not panic
+		if err := decodeJSONBytes(b, &v); err != nil {
+			if !reflect.DeepEqual(v, strictTarget{}) {
+				t.Fatalf("refused %q but changed the target: %+v", b, v)
+			}
+			return
+		}
+		// What the strict decoder accepts, encoding/json reads the same way, and it is
+		// valid UTF-8 without NUL.
+		var want strictTarget
+		if err := json.Unmarshal(b, &want); err != nil || !reflect.DeepEqual(v, want) {
+			t.Fatalf("accepted %q as %+v; encoding/json: %+v %v", b, v, want, err)
+		}
+		if !utf8.Valid(b) || strings.Contains(fmt.Sprintf("%+v", v), "\x00") || strings.ContainsRune(fmt.Sprint(v), 0) {
+			t.Fatalf("accepted %q with invalid UTF-8 or NUL", b)
+		}
 	})
 }
 
