@@ -149,7 +149,7 @@ func FuzzDecodeJSONStrict(f *testing.F) {
 		if err := json.Unmarshal(b, &want); err != nil || !reflect.DeepEqual(v, want) {
 			t.Fatalf("accepted %q as %+v; encoding/json: %+v %v", b, v, want, err)
 		}
-		if !utf8.Valid(b) || strings.Contains(fmt.Sprintf("%+v", v), "\x00") || strings.ContainsRune(fmt.Sprint(v), 0) {
+		if !utf8.Valid(b) || strings.ContainsRune(fmt.Sprint(v), 0) {
 			t.Fatalf("accepted %q with invalid UTF-8 or NUL", b)
 		}
 	})
