@@ -6,6 +6,7 @@ package qingfeng
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Error codes: the machine-readable vocabulary clients program against.
@@ -18,6 +19,7 @@ const (
 	ETOOLARGE     = "too_large"      // 413: body, file or case over its limit
 	EUNSUPPORTED  = "unsupported"    // 415: content type or file type not accepted
 	ERATELIMIT    = "rate_limited"   // 429
+	EPOWREQUIRED  = "pow_required"   // 428: solve a proof of work first (see package pow)
 	EUNAVAILABLE  = "unavailable"    // 503: a backend is down
 	EINTERNAL     = "internal_error" // 500: never carries details to the client
 
@@ -43,6 +45,8 @@ type Error struct {
 	Fields  map[string]FieldError
 	// Allowed lists permitted next states or values where that helps the client (e.g. 409).
 	Allowed []string
+	// RetryAfter, for ERATELIMIT, is how long the client should wait (Retry-After).
+	RetryAfter time.Duration
 	// Err is an underlying cause, logged, never sent.
 	Err error
 }

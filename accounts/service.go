@@ -96,7 +96,7 @@ type Credentials struct {
 // it in the same request (ErrTOTPRequired without it): one request, no half-logged-in
 // state on the server.
 func (s *Service) Login(ctx context.Context, cr Credentials) (*Tokens, error) {
-	u, err := s.Users.UserByUsername(ctx, strings.TrimSpace(cr.Username))
+	u, err := s.Users.UserByUsername(ctx, NormalizeUsername(cr.Username))
 	if qingfeng.ErrorCode(err) == qingfeng.ENOTFOUND {
 		s.Passwords.Dummy()
 		return nil, errBadLogin
@@ -367,7 +367,7 @@ var usernameRE = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{2,63}$`)
 func (s *Service) CreateUser(ctx context.Context, n NewUser, checkUnit, checkDivision func(string) bool) (*User, error) {
 	bad := map[string]qingfeng.FieldError{}
 	fe := func(f, code, zh, en string) { bad[f] = qingfeng.FieldError{Code: code, Message: zh, English: en} }
-	n.Username = strings.ToLower(strings.TrimSpace(n.Username))
+	n.Username = NormalizeUsername(n.Username)
 	if !usernameRE.MatchString(n.Username) {
 		fe("username", "invalid_username", "用户名须为3–64位小写字母、数字或 . _ -", "3–64 lowercase letters, digits, . _ -")
 	}

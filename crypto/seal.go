@@ -56,7 +56,11 @@ type Sealer struct {
 	// fallback is the FallbackDivision set alone, used when no prefix matches; nil when
 	// not configured.
 	fallback *recipientSet
-	now      func() time.Time
+	// demo is the zero-config demo custodian (see WithDemo): used for a division only
+	// when nothing above matches and no retired prefix covers it.
+	demo    *recipientSet
+	retired []string
+	now     func() time.Time
 }
 
 type recipientSet struct {
@@ -121,6 +125,10 @@ func NewSealer(recipients map[string][]string) (*Sealer, error) {
 // where the public one belongs — that one is never quoted, since errors are logged.
 func parseCustodianRecipient(raw string) (*age.HybridRecipient, error) {
 	s := strings.TrimSpace(raw)
+	if s == strings.ToUpper(s) {
+		// Bech32 may be written all in upper case (QR codes): the same key.
+		s = strings.ToLower(s)
+	}
 	switch {
 	case s == "":
 		return nil, errors.New("empty recipient")
@@ -208,7 +216,54 @@ func (s *Sealer) set(division string) (*recipientSet, error) {
 	if s.fallback != nil {
 		return s.fallback, nil
 	}
+	if s.UsesDemo(division) {
+		return s.demo, nil
+	}
 	return nil, errNoCustodians(division)
+}
+
+// WithDemo returns a copy of s that seals to the demo custodian recipient (whose
+// private key sits on the server, so it protects nothing) for a division that no
+// configured prefix and no fallback covers — and that none of the retired prefixes
+// covers: once a jurisdiction has had a real custodian, the demo key is never used
+// there again, even if that custodian is later revoked.
+func (s *Sealer) WithDemo(recipient string, retired []string) (*Sealer, error) {
+	r, err := parseCustodianRecipient(recipient)
+	if err != nil {
+		return nil, fmt.Errorf("demo custodian recipient: %w", err)
+	}
+	c := *s
+	c.demo = &recipientSet{}
+	c.demo.add(r)
+	c.retired = slices.Clone(retired)
+	return &c, nil
+}
+
+// UsesDemo reports whether identities reported in division are sealed to the demo
+// custodian alone.
+func (s *Sealer) UsesDemo(division string) bool {
+	if s.demo == nil || s.fallback != nil {
+		return false
+	}
+	for _, p := range s.retired {
+		if p == FallbackDivision || strings.HasPrefix(division, p) {
+			return false
+		}
+	}
+	for n := min(len(division), 12); n >= 2; n-- {
+		if _, ok := s.sets[division[:n]]; ok {
+			return false
+		}
+	}
+	return true
+}
+
+// Demo returns the demo custodian recipient, or "" when there is none.
+func (s *Sealer) Demo() string {
+	if s.demo == nil {
+		return ""
+	}
+	return s.demo.strings[0]
 }
 
 // RecipientsFor returns the recipients an identity reported in division is sealed to, for
@@ -475,6 +530,16 @@ func Open(identity string, ciphertext []byte) ([]byte, error) {
 // CheckRecipient validates one custodian or staff recipient as NewSealer would: a
 // post-quantum hybrid age recipient (age1pq1...), never a private key.
 func CheckRecipient(raw string) error {
-	_, err := parseCustodianRecipient(raw)
+	_, err := CanonicalRecipient(raw)
 	return err
+}
+
+// CanonicalRecipient validates raw as CheckRecipient does and returns its canonical
+// (lower-case bech32) encoding, so that one key has one spelling when compared.
+func CanonicalRecipient(raw string) (string, error) {
+	r, err := parseCustodianRecipient(raw)
+	if err != nil {
+		return "", err
+	}
+	return r.String(), nil
 }

@@ -699,3 +699,63 @@ func BenchmarkSealIdentity(b *testing.B) {
 		}
 	}
 }
+
+// TestDemoSealsOnlyUncoveredDivisions: the demo key is sealed to only where no
+// configured prefix, no fallback and no retired prefix covers the division, and never
+// together with a real custodian.
+func TestDemoSealsOnlyUncoveredDivisions(t *testing.T) {
+	demo, yiwu := newCustodian(t), newCustodian(t)
+	s, err := newSealer(t, map[string][]string{"330782": {yiwu.recipient}}).WithDemo(demo.recipient, []string{"330782", "3301"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Demo() != demo.recipient {
+		t.Fatalf("Demo() = %q", s.Demo())
+	}
+	for _, tc := range []struct {
+		division string
+		demo     bool // sealed to the demo key alone
+		none     bool // no custodian at all (retired, none left)
+	}{
+		{"330782", false, false}, {"330782001", false, false},
+		{"330326", true, false}, {"330300", true, false}, {"33", true, false},
+		{"330102", false, true}, {"3301", false, true}, // retired: its custodian was revoked
+	} {
+		if got := s.UsesDemo(tc.division); got != tc.demo {
+			t.Errorf("UsesDemo(%s) = %v", tc.division, got)
+		}
+		rs, err := s.RecipientsFor(tc.division)
+		switch {
+		case tc.none:
+			wantCode(t, err, qingfeng.EUNAVAILABLE)
+		case tc.demo && (err != nil || len(rs) != 1 || rs[0] != demo.recipient):
+			t.Errorf("%s: recipients %d, %v; want the demo key alone", tc.division, len(rs), err)
+		case !tc.demo && (err != nil || slices.Contains(rs, demo.recipient)):
+			t.Errorf("%s: the demo key is sealed to beside a real custodian (%v)", tc.division, err)
+		}
+	}
+	// A fallback (province-wide) custodian retires it everywhere.
+	all, _ := newSealer(t, map[string][]string{"*": {yiwu.recipient}}).WithDemo(demo.recipient, nil)
+	if all.UsesDemo("330326") {
+		t.Error("the demo key is used beside a * custodian")
+	}
+	if _, err := s.WithDemo("AGE-SECRET-KEY-1XYZ", nil); err == nil {
+		t.Error("a private key accepted as the demo recipient")
+	}
+}
+
+// TestCanonicalRecipient: one key has one spelling — upper-case bech32 and surrounding
+// white space are the same key; anything else is not a key.
+func TestCanonicalRecipient(t *testing.T) {
+	k := newCustodian(t).recipient
+	for _, same := range []string{k, strings.ToUpper(k), " \t" + k + "\n"} {
+		if got, err := CanonicalRecipient(same); err != nil || got != k {
+			t.Errorf("CanonicalRecipient(%.12q…) = %.12q…, %v", same, got, err)
+		}
+	}
+	for _, bad := range []string{k + "\u200b", "\ufeff" + k, k[:20] + strings.ToUpper(k[20:30]) + k[30:], "ａ" + k[1:], k[:len(k)-1]} {
+		if _, err := CanonicalRecipient(bad); err == nil {
+			t.Errorf("a variant of a key accepted: %.16q…", bad)
+		}
+	}
+}

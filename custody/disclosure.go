@@ -20,6 +20,7 @@ const (
 	Denied    = "denied"    // a custodian refused
 	Completed = "completed" // re-sealed to the requester; they can fetch it
 	Expired   = "expired"   // not decided or completed in time
+	Cancelled = "cancelled" // the requester's key was revoked before the identity was re-sealed to it
 )
 
 // Disclosure is one request for a reporter's identity.
@@ -42,6 +43,8 @@ type Disclosure struct {
 	DecidedAt          *time.Time `bson:"decided_at,omitempty" json:"decided_at,omitempty"`
 	DecisionReason     string     `bson:"decision_reason,omitempty" json:"decision_reason,omitempty"`
 	CompletedAt        *time.Time `bson:"completed_at,omitempty" json:"completed_at,omitempty"`
+	CancelledAt        *time.Time `bson:"cancelled_at,omitempty" json:"cancelled_at,omitempty"`
+	CancelReason       string     `bson:"cancel_reason,omitempty" json:"cancel_reason,omitempty"`
 	Resealed           []byte     `bson:"resealed,omitempty" json:"-"` // age file for the requester only
 }
 
@@ -167,6 +170,32 @@ func (s *Disclosures) refuse(d Disclosure, want string, now time.Time) error {
 	return nil
 }
 
+// cancelReasonRevoked is recorded on a request whose requester's key was revoked.
+const cancelReasonRevoked = "申请人登记的公钥已注销"
+
+// requesterKeyCurrent checks that the recipient d is to be re-sealed to is still the
+// requester's, registered and not revoked: the target is fixed when the request is
+// made, and a revoked key (lost, leaked, its holder moved on) must receive nothing.
+// Otherwise the request (in status from) is cancelled and the cancelled request is
+// returned with an ECONFLICT error, for the caller to audit.
+func (s *Disclosures) requesterKeyCurrent(ctx context.Context, d Disclosure, from string, now time.Time) (Disclosure, error) {
+	ok, err := s.Keys.HoldsStaffRecipient(ctx, d.Requester, d.RequesterRecipient)
+	if err != nil || ok {
+		return Disclosure{}, err
+	}
+	if err := s.Store.UpdateDisclosure(ctx, d.ID, from, now, map[string]any{"status": Cancelled, "cancelled_at": now, "cancel_reason": cancelReasonRevoked}); err != nil {
+		return Disclosure{}, err
+	}
+	c, err := s.Store.Disclosure(ctx, d.ID)
+	if err != nil {
+		return Disclosure{}, err
+	}
+	e := qingfeng.Errorf(qingfeng.ECONFLICT, "申请人登记的公钥已注销，申请已取消；请申请人登记新公钥后重新申请",
+		"the requester's recipient was revoked: the request is cancelled; they must register a new key and ask again")
+	e.Allowed = []string{}
+	return c, e
+}
+
 // Decide approves or denies a pending request, as custodian u.
 func (s *Disclosures) Decide(ctx context.Context, id string, u *accounts.User, approve bool, reason string) (Disclosure, error) {
 	why, err := reasonOf(reason)
@@ -184,6 +213,9 @@ func (s *Disclosures) Decide(ctx context.Context, id string, u *accounts.User, a
 	to := Denied
 	if approve {
 		to = Approved
+		if c, err := s.requesterKeyCurrent(ctx, d, Pending, now); err != nil {
+			return c, err
+		}
 	}
 	if err := s.Store.UpdateDisclosure(ctx, id, Pending, now, map[string]any{"status": to, "decided_by": u.ID, "decided_at": now, "decision_reason": why}); err != nil {
 		return Disclosure{}, err
@@ -198,8 +230,12 @@ func (s *Disclosures) SealedIdentity(ctx context.Context, id string, u *accounts
 	if err != nil {
 		return Disclosure{}, nil, err
 	}
-	if err := s.refuse(d, Approved, s.now()); err != nil {
+	now := s.now()
+	if err := s.refuse(d, Approved, now); err != nil {
 		return Disclosure{}, nil, err
+	}
+	if c, err := s.requesterKeyCurrent(ctx, d, Approved, now); err != nil {
+		return c, nil, err
 	}
 	c, err := load(d.CaseID)
 	if err != nil {
@@ -228,6 +264,9 @@ func (s *Disclosures) Complete(ctx context.Context, id string, u *accounts.User,
 	if !info.PostQuantum || len(info.StanzaTypes) != 1 {
 		return Disclosure{}, qingfeng.Invalid(map[string]qingfeng.FieldError{"ciphertext": {Code: "wrong_recipients",
 			Message: "应只加密给申请人登记的抗量子公钥（一个接收方）", English: "seal to the requester's post-quantum recipient only"}})
+	}
+	if c, err := s.requesterKeyCurrent(ctx, d, Approved, now); err != nil {
+		return c, err
 	}
 	if err := s.Store.UpdateDisclosure(ctx, id, Approved, now, map[string]any{"status": Completed, "completed_at": now, "resealed": resealed}); err != nil {
 		return Disclosure{}, err

@@ -3,6 +3,11 @@
 // jurisdiction — never the requester — approves or denies, and on approval opens the
 // sealed identity on their own machine and re-seals it to the requester's registered
 // recipient. The server holds ciphertext at every step.
+//
+// The guarantees it keeps: one age key has one holder; a case's identity is re-sealed
+// only to its current recipient set (stale re-seal tasks are superseded and refused);
+// nothing is re-sealed to a revoked key; and the zero-config demo custodian key is
+// sealed to only in jurisdictions that never had a real custodian.
 package custody
 
 import (
@@ -11,7 +16,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -53,12 +58,23 @@ type Keys struct {
 	// Configured is the custodian configuration from the environment
 	// (QF_CUSTODIAN_RECIPIENTS), merged under the registered custodians.
 	Configured map[string][]string
-	Sealer     *LiveSealer
-	Now        func() time.Time
-	NewID      func() string
+	// Demo is the zero-config demo custodian's recipient ("" in production). It is
+	// not a registered custodian: it is sealed to only in the jurisdictions that have
+	// never had a real one (see qfcrypto.Sealer.WithDemo).
+	Demo   string
+	Sealer *LiveSealer
+	Now    func() time.Time
+	NewID  func() string
 	// CustodiansChanged, when set, is told after a custodian's recipient is registered
 	// or revoked (to create re-seal tasks for that jurisdiction's open cases).
 	CustodiansChanged func(ctx context.Context, jurisdiction string) error
+
+	// mu serialises registrations and revocations in this process, so that the
+	// last-custodian check and the reload see each other's effect.
+	mu sync.Mutex
+	// reloadMu makes each reload's read and store one step, so that a reload that read
+	// the recipients before a change never overwrites one that read them after.
+	reloadMu sync.Mutex
 }
 
 func (k *Keys) changed(ctx context.Context, r Recipient) error {
@@ -84,8 +100,8 @@ func (k *Keys) Register(ctx context.Context, by, userID, recipient, label string
 	bad := func(field, code, zh, en string) error {
 		return qingfeng.Invalid(map[string]qingfeng.FieldError{field: {Code: code, Message: zh, English: en}})
 	}
-	recipient = strings.TrimSpace(recipient)
-	if err := qfcrypto.CheckRecipient(recipient); err != nil {
+	recipient, err := qfcrypto.CanonicalRecipient(recipient)
+	if err != nil {
 		return Recipient{}, bad("recipient", "invalid_recipient", "公钥无效：只接受抗量子混合公钥（age1pq1…），切勿提交私钥", err.Error())
 	}
 	if len([]rune(label)) > 100 {
@@ -107,14 +123,80 @@ func (k *Keys) Register(ctx context.Context, by, userID, recipient, label string
 	if u.Disabled {
 		return Recipient{}, bad("user_id", "disabled", "账号已停用", "the account is disabled")
 	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if err := k.checkUnheld(ctx, recipient); err != nil {
+		return Recipient{}, err
+	}
+	// The store claims the key too (one key, one holder, even under concurrent
+	// registrations); the check above gives the precise message.
 	if err := k.Store.Add(ctx, r); err != nil {
 		return Recipient{}, err
 	}
 	return r, k.changed(ctx, r)
 }
 
-// Revoke retires a recipient; identities sealed from now on leave it out.
+// checkUnheld refuses a recipient that is already someone's (active or revoked, of
+// any user and role), the demo key, or a configured custodian: one key, one holder, so
+// that two rows never count as two custodians and a revoked key never comes back.
+func (k *Keys) checkUnheld(ctx context.Context, recipient string) error {
+	conflict := func(zh, en string) error {
+		e := qingfeng.Errorf(qingfeng.ECONFLICT, zh, en)
+		e.Fields = map[string]qingfeng.FieldError{"recipient": {Code: "recipient_taken", Message: zh, English: en}}
+		return e
+	}
+	if k.Demo != "" && recipient == k.Demo {
+		return conflict("这是演示保密员密钥，其私钥就在服务器上，不能登记为真实保密员", "this is the demo custodian key, whose private key is on the server")
+	}
+	for _, rs := range k.Configured {
+		for _, r := range rs {
+			if c, err := qfcrypto.CanonicalRecipient(r); err == nil && c == recipient {
+				return conflict("该公钥已在配置（QF_CUSTODIAN_RECIPIENTS）中，一把密钥只能属于一人", "this recipient is configured in QF_CUSTODIAN_RECIPIENTS")
+			}
+		}
+	}
+	all, err := k.Store.All(ctx)
+	if err != nil {
+		return err
+	}
+	for _, r := range all {
+		if c, err := qfcrypto.CanonicalRecipient(r.Recipient); err != nil || c != recipient {
+			continue
+		}
+		if r.RevokedAt != nil {
+			return conflict("该公钥已注销，不能再次登记；请生成新密钥（qfctl keys new）", "this recipient was revoked and cannot be registered again")
+		}
+		return conflict("该公钥已登记给其他账号或角色，一把密钥只能属于一人", "this recipient is already registered; one key has one holder")
+	}
+	return nil
+}
+
+// Revoke retires a recipient; identities sealed from now on leave it out, and the
+// open cases sealed to it get re-seal tasks. The last key that can open a
+// jurisdiction's identities is not revoked (409): register its successor first, so
+// that the identities can be re-sealed to someone.
 func (k *Keys) Revoke(ctx context.Context, id, by string) (Recipient, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	all, err := k.Store.All(ctx)
+	if err != nil {
+		return Recipient{}, err
+	}
+	for _, r := range all {
+		if r.ID != id || r.RevokedAt != nil || r.Role != string(accounts.RoleCustodian) {
+			continue
+		}
+		s, err := k.build(all, id)
+		if err != nil {
+			return Recipient{}, err
+		}
+		if _, err := s.RecipientsFor(r.Jurisdiction); err != nil {
+			e := qingfeng.Errorf(qingfeng.ECONFLICT, "这是该辖区最后一把保密员密钥，注销后实名信息将无人能开启：请先登记新的保密员公钥，再注销它",
+				"this is the jurisdiction's last custodian key: register its successor first")
+			e.Err = fmt.Errorf("revoke %s: %w", id, err)
+			return Recipient{}, e
+		}
+	}
 	r, err := k.Store.Revoke(ctx, id, by, k.now())
 	if err != nil {
 		return Recipient{}, err
@@ -155,6 +237,21 @@ func (k *Keys) List(ctx context.Context) ([]Recipient, []Risk, error) {
 	return all, risks, nil
 }
 
+// HoldsStaffRecipient reports whether recipient is still registered, not revoked,
+// to staff member userID: a disclosure is only ever re-sealed to a current key.
+func (k *Keys) HoldsStaffRecipient(ctx context.Context, userID, recipient string) (bool, error) {
+	all, err := k.Store.All(ctx)
+	if err != nil {
+		return false, err
+	}
+	for _, r := range all {
+		if r.UserID == userID && r.Role == string(accounts.RoleStaff) && r.RevokedAt == nil && r.Recipient == recipient {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
 // StaffRecipient returns the active recipient staff member userID registered.
 func (k *Keys) StaffRecipient(ctx context.Context, userID string) (string, bool, error) {
 	all, err := k.Store.All(ctx)
@@ -172,26 +269,74 @@ func (k *Keys) StaffRecipient(ctx context.Context, userID string) (string, bool,
 // Reload rebuilds the live sealer from the configuration and the active custodian
 // recipients.
 func (k *Keys) Reload(ctx context.Context) error {
+	k.reloadMu.Lock()
+	defer k.reloadMu.Unlock()
 	all, err := k.Store.All(ctx)
 	if err != nil {
 		return err
 	}
+	s, err := k.build(all, "")
+	if err != nil {
+		return err
+	}
+	k.Sealer.Store(s)
+	return nil
+}
+
+// build makes the sealer for the configuration and the active custodian recipients
+// of all, as if recipient skip were revoked too.
+func (k *Keys) build(all []Recipient, skip string) (*qfcrypto.Sealer, error) {
 	m := map[string][]string{}
 	for div, rs := range k.Configured {
 		m[div] = slices.Clone(rs)
 	}
+	// Every jurisdiction that has ever had a real custodian has retired the demo key.
+	var retired []string
+	for div := range k.Configured {
+		retired = append(retired, div)
+	}
 	for _, r := range all {
-		if r.Role == string(accounts.RoleCustodian) && r.RevokedAt == nil {
-			p := routing.DivisionPrefix(r.Jurisdiction)
+		if r.Role != string(accounts.RoleCustodian) {
+			continue
+		}
+		p := routing.DivisionPrefix(r.Jurisdiction)
+		retired = append(retired, p)
+		if r.RevokedAt == nil && r.ID != skip {
 			m[p] = append(m[p], r.Recipient)
 		}
 	}
 	s, err := qfcrypto.NewSealer(m)
 	if err != nil {
-		return fmt.Errorf("custodian recipients: %w", err)
+		return nil, fmt.Errorf("custodian recipients: %w", err)
 	}
-	k.Sealer.Store(s)
-	return nil
+	if k.Demo != "" {
+		return s.WithDemo(k.Demo, retired)
+	}
+	return s, nil
+}
+
+// DemoUse is where the demo custodian key is still sealed to.
+type DemoUse struct {
+	Recipient string `json:"recipient"`
+	// Divisions are the county-level divisions (and cities, the province) whose new
+	// identities are sealed to the demo key alone.
+	Divisions []routing.Division `json:"divisions"`
+}
+
+// DemoUse lists the divisions that still depend on the demo custodian key; ok is
+// false when there is no demo key.
+func (k *Keys) DemoUse() (DemoUse, bool) {
+	s := k.Sealer.p.Load()
+	if k.Demo == "" || s == nil {
+		return DemoUse{}, false
+	}
+	u := DemoUse{Recipient: k.Demo, Divisions: []routing.Division{}}
+	for _, d := range routing.Divisions() {
+		if d.Level != routing.LevelTownship && s.UsesDemo(d.Code) {
+			u.Divisions = append(u.Divisions, d)
+		}
+	}
+	return u, true
 }
 
 // LiveSealer is an intake.Sealer whose recipients can be replaced while running.

@@ -2,8 +2,11 @@ package custody
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/qingfeng-zj/qingfeng"
@@ -13,9 +16,19 @@ import (
 	"github.com/qingfeng-zj/qingfeng/routing"
 )
 
+// Re-seal task statuses.
+const (
+	TaskPending    = "pending"
+	TaskDone       = "done"
+	TaskSuperseded = "superseded" // the recipient set changed before it was done: a newer task replaces it
+)
+
 // ResealTask asks a custodian who can open a case's sealed identity to re-seal it to
 // a new set of recipients: after a transfer to a unit in another jurisdiction (so its
-// custodians can open it too), or after custodians were added or removed.
+// custodians can open it too), or after custodians were added, revoked or retired the
+// demo key. A case has at most one pending task, for the current recipient set; a task
+// whose set is no longer current is superseded and its upload refused, so that doing
+// an older task after a newer one can never drop a custodian.
 type ResealTask struct {
 	ID        string     `bson:"_id" json:"id"`
 	CaseID    string     `bson:"case_id" json:"-"`
@@ -24,7 +37,7 @@ type ResealTask struct {
 	Target    string     `bson:"target" json:"target"`     // the division whose custodians must be able to
 	Reason    string     `bson:"reason" json:"reason"`     // transfer, custodians_changed
 	ResealTo  []string   `bson:"reseal_to" json:"reseal_to"`
-	Status    string     `bson:"status" json:"status"` // pending, done
+	Status    string     `bson:"status" json:"status"` // pending, done, superseded
 	CreatedAt time.Time  `bson:"created_at" json:"created_at"`
 	DoneBy    string     `bson:"done_by,omitempty" json:"done_by,omitempty"`
 	DoneAt    *time.Time `bson:"done_at,omitempty" json:"done_at,omitempty"`
@@ -35,9 +48,14 @@ type ResealStore interface {
 	InsertTask(ctx context.Context, t ResealTask) error
 	Task(ctx context.Context, id string) (ResealTask, error)
 	PendingTasks(ctx context.Context) ([]ResealTask, error)
-	// CompleteTask replaces the case's identity if it is still oldCiphertext and marks
-	// the task done; ECONFLICT if either changed meanwhile.
-	CompleteTask(ctx context.Context, t ResealTask, oldCiphertext []byte, identity intake.SealedIdentity, by string, at time.Time) error
+	// PendingCaseTasks lists the pending tasks of one case.
+	PendingCaseTasks(ctx context.Context, caseID string) ([]ResealTask, error)
+	// SetTaskStatus moves task id from status from to status to (recording by and at
+	// for done); ECONFLICT if it is no longer in from.
+	SetTaskStatus(ctx context.Context, id, from, to, by string, at time.Time) error
+	// ReplaceIdentity replaces the case's identity if it is still oldCiphertext;
+	// ECONFLICT otherwise.
+	ReplaceIdentity(ctx context.Context, caseID string, oldCiphertext []byte, identity intake.SealedIdentity) error
 }
 
 // Reseals creates and runs re-seal tasks.
@@ -48,8 +66,15 @@ type Reseals struct {
 	// closed, in divisions starting with prefix.
 	Case      func(ctx context.Context, id string) (*intake.Case, error)
 	OpenCases func(ctx context.Context, prefix string) ([]*intake.Case, error)
-	Now       func() time.Time
-	NewID     func() string
+	// UnitDivision names a unit's division, when known: the owning unit's custodians
+	// must be able to open a case transferred to another jurisdiction.
+	UnitDivision func(unitID string) string
+	Now          func() time.Time
+	NewID        func() string
+
+	// mu serialises reconciliation in this process, so that concurrent triggers (a
+	// custodian change, retried stale uploads) never leave a case two pending tasks.
+	mu sync.Mutex
 }
 
 func (s *Reseals) now() time.Time {
@@ -59,16 +84,27 @@ func (s *Reseals) now() time.Time {
 	return time.Now().UTC()
 }
 
-// target is the recipient set for a case at division that must also be opened from
-// target: the union of both jurisdictions' custodians, in a stable order.
+// recipients is the union of the divisions' custodians, in a stable order. Only the
+// first division (the case's own) may contribute the demo key: it is never added to
+// an identity for the sake of another jurisdiction.
 func (s *Reseals) recipients(divisions ...string) ([]string, error) {
 	var out []string
-	for _, d := range divisions {
+	for i, d := range divisions {
+		if d == "" {
+			continue
+		}
 		rs, err := s.Keys.Sealer.RecipientsFor(d)
 		if err != nil {
+			if i > 0 && qingfeng.ErrorCode(err) == qingfeng.EUNAVAILABLE {
+				continue // no custodians there (yet): the case's own still open it
+			}
 			return nil, err
 		}
+		demo := s.Keys.Sealer.p.Load().Demo()
 		for _, r := range rs {
+			if i > 0 && r == demo {
+				continue
+			}
 			if !slices.Contains(out, r) {
 				out = append(out, r)
 			}
@@ -77,13 +113,15 @@ func (s *Reseals) recipients(divisions ...string) ([]string, error) {
 	return out, nil
 }
 
-func containsAll(have, want []string) bool {
-	for _, x := range want {
-		if !slices.Contains(have, x) {
-			return false
-		}
+// Want is the recipient set case c's identity must be sealed to now: the current
+// custodians of its division and of its owning unit's division (plus extra, the
+// division of a unit it is being handed to).
+func (s *Reseals) Want(c *intake.Case, extra ...string) ([]string, error) {
+	divs := []string{c.Location.Division}
+	if s.UnitDivision != nil {
+		divs = append(divs, s.UnitDivision(c.UnitID))
 	}
-	return true
+	return s.recipients(append(divs, extra...)...)
 }
 
 func sameSet(a, b []string) bool {
@@ -98,19 +136,40 @@ func sameSet(a, b []string) bool {
 	return true
 }
 
-// create adds a task unless the identity is already sealed to exactly want.
-func (s *Reseals) create(ctx context.Context, c *intake.Case, target, reason string, want []string) error {
-	// Already sealed to all of them: nothing to do. (An identity sealed on the device
-	// records no recipients and always gets a task.)
-	if c.Identity == nil || containsAll(c.Identity.Recipients, want) {
-		return nil
+// reconcile makes sure case c has exactly one pending task when its identity is not
+// sealed to want, and none otherwise: pending tasks for another set are superseded.
+func (s *Reseals) reconcile(ctx context.Context, c *intake.Case, target, reason string, want []string) (created bool, err error) {
+	if c.Identity == nil {
+		return false, nil
 	}
-	return s.Store.InsertTask(ctx, ResealTask{ID: s.NewID(), CaseID: c.ID, Case: c.Number, Division: c.Location.Division,
-		Target: target, Reason: reason, ResealTo: want, Status: "pending", CreatedAt: s.now()})
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	pending, err := s.Store.PendingCaseTasks(ctx, c.ID)
+	if err != nil {
+		return false, err
+	}
+	// An identity sealed on the device records no recipients and always needs a task.
+	needed := len(c.Identity.Recipients) == 0 || !sameSet(c.Identity.Recipients, want)
+	keep := false
+	for _, t := range pending {
+		if needed && !keep && sameSet(t.ResealTo, want) {
+			keep = true // already asked for: repeated changes add no duplicate
+			continue
+		}
+		if err := s.Store.SetTaskStatus(ctx, t.ID, TaskPending, TaskSuperseded, "", s.now()); err != nil && qingfeng.ErrorCode(err) != qingfeng.ECONFLICT {
+			return false, err
+		}
+	}
+	if !needed || keep {
+		return false, nil
+	}
+	return true, s.Store.InsertTask(ctx, ResealTask{ID: s.NewID(), CaseID: c.ID, Case: c.Number, Division: c.Location.Division,
+		Target: target, Reason: reason, ResealTo: want, Status: TaskPending, CreatedAt: s.now()})
 }
 
 // AfterTransfer creates a task when a case moves to a unit in another division: the
-// receiving jurisdiction's custodians must be able to open the identity too.
+// receiving jurisdiction's custodians must be able to open the identity too. c is
+// the case as it was before the hand-over.
 func (s *Reseals) AfterTransfer(ctx context.Context, c *intake.Case, toDivision string) error {
 	if toDivision == "" || c.Identity == nil {
 		return nil
@@ -119,26 +178,51 @@ func (s *Reseals) AfterTransfer(ctx context.Context, c *intake.Case, toDivision 
 	if err != nil {
 		return err
 	}
-	return s.create(ctx, c, toDivision, "transfer", want)
+	_, err = s.reconcile(ctx, c, toDivision, "transfer", want)
+	return err
 }
 
-// AfterCustodiansChanged creates tasks for the open cases of jurisdiction whose
-// identity is not sealed to its current custodians.
+// AfterCustodiansChanged creates tasks for the open cases of jurisdiction — those
+// reported there and those owned by a unit there — whose identity is not sealed to
+// their current recipients, and supersedes the tasks for sets no longer current.
 func (s *Reseals) AfterCustodiansChanged(ctx context.Context, jurisdiction string) (int, error) {
-	cases, err := s.OpenCases(ctx, routing.DivisionPrefix(jurisdiction))
+	p := routing.DivisionPrefix(jurisdiction)
+	scan := p
+	if s.UnitDivision != nil {
+		scan = "" // a case transferred here is reported elsewhere
+	}
+	cases, err := s.OpenCases(ctx, scan)
 	if err != nil {
 		return 0, err
 	}
+	pending, err := s.Store.PendingTasks(ctx)
+	if err != nil {
+		return 0, err
+	}
+	hasTask := map[string]bool{}
+	for _, t := range pending {
+		hasTask[t.CaseID] = true
+	}
 	n := 0
 	for _, c := range cases {
-		want, err := s.recipients(c.Location.Division)
+		if !strings.HasPrefix(c.Location.Division, p) && (s.UnitDivision == nil || !strings.HasPrefix(s.UnitDivision(c.UnitID), p)) {
+			continue
+		}
+		want, err := s.Want(c)
+		if qingfeng.ErrorCode(err) == qingfeng.EUNAVAILABLE {
+			continue // nobody to re-seal to there
+		}
 		if err != nil {
 			return n, err
 		}
-		if c.Identity != nil && !sameSet(c.Identity.Recipients, want) {
-			if err := s.create(ctx, c, c.Location.Division, "custodians_changed", want); err != nil {
-				return n, err
-			}
+		if c.Identity == nil || !hasTask[c.ID] && len(c.Identity.Recipients) > 0 && sameSet(c.Identity.Recipients, want) {
+			continue
+		}
+		created, err := s.reconcile(ctx, c, c.Location.Division, "custodians_changed", want)
+		if err != nil {
+			return n, err
+		}
+		if created {
 			n++
 		}
 	}
@@ -153,10 +237,62 @@ func (s *Reseals) forCustodian(ctx context.Context, id string, u *accounts.User)
 	if u.Role != accounts.RoleCustodian || u.Division == "" || !strings.HasPrefix(t.Division, routing.DivisionPrefix(u.Division)) {
 		return ResealTask{}, qingfeng.Errorf(qingfeng.ENOTFOUND, "任务不存在", "no such task")
 	}
-	if t.Status != "pending" {
+	switch t.Status {
+	case TaskPending:
+		return t, nil
+	case TaskSuperseded:
+		return ResealTask{}, errSuperseded(t)
+	default:
 		return ResealTask{}, qingfeng.Errorf(qingfeng.ECONFLICT, "任务已完成", "the task is done")
 	}
-	return t, nil
+}
+
+func errSuperseded(t ResealTask) error {
+	e := qingfeng.Errorf(qingfeng.ECONFLICT, "该任务已过期：保密员名单已变更，已由新任务取代；请查看任务列表（qfctl reseal list）后处理新任务",
+		"the task is stale: the custodians changed and a newer task replaces it")
+	e.Err = fmt.Errorf("reseal task %s of %s superseded", t.ID, t.Case)
+	return e
+}
+
+// current loads task t's case and checks that t still asks for the current recipient
+// set; a stale task is superseded (and a current one created) and refused.
+func (s *Reseals) current(ctx context.Context, t ResealTask) (*intake.Case, error) {
+	c, err := s.Case(ctx, t.CaseID)
+	if err != nil {
+		return nil, err
+	}
+	if c.Identity == nil {
+		return nil, qingfeng.Errorf(qingfeng.ECONFLICT, "该案件的身份信息已销毁", "the identity has been destroyed")
+	}
+	// The recipients as stored now, not as this process last saw them: another
+	// instance may have registered or revoked a custodian.
+	if err := s.Keys.Reload(ctx); err != nil {
+		return nil, err
+	}
+	want, err := s.Want(c)
+	if err != nil {
+		return nil, err
+	}
+	if t.Reason == "transfer" {
+		// A pending transfer task carries the receiving unit's division until done.
+		if want, err = s.Want(c, t.Target); err != nil {
+			return nil, err
+		}
+	}
+	if sameSet(t.ResealTo, want) {
+		return c, nil
+	}
+	// Whoever supersedes the task makes sure a current one exists.
+	err = s.Store.SetTaskStatus(ctx, t.ID, TaskPending, TaskSuperseded, "", s.now())
+	switch {
+	case err == nil:
+		if _, err := s.reconcile(ctx, c, c.Location.Division, "custodians_changed", want); err != nil {
+			return nil, err
+		}
+	case qingfeng.ErrorCode(err) != qingfeng.ECONFLICT:
+		return nil, err
+	}
+	return nil, errSuperseded(t)
 }
 
 // ForCustodian lists the pending tasks custodian u can do.
@@ -180,18 +316,16 @@ func (s *Reseals) SealedIdentity(ctx context.Context, id string, u *accounts.Use
 	if err != nil {
 		return ResealTask{}, nil, err
 	}
-	c, err := s.Case(ctx, t.CaseID)
+	c, err := s.current(ctx, t)
 	if err != nil {
 		return ResealTask{}, nil, err
-	}
-	if c.Identity == nil {
-		return ResealTask{}, nil, qingfeng.Errorf(qingfeng.ECONFLICT, "该案件的身份信息已销毁", "the identity has been destroyed")
 	}
 	return t, c.Identity.Ciphertext, nil
 }
 
 // Complete stores the identity custodian u re-sealed for task id: a well-formed age
-// file with one post-quantum stanza per recipient of the task.
+// file with one post-quantum stanza per recipient of the task, for a task whose
+// recipient set is still the case's current one.
 func (s *Reseals) Complete(ctx context.Context, id string, u *accounts.User, resealed []byte) (ResealTask, error) {
 	t, err := s.forCustodian(ctx, id, u)
 	if err != nil {
@@ -205,16 +339,25 @@ func (s *Reseals) Complete(ctx context.Context, id string, u *accounts.User, res
 		return ResealTask{}, qingfeng.Invalid(map[string]qingfeng.FieldError{"ciphertext": {Code: "wrong_recipients",
 			Message: "应加密给任务列出的全部抗量子公钥（每个公钥一个接收方）", English: "seal to every post-quantum recipient the task lists, one stanza each"}})
 	}
-	c, err := s.Case(ctx, t.CaseID)
+	c, err := s.current(ctx, t)
 	if err != nil {
 		return ResealTask{}, err
 	}
-	if c.Identity == nil {
-		return ResealTask{}, qingfeng.Errorf(qingfeng.ECONFLICT, "该案件的身份信息已销毁", "the identity has been destroyed")
-	}
+	// Claim the task first: a task superseded meanwhile (custodians changed) or done
+	// by someone else cannot be claimed, and then the identity is left alone.
 	now := s.now()
+	if err := s.Store.SetTaskStatus(ctx, t.ID, TaskPending, TaskDone, u.ID, now); err != nil {
+		if got, lerr := s.Store.Task(ctx, t.ID); lerr == nil && got.Status == TaskSuperseded {
+			return ResealTask{}, errSuperseded(t)
+		}
+		return ResealTask{}, err
+	}
 	next := intake.SealedIdentity{Ciphertext: resealed, Recipients: t.ResealTo, SealedAt: now}
-	if err := s.Store.CompleteTask(ctx, t, c.Identity.Ciphertext, next, u.ID, now); err != nil {
+	if err := s.Store.ReplaceIdentity(ctx, t.CaseID, c.Identity.Ciphertext, next); err != nil {
+		// The identity changed after it was downloaded: give the task back.
+		if rerr := s.Store.SetTaskStatus(ctx, t.ID, TaskDone, TaskPending, "", now); rerr != nil {
+			return ResealTask{}, errors.Join(err, rerr)
+		}
 		return ResealTask{}, err
 	}
 	return s.Store.Task(ctx, id)

@@ -3,13 +3,11 @@ package handlers
 import (
 	"errors"
 	"strconv"
-	"sync"
 
 	"github.com/gofiber/fiber/v3"
 
 	"github.com/qingfeng-zj/qingfeng"
 	"github.com/qingfeng-zj/qingfeng/accounts"
-	"github.com/qingfeng-zj/qingfeng/intake"
 )
 
 type loginRequest struct {
@@ -81,20 +79,19 @@ func (s *Server) login(c fiber.Ctx) error {
 	if req.Username == "" || req.Password == "" || len(req.Password) > 1024 || len(req.Username) > 64 || len(req.TOTP) > 64 || len(req.RecoveryCode) > 64 {
 		return qingfeng.Errorf(qingfeng.EUNAUTHORIZED, "用户名或密码错误", "wrong username or password")
 	}
-	// Password guessing is throttled per account name (staff accounts; no client
-	// address is kept): 5 failures at once, then one more attempt per minute.
-	th := s.logins.get(req.Username)
-	if !th.Allow() {
-		return qingfeng.Errorf(qingfeng.ERATELIMIT, "登录失败次数过多，请稍后再试", "too many failed logins; try again later")
+	// Password guessing backs off per account, except on a device that signed in
+	// before (accounts.Backoff); nothing about the client is kept.
+	attempt, err := s.d.Backoff.Admit(req.Username, deviceCookie(c))
+	if err != nil {
+		return err
 	}
 	t, err := s.d.Accounts.Login(c.Context(), accounts.Credentials{Username: req.Username, Password: req.Password,
 		TOTP: req.TOTP, RecoveryCode: req.RecoveryCode})
+	attempt.Done(err)
 	if err != nil {
-		if qingfeng.ErrorCode(err) == qingfeng.EUNAUTHORIZED {
-			th.Fail()
-		}
 		return err
 	}
+	s.setDeviceCookie(c, t.User.Username)
 	return s.tokens(c, t)
 }
 
@@ -263,7 +260,7 @@ func (s *Server) unlockUser(c fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	s.logins.reset(u.Username)
+	s.d.Backoff.Reset(u.Username)
 	s.recordChange(c, "user.unlock", "", map[string]string{"user": u.ID})
 	c.Set(fiber.HeaderCacheControl, "no-store")
 	return c.JSON(s.userView(u))
@@ -287,15 +284,18 @@ func (s *Server) changePassword(c fiber.Ctx) error {
 	}
 	p := principalOf(c)
 	// Guesses at the current password (with a stolen access token) count against the
-	// same throttle as login guesses.
-	th := s.logins.get(p.user.Username)
-	if !th.Allow() {
-		return qingfeng.Errorf(qingfeng.ERATELIMIT, "失败次数过多，请稍后再试", "too many failed attempts; try again later")
+	// same backoff as login guesses.
+	attempt, err := s.d.Backoff.Admit(p.user.Username, deviceCookie(c))
+	if err != nil {
+		return err
 	}
-	if err := s.d.Accounts.ChangePassword(c.Context(), p.user, p.claims.SessionID, req.CurrentPassword, req.NewPassword); err != nil {
-		if qe := (*qingfeng.Error)(nil); errors.As(err, &qe) && qe.Fields["current_password"].Code == "wrong_password" {
-			th.Fail()
-		}
+	err = s.d.Accounts.ChangePassword(c.Context(), p.user, p.claims.SessionID, req.CurrentPassword, req.NewPassword)
+	outcome := err // a weak new password, say, counts as neither right nor wrong
+	if qe := (*qingfeng.Error)(nil); errors.As(err, &qe) && qe.Fields["current_password"].Code == "wrong_password" {
+		outcome = qingfeng.Errorf(qingfeng.EUNAUTHORIZED, "当前密码错误", "wrong current password")
+	}
+	attempt.Done(outcome)
+	if err != nil {
 		return err
 	}
 	s.recordChange(c, "account.password_change", "", map[string]string{"user": p.user.ID})
@@ -339,29 +339,21 @@ func (s *Server) confirmTOTP(c fiber.Ctx) error {
 	}{codes})
 }
 
-// loginThrottles keeps one failure bucket per account name.
-type loginThrottles struct {
-	mu sync.Mutex
-	m  map[string]*intake.Throttle
+// deviceCookie is the staff device cookie a request carries: the qf_device cookie of a
+// browser, or the X-Qingfeng-Device header of an API client.
+func deviceCookie(c fiber.Ctx) string {
+	if v := c.Cookies(accounts.DeviceCookieName); v != "" {
+		return v
+	}
+	return c.Get(headerDevice)
 }
 
-func (l *loginThrottles) get(username string) *intake.Throttle {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.m == nil || len(l.m) > 100_000 {
-		l.m = map[string]*intake.Throttle{} // bounded: a flood of names resets it
-	}
-	t, ok := l.m[username]
-	if !ok {
-		t = &intake.Throttle{Burst: 5, Rate: 1.0 / 60}
-		l.m[username] = t
-	}
-	return t
-}
-
-// reset forgets the failures of an account name (an admin's unlock).
-func (l *loginThrottles) reset(username string) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	delete(l.m, username)
+// setDeviceCookie hands a device cookie to a browser that just signed in (HttpOnly,
+// SameSite=Strict, Secure over TLS, only sent to /v1/auth) and, for API clients, in the
+// X-Qingfeng-Device response header.
+func (s *Server) setDeviceCookie(c fiber.Ctx, username string) {
+	v, exp := s.d.Backoff.IssueDevice(username)
+	c.Cookie(&fiber.Cookie{Name: accounts.DeviceCookieName, Value: v, Path: "/v1/auth", Expires: exp,
+		HTTPOnly: true, Secure: c.Secure(), SameSite: fiber.CookieSameSiteStrictMode})
+	c.Set(headerDevice, v)
 }

@@ -77,8 +77,22 @@ func (s *Server) revokeRecipient(c fiber.Ctx) error {
 	return c.JSON(recipientOf(r))
 }
 
-// listRecipients is GET /v1/admin/recipients (admin): every recipient, and the
-// jurisdictions one lost key away from losing their identities.
+type demoDivisionView struct {
+	Code     string `json:"code"`
+	FullName string `json:"full_name"`
+}
+
+// demoKeyView tells admins, loudly, where identities are still sealed to the demo
+// custodian key, whose private key is on the server.
+type demoKeyView struct {
+	Warning   string             `json:"warning"`
+	Recipient string             `json:"recipient"`
+	Divisions []demoDivisionView `json:"divisions"`
+}
+
+// listRecipients is GET /v1/admin/recipients (admin): every recipient, the
+// jurisdictions one lost key away from losing their identities, and those that still
+// depend on the demo custodian key (on the zero-config default only).
 func (s *Server) listRecipients(c fiber.Ctx) error {
 	all, risks, err := s.d.Keys.List(c.Context())
 	if err != nil {
@@ -88,7 +102,16 @@ func (s *Server) listRecipients(c fiber.Ctx) error {
 	for _, r := range all {
 		out = append(out, recipientOf(r))
 	}
-	return c.JSON(fiber.Map{"recipients": out, "risks": nonNil(risks)})
+	body := fiber.Map{"recipients": out, "risks": nonNil(risks)}
+	if use, ok := s.d.Keys.DemoUse(); ok {
+		v := demoKeyView{Recipient: use.Recipient, Divisions: make([]demoDivisionView, 0, len(use.Divisions)),
+			Warning: "以下地区的实名信息仍加密给演示保密员密钥，其私钥就在服务器数据目录中，等于没有加密。请为每个地区登记真实保密员公钥。"}
+		for _, d := range use.Divisions {
+			v.Divisions = append(v.Divisions, demoDivisionView{Code: d.Code, FullName: d.FullName})
+		}
+		body["demo_key"] = v
+	}
+	return c.JSON(body)
 }
 
 type disclosureView struct {
@@ -106,6 +129,8 @@ type disclosureView struct {
 	DecidedAt      string `json:"decided_at,omitempty"`
 	DecisionReason string `json:"decision_reason,omitempty"`
 	CompletedAt    string `json:"completed_at,omitempty"`
+	CancelledAt    string `json:"cancelled_at,omitempty"`
+	CancelReason   string `json:"cancel_reason,omitempty"`
 }
 
 func disclosureOf(d custody.Disclosure) disclosureView {
@@ -118,7 +143,19 @@ func disclosureOf(d custody.Disclosure) disclosureView {
 	if d.CompletedAt != nil {
 		v.CompletedAt = wireTime(*d.CompletedAt)
 	}
+	if d.CancelledAt != nil {
+		v.CancelledAt, v.CancelReason = wireTime(*d.CancelledAt), d.CancelReason
+	}
 	return v
+}
+
+// auditCancelled records a request the service cancelled while refusing an action
+// (the requester's key was revoked), then returns err.
+func (s *Server) auditCancelled(c fiber.Ctx, d custody.Disclosure, err error) error {
+	if d.Status == custody.Cancelled {
+		s.recordChange(c, "identity.disclosure.cancelled", d.Case, map[string]string{"disclosure": d.ID, "requester": d.Requester, "reason": d.CancelReason})
+	}
+	return err
 }
 
 // requestDisclosure is POST /v1/cases/{case}/disclosures: staff of the owning unit ask
@@ -203,7 +240,7 @@ func (s *Server) decideDisclosure(approve bool) fiber.Handler {
 		}
 		d, err := s.d.Disclosures.Decide(c.Context(), c.Params("id"), u, approve, req.Reason)
 		if err != nil {
-			return err
+			return s.auditCancelled(c, d, err)
 		}
 		s.recordChange(c, "identity.disclosure."+d.Status, d.Case, map[string]string{"disclosure": d.ID, "requester": d.Requester})
 		return c.JSON(disclosureOf(d))
@@ -221,7 +258,7 @@ func (s *Server) sealedIdentity(c fiber.Ctx) error {
 		return s.d.Intake.Cases.CaseByID(c.Context(), id)
 	})
 	if err != nil {
-		return err
+		return s.auditCancelled(c, d, err)
 	}
 	if err := s.record(c, "identity.sealed.download", d.Case, map[string]string{"disclosure": d.ID}); err != nil {
 		return err
@@ -260,7 +297,7 @@ func (s *Server) putResealed(c fiber.Ctx) error {
 	}
 	d, err := s.d.Disclosures.Complete(c.Context(), c.Params("id"), u, ct)
 	if err != nil {
-		return err
+		return s.auditCancelled(c, d, err)
 	}
 	s.recordChange(c, "identity.disclosure.completed", d.Case, map[string]string{"disclosure": d.ID, "requester": d.Requester})
 	return c.JSON(disclosureOf(d))

@@ -2,7 +2,9 @@ package handlers
 
 import (
 	"errors"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gofiber/fiber/v3"
 	"github.com/gofiber/fiber/v3/middleware/requestid"
@@ -20,6 +22,7 @@ var statusOf = map[string]int{
 	qingfeng.ETOOLARGE:     fiber.StatusRequestEntityTooLarge,
 	qingfeng.EUNSUPPORTED:  fiber.StatusUnsupportedMediaType,
 	qingfeng.ERATELIMIT:    fiber.StatusTooManyRequests,
+	qingfeng.EPOWREQUIRED:  fiber.StatusPreconditionRequired,
 	qingfeng.EUNAVAILABLE:  fiber.StatusServiceUnavailable,
 	qingfeng.EINTERNAL:     fiber.StatusInternalServerError,
 	codeMethodNotAllowed:   fiber.StatusMethodNotAllowed,
@@ -48,6 +51,8 @@ type errorDetail struct {
 	Message string                `json:"message"`
 	Fields  map[string]fieldError `json:"fields,omitempty"`
 	Allowed []string              `json:"allowed,omitempty"`
+	// PoW is a fresh challenge with a 428 pow_required.
+	PoW *powChallengeView `json:"pow,omitempty"`
 }
 
 type fieldError struct {
@@ -98,7 +103,13 @@ func (s *Server) handleError(c fiber.Ctx, err error) error {
 	if !ok {
 		status = fiber.StatusInternalServerError
 	}
-	if status == fiber.StatusTooManyRequests {
+	var pr *powRequired
+	if errors.As(err, &pr) {
+		body.Error.PoW = challengeView(pr.challenge)
+	}
+	if qe.RetryAfter > 0 {
+		c.Set(fiber.HeaderRetryAfter, strconv.Itoa(int((qe.RetryAfter+time.Second-1)/time.Second)))
+	} else if status == fiber.StatusTooManyRequests {
 		c.Set(fiber.HeaderRetryAfter, "60")
 	}
 	return c.Status(status).JSON(body)

@@ -3,7 +3,9 @@ package handlers
 import (
 	"github.com/gofiber/fiber/v3"
 
+	"github.com/qingfeng-zj/qingfeng"
 	"github.com/qingfeng-zj/qingfeng/intake"
+	"github.com/qingfeng-zj/qingfeng/pow"
 )
 
 type followUpRequest struct {
@@ -11,14 +13,21 @@ type followUpRequest struct {
 }
 
 // followUpSession is POST /v1/followup/session: a receipt code buys a short-lived token
-// for that one case. Failed guesses are throttled service-wide (see intake.Throttle).
+// for that one case. Wrong receipts raise the service-wide proof-of-work difficulty
+// (package pow); nobody is locked out.
 func (s *Server) followUpSession(c fiber.Ctx) error {
+	if err := s.requirePoW(c, pow.Receipt); err != nil {
+		return err
+	}
 	var req followUpRequest
 	if err := s.decodeJSON(c, &req); err != nil {
 		return err
 	}
-	cs, err := s.d.Intake.FollowUp(c.Context(), req.ReceiptCode, s.d.Throttle)
+	cs, err := s.d.Intake.FollowUp(c.Context(), req.ReceiptCode)
 	if err != nil {
+		if qingfeng.ErrorCode(err) == qingfeng.EUNAUTHORIZED {
+			s.d.PoW.Record(pow.Receipt)
+		}
 		return err
 	}
 	tok, exp, err := s.followUpToken(cs.ID)

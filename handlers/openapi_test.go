@@ -19,6 +19,8 @@ import (
 	"github.com/qingfeng-zj/qingfeng/accounts"
 	"github.com/qingfeng-zj/qingfeng/intake"
 	"github.com/qingfeng-zj/qingfeng/internal/apitest"
+	"github.com/qingfeng-zj/qingfeng/pow"
+	"github.com/qingfeng-zj/qingfeng/routing"
 )
 
 // specPath is the contract mobile clients are built from.
@@ -309,6 +311,19 @@ func TestOpenAPIResponseTypes(t *testing.T) {
 			Warnings: nonNil(cs.Warnings), Evidence: evidenceViews(cs.Evidence), FollowUpToken: "eyJ.x.y",
 			FollowUpExpiresAt: wireTime(at.Add(30 * time.Minute)), Notice: "请抄写并妥善保存回执码"}
 	}
+	outside := &intake.Case{
+		ID: "c3", Number: "QF-330000-2026-000003", Source: "app", Category: "other",
+		Subject:     intake.Subject{Kind: intake.SubjectOrganization, Organization: &intake.OrgSubject{Name: "上海某商会"}},
+		Description: "x", Location: intake.Location{Division: "330000", ReportedDivision: "310101"},
+		Status: intake.StatusRegistered, Decision: intake.Decision{UnitID: "330000-xf", UnitName: "浙江省纪委监委信访室", Reason: "r", Router: "rules/1",
+			Fallback: true, FallbackReason: "outside_zhejiang", Inputs: map[string]string{"reported_division": "310101"}, DecidedAt: at},
+		ReceivedAt: at,
+	}
+	unsure := intake.Decision{UnitID: "330782-mz-pz", UnitName: "派驻义乌市民政局纪检监察组", Reason: "r", Router: "rules/1", RuleVersion: 1, DecidedAt: at,
+		Candidates: []intake.Candidate{{UnitID: "330782-mz-pz", UnitName: "派驻义乌市民政局纪检监察组", RuleID: "default-org-by-place", Chosen: true, Detail: "适用规则"},
+			{UnitID: "330782-mz", UnitName: "义乌市民政局", RuleID: "default-org-by-place", Excluded: "possible_recusal", Detail: "被举报人的工作单位“义乌民政”可能就是义乌市民政局"}}}
+	unit := routing.RegistryUnit{Unit: routing.Unit{ID: "330782-wl", Name: "义乌市文化和广电旅游体育局", Kind: routing.KindSupervisor, Division: "330782", Level: routing.LevelCounty},
+		Parent: "330700-wl", Active: true, Aliases: []string{"义乌文旅局"}}
 	staff := userView{ID: "u1", Username: "wang.li", DisplayName: "王力", Role: string(accounts.RoleStaff), UnitID: "mz-330782", UnitName: "义乌市民政局"}
 	liaison := userView{ID: "u7", Username: "liaison7", Role: string(accounts.RoleLiaison), Division: "330782001", Disabled: true}
 
@@ -352,11 +367,20 @@ func TestOpenAPIResponseTypes(t *testing.T) {
 		{"staff case, real name", "GET", "/v1/cases/QF-330782-2026-000001", 200, staffView(full)},
 		{"staff case, anonymous", "GET", "/v1/cases/QF-330782-2026-000002", 200, staffView(anon)},
 		{"staff message", "POST", "/v1/cases/QF-330782-2026-000001/messages", 201, messageViews([]*intake.Message{msg})[0]},
+		{"staff case, outside Zhejiang", "GET", "/v1/cases/QF-330000-2026-000003", 200, staffView(outside)},
+		{"routing explain, possible recusal", "POST", "/v1/routing/explain", 200, fiber.Map{"decision": decisionOf(unsure), "warnings": []intake.Warning{}}},
+		{"unit", "GET", "/v1/routing/units/330782-wl", 200, unitOf(unit)},
+		{"unit without aliases", "GET", "/v1/routing/units/330782-mz", 200, unitOf(routing.RegistryUnit{Unit: routing.Unit{ID: "330782-mz", Name: "义乌市民政局", Kind: routing.KindCivilAffairs, Division: "330782", Level: routing.LevelCounty}, Active: true})},
+		{"unit alias added", "POST", "/v1/routing/units/330782-wl/aliases", 200, unitOf(unit)},
+		{"unit alias removed", "DELETE", "/v1/routing/units/330782-wl/aliases/%E4%B9%89", 200, unitOf(unit)},
 		{"error with fields", "POST", "/v1/reports", 400, errorBody{Error: errorDetail{Code: "invalid_input", Message: "提交的内容有误",
 			Fields: map[string]fieldError{"identity.mobile": {Code: "invalid_mobile", Message: "手机号码格式不正确"}}}}},
 		{"error with allowed", "POST", "/v1/reports", 415, errorBody{Error: errorDetail{Code: "unsupported", Message: "仅支持",
 			Allowed: []string{"image/jpeg", "application/pdf"}}}},
-		{"rate limited", "POST", "/v1/followup/session", 429, errorBody{Error: errorDetail{Code: "rate_limited", Message: "尝试次数过多"}}},
+		{"rate limited", "POST", "/v1/auth/login", 429, errorBody{Error: errorDetail{Code: "rate_limited", Message: "登录失败次数较多"}}},
+		{"pow required", "POST", "/v1/followup/session", 428, errorBody{Error: errorDetail{Code: "pow_required", Message: "需要计算验证",
+			PoW: challengeView(pow.Challenge{Token: "v1.receipt.12.1.n.m", Purpose: pow.Receipt, Difficulty: 12, ExpiresAt: time.Now()})}}},
+		{"pow challenge", "GET", "/v1/pow/challenge", 200, challengeView(pow.Challenge{Token: "v1.report.0.1.n.m", Purpose: pow.Report, ExpiresAt: time.Now()})},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

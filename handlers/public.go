@@ -11,6 +11,7 @@ import (
 
 	"github.com/qingfeng-zj/qingfeng"
 	"github.com/qingfeng-zj/qingfeng/donations"
+	"github.com/qingfeng-zj/qingfeng/pow"
 	"github.com/qingfeng-zj/qingfeng/routing"
 	"github.com/qingfeng-zj/qingfeng/stats"
 )
@@ -68,8 +69,12 @@ func (s *Server) publicStatement(c fiber.Ctx) error {
 }
 
 // publicReceiptCheck is GET /v1/public/orgs/{code}/donations/check?receipt=&amount_fen=:
-// a donor checks that their gift was recorded.
+// a donor checks that their gift was recorded. A check that finds nothing may be a
+// guess at receipt numbers: it raises the proof-of-work difficulty (package pow).
 func (s *Server) publicReceiptCheck(c fiber.Ctx) error {
+	if err := s.requirePoW(c, pow.DonorCheck); err != nil {
+		return err
+	}
 	org, err := s.publicOrg(c)
 	if err != nil {
 		return err
@@ -87,6 +92,9 @@ func (s *Server) publicReceiptCheck(c fiber.Ctx) error {
 		return err
 	}
 	date, ok := donations.FindReceipt(recs, receipt, amount)
+	if !ok {
+		s.d.PoW.Record(pow.DonorCheck)
+	}
 	out := fiber.Map{"recorded": ok}
 	if ok {
 		out["date"] = date

@@ -16,6 +16,7 @@ import (
 	"github.com/qingfeng-zj/qingfeng"
 	"github.com/qingfeng-zj/qingfeng/accounts"
 	"github.com/qingfeng-zj/qingfeng/intake"
+	"github.com/qingfeng-zj/qingfeng/pow"
 	"github.com/qingfeng-zj/qingfeng/triage"
 )
 
@@ -295,6 +296,13 @@ func (s *Server) fileReport(c fiber.Ctx) error {
 	filedBy := ""
 	if liaison != nil {
 		filedBy = liaison.ID
+	}
+	if filedBy == "" {
+		// An anonymous flood of reports succeeds, so every public filing is counted.
+		if err := s.requirePoW(c, pow.Report); err != nil {
+			return err
+		}
+		s.d.PoW.Record(pow.Report)
 	}
 	req := intake.FileRequest{IdempotencyKey: strings.TrimSpace(c.Get("Idempotency-Key")), FiledBy: filedBy}
 	ctx := c.Context()

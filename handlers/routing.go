@@ -1,7 +1,9 @@
 package handlers
 
 import (
+	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v3"
@@ -233,4 +235,64 @@ func (s *Server) reroute(c fiber.Ctx) error {
 	}
 	s.recordChange(c, "case.reroute", cs.Number, map[string]string{"from": cs.UnitID, "to": updated.UnitID})
 	return c.JSON(caseRoutingOf(updated))
+}
+
+// unitView is a registry unit as the admin API shows it.
+type unitView struct {
+	ID          string   `json:"id"`
+	Name        string   `json:"name"`
+	Kind        string   `json:"kind"`
+	Division    string   `json:"division,omitempty"`
+	Level       string   `json:"level,omitempty"`
+	Parent      string   `json:"parent,omitempty"`
+	StationedAt string   `json:"stationed_at,omitempty"`
+	Active      bool     `json:"active"`
+	Aliases     []string `json:"aliases"`
+}
+
+func unitOf(u routing.RegistryUnit) unitView {
+	return unitView{ID: u.ID, Name: u.Name, Kind: string(u.Kind), Division: u.Division, Level: string(u.Level),
+		Parent: u.Parent, StationedAt: u.StationedAt, Active: u.Active, Aliases: nonNil(u.Aliases)}
+}
+
+// getUnit is GET /v1/routing/units/{id}: a unit with its aliases.
+func (s *Server) getUnit(c fiber.Ctx) error {
+	u, ok := s.d.Routing.Engine.Units.Get(c.Params("id"))
+	if !ok {
+		return qingfeng.Errorf(qingfeng.ENOTFOUND, "单位不存在", "no such unit")
+	}
+	return c.JSON(unitOf(u))
+}
+
+type aliasRequest struct {
+	Alias string `json:"alias"`
+}
+
+// addUnitAlias is POST /v1/routing/units/{id}/aliases: routing recognises the alias as
+// the unit from now on (recusal included).
+func (s *Server) addUnitAlias(c fiber.Ctx) error {
+	var req aliasRequest
+	if err := s.decodeJSON(c, &req); err != nil {
+		return err
+	}
+	u, err := s.d.Routing.AddUnitAlias(c.Context(), c.Params("id"), req.Alias)
+	if err != nil {
+		return err
+	}
+	s.recordChange(c, "routing.unit.alias.add", "", map[string]string{"unit": u.ID, "alias": strings.TrimSpace(req.Alias)})
+	return c.JSON(unitOf(u))
+}
+
+// removeUnitAlias is DELETE /v1/routing/units/{id}/aliases/{alias}.
+func (s *Server) removeUnitAlias(c fiber.Ctx) error {
+	alias, err := url.PathUnescape(c.Params("alias"))
+	if err != nil {
+		return fieldInvalid("alias", "invalid", "别名编码无效", "the alias is not validly escaped")
+	}
+	u, err := s.d.Routing.RemoveUnitAlias(c.Context(), c.Params("id"), alias)
+	if err != nil {
+		return err
+	}
+	s.recordChange(c, "routing.unit.alias.remove", "", map[string]string{"unit": u.ID, "alias": alias})
+	return c.JSON(unitOf(u))
 }

@@ -9,6 +9,7 @@ package handlers
 
 import (
 	"context"
+	"crypto/rand"
 	"io"
 	"log/slog"
 	"sync"
@@ -25,6 +26,7 @@ import (
 	"github.com/qingfeng-zj/qingfeng/audit"
 	"github.com/qingfeng-zj/qingfeng/custody"
 	"github.com/qingfeng-zj/qingfeng/intake"
+	"github.com/qingfeng-zj/qingfeng/pow"
 	"github.com/qingfeng-zj/qingfeng/routing"
 	"github.com/qingfeng-zj/qingfeng/stats"
 	"github.com/qingfeng-zj/qingfeng/triage"
@@ -35,7 +37,10 @@ type Deps struct {
 	Intake   *intake.Service
 	Accounts *accounts.Service
 	Tokens   accounts.TokenSigner
-	Throttle *intake.Throttle
+	// PoW prices anonymous look-ups and filing (package pow); Backoff slows password
+	// guessing per staff account. Nil (tests): in-memory ones with a random key.
+	PoW     *pow.Guard
+	Backoff *accounts.Backoff
 	// Ready reports whether every backend is reachable.
 	Ready func(ctx context.Context) error
 	// UnitName names a unit id, ok=false for an unknown unit.
@@ -75,10 +80,9 @@ type Deps struct {
 
 // Server is the Fiber application with its routes.
 type Server struct {
-	App    *fiber.App
-	d      Deps
-	m      *metrics
-	logins loginThrottles
+	App *fiber.App
+	d   Deps
+	m   *metrics
 	// routes is what methodGuard matches against, listed at the first request.
 	routeOnce sync.Once
 	routes    []routePattern
@@ -94,6 +98,14 @@ func New(d Deps) *Server {
 	}
 	if d.MaxUploadBody == 0 {
 		d.MaxUploadBody = 210 << 20
+	}
+	if d.PoW == nil {
+		d.PoW = newRandomGuard()
+	}
+	if d.Backoff == nil {
+		key := make([]byte, 32)
+		_, _ = rand.Read(key)
+		d.Backoff = &accounts.Backoff{Key: key}
 	}
 	s := &Server{d: d, m: newMetrics(d.Registry)}
 	s.App = fiber.New(fiber.Config{
@@ -126,7 +138,9 @@ func New(d Deps) *Server {
 	v1 := s.App.Group("/v1")
 	v1.Get("/categories", s.categories)
 
-	// Reporters: no account. Filing needs nothing; follow-up needs the receipt.
+	// Reporters: no account. Filing needs nothing; follow-up needs the receipt. Both,
+	// and the donor check, carry a proof of work while guessing is above normal.
+	v1.Get("/pow/challenge", s.powChallenge)
 	v1.Post("/reports", s.fileReport)
 	v1.Post("/reports/:case/evidence", s.anyPrincipal, s.addEvidence)
 	v1.Post("/followup/session", s.followUpSession)
@@ -186,6 +200,9 @@ func New(d Deps) *Server {
 	rt.Get("/rules", s.staffAuth(accounts.RoleAdmin), s.listRules)
 	rt.Post("/rules", s.staffAuth(accounts.RoleAdmin), s.createRule)
 	rt.Post("/rules/:id/retire", s.staffAuth(accounts.RoleAdmin), s.retireRule)
+	rt.Get("/units/:id", s.staffAuth(accounts.RoleAdmin), s.getUnit)
+	rt.Post("/units/:id/aliases", s.staffAuth(accounts.RoleAdmin), s.addUnitAlias)
+	rt.Delete("/units/:id/aliases/:alias", s.staffAuth(accounts.RoleAdmin), s.removeUnitAlias)
 	rt.Post("/explain", s.staffAuth(accounts.RoleAdmin, accounts.RoleStaff), s.explain)
 	rt.Get("/cases/:case", s.staffAuth(accounts.RoleAdmin, accounts.RoleStaff), s.caseRouting)
 	rt.Post("/cases/:case/reroute", s.staffAuth(accounts.RoleAdmin, accounts.RoleStaff), s.reroute)

@@ -83,6 +83,10 @@ type Location struct {
 	Address  string   `json:"address,omitempty"`
 	Lat      *float64 `json:"lat,omitempty"`
 	Lng      *float64 `json:"lng,omitempty"`
+
+	// ReportedDivision is the code the reporter gave when it lies outside Zhejiang;
+	// Division is then the province (330000), which holds and triages the report.
+	ReportedDivision string `json:"reported_division,omitempty"`
 }
 
 // Identity is a real-name reporter's identity in plaintext. It lives only in memory

@@ -31,6 +31,10 @@ type Reference interface {
 	// ValidDivision reports whether code is a known Zhejiang division and returns the
 	// county-level code it belongs to (for case numbers and sealing).
 	ValidDivision(code string) (countyLevel string, ok bool)
+	// OutsideZhejiang reports whether code is a well-formed division code of another
+	// province, and the Zhejiang division that holds such a report (the province, whose
+	// intake office triages it by hand). A report is never refused for where it happened.
+	OutsideZhejiang(code string) (holder string, ok bool)
 	// CheckCreditCode returns ok=false for a malformed code and checkValid=false for a
 	// well-formed code whose check characters do not match.
 	CheckCreditCode(code string) (normalized string, ok, checkValid bool)
@@ -103,11 +107,17 @@ func (d Draft) validate(ref Reference, now time.Time) (Draft, []Warning, error) 
 		bad["subject.kind"] = fieldErr("unknown_kind", "被举报对象类型只能是 organization 或 person", "must be organization or person")
 	}
 
-	d.Location.Division = strings.TrimSpace(d.Location.Division)
+	d.Location.Division, d.Location.ReportedDivision = strings.TrimSpace(d.Location.Division), ""
 	if d.Location.Division == "" {
 		required("location.division")
 	} else if _, ok := ref.ValidDivision(d.Location.Division); !ok {
-		bad["location.division"] = fieldErr("unknown_division", "不是浙江省的行政区划代码", "not a Zhejiang division code")
+		if holder, outside := ref.OutsideZhejiang(d.Location.Division); outside {
+			d.Location.ReportedDivision, d.Location.Division = d.Location.Division, holder
+			warns = append(warns, Warning{Field: "location.division", Code: "outside_zhejiang",
+				Message: "举报地点不在浙江省：举报照常登记，按被举报对象确定承办单位，无法确定时由省级信访室人工分办"})
+		} else {
+			bad["location.division"] = fieldErr("unknown_division", "不是有效的行政区划代码（浙江省内须为现行代码）", "not a valid division code (a Zhejiang code must be a current one)")
+		}
 	}
 	d.Location.Address = strings.TrimSpace(d.Location.Address)
 	if limitRunes(d.Location.Address, 300) {

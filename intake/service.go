@@ -12,7 +12,6 @@ import (
 	"io"
 	"log/slog"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/qingfeng-zj/qingfeng"
@@ -500,12 +499,10 @@ func (s *Service) StoreFiles(ctx context.Context, owner *Case, uploader string, 
 	return evs, nil
 }
 
-// FollowUp finds the case a receipt code belongs to. Failed attempts are throttled
-// for the whole service: no address or device is recorded to do it.
-func (s *Service) FollowUp(ctx context.Context, code string, t *Throttle) (*Case, error) {
-	if !t.Allow() {
-		return nil, errThrottled
-	}
+// FollowUp finds the case a receipt code belongs to: EUNAUTHORIZED for a code that
+// belongs to none, which is a guess (the caller meters those; see package pow), and
+// EINVALID for a typo, which never reaches the store.
+func (s *Service) FollowUp(ctx context.Context, code string) (*Case, error) {
 	norm, ok := s.Receipts.Normalize(code)
 	if !ok {
 		// A typo (wrong length, failed check digit) never reaches the store and costs
@@ -514,7 +511,6 @@ func (s *Service) FollowUp(ctx context.Context, code string, t *Throttle) (*Case
 	}
 	c, err := s.Cases.CaseByReceipt(ctx, s.Receipts.Hash(norm))
 	if qingfeng.ErrorCode(err) == qingfeng.ENOTFOUND {
-		t.Fail()
 		return nil, errBadReceipt
 	}
 	return c, err
@@ -524,7 +520,6 @@ var (
 	errBadReceipt  = qingfeng.Errorf(qingfeng.EUNAUTHORIZED, "回执码无效", "invalid receipt code")
 	errReceiptTypo = &qingfeng.Error{Code: qingfeng.EINVALID, Message: "回执码应为16位数字，请核对是否输错", English: "a receipt code is 16 digits; check for a typo",
 		Fields: map[string]qingfeng.FieldError{"receipt_code": {Code: "invalid_receipt", Message: "回执码格式不正确", English: "malformed receipt code"}}}
-	errThrottled = qingfeng.Errorf(qingfeng.ERATELIMIT, "尝试次数过多，请稍后再试", "too many attempts; try again later")
 )
 
 // PostMessage adds a message to a case's conversation.
@@ -571,57 +566,6 @@ func (s *Service) MarkActivitySeen(ctx context.Context, c *Case, unitID string) 
 		s.Log.DebugContext(ctx, "new reporter activity arrived while the case was read", "case", c.Number)
 	}
 	return nil
-}
-
-// Throttle limits failed receipt look-ups service-wide with a token bucket: Burst
-// failures at once, refilled at Rate per second. It deliberately keys on nothing
-// about the client, so nothing identifying is kept; while it is empty every look-up
-// waits, which is the price of not tracking reporters.
-type Throttle struct {
-	Burst float64
-	Rate  float64
-	Now   func() time.Time
-
-	mu     sync.Mutex
-	tokens float64
-	last   time.Time
-	init   bool
-}
-
-func (t *Throttle) refill() {
-	now := time.Now()
-	if t.Now != nil {
-		now = t.Now()
-	}
-	if !t.init {
-		t.tokens, t.last, t.init = t.Burst, now, true
-		return
-	}
-	t.tokens = min(t.Burst, t.tokens+now.Sub(t.last).Seconds()*t.Rate)
-	t.last = now
-}
-
-// Allow reports whether a look-up may proceed.
-func (t *Throttle) Allow() bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.refill()
-	return t.tokens >= 1
-}
-
-// Reset sets new limits and refills the bucket.
-func (t *Throttle) Reset(burst, rate float64) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.Burst, t.Rate, t.init = burst, rate, false
-}
-
-// Fail spends a token for a failed look-up.
-func (t *Throttle) Fail() {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.refill()
-	t.tokens = max(0, t.tokens-1)
 }
 
 var shanghai = qingfeng.Shanghai // the one definition of the zone

@@ -1,8 +1,17 @@
-// Package routing decides which supervisory unit handles a case, and why.
+// Package routing decides which supervisory unit handles a case, and why: the rule
+// engine (engine.go, rules.go), the unit registry and organizations (registry.go), and
+// their reference data, Zhejiang's administrative divisions (divisions.go) and the
+// 统一社会信用代码 that names an organization's registration authority (creditcode.go).
 //
-// The rule engine comes later; this package first provides its reference data: Zhejiang's
-// administrative divisions (divisions.go) and the 统一社会信用代码 that names an organization's
-// registration authority (creditcode.go).
+// Recusal (回避) must not depend on how a reporter writes a name. Every employer,
+// reported unit, organization name and unit alias goes through one normalisation
+// (NormalizeName, names.go) and one resolution against the registry (Units.Resolve,
+// resolve.go): a unit it surely names is recused as before; a unit it only resembles is
+// excluded as possible_recusal, so an unsure match never routes a case to the unit it
+// may be about. Traditional script is simplified with OpenCC's character table
+// (data/TSCharacters.txt, Apache 2.0) embedded rather than an OpenCC port as a
+// dependency: names need only a character mapping, and the Go ports carry phrase
+// segmentation, every dictionary and a global flag.
 package routing
 
 import (
@@ -315,4 +324,41 @@ func DivisionPrefix(code string) string {
 		}
 	}
 	return code
+}
+
+// ProvinceCode is Zhejiang's 6-digit division code. A report placed outside Zhejiang is
+// held under it: numbered QF-330000-…, sealed to the province's custodians and triaged
+// by the provincial intake office.
+const ProvinceCode = "330000"
+
+// provinceCodes are the first two digits of GB/T 2260's provinces, autonomous regions,
+// municipalities and special administrative regions (71 台湾, 81 香港, 82 澳门).
+var provinceCodes = map[string]bool{
+	"11": true, "12": true, "13": true, "14": true, "15": true, "21": true, "22": true, "23": true,
+	"31": true, "32": true, "33": true, "34": true, "35": true, "36": true, "37": true, "41": true,
+	"42": true, "43": true, "44": true, "45": true, "46": true, "50": true, "51": true, "52": true,
+	"53": true, "54": true, "61": true, "62": true, "63": true, "64": true, "65": true, "71": true,
+	"81": true, "82": true,
+}
+
+// OutsideZhejiang reports whether code is written as the division code of a place in
+// another province: 6 digits (or 9, a township's) that start with a province code other
+// than 33, with no county part under a missing city part (310001 is no code). The
+// embedded tables cover Zhejiang only, so the rest of the code is not checked further.
+func OutsideZhejiang(code string) bool {
+	if len(code) != 6 && len(code) != 9 {
+		return false
+	}
+	for _, c := range []byte(code) {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	if code[:2] == "33" || !provinceCodes[code[:2]] {
+		return false
+	}
+	if code[2:4] == "00" && code[4:6] != "00" {
+		return false
+	}
+	return len(code) == 6 || code[6:] != "000"
 }

@@ -1,6 +1,7 @@
 package routing
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"strings"
@@ -61,7 +62,11 @@ type facts struct {
 	orgType    string
 	employer   *RegistryUnit // a person's employer, or the department reported, when in the registry
 	principal  bool          // the subject is the principal leader (主要负责人) of employer
-	inputs     map[string]string
+	// suspects are units the employer (or the reported "organization") may be without
+	// being surely: each is recused as possible_recusal. employerName is the name as given.
+	suspects     []Resemblance
+	employerName string
+	inputs       map[string]string
 }
 
 // principalTitles are positions of a body's principal leader; a deputy (副) is not.
@@ -86,7 +91,10 @@ func (e *Engine) facts(c *intake.Case) *facts {
 	if f.at.IsZero() {
 		f.at = e.now()
 	}
-	if d, ok := LookupDivision(c.Location.Division); ok {
+	if c.Location.ReportedDivision != "" {
+		// Outside Zhejiang: no place-based rule applies; the province holds the case.
+		f.inputs["reported_division"] = c.Location.ReportedDivision
+	} else if d, ok := LookupDivision(c.Location.Division); ok {
 		f.place, f.placeLevel = CountyLevel(d.Code), d.Level
 		if d.Level == LevelTownship {
 			f.placeFull = d.Code
@@ -106,11 +114,13 @@ func (e *Engine) facts(c *intake.Case) *facts {
 					}
 				}
 			}
-			if !f.orgKnown && o.Name != "" {
-				if u, ok := e.Units.FindByName(o.Name); ok && !f.hasCode {
+			if !f.orgKnown && o.Name != "" && !f.hasCode {
+				m := e.Units.Resolve(o.Name, f.place)
+				f.employerName = o.Name
+				if m.Sure {
 					// The "organization" is a public body: a department.
-					f.role, f.employer = RoleDepartment, &u
-				} else if e.Orgs != nil && !f.hasCode {
+					f.role, f.employer = RoleDepartment, &m.Unit
+				} else if e.Orgs != nil {
 					if org, ok := e.Orgs.ByName(o.Name); ok {
 						f.org, f.orgKnown = org, true
 						f.creditCode, _ = ParseCreditCode(org.CreditCode)
@@ -118,14 +128,17 @@ func (e *Engine) facts(c *intake.Case) *facts {
 						f.orgType = f.creditCode.OrgType()
 					}
 				}
+				f.suspect(m)
 			}
 		}
 	case intake.SubjectPerson:
 		f.role = RolePerson
-		if p := c.Subject.Person; p != nil {
-			if u, ok := e.Units.FindByName(p.Employer); ok {
-				f.role, f.employer = RoleOfficial, &u
-				f.principal = IsPrincipalLeader(p.Position)
+		if p := c.Subject.Person; p != nil && p.Employer != "" {
+			m := e.Units.Resolve(p.Employer, f.place)
+			f.employerName = p.Employer
+			f.principal = IsPrincipalLeader(p.Position)
+			if m.Sure {
+				f.role, f.employer = RoleOfficial, &m.Unit
 			} else if e.Orgs != nil {
 				if org, ok := e.Orgs.ByName(p.Employer); ok {
 					f.role = RoleOrgStaff
@@ -135,9 +148,10 @@ func (e *Engine) facts(c *intake.Case) *facts {
 					f.orgType = f.creditCode.OrgType()
 				}
 			}
-			if f.role == RolePerson && officialCategories[c.Category] {
-				f.role = RoleOfficial // reported for official misconduct, employer not in the registry
-			}
+			f.suspect(m)
+		}
+		if f.role == RolePerson && officialCategories[c.Category] {
+			f.role = RoleOfficial // reported for official misconduct, employer not in the registry
 		}
 	}
 	f.inputs["subject_kind"] = string(f.role)
@@ -153,10 +167,38 @@ func (e *Engine) facts(c *intake.Case) *facts {
 	if f.employer != nil {
 		f.inputs["employer_unit"] = f.employer.ID
 	}
-	if f.principal {
+	if f.principal && (f.employer != nil || len(f.suspects) > 0) {
 		f.inputs["principal_leader"] = "true"
 	}
+	if len(f.suspects) > 0 {
+		ids := make([]string, len(f.suspects))
+		for i, s := range f.suspects {
+			ids[i] = s.Unit.ID
+		}
+		f.inputs["employer_possible_units"] = strings.Join(ids, ",")
+	}
 	return f
+}
+
+// suspect records the units m resembles. When the name is a registered organization's,
+// a likeness by kind alone (a 民政 word in 某某民政服务协会) is not suspicious.
+func (f *facts) suspect(m NameMatch) {
+	for _, r := range m.Resembles {
+		if r.ByKind && f.orgKnown {
+			continue
+		}
+		f.suspects = append(f.suspects, r)
+	}
+}
+
+// suspected returns the resemblance of u to the employer, if u is a suspect.
+func (f *facts) suspected(u RegistryUnit) (Resemblance, bool) {
+	for _, s := range f.suspects {
+		if s.Unit.ID == u.ID {
+			return s, true
+		}
+	}
+	return Resemblance{}, false
 }
 
 var officialCategories = map[intake.Category]bool{
@@ -252,21 +294,43 @@ func (e *Engine) resolve(t Target, f *facts) resolution {
 	return resolution{excluded: "unresolved", detail: "未知的去向关系 " + string(t.Relation)}
 }
 
-// recused reports why u must not handle the case, or "".
-func (e *Engine) recused(u RegistryUnit, f *facts) string {
-	if f.employer == nil {
-		return ""
+// recused reports why u must not handle the case and the exclusion code (recusal, or
+// possible_recusal for a unit the employer only resembles), or "" when it may.
+func (e *Engine) recused(u RegistryUnit, f *facts) (why, code string) {
+	if emp := f.employer; emp != nil {
+		switch {
+		case u.ID == emp.ID && f.role == RoleDepartment:
+			return "被举报的正是该单位，应回避", "recusal"
+		case u.ID == emp.ID:
+			return "被举报人在该单位工作，应回避", "recusal"
+		case f.principal && u.StationedAt == emp.ID:
+			return "被举报人是" + emp.Name + "主要负责人，其派驻纪检监察组应回避，交上一级", "recusal"
+		}
 	}
-	emp := f.employer
-	switch {
-	case u.ID == emp.ID && f.role == RoleDepartment:
-		return "被举报的正是该单位，应回避"
-	case u.ID == emp.ID:
-		return "被举报人在该单位工作，应回避"
-	case f.principal && u.StationedAt == emp.ID:
-		return "被举报人是" + emp.Name + "主要负责人，其派驻纪检监察组应回避，交上一级"
+	what := "被举报人的工作单位"
+	if f.role == RoleDepartment || f.role == RoleOrganization {
+		what = "被举报的单位"
 	}
-	return ""
+	if s, ok := f.suspected(u); ok {
+		return fmt.Sprintf("%s“%s”可能就是%s（%s），无法确认不是该单位，应回避", what, f.employerName, u.Name, s.Why), "possible_recusal"
+	}
+	if f.principal && u.StationedAt != "" {
+		for _, s := range f.suspects {
+			if u.StationedAt == s.Unit.ID {
+				return fmt.Sprintf("%s“%s”可能就是%s（%s），被举报人是其主要负责人，其派驻纪检监察组应回避，交上一级", what, f.employerName, s.Unit.Name, s.Why), "possible_recusal"
+			}
+		}
+	}
+	return "", ""
+}
+
+// accused reports whether u is the employer or one it may be.
+func (f *facts) accused(u RegistryUnit) bool {
+	if f.employer != nil && u.ID == f.employer.ID {
+		return true
+	}
+	_, ok := f.suspected(u)
+	return ok
 }
 
 // escalate is where a case goes when u must not or cannot take it: a department's
@@ -280,7 +344,7 @@ func (e *Engine) escalate(u RegistryUnit, f *facts) (RegistryUnit, bool) {
 		}
 		return e.Units.Get(u.Parent)
 	}
-	if f.employer != nil && u.ID == f.employer.ID {
+	if f.accused(u) {
 		if !f.principal {
 			if pz, ok := e.Units.StationedAt(u.ID); ok {
 				return pz, true
@@ -298,7 +362,7 @@ func (e *Engine) escalate(u RegistryUnit, f *facts) (RegistryUnit, bool) {
 // over. It returns the unit that can take the case.
 func (e *Engine) settle(u RegistryUnit, ruleID string, cands *[]intake.Candidate, f *facts) (RegistryUnit, bool) {
 	for range 8 {
-		why, code := e.recused(u, f), "recusal"
+		why, code := e.recused(u, f)
 		if why == "" && !u.Active {
 			why, code = "该单位已停用", "inactive"
 		}
@@ -364,13 +428,13 @@ func (e *Engine) Decide(c *intake.Case) intake.Decision {
 	d.Candidates = append([]intake.Candidate{{UnitID: owner.ID, UnitName: owner.Name, RuleID: winner.ID, Chosen: true,
 		Detail: fmt.Sprintf("适用规则“%s”", winner.Name)}}, d.Candidates...)
 	d.Reason = fmt.Sprintf("按规则“%s”（规则集第%d版）交%s", winner.Name, rs.version, owner.Name)
-	if recusals := countExcluded(d.Candidates, "recusal"); recusals > 0 {
+	if recusals := countExcluded(d.Candidates, "recusal") + countExcluded(d.Candidates, "possible_recusal"); recusals > 0 {
 		d.Reason += "（经回避调整）"
 	}
 	seen := map[string]bool{owner.ID: true}
 	for _, t := range winner.Inform {
 		res := e.resolve(t, f)
-		if !res.ok || seen[res.unit.ID] || !res.unit.Active || e.recused(res.unit, f) != "" {
+		if why, _ := e.recused(res.unit, f); !res.ok || seen[res.unit.ID] || !res.unit.Active || why != "" {
 			continue
 		}
 		seen[res.unit.ID] = true
@@ -395,6 +459,9 @@ func (e *Engine) fallback(d intake.Decision, f *facts, matched []*Rule) intake.D
 	switch {
 	case f.place == "":
 		reason, why = "outside_zhejiang", "举报地点不在浙江省行政区划内"
+		if given := cmp.Or(f.inputs["reported_division"], f.placeFull); given != "" {
+			why = "举报地点（区划代码 " + given + "）不在浙江省行政区划内"
+		}
 	case len(matched) == 0:
 		reason, why = "no_rule", "没有适用的路由规则"
 	}
@@ -403,6 +470,11 @@ func (e *Engine) fallback(d intake.Decision, f *facts, matched []*Rule) intake.D
 	for div := f.place; div != "" && !found; {
 		office, found = e.Units.OfKind(KindIntakeOffice, div)
 		found = found && office.Active
+		if recusal, code := e.recused(office, f); found && code != "" {
+			// Someone at the intake office itself: the one a level up triages.
+			d.Candidates = append(d.Candidates, intake.Candidate{UnitID: office.ID, UnitName: office.Name, Excluded: code, Detail: recusal})
+			found = false
+		}
 		if dv, ok := LookupDivision(div); ok {
 			div = dv.Parent
 		} else {
@@ -411,7 +483,10 @@ func (e *Engine) fallback(d intake.Decision, f *facts, matched []*Rule) intake.D
 	}
 	if !found {
 		office, found = e.Units.OfKind(KindIntakeOffice, "330000")
+		found = found && !f.accused(office)
 	}
+	// With the provincial intake office itself accused, the provincial 纪委监委 is the
+	// last level there is.
 	if !found {
 		// The registry has no intake office at all: keep the case with the first
 		// active discipline unit of the province rather than drop it.

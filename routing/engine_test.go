@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -167,6 +168,20 @@ func TestFallback(t *testing.T) {
 	d, _ := e.Route(context.Background(), orgCase("arbitrary_fees", "110101", "", "北京某协会"))
 	if !d.Fallback || d.FallbackReason != "outside_zhejiang" || d.UnitID != "330000-xf" {
 		t.Errorf("outside Zhejiang: %+v", d)
+	}
+	// Outside Zhejiang as intake holds it: the province's code, the reporter's kept.
+	c := personCase("other", ProvinceCode, "某人", "", "")
+	c.Location.ReportedDivision = "310101"
+	d = e.Decide(c)
+	if !d.Fallback || d.FallbackReason != "outside_zhejiang" || d.UnitID != "330000-xf" ||
+		!strings.Contains(d.Reason, "310101") || d.Inputs["reported_division"] != "310101" {
+		t.Errorf("held under the province: %+v", d)
+	}
+	// An official of a Zhejiang unit, for something done elsewhere: management authority.
+	c = personCase("official_discipline", ProvinceCode, "某人", "科员", "义乌市民政局")
+	c.Location.ReportedDivision = "310101"
+	if d = e.Decide(c); d.UnitID != "330782-mz-pz" || d.Fallback {
+		t.Errorf("official of a Zhejiang unit, outside Zhejiang: %s %s", d.UnitID, d.Reason)
 	}
 	// An organization registered by 民政部 (100000): out of jurisdiction, then the
 	// place's registration authority by the lower-priority rule.

@@ -471,11 +471,12 @@ type unitRow struct {
 	Parent      string   `json:"parent"`
 	StationedAt string   `json:"stationed_at"`
 	Active      *bool    `json:"active"`
+	Aliases     []string `json:"aliases"`
 }
 
 // ReadUnitsJSON reads registry units from a JSON array (or JSON Lines) of objects with
 // the keys of RegistryUnit (id, name, kind, division, level, parent, stationed_at,
-// active; active defaults to true) and calls fn for each, numbered from 1. An unknown
+// active, aliases; active defaults to true) and calls fn for each, numbered from 1. An unknown
 // key or a wrong type is reported to fn; malformed JSON stops the reading.
 func ReadUnitsJSON(r io.Reader, fn UnitRowFunc) error {
 	br := bufio.NewReader(skipBOM(r))
@@ -516,7 +517,7 @@ func ReadUnitsJSON(r io.Reader, fn UnitRowFunc) error {
 				"无法解析："+err.Error(), "cannot decode: "+err.Error())}
 		}
 		u := RegistryUnit{Unit: Unit{ID: ur.ID, Name: ur.Name, Kind: ur.Kind, Division: ur.Division, Level: ur.Level},
-			Parent: ur.Parent, StationedAt: ur.StationedAt, Active: ur.Active == nil || *ur.Active}
+			Parent: ur.Parent, StationedAt: ur.StationedAt, Active: ur.Active == nil || *ur.Active, Aliases: ur.Aliases}
 		if err := fn(row, u, errs); err != nil {
 			return err
 		}
@@ -525,7 +526,8 @@ func ReadUnitsJSON(r io.Reader, fn UnitRowFunc) error {
 
 // NormalizeUnit checks one registry unit on its own: id, name and a known kind are
 // required, division (when given) must be a Zhejiang division, and the level is taken
-// from the division when missing. Whether parent and stationed_at exist depends on the
+// from the division when missing. Aliases are trimmed, and repeats (as NormalizeName
+// writes them, the name included) dropped. Whether parent and stationed_at exist depends on the
 // rest of the registry: check with NewUnits or UnitRefsMissing.
 func NormalizeUnit(in RegistryUnit) (RegistryUnit, map[string]qingfeng.FieldError) {
 	errs := map[string]qingfeng.FieldError{}
@@ -560,6 +562,22 @@ func NormalizeUnit(in RegistryUnit) (RegistryUnit, map[string]qingfeng.FieldErro
 	}
 	if u.Level != "" && u.Level.Label() == "" {
 		errs["level"] = fieldError("invalid", fmt.Sprintf("层级“%s”无效", u.Level), fmt.Sprintf("unknown level %q", u.Level))
+	}
+	u.Aliases = nil
+	seen := map[string]bool{NormalizeName(u.Name): true}
+	for _, a := range in.Aliases {
+		a = strings.TrimSpace(a)
+		n := NormalizeName(a)
+		switch {
+		case utf8.RuneCountInString(a) > MaxAliasRunes:
+			errs["aliases"] = fieldError("too_long", fmt.Sprintf("别名不能超过%d字", MaxAliasRunes), fmt.Sprintf("an alias has more than %d characters", MaxAliasRunes))
+		case n != "" && !seen[n]:
+			seen[n] = true
+			u.Aliases = append(u.Aliases, a)
+		}
+	}
+	if len(u.Aliases) > MaxAliases {
+		errs["aliases"] = fieldError("too_many", fmt.Sprintf("一个单位最多%d个别名", MaxAliases), fmt.Sprintf("a unit has at most %d aliases", MaxAliases))
 	}
 	if u.Parent != "" && u.Parent == u.ID {
 		errs["parent"] = fieldError("self", "上级单位不能是自身", "a unit cannot be its own parent")

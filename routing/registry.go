@@ -60,6 +60,9 @@ type RegistryUnit struct {
 	Parent      string `json:"parent,omitempty"`       // the unit one level up (same line of work)
 	StationedAt string `json:"stationed_at,omitempty"` // for a 派驻组: the department it is stationed at
 	Active      bool   `json:"active"`
+	// Aliases are other names the unit is known by (简称, former names, how exports write
+	// it), added by admins; each is matched like the name (NormalizeName, canonicalName).
+	Aliases []string `json:"aliases,omitempty"`
 	// Deadlines overrides the working days a step may take at this unit, by kind
 	// (acceptance, transfer, feedback, rectification); absent kinds use the defaults.
 	Deadlines map[string]int `json:"deadlines,omitempty"`
@@ -149,9 +152,15 @@ func DefaultUnits() []RegistryUnit {
 type Units struct {
 	mu        sync.RWMutex
 	byID      map[string]RegistryUnit
-	byKindDiv map[string]string   // kind|division → unit id (the first active one)
-	stationed map[string][]string // host unit id → 派驻组 ids
-	byName    map[string]string   // name → unit id
+	byKindDiv map[string]string    // kind|division → unit id (the first active one)
+	stationed map[string][]string  // host unit id → 派驻组 ids
+	byName    map[string]string    // NormalizeName(name or alias) → unit id; "" when shared
+	byDiv     map[string][]nameKey // division → canonical names of the units named in it
+}
+
+// nameKey is one canonical name (canonicalName) of a unit.
+type nameKey struct {
+	id, rest string
 }
 
 // NewUnits indexes units. Ids must be unique.
@@ -169,6 +178,7 @@ func (r *Units) Replace(units []RegistryUnit) error {
 	byKindDiv := map[string]string{}
 	stationed := map[string][]string{}
 	byName := map[string]string{}
+	byDiv := map[string][]nameKey{}
 	for _, u := range units {
 		if u.ID == "" || u.Name == "" || !ValidKind(u.Kind) {
 			return fmt.Errorf("routing: unit %q: id, name and a known kind are required", u.ID)
@@ -177,7 +187,27 @@ func (r *Units) Replace(units []RegistryUnit) error {
 			return fmt.Errorf("routing: unit %q listed twice", u.ID)
 		}
 		byID[u.ID] = u
-		byName[u.Name] = u.ID
+		for _, name := range append([]string{u.Name}, u.Aliases...) {
+			n := NormalizeName(name)
+			if n == "" {
+				continue
+			}
+			if id, taken := byName[n]; taken && id != u.ID {
+				byName[n] = "" // two units share it: a name alone cannot say which
+			} else {
+				byName[n] = u.ID
+			}
+			if _, exact, ok := stationedName(n); ok && exact {
+				continue // found through the unit it is stationed at
+			}
+			div, rest, hasDiv := canonicalName(n)
+			if !hasDiv {
+				div = u.Division // an alias without a division: the unit's own
+			}
+			if rest != "" && !slices.Contains(byDiv[div], nameKey{u.ID, rest}) {
+				byDiv[div] = append(byDiv[div], nameKey{u.ID, rest})
+			}
+		}
 	}
 	// Deterministic: the lowest id wins a kind and division shared by several units.
 	ids := make([]string, 0, len(byID))
@@ -206,7 +236,7 @@ func (r *Units) Replace(units []RegistryUnit) error {
 		}
 	}
 	r.mu.Lock()
-	r.byID, r.byKindDiv, r.stationed, r.byName = byID, byKindDiv, stationed, byName
+	r.byID, r.byKindDiv, r.stationed, r.byName, r.byDiv = byID, byKindDiv, stationed, byName, byDiv
 	r.mu.Unlock()
 	return nil
 }
@@ -243,20 +273,11 @@ func (r *Units) StationedAt(host string) (RegistryUnit, bool) {
 	return RegistryUnit{}, false
 }
 
-// FindByName returns the unit whose name is name, for matching a person's employer
-// (工作单位) as typed by a reporter against the registry. Exact match only.
+// FindByName returns the unit that name surely names (Resolve's Sure match), for an
+// import that gives a unit by name.
 func (r *Units) FindByName(name string) (RegistryUnit, bool) {
-	name = strings.TrimSpace(name)
-	if name == "" {
-		return RegistryUnit{}, false
-	}
-	r.mu.RLock()
-	defer r.mu.RUnlock()
-	id, ok := r.byName[name]
-	if !ok {
-		return RegistryUnit{}, false
-	}
-	return r.byID[id], true
+	m := r.Resolve(name, "")
+	return m.Unit, m.Sure
 }
 
 // All lists the units in id order.
@@ -347,21 +368,25 @@ func (o *Orgs) Put(orgs ...Organization) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	for _, org := range orgs {
-		if old, ok := o.m[org.CreditCode]; ok && old.Name != org.Name && o.byName[old.Name] == org.CreditCode {
-			delete(o.byName, old.Name)
+		name := NormalizeName(org.Name)
+		if old, ok := o.m[org.CreditCode]; ok {
+			if oldName := NormalizeName(old.Name); oldName != name && o.byName[oldName] == org.CreditCode {
+				delete(o.byName, oldName)
+			}
 		}
 		o.m[org.CreditCode] = org
-		if code, taken := o.byName[org.Name]; taken && code != org.CreditCode {
-			o.byName[org.Name] = "" // ambiguous: a name alone cannot say which
+		if code, taken := o.byName[name]; taken && code != org.CreditCode {
+			o.byName[name] = "" // ambiguous: a name alone cannot say which
 		} else {
-			o.byName[org.Name] = org.CreditCode
+			o.byName[name] = org.CreditCode
 		}
 	}
 }
 
-// ByName finds the one organization registered under name (exact match).
+// ByName finds the one organization registered under name, compared as NormalizeName
+// writes both.
 func (o *Orgs) ByName(name string) (Organization, bool) {
-	name = strings.TrimSpace(name)
+	name = NormalizeName(name)
 	if name == "" {
 		return Organization{}, false
 	}

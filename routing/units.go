@@ -34,6 +34,11 @@ func (Reference) ValidDivision(code string) (string, bool) {
 	return c, c != ""
 }
 
+// OutsideZhejiang implements intake.Reference: such a report is held under the province.
+func (Reference) OutsideZhejiang(code string) (string, bool) {
+	return ProvinceCode, OutsideZhejiang(code)
+}
+
 // CheckCreditCode implements intake.Reference.
 func (Reference) CheckCreditCode(code string) (string, bool, bool) {
 	cc, err := ParseCreditCode(code)

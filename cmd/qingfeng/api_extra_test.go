@@ -254,19 +254,3 @@ func TestShutdownDrainsInFlight(t *testing.T) {
 		t.Error("server still accepts connections after Close")
 	}
 }
-
-// TestLoginThrottle: after 5 wrong passwords for one account name, even the right one
-// is refused for a while (429); other accounts are unaffected.
-func TestLoginThrottle(t *testing.T) {
-	_, u := staffLogin(t, accounts.RoleStaff, "330782-mz", "")
-	for i := range 5 {
-		r := postJSON(t, "/v1/auth/login", "", map[string]string{"username": u.Username, "password": fmt.Sprint("wrong-", i)})
-		wantStatus(t, r, 401)
-	}
-	r := postJSON(t, "/v1/auth/login", "", map[string]string{"username": u.Username, "password": "correct horse battery staple"})
-	wantStatus(t, r, 429)
-	if r.errorCode(t) != "rate_limited" {
-		t.Errorf("code %s", r.Body)
-	}
-	staffLogin(t, accounts.RoleStaff, "330782-mz", "") // another account logs in
-}

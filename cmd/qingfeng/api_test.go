@@ -184,7 +184,9 @@ func TestFileReportBadInput(t *testing.T) {
 		{"unknown category", with(func(m map[string]any) { m["category"] = "littering" }), "application/json", 400, "invalid_input", "category"},
 		{"missing description", with(func(m map[string]any) { delete(m, "description") }), "application/json", 400, "invalid_input", "description"},
 		{"description over 5000 characters", with(func(m map[string]any) { m["description"] = strings.Repeat("举", 5001) }), "application/json", 400, "invalid_input", "description"},
-		{"division outside Zhejiang", with(func(m map[string]any) { m["location"] = map[string]any{"division": "110101"} }), "application/json", 400, "invalid_input", "location.division"},
+		{"division not a division code", with(func(m map[string]any) { m["location"] = map[string]any{"division": "999999"} }), "application/json", 400, "invalid_input", "location.division"},
+		{"division of 5 digits", with(func(m map[string]any) { m["location"] = map[string]any{"division": "31010"} }), "application/json", 400, "invalid_input", "location.division"},
+		{"Zhejiang division that does not exist", with(func(m map[string]any) { m["location"] = map[string]any{"division": "330799"} }), "application/json", 400, "invalid_input", "location.division"},
 		{"malformed credit code", with(func(m map[string]any) {
 			m["subject"] = map[string]any{"kind": "organization", "organization": map[string]any{"credit_code": "51330782MJ00000I8J"}}
 		}), "application/json", 400, "invalid_input", "subject.organization.credit_code"},

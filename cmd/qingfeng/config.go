@@ -36,6 +36,9 @@ type Config struct {
 	AccessTokenTTL  time.Duration
 	RefreshTokenTTL time.Duration
 	FollowUpTTL     time.Duration
+	// PoWNormalRate is the normal rate of failed anonymous look-ups (and of public
+	// filings) a minute; at this rate and above, a proof of work is required (package pow).
+	PoWNormalRate   int
 	DisclosureTTL   time.Duration
 	ShutdownTimeout time.Duration
 	LogLevel        string
@@ -105,7 +108,7 @@ var settings = []setting{
 	{env: "S3_BUCKET", def: "qingfeng-evidence", doc: "Bucket for evidence; created if missing.", set: str(func(c *Config) *string { return &c.S3Bucket })},
 	{env: "S3_REGION", doc: "S3 region, if the server needs one.", set: str(func(c *Config) *string { return &c.S3Region })},
 	{env: "S3_USE_SSL", def: "false", doc: "Use HTTPS to reach S3_ENDPOINT.", set: boolean(func(c *Config) *bool { return &c.S3UseSSL })},
-	{env: "QF_CUSTODIAN_RECIPIENTS", secret: true, doc: "Custodians' age post-quantum recipients by jurisdiction: `330782=age1pq1…,age1pq1…;33=age1pq1…` (`*` = every division). Required with MONGODB_URI; the embedded default generates a demo custodian key under QF_DATA_DIR when empty.", set: str(func(c *Config) *string { return &c.Custodians })},
+	{env: "QF_CUSTODIAN_RECIPIENTS", secret: true, doc: "Custodians' age post-quantum recipients by jurisdiction: `330782=age1pq1…,age1pq1…;33=age1pq1…` (`*` = every division). Required with MONGODB_URI; the embedded default generates a demo custodian key under QF_DATA_DIR when empty, used only where no real custodian was ever registered.", set: str(func(c *Config) *string { return &c.Custodians })},
 	{env: "QF_JWT_SIGNING_KEY", secret: true, doc: "Ed25519 private key (PKCS#8 PEM) signing access tokens; all instances share it. Empty: generated into QF_DATA_DIR/jwt-ed25519.pem.", set: str(func(c *Config) *string { return &c.SigningKeyPEM })},
 	{env: "QF_RECEIPT_PEPPER", secret: true, doc: "Base64 secret (≥32 bytes) keying receipt hashes; a database copy without it cannot test receipts. Empty: generated into QF_DATA_DIR/receipt-pepper.", set: str(func(c *Config) *string { return &c.ReceiptPepper })},
 	{env: "QF_MAX_FILE_BYTES", def: "50MiB", doc: "Largest evidence file.", set: size(func(c *Config) *int64 { return &c.MaxFileBytes })},
@@ -130,6 +133,14 @@ var settings = []setting{
 	{env: "QF_REFRESH_TOKEN_TTL", def: "12h", doc: "Lifetime of a staff session (refresh token).", set: dur(func(c *Config) *time.Duration { return &c.RefreshTokenTTL })},
 	{env: "QF_DISCLOSURE_TTL", def: "168h", doc: "How long a request to disclose a reporter's identity stays open for a custodian to decide and complete.", set: dur(func(c *Config) *time.Duration { return &c.DisclosureTTL })},
 	{env: "QF_FOLLOWUP_TOKEN_TTL", def: "30m", doc: "Lifetime of a reporter's follow-up token.", set: dur(func(c *Config) *time.Duration { return &c.FollowUpTTL })},
+	{env: "QF_POW_NORMAL_PER_MINUTE", def: "30", doc: "Normal rate, per minute and instance, of wrong receipt codes, donor checks that find nothing, and public filings. Below it no proof of work is asked; from it up the difficulty rises stepwise (README: Guessing without locking anyone out).", set: func(c *Config, v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 || n > 1_000_000 {
+			return fmt.Errorf("want 1–1000000 a minute, got %q", v)
+		}
+		c.PoWNormalRate = n
+		return nil
+	}},
 	{env: "QF_SHUTDOWN_TIMEOUT", def: "20s", doc: "How long SIGTERM waits for in-flight requests.", set: dur(func(c *Config) *time.Duration { return &c.ShutdownTimeout })},
 	{env: "QF_LOG_LEVEL", def: "info", doc: "debug, info, warn or error.", set: func(c *Config, v string) error {
 		switch v {

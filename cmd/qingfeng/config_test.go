@@ -29,6 +29,8 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		{map[string]string{"QF_ACCESS_TOKEN_TTL": "forever"}, "QF_ACCESS_TOKEN_TTL"},
 		{map[string]string{"S3_USE_SSL": "yes please"}, "S3_USE_SSL"},
 		{map[string]string{"QF_LOG_LEVEL": "loud"}, "QF_LOG_LEVEL"},
+		{map[string]string{"QF_POW_NORMAL_PER_MINUTE": "0"}, "QF_POW_NORMAL_PER_MINUTE"},
+		{map[string]string{"QF_POW_NORMAL_PER_MINUTE": "thirty"}, "QF_POW_NORMAL_PER_MINUTE"},
 		{map[string]string{"S3_ENDPOINT": "127.0.0.1:9000"}, "S3_ACCESS_KEY"},
 		{map[string]string{"S3_ENDPOINT": "http://127.0.0.1:9000", "S3_ACCESS_KEY": "a", "S3_SECRET_KEY": "b"}, "S3_ENDPOINT"},
 		{map[string]string{"MONGODB_URI": "postgres://x"}, "MONGODB_URI"},

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/qingfeng-zj/qingfeng/accounts"
+	"github.com/qingfeng-zj/qingfeng/audit"
 	qfcrypto "github.com/qingfeng-zj/qingfeng/crypto"
 )
 
@@ -169,7 +170,17 @@ func TestDisclosureFlow(t *testing.T) {
 	wantStatus(t, postJSON(t, "/v1/disclosures/"+d.ID+"/approve", custodian, map[string]any{"reason": "x"}), 409)
 	srv.disclosures.Now = nil
 
-	// Revoking the custodian's key: new identities are no longer sealed to it.
+	// The jurisdiction's last custodian key is not revoked: nobody could open its
+	// identities. With a successor registered, revoking it works, and new identities
+	// are no longer sealed to it.
+	r = postJSON(t, "/v1/admin/recipients/"+custRecipientID+"/revoke", admin, "")
+	wantStatus(t, r, 409)
+	if !containsString(r.Body, "最后一把保密员密钥") {
+		t.Errorf("revoking the last key: %s", r.Body)
+	}
+	_, successor := staffLogin(t, accounts.RoleCustodian, "", "330782")
+	_, successorRcp := newKey(t)
+	register(successor.ID, successorRcp, 201)
 	wantStatus(t, postJSON(t, "/v1/admin/recipients/"+custRecipientID+"/revoke", admin, ""), 200)
 	wantStatus(t, postJSON(t, "/v1/admin/recipients/"+custRecipientID+"/revoke", admin, ""), 409)
 	r = do(t, req{method: "GET", path: "/v1/keys?division=330782"})
@@ -223,4 +234,114 @@ func TestCustodyBadInput(t *testing.T) {
 	wantStatus(t, postJSON(t, "/v1/disclosures/nope/approve", custodian, map[string]any{"reason": "x"}), 404)
 	wantStatus(t, postJSON(t, "/v1/disclosures/nope/approve", custodian, `{"reason":{"$gt":""}}`), 400)
 	wantStatus(t, postJSON(t, "/v1/admin/recipients/nope/revoke", admin, ""), 404)
+}
+
+// TestRevokedStaffKeyCancelsDisclosure: the recipient a disclosure is re-sealed to is
+// fixed when it is requested, so approval, download and upload each check it is still
+// the requester's current key; a revoked one cancels the request (409), audited, and
+// nothing is re-sealed to it.
+func TestRevokedStaffKeyCancelsDisclosure(t *testing.T) {
+	admin, _ := staffLogin(t, accounts.RoleAdmin, "", "")
+	custodian, cu := staffLogin(t, accounts.RoleCustodian, "", "330782")
+	custID, custRcp := newKey(t)
+	register := func(userID, rcp string) string {
+		t.Helper()
+		r := postJSON(t, "/v1/admin/recipients", admin, map[string]any{"user_id": userID, "recipient": rcp})
+		wantStatus(t, r, 201)
+		var v struct {
+			ID string `json:"id"`
+		}
+		r.json(t, &v)
+		return v.ID
+	}
+	register(cu.ID, custRcp)
+	f := fileReport(t, realNameReport())
+	path := "/v1/cases/" + f.CaseNumber + "/disclosures"
+
+	for _, stage := range []string{"approve", "download", "upload"} {
+		t.Run(stage, func(t *testing.T) {
+			staff, su := staffLogin(t, accounts.RoleStaff, "330782-mz", "")
+			_, staffRcp := newKey(t)
+			keyID := register(su.ID, staffRcp)
+			r := postJSON(t, path, staff, map[string]any{"reason": "需与举报人核实线索"})
+			wantStatus(t, r, 201)
+			var d disclosureResp
+			r.json(t, &d)
+			revoke := func() {
+				wantStatus(t, postJSON(t, "/v1/admin/recipients/"+keyID+"/revoke", admin, ""), 200)
+			}
+			var refused response
+			switch stage {
+			case "approve":
+				revoke()
+				refused = postJSON(t, "/v1/disclosures/"+d.ID+"/approve", custodian, map[string]any{"reason": "理由充分"})
+			case "download":
+				wantStatus(t, postJSON(t, "/v1/disclosures/"+d.ID+"/approve", custodian, map[string]any{"reason": "理由充分"}), 200)
+				revoke()
+				refused = do(t, req{method: "GET", path: "/v1/disclosures/" + d.ID + "/sealed-identity", token: custodian})
+			case "upload":
+				wantStatus(t, postJSON(t, "/v1/disclosures/"+d.ID+"/approve", custodian, map[string]any{"reason": "理由充分"}), 200)
+				r := do(t, req{method: "GET", path: "/v1/disclosures/" + d.ID + "/sealed-identity", token: custodian})
+				wantStatus(t, r, 200)
+				var sealed struct {
+					Ciphertext string `json:"ciphertext"`
+					ResealTo   string `json:"reseal_to"`
+				}
+				r.json(t, &sealed)
+				ct, _ := base64.StdEncoding.DecodeString(sealed.Ciphertext)
+				plain, err := qfcrypto.Open(custID, ct)
+				if err != nil {
+					t.Fatal(err)
+				}
+				one, _ := qfcrypto.NewSealer(map[string][]string{"*": {sealed.ResealTo}})
+				out, _ := one.Seal(context.Background(), "", plain)
+				clear(plain)
+				revoke()
+				b, _ := json.Marshal(map[string]any{"ciphertext": base64.StdEncoding.EncodeToString(out.Ciphertext)})
+				refused = do(t, req{method: "PUT", path: "/v1/disclosures/" + d.ID + "/resealed", body: strings.NewReader(string(b)), contentType: "application/json", token: custodian})
+			}
+			wantStatus(t, refused, 409)
+			if !containsString(refused.Body, "公钥已注销") {
+				t.Errorf("refusal: %s", refused.Body)
+			}
+			// Cancelled, with the reason, and nothing to fetch.
+			r = do(t, req{method: "GET", path: path, token: staff})
+			wantStatus(t, r, 200)
+			var list struct {
+				Disclosures []struct {
+					ID           string `json:"id"`
+					Status       string `json:"status"`
+					CancelReason string `json:"cancel_reason"`
+				} `json:"disclosures"`
+			}
+			r.json(t, &list)
+			found := false
+			for _, x := range list.Disclosures {
+				if x.ID == d.ID {
+					found = true
+					if x.Status != "cancelled" || x.CancelReason == "" {
+						t.Errorf("after the refusal the request is %q (%q)", x.Status, x.CancelReason)
+					}
+				}
+			}
+			if !found {
+				t.Fatal("request not listed")
+			}
+			wantStatus(t, do(t, req{method: "GET", path: "/v1/disclosures/" + d.ID + "/identity", token: staff}), 409)
+			wantStatus(t, postJSON(t, "/v1/disclosures/"+d.ID+"/approve", custodian, map[string]any{"reason": "再试"}), 409)
+			entries, err := srv.Audit.Store.List(context.Background(), audit.Query{Case: f.CaseNumber, Limit: audit.MaxLimit})
+			if err != nil {
+				t.Fatal(err)
+			}
+			audited := false
+			for _, e := range entries {
+				if e.Action == "identity.disclosure.cancelled" && e.Detail["disclosure"] == d.ID {
+					audited = true
+				}
+			}
+			if !audited {
+				t.Error("the cancellation is not in the audit log")
+			}
+		})
+	}
 }

@@ -165,6 +165,18 @@ func runImport(cfg Config, log *slog.Logger, args []string, stdin io.Reader, std
 	return 0
 }
 
+// mergeAliases is have followed by the aliases of add it lacks, compared as routing
+// compares names.
+func mergeAliases(have, add []string) []string {
+	out := slices.Clone(have)
+	for _, a := range add {
+		if !slices.ContainsFunc(out, func(h string) bool { return routing.NormalizeName(h) == routing.NormalizeName(a) }) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
 // importFormat picks the input format from --format or the file name.
 func importFormat(path, flagValue string) (string, error) {
 	f := strings.ToLower(strings.TrimPrefix(flagValue, "."))
@@ -459,8 +471,14 @@ func importUnits(ctx context.Context, store unitWriter, r io.Reader, format stri
 			}
 			continue
 		}
-		good = append(good, r.unit)
-		merged[r.unit.ID] = r.unit
+		u := r.unit
+		if old, ok := merged[u.ID]; ok {
+			// Aliases are kept: one an admin added must not vanish because the file
+			// does not list it (recusal depends on it). Remove them through the API.
+			u.Aliases = mergeAliases(old.Aliases, u.Aliases)
+		}
+		good = append(good, u)
+		merged[u.ID] = u
 	}
 	// The registry as it will be must load, or the server would refuse to start.
 	if _, err := routing.NewUnits(slices.Collect(maps.Values(merged))); err != nil {

@@ -432,6 +432,27 @@ func TestImportUnits(t *testing.T) {
 		t.Errorf("stored %+v", a)
 	}
 
+	t.Run("aliases imported, and an admin's kept", func(t *testing.T) {
+		ctx := context.Background()
+		us := mongo.NewUnitStore(db)
+		if err := us.AddAlias(ctx, "330782-zg-jyj", "义乌市教委", routing.MaxAliases); err != nil {
+			t.Fatal(err)
+		}
+		f := writeFile(t, "aliases.json", `[{"id":"330782-zg-jyj","name":"义乌市教育局","kind":"zg","division":"330782","parent":"330700-zg-jyj","aliases":["义乌教育局"," 義烏市教委 "]}]`)
+		if code, out, errs := importCLI(t, name, "", "units", f); code != 0 {
+			t.Fatalf("exit %d\nstdout %s\nstderr %s", code, out, errs)
+		}
+		stored, err := us.Units(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, u := range stored {
+			if u.ID == "330782-zg-jyj" && !slices.Equal(u.Aliases, []string{"义乌市教委", "义乌教育局"}) {
+				t.Errorf("aliases %q", u.Aliases)
+			}
+		}
+	})
+
 	t.Run("no defaults into an empty registry", func(t *testing.T) {
 		_, other := importDB(t)
 		code, out, errs := importCLI(t, other, "", "units", "--no-defaults", f)

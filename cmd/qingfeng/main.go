@@ -32,6 +32,7 @@ import (
 	"github.com/qingfeng-zj/qingfeng/handlers"
 	"github.com/qingfeng-zj/qingfeng/intake"
 	"github.com/qingfeng-zj/qingfeng/outbox"
+	"github.com/qingfeng-zj/qingfeng/pow"
 	"github.com/qingfeng-zj/qingfeng/retention"
 	"github.com/qingfeng-zj/qingfeng/routing"
 	"github.com/qingfeng-zj/qingfeng/storage/blob"
@@ -114,7 +115,8 @@ type Main struct {
 	Intake      *intake.Service
 	Accounts    *accounts.Service
 	Audit       *audit.Log
-	throttle    *intake.Throttle
+	pow         *pow.Guard
+	backoff     *accounts.Backoff
 	engine      *routing.Engine
 	escalator   *triage.Escalator
 	warnings    *warnings.Job
@@ -175,8 +177,27 @@ func backendName(embedded bool, emb, real string) string {
 	return real
 }
 
-// secrets loads or generates the signing key, receipt pepper and custodian recipients.
-func (m *Main) secrets() (key []byte, pepper *qfcrypto.Pepper, custodians map[string][]string, err error) {
+// demoKeyFile is where the zero-config default keeps its demo custodian key.
+func demoKeyFile(c Config) string { return filepath.Join(c.DataDir, "demo-custodian-key.txt") }
+
+// refuseDemoKey stops a server on a real database that would find a demo custodian
+// key in its data directory: that key's private half is on the server, so anything
+// sealed to it is readable by whoever can read the disk.
+func refuseDemoKey(c Config) error {
+	if c.MongoURI == "" {
+		return nil
+	}
+	path := demoKeyFile(c)
+	if _, err := os.Stat(path); err == nil {
+		return fmt.Errorf("MONGODB_URI is set but the demo custodian key %s exists (QF_DATA_DIR): a key whose private half sits on the server must never seal real identities; "+
+			"register real custodians (qfctl keys new; QF_CUSTODIAN_RECIPIENTS), re-seal what the demo key sealed, then delete the file", path)
+	}
+	return nil
+}
+
+// secrets loads or generates the signing key, receipt pepper and custodian
+// recipients; demo is the demo custodian's recipient on the zero-config default.
+func (m *Main) secrets() (key []byte, pepper *qfcrypto.Pepper, custodians map[string][]string, demo string, err error) {
 	c := m.Config
 	signing, err := func() ([]byte, error) {
 		if c.SigningKeyPEM != "" {
@@ -191,32 +212,33 @@ func (m *Main) secrets() (key []byte, pepper *qfcrypto.Pepper, custodians map[st
 		return qfcrypto.LoadOrCreateSigningKey(path)
 	}()
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, "", err
 	}
 	if c.ReceiptPepper != "" {
 		if pepper, err = qfcrypto.ParsePepper(c.ReceiptPepper); err != nil {
-			return nil, nil, nil, fmt.Errorf("QF_RECEIPT_PEPPER: %w", err)
+			return nil, nil, nil, "", fmt.Errorf("QF_RECEIPT_PEPPER: %w", err)
 		}
 	} else {
 		path := filepath.Join(c.DataDir, "receipt-pepper")
 		m.Log.Warn("QF_RECEIPT_PEPPER not set: using a pepper generated in the data directory; keep it apart from database backups in production", "path", path)
 		if pepper, err = qfcrypto.LoadOrCreatePepper(path); err != nil {
-			return nil, nil, nil, err
+			return nil, nil, nil, "", err
 		}
 	}
 	if c.Custodians != "" {
 		custodians, err = parseCustodians(c.Custodians)
-		return signing, pepper, custodians, err
+		return signing, pepper, custodians, "", err
 	}
-	// Zero-config only (Config.validate refuses a real database without custodians): a
-	// demo custodian whose private key sits beside the data, so the walk-through works.
-	keyPath := filepath.Join(c.DataDir, "demo-custodian-key.txt")
+	// Zero-config only (Config.validate refuses a real database without custodians and
+	// refuseDemoKey a real one beside a demo key): a demo custodian whose private key
+	// sits beside the data, so the walk-through works. It is not a custodian: it is
+	// sealed to only where no real custodian was ever registered (custody.Keys.Demo).
+	keyPath := demoKeyFile(c)
 	recipient, err := demoCustodian(keyPath)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, "", err
 	}
-	m.Log.Warn("QF_CUSTODIAN_RECIPIENTS not set: identities are sealed to a DEMO custodian key stored in the data directory; never use this for real reports", "key", keyPath)
-	return signing, pepper, map[string][]string{"*": {recipient}}, nil
+	return signing, pepper, nil, recipient, nil
 }
 
 func demoCustodian(path string) (string, error) {
@@ -241,10 +263,13 @@ func demoCustodian(path string) (string, error) {
 
 // Open starts the backends and builds the services, without listening.
 func (m *Main) Open(ctx context.Context) error {
+	if err := refuseDemoKey(m.Config); err != nil {
+		return err
+	}
 	if err := m.backends(ctx); err != nil {
 		return err
 	}
-	key, pepper, custodians, err := m.secrets()
+	key, pepper, custodians, demo, err := m.secrets()
 	if err != nil {
 		return err
 	}
@@ -255,12 +280,21 @@ func (m *Main) Open(ctx context.Context) error {
 	// whenever a recipient is registered or revoked.
 	sealer := &custody.LiveSealer{}
 	recipients := mongo.NewRecipientStore(m.db)
-	m.keys = &custody.Keys{Store: recipients, Configured: custodians, Sealer: sealer, NewID: intake.NewID,
+	m.keys = &custody.Keys{Store: recipients, Configured: custodians, Demo: demo, Sealer: sealer, NewID: intake.NewID,
 		User: func(ctx context.Context, id string) (*accounts.User, error) {
 			return mongo.NewUserStore(m.db).UserByID(ctx, id)
 		}}
 	if err := m.keys.Reload(ctx); err != nil {
 		return err
+	}
+	if use, ok := m.keys.DemoUse(); ok {
+		codes := make([]string, 0, len(use.Divisions))
+		for _, d := range use.Divisions {
+			codes = append(codes, d.Code)
+		}
+		m.Log.Warn("DEMO custodian key in use: identities reported in these divisions are sealed to a key whose private half is in the data directory; "+
+			"register a real custodian for each (it retires the demo key there and creates re-seal tasks); never use this for real reports",
+			"key", demoKeyFile(m.Config), "divisions", len(codes), "codes", strings.Join(codes, ","))
 	}
 	m.disclosures = &custody.Disclosures{Store: recipients, Keys: m.keys, NewID: intake.NewID, TTL: m.Config.DisclosureTTL, UnitDivision: func(id string) string {
 		u, _ := m.engine.Units.Get(id)
@@ -268,7 +302,10 @@ func (m *Main) Open(ctx context.Context) error {
 	}}
 	caseStore := mongo.NewCaseStore(m.db)
 	m.reseals = &custody.Reseals{Store: recipients, Keys: m.keys, NewID: intake.NewID, Case: caseStore.CaseByID,
-		OpenCases: caseStore.OpenCasesWithIdentity}
+		OpenCases: caseStore.OpenCasesWithIdentity, UnitDivision: func(id string) string {
+			u, _ := m.engine.Units.Get(id)
+			return u.Division
+		}}
 	m.keys.CustodiansChanged = func(ctx context.Context, jurisdiction string) error {
 		_, err := m.reseals.AfterCustodiansChanged(ctx, jurisdiction)
 		return err
@@ -307,12 +344,19 @@ func (m *Main) Open(ctx context.Context) error {
 		Secrets: qfcrypto.TOTPSecrets{Pepper: pepper}, Require2FA: m.Config.Require2FA,
 		AccessTTL: m.Config.AccessTokenTTL, RefreshTTL: m.Config.RefreshTokenTTL, Log: m.Log, NewID: intake.NewID}
 
-	m.throttle = &intake.Throttle{Burst: 30, Rate: 0.5}
+	// Challenges and device cookies are keyed by the pepper, which every instance shares,
+	// so any instance verifies what another issued.
+	powCfg := pow.DefaultConfig
+	powCfg.Levels = pow.Table(m.Config.PoWNormalRate)
+	if m.pow, err = pow.New([]byte(pepper.KeyedHash("qingfeng/pow-challenge/v1")), powCfg); err != nil {
+		return err
+	}
+	m.backoff = &accounts.Backoff{Key: []byte(pepper.KeyedHash("qingfeng/device-cookie/v1"))}
 	tri := &triage.Service{Cases: cases, Calendar: cal, Log: m.Log, DeadlineDays: m.engine.Units.DeadlineDays}
 	m.Audit = &audit.Log{Store: mongo.NewAuditStore(m.db)}
 	m.server = handlers.New(handlers.Deps{
 		Intake: m.Intake, Accounts: m.Accounts, Tokens: signer,
-		Throttle: m.throttle,
+		PoW: m.pow, Backoff: m.backoff,
 		Ready: func(ctx context.Context) error {
 			if err := m.db.Ping(ctx); err != nil {
 				return fmt.Errorf("database: %w", err)
@@ -348,6 +392,14 @@ func (m *Main) Open(ctx context.Context) error {
 		ValidDivision: func(code string) bool { _, ok := routing.LookupDivision(code); return ok },
 		Log:           m.Log, Registry: reg, FollowUpTTL: m.Config.FollowUpTTL, MaxUploadBody: m.Config.MaxUploadBytes,
 	})
+	// Every start reconciles every open case with its current recipients: custodians
+	// configured differently since the last start, or a re-seal interrupted between
+	// claiming its task and replacing the identity, get a (current) task.
+	if n, err := m.reseals.AfterCustodiansChanged(ctx, ""); err != nil {
+		return fmt.Errorf("reconcile re-seal tasks: %w", err)
+	} else if n > 0 {
+		m.Log.Warn("identities not sealed to their current custodians: re-seal tasks created", "tasks", n)
+	}
 	return m.bootstrap(ctx)
 }
 

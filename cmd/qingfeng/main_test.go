@@ -52,7 +52,10 @@ func (s *syncBuffer) String() string {
 
 func testConfig(t testing.TB, dir string, env map[string]string) Config {
 	t.Helper()
-	base := map[string]string{"QF_ADDR": "127.0.0.1:0", "QF_DATA_DIR": dir, "QF_MAX_FILE_BYTES": "2MiB", "QF_MAX_CASE_BYTES": "5MiB", "QF_MAX_UPLOAD_BYTES": "6MiB"}
+	base := map[string]string{"QF_ADDR": "127.0.0.1:0", "QF_DATA_DIR": dir, "QF_MAX_FILE_BYTES": "2MiB", "QF_MAX_CASE_BYTES": "5MiB", "QF_MAX_UPLOAD_BYTES": "6MiB",
+		// The suite files and mistypes far more than a real minute's worth; the guessing
+		// flood test (pow_api_test.go) runs its own server at the default rate.
+		"QF_POW_NORMAL_PER_MINUTE": "1000000"}
 	if ep := os.Getenv("QF_TEST_S3_ENDPOINT"); ep != "" {
 		base["S3_ENDPOINT"] = ep
 		base["S3_ACCESS_KEY"] = os.Getenv("QF_TEST_S3_ACCESS_KEY")

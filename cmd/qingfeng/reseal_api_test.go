@@ -107,3 +107,103 @@ func TestResealTasks(t *testing.T) {
 	wantStatus(t, do(t, req{method: "GET", path: "/v1/reseal-tasks/nope/sealed-identity", token: yiwu}), 404)
 	wantStatus(t, do(t, req{method: "PUT", path: "/v1/reseal-tasks/" + task + "/resealed", body: strings.NewReader(`{"ciphertext":"@@@"}`), contentType: "application/json", token: yiwu}), 400)
 }
+
+// TestStaleResealUploadRefused is the issue's sequence over HTTP: two custodians added
+// one after the other; the older task's upload, made after the newer custodian was
+// registered, is refused (409) instead of cutting the recipients from 3 to 2, and the
+// newer custodian can open the identity once the current task is done.
+func TestStaleResealUploadRefused(t *testing.T) {
+	ctx := context.Background()
+	admin, _ := staffLogin(t, accounts.RoleAdmin, "", "")
+	a, au := staffLogin(t, accounts.RoleCustodian, "", "330381")
+	_, bu := staffLogin(t, accounts.RoleCustodian, "", "330381")
+	_, cu := staffLogin(t, accounts.RoleCustodian, "", "330381")
+	aKey, aRcp := newKey(t)
+	_, bRcp := newKey(t)
+	cKey, cRcp := newKey(t)
+	register := func(user, rcp string) {
+		t.Helper()
+		wantStatus(t, postJSON(t, "/v1/admin/recipients", admin, map[string]any{"user_id": user, "recipient": rcp}), 201)
+	}
+	register(au.ID, aRcp)
+	body := pingyangReport("王十三")
+	body["location"] = map[string]any{"division": "330381", "address": "瑞安市安阳街道"}
+	f := fileReport(t, body)
+	type task struct {
+		ID       string   `json:"id"`
+		Case     string   `json:"case"`
+		Status   string   `json:"status"`
+		ResealTo []string `json:"reseal_to"`
+	}
+	pending := func() task {
+		t.Helper()
+		r := do(t, req{method: "GET", path: "/v1/reseal-tasks", token: a})
+		wantStatus(t, r, 200)
+		var l struct{ Tasks []task }
+		r.json(t, &l)
+		var out []task
+		for _, x := range l.Tasks {
+			if x.Case == f.CaseNumber {
+				out = append(out, x)
+			}
+		}
+		if len(out) != 1 {
+			t.Fatalf("%d pending tasks for the case, want 1: %s", len(out), r.Body)
+		}
+		return out[0]
+	}
+	download := func(id string) (plain []byte, to []string) {
+		t.Helper()
+		r := do(t, req{method: "GET", path: "/v1/reseal-tasks/" + id + "/sealed-identity", token: a})
+		wantStatus(t, r, 200)
+		var got struct {
+			Ciphertext string   `json:"ciphertext"`
+			ResealTo   []string `json:"reseal_to"`
+		}
+		r.json(t, &got)
+		ct, _ := base64.StdEncoding.DecodeString(got.Ciphertext)
+		p, err := qfcrypto.Open(aKey, ct)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p, got.ResealTo
+	}
+	upload := func(id string, plain []byte, to []string) response {
+		s, _ := qfcrypto.NewSealer(map[string][]string{"*": to})
+		out, _ := s.Seal(ctx, "", plain)
+		b, _ := json.Marshal(map[string]any{"ciphertext": base64.StdEncoding.EncodeToString(out.Ciphertext)})
+		return do(t, req{method: "PUT", path: "/v1/reseal-tasks/" + id + "/resealed", body: strings.NewReader(string(b)), contentType: "application/json", token: a})
+	}
+
+	register(bu.ID, bRcp)
+	t1 := pending()
+	p1, to1 := download(t1.ID) // sealed to A; the task asks for A and B
+	register(cu.ID, cRcp)
+	t2 := pending()
+	if t2.ID == t1.ID || len(t2.ResealTo) != 3 {
+		t.Fatalf("after the third custodian: task %s with %d recipients", t2.ID, len(t2.ResealTo))
+	}
+	// The older task, uploaded late: refused, and the identity is untouched.
+	r := upload(t1.ID, p1, to1)
+	wantStatus(t, r, 409)
+	if !containsString(r.Body, "任务已过期") {
+		t.Errorf("stale upload: %s", r.Body)
+	}
+	c, _ := srv.Intake.Cases.CaseByNumber(ctx, f.CaseNumber)
+	if len(c.Identity.Recipients) != 1 {
+		t.Errorf("a refused upload changed the identity: %d recipients", len(c.Identity.Recipients))
+	}
+	// The newer task, then the older one again: still refused.
+	p2, to2 := download(t2.ID)
+	wantStatus(t, upload(t2.ID, p2, to2), 200)
+	wantStatus(t, upload(t1.ID, p1, to1), 409)
+	clear(p1)
+	clear(p2)
+	c, _ = srv.Intake.Cases.CaseByNumber(ctx, f.CaseNumber)
+	if len(c.Identity.Recipients) != 3 {
+		t.Errorf("%d recipients after the current task, want 3", len(c.Identity.Recipients))
+	}
+	if p, err := qfcrypto.Open(cKey, c.Identity.Ciphertext); err != nil || !strings.Contains(string(p), "王十三") {
+		t.Errorf("the third custodian cannot open the identity: %v", err)
+	}
+}

@@ -50,7 +50,7 @@ func (m *Main) openRouting(ctx context.Context, reg prometheus.Registerer) error
 	reg.MustRegister(fallbacks)
 	m.engine = routing.NewEngine(units, orgs, set)
 	m.engine.Alert = fallbackAlert{log: m.Log, count: fallbacks}
-	m.routing = &routing.Admin{Store: rules, Engine: m.engine}
+	m.routing = &routing.Admin{Store: rules, Units: us, Engine: m.engine}
 	m.Log.Info("routing ready", "units", len(list), "organizations", orgs.Len(), "rule_version", set.Version)
 	return nil
 }
@@ -81,11 +81,7 @@ func (m *Main) refreshRouting(ctx context.Context, interval time.Duration) {
 		if i%10 != 0 {
 			continue
 		}
-		if list, err := mongo.NewUnitStore(m.db).Units(ctx); err == nil {
-			if err := m.engine.Units.Replace(list); err != nil {
-				m.Log.Error("reload units", "err", err)
-			}
-		} else if ctx.Err() == nil {
+		if err := m.routing.ReloadUnits(ctx); err != nil && ctx.Err() == nil {
 			m.Log.Error("reload units", "err", err)
 		}
 		if err := m.loadOrgs(ctx, m.engine.Orgs); err != nil && ctx.Err() == nil {

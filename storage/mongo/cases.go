@@ -118,6 +118,8 @@ type locationDoc struct {
 	Address  string   `bson:"address,omitempty"`
 	Lat      *float64 `bson:"lat,omitempty"`
 	Lng      *float64 `bson:"lng,omitempty"`
+
+	ReportedDivision string `bson:"reported_division,omitempty"`
 }
 
 type sealedIdentityDoc struct {
@@ -296,10 +298,11 @@ func toCaseDoc(c *intake.Case) caseDoc {
 		Subject:     subjectDoc{Kind: string(c.Subject.Kind)},
 		Description: c.Description,
 		Location: locationDoc{
-			Division: c.Location.Division,
-			Address:  c.Location.Address,
-			Lat:      c.Location.Lat,
-			Lng:      c.Location.Lng,
+			Division:         c.Location.Division,
+			ReportedDivision: c.Location.ReportedDivision,
+			Address:          c.Location.Address,
+			Lat:              c.Location.Lat,
+			Lng:              c.Location.Lng,
 		},
 		OccurredOn:        c.OccurredOn,
 		RealName:          c.RealName,
@@ -363,10 +366,11 @@ func (d *caseDoc) toCase() *intake.Case {
 		Subject:     intake.Subject{Kind: intake.SubjectKind(d.Subject.Kind)},
 		Description: d.Description,
 		Location: intake.Location{
-			Division: d.Location.Division,
-			Address:  d.Location.Address,
-			Lat:      d.Location.Lat,
-			Lng:      d.Location.Lng,
+			Division:         d.Location.Division,
+			ReportedDivision: d.Location.ReportedDivision,
+			Address:          d.Location.Address,
+			Lat:              d.Location.Lat,
+			Lng:              d.Location.Lng,
 		},
 		OccurredOn:        d.OccurredOn,
 		RealName:          d.RealName,

@@ -240,17 +240,18 @@ type unitDoc struct {
 	StationedAt string         `bson:"stationed_at,omitempty"`
 	Active      bool           `bson:"active"`
 	Deadlines   map[string]int `bson:"deadlines,omitempty"`
+	Aliases     []string       `bson:"aliases,omitempty"`
 }
 
 func toUnitDoc(u routing.RegistryUnit) unitDoc {
 	return unitDoc{ID: u.ID, Name: u.Name, Kind: string(u.Kind), Division: u.Division, Level: string(u.Level),
-		Parent: u.Parent, StationedAt: u.StationedAt, Active: u.Active, Deadlines: u.Deadlines}
+		Parent: u.Parent, StationedAt: u.StationedAt, Active: u.Active, Deadlines: u.Deadlines, Aliases: u.Aliases}
 }
 
 func (d *unitDoc) toUnit() routing.RegistryUnit {
 	return routing.RegistryUnit{
 		Unit:   routing.Unit{ID: d.ID, Name: d.Name, Kind: routing.UnitKind(d.Kind), Division: d.Division, Level: routing.Level(d.Level)},
-		Parent: d.Parent, StationedAt: d.StationedAt, Active: d.Active, Deadlines: d.Deadlines,
+		Parent: d.Parent, StationedAt: d.StationedAt, Active: d.Active, Deadlines: d.Deadlines, Aliases: d.Aliases,
 	}
 }
 
@@ -315,6 +316,44 @@ func (s *UnitStore) UpsertUnits(ctx context.Context, units []routing.RegistryUni
 	}
 	return upsertByID(ctx, s.db, collUnits, "upsert units", docs, func(d unitDoc) string { return d.ID })
 }
+
+// AddAlias adds alias to unit id's aliases unless it has max already, in one update
+// ($addToSet: concurrent additions all land, and none past max).
+func (s *UnitStore) AddAlias(ctx context.Context, id, alias string, max int) error {
+	const op = "add unit alias"
+	cond := bson.M{fmt.Sprintf("aliases.%d", max-1): bson.M{"$exists": false}}
+	res, err := s.db.updateOne(ctx, collUnits, id, cond, bson.M{"$addToSet": bson.M{"aliases": alias}})
+	if err != nil {
+		return storeError(op, err, nil, nil)
+	}
+	if res.MatchedCount > 0 {
+		return nil
+	}
+	n, err := s.db.coll(collUnits).CountDocuments(ctx, bson.M{"_id": id})
+	switch {
+	case err != nil:
+		return storeError(op, err, nil, nil)
+	case n == 0:
+		return errUnitNotFound
+	}
+	return routing.ErrTooManyAliases
+}
+
+// RemoveAlias removes alias from unit id's aliases.
+func (s *UnitStore) RemoveAlias(ctx context.Context, id, alias string) error {
+	res, err := s.db.updateOne(ctx, collUnits, id, nil, bson.M{"$pull": bson.M{"aliases": alias}})
+	if err != nil {
+		return storeError("remove unit alias", err, nil, nil)
+	}
+	if res.MatchedCount == 0 {
+		return errUnitNotFound
+	}
+	return nil
+}
+
+var errUnitNotFound = qingfeng.Errorf(qingfeng.ENOTFOUND, "单位不存在", "no such unit")
+
+var _ routing.UnitStorage = (*UnitStore)(nil)
 
 // Units returns every unit, active or not, in id order; none when the registry is empty.
 func (s *UnitStore) Units(ctx context.Context) ([]routing.RegistryUnit, error) {

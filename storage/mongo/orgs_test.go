@@ -209,6 +209,44 @@ func testUnitStore(t *testing.T, db *DB) {
 		if ins, upd, err := s.UpsertUnits(ctx, []routing.RegistryUnit{added}); err != nil || ins != 1 || upd != 0 {
 			t.Errorf("upsert new: %d, %d, %v", ins, upd, err)
 		}
+
+		// Aliases: added once however often, up to the limit, removed; an unknown unit is
+		// not found.
+		aliases := func() []string {
+			units, err := s.Units(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, u := range units {
+				if u.ID == added.ID {
+					return u.Aliases
+				}
+			}
+			return nil
+		}
+		for _, a := range []string{"义乌教育局", "义乌教育局", "义乌市教委"} {
+			if err := s.AddAlias(ctx, added.ID, a, 2); err != nil {
+				t.Fatalf("add alias %q: %v", a, err)
+			}
+		}
+		if err := s.AddAlias(ctx, added.ID, "第三个", 2); !errors.Is(err, routing.ErrTooManyAliases) {
+			t.Errorf("past the limit: %v", err)
+		}
+		if got := aliases(); !slices.Equal(got, []string{"义乌教育局", "义乌市教委"}) {
+			t.Errorf("aliases %v", got)
+		}
+		if err := s.RemoveAlias(ctx, added.ID, "义乌教育局"); err != nil {
+			t.Fatal(err)
+		}
+		if got := aliases(); !slices.Equal(got, []string{"义乌市教委"}) {
+			t.Errorf("after removal %v", got)
+		}
+		for _, err := range []error{s.AddAlias(ctx, "nope", "x", 2), s.RemoveAlias(ctx, "nope", "x")} {
+			var qe *qingfeng.Error
+			if !errors.As(err, &qe) || qe.Code != qingfeng.ENOTFOUND {
+				t.Errorf("unknown unit: %v", err)
+			}
+		}
 	}
 }
 

@@ -2,6 +2,8 @@ package mongo
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -21,11 +23,28 @@ func NewRecipientStore(db *DB) *RecipientStore { return &RecipientStore{db: db} 
 
 var errRecipientNotFound = qingfeng.Errorf(qingfeng.ENOTFOUND, "公钥登记不存在", "no such recipient")
 
-// Add stores r.
+// collRecipientClaims holds one document per age recipient ever registered, keyed by
+// its SHA-256: the unique _id makes "one key, one holder" hold under concurrent
+// registrations, on every server (no partial or sparse index needed). A claim is never
+// released, so a revoked key cannot be registered again.
+const collRecipientClaims = "recipient_claims"
+
+var errRecipientTaken = qingfeng.Errorf(qingfeng.ECONFLICT, "该公钥已登记，一把密钥只能属于一人", "this recipient is registered; one key has one holder")
+
+// Add stores r after claiming its recipient; ECONFLICT if it was ever claimed.
 func (s *RecipientStore) Add(ctx context.Context, r custody.Recipient) error {
 	r.AddedAt = r.AddedAt.UTC()
+	sum := sha256.Sum256([]byte(r.Recipient))
+	claim := bson.M{"_id": hex.EncodeToString(sum[:]), "recipient_id": r.ID, "user_id": r.UserID, "at": r.AddedAt}
+	if _, err := s.db.coll(collRecipientClaims).InsertOne(ctx, claim); err != nil {
+		return storeError("claim recipient", err, nil, errRecipientTaken)
+	}
 	_, err := s.db.coll(collRecipients).InsertOne(ctx, r)
-	return storeError("add recipient", err, nil, qingfeng.Errorf(qingfeng.ECONFLICT, "该公钥已登记", "this recipient is registered"))
+	if err != nil {
+		// Release the claim of a key that was not registered after all.
+		_, _ = s.db.coll(collRecipientClaims).DeleteOne(ctx, bson.M{"_id": claim["_id"], "recipient_id": r.ID})
+	}
+	return storeError("add recipient", err, nil, errRecipientTaken)
 }
 
 // Revoke marks recipient id revoked; revoking twice is ECONFLICT.

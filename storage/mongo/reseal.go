@@ -33,42 +33,71 @@ func (s *RecipientStore) Task(ctx context.Context, id string) (custody.ResealTas
 
 // PendingTasks implements custody.ResealStore.
 func (s *RecipientStore) PendingTasks(ctx context.Context) ([]custody.ResealTask, error) {
-	out, err := findAll[custody.ResealTask](ctx, s.db, collResealTasks, "list reseal tasks", bson.M{"status": "pending"}, options.Find().SetSort(bson.D{asc("created_at"), asc("_id")}))
+	out, err := findAll[custody.ResealTask](ctx, s.db, collResealTasks, "list reseal tasks", bson.M{"status": custody.TaskPending}, options.Find().SetSort(bson.D{asc("created_at"), asc("_id")}))
 	if err != nil {
 		return nil, err
 	}
 	return out, nil
 }
 
-// CompleteTask implements custody.ResealStore: the case's identity is replaced by one
-// conditional update (only if it is still the one the custodian re-sealed), then the
-// task is marked done. A crash between the two leaves a pending task whose identity
-// is already re-sealed; doing it again is harmless.
-func (s *RecipientStore) CompleteTask(ctx context.Context, t custody.ResealTask, old []byte, id intake.SealedIdentity, by string, at time.Time) error {
-	res, err := s.db.updateOne(ctx, collCases, t.CaseID, bson.M{"identity.ciphertext": old},
-		bson.M{"$set": bson.M{"identity": sealedIdentityDoc{Ciphertext: id.Ciphertext, Recipients: id.Recipients, SealedAt: at.UTC()},
-			"updated_at": at.UTC()}})
+// PendingCaseTasks implements custody.ResealStore.
+func (s *RecipientStore) PendingCaseTasks(ctx context.Context, caseID string) ([]custody.ResealTask, error) {
+	out, err := findAll[custody.ResealTask](ctx, s.db, collResealTasks, "list reseal tasks of a case",
+		bson.M{"case_id": caseID, "status": custody.TaskPending}, options.Find().SetSort(bson.D{asc("created_at"), asc("_id")}))
 	if err != nil {
-		return storeError("reseal identity of "+t.Case, err, nil, nil)
+		return nil, err
+	}
+	return out, nil
+}
+
+// SetTaskStatus implements custody.ResealStore with one conditional update, so that of
+// a claim, a supersession and a second claim racing, exactly one wins.
+func (s *RecipientStore) SetTaskStatus(ctx context.Context, id, from, to, by string, at time.Time) error {
+	update := bson.M{"$set": bson.M{"status": to}}
+	if to == custody.TaskDone {
+		update = bson.M{"$set": bson.M{"status": to, "done_by": by, "done_at": at.UTC()}}
+	} else if from == custody.TaskDone {
+		update["$unset"] = bson.M{"done_by": "", "done_at": ""}
+	}
+	res, err := s.db.updateOne(ctx, collResealTasks, id, bson.M{"status": from}, update)
+	if err != nil {
+		return storeError("update reseal task "+id, err, nil, nil)
+	}
+	if res.MatchedCount == 0 {
+		return &qingfeng.Error{Code: qingfeng.ECONFLICT, Message: "任务状态已变化，请刷新后再处理", English: "the task changed meanwhile",
+			Err: fmt.Errorf("reseal task %s is no longer %s", id, from)}
+	}
+	return nil
+}
+
+// ReplaceIdentity implements custody.ResealStore: one conditional update, only if the
+// identity is still the one the custodian re-sealed.
+func (s *RecipientStore) ReplaceIdentity(ctx context.Context, caseID string, old []byte, id intake.SealedIdentity) error {
+	res, err := s.db.updateOne(ctx, collCases, caseID, bson.M{"identity.ciphertext": old},
+		bson.M{"$set": bson.M{"identity": sealedIdentityDoc{Ciphertext: id.Ciphertext, Recipients: id.Recipients, SealedAt: id.SealedAt.UTC()},
+			"updated_at": id.SealedAt.UTC()}})
+	if err != nil {
+		return storeError("reseal identity of case "+caseID, err, nil, nil)
 	}
 	if res.MatchedCount == 0 {
 		return &qingfeng.Error{Code: qingfeng.ECONFLICT, Message: "身份密文已变化，请重新下载后再处理", English: "the identity changed meanwhile; download it again",
-			Err: fmt.Errorf("reseal %s: identity changed", t.Case)}
+			Err: fmt.Errorf("reseal case %s: identity changed", caseID)}
 	}
-	_, err = s.db.updateOne(ctx, collResealTasks, t.ID, bson.M{"status": "pending"},
-		bson.M{"$set": bson.M{"status": "done", "done_by": by, "done_at": at.UTC()}})
-	return storeError("complete reseal task", err, nil, nil)
+	return nil
 }
 
 // OpenCasesWithIdentity lists cases that are not closed, carry a sealed identity and
-// are in divisions starting with prefix.
+// are in divisions starting with prefix ("": every division).
 func (s *CaseStore) OpenCasesWithIdentity(ctx context.Context, prefix string) ([]*intake.Case, error) {
-	upper, ok := prefixUpperBound(prefix)
-	if !ok {
-		return nil, errBadDivision
+	filter := bson.M{"status": bson.M{"$ne": string(intake.StatusClosed)}, "identity": bson.M{"$exists": true}}
+	if prefix != "" {
+		upper, ok := prefixUpperBound(prefix)
+		if !ok {
+			return nil, errBadDivision
+		}
+		filter["location.division"] = bson.M{"$gte": prefix, "$lt": upper}
 	}
-	docs, err := findAll[caseDoc](ctx, s.db, collCases, "list open cases with identities", bson.M{"location.division": bson.M{"$gte": prefix, "$lt": upper},
-		"status": bson.M{"$ne": string(intake.StatusClosed)}, "identity": bson.M{"$exists": true}})
+	docs, err := findAll[caseDoc](ctx, s.db, collCases, "list open cases with identities", filter)
 	if err != nil {
 		return nil, err
 	}
