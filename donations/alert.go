@@ -113,13 +113,6 @@ type Alert struct {
 	FiledAt    time.Time `json:"filed_at,omitzero"`
 }
 
-var shanghai = func() *time.Location {
-	if l, err := time.LoadLocation("Asia/Shanghai"); err == nil {
-		return l
-	}
-	return time.FixedZone("CST", 8*3600)
-}()
-
 func yuan(fen int64) string {
 	s := fmt.Sprintf("%d.%02d", fen/100, fen%100)
 	return strings.TrimSuffix(s, ".00")
@@ -190,7 +183,7 @@ func EntryHits(org routing.Organization, e Entry, now time.Time, rules AlertRule
 				"系统预警：%s为现金捐赠 %s 元，未登记公益事业捐赠票据号，请核查是否开具票据、款项是否入账。",
 				where(org, e), yuan(e.AmountFen))))
 		}
-		since := now.In(shanghai).AddDate(0, 0, -rules.ListedLookbackDays).Format("2006-01-02")
+		since := now.In(china).AddDate(0, 0, -rules.ListedLookbackDays).Format("2006-01-02")
 		if rules.On(RuleIncomeForListedOrg) && Listed(org) && e.Date >= since && len(e.Date) >= 7 {
 			_, name := alertOrg(org)
 			m := e.Date[:7]
@@ -235,7 +228,7 @@ func OverdueHits(org routing.Organization, recs []Record, now time.Time, rules A
 		}
 		from := e.RecordedAt
 		if from.IsZero() {
-			if d, err := time.ParseInLocation("2006-01-02", e.Date, shanghai); err == nil {
+			if d, err := time.ParseInLocation("2006-01-02", e.Date, china); err == nil {
 				from = d
 			}
 		}
@@ -256,7 +249,7 @@ func UnpublishedStatements(org routing.Organization, recs []Record, published ma
 	if division == "" {
 		division = org.RegDivision
 	}
-	today := now.In(shanghai).Format("2006-01-02")
+	today := now.In(china).Format("2006-01-02")
 	seen := map[string]bool{}
 	var out []Hit
 	for _, r := range recs {
@@ -268,7 +261,7 @@ func UnpublishedStatements(org routing.Organization, recs []Record, published ma
 			continue
 		}
 		seen[month] = true
-		m, err := time.ParseInLocation("2006-01", month, shanghai)
+		m, err := time.ParseInLocation("2006-01", month, china)
 		if err != nil {
 			continue
 		}

@@ -11,8 +11,8 @@ import (
 	"github.com/qingfeng-zj/qingfeng/crypto"
 )
 
-// china is the time zone dates are written in (no tzdata needed: China has no DST).
-var china = time.FixedZone("CST", 8*3600)
+// china is the time zone dates are written in.
+var china = qingfeng.Shanghai
 
 // Today is the date of now in China, YYYY-MM-DD.
 func Today(now time.Time) string { return now.In(china).Format(time.DateOnly) }

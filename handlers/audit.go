@@ -5,6 +5,7 @@ import (
 
 	"github.com/gofiber/fiber/v3"
 
+	"github.com/qingfeng-zj/qingfeng"
 	"github.com/qingfeng-zj/qingfeng/audit"
 )
 
@@ -40,7 +41,7 @@ func auditEntryOf(e audit.Entry) auditEntryView {
 	if d == nil {
 		d = map[string]string{}
 	}
-	return auditEntryView{Seq: e.Seq, At: e.At.In(shanghai).Format(auditTimeLayout), Actor: e.Actor, Role: e.Role,
+	return auditEntryView{Seq: e.Seq, At: e.At.In(qingfeng.Shanghai).Format(auditTimeLayout), Actor: e.Actor, Role: e.Role,
 		Action: e.Action, Case: e.Case, Detail: d, Prev: e.Prev, Hash: e.Hash}
 }
 

@@ -115,13 +115,19 @@ func canAccess(p *principal, cs *intake.Case, kind int) bool {
 	case p.user.Role == accounts.RoleStaff:
 		return p.user.UnitID != "" && p.user.UnitID == cs.UnitID
 	case p.user.Role == accounts.RoleLiaison:
-		inDivision := strings.HasPrefix(cs.Location.Division, routing.DivisionPrefix(p.user.Division))
+		inDivision := inLiaisonScope(p.user, cs.Location.Division)
 		if kind == accessAddEvidence {
 			return inDivision
 		}
 		return inDivision && cs.FiledBy == p.user.ID
 	}
 	return false
+}
+
+// inLiaisonScope says whether a division lies in a liaison's region: the one rule for
+// the cases they may add evidence to, read, and file.
+func inLiaisonScope(u *accounts.User, division string) bool {
+	return strings.HasPrefix(division, routing.DivisionPrefix(u.Division))
 }
 
 // loadCase loads the case named in the path and checks the principal may see it.

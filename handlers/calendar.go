@@ -37,6 +37,12 @@ func (s *Server) putCalendarYear(c fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	// The strict decoder checks the shape (exact keys, no duplicates, no unknown fields);
+	// triage checks the content and loads the same bytes.
+	var shape calendarYearRequest
+	if err := decodeJSONBytes(body, &shape); err != nil {
+		return err
+	}
 	if year, err := triage.CheckYear(body); err != nil {
 		return err
 	} else if year != want {
@@ -49,4 +55,18 @@ func (s *Server) putCalendarYear(c fiber.Ctx) error {
 	}
 	s.recordChange(c, "calendar.year.put", "", map[string]string{"year": strconv.Itoa(year)})
 	return c.JSON(fiber.Map{"year": year, "years": s.d.Calendar.Years()})
+}
+
+// calendarYearRequest is the holiday-cn file format, as published (with its $schema, $id
+// and papers), for the strict decoder.
+type calendarYearRequest struct {
+	Schema string   `json:"$schema"`
+	ID     string   `json:"$id"`
+	Year   *int     `json:"year"`
+	Papers []string `json:"papers"`
+	Days   []struct {
+		Name     string `json:"name"`
+		Date     string `json:"date"`
+		IsOffDay *bool  `json:"isOffDay"`
+	} `json:"days"`
 }

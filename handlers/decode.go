@@ -8,6 +8,7 @@ import (
 	"io"
 	"mime"
 	"mime/multipart"
+	"reflect"
 	"strings"
 
 	"github.com/gofiber/fiber/v3"
@@ -49,8 +50,8 @@ func readBody(c fiber.Ctx, limit int) ([]byte, error) {
 
 var errBodyTooLarge = qingfeng.Errorf(qingfeng.ETOOLARGE, "请求内容过大", "request body too large")
 
-// decodeJSON decodes a JSON request body into v, refusing unknown fields, wrong types
-// (e.g. {"$gt": ""} where a string belongs) and trailing data, with field-named errors.
+// decodeJSON decodes a JSON request body into v with decodeJSONBytes, refusing wrong
+// types (e.g. {"$gt": ""} where a string belongs) with field-named errors.
 func (s *Server) decodeJSON(c fiber.Ctx, v any) error {
 	if mt, _ := mediaType(c); mt != fiber.MIMEApplicationJSON {
 		return errWantJSON
@@ -62,15 +63,24 @@ func (s *Server) decodeJSON(c fiber.Ctx, v any) error {
 	return decodeJSONBytes(body, v)
 }
 
+// decodeJSONBytes is the one strict JSON decoder of the API: exact keys, no duplicates,
+// valid UTF-8 without NUL, no null for a non-pointer field, no unknown fields, no
+// trailing data (see checkStrictJSON). v is a pointer.
 func decodeJSONBytes(body []byte, v any) error {
+	if err := checkStrictJSON(body, reflect.TypeOf(v).Elem()); err != nil {
+		return err
+	}
+	// Decode into a fresh value so that a refused body leaves v as it was.
+	fresh := reflect.New(reflect.TypeOf(v).Elem())
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	if err := dec.Decode(fresh.Interface()); err != nil {
 		return jsonError(err)
 	}
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return qingfeng.Errorf(qingfeng.EINVALID, "JSON 之后有多余内容", "trailing data after the JSON value")
 	}
+	reflect.ValueOf(v).Elem().Set(fresh.Elem())
 	return nil
 }
 

@@ -26,6 +26,7 @@ var statusOf = map[string]int{
 	qingfeng.EPOWREQUIRED:  fiber.StatusPreconditionRequired,
 	qingfeng.EUNAVAILABLE:  fiber.StatusServiceUnavailable,
 	qingfeng.EINTERNAL:     fiber.StatusInternalServerError,
+	codeMethodNotAllowed:   fiber.StatusMethodNotAllowed,
 
 	qingfeng.ETOTPREQUIRED:   fiber.StatusUnauthorized,
 	qingfeng.EPASSWORDCHANGE: fiber.StatusForbidden,
@@ -36,7 +37,7 @@ var statusOf = map[string]int{
 // into our vocabulary, so every error a client sees has the same shape.
 var fiberErrors = map[int]*qingfeng.Error{
 	fiber.StatusNotFound:              qingfeng.Errorf(qingfeng.ENOTFOUND, "接口不存在", "no such endpoint"),
-	fiber.StatusMethodNotAllowed:      qingfeng.Errorf(qingfeng.EINVALID, "请求方法不被允许", "method not allowed"),
+	fiber.StatusMethodNotAllowed:      errMethodNotAllowed,
 	fiber.StatusRequestEntityTooLarge: qingfeng.Errorf(qingfeng.ETOOLARGE, "请求内容过大", "request body too large"),
 	fiber.StatusRequestTimeout:        qingfeng.Errorf(qingfeng.EINVALID, "请求超时", "request timed out"),
 	fiber.StatusUnsupportedMediaType:  qingfeng.Errorf(qingfeng.EUNSUPPORTED, "不支持的内容类型", "unsupported content type"),

@@ -34,27 +34,42 @@ type entryRequest struct {
 }
 
 type entryView struct {
-	ID                string                  `json:"id"`
-	Seq               int64                   `json:"seq"`
-	Kind              donations.Kind          `json:"kind"`
-	IncomeType        donations.IncomeType    `json:"income_type,omitempty"`
-	From              donations.Source        `json:"from,omitempty"`
-	AmountFen         int64                   `json:"amount_fen,omitempty"`
-	Goods             *donations.Goods        `json:"goods,omitempty"`
-	Donor             *donations.Donor        `json:"donor,omitempty"`
-	ReceiptNumber     string                  `json:"receipt_number,omitempty"`
-	Date              string                  `json:"date"`
-	Purpose           string                  `json:"purpose,omitempty"`
-	Project           string                  `json:"project,omitempty"`
-	BeneficiarySealed bool                    `json:"beneficiary_sealed"`
-	Photos            []string                `json:"photos,omitempty"`
-	SignOffs          *donations.SignOffs     `json:"sign_offs,omitempty"`
-	Reverses          string                  `json:"reverses,omitempty"`
-	Reason            string                  `json:"reason,omitempty"`
-	RecordedBy        string                  `json:"recorded_by"`
-	RecordedAt        string                  `json:"recorded_at"`
-	Verification      *donations.Verification `json:"verification,omitempty"`
-	ReversedBy        string                  `json:"reversed_by,omitempty"`
+	ID                string               `json:"id"`
+	Seq               int64                `json:"seq"`
+	Kind              donations.Kind       `json:"kind"`
+	IncomeType        donations.IncomeType `json:"income_type,omitempty"`
+	From              donations.Source     `json:"from,omitempty"`
+	AmountFen         int64                `json:"amount_fen,omitempty"`
+	Goods             *donations.Goods     `json:"goods,omitempty"`
+	Donor             *donations.Donor     `json:"donor,omitempty"`
+	ReceiptNumber     string               `json:"receipt_number,omitempty"`
+	Date              string               `json:"date"`
+	Purpose           string               `json:"purpose,omitempty"`
+	Project           string               `json:"project,omitempty"`
+	BeneficiarySealed bool                 `json:"beneficiary_sealed"`
+	Photos            []string             `json:"photos,omitempty"`
+	SignOffs          *donations.SignOffs  `json:"sign_offs,omitempty"`
+	Reverses          string               `json:"reverses,omitempty"`
+	Reason            string               `json:"reason,omitempty"`
+	RecordedBy        string               `json:"recorded_by"`
+	RecordedAt        string               `json:"recorded_at"`
+	Verification      *verificationView    `json:"verification,omitempty"`
+	ReversedBy        string               `json:"reversed_by,omitempty"`
+}
+
+// verificationView is a goods verification as sent: its time on the wire rule.
+type verificationView struct {
+	EntryID    string `json:"entry_id"`
+	VerifiedBy string `json:"verified_by"`
+	VerifiedAt string `json:"verified_at"`
+	Note       string `json:"note,omitempty"`
+}
+
+func verificationOf(v *donations.Verification) *verificationView {
+	if v == nil {
+		return nil
+	}
+	return &verificationView{EntryID: v.EntryID, VerifiedBy: v.VerifiedBy, VerifiedAt: wireTime(v.VerifiedAt), Note: v.Note}
 }
 
 func entryOf(e donations.Entry) entryView {
@@ -171,7 +186,7 @@ func (s *Server) verifyEntry(c fiber.Ctx) error {
 		return err
 	}
 	s.recordChange(c, "ledger.verify", "", map[string]string{"org": org.CreditCode, "entry": v.EntryID})
-	return c.Status(fiber.StatusCreated).JSON(v)
+	return c.Status(fiber.StatusCreated).JSON(verificationOf(&v))
 }
 
 // listEntries is GET /v1/orgs/{code}/ledger/entries?month=YYYY-MM.
@@ -187,7 +202,7 @@ func (s *Server) listEntries(c fiber.Ctx) error {
 	out := make([]entryView, 0, len(recs))
 	for _, r := range recs {
 		v := entryOf(r.Entry)
-		v.Verification, v.ReversedBy = r.Verification, r.ReversedBy
+		v.Verification, v.ReversedBy = verificationOf(r.Verification), r.ReversedBy
 		out = append(out, v)
 	}
 	return c.JSON(fiber.Map{"org": org.CreditCode, "entries": out})

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"filippo.io/age/armor"
 	"github.com/gofiber/fiber/v3"
@@ -64,15 +65,34 @@ type identityRequest struct {
 	PreferredContact string `json:"preferred_contact"`
 }
 
-var sources = map[string]bool{"": true, "app": true, "wechat": true, "web": true, "liaison": true}
+// reporterSources are the channels a reporter without an account may name; "app" when
+// none is named.
+var reporterSources = map[string]bool{"": true, "app": true, "wechat": true, "web": true}
 
-func (r *reportRequest) draft() (intake.Draft, error) {
-	d := intake.Draft{Category: r.Category, Description: r.Description, OccurredOn: r.OccurredOn, Anonymous: r.Anonymous, Source: r.Source}
-	if !sources[r.Source] {
-		return d, fieldInvalid("source", "unknown_value", "来源只能是 app、wechat、web 或 liaison", "one of app, wechat, web, liaison")
+// sourceOf decides a report's source by who is authenticated, never by the body alone:
+// a liaison's token makes it "liaison" (the body may say so, or nothing), and without
+// one the body may only name a reporter's channel.
+func sourceOf(claimed string, byLiaison bool) (string, error) {
+	switch {
+	case byLiaison && (claimed == "" || claimed == "liaison"):
+		return "liaison", nil
+	case byLiaison:
+		return "", fieldInvalid("source", "source_mismatch", "联络员代为提交的举报，来源只能是 liaison", "a report filed by a liaison has source liaison")
+	case claimed == "liaison":
+		return "", fieldInvalid("source", "liaison_requires_login", "来源为 liaison 的举报须由登录的联络员提交", "source liaison needs a liaison's token")
+	case !reporterSources[claimed]:
+		return "", fieldInvalid("source", "unknown_value", "来源只能是 app、wechat 或 web", "one of app, wechat, web")
+	case claimed == "":
+		return "app", nil
 	}
-	if d.Source == "" {
-		d.Source = "app"
+	return claimed, nil
+}
+
+func (r *reportRequest) draft(byLiaison bool) (intake.Draft, error) {
+	d := intake.Draft{Category: r.Category, Description: r.Description, OccurredOn: r.OccurredOn, Anonymous: r.Anonymous}
+	var err error
+	if d.Source, err = sourceOf(r.Source, byLiaison); err != nil {
+		return d, err
 	}
 	if r.Subject != nil {
 		d.Subject.Kind = intake.SubjectKind(r.Subject.Kind)
@@ -122,14 +142,32 @@ func fieldInvalid(field, code, zh, en string) error {
 	return qingfeng.Invalid(map[string]qingfeng.FieldError{field: {Code: code, Message: zh, English: en}})
 }
 
-// formFields collects flat multipart fields into a reportRequest.
+// formFields collects flat multipart fields into a reportRequest, with the strict JSON
+// decoder's rules: exact names, each at most once, valid UTF-8 without NUL.
 type formFields struct {
 	r       reportRequest
 	asJSON  bool
 	anyFlat bool
+	seen    map[string]bool
 }
 
 func (f *formFields) set(name, value string) error {
+	if f.seen[name] {
+		return fieldProblem(name, problemDuplicate)
+	}
+	if f.seen == nil {
+		f.seen = map[string]bool{}
+	}
+	f.seen[name] = true
+	if !utf8.ValidString(name) {
+		return fieldProblem("(body)", problemUTF8)
+	}
+	if !utf8.ValidString(value) {
+		return fieldProblem(name, problemUTF8)
+	}
+	if strings.IndexByte(value, 0) >= 0 {
+		return fieldProblem(name, problemNUL)
+	}
 	if name == "report" {
 		if f.asJSON || f.anyFlat {
 			return fieldInvalid("report", "conflict", "report 字段不能与其他表单字段同时使用", "report cannot be combined with other fields")
@@ -251,9 +289,13 @@ func readField(p *multipart.Part, limit int) (string, error) {
 // fileReport is POST /v1/reports: a tip-off as JSON, or as a multipart form with files.
 // Anyone may file; a liaison filing for a visitor sends their token.
 func (s *Server) fileReport(c fiber.Ctx) error {
-	filedBy, err := s.optionalLiaison(c)
+	liaison, err := s.optionalLiaison(c)
 	if err != nil {
 		return err
+	}
+	filedBy := ""
+	if liaison != nil {
+		filedBy = liaison.ID
 	}
 	if filedBy == "" {
 		// An anonymous flood of reports succeeds, so every public filing is counted.
@@ -272,11 +314,8 @@ func (s *Server) fileReport(c fiber.Ctx) error {
 		if err := s.decodeJSON(c, &body); err != nil {
 			return err
 		}
-		if req.Draft, err = body.draft(); err != nil {
+		if req.Draft, err = reportDraft(&body, liaison); err != nil {
 			return err
-		}
-		if filedBy != "" {
-			req.Draft.Source = "liaison"
 		}
 		if prepared, err = s.d.Intake.Prepare(ctx, req); err != nil {
 			return err
@@ -288,11 +327,8 @@ func (s *Server) fileReport(c fiber.Ctx) error {
 		}
 		var form formFields
 		prepare := func() error {
-			if req.Draft, err = form.r.draft(); err != nil {
+			if req.Draft, err = reportDraft(&form.r, liaison); err != nil {
 				return err
-			}
-			if filedBy != "" {
-				req.Draft.Source = "liaison"
 			}
 			prepared, err = s.d.Intake.Prepare(ctx, req)
 			return err
@@ -378,19 +414,35 @@ func (s *Server) fileReport(c fiber.Ctx) error {
 }
 
 // optionalLiaison returns the liaison filing a report, if the request carries a token.
-func (s *Server) optionalLiaison(c fiber.Ctx) (string, error) {
+func (s *Server) optionalLiaison(c fiber.Ctx) (*accounts.User, error) {
 	tok := bearer(c)
 	if tok == "" {
-		return "", nil
+		return nil, nil
 	}
 	u, _, err := s.d.Accounts.Authenticate(c.Context(), tok)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	if u.Role != accounts.RoleLiaison {
-		return "", qingfeng.Errorf(qingfeng.EFORBIDDEN, "只有联络员可以代为提交举报", "only liaisons file reports for others")
+		return nil, qingfeng.Errorf(qingfeng.EFORBIDDEN, "只有联络员可以代为提交举报", "only liaisons file reports for others")
 	}
-	return u.ID, nil
+	return u, nil
+}
+
+// reportDraft turns a decoded report into a draft for whoever files it: a liaison files
+// only in their own region, where they can then read what they filed.
+func reportDraft(r *reportRequest, liaison *accounts.User) (intake.Draft, error) {
+	d, err := r.draft(liaison != nil)
+	if err != nil {
+		return d, err
+	}
+	if div := strings.TrimSpace(d.Location.Division); liaison != nil && div != "" && !inLiaisonScope(liaison, div) {
+		return d, &qingfeng.Error{Code: qingfeng.EFORBIDDEN, Message: "联络员只能代为提交本辖区（" + liaison.Division + "）的举报",
+			English: "a liaison files reports only in their own division (" + liaison.Division + ")",
+			Fields: map[string]qingfeng.FieldError{"location.division": {Code: "outside_liaison_division",
+				Message: "不在您的联络辖区内", English: "outside your division"}}}
+	}
+	return d, nil
 }
 
 func (s *Server) followUpToken(caseID string) (string, time.Time, error) {
@@ -449,20 +501,8 @@ func nonNil[T any](s []T) []T {
 	return s
 }
 
-var shanghai = func() *time.Location {
-	if l, err := time.LoadLocation("Asia/Shanghai"); err == nil {
-		return l
-	}
-	return time.FixedZone("CST", 8*3600)
-}()
-
-// wireTime renders a time as RFC 3339 with the +08:00 offset users live in.
-func wireTime(t time.Time) string {
-	if t.IsZero() {
-		return ""
-	}
-	return t.In(shanghai).Format(time.RFC3339)
-}
+// wireTime renders a time as on the wire: qingfeng.WireTime, the one rule.
+func wireTime(t time.Time) string { return qingfeng.WireTime(t) }
 
 func statusLabel(s intake.Status) string { return triage.StatusLabel(s) }
 

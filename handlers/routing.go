@@ -154,7 +154,8 @@ func (s *Server) explain(c fiber.Ctx) error {
 	if req.Identity != nil || req.SealedIdentity != "" {
 		return fieldInvalid("identity", "not_allowed", "路由预览不接收举报人身份信息", "explain takes no identity")
 	}
-	d, err := req.draft()
+	// A preview stores nothing: any source a real report could have may be previewed.
+	d, err := req.draft(req.Source == "liaison")
 	if err != nil {
 		return err
 	}
@@ -222,7 +223,7 @@ func (s *Server) reroute(c fiber.Ctx) error {
 	}
 	if req.Subject != nil {
 		rr := reportRequest{Subject: req.Subject}
-		d, err := rr.draft()
+		d, err := rr.draft(false)
 		if err != nil {
 			return err
 		}

@@ -12,6 +12,7 @@ import (
 	"crypto/rand"
 	"io"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/gofiber/fiber/v3"
@@ -83,6 +84,9 @@ type Server struct {
 	App *fiber.App
 	d   Deps
 	m   *metrics
+	// routes is what methodGuard matches against, listed at the first request.
+	routeOnce sync.Once
+	routes    []routePattern
 }
 
 // New builds the application and registers every route.
@@ -126,6 +130,7 @@ func New(d Deps) *Server {
 	}}))
 	s.App.Use(requestid.New())
 	s.App.Use(s.accessLog)
+	s.App.Use(s.methodGuard)
 
 	s.App.Get("/healthz", func(c fiber.Ctx) error { return c.JSON(fiber.Map{"status": "ok"}) })
 	s.App.Get("/readyz", s.readyz)
@@ -209,6 +214,7 @@ func New(d Deps) *Server {
 	cases.Get("/:case", s.getCase)
 	cases.Post("/:case/transitions", s.transition)
 	cases.Put("/:case/assignee", s.assign)
+	cases.Delete("/:case/assignee", s.unassign)
 	cases.Post("/:case/disclosures", s.requestDisclosure)
 	cases.Get("/:case/disclosures", s.caseDisclosures)
 	cases.Post("/:case/transfer", s.transfer("transfer"))

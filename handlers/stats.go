@@ -131,7 +131,7 @@ func queryDate(name, v string) (time.Time, error) {
 	if v == "" {
 		return time.Time{}, nil
 	}
-	d, err := time.ParseInLocation(time.DateOnly, v, shanghai)
+	d, err := time.ParseInLocation(time.DateOnly, v, qingfeng.Shanghai)
 	if err != nil || d.Year() < 2000 || d.Year() > 2999 {
 		return time.Time{}, fieldInvalid(name, "invalid_date", "日期格式应为 YYYY-MM-DD", "must be a date, YYYY-MM-DD")
 	}
@@ -221,7 +221,7 @@ func (s *Server) casesCSV(c fiber.Ctx) error {
 	}
 
 	c.Set(fiber.HeaderContentType, "text/csv; charset=utf-8")
-	c.Set(fiber.HeaderContentDisposition, `attachment; filename="qingfeng-cases-`+time.Now().In(shanghai).Format("20060102")+`.csv"`)
+	c.Set(fiber.HeaderContentDisposition, `attachment; filename="qingfeng-cases-`+time.Now().In(qingfeng.Shanghai).Format("20060102")+`.csv"`)
 	c.Set("X-Content-Type-Options", "nosniff")
 	c.Set(fiber.HeaderCacheControl, "no-store")
 	// fasthttp reads the pipe while writing the response and closes it when done or

@@ -98,11 +98,12 @@ func (s *Server) transition(c fiber.Ctx) error {
 }
 
 type assignRequest struct {
-	Assignee *string `json:"assignee"`
+	Assignee string `json:"assignee"`
 }
 
-// assign is PUT /v1/cases/{case}/assignee: claim (yourself), assign (a colleague of
-// the unit) or unassign (null).
+// assign is PUT /v1/cases/{case}/assignee: claim (yourself) or assign (a colleague of
+// the unit). Unassigning is its own route, DELETE, so that a client bug sending null or
+// an empty body cannot silently take a case off someone's desk.
 func (s *Server) assign(c fiber.Ctx) error {
 	if err := staffOnly(c); err != nil {
 		return err
@@ -116,19 +117,35 @@ func (s *Server) assign(c fiber.Ctx) error {
 		return err
 	}
 	p := principalOf(c)
-	to := ""
-	if req.Assignee != nil {
-		to = *req.Assignee
-		if len(to) > 64 {
-			return fieldInvalid("assignee", "invalid_value", "承办人不存在", "no such account")
-		}
-		if to != p.user.ID {
-			u, err := s.d.Accounts.ActiveUser(c.Context(), to)
-			if err != nil || u.Role != accounts.RoleStaff || u.UnitID != cs.UnitID {
-				return fieldInvalid("assignee", "not_in_unit", "只能指派给本单位在岗的工作人员", "only active staff of the case's unit")
-			}
+	to := req.Assignee
+	switch {
+	case to == "":
+		return fieldInvalid("assignee", "required", "请填写承办人（取消指派请使用 DELETE）", "required (use DELETE to unassign)")
+	case len(to) > 64:
+		return fieldInvalid("assignee", "invalid_value", "承办人不存在", "no such account")
+	case to != p.user.ID:
+		u, err := s.d.Accounts.ActiveUser(c.Context(), to)
+		if err != nil || u.Role != accounts.RoleStaff || u.UnitID != cs.UnitID {
+			return fieldInvalid("assignee", "not_in_unit", "只能指派给本单位在岗的工作人员", "only active staff of the case's unit")
 		}
 	}
+	return s.setAssignee(c, cs, to)
+}
+
+// unassign is DELETE /v1/cases/{case}/assignee.
+func (s *Server) unassign(c fiber.Ctx) error {
+	if err := staffOnly(c); err != nil {
+		return err
+	}
+	cs, err := s.loadCase(c, accessRead)
+	if err != nil {
+		return err
+	}
+	return s.setAssignee(c, cs, "")
+}
+
+func (s *Server) setAssignee(c fiber.Ctx, cs *intake.Case, to string) error {
+	p := principalOf(c)
 	updated, err := s.d.Triage.Assign(c.Context(), cs, p.user.ID, to)
 	if err != nil {
 		return err

@@ -3,6 +3,8 @@ package intake
 import (
 	"strings"
 	"time"
+
+	"github.com/qingfeng-zj/qingfeng"
 )
 
 // This file holds the format checks for a real-name reporter's contact details. They only
@@ -68,9 +70,8 @@ var residentIDProvinces = map[string]bool{
 	"71": true, "81": true, "82": true, "83": true,
 }
 
-// chinaTime is UTC+8. China has had no daylight saving since 1991, so a fixed zone gives the
-// right "today" without depending on the host's tz database.
-var chinaTime = time.FixedZone("CST", 8*3600)
+// chinaTime is the zone a resident ID's birth date and "today" are in.
+var chinaTime = qingfeng.Shanghai
 
 // ValidResidentID reports whether s is a well-formed 18-character 公民身份号码
 // (GB 11643-1999): a real province prefix, a real birth date (YYYYMMDD at positions 7–14,

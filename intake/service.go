@@ -520,7 +520,7 @@ func (s *Service) storeFile(ctx context.Context, c *Case, r io.Reader, uploader 
 		limit = room
 	}
 	if limit <= 0 {
-		return Evidence{}, nil, errCaseFull
+		return Evidence{}, nil, caseRoomError(s.Config.MaxCaseBytes, 0)
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -583,6 +583,10 @@ func (s *Service) storeFile(ctx context.Context, c *Case, r io.Reader, uploader 
 		origErr = <-origDone
 	}
 	switch {
+	case p.err != nil && limit < s.Config.MaxFileBytes && qingfeng.ErrorCode(p.err) == qingfeng.ETOOLARGE:
+		// The file is within the per-file limit but not within what the case has left:
+		// name that limit, not the room as if it were a file limit.
+		return Evidence{}, keys, caseRoomError(s.Config.MaxCaseBytes, room)
 	case p.err != nil:
 		return Evidence{}, keys, p.err // the client's file is at fault: say why
 	case putErr != nil:
@@ -598,7 +602,32 @@ func (s *Service) storeFile(ctx context.Context, c *Case, r io.Reader, uploader 
 	return ev, keys, nil
 }
 
-var errCaseFull = qingfeng.Errorf(qingfeng.ETOOLARGE, "该案件的证据总量已达上限", "the case's evidence is at its size limit")
+// caseRoomError is the ETOOLARGE error for evidence over the case's total
+// (QF_MAX_CASE_BYTES), naming that limit and the room left, so that it is not read as
+// the per-file limit.
+func caseRoomError(max, room int64) *qingfeng.Error {
+	if room <= 0 {
+		return qingfeng.Errorf(qingfeng.ETOOLARGE, fmt.Sprintf("该案件的证据总量已达上限（每案合计 %s），不能再上传文件", sizeText(max, "字节")),
+			fmt.Sprintf("the case's evidence has reached the per-case total of %s; no more files can be added", sizeText(max, "bytes")))
+	}
+	return qingfeng.Errorf(qingfeng.ETOOLARGE,
+		fmt.Sprintf("超出该案件的证据总量上限（每案合计 %s）：本案还可上传 %s，此次文件超出剩余额度", sizeText(max, "字节"), sizeText(room, "字节")),
+		fmt.Sprintf("over the case's evidence total of %s: %s left for this case, and the upload does not fit", sizeText(max, "bytes"), sizeText(room, "bytes")))
+}
+
+// sizeText formats a byte count the way people read it ("MB" is what Chinese users know
+// MiB as): whole units exactly, others to one decimal.
+func sizeText(n int64, unit string) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%d MB", n>>20)
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d %s", n, unit)
+}
 
 func errStoreClosed(err error) error {
 	if err == nil {
@@ -737,12 +766,7 @@ func (s *Service) MarkActivitySeen(ctx context.Context, c *Case, unitID string) 
 	return nil
 }
 
-var shanghai = func() *time.Location {
-	if l, err := time.LoadLocation("Asia/Shanghai"); err == nil {
-		return l
-	}
-	return time.FixedZone("CST", 8*3600)
-}()
+var shanghai = qingfeng.Shanghai // the one definition of the zone
 
 // NewID returns a random 128-bit identifier in lowercase base32: unguessable, URL- and
 // object-key-safe.

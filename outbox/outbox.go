@@ -24,6 +24,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/qingfeng-zj/qingfeng"
 )
 
 // Event is one thing that happened to a case.
@@ -181,8 +183,19 @@ func (d *Dispatcher) RunOnce(ctx context.Context) (int, error) {
 	return ok, nil
 }
 
+// wireEvent is an Event as webhooks receive it: its time as every time on the wire is
+// written (qingfeng.WireTime, +08:00).
+type wireEvent struct {
+	ID   string            `json:"id"`
+	Type string            `json:"type"`
+	Case string            `json:"case"`
+	Unit string            `json:"unit"`
+	At   string            `json:"at"`
+	Data map[string]string `json:"data,omitempty"`
+}
+
 func (d *Dispatcher) post(ctx context.Context, w Webhook, e Event) error {
-	body, err := json.Marshal(e)
+	body, err := json.Marshal(wireEvent{ID: e.ID, Type: e.Type, Case: e.Case, Unit: e.Unit, At: qingfeng.WireTime(e.At), Data: e.Data})
 	if err != nil {
 		return err
 	}

@@ -241,7 +241,7 @@ func (p *Purger) purge(ctx context.Context, cand Candidate, cutoff time.Time) (d
 	}
 	detail := map[string]string{
 		"evidence":  strconv.Itoa(len(c.Evidence)),
-		"closed_at": closedAt.UTC().Format(time.RFC3339),
+		"closed_at": qingfeng.WireTime(closedAt),
 		"period":    p.Period.String(),
 	}
 	if err := p.Audit.Record(ctx, audit.ActorSystem, "", AuditAction, c.Number, detail); err != nil {

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/qingfeng-zj/qingfeng"
 	"github.com/qingfeng-zj/qingfeng/triage"
 )
 
@@ -86,14 +87,8 @@ type Source interface {
 	ExportCases(ctx context.Context, f Filter, fn func(ExportRow) error) error
 }
 
-// shanghai is the zone dates and months are in. Where the host has no tz database, a
-// fixed UTC+8 gives the same answers for every date since 1991.
-var shanghai = func() *time.Location {
-	if l, err := time.LoadLocation("Asia/Shanghai"); err == nil {
-		return l
-	}
-	return time.FixedZone("CST", 8*3600)
-}()
+// shanghai is the zone dates and months are in.
+var shanghai = qingfeng.Shanghai // the one definition of the zone
 
 const dateLayout = "2006-01-02"
 

@@ -25,16 +25,8 @@ import (
 //go:embed holidays/*.json
 var holidayFS embed.FS
 
-// shanghai is the zone deadlines are counted in. The named zone needs the host's tz
-// database; where it is missing, a fixed UTC+8 is exactly equivalent for every date since
-// 1991, when China last observed daylight saving time. (Importing time/tzdata would add
-// about 450 KB to the binary to get the same answers.)
-var shanghai = func() *time.Location {
-	if loc, err := time.LoadLocation("Asia/Shanghai"); err == nil {
-		return loc
-	}
-	return time.FixedZone("CST", 8*3600)
-}()
+// shanghai is the zone deadlines are counted in.
+var shanghai = qingfeng.Shanghai // the one definition of the zone
 
 // Shanghai returns the time zone working days are counted in (Asia/Shanghai), e.g. to parse
 // a YYYY-MM-DD deadline back into a time.

@@ -170,6 +170,7 @@ func do(t *testing.T, r req) response {
 	}
 	path, _, _ := strings.Cut(r.path, "?")
 	loadSpec(t).CheckResponse(t, r.method, path, resp.StatusCode, resp.Header.Get("Content-Type"), body)
+	checkWireTimes(t, r.method+" "+path, body)
 	return response{Status: resp.StatusCode, Header: resp.Header, Body: body}
 }
 

@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/qingfeng-zj/qingfeng"
 	"github.com/qingfeng-zj/qingfeng/audit"
 	"github.com/qingfeng-zj/qingfeng/retention"
 	"github.com/qingfeng-zj/qingfeng/storage/mongo"
@@ -110,4 +111,4 @@ func retentionCommand(cfg Config, log *slog.Logger, args []string, stdout, stder
 }
 
 // cst is China Standard Time, for the dates printed.
-var cst = time.FixedZone("CST", 8*3600)
+var cst = qingfeng.Shanghai

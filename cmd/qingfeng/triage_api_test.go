@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -275,7 +276,28 @@ func TestDuplicatesAndAssignment(t *testing.T) {
 	put(map[string]any{"assignee": "no-such-user"}, 400)
 	put(map[string]any{"assignee": 42}, 400)
 	put(`{"assignee":null,"extra":1}`, 400)
-	put(map[string]any{"assignee": nil}, 200)
+	// null, "", {} and case variants must not unassign (nor reassign): DELETE does.
+	assignee := func() string {
+		t.Helper()
+		r := do(t, req{method: "GET", path: "/v1/cases/" + first.CaseNumber, token: staff})
+		wantStatus(t, r, 200)
+		var v struct {
+			Assignee string `json:"assignee"`
+		}
+		r.json(t, &v)
+		return v.Assignee
+	}
+	for _, body := range []string{`{"assignee":null}`, `{"assignee":""}`, `{}`, `{"ASSIGNEE":"` + me.ID + `"}`,
+		`{"assignee":"` + colleague.ID + `","assignee":"` + me.ID + `"}`} {
+		put(body, 400)
+		if got := assignee(); got != colleague.ID {
+			t.Fatalf("PUT %s changed the assignee to %q", body, got)
+		}
+	}
+	wantStatus(t, do(t, req{method: "DELETE", path: "/v1/cases/" + first.CaseNumber + "/assignee", token: staff}), 200)
+	if got := assignee(); got != "" {
+		t.Errorf("DELETE left the assignee %q", got)
+	}
 
 	r = do(t, req{method: "GET", path: "/v1/cases?status=duplicate", token: staff})
 	wantStatus(t, r, 200)
@@ -414,6 +436,26 @@ func TestCalendarAdmin(t *testing.T) {
 	put("2027", admin, `{"year":2027,"days":[{"date":"2027-01-01"}]}`, "application/json", 400) // no isOffDay
 	put("2027", admin, `{"year":{"$gt":0}}`, "application/json", 400)
 	put("1999", admin, y2027, "application/json", 400)
+	// The published holiday-cn format ($schema, $id, papers) is accepted as it is.
+	published, err := os.ReadFile("../../triage/holidays/2026.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	put("2026", admin, string(published), "application/json", 200)
+	// Strict decoding: none of these may load, and 2027 stays as it was.
+	for _, body := range []string{
+		`{"year":2027,"days":[{"name":"元旦","date":"2027-01-01","isOffDay":true}],"holidays":[]}`,    // unknown field
+		`{"year":2027,"days":[{"name":"元旦","date":"2027-01-01","IsOffDay":true}]}`,                  // case variant
+		`{"year":2027,"days":[{"name":"元旦","date":"2027-01-01","isOffDay":true,"isOffDay":false}]}`, // duplicate key
+		`{"year":2026,"year":2027,"days":[{"name":"元旦","date":"2027-01-01","isOffDay":true}]}`,      // duplicate year
+		`{"year":2027,"days":[{"name":"元\u0000旦","date":"2027-01-01","isOffDay":true}]}`,            // NUL
+		"{\"year\":2027,\"days\":[{\"name\":\"\xff\",\"date\":\"2027-01-01\",\"isOffDay\":true}]}",  // invalid UTF-8
+	} {
+		put("2027", admin, body, "application/json", 400)
+	}
+	if due, est := srv.Intake.Calendar.AddWorkingDays(time.Date(2027, 2, 5, 4, 0, 0, 0, time.UTC), 1); due != "2027-02-07" || est {
+		t.Errorf("a refused calendar changed 2027: %s (estimated %v)", due, est)
+	}
 	put("2027", admin, y2027, "text/plain", 415)
 	put("2027", staff, y2027, "application/json", 403)
 	put("2027", "", y2027, "application/json", 401)

@@ -15,6 +15,7 @@
 // HEIC/HEIF, MP4 and PDF cannot be cleaned by a streaming rewrite (their metadata is
 // referenced by offsets from elsewhere in the file), so they are stored as received
 // with Result.MetadataRemoved false; staff must treat them as possibly identifying.
+// MetadataRemoved is true only when bytes were actually removed.
 package media
 
 import (
@@ -101,8 +102,9 @@ type Result struct {
 	// StoredSize and StoredSHA256 (hex) describe the bytes written to w.
 	StoredSize   int64
 	StoredSHA256 string
-	// MetadataRemoved is true when the file went through a cleaner (JPEG, PNG), even
-	// if it happened to carry no metadata; false when it was stored as received.
+	// MetadataRemoved is true when the cleaner (JPEG, PNG) actually removed something:
+	// the stored bytes differ from the received ones. A clean image that carried no
+	// metadata, and a kind that cannot be cleaned (stored as received), are false.
 	MetadataRemoved bool
 }
 
@@ -156,15 +158,16 @@ func Process(r io.Reader, w io.Writer, opts Options) (Result, error) {
 	if err != nil {
 		return Result{}, classify(kind, err)
 	}
-	return Result{
-		Kind:            kind,
-		ContentType:     kind.ContentType(),
-		ReceivedSize:    src.n,
-		ReceivedSHA256:  hex.EncodeToString(src.hash.Sum(nil)),
-		StoredSize:      dst.n,
-		StoredSHA256:    hex.EncodeToString(dst.hash.Sum(nil)),
-		MetadataRemoved: kind.Cleaned(),
-	}, nil
+	res := Result{
+		Kind:           kind,
+		ContentType:    kind.ContentType(),
+		ReceivedSize:   src.n,
+		ReceivedSHA256: hex.EncodeToString(src.hash.Sum(nil)),
+		StoredSize:     dst.n,
+		StoredSHA256:   hex.EncodeToString(dst.hash.Sum(nil)),
+	}
+	res.MetadataRemoved = kind.Cleaned() && res.StoredSHA256 != res.ReceivedSHA256
+	return res, nil
 }
 
 // sniff peeks at the head of the input and recognises its kind.

@@ -638,3 +638,38 @@ func ExampleProcess() {
 	// image/jpeg true true
 	// GPS kept: false
 }
+
+// TestMetadataRemovedIsHonest: metadata_removed says what happened, not which path the
+// file took: an image that carried nothing is stored bit for bit and reported false.
+func TestMetadataRemovedIsHonest(t *testing.T) {
+	cleanJPEG := encodeJPEG(t, gradient(16, 16), 90)
+	dirty, _ := dirtyJPEG(t, cleanJPEG)
+	cleanPNG := encodePNG(t, gradient(16, 16))
+	pdf := []byte("%PDF-1.7\n1 0 obj << /Author (张三) >> endobj\n%%EOF\n")
+	tests := []struct {
+		name string
+		in   []byte
+		want bool
+	}{
+		{"JPEG without metadata", cleanJPEG, false},
+		{"JPEG with metadata", dirty, true},
+		{"JPEG with only bytes after EOI", cat(cleanJPEG, []byte(secretTail)), true},
+		{"PNG without metadata", cleanPNG, false},
+		{"PNG with metadata", dirtyPNG(t, cleanPNG), true},
+		{"PDF, not cleanable", pdf, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res, out, err := process(t, tt.in, Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.MetadataRemoved != tt.want {
+				t.Errorf("MetadataRemoved = %v, want %v", res.MetadataRemoved, tt.want)
+			}
+			if same := res.ReceivedSHA256 == res.StoredSHA256; same == res.MetadataRemoved || same != bytes.Equal(tt.in, out) {
+				t.Errorf("hashes equal %v, bytes equal %v, MetadataRemoved %v", same, bytes.Equal(tt.in, out), res.MetadataRemoved)
+			}
+		})
+	}
+}

@@ -44,6 +44,10 @@ func TestOutbox(t *testing.T) {
 			if err := json.Unmarshal(body, &e); err != nil {
 				t.Error(err)
 			}
+			var raw struct{ At string }
+			if err := json.Unmarshal(body, &raw); err != nil || !strings.HasSuffix(raw.At, "+08:00") {
+				t.Errorf("event time %q is not on the wire rule (+08:00): %v", raw.At, err)
+			}
 			received = append(received, e)
 		}))
 		defer srv.Close()
