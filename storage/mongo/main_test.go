@@ -54,7 +54,11 @@ func runMain(m *testing.M) int {
 	}
 	targets = append(targets, real)
 
-	return m.Run()
+	code := m.Run()
+	if code == 0 && !reportIndexCheck() {
+		code = 1
+	}
+	return code
 }
 
 // forEachTarget runs f as a subtest per target, printing why a target is skipped.
