@@ -27,10 +27,14 @@ import (
 	"go.mongodb.org/mongo-driver/v2/event"
 )
 
-// allowedScans are the queries allowed without an index, by collection and shape (see
-// query.shape), each with the reason. Keep it short: a query on a collection that
-// grows with the caseload belongs in declaredIndexes instead.
-var allowedScans = map[string]string{}
+// allowedScans are the queries allowed without an index, by the store method that
+// sends them, collection and shape (see shape), each with the reason. Keep it short: a
+// query on a collection that grows with the caseload belongs in declaredIndexes.
+var allowedScans = map[string]string{
+	"(*OrgStore).EachOrganization organizations eq[] range[] sort[]": "reads every organization once, into the in-memory routing.Orgs at start; no index makes reading all of them cheaper",
+	"(*UnitStore).Units units eq[] range[] sort[]":                    "reads the whole unit registry (hundreds of units) into the router at start and on reload",
+	"(*CaseStore).Stats cases eq[] range[] sort[]":                    "statistics over all cases, for an admin, count every case; an index cannot make reading all of them cheaper (a unit or a period is served by unit_received_division or division_received)",
+}
 
 // A query is the part of a command an index can serve.
 type query struct {
@@ -40,6 +44,8 @@ type query struct {
 	sort   bson.Raw // nil: no sort
 	// metaCount is a count with no filter, answered from collection metadata.
 	metaCount bool
+	// firstOne is a query with no filter and no sort for one document: it reads one.
+	firstOne bool
 }
 
 // keyDir is one index key or sort key.
@@ -72,6 +78,9 @@ func queriesOf(cmdName string, cmd bson.Raw) ([]query, error) {
 	switch cmdName {
 	case "find":
 		q.filter, q.sort = doc("filter"), doc("sort")
+		if l, ok := cmd.Lookup("limit").AsInt64OK(); ok && l == 1 && len(fieldsOf(q.filter)) == 0 && q.sort == nil {
+			q.firstOne = true
+		}
 	case "count":
 		q.filter = doc("query")
 		q.metaCount = len(fieldsOf(q.filter)) == 0
@@ -101,6 +110,14 @@ func queriesOf(cmdName string, cmd bson.Raw) ([]query, error) {
 			}
 			if s, ok := sd.Lookup("$sort").DocumentOK(); ok {
 				q.sort = s
+			}
+			if l, ok := sd.Lookup("$limit").AsInt64OK(); ok && l == 1 && q.sort == nil {
+				// Only the stages before the $limit filter; none that sort.
+				q.firstOne = true
+				for _, m := range matches {
+					md, _ := m.(bson.Raw)
+					q.firstOne = q.firstOne && len(fieldsOf(md)) == 0
+				}
 			}
 			break
 		}
@@ -337,7 +354,7 @@ func served(c conj, s []keyDir, k []keyDir) bool {
 // unserved returns the shapes of q's conjunctions that neither _id nor any of indexes
 // serves.
 func unserved(indexes []index, q query) ([]string, error) {
-	if q.metaCount {
+	if q.metaCount || q.firstOne {
 		return nil, nil
 	}
 	cs, err := conjunctions(q.filter)
@@ -367,14 +384,14 @@ func unserved(indexes []index, q query) ([]string, error) {
 	return out, nil
 }
 
-// checkQuery returns nil when q is served by one of indexes (or _id's) or allowed by
-// allow (collection + " " + shape), else why not.
-func checkQuery(indexes []index, allow map[string]string, q query) error {
+// checkQuery returns nil when q, sent by store method fn, is served by one of indexes
+// (or _id's) or allowed by allow (fn + " " + collection + " " + shape), else why not.
+func checkQuery(indexes []index, allow map[string]string, fn string, q query) error {
 	shapes, err := unserved(indexes, q)
 	if err != nil {
 		return err
 	}
-	shapes = slices.DeleteFunc(shapes, func(sh string) bool { _, ok := allow[q.coll+" "+sh]; return ok })
+	shapes = slices.DeleteFunc(shapes, func(sh string) bool { _, ok := allow[fn+" "+q.coll+" "+sh]; return ok })
 	if len(shapes) > 0 {
 		return fmt.Errorf("not served by any index on %s: %s", q.coll, strings.Join(shapes, " OR "))
 	}
@@ -413,9 +430,10 @@ var pkgPrefix = func() string {
 	return strings.TrimSuffix(name, "Open")
 }()
 
-// caller names the innermost frames of this package on the current stack, and whether
-// the innermost one is in a test file.
-func caller() (where string, inTest bool) {
+// caller names the innermost frames of this package on the current stack (where) and
+// the outermost of those (fn, the store method, past helpers such as findAll), and
+// whether the innermost one is in a test file.
+func caller() (where, fn string, inTest bool) {
 	pcs := make([]uintptr, 128)
 	n := runtime.Callers(1, pcs)
 	frames := runtime.CallersFrames(pcs[:n])
@@ -425,12 +443,19 @@ func caller() (where string, inTest bool) {
 		if strings.HasPrefix(f.Function, pkgPrefix) && !strings.HasSuffix(f.File, "/indexcheck_test.go") {
 			if strings.HasSuffix(f.File, "_test.go") {
 				if len(chain) == 0 {
-					return "", true
+					return "", "", true
 				}
 				break
 			}
 			file := f.File[strings.LastIndex(f.File, "/")+1:]
-			chain = append(chain, fmt.Sprintf("%s (%s:%d)", strings.TrimPrefix(f.Function, pkgPrefix), file, f.Line))
+			fn = strings.TrimPrefix(f.Function, pkgPrefix)
+			if i := strings.Index(fn, ".func"); i > 0 {
+				fn = fn[:i] // a closure: its method
+			}
+			chain = append(chain, fmt.Sprintf("%s (%s:%d)", fn, file, f.Line))
+			if !strings.HasPrefix(fn, "findAll") && !strings.HasPrefix(fn, "(*DB).") {
+				break
+			}
 			if len(chain) == 3 {
 				break
 			}
@@ -440,21 +465,17 @@ func caller() (where string, inTest bool) {
 		}
 	}
 	if len(chain) == 0 {
-		return "an unknown caller", false
+		return "an unknown caller", "", false
 	}
-	return strings.Join(chain, " ← "), false
+	return strings.Join(chain, " ← "), fn, false
 }
 
 func recordCommand(e *event.CommandStartedEvent) {
-	if os.Getenv("DBG") != "" {
-		w, in := caller()
-		fmt.Fprintln(os.Stderr, "CMD", e.CommandName, w, in)
-	}
 	qs, err := queriesOf(e.CommandName, e.Command)
 	if len(qs) == 0 && err == nil {
 		return
 	}
-	where, inTest := caller()
+	where, fn, inTest := caller()
 	if inTest {
 		return
 	}
@@ -477,7 +498,7 @@ func recordCommand(e *event.CommandStartedEvent) {
 			continue
 		}
 		recorded.seen[key] = true
-		if err := checkQuery(declaredIndexes, allowedScans, q); err != nil {
+		if err := checkQuery(declaredIndexes, allowedScans, fn, q); err != nil {
 			recorded.fails = append(recorded.fails, fmt.Sprintf("%s %s from %s: %v", q.cmd, q.coll, where, err))
 		}
 	}
