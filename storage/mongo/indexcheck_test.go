@@ -32,8 +32,8 @@ import (
 // query on a collection that grows with the caseload belongs in declaredIndexes.
 var allowedScans = map[string]string{
 	"(*OrgStore).EachOrganization organizations eq[] range[] sort[]": "reads every organization once, into the in-memory routing.Orgs at start; no index makes reading all of them cheaper",
-	"(*UnitStore).Units units eq[] range[] sort[]":                    "reads the whole unit registry (hundreds of units) into the router at start and on reload",
-	"(*CaseStore).Stats cases eq[] range[] sort[]":                    "statistics over all cases, for an admin, count every case; an index cannot make reading all of them cheaper (a unit or a period is served by unit_received_division or division_received)",
+	"(*UnitStore).Units units eq[] range[] sort[]":                   "reads the whole unit registry (hundreds of units) into the router at start and on reload",
+	"(*CaseStore).Stats cases eq[] range[] sort[]":                   "statistics over all cases, for an admin, count every case; an index cannot make reading all of them cheaper (a unit or a period is served by unit_received_division or division_received)",
 }
 
 // A query is the part of a command an index can serve.
