@@ -15,6 +15,7 @@ package mongo
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"reflect"
 	"runtime"
@@ -34,6 +35,17 @@ var allowedScans = map[string]string{
 	"(*OrgStore).EachOrganization organizations eq[] range[] sort[]": "reads every organization once, into the in-memory routing.Orgs at start; no index makes reading all of them cheaper",
 	"(*UnitStore).Units units eq[] range[] sort[]":                   "reads the whole unit registry (hundreds of units) into the router at start and on reload",
 	"(*CaseStore).Stats cases eq[] range[] sort[]":                   "statistics over all cases, for an admin, count every case; an index cannot make reading all of them cheaper (a unit or a period is served by unit_received_division or division_received)",
+}
+
+// narrowingFields are equality fields a store method may add to a query whose other
+// fields an index serves: the documents the index finds, in its order, are read and
+// those fields compared. Indexing every combination with each scope and order would
+// take dozens of indexes.
+var narrowingFields = map[string][]string{
+	// GET /v1/cases?status=&category=&assignee=&new_activity=: a staff member's or liaison's queue
+	// is bounded by their unit's or their own caseload. An admin's unscoped list
+	// filtered this way can read every case for a page with few matches.
+	"(*CaseStore).ListCases cases": {"status", "category", "assignee", "new_activity"},
 }
 
 // A query is the part of a command an index can serve.
@@ -300,8 +312,9 @@ func indexKeys(d bson.D) []keyDir {
 
 // served reports whether index keys k serve conjunction c sorted by s, by the ESR
 // rule: c's equality fields are a prefix of k in any order, then s in order (all in
-// the index's directions or all reversed), then c's range fields in any order (a range
-// on a sort field is served by the sort part).
+// the index's directions or all reversed), then c's range fields in any order, among
+// the remaining keys (a range on a sort field is served by the sort part). A range
+// field not in the index, or before the sort, is not served.
 func served(c conj, s []keyDir, k []keyDir) bool {
 	// A sort on a field fixed by equality orders nothing.
 	s = slices.DeleteFunc(slices.Clone(s), func(kd keyDir) bool { return c.eq[kd.field] })
@@ -339,11 +352,9 @@ func served(c conj, s []keyDir, k []keyDir) bool {
 			rest = append(rest, f)
 		}
 	}
-	if n+len(s)+len(rest) > len(k) {
-		return false
-	}
-	for _, kd := range k[n+len(s) : n+len(s)+len(rest)] {
-		if !slices.Contains(rest, kd.field) {
+	after := k[n+len(s):]
+	for _, f := range rest {
+		if !slices.ContainsFunc(after, func(kd keyDir) bool { return kd.field == f }) {
 			return false
 		}
 	}
@@ -353,7 +364,7 @@ func served(c conj, s []keyDir, k []keyDir) bool {
 
 // unserved returns the shapes of q's conjunctions that neither _id nor any of indexes
 // serves.
-func unserved(indexes []index, q query) ([]string, error) {
+func unserved(indexes []index, narrowing []string, q query) ([]string, error) {
 	if q.metaCount || q.firstOne {
 		return nil, nil
 	}
@@ -377,6 +388,16 @@ func unserved(indexes []index, q query) ([]string, error) {
 		for _, k := range keys {
 			ok = ok || served(c, s, k)
 		}
+		if !ok && len(narrowing) > 0 {
+			// Served once the narrowing fields are left to the documents?
+			n := conj{eq: maps.Clone(c.eq), rng: c.rng}
+			for _, f := range narrowing {
+				delete(n.eq, f)
+			}
+			for _, k := range keys {
+				ok = ok || served(n, s, k)
+			}
+		}
 		if !ok {
 			out = append(out, shape(c, s))
 		}
@@ -387,7 +408,7 @@ func unserved(indexes []index, q query) ([]string, error) {
 // checkQuery returns nil when q, sent by store method fn, is served by one of indexes
 // (or _id's) or allowed by allow (fn + " " + collection + " " + shape), else why not.
 func checkQuery(indexes []index, allow map[string]string, fn string, q query) error {
-	shapes, err := unserved(indexes, q)
+	shapes, err := unserved(indexes, narrowingFields[fn+" "+q.coll], q)
 	if err != nil {
 		return err
 	}

@@ -171,16 +171,25 @@ var declaredIndexes = []index{
 		why: "a case by its number"},
 	{coll: collCases, name: "receipt_hash_unique", keys: bson.D{asc("receipt_hash")}, unique: true,
 		why: "a case by its receipt"},
-	// The queues: the scope's equality, then newest first, then the division prefix
-	// (a range) that a staff member's jurisdiction adds.
-	{coll: collCases, name: "unit_received_division", keys: bson.D{asc("unit_id"), desc("received_at"), asc("_id"), asc("location.division")},
+	// The queues (GET /v1/cases): the caller's scope as equality, then the order, then
+	// the division prefix and the due date as ranges. Status, category and assignee
+	// narrow a scope's queue and are read from the documents (see indexcheck_test.go).
+	{coll: collCases, name: "unit_queue", keys: bson.D{asc("unit_id"), desc("received_at"), asc("_id"), asc("location.division"), asc("next_due")},
 		why: "a unit's queue, newest first"},
-	{coll: collCases, name: "unit_new_activity_division", keys: bson.D{asc("unit_id"), asc("new_activity"), desc("received_at"), asc("_id"), asc("location.division")},
-		why: "a unit's queue of cases with new reporter activity"},
-	{coll: collCases, name: "filed_by_received_division", keys: bson.D{asc("filed_by"), desc("received_at"), asc("_id"), asc("location.division")},
-		why: "the cases a liaison filed"},
-	{coll: collCases, name: "received_division", keys: bson.D{desc("received_at"), asc("_id"), asc("location.division")},
+	{coll: collCases, name: "unit_due", keys: bson.D{asc("unit_id"), asc("next_due"), asc("_id"), asc("location.division")},
+		why: "a unit's queue, by the nearest deadline"},
+	{coll: collCases, name: "unit_new_activity_queue", keys: bson.D{asc("unit_id"), asc("new_activity"), desc("received_at"), asc("_id"), asc("location.division"), asc("next_due")},
+		why: "a unit's cases with new reporter activity, newest first"},
+	{coll: collCases, name: "unit_new_activity_due", keys: bson.D{asc("unit_id"), asc("new_activity"), asc("next_due"), asc("_id"), asc("location.division")},
+		why: "a unit's cases with new reporter activity, by the nearest deadline"},
+	{coll: collCases, name: "filed_by_queue", keys: bson.D{asc("filed_by"), desc("received_at"), asc("_id"), asc("location.division"), asc("next_due")},
+		why: "the cases a liaison filed, newest first"},
+	{coll: collCases, name: "filed_by_due", keys: bson.D{asc("filed_by"), asc("next_due"), asc("_id"), asc("location.division")},
+		why: "the cases a liaison filed, by the nearest deadline"},
+	{coll: collCases, name: "all_queue", keys: bson.D{desc("received_at"), asc("_id"), asc("location.division"), asc("next_due")},
 		why: "all cases or a jurisdiction's, newest first"},
+	{coll: collCases, name: "all_due", keys: bson.D{asc("next_due"), asc("_id"), asc("location.division")},
+		why: "all cases or a jurisdiction's, by the nearest deadline"},
 	{coll: collCases, name: "division_received", keys: bson.D{asc("location.division"), desc("received_at"), asc("_id")},
 		why: "statistics of a jurisdiction over a period"},
 	// The background jobs.
