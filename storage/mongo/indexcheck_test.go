@@ -34,7 +34,7 @@ import (
 var allowedScans = map[string]string{
 	"(*OrgStore).EachOrganization organizations eq[] range[] sort[]": "reads every organization once, into the in-memory routing.Orgs at start; no index makes reading all of them cheaper",
 	"(*UnitStore).Units units eq[] range[] sort[]":                   "reads the whole unit registry (hundreds of units) into the router at start and on reload",
-	"(*CaseStore).Stats cases eq[] range[] sort[]":                   "statistics over all cases, for an admin, count every case; an index cannot make reading all of them cheaper (a unit or a period is served by unit_received_division or division_received)",
+	"(*CaseStore).Stats cases eq[] range[] sort[]":                   "statistics over all cases, for an admin, count every case; an index cannot make reading all of them cheaper (a unit or a period is served by unit_queue, division_received or all_queue)",
 }
 
 // narrowingFields are equality fields a store method may add to a query whose other
@@ -525,7 +525,8 @@ func recordCommand(e *event.CommandStartedEvent) {
 	}
 }
 
-func init() {
+// recordCommands installs the recorder for every DB opened from now on.
+func recordCommands() {
 	testCommandMonitor = &event.CommandMonitor{Started: func(_ context.Context, e *event.CommandStartedEvent) { recordCommand(e) }}
 }
 

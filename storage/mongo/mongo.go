@@ -17,6 +17,8 @@
 //   - secondary indexes are not used for queries: every query scans the collection,
 //     in SQLite for a filter on _id alone, in Go for anything else (about 0.4 ms
 //     per stored case), so the embedded default suits thousands of cases, not more.
+//     On MongoDB every query is served by one of declaredIndexes: the package's tests
+//     record each command the stores send and check it (indexcheck_test.go).
 //
 // Rules for code in this package:
 //   - filters and updates are built from typed Go values, never from client JSON;
