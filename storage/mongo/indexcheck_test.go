@@ -42,9 +42,10 @@ var allowedScans = map[string]string{
 // those fields compared. Indexing every combination with each scope and order would
 // take dozens of indexes.
 var narrowingFields = map[string][]string{
-	// GET /v1/cases?status=&category=&assignee=&new_activity=: a staff member's or liaison's queue
-	// is bounded by their unit's or their own caseload. An admin's unscoped list
-	// filtered this way can read every case for a page with few matches.
+	// GET /v1/cases?status=&category=&assignee=&new_activity=: a staff member's or a
+	// liaison's queue is bounded by their unit's or their own caseload (a unit's
+	// new_activity has its own indexes). An admin's unscoped list filtered this way
+	// can read every case for a page with few matches.
 	"(*CaseStore).ListCases cases": {"status", "category", "assignee", "new_activity"},
 }
 
@@ -71,8 +72,8 @@ type conj struct {
 	eq, rng map[string]bool
 }
 
-// queriesOf extracts the queries in a command; ok is false for commands that are not
-// queries (createIndexes, getMore, insert, …).
+// queriesOf extracts the queries in a command: one per update or delete statement,
+// none for commands that are not queries (createIndexes, getMore, insert, …).
 func queriesOf(cmdName string, cmd bson.Raw) ([]query, error) {
 	coll, _ := cmd.Lookup(cmdName).StringValueOK()
 	q := query{coll: coll, cmd: cmdName}

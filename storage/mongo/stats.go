@@ -27,9 +27,9 @@ var _ stats.Source = (*CaseStore)(nil)
 // The Find projects only the fields the counting needs (statsProjection): never the
 // description, subject, identity, receipt hash, address, evidence or messages. On
 // MongoDB the unit_queue and division_received indexes serve the filter (all_queue
-// a period alone). The cost is
-// one small document per matching case over the wire, fine for the thousands of
-// cases the embedded default is for, and for a county's cases on MongoDB.
+// a period alone). The cost is one small document per matching case over the wire,
+// fine for the thousands of cases the embedded default is for, and for a county's
+// cases on MongoDB.
 
 // statsProjection is every field stats.Case needs, and no other.
 var statsProjection = bson.M{
