@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"flag"
 	"fmt"
 	"log/slog"
 	"os"
@@ -28,6 +29,12 @@ var targets []target
 func TestMain(m *testing.M) { os.Exit(runMain(m)) }
 
 func runMain(m *testing.M) int {
+	flag.Parse()
+	// Benchmarks measure without the recorder; the tests' queries are the same.
+	checkIndexes := flag.Lookup("test.bench").Value.String() == ""
+	if checkIndexes {
+		recordCommands()
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 
@@ -54,7 +61,11 @@ func runMain(m *testing.M) int {
 	}
 	targets = append(targets, real)
 
-	return m.Run()
+	code := m.Run()
+	if code == 0 && checkIndexes && !reportIndexCheck() {
+		code = 1
+	}
+	return code
 }
 
 // forEachTarget runs f as a subtest per target, printing why a target is skipped.

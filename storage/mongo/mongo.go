@@ -17,6 +17,8 @@
 //   - secondary indexes are not used for queries: every query scans the collection,
 //     in SQLite for a filter on _id alone, in Go for anything else (about 0.4 ms
 //     per stored case), so the embedded default suits thousands of cases, not more.
+//     On MongoDB every query is served by one of declaredIndexes: the package's tests
+//     record each command the stores send and check it (indexcheck_test.go).
 //
 // Rules for code in this package:
 //   - filters and updates are built from typed Go values, never from client JSON;
@@ -35,6 +37,7 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/event"
 	mongodrv "go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
@@ -77,6 +80,11 @@ type DB struct {
 	now func() time.Time // the clock for expiry checks; time.Now outside tests
 }
 
+// testCommandMonitor, when set (only by this package's tests, before the first Open),
+// sees every command a DB sends; indexcheck_test.go checks each query against
+// declaredIndexes.
+var testCommandMonitor *event.CommandMonitor
+
 // Open connects to the MongoDB server at uri, checks that it answers, and uses database
 // dbName. Options in the URI override the defaults set here.
 func Open(ctx context.Context, uri, dbName string) (*DB, error) {
@@ -95,6 +103,9 @@ func Open(ctx context.Context, uri, dbName string) (*DB, error) {
 		// A nil slice would be stored as null, and $push onto null fails.
 		SetBSONOptions(&options.BSONOptions{NilSliceAsEmpty: true, NilMapAsEmpty: true}).
 		ApplyURI(uri)
+	if testCommandMonitor != nil {
+		opts.SetMonitor(testCommandMonitor)
+	}
 	client, err := mongodrv.Connect(opts)
 	if err != nil {
 		// The URI may carry a password; the driver's errors do not echo it
@@ -139,44 +150,106 @@ func (db *DB) coll(name string) *mongodrv.Collection { return db.db.Collection(n
 func asc(key string) bson.E  { return bson.E{Key: key, Value: 1} }
 func desc(key string) bson.E { return bson.E{Key: key, Value: -1} }
 
-// indexes lists every index this package relies on. Names are explicit so that
-// creating them again is a no-op, and changing a definition without renaming it fails
-// loudly on MongoDB instead of silently keeping the old one.
+// An index is one secondary index this package declares: the collection, an explicit
+// name (so creating it again is a no-op, and changing a definition without renaming it
+// fails loudly on MongoDB instead of silently keeping the old one), its keys in order
+// with their directions, and why a query needs it.
+type index struct {
+	coll   string
+	name   string
+	keys   bson.D
+	unique bool
+	ttl    bool // expires documents at expires_at; only where the server has a TTL monitor
+	why    string
+}
+
+// declaredIndexes is the one list of indexes: EnsureIndexes creates them, and the
+// package's tests record every command the stores send and fail when a filter or sort
+// is not served by one of them (indexcheck_test.go), and when the README's production
+// section lists different ones. Keys follow the ESR rule: equality fields, then the
+// sort order, then range fields.
+var declaredIndexes = []index{
+	{coll: collCases, name: "number_unique", keys: bson.D{asc("number")}, unique: true,
+		why: "a case by its number"},
+	{coll: collCases, name: "receipt_hash_unique", keys: bson.D{asc("receipt_hash")}, unique: true,
+		why: "a case by its receipt"},
+	// The queues (GET /v1/cases): the caller's scope as equality, then the order, then
+	// the division prefix and the due date as ranges. Status, category and assignee
+	// narrow a scope's queue and are read from the documents (see indexcheck_test.go).
+	{coll: collCases, name: "unit_queue", keys: bson.D{asc("unit_id"), desc("received_at"), asc("_id"), asc("location.division"), asc("next_due")},
+		why: "a unit's queue, newest first"},
+	{coll: collCases, name: "unit_due", keys: bson.D{asc("unit_id"), asc("next_due"), asc("_id"), asc("location.division")},
+		why: "a unit's queue, by the nearest deadline"},
+	{coll: collCases, name: "unit_new_activity_queue", keys: bson.D{asc("unit_id"), asc("new_activity"), desc("received_at"), asc("_id"), asc("location.division"), asc("next_due")},
+		why: "a unit's cases with new reporter activity, newest first"},
+	{coll: collCases, name: "unit_new_activity_due", keys: bson.D{asc("unit_id"), asc("new_activity"), asc("next_due"), asc("_id"), asc("location.division")},
+		why: "a unit's cases with new reporter activity, by the nearest deadline"},
+	{coll: collCases, name: "filed_by_queue", keys: bson.D{asc("filed_by"), desc("received_at"), asc("_id"), asc("location.division"), asc("next_due")},
+		why: "the cases a liaison filed, newest first"},
+	{coll: collCases, name: "filed_by_due", keys: bson.D{asc("filed_by"), asc("next_due"), asc("_id"), asc("location.division")},
+		why: "the cases a liaison filed, by the nearest deadline"},
+	{coll: collCases, name: "all_queue", keys: bson.D{desc("received_at"), asc("_id"), asc("location.division"), asc("next_due")},
+		why: "all cases or a jurisdiction's, newest first"},
+	{coll: collCases, name: "all_due", keys: bson.D{asc("next_due"), asc("_id"), asc("location.division")},
+		why: "all cases or a jurisdiction's, by the nearest deadline"},
+	{coll: collCases, name: "division_received", keys: bson.D{asc("location.division"), desc("received_at"), asc("_id")},
+		why: "statistics of a jurisdiction over a period"},
+	// The background jobs.
+	{coll: collCases, name: "status_acceptance_due", keys: bson.D{asc("status"), asc("acceptance_due"), asc("escalated")},
+		why: "escalation: registered cases past their acceptance deadline"},
+	{coll: collCases, name: "status_feedback_due", keys: bson.D{asc("status"), asc("feedback_due"), asc("escalated")},
+		why: "escalation: concluded cases past their feedback deadline"},
+	{coll: collCases, name: "transfer_due", keys: bson.D{asc("transfer.due"), asc("escalated")},
+		why: "escalation: transfers past their deadline"},
+	{coll: collCases, name: "status_id_unpurged", keys: bson.D{asc("status"), asc("_id"), asc("purged_at"), asc("new_activity")},
+		why: "retention: closed cases not yet purged"},
+	{coll: collCases, name: "outbox_pending", keys: bson.D{asc("outbox_n")},
+		why: "the outbox relay: cases with events waiting"},
+	{coll: collMessages, name: "case_created", keys: bson.D{asc("case_id"), asc("created_at"), asc("_id")},
+		why: "a case's messages in order"},
+	{coll: collIdempotency, name: "case_id", keys: bson.D{asc("case_id")},
+		why: "retention: a purged case's idempotency records"},
+	{coll: collIdempotency, name: "expires_ttl", keys: bson.D{asc("expires_at")}, ttl: true,
+		why: "expired idempotency records are removed (refused on read either way)"},
+	{coll: collUsers, name: "username_unique", keys: bson.D{asc("username")}, unique: true,
+		why: "login by username"},
+	{coll: collSessions, name: "user_sessions_id", keys: bson.D{asc("user_id"), asc("_id")},
+		why: "disabling an account or resetting its credentials deletes its (other) sessions"},
+	{coll: collSessions, name: "expires_ttl", keys: bson.D{asc("expires_at")}, ttl: true,
+		why: "expired sessions are removed (refused on read either way)"},
+	{coll: collAudit, name: "case_seq", keys: bson.D{asc("case"), asc("_id")},
+		why: "one case's audit entries in chain order"},
+	{coll: collDisclosures, name: "case_requested", keys: bson.D{asc("case_id"), asc("requested_at"), asc("_id")},
+		why: "a case's disclosure requests in order"},
+	{coll: collNotifications, name: "unit_created", keys: bson.D{asc("unit_id"), desc("created_at"), asc("_id")},
+		why: "a unit's escalation notifications, newest first"},
+	{coll: collDeliveries, name: "status_next", keys: bson.D{asc("status"), asc("next_at"), asc("_id")},
+		why: "the webhook deliveries due"},
+	{coll: collLedger, name: "id_date", keys: bson.D{asc("_id"), asc("date")},
+		why: "an organization's ledger entries (an _id range) within dates"},
+	{coll: collLedgerVerifications, name: "org", keys: bson.D{asc("org")},
+		why: "an organization's goods verifications"},
+	{coll: collLedgerWarnings, name: "status_created", keys: bson.D{asc("status"), asc("created_at"), asc("_id")},
+		why: "the pending ledger warnings in order"},
+}
+
+// indexes returns the declared indexes to create on this server, by collection.
+// FerretDB cannot expire documents, so it gets no TTL indexes; PurgeExpired's range
+// delete scans there, as every query on FerretDB does.
 func (db *DB) indexes() map[string][]mongodrv.IndexModel {
-	ix := map[string][]mongodrv.IndexModel{
-		collCases: {
-			{Keys: bson.D{asc("number")}, Options: options.Index().SetName("number_unique").SetUnique(true)},
-			{Keys: bson.D{asc("receipt_hash")}, Options: options.Index().SetName("receipt_hash_unique").SetUnique(true)},
-			// The list queries: equality or range first, then the sort order.
-			{Keys: bson.D{asc("unit_id"), desc("received_at"), asc("_id")}, Options: options.Index().SetName("unit_received")},
-			{Keys: bson.D{asc("unit_id"), asc("new_activity"), desc("received_at"), asc("_id")}, Options: options.Index().SetName("unit_new_activity")},
-			{Keys: bson.D{asc("location.division"), desc("received_at"), asc("_id")}, Options: options.Index().SetName("division_received")},
-			{Keys: bson.D{asc("filed_by"), desc("received_at"), asc("_id")}, Options: options.Index().SetName("filed_by_received")},
-			{Keys: bson.D{desc("received_at"), asc("_id")}, Options: options.Index().SetName("received")},
-		},
-		collMessages: {
-			{Keys: bson.D{asc("case_id"), asc("created_at"), asc("_id")}, Options: options.Index().SetName("case_created")},
-		},
-		collUsers: {
-			{Keys: bson.D{asc("username")}, Options: options.Index().SetName("username_unique").SetUnique(true)},
-		},
-		collSessions: {
-			// Disabling an account or resetting its credentials deletes its sessions.
-			{Keys: bson.D{asc("user_id")}, Options: options.Index().SetName("user_sessions")},
-		},
-		collAudit: {
-			// GET /v1/admin/audit?case=…: one case's entries in chain order.
-			{Keys: bson.D{asc("case"), asc("_id")}, Options: options.Index().SetName("case_seq")},
-		},
-	}
-	if db.ttl {
-		// Expired sessions and idempotency records are refused on read either way;
-		// the TTL index only reclaims the space.
-		ttl := func() *options.IndexOptionsBuilder {
-			return options.Index().SetName("expires_ttl").SetExpireAfterSeconds(0)
+	ix := map[string][]mongodrv.IndexModel{}
+	for _, d := range declaredIndexes {
+		if d.ttl && !db.ttl {
+			continue
 		}
-		ix[collSessions] = append(ix[collSessions], mongodrv.IndexModel{Keys: bson.D{asc("expires_at")}, Options: ttl()})
-		ix[collIdempotency] = append(ix[collIdempotency], mongodrv.IndexModel{Keys: bson.D{asc("expires_at")}, Options: ttl()})
+		o := options.Index().SetName(d.name)
+		if d.unique {
+			o.SetUnique(true)
+		}
+		if d.ttl {
+			o.SetExpireAfterSeconds(0)
+		}
+		ix[d.coll] = append(ix[d.coll], mongodrv.IndexModel{Keys: d.keys, Options: o})
 	}
 	return ix
 }

@@ -26,9 +26,10 @@ var _ stats.Source = (*CaseStore)(nil)
 //
 // The Find projects only the fields the counting needs (statsProjection): never the
 // description, subject, identity, receipt hash, address, evidence or messages. On
-// MongoDB the unit_received and received indexes serve the filter. The cost is
-// one small document per matching case over the wire, fine for the thousands of
-// cases the embedded default is for, and for a county's cases on MongoDB.
+// MongoDB the unit_queue and division_received indexes serve the filter (all_queue
+// a period alone). The cost is one small document per matching case over the wire,
+// fine for the thousands of cases the embedded default is for, and for a county's
+// cases on MongoDB.
 
 // statsProjection is every field stats.Case needs, and no other.
 var statsProjection = bson.M{
@@ -130,8 +131,8 @@ func (s *CaseStore) Stats(ctx context.Context, f stats.Filter) (stats.Stats, err
 // error and returns it unwrapped.
 func (s *CaseStore) ExportCases(ctx context.Context, f stats.Filter, fn func(stats.ExportRow) error) error {
 	const op = "export cases"
-	// Oldest first, ties newest _id first: the reverse of the unit_received and
-	// received indexes' order, which MongoDB walks backwards instead of sorting.
+	// Oldest first, ties newest _id first: the reverse of the unit_queue and
+	// all_queue indexes' order, which MongoDB walks backwards instead of sorting.
 	cur, err := s.db.coll(collCases).Find(ctx, statsQuery(f), options.Find().
 		SetProjection(exportProjection).
 		SetSort(bson.D{asc("received_at"), desc("_id")}))
