@@ -89,7 +89,9 @@ func (s *RecipientStore) ReplaceIdentity(ctx context.Context, caseID string, old
 // OpenCasesWithIdentity lists cases that are not closed, carry a sealed identity and
 // are in divisions starting with prefix ("": every division).
 func (s *CaseStore) OpenCasesWithIdentity(ctx context.Context, prefix string) ([]*intake.Case, error) {
-	filter := bson.M{"status": bson.M{"$ne": string(intake.StatusClosed)}, "identity": bson.M{"$exists": true}}
+	// identity.sealed_at is always written with an identity, and small to index (the
+	// ciphertext beside it is not).
+	filter := bson.M{"status": bson.M{"$ne": string(intake.StatusClosed)}, "identity.sealed_at": bson.M{"$exists": true}}
 	if prefix != "" {
 		upper, ok := prefixUpperBound(prefix)
 		if !ok {
