@@ -82,7 +82,7 @@ func BenchmarkImportOrganizations(b *testing.B) {
 		runs++
 		b.StopTimer()
 		db, name := importDB(b)
-		units, err := registryUnits(ctx, mongo.NewUnitStore(db))
+		units, err := routing.StoredUnits(ctx, mongo.NewUnitStore(db))
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -90,7 +90,7 @@ func BenchmarkImportOrganizations(b *testing.B) {
 
 		for i, dst := range []*time.Duration{&importTime, &reimportTime} {
 			start := time.Now()
-			st, err := importOrganizations(ctx, mongo.NewOrgStore(db), bytes.NewReader(data), "csv", importOptions{Units: units})
+			st, err := routing.ImportOrganizations(ctx, mongo.NewOrgStore(db), bytes.NewReader(data), "csv", routing.ImportOptions{Units: units})
 			*dst += time.Since(start)
 			if err != nil || st.Rejected != 0 || st.Inserted+st.Updated != benchOrgCount || (i == 1) != (st.Updated == benchOrgCount) {
 				b.Fatalf("import %d: %+v, %v", i+1, st, err)
