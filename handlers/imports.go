@@ -110,11 +110,13 @@ var importFormats = map[string]string{
 }
 
 var (
-	errImportType = qingfeng.Errorf(qingfeng.EUNSUPPORTED,
-		"请求内容类型须为 text/csv、application/json、application/x-ndjson，或 multipart/form-data 的 file 字段",
-		"Content-Type must be text/csv, application/json, application/x-ndjson, or multipart/form-data with a file part")
-	errUnitsNotCSV = qingfeng.Errorf(qingfeng.EUNSUPPORTED, "单位名录须为 JSON（application/json 或 application/x-ndjson）",
-		"units are imported from JSON (application/json or application/x-ndjson)")
+	errImportType = &qingfeng.Error{Code: qingfeng.EUNSUPPORTED,
+		Message: "请求内容类型须为 text/csv、application/json、application/x-ndjson，或 multipart/form-data 的 file 字段",
+		English: "Content-Type must be text/csv, application/json, application/x-ndjson, or multipart/form-data with a file part",
+		Allowed: []string{"text/csv", "application/json", "application/x-ndjson", "multipart/form-data"}}
+	errUnitsNotCSV = &qingfeng.Error{Code: qingfeng.EUNSUPPORTED, Message: "单位名录须为 JSON（application/json 或 application/x-ndjson）",
+		English: "units are imported from JSON (application/json or application/x-ndjson)",
+		Allowed: []string{"application/json", "application/x-ndjson", "multipart/form-data"}}
 	errImportEmpty = qingfeng.Errorf(qingfeng.EINVALID, "导入文件为空", "the file is empty")
 )
 
