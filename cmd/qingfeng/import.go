@@ -21,14 +21,23 @@ import (
 	"github.com/qingfeng-zj/qingfeng/storage/mongo"
 )
 
-const importUsage = `usage: qingfeng import orgs  [--format csv|json|jsonl] [--errors FILE] FILE
-       qingfeng import units [--format json|jsonl] [--errors FILE] [--no-defaults] FILE
+const importUsage = `usage: qingfeng import orgs  [--format csv|json|jsonl] [--errors FILE] [--server URL [--token-file F]] FILE
+       qingfeng import units [--format json|jsonl] [--errors FILE] [--no-defaults] [--server URL [--token-file F]] FILE
 
 Imports social organizations (CSV with a header row, a JSON array or JSON Lines) or
-supervisory units (JSON) into the configured database, the embedded default when
-MONGODB_URI is not set: stop the server first, it holds the data directory. Rows are
-upserted by credit code (units by id), so importing a file again updates it. A server
-on MongoDB picks the changes up within a few minutes.
+supervisory units (JSON). Rows are upserted by credit code (units by id), so importing
+a file again updates it.
+
+With --server URL the file goes to a running server's admin route
+(POST /v1/admin/import/...), which refreshes its registry at once: the way to import
+while the server runs. It needs an administrator's access token, from --token-file F
+(a file holding only the token) or $QF_TOKEN, as set by
+  eval "$(qfctl login --server URL --username ADMIN --totp CODE)"
+
+Without --server the import opens the configured database itself: the embedded
+default when MONGODB_URI is not set, which only works while no server runs on the
+data directory (it holds the database; the command says so and stops). A server on
+MongoDB picks such direct changes up within a few minutes.
 
 FILE - reads standard input (give --format). Row numbers in the error report count
 data rows from 1; the CSV header is not counted.
@@ -50,6 +59,8 @@ func runImport(cfg Config, log *slog.Logger, args []string, stdin io.Reader, std
 	format := fs.String("format", "", "csv, json or jsonl (default: from the file name's extension)")
 	errorsPath := fs.String("errors", "", "write rejected rows to this CSV file (row,field,code,message) instead of stderr")
 	noDefaults := fs.Bool("no-defaults", false, "units: do not load the default units into an empty registry first")
+	server := fs.String("server", "", "import through the running server at this URL (http(s)://host:port)")
+	tokenFile := fs.String("token-file", "", "with --server: a file holding an administrator's access token (default $QF_TOKEN)")
 	// Flags may come before or after the positional arguments.
 	var pos []string
 	for rest := args; ; {
@@ -79,6 +90,12 @@ func runImport(cfg Config, log *slog.Logger, args []string, stdin io.Reader, std
 	}
 	if what == "units" && fmtName == "csv" {
 		return usage("units are imported from JSON (an array of units, or JSON Lines)")
+	}
+	if *server == "" && *tokenFile != "" {
+		return usage("--token-file is for --server")
+	}
+	if *server != "" && *noDefaults {
+		return usage("--no-defaults cannot be used with --server: the server loads the default units into an empty registry, as on its first start")
 	}
 
 	var in io.Reader = stdin
@@ -113,10 +130,17 @@ func runImport(cfg Config, log *slog.Logger, args []string, stdin io.Reader, std
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if *server != "" {
+		return remoteImport(ctx, remoteImportArgs{server: *server, tokenFile: *tokenFile, what: what, format: fmtName,
+			in: in, size: size, report: report, errorsPath: *errorsPath}, stdout, stderr)
+	}
 	m := &Main{Config: cfg, Log: log}
 	defer m.Close()
 	if err := m.openDatabaseOnly(ctx); err != nil {
 		fmt.Fprintln(stderr, "qingfeng import:", err)
+		if errors.Is(err, embedded.ErrDirInUse) {
+			fmt.Fprintf(stderr, runningServerHint, cfg.DataDir, localURL(cfg.Addr), what)
+		}
 		return 1
 	}
 
@@ -188,7 +212,7 @@ func (m *Main) openDatabaseOnly(ctx context.Context) error {
 		}
 		emb, err := embedded.Start(ctx, c.DataDir, m.Log)
 		if err != nil {
-			return fmt.Errorf("start the embedded database (is the server running on %s? stop it first): %w", c.DataDir, err)
+			return fmt.Errorf("start the embedded database on %s: %w", c.DataDir, err)
 		}
 		m.emb, uri = emb, emb.MongoDBURI()
 	}
