@@ -147,7 +147,7 @@ func (s *Server) spoolImport(c fiber.Ctx, what string) (*os.File, string, error)
 		if format == "" {
 			return nil, "", errImportType
 		}
-		f, err := s.spool(&partReader{part}, what, format)
+		f, err := spool(&partReader{part}, what, format)
 		if err != nil {
 			return nil, "", err
 		}
@@ -169,7 +169,7 @@ func (s *Server) spoolImport(c fiber.Ctx, what string) (*os.File, string, error)
 	} else {
 		src = bytes.NewReader(c.Request().Body())
 	}
-	f, err := s.spool(&limitedReader{r: src, n: s.d.MaxImportBody}, what, format)
+	f, err := spool(&limitedReader{r: src, n: s.d.MaxImportBody}, what, format)
 	return f, format, err
 }
 
@@ -195,11 +195,11 @@ func partFormat(contentType, fileName string) string {
 // spool writes r to a temporary file that is unlinked at once (it vanishes with its
 // last descriptor) and returns it rewound. The registry is public data, but the file
 // is still made readable by this process only.
-func (s *Server) spool(r io.Reader, what, format string) (*os.File, error) {
+func spool(r io.Reader, what, format string) (*os.File, error) {
 	if what == "units" && format == "csv" {
 		return nil, errUnitsNotCSV
 	}
-	f, err := os.CreateTemp(s.d.TempDir, "qingfeng-import-*")
+	f, err := os.CreateTemp("", "qingfeng-import-*")
 	if err != nil {
 		return nil, err
 	}

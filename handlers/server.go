@@ -77,10 +77,9 @@ type Deps struct {
 	FollowUpTTL   time.Duration
 	MaxJSONBytes  int
 	MaxUploadBody int64 // whole multipart request
-	// MaxImportBody bounds a registry import upload; TempDir is where it is spooled
-	// ("" is the system's).
+	// MaxImportBody bounds a registry import upload (spooled to the system's temporary
+	// directory).
 	MaxImportBody int64
-	TempDir       string
 }
 
 // Server is the Fiber application with its routes.
