@@ -3,6 +3,7 @@ package handlers
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"os"
@@ -117,7 +118,8 @@ var (
 	errUnitsNotCSV = &qingfeng.Error{Code: qingfeng.EUNSUPPORTED, Message: "单位名录须为 JSON（application/json 或 application/x-ndjson）",
 		English: "units are imported from JSON (application/json or application/x-ndjson)",
 		Allowed: []string{"application/json", "application/x-ndjson", "multipart/form-data"}}
-	errImportEmpty = qingfeng.Errorf(qingfeng.EINVALID, "导入文件为空", "the file is empty")
+	errImportEmpty       = qingfeng.Errorf(qingfeng.EINVALID, "导入文件为空", "the file is empty")
+	errImportInterrupted = qingfeng.Errorf(qingfeng.EINVALID, "上传中断或格式错误，未导入任何记录", "the upload was interrupted or malformed; nothing imported")
 )
 
 // spoolImport copies the uploaded file to an unlinked temporary file and returns it,
@@ -204,21 +206,40 @@ func spool(r io.Reader, what, format string) (*os.File, error) {
 		return nil, err
 	}
 	_ = os.Remove(f.Name())
-	n, err := io.Copy(f, r)
+	src := &readErrReader{r: r}
+	n, err := io.Copy(f, src)
 	if err == nil {
 		_, err = f.Seek(0, io.SeekStart)
 	}
 	if err != nil {
 		f.Close()
 		var qe *qingfeng.Error
-		if errors.As(err, &qe) {
+		switch {
+		case errors.As(err, &qe):
 			return nil, qe
+		case src.err != nil: // the client's side: a broken or interrupted upload
+			return nil, errImportInterrupted
 		}
-		return nil, multipartError(err)
+		return nil, fmt.Errorf("spool the import: %w", err) // the disk: ours
 	}
 	if n == 0 {
 		f.Close()
 		return nil, errImportEmpty
 	}
 	return f, nil
+}
+
+// readErrReader remembers the error of the reader it wraps, to tell a failed upload
+// (the client's) from a failed write to the temporary file (ours).
+type readErrReader struct {
+	r   io.Reader
+	err error
+}
+
+func (r *readErrReader) Read(p []byte) (int, error) {
+	n, err := r.r.Read(p)
+	if err != nil && err != io.EOF {
+		r.err = err
+	}
+	return n, err
 }
