@@ -16,6 +16,7 @@ import (
 	"sync"
 	"testing"
 
+	qingfeng "github.com/qingfeng-zj/qingfeng"
 	"github.com/qingfeng-zj/qingfeng/accounts"
 	"github.com/qingfeng-zj/qingfeng/audit"
 	"github.com/qingfeng-zj/qingfeng/routing"
@@ -523,5 +524,75 @@ func TestImportCommandWhileServerRuns(t *testing.T) {
 				t.Errorf("exit %d, stderr %s", c, errs)
 			}
 		})
+	}
+}
+
+// slowOrgStore is the real organization store, held at its first batch until release
+// is closed, so that a second import is certain to overlap the first.
+type slowOrgStore struct {
+	*mongo.OrgStore
+	started chan struct{}
+	release chan struct{}
+	once    sync.Once
+}
+
+func (s *slowOrgStore) UpsertOrganizations(ctx context.Context, orgs []routing.Organization) (int, int, error) {
+	s.once.Do(func() { close(s.started) })
+	<-s.release
+	return s.OrgStore.UpsertOrganizations(ctx, orgs)
+}
+
+// TestImportOneAtATime: while an import runs, another (of either kind) is refused with
+// a conflict and stores nothing; once the first is done, the next is served.
+func TestImportOneAtATime(t *testing.T) {
+	db, _ := importDB(t)
+	ctx := context.Background()
+	units := mongo.NewUnitStore(db)
+	if _, err := units.SeedUnits(ctx, routing.DefaultUnits()); err != nil {
+		t.Fatal(err)
+	}
+	reg, err := routing.StoredUnits(ctx, units)
+	if err != nil {
+		t.Fatal(err)
+	}
+	slow := &slowOrgStore{OrgStore: mongo.NewOrgStore(db), started: make(chan struct{}), release: make(chan struct{})}
+	admin := &routing.Admin{Units: units, UnitImports: units, OrgImports: slow,
+		Engine: routing.NewEngine(reg, routing.NewOrgs(), routing.RuleSet{})}
+	first, second := newImportCode("330782"), newImportCode("330782")
+	file := func(code string) *strings.Reader {
+		return strings.NewReader("credit_code,name,status\n" + code + ",某协会,正常\n")
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := admin.ImportOrganizations(ctx, file(first), "csv", nil)
+		done <- err
+	}()
+	<-slow.started
+	for _, try := range []func() error{
+		func() error { _, err := admin.ImportOrganizations(ctx, file(second), "csv", nil); return err },
+		func() error {
+			_, err := admin.ImportUnits(ctx, strings.NewReader(`[{"id":"330782-zg-qfz","name":"z","kind":"zg"}]`), "json", nil)
+			return err
+		},
+	} {
+		if err := try(); qingfeng.ErrorCode(err) != qingfeng.ECONFLICT {
+			t.Errorf("an import while another runs: %v", err)
+		}
+	}
+	close(slow.release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := admin.Engine.Orgs.Get(first); !ok {
+		t.Error("the first import is not in the registry")
+	}
+	if _, ok := admin.Engine.Orgs.Get(second); ok {
+		t.Error("the refused import is in the registry")
+	}
+	if _, err := slow.Organization(ctx, second); err == nil {
+		t.Error("the refused import stored its row")
+	}
+	if st, err := admin.ImportOrganizations(ctx, file(second), "csv", nil); err != nil || st.Inserted != 1 {
+		t.Errorf("after the first: %+v, %v", st, err)
 	}
 }
