@@ -60,7 +60,7 @@ func benchOrgs(tb testing.TB, n int) ([]byte, []any) {
 }
 
 // BenchmarkImportOrganizations imports 10,000 organizations from CSV through
-// importOrganizations (parsing, normalizing, upserting in batches of 1,000) into an
+// routing.ImportOrganizations (parsing, normalizing, upserting in batches of 1,000) into an
 // empty collection, then the same file again (every row an update), and inserts the
 // same 10,000 documents with the bare driver (one unordered InsertMany into a scratch
 // collection) on the same embedded FerretDB. It reports rows/s for each and the ratio
