@@ -145,7 +145,7 @@ func TestImportRouteRegistryAtOnce(t *testing.T) {
 
 	// Again, now with the county bureau: an update, used at once.
 	csv = strings.Replace(csv, "金华市民政局", "义乌市民政局", 1)
-	a = importOK(t, "orgs", admin, "text/csv; charset=utf-8", csv)
+	a = importOK(t, "orgs", admin, "Text/CSV; charset=UTF-8", csv)
 	if a.Read != 1 || a.Inserted != 0 || a.Updated != 1 {
 		t.Errorf("re-import %+v", a)
 	}
