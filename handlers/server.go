@@ -77,6 +77,9 @@ type Deps struct {
 	FollowUpTTL   time.Duration
 	MaxJSONBytes  int
 	MaxUploadBody int64 // whole multipart request
+	// MaxImportBody bounds a registry import upload (spooled to the system's temporary
+	// directory).
+	MaxImportBody int64
 }
 
 // Server is the Fiber application with its routes.
@@ -99,6 +102,9 @@ func New(d Deps) *Server {
 	}
 	if d.MaxUploadBody == 0 {
 		d.MaxUploadBody = 210 << 20
+	}
+	if d.MaxImportBody == 0 {
+		d.MaxImportBody = 64 << 20
 	}
 	if d.PoW == nil {
 		d.PoW = newRandomGuard()
@@ -196,6 +202,8 @@ func New(d Deps) *Server {
 	v1.Put("/reseal-tasks/:id/resealed", s.staffAuth(accounts.RoleCustodian), s.putResealTask)
 	v1.Get("/admin/audit/verify", s.staffAuth(accounts.RoleAdmin), s.auditVerify)
 	v1.Put("/admin/calendar/:year", s.staffAuth(accounts.RoleAdmin), s.putCalendarYear)
+	v1.Post("/admin/import/orgs", s.staffAuth(accounts.RoleAdmin), s.importRegistry("orgs"))
+	v1.Post("/admin/import/units", s.staffAuth(accounts.RoleAdmin), s.importRegistry("units"))
 
 	rt := v1.Group("/routing")
 	rt.Get("/rules", s.staffAuth(accounts.RoleAdmin), s.listRules)

@@ -29,8 +29,14 @@ type Admin struct {
 	Store  RuleStorage
 	Units  UnitStorage // for unit aliases; nil when they cannot be changed
 	Engine *Engine
-	Now    func() time.Time
-	mu     sync.Mutex // one reload at a time
+	// OrgImports and UnitImports store imported registries (ImportOrganizations,
+	// ImportUnits); nil when the server cannot import.
+	OrgImports  OrgImportStore
+	UnitImports UnitImportStore
+	Now         func() time.Time
+	mu          sync.Mutex // one reload at a time
+
+	importMu sync.Mutex // one import at a time
 
 	unitsMu sync.Mutex // one unit-registry reload at a time
 }

@@ -3,11 +3,14 @@ package routing
 import (
 	"bufio"
 	"bytes"
+	"cmp"
+	"context"
 	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strings"
 	"unicode/utf8"
@@ -622,4 +625,364 @@ func UnitRefsMissing(u RegistryUnit, exists func(id string) bool) map[string]qin
 		add("stationed_at", u.StationedAt, "派驻单位")
 	}
 	return errs
+}
+
+// ImportBatch is how many rows are normalized and stored at a time.
+const ImportBatch = 1000
+
+// StoredUnits is the registry imported organizations are checked against: the stored
+// units, or the defaults that the server loads on its first start when there are none.
+func StoredUnits(ctx context.Context, store interface {
+	Units(context.Context) ([]RegistryUnit, error)
+}) (*Units, error) {
+	list, err := store.Units(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if len(list) == 0 {
+		list = DefaultUnits()
+	}
+	u, err := NewUnits(list)
+	if err != nil {
+		return nil, fmt.Errorf("the stored unit registry is inconsistent: %w", err)
+	}
+	return u, nil
+}
+
+// OrgImportStore is what ImportOrganizations needs of storage (mongo.OrgStore).
+type OrgImportStore interface {
+	UpsertOrganizations(ctx context.Context, orgs []Organization) (inserted, updated int, err error)
+}
+
+// UnitImportStore is what ImportUnits needs of storage (mongo.UnitStore).
+type UnitImportStore interface {
+	Units(ctx context.Context) ([]RegistryUnit, error)
+	SeedUnits(ctx context.Context, units []RegistryUnit) (int, error)
+	UpsertUnits(ctx context.Context, units []RegistryUnit) (inserted, updated int, err error)
+}
+
+// ImportOptions tune ImportOrganizations and ImportUnits.
+type ImportOptions struct {
+	// Units checks organizations' registration authority and supervisory unit; nil
+	// leaves them unchecked.
+	Units *Units
+	// BatchSize is how many rows are stored at a time; 0 means ImportBatch.
+	BatchSize int
+	// Progress, if not nil, is told how far the import is after each batch: the bytes
+	// read of r and the rows read.
+	Progress func(bytesRead int64, rows int)
+	// Stored, if not nil, receives each batch of organizations once it is stored (the
+	// slice is reused afterwards): the running server puts them into its registry.
+	Stored func(orgs []Organization)
+	// Reject, if not nil, receives each rejected row's errors, in row order. An error
+	// stops the import.
+	Reject func(row int, errs map[string]qingfeng.FieldError) error
+	// SeedDefaults makes importUnits load DefaultUnits into an empty registry
+	// first, as the server's first start would: a few units imported into an empty
+	// registry would otherwise stop the defaults from ever being loaded.
+	SeedDefaults bool
+}
+
+func (o ImportOptions) progress(n int64, rows int) {
+	if o.Progress != nil {
+		o.Progress(n, rows)
+	}
+}
+
+// ImportStats counts an import's rows.
+type ImportStats struct {
+	Read, Inserted, Updated, Rejected int
+	// CheckWarnings counts imported organizations whose credit code fails its check
+	// characters: accepted, since some genuine early codes do.
+	CheckWarnings int
+	// Seeded is how many default units were loaded first.
+	Seeded int
+}
+
+func (s ImportStats) String() string {
+	out := fmt.Sprintf("read %d, inserted %d, updated %d, rejected %d", s.Read, s.Inserted, s.Updated, s.Rejected)
+	if s.CheckWarnings > 0 {
+		out += fmt.Sprintf(", %d credit codes failing their check character (imported)", s.CheckWarnings)
+	}
+	if s.Seeded > 0 {
+		out += fmt.Sprintf("; %d default units loaded first", s.Seeded)
+	}
+	return out
+}
+
+// ImportOrganizations reads organizations in format (csv, json or jsonl) from r,
+// normalizes each (NormalizeOrganization) and upserts the valid ones in
+// batches. A credit code seen earlier in the same input is rejected. Rejected rows go
+// to opts.Reject; the returned error is for a failure that stopped the import (a
+// malformed file, the database), after which the batches already stored stay stored.
+func ImportOrganizations(ctx context.Context, store OrgImportStore, r io.Reader, format string, opts ImportOptions) (ImportStats, error) {
+	var st ImportStats
+	read, err := orgReader(format)
+	if err != nil {
+		return st, err
+	}
+	size := cmp.Or(opts.BatchSize, ImportBatch)
+	cr := &countingReader{r: r}
+	batch := make([]Organization, 0, size)
+	seen := map[string]int{} // credit code → row
+	storeFailed := false
+	flush := func() error {
+		if len(batch) > 0 {
+			ins, upd, err := store.UpsertOrganizations(ctx, batch)
+			st.Inserted, st.Updated = st.Inserted+ins, st.Updated+upd
+			if err != nil {
+				batch = batch[:0]
+				storeFailed = true
+				return err
+			}
+			if opts.Stored != nil {
+				opts.Stored(batch)
+			}
+			batch = batch[:0]
+		}
+		opts.progress(cr.n, st.Read)
+		return nil
+	}
+	reject := func(row int, errs map[string]qingfeng.FieldError) error {
+		st.Rejected++
+		if opts.Reject == nil {
+			return nil
+		}
+		return opts.Reject(row, errs)
+	}
+	err = read(cr, func(row int, in Organization, errs map[string]qingfeng.FieldError) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		st.Read++
+		if _, whole := errs[FieldRow]; whole {
+			return reject(row, errs)
+		}
+		o, nerrs := NormalizeOrganization(in, opts.Units)
+		for f, e := range errs { // what the reader found wins over what normalizing made of it
+			if nerrs == nil {
+				nerrs = map[string]qingfeng.FieldError{}
+			}
+			nerrs[f] = e
+		}
+		if nerrs == nil {
+			if first, dup := seen[o.CreditCode]; dup {
+				nerrs = map[string]qingfeng.FieldError{FieldCreditCode: {Code: "duplicate",
+					Message: fmt.Sprintf("与第%d行的统一社会信用代码相同", first),
+					English: fmt.Sprintf("the same credit code as row %d", first)}}
+			}
+		}
+		if nerrs != nil {
+			return reject(row, nerrs)
+		}
+		seen[o.CreditCode] = row
+		if cc, err := ParseCreditCode(o.CreditCode); err == nil && !cc.CheckValid {
+			st.CheckWarnings++
+		}
+		batch = append(batch, o)
+		if len(batch) == size {
+			return flush()
+		}
+		return nil
+	})
+	if err != nil {
+		// A malformed file: the valid rows before the fault are imported, like those of
+		// the batches already stored.
+		if len(batch) > 0 && ctx.Err() == nil && !storeFailed {
+			err = errors.Join(err, flush())
+		}
+		return st, err
+	}
+	return st, flush()
+}
+
+// ImportUnits reads registry units (a JSON array or JSON Lines) from r and upserts the
+// valid ones. A unit's parent and stationed_at must be stored or in the same input (and
+// valid there); an id seen earlier in the input is rejected. Units files are small (a
+// few thousand units at most), so the whole input is read before anything is stored.
+func ImportUnits(ctx context.Context, store UnitImportStore, r io.Reader, format string, opts ImportOptions) (ImportStats, error) {
+	var st ImportStats
+	if format != "json" && format != "jsonl" {
+		return st, fmt.Errorf("units are imported from JSON, not %q", format)
+	}
+	type row struct {
+		n    int
+		unit RegistryUnit
+		errs map[string]qingfeng.FieldError
+	}
+	var rows []row
+	cr := &countingReader{r: r}
+	err := ReadUnitsJSON(cr, func(n int, u RegistryUnit, errs map[string]qingfeng.FieldError) error {
+		st.Read++
+		if errs == nil {
+			u, errs = NormalizeUnit(u)
+		}
+		rows = append(rows, row{n: n, unit: u, errs: errs})
+		return ctx.Err()
+	})
+	if err != nil {
+		return st, err
+	}
+
+	stored, err := store.Units(ctx)
+	if err != nil {
+		return st, err
+	}
+	if len(stored) == 0 && opts.SeedDefaults {
+		if st.Seeded, err = store.SeedUnits(ctx, DefaultUnits()); err != nil {
+			return st, err
+		}
+		if stored, err = store.Units(ctx); err != nil {
+			return st, err
+		}
+	}
+	known := map[string]bool{}
+	for _, u := range stored {
+		known[u.ID] = true
+	}
+	inFile := map[string]int{} // id → row of its first valid occurrence
+	for i := range rows {
+		if rows[i].errs != nil {
+			continue
+		}
+		id := rows[i].unit.ID
+		if first, dup := inFile[id]; dup {
+			rows[i].errs = map[string]qingfeng.FieldError{"id": {Code: "duplicate",
+				Message: fmt.Sprintf("与第%d行的单位编号相同", first), English: fmt.Sprintf("the same id as row %d", first)}}
+			continue
+		}
+		inFile[id] = rows[i].n
+	}
+	// References resolve against the stored units and the valid units of the file; a
+	// unit whose parent is rejected is rejected too, hence the loop.
+	valid := func(id string) bool {
+		if _, ok := inFile[id]; ok {
+			return true
+		}
+		return known[id]
+	}
+	for changed := true; changed; {
+		changed = false
+		for i := range rows {
+			if rows[i].errs != nil {
+				continue
+			}
+			if errs := UnitRefsMissing(rows[i].unit, valid); errs != nil {
+				rows[i].errs = errs
+				if inFile[rows[i].unit.ID] == rows[i].n {
+					delete(inFile, rows[i].unit.ID)
+				}
+				changed = true
+			}
+		}
+	}
+
+	var good []RegistryUnit
+	merged := map[string]RegistryUnit{}
+	for _, u := range stored {
+		merged[u.ID] = u
+	}
+	for _, r := range rows {
+		if r.errs != nil {
+			st.Rejected++
+			if opts.Reject != nil {
+				if err := opts.Reject(r.n, r.errs); err != nil {
+					return st, err
+				}
+			}
+			continue
+		}
+		u := r.unit
+		if old, ok := merged[u.ID]; ok {
+			// Aliases are kept: one an admin added must not vanish because the file
+			// does not list it (recusal depends on it). Remove them through the API.
+			u.Aliases = mergeAliases(old.Aliases, u.Aliases)
+		}
+		good = append(good, u)
+		merged[u.ID] = u
+	}
+	// The registry as it will be must load, or the server would refuse to start.
+	if _, err := NewUnits(slices.Collect(maps.Values(merged))); err != nil {
+		return st, qingfeng.Errorf(qingfeng.EINVALID, "导入后单位名录将不一致，未导入任何单位："+err.Error(),
+			"the registry would be inconsistent, nothing imported: "+err.Error())
+	}
+	size := cmp.Or(opts.BatchSize, ImportBatch)
+	for chunk := range slices.Chunk(good, size) {
+		ins, upd, err := store.UpsertUnits(ctx, chunk)
+		st.Inserted, st.Updated = st.Inserted+ins, st.Updated+upd
+		if err != nil {
+			return st, err
+		}
+		opts.progress(cr.n, st.Read)
+	}
+	return st, nil
+}
+
+// sortedFields lists the fields of a row's errors in column order.
+func sortedFields(errs map[string]qingfeng.FieldError) []string {
+	fields := make([]string, 0, len(errs))
+	for f := range errs {
+		fields = append(fields, f)
+	}
+	slices.SortFunc(fields, func(a, b string) int {
+		return cmp.Or(cmp.Compare(OrgFieldOrder(a), OrgFieldOrder(b)), cmp.Compare(a, b))
+	})
+	return fields
+}
+
+// countingReader counts the bytes read through it, for progress reports.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// CheckOrganizationsFile reads a whole organizations file in format (csv, json or
+// jsonl) and returns the error that would stop ImportOrganizations part-way (a bad
+// header, malformed JSON, a stray quote), storing nothing. Rows with bad values are
+// not errors here: the import rejects them one by one. The upload route checks a file
+// with it first, so that a malformed file changes nothing.
+func CheckOrganizationsFile(r io.Reader, format string) error {
+	read, err := orgReader(format)
+	if err != nil {
+		return err
+	}
+	return read(r, func(int, Organization, map[string]qingfeng.FieldError) error { return nil })
+}
+
+func orgReader(format string) (func(io.Reader, OrgRowFunc) error, error) {
+	switch format {
+	case "csv":
+		return ReadOrganizationsCSV, nil
+	case "json", "jsonl":
+		return ReadOrganizationsJSON, nil
+	}
+	return nil, fmt.Errorf("unknown format %q", format)
+}
+
+// SortFields lists the fields of a row's errors in report order (OrgFieldOrder), as
+// the CLI prints them and the import route lists them.
+func SortFields(errs map[string]qingfeng.FieldError) []string {
+	fields := slices.Collect(maps.Keys(errs))
+	slices.SortFunc(fields, func(a, b string) int {
+		return cmp.Or(cmp.Compare(OrgFieldOrder(a), OrgFieldOrder(b)), cmp.Compare(a, b))
+	})
+	return fields
+}
+
+// mergeAliases is have followed by the aliases of add it lacks, compared as routing
+// compares names.
+func mergeAliases(have, add []string) []string {
+	out := slices.Clone(have)
+	for _, a := range add {
+		if !slices.ContainsFunc(out, func(h string) bool { return NormalizeName(h) == NormalizeName(a) }) {
+			out = append(out, a)
+		}
+	}
+	return out
 }

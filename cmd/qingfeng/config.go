@@ -32,6 +32,7 @@ type Config struct {
 	MaxFileBytes    int64
 	MaxCaseBytes    int64
 	MaxUploadBytes  int64
+	MaxImportBytes  int64
 	KeepOriginals   bool
 	AccessTokenTTL  time.Duration
 	RefreshTokenTTL time.Duration
@@ -115,6 +116,7 @@ var settings = []setting{
 	{env: "QF_MAX_FILE_BYTES", def: "50MiB", doc: "Largest evidence file.", set: size(func(c *Config) *int64 { return &c.MaxFileBytes })},
 	{env: "QF_MAX_CASE_BYTES", def: "200MiB", doc: "Largest total of a case's evidence.", set: size(func(c *Config) *int64 { return &c.MaxCaseBytes })},
 	{env: "QF_MAX_UPLOAD_BYTES", def: "210MiB", doc: "Largest multipart request.", set: size(func(c *Config) *int64 { return &c.MaxUploadBytes })},
+	{env: "QF_MAX_IMPORT_BYTES", def: "64MiB", doc: "Largest registry file uploaded to POST /v1/admin/import/orgs or /units (spooled to a temporary file, never held in memory).", set: size(func(c *Config) *int64 { return &c.MaxImportBytes })},
 	{env: "QF_KEEP_ORIGINALS", def: "false", doc: "Keep each evidence original, with its metadata, sealed to the custodians (otherwise it is discarded).", set: boolean(func(c *Config) *bool { return &c.KeepOriginals })},
 	{env: "QF_ACCESS_TOKEN_TTL", def: "15m", doc: "Lifetime of a staff access token.", set: dur(func(c *Config) *time.Duration { return &c.AccessTokenTTL })},
 	{env: "QF_REQUIRE_2FA", def: "admin,custodian", doc: "Roles that must set up a second factor (TOTP) before doing anything, comma-separated from admin, custodian, staff, liaison; `none` for no role. admin and custodian should stay in the list.", set: func(c *Config, v string) error {

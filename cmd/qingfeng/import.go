@@ -1,7 +1,6 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"encoding/csv"
 	"errors"
@@ -9,11 +8,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"maps"
 	"os"
 	"os/signal"
 	"path/filepath"
-	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -24,14 +21,23 @@ import (
 	"github.com/qingfeng-zj/qingfeng/storage/mongo"
 )
 
-const importUsage = `usage: qingfeng import orgs  [--format csv|json|jsonl] [--errors FILE] FILE
-       qingfeng import units [--format json|jsonl] [--errors FILE] [--no-defaults] FILE
+const importUsage = `usage: qingfeng import orgs  [--format csv|json|jsonl] [--errors FILE] [--server URL [--token-file F]] FILE
+       qingfeng import units [--format json|jsonl] [--errors FILE] [--no-defaults] [--server URL [--token-file F]] FILE
 
 Imports social organizations (CSV with a header row, a JSON array or JSON Lines) or
-supervisory units (JSON) into the configured database, the embedded default when
-MONGODB_URI is not set: stop the server first, it holds the data directory. Rows are
-upserted by credit code (units by id), so importing a file again updates it. A server
-on MongoDB picks the changes up within a few minutes.
+supervisory units (JSON). Rows are upserted by credit code (units by id), so importing
+a file again updates it.
+
+With --server URL the file goes to a running server's admin route
+(POST /v1/admin/import/...), which refreshes its registry at once: the way to import
+while the server runs. It needs an administrator's access token, from --token-file F
+(a file holding only the token) or $QF_TOKEN, as set by
+  eval "$(qfctl login --server URL --username ADMIN --totp CODE)"
+
+Without --server the import opens the configured database itself: the embedded
+default when MONGODB_URI is not set, which only works while no server runs on the
+data directory (it holds the database; the command says so and stops). A server on
+MongoDB picks such direct changes up within a few minutes.
 
 FILE - reads standard input (give --format). Row numbers in the error report count
 data rows from 1; the CSV header is not counted.
@@ -41,9 +47,6 @@ the import failed, 2 usage error.
 
 Flags:
 `
-
-// importBatch is how many rows are normalized and stored at a time.
-const importBatch = 1000
 
 // runImport is `qingfeng import`; it returns the exit status.
 func runImport(cfg Config, log *slog.Logger, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -56,6 +59,8 @@ func runImport(cfg Config, log *slog.Logger, args []string, stdin io.Reader, std
 	format := fs.String("format", "", "csv, json or jsonl (default: from the file name's extension)")
 	errorsPath := fs.String("errors", "", "write rejected rows to this CSV file (row,field,code,message) instead of stderr")
 	noDefaults := fs.Bool("no-defaults", false, "units: do not load the default units into an empty registry first")
+	server := fs.String("server", "", "import through the running server at this URL (http(s)://host:port)")
+	tokenFile := fs.String("token-file", "", "with --server: a file holding an administrator's access token (default $QF_TOKEN)")
 	// Flags may come before or after the positional arguments.
 	var pos []string
 	for rest := args; ; {
@@ -85,6 +90,12 @@ func runImport(cfg Config, log *slog.Logger, args []string, stdin io.Reader, std
 	}
 	if what == "units" && fmtName == "csv" {
 		return usage("units are imported from JSON (an array of units, or JSON Lines)")
+	}
+	if *server == "" && *tokenFile != "" {
+		return usage("--token-file is for --server")
+	}
+	if *server != "" && *noDefaults {
+		return usage("--no-defaults cannot be used with --server: the server loads the default units into an empty registry, as on its first start")
 	}
 
 	var in io.Reader = stdin
@@ -119,10 +130,17 @@ func runImport(cfg Config, log *slog.Logger, args []string, stdin io.Reader, std
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if *server != "" {
+		return remoteImport(ctx, remoteImportArgs{server: *server, tokenFile: *tokenFile, what: what, format: fmtName,
+			in: in, size: size, report: report, errorsPath: *errorsPath}, stdout, stderr)
+	}
 	m := &Main{Config: cfg, Log: log}
 	defer m.Close()
 	if err := m.openDatabaseOnly(ctx); err != nil {
 		fmt.Fprintln(stderr, "qingfeng import:", err)
+		if errors.Is(err, embedded.ErrDirInUse) {
+			fmt.Fprintf(stderr, runningServerHint, cfg.DataDir, localURL(cfg.Addr), what)
+		}
 		return 1
 	}
 
@@ -131,24 +149,24 @@ func runImport(cfg Config, log *slog.Logger, args []string, stdin io.Reader, std
 		if report != nil {
 			return report.write(row, errs)
 		}
-		for _, f := range sortedFields(errs) {
+		for _, f := range routing.SortFields(errs) {
 			bar.println(fmt.Sprintf("row %d: %s: %s", row, f, errs[f].Message))
 		}
 		return nil
 	}
-	opts := importOptions{Progress: bar, Reject: reject}
+	opts := routing.ImportOptions{Progress: bar.update, Reject: reject}
 	start := time.Now()
-	var st importStats
+	var st routing.ImportStats
 	switch what {
 	case "orgs":
-		if opts.Units, err = registryUnits(ctx, mongo.NewUnitStore(m.db)); err != nil {
+		if opts.Units, err = routing.StoredUnits(ctx, mongo.NewUnitStore(m.db)); err != nil {
 			fmt.Fprintln(stderr, "qingfeng import:", err)
 			return 1
 		}
-		st, err = importOrganizations(ctx, mongo.NewOrgStore(m.db), in, fmtName, opts)
+		st, err = routing.ImportOrganizations(ctx, mongo.NewOrgStore(m.db), in, fmtName, opts)
 	case "units":
 		opts.SeedDefaults = !*noDefaults
-		st, err = importUnits(ctx, mongo.NewUnitStore(m.db), in, fmtName, opts)
+		st, err = routing.ImportUnits(ctx, mongo.NewUnitStore(m.db), in, fmtName, opts)
 	}
 	bar.finish()
 	fmt.Fprintf(stdout, "%s: %s (%.1f s)\n", what, st, time.Since(start).Seconds())
@@ -163,18 +181,6 @@ func runImport(cfg Config, log *slog.Logger, args []string, stdin io.Reader, std
 		return 1
 	}
 	return 0
-}
-
-// mergeAliases is have followed by the aliases of add it lacks, compared as routing
-// compares names.
-func mergeAliases(have, add []string) []string {
-	out := slices.Clone(have)
-	for _, a := range add {
-		if !slices.ContainsFunc(out, func(h string) bool { return routing.NormalizeName(h) == routing.NormalizeName(a) }) {
-			out = append(out, a)
-		}
-	}
-	return out
 }
 
 // importFormat picks the input format from --format or the file name.
@@ -206,7 +212,7 @@ func (m *Main) openDatabaseOnly(ctx context.Context) error {
 		}
 		emb, err := embedded.Start(ctx, c.DataDir, m.Log)
 		if err != nil {
-			return fmt.Errorf("start the embedded database (is the server running on %s? stop it first): %w", c.DataDir, err)
+			return fmt.Errorf("start the embedded database on %s: %w", c.DataDir, err)
 		}
 		m.emb, uri = emb, emb.MongoDBURI()
 	}
@@ -219,293 +225,6 @@ func (m *Main) openDatabaseOnly(ctx context.Context) error {
 		return fmt.Errorf("ensure indexes: %w", err)
 	}
 	return nil
-}
-
-// registryUnits is the registry imported organizations are checked against: the stored
-// units, or the defaults that the server loads on its first start when there are none.
-func registryUnits(ctx context.Context, store interface {
-	Units(context.Context) ([]routing.RegistryUnit, error)
-}) (*routing.Units, error) {
-	list, err := store.Units(ctx)
-	if err != nil {
-		return nil, err
-	}
-	if len(list) == 0 {
-		list = routing.DefaultUnits()
-	}
-	u, err := routing.NewUnits(list)
-	if err != nil {
-		return nil, fmt.Errorf("the stored unit registry is inconsistent: %w", err)
-	}
-	return u, nil
-}
-
-// orgWriter is what importOrganizations needs of storage (mongo.OrgStore).
-type orgWriter interface {
-	UpsertOrganizations(ctx context.Context, orgs []routing.Organization) (inserted, updated int, err error)
-}
-
-// unitWriter is what importUnits needs of storage (mongo.UnitStore).
-type unitWriter interface {
-	Units(ctx context.Context) ([]routing.RegistryUnit, error)
-	SeedUnits(ctx context.Context, units []routing.RegistryUnit) (int, error)
-	UpsertUnits(ctx context.Context, units []routing.RegistryUnit) (inserted, updated int, err error)
-}
-
-type importOptions struct {
-	// Units checks organizations' registration authority and supervisory unit; nil
-	// leaves them unchecked.
-	Units *routing.Units
-	// BatchSize is how many rows are stored at a time; 0 means importBatch.
-	BatchSize int
-	// Progress, if not nil, is told how far the import is after each batch.
-	Progress *progress
-	// Reject, if not nil, receives each rejected row's errors, in row order. An error
-	// stops the import.
-	Reject func(row int, errs map[string]qingfeng.FieldError) error
-	// SeedDefaults makes importUnits load routing.DefaultUnits into an empty registry
-	// first, as the server's first start would: a few units imported into an empty
-	// registry would otherwise stop the defaults from ever being loaded.
-	SeedDefaults bool
-}
-
-type importStats struct {
-	Read, Inserted, Updated, Rejected int
-	// CheckWarnings counts imported organizations whose credit code fails its check
-	// characters: accepted, since some genuine early codes do.
-	CheckWarnings int
-	// Seeded is how many default units were loaded first.
-	Seeded int
-}
-
-func (s importStats) String() string {
-	out := fmt.Sprintf("read %d, inserted %d, updated %d, rejected %d", s.Read, s.Inserted, s.Updated, s.Rejected)
-	if s.CheckWarnings > 0 {
-		out += fmt.Sprintf(", %d credit codes failing their check character (imported)", s.CheckWarnings)
-	}
-	if s.Seeded > 0 {
-		out += fmt.Sprintf("; %d default units loaded first", s.Seeded)
-	}
-	return out
-}
-
-// importOrganizations reads organizations in format (csv, json or jsonl) from r,
-// normalizes each (routing.NormalizeOrganization) and upserts the valid ones in
-// batches. A credit code seen earlier in the same input is rejected. Rejected rows go
-// to opts.Reject; the returned error is for a failure that stopped the import (a
-// malformed file, the database), after which the batches already stored stay stored.
-func importOrganizations(ctx context.Context, store orgWriter, r io.Reader, format string, opts importOptions) (importStats, error) {
-	var st importStats
-	read := routing.ReadOrganizationsJSON
-	switch format {
-	case "csv":
-		read = routing.ReadOrganizationsCSV
-	case "json", "jsonl":
-	default:
-		return st, fmt.Errorf("unknown format %q", format)
-	}
-	size := cmp.Or(opts.BatchSize, importBatch)
-	cr := &countingReader{r: r}
-	batch := make([]routing.Organization, 0, size)
-	seen := map[string]int{} // credit code → row
-	storeFailed := false
-	flush := func() error {
-		if len(batch) > 0 {
-			ins, upd, err := store.UpsertOrganizations(ctx, batch)
-			st.Inserted, st.Updated = st.Inserted+ins, st.Updated+upd
-			batch = batch[:0]
-			if err != nil {
-				storeFailed = true
-				return err
-			}
-		}
-		opts.Progress.update(cr.n, st.Read)
-		return nil
-	}
-	reject := func(row int, errs map[string]qingfeng.FieldError) error {
-		st.Rejected++
-		if opts.Reject == nil {
-			return nil
-		}
-		return opts.Reject(row, errs)
-	}
-	err := read(cr, func(row int, in routing.Organization, errs map[string]qingfeng.FieldError) error {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		st.Read++
-		if _, whole := errs[routing.FieldRow]; whole {
-			return reject(row, errs)
-		}
-		o, nerrs := routing.NormalizeOrganization(in, opts.Units)
-		for f, e := range errs { // what the reader found wins over what normalizing made of it
-			if nerrs == nil {
-				nerrs = map[string]qingfeng.FieldError{}
-			}
-			nerrs[f] = e
-		}
-		if nerrs == nil {
-			if first, dup := seen[o.CreditCode]; dup {
-				nerrs = map[string]qingfeng.FieldError{routing.FieldCreditCode: {Code: "duplicate",
-					Message: fmt.Sprintf("与第%d行的统一社会信用代码相同", first),
-					English: fmt.Sprintf("the same credit code as row %d", first)}}
-			}
-		}
-		if nerrs != nil {
-			return reject(row, nerrs)
-		}
-		seen[o.CreditCode] = row
-		if cc, err := routing.ParseCreditCode(o.CreditCode); err == nil && !cc.CheckValid {
-			st.CheckWarnings++
-		}
-		batch = append(batch, o)
-		if len(batch) == size {
-			return flush()
-		}
-		return nil
-	})
-	if err != nil {
-		// A malformed file: the valid rows before the fault are imported, like those of
-		// the batches already stored.
-		if len(batch) > 0 && ctx.Err() == nil && !storeFailed {
-			err = errors.Join(err, flush())
-		}
-		return st, err
-	}
-	return st, flush()
-}
-
-// importUnits reads registry units (a JSON array or JSON Lines) from r and upserts the
-// valid ones. A unit's parent and stationed_at must be stored or in the same input (and
-// valid there); an id seen earlier in the input is rejected. Units files are small (a
-// few thousand units at most), so the whole input is read before anything is stored.
-func importUnits(ctx context.Context, store unitWriter, r io.Reader, format string, opts importOptions) (importStats, error) {
-	var st importStats
-	if format != "json" && format != "jsonl" {
-		return st, fmt.Errorf("units are imported from JSON, not %q", format)
-	}
-	type row struct {
-		n    int
-		unit routing.RegistryUnit
-		errs map[string]qingfeng.FieldError
-	}
-	var rows []row
-	cr := &countingReader{r: r}
-	err := routing.ReadUnitsJSON(cr, func(n int, u routing.RegistryUnit, errs map[string]qingfeng.FieldError) error {
-		st.Read++
-		if errs == nil {
-			u, errs = routing.NormalizeUnit(u)
-		}
-		rows = append(rows, row{n: n, unit: u, errs: errs})
-		return ctx.Err()
-	})
-	if err != nil {
-		return st, err
-	}
-
-	stored, err := store.Units(ctx)
-	if err != nil {
-		return st, err
-	}
-	if len(stored) == 0 && opts.SeedDefaults {
-		if st.Seeded, err = store.SeedUnits(ctx, routing.DefaultUnits()); err != nil {
-			return st, err
-		}
-		if stored, err = store.Units(ctx); err != nil {
-			return st, err
-		}
-	}
-	known := map[string]bool{}
-	for _, u := range stored {
-		known[u.ID] = true
-	}
-	inFile := map[string]int{} // id → row of its first valid occurrence
-	for i := range rows {
-		if rows[i].errs != nil {
-			continue
-		}
-		id := rows[i].unit.ID
-		if first, dup := inFile[id]; dup {
-			rows[i].errs = map[string]qingfeng.FieldError{"id": {Code: "duplicate",
-				Message: fmt.Sprintf("与第%d行的单位编号相同", first), English: fmt.Sprintf("the same id as row %d", first)}}
-			continue
-		}
-		inFile[id] = rows[i].n
-	}
-	// References resolve against the stored units and the valid units of the file; a
-	// unit whose parent is rejected is rejected too, hence the loop.
-	valid := func(id string) bool {
-		if _, ok := inFile[id]; ok {
-			return true
-		}
-		return known[id]
-	}
-	for changed := true; changed; {
-		changed = false
-		for i := range rows {
-			if rows[i].errs != nil {
-				continue
-			}
-			if errs := routing.UnitRefsMissing(rows[i].unit, valid); errs != nil {
-				rows[i].errs = errs
-				if inFile[rows[i].unit.ID] == rows[i].n {
-					delete(inFile, rows[i].unit.ID)
-				}
-				changed = true
-			}
-		}
-	}
-
-	var good []routing.RegistryUnit
-	merged := map[string]routing.RegistryUnit{}
-	for _, u := range stored {
-		merged[u.ID] = u
-	}
-	for _, r := range rows {
-		if r.errs != nil {
-			st.Rejected++
-			if opts.Reject != nil {
-				if err := opts.Reject(r.n, r.errs); err != nil {
-					return st, err
-				}
-			}
-			continue
-		}
-		u := r.unit
-		if old, ok := merged[u.ID]; ok {
-			// Aliases are kept: one an admin added must not vanish because the file
-			// does not list it (recusal depends on it). Remove them through the API.
-			u.Aliases = mergeAliases(old.Aliases, u.Aliases)
-		}
-		good = append(good, u)
-		merged[u.ID] = u
-	}
-	// The registry as it will be must load, or the server would refuse to start.
-	if _, err := routing.NewUnits(slices.Collect(maps.Values(merged))); err != nil {
-		return st, fmt.Errorf("the registry would be inconsistent, nothing imported: %w", err)
-	}
-	size := cmp.Or(opts.BatchSize, importBatch)
-	for chunk := range slices.Chunk(good, size) {
-		ins, upd, err := store.UpsertUnits(ctx, chunk)
-		st.Inserted, st.Updated = st.Inserted+ins, st.Updated+upd
-		if err != nil {
-			return st, err
-		}
-		opts.Progress.update(cr.n, st.Read)
-	}
-	return st, nil
-}
-
-// sortedFields lists the fields of a row's errors in column order.
-func sortedFields(errs map[string]qingfeng.FieldError) []string {
-	fields := make([]string, 0, len(errs))
-	for f := range errs {
-		fields = append(fields, f)
-	}
-	slices.SortFunc(fields, func(a, b string) int {
-		return cmp.Or(cmp.Compare(routing.OrgFieldOrder(a), routing.OrgFieldOrder(b)), cmp.Compare(a, b))
-	})
-	return fields
 }
 
 // errorReport writes rejected rows as CSV: row,field,code,message. It starts with a
@@ -526,7 +245,7 @@ func newErrorReport(f *os.File) *errorReport {
 }
 
 func (r *errorReport) write(row int, errs map[string]qingfeng.FieldError) error {
-	for _, f := range sortedFields(errs) {
+	for _, f := range routing.SortFields(errs) {
 		if r.err != nil {
 			return r.err
 		}
@@ -538,18 +257,6 @@ func (r *errorReport) write(row int, errs map[string]qingfeng.FieldError) error 
 func (r *errorReport) close() error {
 	r.w.Flush()
 	return errors.Join(r.err, r.w.Error(), r.f.Close())
-}
-
-// countingReader counts the bytes read through it, for the progress bar.
-type countingReader struct {
-	r io.Reader
-	n int64
-}
-
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n += int64(n)
-	return n, err
 }
 
 // isTerminal reports whether w is a terminal (a character device), without a

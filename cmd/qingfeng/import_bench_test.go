@@ -60,7 +60,7 @@ func benchOrgs(tb testing.TB, n int) ([]byte, []any) {
 }
 
 // BenchmarkImportOrganizations imports 10,000 organizations from CSV through
-// importOrganizations (parsing, normalizing, upserting in batches of 1,000) into an
+// routing.ImportOrganizations (parsing, normalizing, upserting in batches of 1,000) into an
 // empty collection, then the same file again (every row an update), and inserts the
 // same 10,000 documents with the bare driver (one unordered InsertMany into a scratch
 // collection) on the same embedded FerretDB. It reports rows/s for each and the ratio
@@ -82,7 +82,7 @@ func BenchmarkImportOrganizations(b *testing.B) {
 		runs++
 		b.StopTimer()
 		db, name := importDB(b)
-		units, err := registryUnits(ctx, mongo.NewUnitStore(db))
+		units, err := routing.StoredUnits(ctx, mongo.NewUnitStore(db))
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -90,7 +90,7 @@ func BenchmarkImportOrganizations(b *testing.B) {
 
 		for i, dst := range []*time.Duration{&importTime, &reimportTime} {
 			start := time.Now()
-			st, err := importOrganizations(ctx, mongo.NewOrgStore(db), bytes.NewReader(data), "csv", importOptions{Units: units})
+			st, err := routing.ImportOrganizations(ctx, mongo.NewOrgStore(db), bytes.NewReader(data), "csv", routing.ImportOptions{Units: units})
 			*dst += time.Since(start)
 			if err != nil || st.Rejected != 0 || st.Inserted+st.Updated != benchOrgCount || (i == 1) != (st.Updated == benchOrgCount) {
 				b.Fatalf("import %d: %+v, %v", i+1, st, err)

@@ -91,18 +91,18 @@ type rejection struct {
 
 // importString runs importOrganizations with the default units and collects the
 // rejections.
-func importString(t *testing.T, db *mongo.DB, format, in string) (importStats, []rejection, error) {
+func importString(t *testing.T, db *mongo.DB, format, in string) (routing.ImportStats, []rejection, error) {
 	t.Helper()
-	units, err := registryUnits(context.Background(), mongo.NewUnitStore(db))
+	units, err := routing.StoredUnits(context.Background(), mongo.NewUnitStore(db))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var rej []rejection
-	st, err := importOrganizations(context.Background(), mongo.NewOrgStore(db), strings.NewReader(in), format, importOptions{
+	st, err := routing.ImportOrganizations(context.Background(), mongo.NewOrgStore(db), strings.NewReader(in), format, routing.ImportOptions{
 		Units: units, BatchSize: 2, // several batches in small inputs
 		Reject: func(row int, errs map[string]qingfeng.FieldError) error {
 			r := rejection{row: row}
-			for _, f := range sortedFields(errs) {
+			for _, f := range routing.SortFields(errs) {
 				r.fields = append(r.fields, f+":"+errs[f].Code)
 				if errs[f].Message == "" {
 					t.Errorf("row %d %s: no message", row, f)
@@ -158,7 +158,7 @@ func TestImportOrganizationsCSV(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := (importStats{Read: 6, Inserted: 3, Rejected: 3}); st != want {
+	if want := (routing.ImportStats{Read: 6, Inserted: 3, Rejected: 3}); st != want {
 		t.Errorf("stats %+v, want %+v", st, want)
 	}
 	wantRejections(t, rej,
@@ -206,7 +206,7 @@ func TestImportOrganizationsJSON(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if want := (importStats{Read: 4, Inserted: 2, Rejected: 2}); st != want {
+			if want := (routing.ImportStats{Read: 4, Inserted: 2, Rejected: 2}); st != want {
 				t.Errorf("stats %+v, want %+v", st, want)
 			}
 			wantRejections(t, rej,
@@ -237,7 +237,7 @@ func TestImportOrganizationsReimportUpserts(t *testing.T) {
 	if err != nil || len(rej) != 0 {
 		t.Fatalf("second import: %v, %v", rej, err)
 	}
-	if want := (importStats{Read: 4, Inserted: 1, Updated: 3}); st != want {
+	if want := (routing.ImportStats{Read: 4, Inserted: 1, Updated: 3}); st != want {
 		t.Errorf("stats %+v, want %+v", st, want)
 	}
 	if n := countOrgs(t, db); n != 4 {

@@ -53,6 +53,8 @@ func (s *syncBuffer) String() string {
 func testConfig(t testing.TB, dir string, env map[string]string) Config {
 	t.Helper()
 	base := map[string]string{"QF_ADDR": "127.0.0.1:0", "QF_DATA_DIR": dir, "QF_MAX_FILE_BYTES": "2MiB", "QF_MAX_CASE_BYTES": "5MiB", "QF_MAX_UPLOAD_BYTES": "6MiB",
+		// Small enough that the import tests send bodies over it, buffered and streamed.
+		"QF_MAX_IMPORT_BYTES": "512KiB",
 		// The suite files and mistypes far more than a real minute's worth; the guessing
 		// flood test (pow_api_test.go) runs its own server at the default rate.
 		"QF_POW_NORMAL_PER_MINUTE": "1000000"}

@@ -49,7 +49,7 @@ func (m *Main) openRouting(ctx context.Context, reg prometheus.Registerer) error
 	reg.MustRegister(fallbacks)
 	m.engine = routing.NewEngine(units, orgs, set)
 	m.engine.Alert = fallbackAlert{log: m.Log, count: fallbacks}
-	m.routing = &routing.Admin{Store: rules, Units: us, Engine: m.engine}
+	m.routing = &routing.Admin{Store: rules, Units: us, Engine: m.engine, OrgImports: mongo.NewOrgStore(m.db), UnitImports: us}
 	m.Log.Info("routing ready", "units", len(list), "organizations", orgs.Len(), "rule_version", set.Version)
 	return nil
 }

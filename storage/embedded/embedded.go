@@ -42,6 +42,10 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
 )
 
+// ErrDirInUse is the data directory locked by another process: a running server (or
+// another command) holds its embedded database.
+var ErrDirInUse = errors.New("the data directory is in use")
+
 // Local S3 credentials. gofakes3 does not verify signatures; the client still has to
 // sign with these (guard checks the access key), so a misconfigured client fails here
 // the same way it would against MinIO instead of only in production.

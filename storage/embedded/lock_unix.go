@@ -22,7 +22,7 @@ func lockDir(dir string) (unlock func() error, err error) {
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		f.Close()
 		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, fmt.Errorf("embedded: data directory %s is in use by another server", dir)
+			return nil, fmt.Errorf("embedded: data directory %s is in use by another server: %w", dir, ErrDirInUse)
 		}
 		return nil, fmt.Errorf("embedded: lock data directory: %w", err)
 	}
