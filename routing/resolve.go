@@ -80,9 +80,28 @@ func (r *Units) resolve(n, place string, stationed bool) NameMatch {
 				}
 			}
 		}
+		r.matchMisspeltPlace(&m, n, place)
 	}
 	r.matchEmbedded(&m, n)
 	return m
+}
+
+// matchMisspeltPlace finds the units of the case's place (and its city) whose full name
+// the name is with one character wrong, missing or added: 义务市民政局 for 义乌市民政局. A
+// misspelt division is not parsed as one, so without this the name would match nothing.
+func (r *Units) matchMisspeltPlace(m *NameMatch, n, place string) {
+	divs := []string{place}
+	if d, ok := LookupDivision(place); ok && d.Parent != "" {
+		divs = append(divs, d.Parent)
+	}
+	for _, div := range divs {
+		for _, k := range r.byDiv[div] {
+			u := r.byID[k.id]
+			if !(m.Sure && m.Unit.ID == u.ID) && oneTypo(n, NormalizeName(u.Name)) {
+				m.add(u, "名称与该单位仅差一字", false)
+			}
+		}
+	}
 }
 
 // impliedDivisions reads a name without a division the way people write one where they

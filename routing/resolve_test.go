@@ -66,6 +66,9 @@ func TestResolve(t *testing.T) {
 		"义乌市民正局":         "330782-mz", // one character wrong
 		"义乌市民政居办公室":      "330782-mz",
 		"义乌市市场监督管局":      "330782-scjg", // one missing
+		"义务市民政局":         "330782-mz",   // the place misspelt
+		"义乌市明政局社会组织管理科":  "330782-mz",
+		"金化市民政局":         "330700-mz",
 	}
 	for name, want := range resembles {
 		m := units.Resolve(name, "330782")
