@@ -86,19 +86,43 @@ func (r *Units) resolve(n, place string, stationed bool) NameMatch {
 	return m
 }
 
-// matchMisspeltPlace finds the units of the case's place (and its city) whose full name
-// the name is with one character wrong, missing or added: 义务市民政局 for 义乌市民政局. A
-// misspelt division is not parsed as one, so without this the name would match nothing.
+// matchMisspeltPlace reads a name that has the case's place (or its city) written with
+// one character wrong, 义务市纪委 for 义乌市纪委: a misspelt division is
+// not parsed as one, so without this the name would match nothing. Whatever the name
+// means with the division spelt right, it only resembles.
 func (r *Units) matchMisspeltPlace(m *NameMatch, n, place string) {
-	divs := []string{place}
+	codes := []string{place}
 	if d, ok := LookupDivision(place); ok && d.Parent != "" {
-		divs = append(divs, d.Parent)
+		codes = append(codes, d.Parent)
 	}
-	for _, div := range divs {
-		for _, k := range r.byDiv[div] {
-			u := r.byID[k.id]
-			if !(m.Sure && m.Unit.ID == u.ID) && oneTypo(n, NormalizeName(u.Name)) {
-				m.add(u, "名称与该单位仅差一字", false)
+	runes := []rune(n)
+	for _, code := range codes {
+		d, ok := LookupDivision(code)
+		if !ok {
+			continue
+		}
+		name := []rune(NormalizeName(d.Name))
+		if len(name) < 3 {
+			continue
+		}
+		for at := 0; at+len(name) < len(runes); at++ {
+			diff := 0
+			for i := range name {
+				if runes[at+i] != name[i] {
+					diff++
+				}
+			}
+			if diff != 1 {
+				continue
+			}
+			fixed := string(runes[:at]) + string(name) + string(runes[at+len(name):])
+			// No place: the name now says its division, and this cannot recurse.
+			fm := r.resolve(fixed, "", true)
+			if fm.Sure {
+				m.add(fm.Unit, "名称与该单位仅差一字", false)
+			}
+			for _, res := range fm.Resembles {
+				m.add(res.Unit, res.Why, res.ByKind)
 			}
 		}
 	}

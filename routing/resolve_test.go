@@ -69,6 +69,9 @@ func TestResolve(t *testing.T) {
 		"义务市民政局":         "330782-mz",   // the place misspelt
 		"义乌市明政局社会组织管理科":  "330782-mz",
 		"金化市民政局":         "330700-mz",
+		"义务市纪委":          "330782-jw",
+		"中共义务市纪律检查委员会":   "330782-jw",
+		"义务市民政局社会组织管理科":  "330782-mz",
 	}
 	for name, want := range resembles {
 		m := units.Resolve(name, "330782")
