@@ -80,6 +80,8 @@ func (r *Units) resolve(n, place string, stationed bool) NameMatch {
 				}
 			}
 		}
+	}
+	if place != "" {
 		r.matchMisspeltPlace(&m, n, place)
 	}
 	r.matchEmbedded(&m, n)
