@@ -425,6 +425,9 @@ func (p *Prepared) Commit(ctx context.Context) (*Filed, error) {
 		}
 	}
 	s.auditFiled(ctx, c)
+	if n, ok := s.Router.(PlacedNotifier); ok {
+		n.Placed(ctx, c)
+	}
 	due, est := s.acceptanceDue(c)
 	s.Log.InfoContext(ctx, "case registered", "case", c.Number, "unit", c.UnitID, "category", string(c.Category),
 		"real_name", c.RealName, "evidence", len(c.Evidence))
