@@ -75,8 +75,11 @@ func (r *Units) resolve(n, place string, stationed bool) NameMatch {
 		divs, rest := impliedDivisions(rest, place)
 		for _, div := range divs {
 			for _, k := range r.byDiv[div] {
+				u := r.byID[k.id]
 				if rest == k.rest || strings.HasPrefix(rest, k.rest) {
-					m.add(r.byID[k.id], "名称未写明区划，按举报地点理解", false)
+					m.add(u, "名称未写明区划，按举报地点理解", false)
+				} else if w, ok := kindWordUnplaced(rest, u.Kind); ok {
+					m.add(u, "名称含“"+w+"”，未写明其他地方，按举报地点理解", true)
 				}
 			}
 		}
@@ -128,6 +131,19 @@ func (r *Units) matchMisspeltPlace(m *NameMatch, n, place string) {
 			}
 		}
 	}
+}
+
+// kindWordUnplaced finds a word of kind in a name that gives no division we know,
+// unless what comes before the word names another place (上海市民政局): YIWU民政局 or
+// 某某民政服务中心 may well be the case's own place's unit.
+func kindWordUnplaced(rest string, kind UnitKind) (string, bool) {
+	text := kindText.Replace(rest)
+	for _, w := range kindKeywords[kind] {
+		if i := strings.Index(text, w); i >= 0 && !strings.ContainsAny(text[:i], "省市县区州") {
+			return w, true
+		}
+	}
+	return "", false
 }
 
 // impliedDivisions reads a name without a division the way people write one where they

@@ -67,6 +67,8 @@ func TestResolve(t *testing.T) {
 		"义乌市民政居办公室":      "330782-mz",
 		"义乌市市场监督管局":      "330782-scjg", // one missing
 		"义务市民政局":         "330782-mz",   // the place misspelt
+		"yiwu民政局":        "330782-mz",   // the place in pinyin
+		"某某民政服务中心":       "330782-mz",   // no place: the case's
 		"义乌市明政局社会组织管理科":  "330782-mz",
 		"金化市民政局":         "330700-mz",
 		"义务市纪委":          "330782-jw",
