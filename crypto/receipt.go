@@ -92,8 +92,8 @@ func NormalizeReceipt(s string) (string, bool) {
 			b.WriteRune(r)
 		case r >= '０' && r <= '９':
 			b.WriteRune('0' + (r - '０'))
-		case unicode.IsSpace(r), r == '-', r == '－', r == '—', r == '–', r == '‐', r == '−':
-			// separators: ignore
+		case unicode.IsSpace(r), r == '-', r == '－', r == '—', r == '–', r == '‐', r == '−', unicode.Is(unicode.Cf, r):
+			// separators, and the invisible characters a copy from a page can carry: ignore
 		default:
 			return "", false
 		}

@@ -108,12 +108,13 @@ func TestNormalizeReceipt(t *testing.T) {
 		{"4111 1111 1111 1111", code, true},
 		{"4111-1111-1111-1111", code, true},
 		{" 4111-1111 1111\t1111\n", code, true},
-		{"４１１１　１１１１　１１１１　１１１１", code, true}, // full-width digits and ideographic spaces
-		{"4111－1111—1111–1111", code, true}, // dashes from Chinese input methods
-		{"4111111111111112", "", false},     // check digit wrong
-		{"411111111111111", "", false},      // 15 digits
-		{"41111111111111110", "", false},    // 17 digits
-		{"4111 1111 1111 111O", "", false},  // letter O for zero
+		{"４１１１　１１１１　１１１１　１１１１", code, true},                           // full-width digits and ideographic spaces
+		{"4111－1111—1111–1111", code, true},                           // dashes from Chinese input methods
+		{"\ufeff4111\u200b1111\u200b1111\u2060" + "1111", code, true}, // invisible characters copied from a page
+		{"4111111111111112", "", false},                               // check digit wrong
+		{"411111111111111", "", false},                                // 15 digits
+		{"41111111111111110", "", false},                              // 17 digits
+		{"4111 1111 1111 111O", "", false},                            // letter O for zero
 		{"", "", false},
 		{"----", "", false},
 		{"4111.1111.1111.1111", "", false},

@@ -9,6 +9,9 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
+
+	"golang.org/x/text/unicode/norm"
 )
 
 // StockLine is a quantity of one item.
@@ -240,11 +243,15 @@ func Corrections(ps PublishedStatement, entries []Entry) []Correction {
 
 // FindReceipt reports whether an income with this receipt number and amount (money, or
 // the valuation of goods) is recorded and not reversed, and its date. A donor checks
-// their gift this way.
+// their gift this way. The number matches however it is typed (receiptKey).
 func FindReceipt(recs []Record, receipt string, amountFen int64) (string, bool) {
+	key := receiptKey(receipt)
+	if key == "" {
+		return "", false
+	}
 	for _, r := range recs {
 		e := r.Entry
-		if e.Kind != KindIncome || r.ReversedBy != "" || e.ReceiptNumber == "" || e.ReceiptNumber != receipt {
+		if e.Kind != KindIncome || r.ReversedBy != "" || e.ReceiptNumber == "" || receiptKey(e.ReceiptNumber) != key {
 			continue
 		}
 		amount := e.AmountFen
@@ -256,4 +263,21 @@ func FindReceipt(recs []Record, receipt string, amountFen int64) (string, bool) 
 		}
 	}
 	return "", false
+}
+
+// receiptKey is the one spelling of a receipt number for the donor's check: NFKC (a
+// Chinese input method's full-width ＺＪ－００１ is ZJ-001), letters upper-cased, dashes
+// made one, and spaces and invisible characters dropped. Without it a donor who typed
+// their number differently would be told their gift was not recorded.
+func receiptKey(s string) string {
+	s = norm.NFKC.String(s)
+	return strings.Map(func(r rune) rune {
+		switch {
+		case unicode.IsSpace(r) || unicode.Is(unicode.Cf, r):
+			return -1
+		case r >= 0x2010 && r <= 0x2015 || r == 0x2212:
+			return '-'
+		}
+		return unicode.ToUpper(r)
+	}, s)
 }

@@ -81,3 +81,29 @@ func TestContentHash(t *testing.T) {
 		t.Fatal("changed figures passed the stored hash")
 	}
 }
+
+// TestFindReceiptSpellings: a donor's check finds their gift however the receipt number
+// is typed (case, full-width, dashes, spaces, invisible characters), and only with the
+// right amount; a reversed gift is not found.
+func TestFindReceiptSpellings(t *testing.T) {
+	recs := []Record{
+		{Entry: Entry{ID: "o:1", Seq: 1, Kind: KindIncome, IncomeType: IncomeTransfer, AmountFen: 880000, ReceiptNumber: "ZJ-2026-001", Date: "2026-10-05"}},
+		{Entry: Entry{ID: "o:2", Seq: 2, Kind: KindIncome, IncomeType: IncomeTransfer, AmountFen: 5000, ReceiptNumber: "ZJ-2026-002", Date: "2026-10-06"}, ReversedBy: "o:3"},
+	}
+	for _, typed := range []string{"ZJ-2026-001", "zj-2026-001", "ＺＪ－２０２６－００１", "ZJ—2026—001", "ZJ–2026-001", " ZJ-2026 -001 ", "ZJ-\u200b2026-001", "Zj-2026-001\ufeff"} {
+		if d, ok := FindReceipt(recs, typed, 880000); !ok || d != "2026-10-05" {
+			t.Errorf("%q: not found (%q %v)", typed, d, ok)
+		}
+	}
+	for _, typed := range []string{"ZJ-2026-0011", "ZJ2026001X", "", "\u200b"} {
+		if _, ok := FindReceipt(recs, typed, 880000); ok {
+			t.Errorf("%q matched", typed)
+		}
+	}
+	if _, ok := FindReceipt(recs, "zj-2026-001", 880001); ok {
+		t.Error("a wrong amount matched")
+	}
+	if _, ok := FindReceipt(recs, "ZJ-2026-002", 5000); ok {
+		t.Error("a reversed gift was found")
+	}
+}

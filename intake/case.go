@@ -399,6 +399,13 @@ type Router interface {
 	Route(ctx context.Context, c *Case) (Decision, error)
 }
 
+// PlacedNotifier, when the Router implements it, is told of each new case once it is
+// stored: a router that alerts on cases it could not place does it then, so that the
+// alert names a case that exists (a case is numbered only when it is stored).
+type PlacedNotifier interface {
+	Placed(ctx context.Context, c *Case)
+}
+
 // Calendar computes deadlines in working days (Asia/Shanghai).
 type Calendar interface {
 	// AddWorkingDays returns the date (YYYY-MM-DD, Asia/Shanghai) that is the n-th working

@@ -3,6 +3,7 @@ package intake
 import (
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/qingfeng-zj/qingfeng"
@@ -44,6 +45,13 @@ func fieldErr(code, zh, en string) qingfeng.FieldError {
 	return qingfeng.FieldError{Code: code, Message: zh, English: en}
 }
 
+// trimText trims what cannot be seen from both ends of s: white space and format
+// characters (zero-width space and joiners, BOM, word joiner). A text of nothing else
+// is empty: "\u200b" is no description and no message.
+func trimText(s string) string {
+	return strings.TrimFunc(s, func(r rune) bool { return unicode.IsSpace(r) || unicode.Is(unicode.Cf, r) })
+}
+
 // validate checks d and returns the normalized draft, warnings, and a field-named error.
 func (d Draft) validate(ref Reference, now time.Time) (Draft, []Warning, error) {
 	bad := map[string]qingfeng.FieldError{}
@@ -57,7 +65,7 @@ func (d Draft) validate(ref Reference, now time.Time) (Draft, []Warning, error) 
 		bad["category"] = fieldErr("unknown_category", "举报类别不存在", "unknown category")
 	}
 
-	d.Description = strings.TrimSpace(d.Description)
+	d.Description = trimText(d.Description)
 	switch n := utf8.RuneCountInString(d.Description); {
 	case !utf8.ValidString(d.Description):
 		bad["description"] = fieldErr("invalid_text", "包含无效字符", "not valid UTF-8")
@@ -70,11 +78,11 @@ func (d Draft) validate(ref Reference, now time.Time) (Draft, []Warning, error) 
 	switch d.Subject.Kind {
 	case SubjectOrganization:
 		o := d.Subject.Organization
-		if o == nil || (strings.TrimSpace(o.CreditCode) == "" && strings.TrimSpace(o.Name) == "") {
+		if o == nil || (strings.TrimSpace(o.CreditCode) == "" && trimText(o.Name) == "") {
 			bad["subject.organization"] = fieldErr("required", "请填写被举报组织的统一社会信用代码或名称", "give the organization's credit code or name")
 			break
 		}
-		o.Name = strings.TrimSpace(o.Name)
+		o.Name = trimText(o.Name)
 		if limitRunes(o.Name, 200) {
 			bad["subject.organization.name"] = fieldErr("too_long", "不能超过200字", "at most 200 characters")
 		}
@@ -92,11 +100,11 @@ func (d Draft) validate(ref Reference, now time.Time) (Draft, []Warning, error) 
 		d.Subject.Person = nil
 	case SubjectPerson:
 		p := d.Subject.Person
-		if p == nil || strings.TrimSpace(p.Name) == "" {
+		if p == nil || trimText(p.Name) == "" {
 			bad["subject.person.name"] = fieldErr("required", "请填写被举报人姓名", "give the person's name")
 			break
 		}
-		p.Name, p.Position, p.Employer = strings.TrimSpace(p.Name), strings.TrimSpace(p.Position), strings.TrimSpace(p.Employer)
+		p.Name, p.Position, p.Employer = trimText(p.Name), trimText(p.Position), trimText(p.Employer)
 		if limitRunes(p.Name, 100) || limitRunes(p.Position, 200) || limitRunes(p.Employer, 200) {
 			bad["subject.person"] = fieldErr("too_long", "姓名、职务或单位过长", "name, position or employer too long")
 		}

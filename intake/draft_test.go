@@ -51,3 +51,45 @@ func TestDraftDivision(t *testing.T) {
 		}
 	}
 }
+
+// TestInvisibleTextIsEmpty: a description, subject name or message of nothing but
+// invisible characters (zero-width space, BOM, word joiner, ideographic space) is
+// refused as missing, and such characters at the ends are trimmed.
+func TestInvisibleTextIsEmpty(t *testing.T) {
+	now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	org := func(desc, name string) Draft {
+		return Draft{Category: "other", Description: desc, Anonymous: true, Location: Location{Division: "330782"},
+			Subject: Subject{Kind: SubjectOrganization, Organization: &OrgSubject{Name: name}}}
+	}
+	person := func(name string) Draft {
+		return Draft{Category: "other", Description: "某事", Anonymous: true, Location: Location{Division: "330782"},
+			Subject: Subject{Kind: SubjectPerson, Person: &PersonSubject{Name: name}}}
+	}
+	fieldCode := func(err error, field string) string {
+		var qe *qingfeng.Error
+		if !errors.As(err, &qe) {
+			return ""
+		}
+		return qe.Fields[field].Code
+	}
+	for _, blank := range []string{"\u200b", " \u200b\ufeff ", "\u3000", "\u2060\u200d", "\u00ad"} {
+		if _, _, err := org(blank, "某组织").validate(divisionRef{}, now); fieldCode(err, "description") != "required" {
+			t.Errorf("description %q: %v", blank, err)
+		}
+		if _, _, err := org("某事", blank).validate(divisionRef{}, now); fieldCode(err, "subject.organization") != "required" {
+			t.Errorf("organization name %q: %v", blank, err)
+		}
+		if _, _, err := person(blank).validate(divisionRef{}, now); fieldCode(err, "subject.person.name") != "required" {
+			t.Errorf("person name %q: %v", blank, err)
+		}
+		// Refused before the store is touched: the service has none here.
+		_, err := (&Service{}).PostNote(t.Context(), &Case{}, "reporter", "", "message", blank)
+		if fieldCode(err, "body") != "required" {
+			t.Errorf("message %q: %v", blank, err)
+		}
+	}
+	d, _, err := org("\u200b协会乱收费\ufeff", "\u200b某组织").validate(divisionRef{}, now)
+	if err != nil || d.Description != "协会乱收费" || d.Subject.Organization.Name != "某组织" {
+		t.Errorf("trimmed: %q %q %v", d.Description, d.Subject.Organization.Name, err)
+	}
+}

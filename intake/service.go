@@ -425,6 +425,9 @@ func (p *Prepared) Commit(ctx context.Context) (*Filed, error) {
 		}
 	}
 	s.auditFiled(ctx, c)
+	if n, ok := s.Router.(PlacedNotifier); ok {
+		n.Placed(ctx, c)
+	}
 	due, est := s.acceptanceDue(c)
 	s.Log.InfoContext(ctx, "case registered", "case", c.Number, "unit", c.UnitID, "category", string(c.Category),
 		"real_name", c.RealName, "evidence", len(c.Evidence))
@@ -734,7 +737,7 @@ func (s *Service) PostNote(ctx context.Context, c *Case, from, authorID, kind, b
 	default:
 		return nil, qingfeng.Invalid(map[string]qingfeng.FieldError{"kind": fieldErr("invalid_value", "留言类型只能是 message、internal 或 public_note", "one of message, internal, public_note")})
 	}
-	body = strings.TrimSpace(body)
+	body = trimText(body)
 	switch n := len([]rune(body)); {
 	case n == 0:
 		return nil, qingfeng.Invalid(map[string]qingfeng.FieldError{"body": fieldErr("required", "必填", "required")})

@@ -32,7 +32,10 @@ type Engine struct {
 	current atomic.Pointer[compiled]
 }
 
-var _ intake.Router = (*Engine)(nil)
+var (
+	_ intake.Router         = (*Engine)(nil)
+	_ intake.PlacedNotifier = (*Engine)(nil)
+)
 
 // NewEngine returns an engine for the units, organizations and rule set.
 func NewEngine(units *Units, orgs *Orgs, set RuleSet) *Engine {
@@ -381,12 +384,22 @@ func (e *Engine) settle(u RegistryUnit, ruleID string, cands *[]intake.Candidate
 
 // Route implements intake.Router. It never fails and never leaves a case without an
 // owner: when no rule places it, the nearest intake office takes it for manual triage.
+// A stored case (one being re-routed) that falls back is alerted on here; a new one
+// only once it is stored (Placed), since it has no number before and may never be.
 func (e *Engine) Route(ctx context.Context, c *intake.Case) (intake.Decision, error) {
 	d := e.Decide(c)
-	if d.Fallback && e.Alert != nil {
+	if d.Fallback && e.Alert != nil && c.Number != "" {
 		e.Alert.Fallback(ctx, c, d.FallbackReason)
 	}
 	return d, nil
+}
+
+// Placed implements intake.PlacedNotifier: the alert for a newly stored case that no
+// rule could place, naming its number.
+func (e *Engine) Placed(ctx context.Context, c *intake.Case) {
+	if c.Decision.Fallback && e.Alert != nil {
+		e.Alert.Fallback(ctx, c, c.Decision.FallbackReason)
+	}
 }
 
 // Decide is Route without the alert: the decision for c, stored nowhere. It is what

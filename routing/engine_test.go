@@ -162,7 +162,7 @@ func TestRecusalNeverRoutesToTheSubjectsUnit(t *testing.T) {
 func TestFallback(t *testing.T) {
 	e := testEngine(t)
 	var alerts []string
-	e.Alert = alertFunc(func(_ context.Context, _ *intake.Case, reason string) { alerts = append(alerts, reason) })
+	e.Alert = alertFunc(func(_ context.Context, c *intake.Case, reason string) { alerts = append(alerts, reason+"@"+c.Number) })
 
 	// Outside Zhejiang: the provincial intake office.
 	d, _ := e.Route(context.Background(), orgCase("arbitrary_fees", "110101", "", "北京某协会"))
@@ -196,7 +196,19 @@ func TestFallback(t *testing.T) {
 	if !d.Fallback || d.FallbackReason != "no_rule" || d.UnitID != "330782-xf" || d.RuleVersion != 2 {
 		t.Errorf("no rule: %+v", d)
 	}
-	if fmt.Sprint(alerts) != "[outside_zhejiang no_rule]" {
+	// A new case is alerted on once stored (Placed), with its number: routing it
+	// alerted nobody, since it has no number yet and its filing may still fail. A
+	// stored case re-routed to the fallback is alerted on at once.
+	if len(alerts) != 0 {
+		t.Errorf("alerted before the case was stored: %v", alerts)
+	}
+	stored := orgCase("arbitrary_fees", "330782001", "", "某协会")
+	stored.Number, stored.Decision = "QF-330782-2026-000009", d
+	e.Placed(context.Background(), stored)
+	rerouted := orgCase("arbitrary_fees", "330782001", "", "某协会")
+	rerouted.Number = "QF-330782-2026-000010"
+	e.Route(context.Background(), rerouted)
+	if fmt.Sprint(alerts) != "[no_rule@QF-330782-2026-000009 no_rule@QF-330782-2026-000010]" {
 		t.Errorf("alerts %v", alerts)
 	}
 

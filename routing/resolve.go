@@ -75,14 +75,75 @@ func (r *Units) resolve(n, place string, stationed bool) NameMatch {
 		divs, rest := impliedDivisions(rest, place)
 		for _, div := range divs {
 			for _, k := range r.byDiv[div] {
+				u := r.byID[k.id]
 				if rest == k.rest || strings.HasPrefix(rest, k.rest) {
-					m.add(r.byID[k.id], "名称未写明区划，按举报地点理解", false)
+					m.add(u, "名称未写明区划，按举报地点理解", false)
+				} else if w, ok := kindWordUnplaced(rest, u.Kind); ok {
+					m.add(u, "名称含“"+w+"”，未写明其他地方，按举报地点理解", true)
 				}
 			}
 		}
 	}
+	if place != "" {
+		r.matchMisspeltPlace(&m, n, place)
+	}
 	r.matchEmbedded(&m, n)
 	return m
+}
+
+// matchMisspeltPlace reads a name that has the case's place (or its city) written with
+// one character wrong, 义务市纪委 for 义乌市纪委: a misspelt division is
+// not parsed as one, so without this the name would match nothing. Whatever the name
+// means with the division spelt right, it only resembles.
+func (r *Units) matchMisspeltPlace(m *NameMatch, n, place string) {
+	codes := []string{place}
+	if d, ok := LookupDivision(place); ok && d.Parent != "" {
+		codes = append(codes, d.Parent)
+	}
+	runes := []rune(n)
+	for _, code := range codes {
+		d, ok := LookupDivision(code)
+		if !ok {
+			continue
+		}
+		name := []rune(NormalizeName(d.Name))
+		if len(name) < 3 {
+			continue
+		}
+		for at := 0; at+len(name) < len(runes); at++ {
+			diff := 0
+			for i := range name {
+				if runes[at+i] != name[i] {
+					diff++
+				}
+			}
+			if diff != 1 {
+				continue
+			}
+			fixed := string(runes[:at]) + string(name) + string(runes[at+len(name):])
+			// No place: the name now says its division, and this cannot recurse.
+			fm := r.resolve(fixed, "", true)
+			if fm.Sure {
+				m.add(fm.Unit, "名称与该单位仅差一字", false)
+			}
+			for _, res := range fm.Resembles {
+				m.add(res.Unit, res.Why, res.ByKind)
+			}
+		}
+	}
+}
+
+// kindWordUnplaced finds a word of kind in a name that gives no division we know,
+// unless what comes before the word names another place (上海市民政局): YIWU民政局 or
+// 某某民政服务中心 may well be the case's own place's unit.
+func kindWordUnplaced(rest string, kind UnitKind) (string, bool) {
+	text := kindText.Replace(rest)
+	for _, w := range kindKeywords[kind] {
+		if i := strings.Index(text, w); i >= 0 && !strings.ContainsAny(text[:i], "省市县区州") {
+			return w, true
+		}
+	}
+	return "", false
 }
 
 // impliedDivisions reads a name without a division the way people write one where they

@@ -66,6 +66,14 @@ func TestResolve(t *testing.T) {
 		"义乌市民正局":         "330782-mz", // one character wrong
 		"义乌市民政居办公室":      "330782-mz",
 		"义乌市市场监督管局":      "330782-scjg", // one missing
+		"义务市民政局":         "330782-mz",   // the place misspelt
+		"yiwu民政局":        "330782-mz",   // the place in pinyin
+		"某某民政服务中心":       "330782-mz",   // no place: the case's
+		"义乌市明政局社会组织管理科":  "330782-mz",
+		"金化市民政局":         "330700-mz",
+		"义务市纪委":          "330782-jw",
+		"中共义务市纪律检查委员会":   "330782-jw",
+		"义务市民政局社会组织管理科":  "330782-mz",
 	}
 	for name, want := range resembles {
 		m := units.Resolve(name, "330782")
@@ -375,4 +383,47 @@ func TestImportedUnitAliases(t *testing.T) {
 	if _, errs := NormalizeUnit(many); errs["aliases"].Code != "too_many" {
 		t.Errorf("too many: %v", errs)
 	}
+}
+
+// TestRecusalMisspeltPlace: every default unit of a city or county, its name written
+// with one character of its division wrong (义务市民政局, 中共义务市纪律检查委员会), as
+// the employer of a person reported in the unit's own division: the case never goes to
+// that unit. A misspelt division parses as none, so this is read against the place.
+func TestRecusalMisspeltPlace(t *testing.T) {
+	e := testEngine(t)
+	seed := *recusalSeed
+	rng := rand.New(rand.NewPCG(seed, seed+1))
+	wrong := []rune("务吴午无舞武雾捂")
+	tried := 0
+	for _, u := range e.Units.All() {
+		d, ok := LookupDivision(u.Division)
+		if !ok || d.Level == LevelProvince {
+			continue
+		}
+		for range 3 {
+			v := baseVariant(rng, u, e.Units)
+			if !strings.Contains(v, d.Name) {
+				continue
+			}
+			name := []rune(d.Name)
+			i := rng.IntN(len(name))
+			r := wrong[rng.IntN(len(wrong))]
+			if r == name[i] {
+				continue
+			}
+			name[i] = r
+			v = strings.Replace(v, d.Name, string(name), 1)
+			for _, cat := range intake.Categories {
+				tried++
+				dec := e.Decide(personCase(cat.Code, u.Division, "张某", "科员", v))
+				if dec.UnitID == u.ID {
+					t.Fatalf("seed %d: %s about someone at %q (%s misspelt) went to %s itself:\n%s", seed, cat.Code, v, u.Name, u.ID, explainDecision(dec))
+				}
+			}
+		}
+	}
+	if tried == 0 {
+		t.Fatal("no spelling generated")
+	}
+	t.Logf("%d decisions", tried)
 }

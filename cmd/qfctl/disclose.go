@@ -72,6 +72,7 @@ func login(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	var tok struct {
 		AccessToken string `json:"access_token"`
 		ExpiresAt   string `json:"expires_at"`
+		Restriction string `json:"restriction"`
 		User        struct {
 			Username string `json:"username"`
 			Role     string `json:"role"`
@@ -90,6 +91,17 @@ func login(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stdout, "export QF_SERVER=%s\nexport QF_TOKEN=%s\n", shellQuote(base), shellQuote(tok.AccessToken))
 	fmt.Fprintf(stderr, "已登录 / signed in: %s (%s)，令牌有效期至 / token valid until %s\n", tok.User.Username, tok.User.Role, localTime(tok.ExpiresAt))
+	// The token of an account that must first change its password or set up its second
+	// factor opens nothing else: say so now, not at the first command.
+	switch tok.Restriction {
+	case "":
+	case "password_change_required":
+		fmt.Fprintln(stderr, "注意 / note: 请先修改初始密码（POST /v1/auth/password），再重新登录；在此之前其他操作都会被拒绝 / change the one-time password first (POST /v1/auth/password), then sign in again; nothing else works until then")
+	case "totp_enrollment_required":
+		fmt.Fprintln(stderr, "注意 / note: 请先设置两步验证（POST /v1/auth/totp/enroll 与 /v1/auth/totp/confirm），再用 --totp 重新登录；在此之前其他操作都会被拒绝 / set up the second factor first (POST /v1/auth/totp/enroll, then /confirm), then sign in again with --totp; nothing else works until then")
+	default:
+		fmt.Fprintf(stderr, "注意 / note: 账号受限（%s），其他操作会被拒绝 / the account is restricted (%s)\n", tok.Restriction, tok.Restriction)
+	}
 	return 0
 }
 

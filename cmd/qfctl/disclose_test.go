@@ -297,6 +297,29 @@ func TestLoginSendsTOTP(t *testing.T) {
 	}
 }
 
+// TestLoginSaysRestriction: signing in to an account that must first change its
+// password or set up its second factor says so at once (the token opens nothing else).
+func TestLoginSaysRestriction(t *testing.T) {
+	for restriction, want := range map[string]string{
+		"password_change_required": "/v1/auth/password",
+		"totp_enrollment_required": "/v1/auth/totp/enroll",
+		"":                         "",
+	} {
+		ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			io.WriteString(w, `{"access_token":"eyJ.a.b","refresh_token":"r","token_type":"Bearer","expires_at":"2026-12-01T10:00:00Z","user":{"username":"cust1","role":"custodian"},"restriction":"`+restriction+`"}`)
+		}))
+		var out, errb bytes.Buffer
+		code := run([]string{"login", "--server", ts.URL, "--username", "cust1"}, strings.NewReader("pw\n"), &out, &errb)
+		ts.Close()
+		if code != 0 || !strings.Contains(out.String(), "export QF_TOKEN=eyJ.a.b") {
+			t.Errorf("%q: exit %d stdout %q", restriction, code, out.String())
+		}
+		if got := strings.Contains(errb.String(), "注意"); got != (want != "") || !strings.Contains(errb.String(), want) {
+			t.Errorf("%q: stderr %q, want a note naming %q", restriction, errb.String(), want)
+		}
+	}
+}
+
 func TestShellQuote(t *testing.T) {
 	for in, want := range map[string]string{
 		"http://127.0.0.1:8080": "http://127.0.0.1:8080",

@@ -89,6 +89,14 @@ func TestOutsideZhejiangReport(t *testing.T) {
 	if !warned {
 		t.Errorf("no outside_zhejiang warning: %+v", f.Warnings)
 	}
+	// Someone is alerted, and the alert names the case (it was once logged with an
+	// empty case number: routing ran before the case was numbered).
+	if !strings.Contains(logBuf.String(), `"event":"routing.fallback","case":"`+f.CaseNumber+`"`) {
+		t.Errorf("no routing.fallback event naming %s in the log", f.CaseNumber)
+	}
+	if strings.Contains(logBuf.String(), `"event":"routing.fallback","case":""`) {
+		t.Error("a routing.fallback event names no case")
+	}
 	xf, _ := staffLogin(t, accounts.RoleStaff, "330000-xf", "")
 	r := do(t, req{method: "GET", path: "/v1/routing/cases/" + f.CaseNumber, token: xf})
 	wantStatus(t, r, 200)

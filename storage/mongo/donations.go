@@ -398,14 +398,22 @@ func (s *LedgerStore) EntriesAfter(ctx context.Context, code string, after int64
 	if err := checkLedgerOrg(code); err != nil {
 		return nil, err
 	}
-	var extra bson.M
-	if month != "" {
-		if t, err := time.Parse("2006-01", month); err != nil || t.Format("2006-01") != month {
-			return nil, errBadLedgerMonth
-		}
-		extra = bson.M{"date": bson.M{"$gte": month + "-01", "$lte": month + "-31"}}
+	extra, err := monthFilter(month)
+	if err != nil {
+		return nil, err
 	}
 	return s.entriesAfter(ctx, code, after, extra)
+}
+
+// monthFilter selects the entries dated in month ("YYYY-MM"); "" selects all.
+func monthFilter(month string) (bson.M, error) {
+	if month == "" {
+		return nil, nil
+	}
+	if t, err := time.Parse("2006-01", month); err != nil || t.Format("2006-01") != month {
+		return nil, errBadLedgerMonth
+	}
+	return bson.M{"date": bson.M{"$gte": month + "-01", "$lte": month + "-31"}}, nil
 }
 
 // GoodsIncome returns code's goods income entries, in sequence, with their
@@ -474,12 +482,9 @@ func (s *LedgerStore) List(ctx context.Context, code, month string) ([]donations
 	if err := checkLedgerOrg(code); err != nil {
 		return nil, err
 	}
-	var extra bson.M
-	if month != "" {
-		if t, err := time.Parse("2006-01", month); err != nil || t.Format("2006-01") != month {
-			return nil, errBadLedgerMonth
-		}
-		extra = bson.M{"date": bson.M{"$gte": month + "-01", "$lte": month + "-31"}}
+	extra, err := monthFilter(month)
+	if err != nil {
+		return nil, err
 	}
 	entries, err := s.entriesAfter(ctx, code, 0, extra)
 	if err != nil {
