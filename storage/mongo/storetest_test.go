@@ -1,0 +1,23 @@
+package mongo
+
+import (
+	"testing"
+
+	"github.com/qingfeng-zj/qingfeng/accounts"
+	"github.com/qingfeng-zj/qingfeng/storage/storetest"
+	"github.com/qingfeng-zj/qingfeng/triage"
+)
+
+// The shared suites of storage/storetest, which storage/sqlite runs too.
+
+func TestUserStoreConformance(t *testing.T) {
+	forEachTarget(t, func(t *testing.T, tg target) {
+		storetest.Users(t, func(t *testing.T) accounts.UserStore { return NewUserStore(openTestDB(t, tg)) })
+	})
+}
+
+func TestCalendarStoreConformance(t *testing.T) {
+	forEachTarget(t, func(t *testing.T, tg target) {
+		storetest.Calendar(t, func(t *testing.T) triage.CalendarStore { return NewCalendarStore(openTestDB(t, tg)) })
+	})
+}
