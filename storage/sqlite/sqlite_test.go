@@ -363,3 +363,7 @@ func TestWALBounded(t *testing.T) {
 		t.Errorf("WAL after Checkpoint: %v, %v; want 0 bytes", fi.Size(), err)
 	}
 }
+
+func TestRuleStoreConformance(t *testing.T) {
+	storetest.Rules(t, func(t *testing.T) storetest.RuleStore { return NewRuleStore(openTestDB(t)) })
+}
