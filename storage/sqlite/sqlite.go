@@ -4,12 +4,15 @@
 // which decodes every stored document in Go for any filter but an _id equality.
 //
 // Status: a foundation, not yet wired. cmd/qingfeng keeps the embedded FerretDB until
-// every store exists here. Implemented so far: the audit log (AuditStore), staff
-// accounts and sessions (UserStore) and the holiday calendar (CalendarStore), each
-// passing the same conformance suite as storage/mongo (audit/audittest,
-// storage/storetest). Still missing: cases (with idempotency, messages, leases, the
-// outbox), rules, units, organizations, recipients, custody, the ledger, stats,
-// retention; the wiring; migrate/backup/restore; the FerretDB data-dir migration.
+// every store exists here. Implemented so far, each passing the same conformance suite
+// as storage/mongo (audit/audittest, storage/storetest): the audit log (AuditStore),
+// staff accounts and sessions (UserStore), the holiday calendar (CalendarStore), the
+// routing rules (RuleStore) and the registry (OrgStore, UnitStore). Still missing:
+// cases (with idempotency, messages, evidence, leases, the outbox, escalation),
+// recipients, custody (disclosures, re-seal tasks), the donation ledger (entries,
+// statements, alerts, photos), stats, retention and ReferencedObjects; the wiring in
+// cmd/qingfeng; `qingfeng migrate`, backup and restore; migrating a FerretDB data
+// directory.
 //
 // # The driver: modernc.org/sqlite, through database/sql
 //

@@ -367,3 +367,11 @@ func TestWALBounded(t *testing.T) {
 func TestRuleStoreConformance(t *testing.T) {
 	storetest.Rules(t, func(t *testing.T) storetest.RuleStore { return NewRuleStore(openTestDB(t)) })
 }
+
+func TestOrgStoreConformance(t *testing.T) {
+	storetest.Organizations(t, func(t *testing.T) storetest.OrgStore { return NewOrgStore(openTestDB(t)) })
+}
+
+func TestUnitStoreConformance(t *testing.T) {
+	storetest.Units(t, func(t *testing.T) storetest.UnitStore { return NewUnitStore(openTestDB(t)) })
+}

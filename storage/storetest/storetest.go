@@ -4,8 +4,9 @@
 // the same results. A suite takes a constructor returning a fresh, empty store per
 // scenario; scenarios run in parallel.
 //
-// Suites so far: Users (accounts.UserStore), Calendar (triage.CalendarStore); the
-// audit log's is audit/audittest.TestStore. The case, routing, custody and ledger
+// Suites so far: Users (accounts.UserStore), Calendar (triage.CalendarStore), Rules,
+// Organizations and Units (routing's stores); the audit log's is
+// audit/audittest.TestStore. The case, routing, custody and ledger
 // scenarios are still package-internal to storage/mongo and move here as
 // storage/sqlite implements those stores.
 package storetest
