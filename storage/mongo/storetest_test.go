@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/qingfeng-zj/qingfeng/accounts"
+	"github.com/qingfeng-zj/qingfeng/custody"
 	"github.com/qingfeng-zj/qingfeng/storage/storetest"
 	"github.com/qingfeng-zj/qingfeng/triage"
 )
@@ -19,5 +20,11 @@ func TestUserStoreConformance(t *testing.T) {
 func TestCalendarStoreConformance(t *testing.T) {
 	forEachTarget(t, func(t *testing.T, tg target) {
 		storetest.Calendar(t, func(t *testing.T) triage.CalendarStore { return NewCalendarStore(openTestDB(t, tg)) })
+	})
+}
+
+func TestKeyStoreConformance(t *testing.T) {
+	forEachTarget(t, func(t *testing.T, tg target) {
+		storetest.Keys(t, func(t *testing.T) custody.KeyStore { return NewRecipientStore(openTestDB(t, tg)) })
 	})
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/qingfeng-zj/qingfeng/accounts"
 	"github.com/qingfeng-zj/qingfeng/audit"
 	"github.com/qingfeng-zj/qingfeng/audit/audittest"
+	"github.com/qingfeng-zj/qingfeng/custody"
 	"github.com/qingfeng-zj/qingfeng/storage/storetest"
 	"github.com/qingfeng-zj/qingfeng/triage"
 )
@@ -374,4 +375,8 @@ func TestOrgStoreConformance(t *testing.T) {
 
 func TestUnitStoreConformance(t *testing.T) {
 	storetest.Units(t, func(t *testing.T) storetest.UnitStore { return NewUnitStore(openTestDB(t)) })
+}
+
+func TestKeyStoreConformance(t *testing.T) {
+	storetest.Keys(t, func(t *testing.T) custody.KeyStore { return NewRecipientStore(openTestDB(t)) })
 }
