@@ -5,6 +5,7 @@ import (
 
 	"github.com/qingfeng-zj/qingfeng/accounts"
 	"github.com/qingfeng-zj/qingfeng/custody"
+	"github.com/qingfeng-zj/qingfeng/donations"
 	"github.com/qingfeng-zj/qingfeng/storage/storetest"
 	"github.com/qingfeng-zj/qingfeng/triage"
 )
@@ -26,5 +27,12 @@ func TestCalendarStoreConformance(t *testing.T) {
 func TestKeyStoreConformance(t *testing.T) {
 	forEachTarget(t, func(t *testing.T, tg target) {
 		storetest.Keys(t, func(t *testing.T) custody.KeyStore { return NewRecipientStore(openTestDB(t, tg)) })
+	})
+}
+
+// In this package the case store holds the leases.
+func TestLeaseStoreConformance(t *testing.T) {
+	forEachTarget(t, func(t *testing.T, tg target) {
+		storetest.Leases(t, func(t *testing.T) donations.Leases { return NewCaseStore(openTestDB(t, tg)) })
 	})
 }

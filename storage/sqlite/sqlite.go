@@ -7,13 +7,13 @@
 // every store exists here. Implemented so far, each passing the same conformance suite
 // as storage/mongo (audit/audittest, storage/storetest): the audit log (AuditStore),
 // staff accounts and sessions (UserStore), the holiday calendar (CalendarStore), the
-// routing rules (RuleStore), the registry (OrgStore, UnitStore) and custody's keys
-// (RecipientStore as custody.KeyStore). Still missing: cases (with idempotency,
-// messages, evidence, leases, the outbox, escalation), custody's disclosures and
-// re-seal tasks, the donation ledger (entries,
-// statements, alerts, photos), stats, retention and ReferencedObjects; the wiring in
-// cmd/qingfeng; `qingfeng migrate`, backup and restore; migrating a FerretDB data
-// directory.
+// routing rules (RuleStore), the registry (OrgStore, UnitStore), custody's keys
+// (RecipientStore as custody.KeyStore) and the leases of periodic jobs (LeaseStore).
+// Still missing: cases (with idempotency, messages, evidence, the outbox, escalation
+// and notifications), custody's disclosures and re-seal tasks, the donation ledger
+// (entries, statements, alerts, photos), stats, retention and ReferencedObjects; the
+// wiring in cmd/qingfeng; `qingfeng migrate`, backup and restore; migrating a FerretDB
+// data directory.
 //
 // # The driver: modernc.org/sqlite, through database/sql
 //

@@ -17,6 +17,7 @@ import (
 	"github.com/qingfeng-zj/qingfeng/audit"
 	"github.com/qingfeng-zj/qingfeng/audit/audittest"
 	"github.com/qingfeng-zj/qingfeng/custody"
+	"github.com/qingfeng-zj/qingfeng/donations"
 	"github.com/qingfeng-zj/qingfeng/storage/storetest"
 	"github.com/qingfeng-zj/qingfeng/triage"
 )
@@ -379,4 +380,8 @@ func TestUnitStoreConformance(t *testing.T) {
 
 func TestKeyStoreConformance(t *testing.T) {
 	storetest.Keys(t, func(t *testing.T) custody.KeyStore { return NewRecipientStore(openTestDB(t)) })
+}
+
+func TestLeaseStoreConformance(t *testing.T) {
+	storetest.Leases(t, func(t *testing.T) donations.Leases { return NewLeaseStore(openTestDB(t)) })
 }

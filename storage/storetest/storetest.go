@@ -5,7 +5,8 @@
 // scenario; scenarios run in parallel.
 //
 // Suites so far: Users (accounts.UserStore), Calendar (triage.CalendarStore), Rules,
-// Organizations and Units (routing's stores), Keys (custody.KeyStore); the audit log's is
+// Organizations and Units (routing's stores), Keys (custody.KeyStore), Leases
+// (donations.Leases); the audit log's is
 // audit/audittest.TestStore. The case, routing, custody and ledger
 // scenarios are still package-internal to storage/mongo and move here as
 // storage/sqlite implements those stores.
