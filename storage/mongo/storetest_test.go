@@ -6,6 +6,7 @@ import (
 	"github.com/qingfeng-zj/qingfeng/accounts"
 	"github.com/qingfeng-zj/qingfeng/custody"
 	"github.com/qingfeng-zj/qingfeng/donations"
+	"github.com/qingfeng-zj/qingfeng/intake"
 	"github.com/qingfeng-zj/qingfeng/storage/storetest"
 	"github.com/qingfeng-zj/qingfeng/triage"
 )
@@ -34,5 +35,18 @@ func TestKeyStoreConformance(t *testing.T) {
 func TestLeaseStoreConformance(t *testing.T) {
 	forEachTarget(t, func(t *testing.T, tg target) {
 		storetest.Leases(t, func(t *testing.T) donations.Leases { return NewCaseStore(openTestDB(t, tg)) })
+	})
+}
+
+// In this package the case store holds the counters and the idempotency records.
+func TestCountersConformance(t *testing.T) {
+	forEachTarget(t, func(t *testing.T, tg target) {
+		storetest.Counters(t, func(t *testing.T) intake.Counters { return NewCaseStore(openTestDB(t, tg)) })
+	})
+}
+
+func TestIdempotencyStoreConformance(t *testing.T) {
+	forEachTarget(t, func(t *testing.T, tg target) {
+		storetest.Idempotency(t, func(t *testing.T) intake.IdempotencyStore { return NewCaseStore(openTestDB(t, tg)) })
 	})
 }

@@ -8,9 +8,10 @@
 // as storage/mongo (audit/audittest, storage/storetest): the audit log (AuditStore),
 // staff accounts and sessions (UserStore), the holiday calendar (CalendarStore), the
 // routing rules (RuleStore), the registry (OrgStore, UnitStore), custody's keys
-// (RecipientStore as custody.KeyStore) and the leases of periodic jobs (LeaseStore).
-// Still missing: cases (with idempotency, messages, evidence, the outbox, escalation
-// and notifications), custody's disclosures and re-seal tasks, the donation ledger
+// (RecipientStore as custody.KeyStore), the leases of periodic jobs (LeaseStore), the
+// case-number counters (CounterStore) and the idempotency records of filing
+// (IdempotencyStore). Still missing: cases themselves (with messages, evidence, the
+// outbox, escalation and notifications), custody's disclosures and re-seal tasks, the donation ledger
 // (entries, statements, alerts, photos), stats, retention and ReferencedObjects; the
 // wiring in cmd/qingfeng; `qingfeng migrate`, backup and restore; migrating a FerretDB
 // data directory.

@@ -18,6 +18,7 @@ import (
 	"github.com/qingfeng-zj/qingfeng/audit/audittest"
 	"github.com/qingfeng-zj/qingfeng/custody"
 	"github.com/qingfeng-zj/qingfeng/donations"
+	"github.com/qingfeng-zj/qingfeng/intake"
 	"github.com/qingfeng-zj/qingfeng/storage/storetest"
 	"github.com/qingfeng-zj/qingfeng/triage"
 )
@@ -384,4 +385,12 @@ func TestKeyStoreConformance(t *testing.T) {
 
 func TestLeaseStoreConformance(t *testing.T) {
 	storetest.Leases(t, func(t *testing.T) donations.Leases { return NewLeaseStore(openTestDB(t)) })
+}
+
+func TestCountersConformance(t *testing.T) {
+	storetest.Counters(t, func(t *testing.T) intake.Counters { return NewCounterStore(openTestDB(t)) })
+}
+
+func TestIdempotencyStoreConformance(t *testing.T) {
+	storetest.Idempotency(t, func(t *testing.T) intake.IdempotencyStore { return NewIdempotencyStore(openTestDB(t)) })
 }

@@ -378,21 +378,29 @@ func (s *UserStore) DeleteSession(ctx context.Context, id string) error {
 	return storeError("delete session "+id, err, nil, nil)
 }
 
-// PurgeExpired deletes expired sessions, returns how many, and truncates the WAL so
-// that what was deleted is gone from it too (secure_delete zeroes the pages in the
-// database file). Call it periodically, say hourly.
+// PurgeExpired deletes expired sessions and idempotency records, returns how many, and
+// truncates the WAL so that what was deleted is gone from it too (secure_delete zeroes
+// the pages in the database file). Call it periodically, say hourly.
 func (db *DB) PurgeExpired(ctx context.Context) (int64, error) {
 	var n int64
 	err := db.Tx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, "DELETE FROM sessions WHERE expires_at <= ?", db.now().UnixMilli())
-		if err != nil {
-			return err
+		n = 0
+		now := db.now().UnixMilli()
+		for _, table := range []string{"sessions", "idempotency"} {
+			res, err := tx.ExecContext(ctx, "DELETE FROM "+table+" WHERE expires_at <= ?", now)
+			if err != nil {
+				return err
+			}
+			k, err := res.RowsAffected()
+			if err != nil {
+				return err
+			}
+			n += k
 		}
-		n, err = res.RowsAffected()
-		return err
+		return nil
 	})
 	if err != nil {
-		return 0, fmt.Errorf("purge expired sessions: %w", err)
+		return 0, fmt.Errorf("purge expired: %w", err)
 	}
 	return n, db.Checkpoint(ctx)
 }

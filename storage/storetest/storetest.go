@@ -6,10 +6,10 @@
 //
 // Suites so far: Users (accounts.UserStore), Calendar (triage.CalendarStore), Rules,
 // Organizations and Units (routing's stores), Keys (custody.KeyStore), Leases
-// (donations.Leases); the audit log's is
-// audit/audittest.TestStore. The case, routing, custody and ledger
-// scenarios are still package-internal to storage/mongo and move here as
-// storage/sqlite implements those stores.
+// (donations.Leases), Counters and Idempotency (intake's); the audit log's is
+// audit/audittest.TestStore. The scenarios of cases, custody's disclosures and
+// re-seal tasks, the ledger, stats and retention are still package-internal to
+// storage/mongo and move here as storage/sqlite implements those stores.
 package storetest
 
 import (
