@@ -109,10 +109,11 @@ type DB struct {
 // migrations this code knows and refuses a database written by newer code. It starts
 // a background checkpoint of the WAL, stopped by Close.
 func Open(ctx context.Context, path string, logger *slog.Logger) (*DB, error) {
-	return open(ctx, path, logger, migrations)
+	return open(ctx, path, logger, migrations, busyTimeout)
 }
 
-func open(ctx context.Context, path string, logger *slog.Logger, migs []migration) (*DB, error) {
+// open is Open with the migrations and the busy timeout as parameters, for tests.
+func open(ctx context.Context, path string, logger *slog.Logger, migs []migration, busy time.Duration) (*DB, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -123,7 +124,7 @@ func open(ctx context.Context, path string, logger *slog.Logger, migs []migratio
 	if err := os.MkdirAll(filepath.Dir(abs), 0o700); err != nil {
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
-	w, err := sql.Open("sqlite", dsn(abs, false))
+	w, err := sql.Open("sqlite", dsn(abs, false, busy))
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
@@ -151,7 +152,7 @@ func open(ctx context.Context, path string, logger *slog.Logger, migs []migratio
 		_ = w.Close()
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
-	r, err := sql.Open("sqlite", dsn(abs, true))
+	r, err := sql.Open("sqlite", dsn(abs, true, busy))
 	if err != nil {
 		_ = w.Close()
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
@@ -166,9 +167,9 @@ func open(ctx context.Context, path string, logger *slog.Logger, migs []migratio
 
 // dsn is the driver's name for the file at path with the pragmas every connection
 // sets. busy_timeout comes first so that the others wait for a lock held elsewhere.
-func dsn(path string, readOnly bool) string {
+func dsn(path string, readOnly bool, busy time.Duration) string {
 	q := url.Values{}
-	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeout.Milliseconds()))
+	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busy.Milliseconds()))
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "synchronous(FULL)")
 	q.Add("_pragma", "foreign_keys(ON)")

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"os"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	qingfeng "github.com/qingfeng-zj/qingfeng"
 	"github.com/qingfeng-zj/qingfeng/accounts"
 	"github.com/qingfeng-zj/qingfeng/audit"
 	"github.com/qingfeng-zj/qingfeng/audit/audittest"
@@ -82,7 +84,7 @@ func TestPragmas(t *testing.T) {
 func TestMigrations(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), FileName)
-	reopen := func(migs []migration) (*DB, error) { return open(ctx, path, nil, migs) }
+	reopen := func(migs []migration) (*DB, error) { return open(ctx, path, nil, migs, busyTimeout) }
 	applied := func(db *DB) (n int, at int64) {
 		t.Helper()
 		if err := db.r.QueryRowContext(ctx, "SELECT count(*), max(applied_at) FROM schema_migrations").Scan(&n, &at); err != nil {
@@ -393,4 +395,71 @@ func TestCountersConformance(t *testing.T) {
 
 func TestIdempotencyStoreConformance(t *testing.T) {
 	storetest.Idempotency(t, func(t *testing.T) intake.IdempotencyStore { return NewIdempotencyStore(openTestDB(t)) })
+}
+
+// TestTxRetriesWhenBusy: another process (a second handle) holds the write lock past
+// the busy timeout. A write that waits less than Tx's retries last goes through once
+// the lock is released; one held longer fails as EUNAVAILABLE and changes nothing.
+func TestTxRetriesWhenBusy(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), FileName)
+	db, err := open(ctx, path, nil, migrations, 50*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	other, err := open(ctx, path, nil, migrations, 50*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	s := NewUserStore(db)
+	hold := func(d time.Duration) <-chan error {
+		locked, done := make(chan struct{}), make(chan error, 1)
+		go func() {
+			done <- other.Tx(ctx, func(tx *sql.Tx) error {
+				close(locked) // BEGIN IMMEDIATE has the write lock
+				time.Sleep(d)
+				return nil
+			})
+		}()
+		<-locked
+		return done
+	}
+	now := time.Now()
+	sess := func(id string) *accounts.Session {
+		return &accounts.Session{ID: id, UserID: "u1", RefreshHash: "h", CreatedAt: now, ExpiresAt: now.Add(time.Hour)}
+	}
+
+	t.Run("released in time", func(t *testing.T) {
+		done := hold(300 * time.Millisecond)
+		start := time.Now()
+		if err := s.CreateSession(ctx, sess("s1")); err != nil {
+			t.Fatalf("CreateSession while another process wrote: %v", err)
+		}
+		if waited := time.Since(start); waited < 250*time.Millisecond {
+			t.Errorf("the write took %v: the lock was not contended", waited)
+		}
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("held too long", func(t *testing.T) {
+		done := hold(3 * time.Second)
+		err := s.CreateSession(ctx, sess("s2"))
+		wantUnavailable(t, err)
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.SessionByID(ctx, "s2"); err == nil {
+			t.Error("the failed write was stored")
+		}
+	})
+}
+
+func wantUnavailable(t *testing.T, err error) {
+	t.Helper()
+	if got := qingfeng.ErrorCode(err); got != qingfeng.EUNAVAILABLE {
+		t.Fatalf("error %v (code %q), want EUNAVAILABLE", err, got)
+	}
 }
