@@ -15,7 +15,9 @@ import (
 
 // Users is the suite every accounts.UserStore passes: lookups, exact usernames,
 // conflicts, paging, credentials, second factor used once under 32 goroutines, session
-// expiry and rotation with one winner of 16. newStore returns an empty store.
+// expiry and rotation with one winner of 16, and a seeded random sequence of session
+// and second-factor operations checked against a model. newStore returns an empty
+// store.
 func Users(t *testing.T, newStore func(t *testing.T) accounts.UserStore) {
 	run(t, newStore, []scenario[accounts.UserStore]{
 		{"Users", testUsers},
@@ -24,6 +26,7 @@ func Users(t *testing.T, newStore func(t *testing.T) accounts.UserStore) {
 		{"SessionRotateConcurrent", testSessionRotateConcurrent},
 		{"UserCredentials", testUserCredentials},
 		{"SecondFactorOnce", testSecondFactorOnce},
+		{"Property", testUsersProperty},
 	})
 }
 
