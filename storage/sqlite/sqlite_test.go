@@ -84,7 +84,9 @@ func TestPragmas(t *testing.T) {
 func TestMigrations(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), FileName)
-	reopen := func(migs []migration) (*DB, error) { return open(ctx, path, nil, migs, busyTimeout) }
+	reopen := func(migs []migration) (*DB, error) {
+		return open(ctx, path, nil, options{migrations: migs, busy: busyTimeout, synchronous: "FULL"})
+	}
 	applied := func(db *DB) (n int, at int64) {
 		t.Helper()
 		if err := db.r.QueryRowContext(ctx, "SELECT count(*), max(applied_at) FROM schema_migrations").Scan(&n, &at); err != nil {
@@ -403,12 +405,12 @@ func TestIdempotencyStoreConformance(t *testing.T) {
 func TestTxRetriesWhenBusy(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), FileName)
-	db, err := open(ctx, path, nil, migrations, 50*time.Millisecond)
+	db, err := open(ctx, path, nil, options{migrations: migrations, busy: 50 * time.Millisecond, synchronous: "FULL"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	other, err := open(ctx, path, nil, migrations, 50*time.Millisecond)
+	other, err := open(ctx, path, nil, options{migrations: migrations, busy: 50 * time.Millisecond, synchronous: "FULL"})
 	if err != nil {
 		t.Fatal(err)
 	}
