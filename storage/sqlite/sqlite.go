@@ -106,8 +106,10 @@ type DB struct {
 	now func() time.Time // the clock for expiry checks; time.Now outside tests
 	log *slog.Logger
 
-	stop chan struct{}
-	done sync.WaitGroup
+	stop      chan struct{}
+	done      sync.WaitGroup
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // Open opens (creating it if needed) the database file at path, applies the
@@ -133,6 +135,15 @@ func open(ctx context.Context, path string, logger *slog.Logger, o options) (*DB
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
 	if err := os.MkdirAll(filepath.Dir(abs), 0o700); err != nil {
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	// Create the file ourselves, owner-only, before SQLite does with the umask's mode:
+	// SQLite gives the WAL and the shared-memory index the database file's mode.
+	f, err := os.OpenFile(abs, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
 	w, err := sql.Open("sqlite", dsn(abs, false, o))
@@ -198,12 +209,16 @@ func dsn(path string, readOnly bool, o options) string {
 	return u.String()
 }
 
-// Close stops the checkpoint loop, truncates the WAL and closes the connections.
+// Close stops the checkpoint loop, truncates the WAL and closes the connections. A
+// second call returns the first one's result.
 func (db *DB) Close() error {
-	close(db.stop)
-	db.done.Wait()
-	err := db.Checkpoint(context.Background())
-	return errors.Join(err, db.r.Close(), db.w.Close())
+	db.closeOnce.Do(func() {
+		close(db.stop)
+		db.done.Wait()
+		err := db.Checkpoint(context.Background())
+		db.closeErr = errors.Join(err, db.r.Close(), db.w.Close())
+	})
+	return db.closeErr
 }
 
 // Path is the database file's path.
