@@ -116,7 +116,7 @@ type DB struct {
 // migrations this code knows and refuses a database written by newer code. It starts
 // a background checkpoint of the WAL, stopped by Close.
 func Open(ctx context.Context, path string, logger *slog.Logger) (*DB, error) {
-	return open(ctx, path, logger, options{migrations: migrations, busy: busyTimeout, synchronous: "FULL"})
+	return open(ctx, path, logger, options{migrations: migrations, busy: busyTimeout, synchronous: "FULL", checkpointEvery: checkpointEvery})
 }
 
 // options are what tests vary.
@@ -124,6 +124,8 @@ type options struct {
 	migrations  []migration
 	busy        time.Duration
 	synchronous string // FULL; NORMAL only to measure what FULL costs
+
+	checkpointEvery time.Duration // 0: no background checkpoint
 }
 
 func open(ctx context.Context, path string, logger *slog.Logger, o options) (*DB, error) {
@@ -182,8 +184,10 @@ func open(ctx context.Context, path string, logger *slog.Logger, o options) (*DB
 	r.SetMaxOpenConns(max(4, runtime.GOMAXPROCS(0)))
 	r.SetMaxIdleConns(max(4, runtime.GOMAXPROCS(0)))
 	db.r = r
-	db.done.Add(1)
-	go db.checkpointLoop()
+	if o.checkpointEvery > 0 {
+		db.done.Add(1)
+		go db.checkpointLoop(o.checkpointEvery)
+	}
 	return db, nil
 }
 
@@ -247,9 +251,9 @@ func (db *DB) Checkpoint(ctx context.Context) error {
 	return nil
 }
 
-func (db *DB) checkpointLoop() {
+func (db *DB) checkpointLoop(every time.Duration) {
 	defer db.done.Done()
-	t := time.NewTicker(checkpointEvery)
+	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
 		select {

@@ -469,3 +469,47 @@ func wantUnavailable(t *testing.T, err error) {
 		t.Fatalf("error %v (code %q), want EUNAVAILABLE", err, got)
 	}
 }
+
+// TestBackgroundCheckpoint: the WAL grown by writes is truncated by the periodic
+// checkpoint alone, without anyone calling Checkpoint.
+func TestBackgroundCheckpoint(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), FileName)
+	db, err := open(ctx, path, nil, options{migrations: migrations, busy: busyTimeout, synchronous: "FULL", checkpointEvery: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	s := NewAuditStore(db)
+	at := time.Now().Truncate(time.Millisecond)
+	pad := strings.Repeat("x", 2000)
+	err = db.Tx(ctx, func(tx *sql.Tx) error {
+		for i := 1; i <= 500; i++ {
+			if _, err := tx.ExecContext(ctx, "INSERT INTO audit (seq, at, actor, action, detail, prev, hash) VALUES (?, ?, 'u', 'x', ?, '', '')",
+				i, at.UnixMilli(), `{"pad":"`+pad+`"}`); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi, err := os.Stat(path + "-wal"); err != nil || fi.Size() < 500*2000 {
+		t.Logf("WAL after the writes: %v, %v", fi.Size(), err) // a checkpoint may have run already
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		fi, err := os.Stat(path + "-wal")
+		if err == nil && fi.Size() == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the WAL is %d bytes 5 s after the writes (%v): no background checkpoint", fi.Size(), err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if _, err := s.Get(ctx, 500); err != nil {
+		t.Errorf("after the checkpoint: %v", err)
+	}
+}
