@@ -66,6 +66,7 @@
 package sqlite
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -126,6 +127,8 @@ type options struct {
 	synchronous string // FULL; NORMAL only to measure what FULL costs
 
 	checkpointEvery time.Duration // 0: no background checkpoint
+
+	driver string // the database/sql driver name; "" is modernc.org/sqlite's
 }
 
 func open(ctx context.Context, path string, logger *slog.Logger, o options) (*DB, error) {
@@ -148,7 +151,8 @@ func open(ctx context.Context, path string, logger *slog.Logger, o options) (*DB
 	if err := f.Close(); err != nil {
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
-	w, err := sql.Open("sqlite", dsn(abs, false, o))
+	drv := cmp.Or(o.driver, "sqlite")
+	w, err := sql.Open(drv, dsn(abs, false, o))
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
@@ -176,7 +180,7 @@ func open(ctx context.Context, path string, logger *slog.Logger, o options) (*DB
 		_ = w.Close()
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
-	r, err := sql.Open("sqlite", dsn(abs, true, o))
+	r, err := sql.Open(drv, dsn(abs, true, o))
 	if err != nil {
 		_ = w.Close()
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
