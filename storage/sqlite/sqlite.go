@@ -10,11 +10,17 @@
 // routing rules (RuleStore), the registry (OrgStore, UnitStore), custody's keys
 // (RecipientStore as custody.KeyStore), the leases of periodic jobs (LeaseStore), the
 // case-number counters (CounterStore) and the idempotency records of filing
-// (IdempotencyStore). Still missing: cases themselves (with messages, evidence, the
-// outbox, escalation and notifications), custody's disclosures and re-seal tasks, the donation ledger
-// (entries, statements, alerts, photos), stats, retention and ReferencedObjects; the
-// wiring in cmd/qingfeng; `qingfeng migrate`, backup and restore; migrating a FerretDB
-// data directory.
+// (IdempotencyStore); and DB.Backup, the online copy of the file. Still missing: cases
+// themselves (with messages, evidence, the outbox, escalation and notifications),
+// custody's disclosures and re-seal tasks, the donation ledger (entries, statements,
+// alerts, photos), stats, retention and ReferencedObjects; the wiring in cmd/qingfeng;
+// `qingfeng migrate`, the backup archive (with the objects) and restore; migrating a
+// FerretDB data directory.
+//
+// Adding a store: a new migrations/NNNN_name.sql (never edit a released one), row
+// types and queries here, its scenarios in storage/storetest run from both packages'
+// tests, and TestQueriesUseIndexes, which explains every statement the suites send,
+// keeps the queries on indexes.
 //
 // # The driver: modernc.org/sqlite, through database/sql
 //
@@ -31,7 +37,7 @@
 //     maintainer reads) and sets BEGIN IMMEDIATE per connection (_txlock=immediate);
 //   - it exposes SQLite's online backup API (NewBackup/NewRestore on its conn, reached
 //     through sql.Conn.Raw), which `qingfeng backup` (issue 12, item 4) needs;
-//     zombiezen has it too, ncruces only through its own non-database/sql API.
+//     zombiezen and ncruces have one too, through their own APIs.
 //
 // Concurrent writers are the same in all three: SQLite has one writer at a time. Here
 // that is made explicit: one writer connection (writes queue in Go, never spin on
