@@ -13,12 +13,13 @@ import (
 
 // Leases is the suite every lease store passes: held by one holder until it expires,
 // renewed by the holder, released only by it; of 16 instances taking a free lease at
-// once, one gets it.
+// once, one gets it; and a seeded random sequence checked against a model.
 func Leases(t *testing.T, newStore func(t *testing.T) donations.Leases) {
 	run(t, newStore, []scenario[donations.Leases]{
 		{"HoldRenewExpire", testLeasesHoldRenewExpire},
 		{"Release", testLeasesRelease},
 		{"OneHolderConcurrently", testLeasesConcurrently},
+		{"Property", testLeasesProperty},
 	})
 }
 
