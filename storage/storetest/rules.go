@@ -21,11 +21,13 @@ type RuleStore interface {
 
 // Rules is the suite every rule store passes: seeding once, versions bumped by each
 // change and by nothing that failed, retirement once; 16 concurrent adds get 16
-// versions, 16 concurrent retirements of one rule have one winner.
+// versions, 16 concurrent retirements of one rule have one winner; a seeded random
+// sequence of changes checked against a model of the versions.
 func Rules(t *testing.T, newStore func(t *testing.T) RuleStore) {
 	run(t, newStore, []scenario[RuleStore]{
 		{"Versions", testRulesVersions},
 		{"Concurrent", testRulesConcurrent},
+		{"Property", testRulesProperty},
 	})
 }
 
