@@ -313,10 +313,31 @@ type CaseFilter struct {
 	NewActivity bool
 }
 
-// CaseStore keeps cases. Updates are single-document and atomic.
-type CaseStore interface {
+// Counters are named sequences: case numbers are taken from them.
+type Counters interface {
 	// NextSequence returns the next number in a named counter, starting at 1.
 	NextSequence(ctx context.Context, name string) (int64, error)
+	// ReturnSequence gives n back to counter name if it is still the last number taken
+	// (a case that could not be stored); it reports whether it did.
+	ReturnSequence(ctx context.Context, name string, n int64) (bool, error)
+}
+
+// IdempotencyStore keeps idempotency records: see IdempotencyRecord. ClaimIdempotency
+// claims r's key for r.Owner atomically (a new key, an expired record, or a stale claim
+// on the same request) and returns the record as it stands: the claim is the caller's
+// only if its Owner is r.Owner. UpdateIdempotency and ReleaseIdempotency act only for
+// the owner of the claim (ECONFLICT, or nothing, otherwise).
+type IdempotencyStore interface {
+	ClaimIdempotency(ctx context.Context, r *IdempotencyRecord) (*IdempotencyRecord, error)
+	UpdateIdempotency(ctx context.Context, r *IdempotencyRecord) error
+	ReleaseIdempotency(ctx context.Context, keyHash, owner string) error
+	Idempotency(ctx context.Context, keyHash string) (*IdempotencyRecord, error)
+}
+
+// CaseStore keeps cases. Updates are single-document and atomic.
+type CaseStore interface {
+	Counters
+	IdempotencyStore
 	CreateCase(ctx context.Context, c *Case) error
 	CaseByID(ctx context.Context, id string) (*Case, error)
 	CaseByNumber(ctx context.Context, number string) (*Case, error)
@@ -342,18 +363,6 @@ type CaseStore interface {
 	// whether it cleared the mark; a case changed meanwhile keeps it, and is not an
 	// error.
 	MarkActivitySeen(ctx context.Context, caseID, unitID string, seenN int64, at time.Time) (bool, error)
-	// ReturnSequence gives n back to counter name if it is still the last number taken
-	// (a case that could not be stored); it reports whether it did.
-	ReturnSequence(ctx context.Context, name string, n int64) (bool, error)
-	// Idempotency records: see IdempotencyRecord. ClaimIdempotency claims r's key for
-	// r.Owner atomically (a new key, an expired record, or a stale claim on the same
-	// request) and returns the record as it stands: the claim is the caller's only if
-	// its Owner is r.Owner. UpdateIdempotency and ReleaseIdempotency act only for the
-	// owner of the claim (ECONFLICT, or nothing, otherwise).
-	ClaimIdempotency(ctx context.Context, r *IdempotencyRecord) (*IdempotencyRecord, error)
-	UpdateIdempotency(ctx context.Context, r *IdempotencyRecord) error
-	ReleaseIdempotency(ctx context.Context, keyHash, owner string) error
-	Idempotency(ctx context.Context, keyHash string) (*IdempotencyRecord, error)
 }
 
 // IdempotencyRecord lets a retried POST /v1/reports return the case (and receipt) it

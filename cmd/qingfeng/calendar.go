@@ -18,7 +18,7 @@ import (
 // loaded, so every instance (and the next start) has it.
 type calendarAdmin struct {
 	cal   *triage.Calendar
-	store *mongo.CalendarStore
+	store triage.CalendarStore
 }
 
 func (a calendarAdmin) Years() []int { return a.cal.Years() }
@@ -35,7 +35,7 @@ func (a calendarAdmin) AddYear(ctx context.Context, data []byte, by string) (int
 }
 
 // loadCalendarYears loads the years admins added into cal (over the embedded ones).
-func loadCalendarYears(ctx context.Context, store *mongo.CalendarStore, cal *triage.Calendar) error {
+func loadCalendarYears(ctx context.Context, store triage.CalendarStore, cal *triage.Calendar) error {
 	years, err := store.Years(ctx)
 	if err != nil {
 		return err

@@ -7,68 +7,12 @@ import (
 
 	"github.com/qingfeng-zj/qingfeng"
 	"github.com/qingfeng-zj/qingfeng/intake"
-	"github.com/qingfeng-zj/qingfeng/routing"
+	"github.com/qingfeng-zj/qingfeng/storage/storetest"
 )
 
 func TestRuleStore(t *testing.T) {
 	forEachTarget(t, func(t *testing.T, tg target) {
-		ctx := context.Background()
-		s := NewRuleStore(openTestDB(t, tg))
-		if v, err := s.Version(ctx); err != nil || v != 0 {
-			t.Fatalf("empty store: version %d, %v", v, err)
-		}
-		def := routing.DefaultRules()
-		for i := range 2 { // seeding is idempotent
-			seeded, err := s.Seed(ctx, def)
-			if err != nil || seeded != (i == 0) {
-				t.Fatalf("seed #%d: %v, %v", i+1, seeded, err)
-			}
-		}
-		set, err := s.Load(ctx)
-		if err != nil || set.Version != 1 || len(set.Rules) != len(def.Rules) {
-			t.Fatalf("load: version %d, %d rules, %v", set.Version, len(set.Rules), err)
-		}
-		if got, want := set.Rules[0].Primary.Relation, def.Rules[0].Primary.Relation; got == "" || len(set.Rules[0].Categories) == 0 {
-			t.Fatalf("rule fields lost in the round trip: %+v (want relation %s)", set.Rules[0], want)
-		}
-
-		r := routing.Rule{ID: "yiwu-fees", Name: "义乌涉企收费", Categories: []intake.Category{"arbitrary_fees"}, DivisionPrefix: "330782",
-			Primary: routing.Target{Relation: routing.RelKindForDivision, Kind: routing.KindMarket}, Priority: 200,
-			ValidFrom: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
-		added, err := s.Add(ctx, r)
-		if err != nil || added.Version != 2 {
-			t.Fatalf("add: %+v, %v", added, err)
-		}
-		if _, err := s.Add(ctx, r); qingfeng.ErrorCode(err) != qingfeng.ECONFLICT {
-			t.Fatalf("adding the same id again: %v", err)
-		}
-		retired, err := s.Retire(ctx, "yiwu-fees", "admin-1", time.Now())
-		if err != nil || retired.RetiredIn != 3 {
-			t.Fatalf("retire: %+v, %v", retired, err)
-		}
-		if _, err := s.Retire(ctx, "yiwu-fees", "admin-1", time.Now()); qingfeng.ErrorCode(err) != qingfeng.ECONFLICT {
-			t.Fatalf("retiring twice: %v", err)
-		}
-		if _, err := s.Retire(ctx, "nope", "admin-1", time.Now()); qingfeng.ErrorCode(err) != qingfeng.ENOTFOUND {
-			t.Fatalf("retiring an unknown rule: %v", err)
-		}
-		set, err = s.Load(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		// The failed second Add bumped nothing; versions are 1 (seed), 2 (add), 3 (retire).
-		if set.Version != 3 {
-			t.Fatalf("version %d, want 3", set.Version)
-		}
-		var found *routing.Rule
-		for i := range set.Rules {
-			if set.Rules[i].ID == "yiwu-fees" {
-				found = &set.Rules[i]
-			}
-		}
-		if found == nil || !found.InForceAt(2) || found.InForceAt(3) || found.RetiredBy != "admin-1" {
-			t.Fatalf("stored rule %+v", found)
-		}
+		storetest.Rules(t, func(t *testing.T) storetest.RuleStore { return NewRuleStore(openTestDB(t, tg)) })
 	})
 }
 
