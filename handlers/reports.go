@@ -297,16 +297,22 @@ func (s *Server) fileReport(c fiber.Ctx) error {
 	if liaison != nil {
 		filedBy = liaison.ID
 	}
+	var prepared *intake.Prepared
 	if filedBy == "" {
-		// An anonymous flood of reports succeeds, so every public filing is counted.
 		if err := s.requirePoW(c, pow.Report); err != nil {
 			return err
 		}
-		s.d.PoW.Record(pow.Report)
+		// An anonymous flood of reports succeeds, so every public filing is counted,
+		// but not a retry answered with the case it already filed: a phone on a bad
+		// network must not raise the difficulty for everyone.
+		defer func() {
+			if prepared == nil || !prepared.Replayed() {
+				s.d.PoW.Record(pow.Report)
+			}
+		}()
 	}
 	req := intake.FileRequest{IdempotencyKey: strings.TrimSpace(c.Get("Idempotency-Key")), FiledBy: filedBy}
 	ctx := c.Context()
-	var prepared *intake.Prepared
 
 	switch mt, _ := mediaType(c); mt {
 	case fiber.MIMEApplicationJSON:

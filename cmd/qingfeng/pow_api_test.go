@@ -352,3 +352,48 @@ func TestGuessingFlood(t *testing.T) {
 	t.Logf("flood: right receipt in %v (solved %v bits); right password on a known device in %v; password guesses checked %d, refused %d; without the device after the flood: %v",
 		receiptTook.Round(time.Millisecond), solved, deviceTook.Round(time.Millisecond), loginChecked.Load(), loginRefused.Load(), afterTook.Round(time.Millisecond))
 }
+
+// TestFilingRetriesDoNotRaiseDifficulty: a phone retrying one filing (same
+// Idempotency-Key) is answered with the case it filed and does not count towards the
+// service-wide rate, so it cannot raise the difficulty for everyone; distinct filings
+// still do.
+func TestFilingRetriesDoNotRaiseDifficulty(t *testing.T) {
+	const normal = 5
+	cfg := testConfig(t, t.TempDir(), map[string]string{"QF_POW_NORMAL_PER_MINUTE": strconv.Itoa(normal)})
+	m := &Main{Config: cfg, Log: slog.New(slog.DiscardHandler), Stderr: io.Discard}
+	if err := m.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	base := "http://" + m.Addr()
+	body := floodJSON(anonymousReport())
+	hdr := map[string]string{"Idempotency-Key": "retry-" + strconv.FormatInt(time.Now().UnixNano(), 36)}
+	var number string
+	for i := range 4 * normal {
+		e, err := send(base, "POST", "/v1/reports", body, hdr)
+		if err != nil || e.status/100 != 2 {
+			t.Fatalf("attempt %d: %v %d %s", i, err, e.status, e.body)
+		}
+		e.check(t)
+		var f filed
+		if err := json.Unmarshal(e.body, &f); err != nil {
+			t.Fatal(err)
+		}
+		if number == "" {
+			number = f.CaseNumber
+		} else if f.CaseNumber != number {
+			t.Fatalf("retry %d filed %s, want %s", i, f.CaseNumber, number)
+		}
+	}
+	if d := m.pow.Difficulty(pow.Report); d != 0 {
+		t.Errorf("after one filing and its retries the difficulty is %d, want 0", d)
+	}
+	for i := range normal {
+		if e, _, err := sendSolving(base, "POST", "/v1/reports", body); err != nil || e.status != 201 {
+			t.Fatalf("distinct filing %d: %v %d %s", i, err, e.status, e.body)
+		}
+	}
+	if d := m.pow.Difficulty(pow.Report); d == 0 {
+		t.Error("distinct filings at the normal rate left the difficulty at 0")
+	}
+}
