@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
 )
 
 // Unit kinds beyond the first three (jw, mz, xf, in first.go).
@@ -192,15 +193,20 @@ func (r *Units) Replace(units []RegistryUnit) error {
 			if n == "" {
 				continue
 			}
-			if id, taken := byName[n]; taken && id != u.ID {
-				byName[n] = "" // two units share it: a name alone cannot say which
-			} else {
-				byName[n] = u.ID
+			div, rest, hasDiv := canonicalName(n)
+			// A Chinese alias that names no place (文旅局) is the unit's only within its
+			// own division, through byDiv below: as a name on its own it would make the
+			// unit the sure match for that kind of unit everywhere.
+			if hasDiv || name == u.Name || !strings.ContainsFunc(n, isHan) {
+				if id, taken := byName[n]; taken && id != u.ID {
+					byName[n] = "" // two units share it: a name alone cannot say which
+				} else {
+					byName[n] = u.ID
+				}
 			}
 			if _, exact, ok := stationedName(n); ok && exact {
 				continue // found through the unit it is stationed at
 			}
-			div, rest, hasDiv := canonicalName(n)
 			if !hasDiv {
 				div = u.Division // an alias without a division: the unit's own
 			}
@@ -414,3 +420,5 @@ func (o *Orgs) Len() int {
 	defer o.mu.RUnlock()
 	return len(o.m)
 }
+
+func isHan(r rune) bool { return unicode.Is(unicode.Han, r) }

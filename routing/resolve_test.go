@@ -109,6 +109,16 @@ func TestUnitAliases(t *testing.T) {
 	if m := units.Resolve("平阳文旅局", ""); m.Sure {
 		t.Errorf("an alias without a division is the unit's own division's: %q", m.Unit.ID)
 	}
+	// The alias alone names no place: never the unit for sure, wherever the case is;
+	// in the unit's own place it still resembles it (and so is never sent the case).
+	for _, place := range []string{"", "330326", "330782"} {
+		if m := units.Resolve("文旅局", place); m.Sure {
+			t.Errorf("Resolve(文旅局, %q): sure %q from a place-less alias", place, m.Unit.ID)
+		}
+	}
+	if m := units.Resolve("文旅局", "330782"); !slices.ContainsFunc(m.Resembles, func(r Resemblance) bool { return r.Unit.ID == "330782-wl" }) {
+		t.Errorf("Resolve(文旅局, 330782) does not resemble 330782-wl: %+v", m)
+	}
 }
 
 // s2t turns simplified characters into a traditional form with the same table,
