@@ -112,6 +112,8 @@ func Ledger(t *testing.T, newStore NewLedgerStore, hooks LedgerHooks) {
 		{"RandomSequences", ledgerRandomSequences},
 		{"PublishRacesAppends", ledgerPublishRacesAppends},
 		{"Idempotency", ledgerIdempotency},
+		{"KeysAsAnAttackerSpellsThem", ledgerKeyVariants},
+		{"ClaimAlertRace", ledgerClaimAlertRace},
 		{"AlertsOnAppend", ledgerAlertsOnAppend},
 		{"AlertsConcurrent", ledgerAlertsConcurrent},
 		{"AlertLease", ledgerAlertLease},
@@ -1334,5 +1336,104 @@ func ledgerIdempotency(t *testing.T, mk newTestLedger) {
 	}
 	if b := checkReconciles(t, s); b.Seq != 3 || b.Funds[""] != 0 || b.Funds["助学"] != 300 {
 		t.Fatalf("balance %+v", b)
+	}
+}
+
+// ledgerKeyVariants: an entry, a photo or a statement is found only by its exact key
+// and only for its own organization; other spellings of an entry id (no padding, a
+// sign, spaces, a full-width colon, an invisible character, another organization's
+// code or a prefix of it) find nothing and change nothing.
+func ledgerKeyVariants(t *testing.T, mk newTestLedger) {
+	s := mk(t, nil)
+	ctx := t.Context()
+	in := mustAppend(t, s, ledgerCash(100, ""))
+	other := "91330782MA2OTHER01"
+	for _, id := range []string{
+		ledgerOrg + ":1", ledgerOrg + ":+000000001", ledgerOrg + ":0000000001 ", " " + in.ID, ledgerOrg + "：0000000001",
+		ledgerOrg + ":\u200b0000000001", ledgerOrg + ":00000000001", ledgerOrg + ":0000000000", ledgerOrg + ":-000000001",
+		strings.ToLower(ledgerOrg) + ":0000000001", ledgerOrg[:len(ledgerOrg)-1] + ":0000000001", other + ":0000000001", "",
+	} {
+		if _, err := s.Entry(ctx, ledgerOrg, id); qingfeng.ErrorCode(err) != qingfeng.ENOTFOUND {
+			t.Errorf("Entry(%q): %v, want not found", id, err)
+		}
+		// Not found, or refused by validation before the store is asked.
+		if _, _, err := s.L.Reverse(ctx, ledgerOrg, id, "录入错误", "", "liaison-2", ""); qingfeng.ErrorCode(err) != qingfeng.ENOTFOUND &&
+			qingfeng.ErrorCode(err) != qingfeng.EINVALID {
+			t.Errorf("Reverse(%q): %v, want not found or invalid", id, err)
+		}
+	}
+	if _, err := s.Entry(ctx, other, in.ID); qingfeng.ErrorCode(err) != qingfeng.ENOTFOUND {
+		t.Errorf("another organization's entry: %v", err)
+	}
+	if b := checkReconciles(t, s); b.Seq != 1 || len(b.Reversed) != 0 {
+		t.Fatalf("balance %+v after refused reversals", b)
+	}
+	for _, ref := range []string{"photos-" + other + "/1.jpg", "photos-" + ledgerOrg + "/2.jpg", "photos-" + ledgerOrg + "/1.JPG",
+		"photos-" + ledgerOrg + "/", "/1.jpg", "photos-" + ledgerOrg, "photos-" + ledgerOrg + "/1.jpg/", ""} {
+		if _, err := s.Photo(ctx, ledgerOrg, ref); qingfeng.ErrorCode(err) != qingfeng.ENOTFOUND {
+			t.Errorf("Photo(%q): %v, want not found", ref, err)
+		}
+	}
+	if _, err := s.Photo(ctx, ledgerOrg, "photos-"+ledgerOrg+"/1.jpg"); err != nil {
+		t.Errorf("own photo: %v", err)
+	}
+	for _, code := range []string{"", "a:b", "a;b", "a b", strings.Repeat("9", 65)} {
+		if _, err := s.Balance(ctx, code); qingfeng.ErrorCode(err) != qingfeng.EINVALID {
+			t.Errorf("Balance(%q): %v, want invalid", code, err)
+		}
+		if _, err := s.LedgerStore.Append(ctx, code, ledgerCash(1, ""), nil); qingfeng.ErrorCode(err) != qingfeng.EINVALID {
+			t.Errorf("Append(%q): %v, want invalid", code, err)
+		}
+	}
+	for _, m := range []string{"2026-1", "2026-13", "26-10", "2026-10-01", "2026/10", "２０２６-10"} {
+		if _, err := s.LedgerStore.List(ctx, ledgerOrg, m); qingfeng.ErrorCode(err) != qingfeng.EINVALID {
+			t.Errorf("List(%q): %v, want invalid", m, err)
+		}
+	}
+}
+
+// ledgerClaimAlertRace: 32 claims of one hit at once create one alert; every caller
+// gets that alert.
+func ledgerClaimAlertRace(t *testing.T, mk newTestLedger) {
+	s := mk(t, nil)
+	ctx := t.Context()
+	h := donations.Hit{Rule: donations.RuleLargeAmount, Org: ledgerOrg, Period: "0000000001", EntryID: entryID(ledgerOrg, 1),
+		Detail: "大额捐赠", OrgName: "测试组织", Division: "330782", Date: "2026-11-30"}
+	var created atomic.Int32
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for range 32 {
+		wg.Go(func() {
+			<-start
+			a, ok, err := s.ClaimAlert(ctx, h, ledgerNow)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if ok {
+				created.Add(1)
+			}
+			if a.ID != h.ID() || a.Status != donations.AlertFiling || a.Hit != h || !a.CreatedAt.Equal(ledgerNow) {
+				t.Errorf("claimed %+v", a)
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	if created.Load() != 1 {
+		t.Fatalf("%d of 32 claims created the alert", created.Load())
+	}
+	if err := s.MarkAlertFiled(ctx, h.ID(), "QF-330782-2026-00001", ledgerNow.Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.MarkAlertFiled(ctx, h.ID(), "QF-330782-2026-00002", ledgerNow.Add(2*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	a, err := s.Alert(ctx, h.ID())
+	if err != nil || a.Status != donations.AlertFiled || a.CaseNumber != "QF-330782-2026-00001" || !a.FiledAt.Equal(ledgerNow.Add(time.Second)) {
+		t.Fatalf("filed alert %+v, %v", a, err)
+	}
+	if pending, err := s.PendingAlerts(ctx, 10); err != nil || len(pending) != 0 {
+		t.Fatalf("pending %+v, %v", pending, err)
 	}
 }
