@@ -233,6 +233,8 @@ var declaredIndexes = []index{
 		why: "alerts: entries whose evaluation on append was interrupted, oldest first"},
 	{coll: collLedger, name: "kind_type_id", keys: bson.D{asc("kind"), asc("income_type"), asc("_id")},
 		why: "an organization's entries of one kind (goods received, say) in sequence"},
+	{coll: collLedger, name: "org_idem", keys: bson.D{asc("org"), asc("idem")},
+		why: "a retried ledger append finds the entry its first attempt appended"},
 	{coll: collRecipients, name: "added", keys: bson.D{asc("added_at"), asc("_id")},
 		why: "custodians and staff recipients in the order they were registered"},
 	{coll: collResealTasks, name: "status_created", keys: bson.D{asc("status"), asc("created_at"), asc("_id")},

@@ -9,11 +9,13 @@
 // staff accounts and sessions (UserStore), the holiday calendar (CalendarStore), the
 // routing rules (RuleStore), the registry (OrgStore, UnitStore), custody's keys
 // (RecipientStore as custody.KeyStore), the leases of periodic jobs (LeaseStore), the
-// case-number counters (CounterStore) and the idempotency records of filing
-// (IdempotencyStore); and DB.Backup, the online copy of the file. Still missing: cases
-// themselves (with messages, evidence, the outbox, escalation and notifications),
-// custody's disclosures and re-seal tasks, the donation ledger (entries, statements,
-// alerts, photos), stats, retention and ReferencedObjects; the wiring in cmd/qingfeng;
+// case-number counters (CounterStore), the idempotency records of filing
+// (IdempotencyStore) and the donation ledger (LedgerStore as donations.Store: entries,
+// heads, verifications, photos, statements, corrections, alerts); and DB.Backup, the
+// online copy of the file. Still missing: cases themselves (with messages, evidence,
+// the outbox, escalation and notifications), custody's disclosures and re-seal tasks,
+// stats, retention and ReferencedObjects (which must include the ledger's photo
+// objects, ledger_photos.object_key and original_key); the wiring in cmd/qingfeng;
 // `qingfeng migrate`, the backup archive (with the objects) and restore; migrating a
 // FerretDB data directory.
 //

@@ -107,3 +107,93 @@ func TestSuitesOnTwoHandles(t *testing.T) {
 		})
 	})
 }
+
+// twoLedgers sends each call to one of two ledger stores on the same file in turn.
+type twoLedgers struct{ alternate[*LedgerStore] }
+
+var _ storetest.LedgerStore = (*twoLedgers)(nil)
+
+func (c *twoLedgers) Entry(ctx context.Context, code, id string) (donations.Entry, error) {
+	return c.next().Entry(ctx, code, id)
+}
+func (c *twoLedgers) Append(ctx context.Context, code string, e donations.Entry, check func(donations.Balance) error) (donations.Entry, error) {
+	return c.next().Append(ctx, code, e, check)
+}
+func (c *twoLedgers) AppendOnce(ctx context.Context, code, keyHash, reqHash string, e donations.Entry, check func(donations.Balance) error) (donations.Entry, bool, error) {
+	return c.next().AppendOnce(ctx, code, keyHash, reqHash, e, check)
+}
+func (c *twoLedgers) List(ctx context.Context, code, month string) ([]donations.Record, error) {
+	return c.next().List(ctx, code, month)
+}
+func (c *twoLedgers) EntriesAfter(ctx context.Context, code string, after int64, month string) ([]donations.Entry, error) {
+	return c.next().EntriesAfter(ctx, code, after, month)
+}
+func (c *twoLedgers) GoodsIncome(ctx context.Context, code string) ([]donations.Record, error) {
+	return c.next().GoodsIncome(ctx, code)
+}
+func (c *twoLedgers) Balance(ctx context.Context, code string) (donations.Balance, error) {
+	return c.next().Balance(ctx, code)
+}
+func (c *twoLedgers) SaveVerification(ctx context.Context, code string, v donations.Verification) error {
+	return c.next().SaveVerification(ctx, code, v)
+}
+func (c *twoLedgers) AddPhotos(ctx context.Context, org, batch string, evs []intake.Evidence) ([]string, error) {
+	return c.next().AddPhotos(ctx, org, batch, evs)
+}
+func (c *twoLedgers) Photo(ctx context.Context, org, ref string) (intake.Evidence, error) {
+	return c.next().Photo(ctx, org, ref)
+}
+func (c *twoLedgers) SavePublished(ctx context.Context, ps donations.PublishedStatement) error {
+	return c.next().SavePublished(ctx, ps)
+}
+func (c *twoLedgers) Published(ctx context.Context, org, month string) (donations.PublishedStatement, bool, error) {
+	return c.next().Published(ctx, org, month)
+}
+func (c *twoLedgers) PublishedMonths(ctx context.Context, org string) (map[string]bool, error) {
+	return c.next().PublishedMonths(ctx, org)
+}
+func (c *twoLedgers) SaveCorrection(ctx context.Context, org, month string, e donations.Entry) error {
+	return c.next().SaveCorrection(ctx, org, month, e)
+}
+func (c *twoLedgers) CorrectionEntries(ctx context.Context, org, month string) ([]donations.Entry, error) {
+	return c.next().CorrectionEntries(ctx, org, month)
+}
+func (c *twoLedgers) ClaimAlert(ctx context.Context, h donations.Hit, at time.Time) (donations.Alert, bool, error) {
+	return c.next().ClaimAlert(ctx, h, at)
+}
+func (c *twoLedgers) MarkAlertFiled(ctx context.Context, id, caseNumber string, at time.Time) error {
+	return c.next().MarkAlertFiled(ctx, id, caseNumber, at)
+}
+func (c *twoLedgers) PendingAlerts(ctx context.Context, limit int) ([]donations.Alert, error) {
+	return c.next().PendingAlerts(ctx, limit)
+}
+func (c *twoLedgers) UnevaluatedEntries(ctx context.Context, before time.Time, limit int) ([]donations.Entry, error) {
+	return c.next().UnevaluatedEntries(ctx, before, limit)
+}
+func (c *twoLedgers) MarkAlertsEvaluated(ctx context.Context, code, id string) error {
+	return c.next().MarkAlertsEvaluated(ctx, code, id)
+}
+func (c *twoLedgers) RecordAlert(ctx context.Context, h donations.Hit, caseNumber string, at time.Time) (bool, error) {
+	return c.next().RecordAlert(ctx, h, caseNumber, at)
+}
+func (c *twoLedgers) Alert(ctx context.Context, id string) (donations.Alert, error) {
+	return c.next().Alert(ctx, id)
+}
+func (c *twoLedgers) OrgAlerts(ctx context.Context, code string) ([]donations.Alert, error) {
+	return c.next().OrgAlerts(ctx, code)
+}
+
+// TestLedgerOnTwoHandles runs the ledger's scenarios (16 writers against 12 allowed
+// payouts, goods racing their verification, publishing racing appends, …) with every
+// call alternating between two handles on one file.
+func TestLedgerOnTwoHandles(t *testing.T) {
+	storetest.Ledger(t, func(t *testing.T, now func() time.Time) (storetest.LedgerStore, donations.Leases) {
+		a, b := twoHandles(t)
+		la, lb := NewLedgerStore(a), NewLedgerStore(b)
+		la.now, lb.now = now, now
+		return &twoLedgers{alternate[*LedgerStore]{s: [2]*LedgerStore{la, lb}}},
+			&twoLeases{alternate[donations.Leases]{s: [2]donations.Leases{NewLeaseStore(a), NewLeaseStore(b)}}}
+	}, storetest.LedgerHooks{SetHead: func(t *testing.T, s storetest.LedgerStore, code string, b *donations.Balance) {
+		ledgerHooks.SetHead(t, s.(*twoLedgers).s[0], code, b)
+	}})
+}
