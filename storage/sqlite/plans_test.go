@@ -118,6 +118,7 @@ func TestQueriesUseIndexes(t *testing.T) {
 		storetest.Leases(t, func(t *testing.T) donations.Leases { return NewLeaseStore(newDB(t)) })
 		storetest.Counters(t, func(t *testing.T) intake.Counters { return NewCounterStore(newDB(t)) })
 		storetest.Idempotency(t, func(t *testing.T) intake.IdempotencyStore { return NewIdempotencyStore(newDB(t)) })
+		storetest.Cases(t, func(t *testing.T) storetest.CaseStore { return NewCaseStore(newDB(t)) })
 		ctx := context.Background()
 		db := newDB(t)
 		if _, err := db.PurgeExpired(ctx); err != nil {
