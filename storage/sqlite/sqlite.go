@@ -9,11 +9,16 @@
 // staff accounts and sessions (UserStore), the holiday calendar (CalendarStore), the
 // routing rules (RuleStore), the registry (OrgStore, UnitStore), custody's keys
 // (RecipientStore as custody.KeyStore), the leases of periodic jobs (LeaseStore), the
-// case-number counters (CounterStore) and the idempotency records of filing
-// (IdempotencyStore); and DB.Backup, the online copy of the file. Still missing: cases
-// themselves (with messages, evidence, the outbox, escalation and notifications),
+// case-number counters (CounterStore), the idempotency records of filing
+// (IdempotencyStore) and the cases (CaseStore: intake.CaseStore with messages,
+// evidence and reporter activity, the workflow's steps, transfers, re-routing, the
+// queue's counts, escalation and its notifications; case events are written to
+// case_events in the transaction of each change); and DB.Backup, the online copy of
+// the file. Still missing: the outbox relay over case_events (outbox.Store),
 // custody's disclosures and re-seal tasks, the donation ledger (entries, statements,
-// alerts, photos), stats, retention and ReferencedObjects; the wiring in cmd/qingfeng;
+// alerts, photos), stats, retention and ReferencedObjects; filing in one transaction
+// (case, number, idempotency record, audit entry: see Durability below); the wiring
+// in cmd/qingfeng;
 // `qingfeng migrate`, the backup archive (with the objects) and restore; migrating a
 // FerretDB data directory.
 //

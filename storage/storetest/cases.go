@@ -56,6 +56,7 @@ func Cases(t *testing.T, newStore func(t *testing.T) CaseStore) {
 		{"WorkflowSteps", testWorkflowSteps},
 		{"ReporterActivity", testReporterActivity},
 		{"Escalation", testEscalation},
+		{"Property", testCasesProperty},
 	})
 }
 
