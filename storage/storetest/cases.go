@@ -57,6 +57,10 @@ func Cases(t *testing.T, newStore func(t *testing.T) CaseStore) {
 		{"ReporterActivity", testReporterActivity},
 		{"Escalation", testEscalation},
 		{"Property", testCasesProperty},
+		{"ActivityMarking", testActivityMarking},
+		{"ActivityQueueFilterAndCount", testActivityQueue},
+		{"ActivityRandomSequences", testActivitySequences},
+		{"ActivityConcurrent", testActivityConcurrent},
 	})
 }
 
