@@ -56,6 +56,8 @@ func Cases(t *testing.T, newStore func(t *testing.T) CaseStore) {
 		{"WorkflowSteps", testWorkflowSteps},
 		{"ReporterActivity", testReporterActivity},
 		{"Escalation", testEscalation},
+		{"Escalator", testEscalator},
+		{"Reroute", testReroute},
 		{"Property", testCasesProperty},
 		{"ActivityMarking", testActivityMarking},
 		{"ActivityQueueFilterAndCount", testActivityQueue},
