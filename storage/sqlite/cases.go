@@ -22,17 +22,17 @@ const (
 )
 
 // CaseStore keeps cases, their messages, the escalation notifications and the case
-// events. It embeds the counter, idempotency and lease stores so that it is, as
-// storage/mongo's CaseStore, a whole intake.CaseStore and triage.EscalationStore.
+// events with their deliveries (outbox.go). It embeds the counter, idempotency and
+// lease stores so that it is, as storage/mongo's CaseStore, a whole intake.CaseStore,
+// triage.EscalationStore and outbox.Store.
 //
 // Every change is one transaction on the writer: the case row is read, changed in Go
 // and written back with UPDATE … WHERE id = ? AND version = ?, together with its
 // event. A step conditional on the version or status the caller saw checks it in the
 // same transaction, so of concurrent writers exactly one wins.
 //
-// Not implemented yet (storage/mongo's CaseStore has them): the outbox relay
-// (outbox.Store — events are written to case_events but nothing relays them), stats,
-// retention and ReferencedObjects.
+// Not implemented yet (storage/mongo's CaseStore has them): stats, retention and
+// ReferencedObjects.
 type CaseStore struct {
 	*CounterStore
 	*IdempotencyStore

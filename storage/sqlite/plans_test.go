@@ -92,6 +92,7 @@ var wholeTableReads = []struct{ suffix, why string }{
 	{"FROM calendar_years ORDER BY year", "every stored year, by key"},
 	{"FROM recipients ORDER BY added_at, id", "every key, for the sealer"},
 	{"FROM schema_migrations ORDER BY version", "every applied migration, at start"},
+	{"FROM case_events ORDER BY seq LIMIT ?", "the rowid B-tree in order: every waiting event is to be relayed"},
 }
 
 var scanLine = regexp.MustCompile(`^SCAN (\w+)`)

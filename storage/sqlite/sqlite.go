@@ -12,15 +12,14 @@
 // case-number counters (CounterStore), the idempotency records of filing
 // (IdempotencyStore) and the cases (CaseStore: intake.CaseStore with messages,
 // evidence and reporter activity, the workflow's steps, transfers, re-routing, the
-// queue's counts, escalation and its notifications; case events are written to
-// case_events in the transaction of each change); and DB.Backup, the online copy of
-// the file. Still missing: the outbox relay over case_events (outbox.Store),
-// custody's disclosures and re-seal tasks, the donation ledger (entries, statements,
-// alerts, photos), stats, retention and ReferencedObjects; filing in one transaction
-// (case, number, idempotency record, audit entry: see Durability below); the wiring
-// in cmd/qingfeng;
-// `qingfeng migrate`, the backup archive (with the objects) and restore; migrating a
-// FerretDB data directory.
+// queue's counts, escalation and its notifications, and the outbox: case events
+// written in the transaction of each change, relayed to deliveries); and DB.Backup,
+// the online copy of the file. Still missing: custody's disclosures and re-seal
+// tasks, the donation ledger (entries, statements, alerts, photos), stats, retention
+// and ReferencedObjects; filing in one transaction (case, number, idempotency record,
+// audit entry: see Durability below); the wiring in cmd/qingfeng; `qingfeng
+// migrate`, the backup archive (with the objects) and restore; migrating a FerretDB
+// data directory.
 //
 // Adding a store: a new migrations/NNNN_name.sql (never edit a released one), row
 // types and queries here, its scenarios in storage/storetest run from both packages'

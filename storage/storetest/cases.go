@@ -13,16 +13,18 @@ import (
 
 	qingfeng "github.com/qingfeng-zj/qingfeng"
 	"github.com/qingfeng-zj/qingfeng/intake"
+	"github.com/qingfeng-zj/qingfeng/outbox"
 	"github.com/qingfeng-zj/qingfeng/triage"
 )
 
 // CaseStore is what both case stores implement: intake's, the workflow's, transfers',
-// escalation's, and the queue's counts.
+// escalation's, the outbox's, and the queue's counts.
 type CaseStore interface {
 	intake.CaseStore
 	triage.Store
 	triage.TransferStore
 	triage.EscalationStore
+	outbox.Store
 	CountByStatus(ctx context.Context, unitID string) (map[intake.Status]int64, error)
 	CountNewActivity(ctx context.Context, unitID string) (int64, error)
 	Notifications(ctx context.Context, unitID string, limit int) ([]triage.Notification, error)
@@ -58,6 +60,8 @@ func Cases(t *testing.T, newStore func(t *testing.T) CaseStore) {
 		{"Escalation", testEscalation},
 		{"Escalator", testEscalator},
 		{"Reroute", testReroute},
+		{"Outbox", testOutbox},
+		{"OutboxGivesUp", testOutboxGivesUp},
 		{"Property", testCasesProperty},
 		{"ActivityMarking", testActivityMarking},
 		{"ActivityQueueFilterAndCount", testActivityQueue},

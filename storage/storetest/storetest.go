@@ -7,8 +7,8 @@
 // Suites so far: Users (accounts.UserStore), Calendar (triage.CalendarStore), Rules,
 // Organizations and Units (routing's stores), Keys (custody.KeyStore), Leases
 // (donations.Leases), Counters and Idempotency (intake's), Cases (intake.CaseStore
-// with the workflow's, transfers' and escalation's stores); the audit log's is
-// audit/audittest.TestStore. The scenarios of the outbox, custody's disclosures and
+// with the workflow's, transfers', escalation's and the outbox's stores); the audit
+// log's is audit/audittest.TestStore. The scenarios of custody's disclosures and
 // re-seal tasks, the ledger, stats and retention are still package-internal to
 // storage/mongo and move here as storage/sqlite implements those stores.
 package storetest

@@ -63,8 +63,8 @@ CREATE TABLE notifications (
 ) STRICT;
 CREATE INDEX notifications_unit ON notifications (unit_id, created_at DESC, id);
 
--- Case events, written in the transaction of the change they describe, until a relay
--- moves them on (the relay is not written yet for this store).
+-- Case events, written in the transaction of the change they describe, until the
+-- relay moves them into deliveries (one per webhook).
 CREATE TABLE case_events (
 	seq         INTEGER PRIMARY KEY,
 	id          TEXT    NOT NULL UNIQUE,
@@ -75,3 +75,17 @@ CREATE TABLE case_events (
 	at          INTEGER NOT NULL,
 	data        TEXT                       -- JSON object of strings
 ) STRICT;
+
+-- Deliveries of case events to webhooks: at least once, retried with backoff.
+CREATE TABLE deliveries (
+	event_id   TEXT    NOT NULL,
+	webhook    TEXT    NOT NULL,
+	status     TEXT    NOT NULL,          -- pending, done, failed
+	attempts   INTEGER NOT NULL DEFAULT 0,
+	next_at    INTEGER NOT NULL,
+	last_error TEXT    NOT NULL DEFAULT '',
+	done_at    INTEGER,
+	event      TEXT    NOT NULL,          -- JSON: the event as sent
+	PRIMARY KEY (event_id, webhook)
+) STRICT;
+CREATE INDEX deliveries_due ON deliveries (status, next_at, event_id, webhook);
