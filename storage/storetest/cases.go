@@ -46,6 +46,7 @@ func Cases(t *testing.T, newStore func(t *testing.T) CaseStore) {
 		{"CaseRoundTrip", testCaseRoundTrip},
 		{"CaseLookupNotFound", testCaseLookupNotFound},
 		{"CaseDuplicates", testCaseDuplicates},
+		{"CreateConcurrent", testCreateConcurrent},
 		{"AddEvidence", testAddEvidence},
 		{"AddEvidenceConcurrent", testAddEvidenceConcurrent},
 		{"ListPagination", testListPagination},
@@ -938,5 +939,46 @@ func testEscalation(t *testing.T, s CaseStore) {
 	again, err := s.OverdueSteps(ctx, "2026-03-21", 100)
 	if err != nil || len(again) != 1 || again[0].Kind != "transfer" || again[0].Key != fmt.Sprintf("transfer@%d", next.At.UnixMilli()) {
 		t.Errorf("after a new transfer: %+v, %v", again, err)
+	}
+}
+
+// testCreateConcurrent: 32 attempts at once to store the same case (a retried
+// filing): one is stored, every other is ECONFLICT, and one case.registered event
+// waits for the relay.
+func testCreateConcurrent(t *testing.T, s CaseStore) {
+	ctx := context.Background()
+	const writers = 32
+	errs := make([]error, writers)
+	var wg sync.WaitGroup
+	for i := range writers {
+		wg.Go(func() {
+			c := newCase(1, "unit-a", "330782", base)
+			c.Description = fmt.Sprint("第", i, "次提交")
+			errs[i] = s.CreateCase(ctx, c)
+		})
+	}
+	wg.Wait()
+	stored := -1
+	for i, err := range errs {
+		switch qingfeng.ErrorCode(err) {
+		case "":
+			if stored >= 0 {
+				t.Errorf("attempts %d and %d both stored", stored, i)
+			}
+			stored = i
+		case qingfeng.ECONFLICT:
+		default:
+			t.Errorf("attempt %d: %v", i, err)
+		}
+	}
+	got, err := s.CaseByID(ctx, "case-0001")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stored < 0 || got.Description != fmt.Sprint("第", stored, "次提交") {
+		t.Errorf("stored attempt %d, case says %q", stored, got.Description)
+	}
+	if n, err := s.Relay(ctx, []string{"w"}, base, 100); err != nil || n != 1 {
+		t.Errorf("relayed %d events, %v; want the one case.registered", n, err)
 	}
 }
