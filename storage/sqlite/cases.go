@@ -874,6 +874,15 @@ func (s *CaseStore) MarkActivitySeen(ctx context.Context, caseID, unitID string,
 	return ok, err
 }
 
+// sqlLimit is limit for a LIMIT clause: none (-1) when not positive, as a
+// MongoDB find's limit 0 is.
+func sqlLimit(limit int) int {
+	if limit <= 0 {
+		return -1
+	}
+	return limit
+}
+
 // overdueQueries are the steps with a deadline: the status a case waits in and the
 // column holding the date, each served by its index.
 var overdueQueries = []struct{ kind, query string }{
@@ -889,7 +898,7 @@ var overdueQueries = []struct{ kind, query string }{
 func (s *CaseStore) OverdueSteps(ctx context.Context, today string, limit int) ([]triage.Overdue, error) {
 	var out []triage.Overdue
 	for _, q := range overdueQueries {
-		rows, err := s.db.r.QueryContext(ctx, q.query, today, limit)
+		rows, err := s.db.r.QueryContext(ctx, q.query, today, sqlLimit(limit))
 		if err != nil {
 			return nil, storeError("find overdue "+q.kind, err, nil, nil)
 		}
@@ -954,7 +963,7 @@ func (s *CaseStore) Escalate(ctx context.Context, o triage.Overdue, n triage.Not
 // Notifications lists a unit's notifications, newest first.
 func (s *CaseStore) Notifications(ctx context.Context, unitID string, limit int) ([]triage.Notification, error) {
 	rows, err := s.db.r.QueryContext(ctx, `SELECT id, unit_id, case_number, case_unit, kind, due, created_at FROM notifications
-		WHERE unit_id = ? ORDER BY created_at DESC, id LIMIT ?`, unitID, limit)
+		WHERE unit_id = ? ORDER BY created_at DESC, id LIMIT ?`, unitID, sqlLimit(limit))
 	if err != nil {
 		return nil, storeError("list notifications", err, nil, nil)
 	}

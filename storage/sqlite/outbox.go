@@ -29,7 +29,7 @@ func (s *CaseStore) Relay(ctx context.Context, webhooks []string, now time.Time,
 	var n int
 	err := s.db.Tx(ctx, func(tx *sql.Tx) error {
 		n = 0
-		rows, err := tx.QueryContext(ctx, "SELECT seq, id, type, case_number, unit_id, at, data FROM case_events ORDER BY seq LIMIT ?", limit)
+		rows, err := tx.QueryContext(ctx, "SELECT seq, id, type, case_number, unit_id, at, data FROM case_events ORDER BY seq LIMIT ?", sqlLimit(limit))
 		if err != nil {
 			return err
 		}
@@ -85,7 +85,7 @@ func (s *CaseStore) Relay(ctx context.Context, webhooks []string, now time.Time,
 // Due implements outbox.Store: pending deliveries whose next attempt is due, oldest first.
 func (s *CaseStore) Due(ctx context.Context, now time.Time, limit int) ([]outbox.Delivery, error) {
 	rows, err := s.db.r.QueryContext(ctx, `SELECT event_id, webhook, attempts, event FROM deliveries
-		WHERE status = 'pending' AND next_at <= ? ORDER BY next_at, event_id, webhook LIMIT ?`, ms(now).UnixMilli(), limit)
+		WHERE status = 'pending' AND next_at <= ? ORDER BY next_at, event_id, webhook LIMIT ?`, ms(now).UnixMilli(), sqlLimit(limit))
 	if err != nil {
 		return nil, storeError("find due deliveries", err, nil, nil)
 	}
