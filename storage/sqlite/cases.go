@@ -337,7 +337,7 @@ func (d *caseDoc) fill(c *intake.Case) {
 }
 
 const caseColumns = "id, number, receipt_hash, unit_id, status, category, division, filed_by, assignee, received_at, " +
-	"acceptance_due, feedback_due, transfer_due, next_due, evidence_bytes, new_activity, reporter_activity_n, version, updated_at, doc"
+	"acceptance_due, feedback_due, transfer_due, escalated, next_due, evidence_bytes, new_activity, reporter_activity_n, version, updated_at, doc"
 
 func scanCase(s interface{ Scan(...any) error }) (stored, error) {
 	c := &intake.Case{}
@@ -345,6 +345,7 @@ func scanCase(s interface{ Scan(...any) error }) (stored, error) {
 		received    int64
 		updated     sql.NullInt64
 		transferDue string
+		escalated   string
 		nextDue     string
 		doc         string
 		category    string
@@ -352,7 +353,7 @@ func scanCase(s interface{ Scan(...any) error }) (stored, error) {
 		newActivity bool
 	)
 	if err := s.Scan(&c.ID, &c.Number, &c.ReceiptHash, &c.UnitID, &status, &category, &c.Location.Division, &c.FiledBy, &c.Assignee,
-		&received, &c.AcceptanceDue, &c.FeedbackDue, &transferDue, &nextDue, &c.EvidenceBytes, &newActivity,
+		&received, &c.AcceptanceDue, &c.FeedbackDue, &transferDue, &escalated, &nextDue, &c.EvidenceBytes, &newActivity,
 		&c.ReporterActivityN, &c.Version, &updated, &doc); err != nil {
 		return stored{}, err
 	}
@@ -377,8 +378,12 @@ func (s stored) args() ([]any, error) {
 	if c.Transfer != nil {
 		transferDue = c.Transfer.Due
 	}
+	escalated := ""
+	if len(c.Escalated) > 0 {
+		escalated = "," + strings.Join(c.Escalated, ",") + ","
+	}
 	return []any{c.ID, c.Number, c.ReceiptHash, c.UnitID, string(c.Status), string(c.Category), c.Location.Division, c.FiledBy, c.Assignee,
-		ms(c.ReceivedAt).UnixMilli(), c.AcceptanceDue, c.FeedbackDue, transferDue, s.nextDue, c.EvidenceBytes, c.NewActivity,
+		ms(c.ReceivedAt).UnixMilli(), c.AcceptanceDue, c.FeedbackDue, transferDue, escalated, s.nextDue, c.EvidenceBytes, c.NewActivity,
 		c.ReporterActivityN, c.Version, millis(c.UpdatedAt), string(doc)}, nil
 }
 
@@ -422,7 +427,7 @@ func (s *CaseStore) CreateCase(ctx context.Context, c *intake.Case) error {
 		return err
 	}
 	err = s.db.Tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, "INSERT INTO cases ("+caseColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", args...); err != nil {
+		if _, err := tx.ExecContext(ctx, "INSERT INTO cases ("+caseColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", args...); err != nil {
 			return err
 		}
 		return insertEvent(ctx, tx, c.ID, "case.registered", c.Number, c.UnitID, c.ReceivedAt,
@@ -607,7 +612,7 @@ func (s *CaseStore) update(ctx context.Context, op, id string, change func(tx *s
 		}
 		res, err := tx.ExecContext(ctx, `UPDATE cases SET number = ?, receipt_hash = ?, unit_id = ?, status = ?, category = ?,
 			division = ?, filed_by = ?, assignee = ?, received_at = ?, acceptance_due = ?, feedback_due = ?, transfer_due = ?,
-			next_due = ?, evidence_bytes = ?, new_activity = ?, reporter_activity_n = ?, version = ?, updated_at = ?, doc = ?
+			escalated = ?, next_due = ?, evidence_bytes = ?, new_activity = ?, reporter_activity_n = ?, version = ?, updated_at = ?, doc = ?
 			WHERE id = ? AND version = ?`, append(args[1:], id, read)...)
 		if err != nil {
 			return err
@@ -886,15 +891,14 @@ func sqlLimit(limit int) int {
 // overdueQueries are the steps with a deadline: the status a case waits in and the
 // column holding the date, each served by its index.
 var overdueQueries = []struct{ kind, query string }{
-	{"acceptance", "SELECT " + caseColumns + " FROM cases WHERE status = 'registered' AND acceptance_due > '' AND acceptance_due < ? LIMIT ?"},
-	{"feedback", "SELECT " + caseColumns + " FROM cases WHERE status = 'concluded' AND feedback_due > '' AND feedback_due < ? LIMIT ?"},
-	{"transfer", "SELECT " + caseColumns + " FROM cases WHERE transfer_due > '' AND transfer_due < ? LIMIT ?"},
+	{"acceptance", "SELECT " + caseColumns + " FROM cases WHERE status = 'registered' AND acceptance_due > '' AND acceptance_due < ? AND escalated NOT LIKE '%,acceptance,%' LIMIT ?"},
+	{"feedback", "SELECT " + caseColumns + " FROM cases WHERE status = 'concluded' AND feedback_due > '' AND feedback_due < ? AND escalated NOT LIKE '%,feedback,%' LIMIT ?"},
+	{"transfer", "SELECT " + caseColumns + " FROM cases WHERE transfer_due > '' AND transfer_due < ? AND escalated NOT LIKE '%,transfer,%' LIMIT ?"},
 }
 
 // OverdueSteps implements triage.EscalationStore. Dates are YYYY-MM-DD strings, which
-// compare as dates. Steps already escalated are skipped after the read (the list of
-// marks is in the doc column), so a query may return fewer than limit while more are
-// overdue; the escalator runs again.
+// compare as dates. Steps already escalated are left out by the query, before the
+// limit: an escalated case stays overdue, and must not hide newer ones.
 func (s *CaseStore) OverdueSteps(ctx context.Context, today string, limit int) ([]triage.Overdue, error) {
 	var out []triage.Overdue
 	for _, q := range overdueQueries {
@@ -909,9 +913,6 @@ func (s *CaseStore) OverdueSteps(ctx context.Context, today string, limit int) (
 				return nil, storeError("find overdue "+q.kind, err, nil, nil)
 			}
 			c := st.c
-			if slices.Contains(c.Escalated, q.kind) {
-				continue
-			}
 			o := triage.Overdue{CaseID: c.ID, Number: c.Number, UnitID: c.UnitID, Kind: q.kind}
 			switch q.kind {
 			case "acceptance":

@@ -60,6 +60,7 @@ func Cases(t *testing.T, newStore func(t *testing.T) CaseStore) {
 		{"ReporterActivity", testReporterActivity},
 		{"Escalation", testEscalation},
 		{"Escalator", testEscalator},
+		{"OverdueBeyondTheLimit", testOverdueBeyondTheLimit},
 		{"Reroute", testReroute},
 		{"Outbox", testOutbox},
 		{"OutboxGivesUp", testOutboxGivesUp},
@@ -980,5 +981,29 @@ func testCreateConcurrent(t *testing.T, s CaseStore) {
 	}
 	if n, err := s.Relay(ctx, []string{"w"}, base, 100); err != nil || n != 1 {
 		t.Errorf("relayed %d events, %v; want the one case.registered", n, err)
+	}
+}
+
+// testOverdueBeyondTheLimit: escalated cases stay overdue; with more of them than
+// the escalator's limit, a newly overdue step must still be listed.
+func testOverdueBeyondTheLimit(t *testing.T, s CaseStore) {
+	ctx := context.Background()
+	const limit = 3
+	for i := range limit + 2 {
+		c := newCase(i, "unit-a", "330782", base) // acceptance due 2026-03-20
+		mustCreate(t, s, c)
+		o := triage.Overdue{CaseID: c.ID, Number: c.Number, UnitID: c.UnitID, Kind: "acceptance", Due: c.AcceptanceDue}
+		if _, err := s.Escalate(ctx, o, triage.Notification{ID: c.ID + ":acceptance", UnitID: "parent", Case: c.Number, CaseUnit: c.UnitID, Kind: "acceptance", Due: c.AcceptanceDue, CreatedAt: base}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	late := newCase(99, "unit-a", "330782", base)
+	mustCreate(t, s, late)
+	got, err := s.OverdueSteps(ctx, "2026-03-21", limit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0].CaseID != late.ID {
+		t.Errorf("OverdueSteps(limit %d) = %+v; want only %s, the one not yet escalated", limit, got, late.ID)
 	}
 }

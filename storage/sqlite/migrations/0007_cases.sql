@@ -16,6 +16,7 @@ CREATE TABLE cases (
 	acceptance_due       TEXT    NOT NULL DEFAULT '',
 	feedback_due         TEXT    NOT NULL DEFAULT '',
 	transfer_due         TEXT    NOT NULL DEFAULT '',   -- the pending transfer's due date
+	escalated            TEXT    NOT NULL DEFAULT '',   -- the steps escalated, ",acceptance,transfer,"
 	next_due             TEXT    NOT NULL DEFAULT '',   -- the deadline the case waits on; '' for none
 	evidence_bytes       INTEGER NOT NULL DEFAULT 0,
 	new_activity         INTEGER NOT NULL DEFAULT 0,
