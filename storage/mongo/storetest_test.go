@@ -50,3 +50,9 @@ func TestIdempotencyStoreConformance(t *testing.T) {
 		storetest.Idempotency(t, func(t *testing.T) intake.IdempotencyStore { return NewCaseStore(openTestDB(t, tg)) })
 	})
 }
+
+func TestCaseStoreConformance(t *testing.T) {
+	forEachTarget(t, func(t *testing.T, tg target) {
+		storetest.Cases(t, func(t *testing.T) storetest.CaseStore { return NewCaseStore(openTestDB(t, tg)) })
+	})
+}

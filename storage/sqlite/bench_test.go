@@ -143,3 +143,76 @@ func BenchmarkIntakeWrites(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkCaseReads shows how a unit's queue page (50 cases by nearest deadline, as
+// the console opens it, and the page after it) and a case read by number grow with
+// the cases stored, filled through CaseStore.CreateCase: 10 units, deadlines spread
+// over 60 days. The file is opened with synchronous=OFF so that filling 100,000
+// cases takes seconds; reads do not depend on it.
+//
+//	go test ./storage/sqlite/ -run '^$' -bench CaseReads -benchtime 2000x
+func BenchmarkCaseReads(b *testing.B) {
+	ctx := context.Background()
+	const units = 10
+	received := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	for _, n := range []int{1_000, 10_000, 100_000} {
+		db, err := open(ctx, filepath.Join(b.TempDir(), FileName), nil, options{migrations: migrations, busy: busyTimeout, synchronous: "OFF"})
+		if err != nil {
+			b.Fatal(err)
+		}
+		s := NewCaseStore(db)
+		for i := range n {
+			c := benchCase(i, fmt.Sprintf("unit-%02d", i%units), received.Add(time.Duration(i)*time.Second))
+			if err := s.CreateCase(ctx, c); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.Run(fmt.Sprintf("queue-by-due/cases=%d", n), func(b *testing.B) {
+			i := 0
+			for b.Loop() {
+				i++
+				page, err := s.ListCases(ctx, intake.CaseFilter{UnitID: fmt.Sprintf("unit-%02d", i%units), SortByDue: true, Limit: 50})
+				if err != nil || len(page) != 50 {
+					b.Fatalf("%d cases, %v", len(page), err)
+				}
+			}
+		})
+		first, err := s.ListCases(ctx, intake.CaseFilter{UnitID: "unit-03", SortByDue: true, Limit: 50})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(fmt.Sprintf("queue-by-due-next-page/cases=%d", n), func(b *testing.B) {
+			for b.Loop() {
+				page, err := s.ListCases(ctx, intake.CaseFilter{UnitID: "unit-03", SortByDue: true, Limit: 50, After: first[49].ID})
+				if err != nil || len(page) != 50 {
+					b.Fatalf("%d cases, %v", len(page), err)
+				}
+			}
+		})
+		b.Run(fmt.Sprintf("case-by-number/cases=%d", n), func(b *testing.B) {
+			i := 0
+			for b.Loop() {
+				i++
+				if _, err := s.CaseByNumber(ctx, fmt.Sprintf("QF-330782-2026-%06d", i%n)); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+		if err := db.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// benchCase is a registered real-name case of a typical size, due within 60 days.
+func benchCase(i int, unit string, received time.Time) *intake.Case {
+	return &intake.Case{
+		ID: fmt.Sprintf("case-%07d", i), Number: fmt.Sprintf("QF-330782-2026-%06d", i), Source: "app", Category: "arbitrary_fees",
+		Subject:     intake.Subject{Kind: intake.SubjectOrganization, Organization: &intake.OrgSubject{CreditCode: "51330782MJ0000000X", Name: "义乌市某某协会"}},
+		Description: "以会员费名义向企业强制收费，涉及多家企业，金额较大。", Location: intake.Location{Division: "330782001", Address: "稠城街道"},
+		RealName: true, Identity: &intake.SealedIdentity{Ciphertext: bytes.Repeat([]byte{0x5a}, 400), Recipients: []string{"age1custodian"}, SealedAt: received},
+		ReceiptHash: []byte(fmt.Sprintf("receipt-hash-%07d", i)), Status: intake.StatusRegistered, UnitID: unit,
+		Decision:   intake.Decision{UnitID: unit, UnitName: "义乌市民政局", Reason: "属地管辖", Router: "rules/v1", DecidedAt: received},
+		ReceivedAt: received, AcceptanceDue: received.AddDate(0, 0, i*7919%60).Format(time.DateOnly), Version: 1, UpdatedAt: received,
+	}
+}

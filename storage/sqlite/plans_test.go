@@ -92,6 +92,7 @@ var wholeTableReads = []struct{ suffix, why string }{
 	{"FROM calendar_years ORDER BY year", "every stored year, by key"},
 	{"FROM recipients ORDER BY added_at, id", "every key, for the sealer"},
 	{"FROM schema_migrations ORDER BY version", "every applied migration, at start"},
+	{"FROM case_events ORDER BY seq LIMIT ?", "the rowid B-tree in order: every waiting event is to be relayed"},
 }
 
 var scanLine = regexp.MustCompile(`^SCAN (\w+)`)
@@ -119,6 +120,7 @@ func TestQueriesUseIndexes(t *testing.T) {
 		storetest.Counters(t, func(t *testing.T) intake.Counters { return NewCounterStore(newDB(t)) })
 		storetest.Idempotency(t, func(t *testing.T) intake.IdempotencyStore { return NewIdempotencyStore(newDB(t)) })
 		storetest.Ledger(t, newLedgerStore(func(tb testing.TB) *DB { return newDB(tb.(*testing.T)) }), ledgerHooks)
+		storetest.Cases(t, func(t *testing.T) storetest.CaseStore { return NewCaseStore(newDB(t)) })
 		ctx := context.Background()
 		db := newDB(t)
 		if _, err := db.PurgeExpired(ctx); err != nil {

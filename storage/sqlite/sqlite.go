@@ -10,14 +10,18 @@
 // routing rules (RuleStore), the registry (OrgStore, UnitStore), custody's keys
 // (RecipientStore as custody.KeyStore), the leases of periodic jobs (LeaseStore), the
 // case-number counters (CounterStore), the idempotency records of filing
-// (IdempotencyStore) and the donation ledger (LedgerStore as donations.Store: entries,
-// heads, verifications, photos, statements, corrections, alerts); and DB.Backup, the
-// online copy of the file. Still missing: cases themselves (with messages, evidence,
-// the outbox, escalation and notifications), custody's disclosures and re-seal tasks,
-// stats, retention and ReferencedObjects (which must include the ledger's photo
-// objects, ledger_photos.object_key and original_key); the wiring in cmd/qingfeng;
-// `qingfeng migrate`, the backup archive (with the objects) and restore; migrating a
-// FerretDB data directory.
+// (IdempotencyStore), the cases (CaseStore: intake.CaseStore with messages,
+// evidence and reporter activity, the workflow's steps, transfers, re-routing, the
+// queue's counts, escalation and its notifications, and the outbox: case events
+// written in the transaction of each change, relayed to deliveries) and the donation
+// ledger (LedgerStore as donations.Store: entries, heads, verifications, photos,
+// statements, corrections, alerts); and DB.Backup, the online copy of the file.
+// Still missing: custody's disclosures and re-seal tasks, stats, retention and
+// ReferencedObjects (which must include the ledger's photo objects,
+// ledger_photos.object_key and original_key); filing in one transaction (case,
+// number, idempotency record, audit entry: see Durability below); the wiring in
+// cmd/qingfeng; `qingfeng migrate`, the backup archive (with the objects) and
+// restore; migrating a FerretDB data directory.
 //
 // Adding a store: a new migrations/NNNN_name.sql (never edit a released one), row
 // types and queries here, its scenarios in storage/storetest run from both packages'

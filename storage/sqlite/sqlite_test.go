@@ -513,3 +513,7 @@ func TestBackgroundCheckpoint(t *testing.T) {
 		t.Errorf("after the checkpoint: %v", err)
 	}
 }
+
+func TestCaseStoreConformance(t *testing.T) {
+	storetest.Cases(t, func(t *testing.T) storetest.CaseStore { return NewCaseStore(openTestDB(t)) })
+}
