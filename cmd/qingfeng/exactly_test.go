@@ -222,8 +222,15 @@ func newSwitchProxy(t *testing.T, target string) *switchProxy {
 
 func (p *switchProxy) up() {
 	ln := listenStable(p.t, p.addr)
+	// A real MinIO checks the request's signature, which covers the Host header the
+	// client sent (the proxy's address); the embedded S3 server refuses any Host but
+	// its own (421). So the header is rewritten for the embedded server only.
+	realS3 := os.Getenv("QF_TEST_S3_ENDPOINT") != ""
 	rp := &httputil.ReverseProxy{Rewrite: func(r *httputil.ProxyRequest) {
-		r.Out.URL.Scheme, r.Out.URL.Host, r.Out.Host = "http", p.target, p.target
+		r.Out.URL.Scheme, r.Out.URL.Host = "http", p.target
+		if !realS3 {
+			r.Out.Host = p.target
+		}
 	}}
 	p.mu.Lock()
 	p.addr, p.server, p.ln = ln.Addr().String(), &http.Server{Handler: rp}, ln
@@ -871,8 +878,18 @@ func TestOrphanAfterKill9(t *testing.T) {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	dir := t.TempDir()
+	// The killed server and the one started after it use the same object store: the
+	// real MinIO when the tests have one, else the embedded S3 in dir.
+	s3 := map[string]string{}
+	if ep := os.Getenv("QF_TEST_S3_ENDPOINT"); ep != "" {
+		s3 = map[string]string{"S3_ENDPOINT": ep, "S3_ACCESS_KEY": os.Getenv("QF_TEST_S3_ACCESS_KEY"),
+			"S3_SECRET_KEY": os.Getenv("QF_TEST_S3_SECRET_KEY"), "S3_BUCKET": fmt.Sprintf("qf-kill9-%d", time.Now().UnixNano())}
+	}
 	cmd := exec.Command(bin)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + dir, "QF_ADDR=127.0.0.1:0", "QF_DATA_DIR=" + dir, "QF_LOG_FORMAT=json"}
+	for k, v := range s3 {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -936,7 +953,13 @@ func TestOrphanAfterKill9(t *testing.T) {
 	killed = true
 	pw.CloseWithError(errors.New("server killed"))
 
-	m := &Main{Config: testConfig(t, dir, nil), Log: slog.New(slog.NewJSONHandler(io.Discard, nil)), Stderr: io.Discard}
+	restart := testConfig(t, dir, nil)
+	if len(s3) == 0 {
+		restart.S3Endpoint = "" // testConfig may name the real MinIO: use the embedded S3, as the binary did
+	} else {
+		restart.S3Bucket = s3["S3_BUCKET"]
+	}
+	m := &Main{Config: restart, Log: slog.New(slog.NewJSONHandler(io.Discard, nil)), Stderr: io.Discard}
 	if err := m.Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}
