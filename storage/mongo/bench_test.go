@@ -9,6 +9,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/qingfeng-zj/qingfeng/intake"
+	"github.com/qingfeng-zj/qingfeng/storage/storetest"
 )
 
 // BenchmarkCreateCase and BenchmarkRawInsert insert the same case documents into the
@@ -24,7 +25,7 @@ func BenchmarkCreateCase(b *testing.B) {
 		b.ReportAllocs()
 		b.ResetTimer()
 		for i := range b.N {
-			if err := s.CreateCase(ctx, newCase(i, "unit-a", "330782", base)); err != nil {
+			if err := s.CreateCase(ctx, storetest.NewCase(i, "unit-a", "330782", base)); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -36,7 +37,7 @@ func BenchmarkRawInsert(b *testing.B) {
 		ctx := context.Background()
 		docs := make([]bson.Raw, b.N)
 		for i := range docs {
-			raw, err := bson.Marshal(toCaseDoc(newCase(i, "unit-a", "330782", base)))
+			raw, err := bson.Marshal(toCaseDoc(storetest.NewCase(i, "unit-a", "330782", base)))
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -77,7 +78,7 @@ func seedBenchCases(b *testing.B, db *DB) *CaseStore {
 	s := NewCaseStore(db)
 	ctx := context.Background()
 	for i := range benchCases {
-		c := newCase(i, fmt.Sprintf("unit-%d", i%10), "330782", base.Add(time.Duration(i)*time.Second))
+		c := storetest.NewCase(i, fmt.Sprintf("unit-%d", i%10), "330782", base.Add(time.Duration(i)*time.Second))
 		if err := s.CreateCase(ctx, c); err != nil {
 			b.Fatal(err)
 		}

@@ -40,43 +40,6 @@ func runConformance(t *testing.T, newDB func(t *testing.T) *DB) {
 // millisecond precision, which is what BSON keeps.
 var base = time.Date(2026, 3, 14, 9, 26, 53, 589_000_000, time.FixedZone("CST", 8*3600))
 
-func ptr[T any](v T) *T { return &v }
-
-// newCase returns a fully populated case; i makes its keys unique.
-func newCase(i int, unit, division string, received time.Time) *intake.Case {
-	return &intake.Case{
-		ID:       fmt.Sprintf("case-%04d", i),
-		Number:   fmt.Sprintf("QF-%s-2026-%06d", division[:min(6, len(division))], i),
-		Source:   "app",
-		Category: "arbitrary_fees",
-		Subject: intake.Subject{
-			Kind:         intake.SubjectOrganization,
-			Organization: &intake.OrgSubject{CreditCode: "51330782MJ0000000X", Name: "义乌市某某协会"},
-		},
-		Description: "以会员费名义向企业强制收费。",
-		Location:    intake.Location{Division: division, Address: "稠城街道", Lat: ptr(29.3), Lng: ptr(120.07)},
-		OccurredOn:  "2026-02",
-		RealName:    true,
-		Identity: &intake.SealedIdentity{
-			Ciphertext: []byte("age-encryption.org/v1\n..."),
-			Recipients: []string{"age1custodian"},
-			SealedAt:   received,
-		},
-		ReceiptHash: []byte(fmt.Sprintf("receipt-hash-%04d", i)),
-		Status:      intake.StatusRegistered,
-		UnitID:      unit,
-		Decision: intake.Decision{
-			UnitID: unit, UnitName: "义乌市民政局", Reason: "属地管辖", Router: "rules/v1",
-			Inputs: map[string]string{"division": division}, DecidedAt: received,
-		},
-		Warnings:      []intake.Warning{{Field: "subject.organization.credit_code", Code: "checksum", Message: "校验位不符"}},
-		ReceivedAt:    received,
-		AcceptanceDue: "2026-03-20",
-		Version:       1,
-		UpdatedAt:     received,
-	}
-}
-
 // inUTC returns c as it reads back: every time in UTC.
 func inUTC(c *intake.Case) *intake.Case {
 	out := *c

@@ -7,6 +7,7 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 
+	"github.com/qingfeng-zj/qingfeng/storage/storetest"
 	"github.com/qingfeng-zj/qingfeng/triage"
 )
 
@@ -20,7 +21,7 @@ func TestEscalationCrashBetweenNotifyAndMark(t *testing.T) {
 		db := openTestDB(t, tg)
 		s := NewCaseStore(db)
 		at := time.Date(2026, 10, 1, 2, 0, 0, 0, time.UTC)
-		c := newCase(2, "330782-mz", "330782", at)
+		c := storetest.NewCase(2, "330782-mz", "330782", at)
 		c.AcceptanceDue = "2026-10-22"
 		if err := s.CreateCase(ctx, c); err != nil {
 			t.Fatal(err)

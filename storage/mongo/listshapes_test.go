@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/qingfeng-zj/qingfeng/intake"
+	"github.com/qingfeng-zj/qingfeng/storage/storetest"
 )
 
 // TestListCasesQueryShapes sends every query GET /v1/cases can make of ListCases (each
@@ -16,7 +17,7 @@ func TestListCasesQueryShapes(t *testing.T) {
 	forEachTarget(t, func(t *testing.T, tg target) {
 		db := openTestDB(t, tg)
 		s := NewCaseStore(db)
-		c := newCase(1, "unit-a", "330782001", base)
+		c := storetest.NewCase(1, "unit-a", "330782001", base)
 		c.FiledBy = "liaison-1"
 		mustCreate(t, s, c)
 		scopes := map[string]intake.CaseFilter{

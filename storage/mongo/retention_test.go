@@ -29,6 +29,7 @@ import (
 	"github.com/qingfeng-zj/qingfeng/retention"
 	"github.com/qingfeng-zj/qingfeng/storage/blob"
 	"github.com/qingfeng-zj/qingfeng/storage/embedded"
+	"github.com/qingfeng-zj/qingfeng/storage/storetest"
 )
 
 // retentionPeriod is the period the tests purge with: five years.
@@ -69,7 +70,7 @@ func closedCase(t *testing.T, db *DB, blobs intake.EvidenceStore, i int, closedA
 	ctx := context.Background()
 	s := NewCaseStore(db)
 	received := closedAt.AddDate(-1, 0, 0)
-	c := newCase(i, "330782-mz", "330782", received)
+	c := storetest.NewCase(i, "330782-mz", "330782", received)
 	tag := fmt.Sprintf("%04d", i)
 	f := retentionFixture{c: c, tag: tag, markers: []string{
 		"DESC-MARKER-" + tag, "ADDR-MARKER-" + tag, "NAME-MARKER-" + tag, "MSG-MARKER-" + tag, "IDENTITY-MARKER-" + tag,

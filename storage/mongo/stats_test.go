@@ -13,6 +13,7 @@ import (
 
 	"github.com/qingfeng-zj/qingfeng/intake"
 	"github.com/qingfeng-zj/qingfeng/stats"
+	"github.com/qingfeng-zj/qingfeng/storage/storetest"
 )
 
 // cst is Asia/Shanghai: every date and month in the statistics is counted there.
@@ -95,7 +96,7 @@ func loadStatsFixture(t *testing.T, s *CaseStore) map[string]statsCase {
 	t.Helper()
 	byNumber := map[string]statsCase{}
 	for _, f := range statsFixture {
-		c := newCase(f.n, f.unit, f.division, sh(t, f.received))
+		c := storetest.NewCase(f.n, f.unit, f.division, sh(t, f.received))
 		c.Category, c.RealName, c.Status = f.category, f.realName, f.status
 		c.AcceptanceDue, c.FeedbackDue, c.Escalated = f.acceptanceDue, f.feedbackDue, f.escalated
 		if !f.realName {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/qingfeng-zj/qingfeng"
 	"github.com/qingfeng-zj/qingfeng/intake"
+	"github.com/qingfeng-zj/qingfeng/storage/storetest"
 	"github.com/qingfeng-zj/qingfeng/triage"
 )
 
@@ -36,7 +37,7 @@ func BenchmarkQueuePage(b *testing.B) {
 		start := time.Now()
 		batch := make([]any, 0, 1000)
 		for i := range n {
-			c := newCase(i, fmt.Sprintf("unit-%d", i%100), "330782", base.Add(time.Duration(i)*time.Second))
+			c := storetest.NewCase(i, fmt.Sprintf("unit-%d", i%100), "330782", base.Add(time.Duration(i)*time.Second))
 			c.ID, c.ReceiptHash = fmt.Sprintf("case-%07d", i), []byte(fmt.Sprintf("receipt-%07d", i))
 			c.Number = fmt.Sprintf("QF-330782-2026-%07d", i)
 			c.AcceptanceDue = base.AddDate(0, 0, i%60).Format(time.DateOnly)
@@ -105,7 +106,7 @@ func BenchmarkTransitions(b *testing.B) {
 			out := make([]*intake.Case, k)
 			for i := range out {
 				seq++
-				c := newCase(seq, "unit-a", "330782", base)
+				c := storetest.NewCase(seq, "unit-a", "330782", base)
 				c.ID, c.Number, c.ReceiptHash = fmt.Sprintf("t-%07d", seq), fmt.Sprintf("QF-330782-2026-%07d", seq), []byte(fmt.Sprint("r", seq))
 				if err := s.CreateCase(ctx, c); err != nil {
 					b.Fatal(err)

@@ -43,7 +43,7 @@ func wantActivity(t *testing.T, c *intake.Case, flagged bool, n int64) {
 
 func testActivityMarking(t *testing.T, s CaseStore) {
 	ctx := context.Background()
-	c := newCase(1, "mz-330782", "330782", base)
+	c := NewCase(1, "mz-330782", "330782", base)
 	c.Status = intake.StatusClosed // closed cases are marked like any other
 	mustCreate(t, s, c)
 	wantActivity(t, loadCase(t, s, c.ID), false, 0)
@@ -141,7 +141,7 @@ func testActivityQueue(t *testing.T, s CaseStore) {
 	want := map[string][]string{}
 	for i := range 12 {
 		unit := units[i%2]
-		c := newCase(i, unit, "330782", base.Add(time.Duration(i)*time.Minute))
+		c := NewCase(i, unit, "330782", base.Add(time.Duration(i)*time.Minute))
 		mustCreate(t, s, c)
 		switch i % 3 {
 		case 0: // a message
@@ -197,7 +197,7 @@ func testActivitySequences(t *testing.T, s CaseStore) {
 	}
 	for seed := range uint64(12) {
 		rng := rand.New(rand.NewPCG(seed, 2026))
-		c := newCase(int(seed), units[0], "330782", base)
+		c := NewCase(int(seed), units[0], "330782", base)
 		mustCreate(t, s, c)
 		owner := units[0]
 		sent := 0 // reporter messages and uploads so far
@@ -293,7 +293,7 @@ func testActivitySequences(t *testing.T, s CaseStore) {
 func testActivityConcurrent(t *testing.T, s CaseStore) {
 	ctx := context.Background()
 	const unit, n = "mz-330782", 32
-	c := newCase(1, unit, "330782", base)
+	c := NewCase(1, unit, "330782", base)
 	mustCreate(t, s, c)
 
 	read := func() (snap *intake.Case, shown int, cleared bool, err error) {

@@ -74,8 +74,9 @@ func Cases(t *testing.T, newStore func(t *testing.T) CaseStore) {
 
 func ptr[T any](v T) *T { return &v }
 
-// newCase returns a fully populated case; i makes its keys unique.
-func newCase(i int, unit, division string, received time.Time) *intake.Case {
+// NewCase returns a fully populated case; i makes its keys unique. The stores'
+// package-internal tests use it too.
+func NewCase(i int, unit, division string, received time.Time) *intake.Case {
 	return &intake.Case{
 		ID:       fmt.Sprintf("case-%04d", i),
 		Number:   fmt.Sprintf("QF-%s-2026-%06d", division[:min(6, len(division))], i),
@@ -139,14 +140,14 @@ func mustCreate(t *testing.T, s CaseStore, cs ...*intake.Case) {
 
 func testCaseRoundTrip(t *testing.T, s CaseStore) {
 	ctx := context.Background()
-	withEvidence := newCase(1, "unit-a", "330782", base)
+	withEvidence := NewCase(1, "unit-a", "330782", base)
 	withEvidence.Evidence = []intake.Evidence{{
 		ID: "ev-1", ObjectKey: "cases/case-0001/ev-1", ContentType: "image/jpeg", Size: 1234,
 		SHA256Received: "aa", SHA256Stored: "bb", MetadataRemoved: true, OriginalKey: "sealed/ev-1",
 		UploadedBy: "reporter", UploadedAt: base,
 	}}
 	withEvidence.EvidenceBytes = 1234
-	anonymous := newCase(2, "unit-a", "330782001", base.Add(time.Minute))
+	anonymous := NewCase(2, "unit-a", "330782001", base.Add(time.Minute))
 	anonymous.RealName = false
 	anonymous.Identity = nil
 	anonymous.AcceptanceDue = ""
@@ -182,7 +183,7 @@ func testCaseRoundTrip(t *testing.T, s CaseStore) {
 
 func testCaseLookupNotFound(t *testing.T, s CaseStore) {
 	ctx := context.Background()
-	mustCreate(t, s, newCase(1, "unit-a", "330782", base))
+	mustCreate(t, s, NewCase(1, "unit-a", "330782", base))
 	tests := []struct {
 		name string
 		get  func() (*intake.Case, error)
@@ -205,7 +206,7 @@ func testCaseLookupNotFound(t *testing.T, s CaseStore) {
 
 func testCaseDuplicates(t *testing.T, s CaseStore) {
 	ctx := context.Background()
-	orig := newCase(1, "unit-a", "330782", base)
+	orig := NewCase(1, "unit-a", "330782", base)
 	mustCreate(t, s, orig)
 	tests := []struct {
 		name   string
@@ -217,13 +218,13 @@ func testCaseDuplicates(t *testing.T, s CaseStore) {
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := newCase(100+i, "unit-a", "330782", base)
+			c := NewCase(100+i, "unit-a", "330782", base)
 			tt.modify(c)
 			wantCode(t, s.CreateCase(ctx, c), qingfeng.ECONFLICT)
 		})
 	}
 	t.Run("missing keys", func(t *testing.T) {
-		c := newCase(200, "unit-a", "330782", base)
+		c := NewCase(200, "unit-a", "330782", base)
 		c.ReceiptHash = nil
 		if err := s.CreateCase(ctx, c); err == nil {
 			t.Fatal("CreateCase without a receipt hash succeeded")
@@ -238,7 +239,7 @@ func ev(id string, size int64) intake.Evidence {
 
 func testAddEvidence(t *testing.T, s CaseStore) {
 	ctx := context.Background()
-	c := newCase(1, "unit-a", "330782", base)
+	c := NewCase(1, "unit-a", "330782", base)
 	mustCreate(t, s, c)
 	const max = 100
 	steps := []struct {
@@ -303,7 +304,7 @@ func testAddEvidence(t *testing.T, s CaseStore) {
 
 func testAddEvidenceConcurrent(t *testing.T, s CaseStore) {
 	ctx := context.Background()
-	c := newCase(1, "unit-a", "330782", base)
+	c := NewCase(1, "unit-a", "330782", base)
 	mustCreate(t, s, c)
 	const workers, size, max = 16, 10, 100
 	errs := make([]error, workers)
@@ -366,11 +367,11 @@ func testListPagination(t *testing.T, s CaseStore) {
 	// plus cases in another unit interleaved in time.
 	var want []*intake.Case
 	for i := 24; i >= 0; i-- {
-		c := newCase(i, "unit-a", "330782", base.Add(time.Duration(i/3)*time.Second))
+		c := NewCase(i, "unit-a", "330782", base.Add(time.Duration(i/3)*time.Second))
 		c.FiledBy = "liaison-1"
 		mustCreate(t, s, c)
 		want = append(want, c)
-		mustCreate(t, s, newCase(100+i, "unit-b", "330782", base.Add(time.Duration(i/3)*time.Second)))
+		mustCreate(t, s, NewCase(100+i, "unit-b", "330782", base.Add(time.Duration(i/3)*time.Second)))
 	}
 	sort.Slice(want, func(i, j int) bool {
 		if !want[i].ReceivedAt.Equal(want[j].ReceivedAt) {
@@ -408,7 +409,7 @@ func testListPagination(t *testing.T, s CaseStore) {
 func testListFilters(t *testing.T, s CaseStore) {
 	divisions := []string{"330782", "330782001", "330782102", "330783", "330783001", "3307", "330700", "330800", "33078"}
 	for i, d := range divisions {
-		c := newCase(i, "unit-a", d, base.Add(time.Duration(i)*time.Second))
+		c := NewCase(i, "unit-a", d, base.Add(time.Duration(i)*time.Second))
 		if i%2 == 0 {
 			c.UnitID = "unit-b"
 		}
@@ -468,7 +469,7 @@ func testListFilters(t *testing.T, s CaseStore) {
 
 func testListLimits(t *testing.T, s CaseStore) {
 	for i := range maxListLimit + 5 {
-		mustCreate(t, s, newCase(i, "unit-a", "330782", base.Add(time.Duration(i)*time.Millisecond)))
+		mustCreate(t, s, NewCase(i, "unit-a", "330782", base.Add(time.Duration(i)*time.Millisecond)))
 	}
 	tests := []struct {
 		limit, want int
@@ -494,9 +495,9 @@ func testListLimits(t *testing.T, s CaseStore) {
 }
 
 func testListBadInput(t *testing.T, s CaseStore) {
-	other := newCase(2, "unit-b", "330783", base)
+	other := NewCase(2, "unit-b", "330783", base)
 	other.FiledBy = "liaison-2"
-	mustCreate(t, s, newCase(1, "unit-a", "330782", base), other)
+	mustCreate(t, s, NewCase(1, "unit-a", "330782", base), other)
 	tests := []struct {
 		name   string
 		filter intake.CaseFilter
@@ -534,7 +535,7 @@ func testMessages(t *testing.T, s CaseStore) {
 	}
 	// A reporter's message marks its case, so the cases must exist.
 	for i, id := range []string{"c1", "c2"} {
-		c := newCase(900+i, "mz-330782", "330782", base)
+		c := NewCase(900+i, "mz-330782", "330782", base)
 		c.ID = id
 		mustCreate(t, s, c)
 	}
@@ -596,7 +597,7 @@ func testListQueueFilters(t *testing.T, s CaseStore) {
 	ctx := context.Background()
 	dues := []string{"2026-03-20", "2026-03-18", "", "2026-03-18", "2026-03-25", "2026-03-19"}
 	for i, due := range dues {
-		c := newCase(i, "unit-a", "330782", base.Add(time.Duration(i)*time.Second))
+		c := NewCase(i, "unit-a", "330782", base.Add(time.Duration(i)*time.Second))
 		c.AcceptanceDue = due
 		if i%2 == 1 {
 			c.Category = "donation_misuse"
@@ -606,7 +607,7 @@ func testListQueueFilters(t *testing.T, s CaseStore) {
 		}
 		mustCreate(t, s, c)
 	}
-	mustCreate(t, s, newCase(50, "unit-b", "330782", base))
+	mustCreate(t, s, NewCase(50, "unit-b", "330782", base))
 	if err := s.Assign(ctx, "case-0003", 1, "staff-1", intake.Transition{Action: "assign", By: "lead", At: base}); err != nil {
 		t.Fatal(err)
 	}
@@ -663,7 +664,7 @@ func testListQueueFilters(t *testing.T, s CaseStore) {
 // they read; exactly one wins, the rest get ECONFLICT, and the case holds one step.
 func testTransitionConcurrent(t *testing.T, s CaseStore) {
 	ctx := context.Background()
-	c := newCase(1, "unit-a", "330782", base)
+	c := NewCase(1, "unit-a", "330782", base)
 	mustCreate(t, s, c)
 	const writers = 16
 	errs := make([]error, writers)
@@ -702,7 +703,7 @@ func testTransitionConcurrent(t *testing.T, s CaseStore) {
 // status (ECONFLICT, nothing changes), on a missing case (ENOTFOUND), then for real.
 func testWorkflowSteps(t *testing.T, s CaseStore) {
 	ctx := context.Background()
-	c := newCase(1, "unit-a", "330782", base)
+	c := NewCase(1, "unit-a", "330782", base)
 	mustCreate(t, s, c)
 	accept := intake.Transition{Action: "accept", From: intake.StatusRegistered, To: intake.StatusAccepted, By: "u1", At: base.Add(time.Hour)}
 	refused := []struct {
@@ -815,7 +816,7 @@ func testWorkflowSteps(t *testing.T, s CaseStore) {
 // were shown; staff messages and uploads do not mark.
 func testReporterActivity(t *testing.T, s CaseStore) {
 	ctx := context.Background()
-	c := newCase(1, "unit-a", "330782", base)
+	c := NewCase(1, "unit-a", "330782", base)
 	mustCreate(t, s, c)
 	wantCode(t, s.AddMessage(ctx, &intake.Message{ID: "m0", CaseID: "nope", From: intake.UploaderReporter, Kind: "message", Body: "x", CreatedAt: base}), qingfeng.ENOTFOUND)
 	if m, _ := s.Messages(ctx, "nope"); len(m) != 0 {
@@ -878,13 +879,13 @@ func testReporterActivity(t *testing.T, s CaseStore) {
 // concurrent escalators, one notification), and a new transfer clears its mark.
 func testEscalation(t *testing.T, s CaseStore) {
 	ctx := context.Background()
-	acc := newCase(1, "unit-a", "330782", base) // acceptance due 2026-03-20
-	fb := newCase(2, "unit-a", "330782", base)
+	acc := NewCase(1, "unit-a", "330782", base) // acceptance due 2026-03-20
+	fb := NewCase(2, "unit-a", "330782", base)
 	fb.Status, fb.AcceptanceDue, fb.FeedbackDue = intake.StatusConcluded, "", "2026-03-19"
-	tr := newCase(3, "unit-b", "330782", base)
+	tr := NewCase(3, "unit-b", "330782", base)
 	tr.Status, tr.AcceptanceDue = intake.StatusAccepted, ""
 	tr.Transfer = &intake.PendingTransfer{From: "unit-a", To: "unit-b", By: "lead", At: base, Due: "2026-03-18"}
-	notYet := newCase(4, "unit-a", "330782", base)
+	notYet := NewCase(4, "unit-a", "330782", base)
 	notYet.AcceptanceDue = "2026-03-21"
 	mustCreate(t, s, acc, fb, tr, notYet)
 
@@ -953,7 +954,7 @@ func testCreateConcurrent(t *testing.T, s CaseStore) {
 	var wg sync.WaitGroup
 	for i := range writers {
 		wg.Go(func() {
-			c := newCase(1, "unit-a", "330782", base)
+			c := NewCase(1, "unit-a", "330782", base)
 			c.Description = fmt.Sprint("第", i, "次提交")
 			errs[i] = s.CreateCase(ctx, c)
 		})
@@ -990,14 +991,14 @@ func testOverdueBeyondTheLimit(t *testing.T, s CaseStore) {
 	ctx := context.Background()
 	const limit = 3
 	for i := range limit + 2 {
-		c := newCase(i, "unit-a", "330782", base) // acceptance due 2026-03-20
+		c := NewCase(i, "unit-a", "330782", base) // acceptance due 2026-03-20
 		mustCreate(t, s, c)
 		o := triage.Overdue{CaseID: c.ID, Number: c.Number, UnitID: c.UnitID, Kind: "acceptance", Due: c.AcceptanceDue}
 		if _, err := s.Escalate(ctx, o, triage.Notification{ID: c.ID + ":acceptance", UnitID: "parent", Case: c.Number, CaseUnit: c.UnitID, Kind: "acceptance", Due: c.AcceptanceDue, CreatedAt: base}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	late := newCase(99, "unit-a", "330782", base)
+	late := NewCase(99, "unit-a", "330782", base)
 	mustCreate(t, s, late)
 	got, err := s.OverdueSteps(ctx, "2026-03-21", limit)
 	if err != nil {

@@ -19,7 +19,7 @@ func testEscalator(t *testing.T, s CaseStore) {
 	ctx := context.Background()
 	at := time.Date(2026, 10, 1, 2, 0, 0, 0, time.UTC)
 	for i := range 6 {
-		c := newCase(i+1, "330782-mz", "330782", at)
+		c := NewCase(i+1, "330782-mz", "330782", at)
 		c.AcceptanceDue = "2026-10-22"
 		switch i {
 		case 4: // not yet due
@@ -96,7 +96,7 @@ func testReroute(t *testing.T, s CaseStore) {
 	{
 		ctx := context.Background()
 		at := time.Date(2026, 11, 2, 1, 0, 0, 0, time.UTC)
-		c := newCase(1, "330782-mz", "330782", at)
+		c := NewCase(1, "330782-mz", "330782", at)
 		c.Decision.Candidates = []intake.Candidate{{UnitID: "330782-mz", UnitName: "义乌市民政局", RuleID: "r1", Chosen: true, Detail: "适用规则"}}
 		c.Decision.Informed = []intake.UnitRef{{ID: "330782-scjg", Name: "义乌市市场监督管理局"}}
 		c.Decision.RuleID, c.Decision.RuleVersion = "r1", 4

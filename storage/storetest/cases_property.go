@@ -39,7 +39,7 @@ func testCasesProperty(t *testing.T, s CaseStore) {
 	rng := rand.New(rand.NewPCG(seed, seed))
 	statuses := []intake.Status{intake.StatusRegistered, intake.StatusAccepted, intake.StatusDisposed, intake.StatusConcluded}
 	units := []string{"unit-a", "unit-b", "unit-c"}
-	c := newCase(1, "unit-a", "330782", base)
+	c := NewCase(1, "unit-a", "330782", base)
 	mustCreate(t, s, c)
 	m := caseModel{version: c.Version, status: c.Status, unit: c.UnitID}
 	at := base

@@ -45,7 +45,7 @@ func testOutbox(t *testing.T, s CaseStore) {
 	}))
 	defer srv.Close()
 
-	c := newCase(1, "330782-mz", "330782", base)
+	c := NewCase(1, "330782-mz", "330782", base)
 	mustCreate(t, s, c)
 	cal, _ := triage.NewCalendar()
 	tri := &triage.Service{Cases: s, Calendar: cal}
@@ -102,7 +102,7 @@ func testOutboxGivesUp(t *testing.T, s CaseStore) {
 		http.Error(w, "no", 500)
 	}))
 	defer srv.Close()
-	mustCreate(t, s, newCase(1, "330782-mz", "330782", base))
+	mustCreate(t, s, NewCase(1, "330782-mz", "330782", base))
 	now := base
 	d := &outbox.Dispatcher{Store: s, Webhooks: []outbox.Webhook{{Name: "w", URL: srv.URL}}, MaxAttempts: 3, Now: func() time.Time { return now }}
 	for range 5 {
