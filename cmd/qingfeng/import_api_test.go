@@ -27,23 +27,8 @@ import (
 // The import routes run against the shared server (main_test.go), whose data directory
 // the embedded database holds: the situation the routes exist for.
 
-type importAnswer struct {
-	Read                int `json:"read"`
-	Inserted            int `json:"inserted"`
-	Updated             int `json:"updated"`
-	Rejected            int `json:"rejected"`
-	CheckWarnings       int `json:"check_warnings"`
-	SeededDefaults      int `json:"seeded_defaults"`
-	RejectedRowsOmitted int `json:"rejected_rows_omitted"`
-	RejectedRows        []struct {
-		Row    int `json:"row"`
-		Errors []struct {
-			Field   string `json:"field"`
-			Code    string `json:"code"`
-			Message string `json:"message"`
-		} `json:"errors"`
-	} `json:"rejected_rows"`
-}
+// importAnswer is the route's answer, as the CLI reads it.
+type importAnswer = remoteImportResult
 
 // lines renders the rejected rows as the CLI prints them on stderr.
 func (a importAnswer) lines() []string {
