@@ -16,7 +16,7 @@ import (
 
 	"github.com/qingfeng-zj/qingfeng/accounts"
 	qfcrypto "github.com/qingfeng-zj/qingfeng/crypto"
-	"github.com/qingfeng-zj/qingfeng/storage/mongo"
+	"github.com/qingfeng-zj/qingfeng/storage/sqlite"
 )
 
 func jsonEncoder(w io.Writer) *json.Encoder {
@@ -27,7 +27,7 @@ func jsonEncoder(w io.Writer) *json.Encoder {
 
 func caseCount(t *testing.T) int64 {
 	t.Helper()
-	n, err := mongo.NewCaseStore(srv.db).CountCases(context.Background())
+	n, err := sqlite.NewCaseStore(srv.st.sqlite).CountCases(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -281,14 +281,14 @@ func TestRefuseDemoKeyOnMongoDB(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, rcp := newKey(t)
-	cfg := testConfig(t, dir, map[string]string{"MONGODB_URI": srv.emb.MongoDBURI(), "MONGODB_DATABASE": "qf_demo_refused", "QF_CUSTODIAN_RECIPIENTS": "*=" + rcp})
+	cfg := testConfig(t, dir, map[string]string{"MONGODB_URI": testMongoURI(t), "MONGODB_DATABASE": "qf_demo_refused", "QF_CUSTODIAN_RECIPIENTS": "*=" + rcp})
 	m := &Main{Config: cfg, Log: srv.Log}
 	err = m.Open(context.Background())
 	_ = m.Close()
 	if err == nil || !strings.Contains(err.Error(), "MONGODB_URI") || !strings.Contains(err.Error(), "demo-custodian-key.txt") {
 		t.Fatalf("started on MongoDB beside a demo key: %v", err)
 	}
-	if m.db != nil {
+	if m.st != nil {
 		t.Error("the database was opened before refusing")
 	}
 }

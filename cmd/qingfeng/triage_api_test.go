@@ -16,7 +16,7 @@ import (
 
 	"github.com/qingfeng-zj/qingfeng/accounts"
 	"github.com/qingfeng-zj/qingfeng/retention"
-	"github.com/qingfeng-zj/qingfeng/storage/mongo"
+	"github.com/qingfeng-zj/qingfeng/storage/sqlite"
 )
 
 type workflowResult struct {
@@ -463,7 +463,7 @@ func TestCalendarAdmin(t *testing.T) {
 
 func TestCalendarCommand(t *testing.T) {
 	db := fmt.Sprintf("qf_calendar_%d", time.Now().UnixNano())
-	cfg := testConfig(t, t.TempDir(), map[string]string{"MONGODB_URI": srv.emb.MongoDBURI(), "MONGODB_DATABASE": db, "QF_CUSTODIAN_RECIPIENTS": "*=age1pq1unused"})
+	cfg := testConfig(t, t.TempDir(), map[string]string{"MONGODB_URI": testMongoURI(t), "MONGODB_DATABASE": db, "QF_CUSTODIAN_RECIPIENTS": "*=age1pq1unused"})
 	run := func(args ...string) (int, string) {
 		var out, errb bytes.Buffer
 		code := calendarCommand(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), args, &out, &errb)
@@ -682,7 +682,7 @@ func TestPurgedCase(t *testing.T) {
 	} {
 		step(t, staff, f.CaseNumber, s, 200)
 	}
-	p := &retention.Purger{Cases: mongo.NewCaseStore(srv.db), Blobs: srv.blobs, Audit: srv.Audit, Period: 24 * time.Hour,
+	p := &retention.Purger{Cases: sqlite.NewCaseStore(srv.st.sqlite), Blobs: srv.blobs, Audit: srv.Audit, Period: 24 * time.Hour,
 		Now: func() time.Time { return time.Now().Add(48 * time.Hour) }, Holder: "test-purger"}
 	if _, err := p.RunOnce(t.Context()); err != nil {
 		t.Fatal(err)
