@@ -101,6 +101,13 @@ func (s *RecipientStore) SetTaskStatus(ctx context.Context, id, from, to, by str
 // ReplaceIdentity implements custody.ResealStore: one conditional update, only if the
 // identity is still the one the custodian re-sealed.
 func (s *RecipientStore) ReplaceIdentity(ctx context.Context, caseID string, old []byte, id intake.SealedIdentity) error {
+	errChanged := &qingfeng.Error{Code: qingfeng.ECONFLICT, Message: "身份密文已变化，请重新下载后再处理", English: "the identity changed meanwhile; download it again",
+		Err: fmt.Errorf("reseal case %s: identity changed", caseID)}
+	if len(old) == 0 {
+		// {"identity.ciphertext": null} would match a case without an identity (an
+		// anonymous one) and give it one.
+		return errChanged
+	}
 	res, err := s.db.updateOne(ctx, collCases, caseID, bson.M{"identity.ciphertext": old},
 		bson.M{"$set": bson.M{"identity": sealedIdentityDoc{Ciphertext: id.Ciphertext, Recipients: id.Recipients, SealedAt: id.SealedAt.UTC()},
 			"updated_at": id.SealedAt.UTC()}})
@@ -108,8 +115,7 @@ func (s *RecipientStore) ReplaceIdentity(ctx context.Context, caseID string, old
 		return storeError("reseal identity of case "+caseID, err, nil, nil)
 	}
 	if res.MatchedCount == 0 {
-		return &qingfeng.Error{Code: qingfeng.ECONFLICT, Message: "身份密文已变化，请重新下载后再处理", English: "the identity changed meanwhile; download it again",
-			Err: fmt.Errorf("reseal case %s: identity changed", caseID)}
+		return errChanged
 	}
 	return nil
 }

@@ -56,3 +56,12 @@ func TestCaseStoreConformance(t *testing.T) {
 		storetest.Cases(t, func(t *testing.T) storetest.CaseStore { return NewCaseStore(openTestDB(t, tg)) })
 	})
 }
+
+func TestCustodyStoreConformance(t *testing.T) {
+	forEachTarget(t, func(t *testing.T, tg target) {
+		storetest.Custody(t, func(t *testing.T) storetest.CustodyStores {
+			db := openTestDB(t, tg)
+			return storetest.CustodyStores{Recipients: NewRecipientStore(db), Cases: NewCaseStore(db)}
+		})
+	})
+}

@@ -517,3 +517,10 @@ func TestBackgroundCheckpoint(t *testing.T) {
 func TestCaseStoreConformance(t *testing.T) {
 	storetest.Cases(t, func(t *testing.T) storetest.CaseStore { return NewCaseStore(openTestDB(t)) })
 }
+
+func TestCustodyStoreConformance(t *testing.T) {
+	storetest.Custody(t, func(t *testing.T) storetest.CustodyStores {
+		db := openTestDB(t)
+		return storetest.CustodyStores{Recipients: NewRecipientStore(db), Cases: NewCaseStore(db)}
+	})
+}
