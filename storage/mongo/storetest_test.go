@@ -1,7 +1,10 @@
 package mongo
 
 import (
+	"context"
 	"testing"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/qingfeng-zj/qingfeng/accounts"
 	"github.com/qingfeng-zj/qingfeng/custody"
@@ -61,6 +64,22 @@ func TestCustodyStoreConformance(t *testing.T) {
 	forEachTarget(t, func(t *testing.T, tg target) {
 		storetest.Custody(t, func(t *testing.T) storetest.CustodyStores {
 			db := openTestDB(t, tg)
+			return storetest.CustodyStores{Recipients: NewRecipientStore(db), Cases: NewCaseStore(db)}
+		})
+	})
+}
+
+// TestCustodyProperty runs the custody invariant (issue 9) on one database per target,
+// emptied before each sequence: a database per sequence would cost its indexes each.
+func TestCustodyProperty(t *testing.T) {
+	forEachTarget(t, func(t *testing.T, tg target) {
+		db := openTestDB(t, tg)
+		storetest.CustodyProperty(t, func(t *testing.T) storetest.CustodyStores {
+			for _, coll := range []string{collRecipients, collRecipientClaims, collResealTasks, collDisclosures, collCases} {
+				if _, err := db.coll(coll).DeleteMany(context.Background(), bson.M{}); err != nil {
+					t.Fatal(err)
+				}
+			}
 			return storetest.CustodyStores{Recipients: NewRecipientStore(db), Cases: NewCaseStore(db)}
 		})
 	})

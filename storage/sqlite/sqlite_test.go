@@ -524,3 +524,10 @@ func TestCustodyStoreConformance(t *testing.T) {
 		return storetest.CustodyStores{Recipients: NewRecipientStore(db), Cases: NewCaseStore(db)}
 	})
 }
+
+func TestCustodyProperty(t *testing.T) {
+	storetest.CustodyProperty(t, func(t *testing.T) storetest.CustodyStores {
+		db := openTestDB(t)
+		return storetest.CustodyStores{Recipients: NewRecipientStore(db), Cases: NewCaseStore(db)}
+	})
+}
