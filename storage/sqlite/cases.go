@@ -30,6 +30,8 @@ const (
 // and written back with UPDATE … WHERE id = ? AND version = ?, together with its
 // event. A step conditional on the version or status the caller saw checks it in the
 // same transaction, so of concurrent writers exactly one wins.
+// custody's ReplaceIdentity (RecipientStore, reseal.go) is the one other writer of a
+// case row: it changes the identity columns alone, and not the version.
 //
 // Not implemented yet (storage/mongo's CaseStore has them): stats, retention and
 // ReferencedObjects.
