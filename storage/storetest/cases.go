@@ -18,10 +18,20 @@ import (
 	"github.com/qingfeng-zj/qingfeng/triage"
 )
 
-// CaseStore is what the suite needs of a case store: intake's, the workflow's,
-// transfers' and escalation's interfaces, and the queue's counts and notifications.
+// CaseStore is what the suite needs of a case store, nothing more: intake.CaseStore's
+// case methods (its counters and idempotency records have suites of their own), the
+// workflow's, transfers' and escalation's interfaces, and the queue's counts and
+// notifications. That each store is a whole intake.CaseStore is checked where it is
+// declared (stores.go).
 type CaseStore interface {
-	intake.CaseStore
+	CreateCase(ctx context.Context, c *intake.Case) error
+	CaseByReceipt(ctx context.Context, receiptHash []byte) (*intake.Case, error)
+	ListCases(ctx context.Context, f intake.CaseFilter) ([]*intake.Case, error)
+	AddEvidence(ctx context.Context, caseID string, evs []intake.Evidence, maxBytes int64) error
+	Reroute(ctx context.Context, c *intake.Case, category intake.Category, subject intake.Subject, d intake.Decision) error
+	AddMessage(ctx context.Context, m *intake.Message) error
+	Messages(ctx context.Context, caseID string) ([]*intake.Message, error)
+	MarkActivitySeen(ctx context.Context, caseID, unitID string, seenN int64, at time.Time) (bool, error)
 	triage.Store
 	triage.TransferStore
 	triage.EscalationStore
