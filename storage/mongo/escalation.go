@@ -12,10 +12,7 @@ import (
 	"github.com/qingfeng-zj/qingfeng/triage"
 )
 
-const (
-	collNotifications = "notifications"
-	collLeases        = "leases"
-)
+const collNotifications = "notifications"
 
 // overdueQueries are the steps with a deadline: the status a case waits in, and the
 // field holding the date.

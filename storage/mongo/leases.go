@@ -8,6 +8,8 @@ import (
 	mongodrv "go.mongodb.org/mongo-driver/v2/mongo"
 )
 
+const collLeases = "leases"
+
 // LeaseStore keeps the leases of periodic jobs (escalation, retention, the outbox, the
 // donation alerts): one document per lease, taken when free or expired, renewed by
 // its holder.
