@@ -34,29 +34,30 @@ func TestKeyStoreConformance(t *testing.T) {
 	})
 }
 
-// In this package the case store holds the leases.
 func TestLeaseStoreConformance(t *testing.T) {
 	forEachTarget(t, func(t *testing.T, tg target) {
-		storetest.Leases(t, func(t *testing.T) donations.Leases { return NewCaseStore(openTestDB(t, tg)) })
+		storetest.Leases(t, func(t *testing.T) donations.Leases { return NewLeaseStore(openTestDB(t, tg)) })
 	})
 }
 
-// In this package the case store holds the counters and the idempotency records.
 func TestCountersConformance(t *testing.T) {
 	forEachTarget(t, func(t *testing.T, tg target) {
-		storetest.Counters(t, func(t *testing.T) intake.Counters { return NewCaseStore(openTestDB(t, tg)) })
+		storetest.Counters(t, func(t *testing.T) intake.Counters { return NewCounterStore(openTestDB(t, tg)) })
 	})
 }
 
 func TestIdempotencyStoreConformance(t *testing.T) {
 	forEachTarget(t, func(t *testing.T, tg target) {
-		storetest.Idempotency(t, func(t *testing.T) intake.IdempotencyStore { return NewCaseStore(openTestDB(t, tg)) })
+		storetest.Idempotency(t, func(t *testing.T) intake.IdempotencyStore { return NewIdempotencyStore(openTestDB(t, tg)) })
 	})
 }
 
 func TestCaseStoreConformance(t *testing.T) {
 	forEachTarget(t, func(t *testing.T, tg target) {
-		storetest.Cases(t, func(t *testing.T) storetest.CaseStore { return NewCaseStore(openTestDB(t, tg)) })
+		storetest.Cases(t, func(t *testing.T) storetest.CaseStores {
+			db := openTestDB(t, tg)
+			return storetest.CaseStores{Cases: NewCaseStore(db), Outbox: NewOutboxStore(db), Leases: NewLeaseStore(db)}
+		})
 	})
 }
 

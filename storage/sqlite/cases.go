@@ -22,9 +22,9 @@ const (
 )
 
 // CaseStore keeps cases, their messages, the escalation notifications and the case
-// events with their deliveries (outbox.go). It embeds the counter, idempotency and
-// lease stores so that it is, as storage/mongo's CaseStore, a whole intake.CaseStore,
-// triage.EscalationStore and outbox.Store.
+// events (which OutboxStore delivers). It embeds the counter and idempotency stores
+// because intake.CaseStore asks for them; the leases (LeaseStore) and the deliveries
+// (OutboxStore) have stores of their own, as in storage/mongo.
 //
 // Every change is one transaction on the writer: the case row is read, changed in Go
 // and written back with UPDATE … WHERE id = ? AND version = ?, together with its
@@ -38,20 +38,12 @@ const (
 type CaseStore struct {
 	*CounterStore
 	*IdempotencyStore
-	*LeaseStore
 	db *DB
 }
 
-var (
-	_ intake.CaseStore       = (*CaseStore)(nil)
-	_ triage.Store           = (*CaseStore)(nil)
-	_ triage.TransferStore   = (*CaseStore)(nil)
-	_ triage.EscalationStore = (*CaseStore)(nil)
-)
-
 // NewCaseStore returns the case store of db.
 func NewCaseStore(db *DB) *CaseStore {
-	return &CaseStore{CounterStore: NewCounterStore(db), IdempotencyStore: NewIdempotencyStore(db), LeaseStore: NewLeaseStore(db), db: db}
+	return &CaseStore{CounterStore: NewCounterStore(db), IdempotencyStore: NewIdempotencyStore(db), db: db}
 }
 
 var (

@@ -14,8 +14,9 @@
 // case-number counters (CounterStore), the idempotency records of filing
 // (IdempotencyStore), the cases (CaseStore: intake.CaseStore with messages,
 // evidence and reporter activity, the workflow's steps, transfers, re-routing, the
-// queue's counts, escalation and its notifications, and the outbox: case events
-// written in the transaction of each change, relayed to deliveries) and the donation
+// queue's counts, escalation and its notifications, and the case events written in
+// the transaction of each change), the outbox (OutboxStore: those events relayed to
+// deliveries) and the donation
 // ledger (LedgerStore as donations.Store: entries, heads, verifications, photos,
 // statements, corrections, alerts); and DB.Backup, the online copy of the file.
 // Still missing: stats, retention and

@@ -515,7 +515,12 @@ func TestBackgroundCheckpoint(t *testing.T) {
 }
 
 func TestCaseStoreConformance(t *testing.T) {
-	storetest.Cases(t, func(t *testing.T) storetest.CaseStore { return NewCaseStore(openTestDB(t)) })
+	storetest.Cases(t, func(t *testing.T) storetest.CaseStores { return caseStores(openTestDB(t)) })
+}
+
+// caseStores are the case suite's stores on db.
+func caseStores(db *DB) storetest.CaseStores {
+	return storetest.CaseStores{Cases: NewCaseStore(db), Outbox: NewOutboxStore(db), Leases: NewLeaseStore(db)}
 }
 
 func TestCustodyStoreConformance(t *testing.T) {
