@@ -362,7 +362,7 @@ func (m *Main) Open(ctx context.Context) error {
 	m.Intake = &intake.Service{Cases: cases, Blobs: m.blobs, Sealer: sealer, Router: m.engine,
 		Calendar: cal, Receipts: qfcrypto.Receipts{Pepper: pepper}, Ref: routing.Reference{}, Config: cfg, Log: m.Log,
 		DeadlineDays: m.engine.Units.DeadlineDays}
-	m.escalator = &triage.Escalator{Store: withLeases{cases, m.st.leases}, Log: m.Log, Parent: func(unit string) string {
+	m.escalator = &triage.Escalator{Store: cases, Leases: m.st.leases, Log: m.Log, Parent: func(unit string) string {
 		if u, ok := m.engine.Units.Get(unit); ok && u.Parent != "" {
 			return u.Parent
 		}
@@ -498,7 +498,7 @@ func (m *Main) startJobs() {
 	// other instance takes over at its next tick.
 	m.jobs.Go("donation alerts", 10*time.Minute, discardCount(m.ledger.RunAlerts))
 	if m.Config.RetentionPeriod > 0 {
-		purger := &retention.Purger{Cases: withLeases{m.st.cases, m.st.leases}, Blobs: m.blobs, Audit: m.Audit,
+		purger := &retention.Purger{Cases: m.st.cases, Leases: m.st.leases, Blobs: m.blobs, Audit: m.Audit,
 			Period: m.Config.RetentionPeriod, Log: m.Log}
 		m.jobs.Go("retention", time.Hour, func(ctx context.Context) error {
 			if _, err := purger.RunOnce(ctx); !errors.Is(err, retention.ErrLeaseHeld) {
@@ -514,7 +514,7 @@ func (m *Main) startJobs() {
 		return nil
 	})
 	if len(m.Config.Webhooks) > 0 {
-		relay := &outbox.Dispatcher{Store: m.st.outbox, Webhooks: m.Config.Webhooks, Log: m.Log}
+		relay := &outbox.Dispatcher{Store: m.st.outbox, Leases: m.st.leases, Webhooks: m.Config.Webhooks, Log: m.Log}
 		m.jobs.Go("outbox relay", 10*time.Second, discardCount(relay.RunOnce))
 	}
 }

@@ -80,7 +80,7 @@ func retentionCommand(cfg Config, log *slog.Logger, args []string, stdout, stder
 		fmt.Fprintln(stderr, "qingfeng retention:", err)
 		return 1
 	}
-	p := &retention.Purger{Cases: withLeases{m.st.cases, m.st.leases}, Blobs: m.blobs, Audit: &audit.Log{Store: m.st.audit},
+	p := &retention.Purger{Cases: m.st.cases, Leases: m.st.leases, Blobs: m.blobs, Audit: &audit.Log{Store: m.st.audit},
 		Period: period, Log: log}
 
 	if *dryRun {

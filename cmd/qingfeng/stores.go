@@ -94,25 +94,14 @@ type recipientStore interface {
 	custody.ResealStore
 }
 
-// withLeases gives a case store the leases of the jobs that run over cases.
-type withLeases struct {
-	caseStore
-	leaseStore
-}
-
-var (
-	_ triage.EscalationStore = withLeases{}
-	_ retention.Store        = withLeases{}
-)
-
 // mongoStores are storage/mongo's stores on db.
 func mongoStores(db *mongo.DB) *stores {
 	cases := mongo.NewCaseStore(db)
-	units := mongo.NewUnitStore(db)
+
 	return &stores{
-		cases: cases, leases: cases, outbox: cases,
+		cases: cases, leases: mongo.NewLeaseStore(db), outbox: mongo.NewOutboxStore(db),
 		users: mongo.NewUserStore(db), audit: mongo.NewAuditStore(db), calendar: mongo.NewCalendarStore(db),
-		rules: mongo.NewRuleStore(db), units: units, orgs: mongo.NewOrgStore(db),
+		rules: mongo.NewRuleStore(db), units: mongo.NewUnitStore(db), orgs: mongo.NewOrgStore(db),
 		recipients: mongo.NewRecipientStore(db), ledger: mongo.NewLedgerStore(db),
 		ping: db.Ping, purgeExpired: db.PurgeExpired, referenced: db.ReferencedObjects,
 		close: func() error {
@@ -127,7 +116,7 @@ func mongoStores(db *mongo.DB) *stores {
 func sqliteStores(db *sqlite.DB) *stores {
 	cases := sqlite.NewCaseStore(db)
 	return &stores{
-		cases: cases, leases: sqlite.NewLeaseStore(db), outbox: cases,
+		cases: cases, leases: sqlite.NewLeaseStore(db), outbox: sqlite.NewOutboxStore(db),
 		users: sqlite.NewUserStore(db), audit: sqlite.NewAuditStore(db), calendar: sqlite.NewCalendarStore(db),
 		rules: sqlite.NewRuleStore(db), units: sqlite.NewUnitStore(db), orgs: sqlite.NewOrgStore(db),
 		recipients: sqlite.NewRecipientStore(db), ledger: sqlite.NewLedgerStore(db),

@@ -16,7 +16,6 @@ import (
 
 	"github.com/qingfeng-zj/qingfeng/accounts"
 	"github.com/qingfeng-zj/qingfeng/retention"
-	"github.com/qingfeng-zj/qingfeng/storage/sqlite"
 )
 
 type workflowResult struct {
@@ -682,7 +681,7 @@ func TestPurgedCase(t *testing.T) {
 	} {
 		step(t, staff, f.CaseNumber, s, 200)
 	}
-	p := &retention.Purger{Cases: sqlite.NewCaseStore(srv.st.sqlite), Blobs: srv.blobs, Audit: srv.Audit, Period: 24 * time.Hour,
+	p := &retention.Purger{Cases: srv.st.cases, Leases: srv.st.leases, Blobs: srv.blobs, Audit: srv.Audit, Period: 24 * time.Hour,
 		Now: func() time.Time { return time.Now().Add(48 * time.Hour) }, Holder: "test-purger"}
 	if _, err := p.RunOnce(t.Context()); err != nil {
 		t.Fatal(err)
