@@ -1,6 +1,8 @@
 package mongo
 
 import (
+	"time"
+
 	"testing"
 
 	"github.com/qingfeng-zj/qingfeng/accounts"
@@ -54,5 +56,15 @@ func TestIdempotencyStoreConformance(t *testing.T) {
 func TestCaseStoreConformance(t *testing.T) {
 	forEachTarget(t, func(t *testing.T, tg target) {
 		storetest.Cases(t, func(t *testing.T) storetest.CaseStore { return NewCaseStore(openTestDB(t, tg)) })
+	})
+}
+
+func TestStatsConformance(t *testing.T) {
+	forEachTarget(t, func(t *testing.T, tg target) {
+		storetest.Stats(t, func(t *testing.T, now func() time.Time) storetest.StatsStore {
+			db := openTestDB(t, tg)
+			db.now = now
+			return NewCaseStore(db)
+		})
 	})
 }

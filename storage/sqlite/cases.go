@@ -31,8 +31,8 @@ const (
 // event. A step conditional on the version or status the caller saw checks it in the
 // same transaction, so of concurrent writers exactly one wins.
 //
-// Not implemented yet (storage/mongo's CaseStore has them): stats, retention and
-// ReferencedObjects.
+// Statistics and the export (stats.go) and retention (retention.go) read columns
+// derived from the case on every write (derivedColumns).
 type CaseStore struct {
 	*CounterStore
 	*IdempotencyStore
@@ -339,6 +339,11 @@ func (d *caseDoc) fill(c *intake.Case) {
 const caseColumns = "id, number, receipt_hash, unit_id, status, category, division, filed_by, assignee, received_at, " +
 	"acceptance_due, feedback_due, transfer_due, escalated, next_due, evidence_bytes, new_activity, reporter_activity_n, version, updated_at, doc"
 
+// derivedColumns are written with every change of a case, never read back into it:
+// what statistics and retention query, derived from the case by its own rules
+// (derived, in stats.go).
+const derivedColumns = "real_name, accepted_on, feedback_on, closed_at, purged_at"
+
 func scanCase(s interface{ Scan(...any) error }) (stored, error) {
 	c := &intake.Case{}
 	var (
@@ -367,7 +372,7 @@ func scanCase(s interface{ Scan(...any) error }) (stored, error) {
 	return stored{c: c, nextDue: nextDue}, nil
 }
 
-// args are the values of caseColumns for s, in order.
+// args are the values of caseColumns and then derivedColumns for s, in order.
 func (s stored) args() ([]any, error) {
 	c := s.c
 	doc, err := json.Marshal(toDoc(c))
@@ -382,9 +387,9 @@ func (s stored) args() ([]any, error) {
 	if len(c.Escalated) > 0 {
 		escalated = "," + strings.Join(c.Escalated, ",") + ","
 	}
-	return []any{c.ID, c.Number, c.ReceiptHash, c.UnitID, string(c.Status), string(c.Category), c.Location.Division, c.FiledBy, c.Assignee,
+	return append([]any{c.ID, c.Number, c.ReceiptHash, c.UnitID, string(c.Status), string(c.Category), c.Location.Division, c.FiledBy, c.Assignee,
 		ms(c.ReceivedAt).UnixMilli(), c.AcceptanceDue, c.FeedbackDue, transferDue, escalated, s.nextDue, c.EvidenceBytes, c.NewActivity,
-		c.ReporterActivityN, c.Version, millis(c.UpdatedAt), string(doc)}, nil
+		c.ReporterActivityN, c.Version, millis(c.UpdatedAt), string(doc)}, derived(c)...), nil
 }
 
 // nextDue is the deadline a case waits on: a pending transfer's, else the acceptance
@@ -427,7 +432,7 @@ func (s *CaseStore) CreateCase(ctx context.Context, c *intake.Case) error {
 		return err
 	}
 	err = s.db.Tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, "INSERT INTO cases ("+caseColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", args...); err != nil {
+		if _, err := tx.ExecContext(ctx, "INSERT INTO cases ("+caseColumns+", "+derivedColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", args...); err != nil {
 			return err
 		}
 		return insertEvent(ctx, tx, c.ID, "case.registered", c.Number, c.UnitID, c.ReceivedAt,
@@ -612,7 +617,8 @@ func (s *CaseStore) update(ctx context.Context, op, id string, change func(tx *s
 		}
 		res, err := tx.ExecContext(ctx, `UPDATE cases SET number = ?, receipt_hash = ?, unit_id = ?, status = ?, category = ?,
 			division = ?, filed_by = ?, assignee = ?, received_at = ?, acceptance_due = ?, feedback_due = ?, transfer_due = ?,
-			escalated = ?, next_due = ?, evidence_bytes = ?, new_activity = ?, reporter_activity_n = ?, version = ?, updated_at = ?, doc = ?
+			escalated = ?, next_due = ?, evidence_bytes = ?, new_activity = ?, reporter_activity_n = ?, version = ?, updated_at = ?, doc = ?,
+			real_name = ?, accepted_on = ?, feedback_on = ?, closed_at = ?, purged_at = ?
 			WHERE id = ? AND version = ?`, append(args[1:], id, read)...)
 		if err != nil {
 			return err
