@@ -62,7 +62,7 @@ func statsWhere(f stats.Filter) (string, []any) {
 // statsQuery counts in one pass over the covering index cases_stats: one row per
 // distinct (category, county, status, month, acceptance outcome, feedback outcome),
 // summed up in Go. The outcomes are stats.AcceptanceOutcome and stats.FeedbackOutcome
-// in SQL over the derived columns (the day of the deciding step, '' for none, compared
+// in SQL over the derived columns (the day of the deciding step, ” for none, compared
 // with the due date as the rules compare them; ?1 is today in Asia/Shanghai), which the
 // shared statistics suite checks against storage/mongo's Tally. The month is received_at
 // in Asia/Shanghai as UTC+8: China has kept +08:00 without daylight saving since 1991,
