@@ -68,3 +68,12 @@ func TestStatsConformance(t *testing.T) {
 		})
 	})
 }
+
+func TestReferencedObjectsConformance(t *testing.T) {
+	forEachTarget(t, func(t *testing.T, tg target) {
+		storetest.ReferencedObjects(t, func(t *testing.T) storetest.ObjectsEnv {
+			db := openTestDB(t, tg)
+			return storetest.ObjectsEnv{Cases: NewCaseStore(db), Ledger: NewLedgerStore(db), Referenced: db.ReferencedObjects}
+		})
+	})
+}

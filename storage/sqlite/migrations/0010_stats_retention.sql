@@ -35,4 +35,4 @@ CREATE INDEX cases_stats ON cases (unit_id, received_at, category, division, sta
 -- reporter sent, by their last close.
 CREATE INDEX cases_retention ON cases (closed_at, id) WHERE status = 'closed' AND purged_at IS NULL AND new_activity = 0;
 -- The purge deletes a case's idempotency records.
-CREATE INDEX idempotency_case ON idempotency (case_id) WHERE case_id <> '';
+CREATE INDEX idempotency_case ON idempotency (case_id);
