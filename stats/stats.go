@@ -134,26 +134,30 @@ func (t *Tally) Add(c Case) {
 	t.count(KindFeedback, FeedbackOutcome(c, t.today))
 }
 
-// Counted is a group of cases a store has already judged, as Add would: the county
-// (County of the division), the month received (Month), and the outcome of each
-// deadline. A store that keeps the days the rules need (AcceptanceStep, FeedbackStep)
-// can count in its query and hand the groups over.
+// Counted is a group of N cases a store has counted as Add would: the county (County
+// of the division), the month received (Month), and how many of them kept each
+// deadline how, indexed by Outcome (the None entry is not read). A store that keeps the
+// days the rules need (AcceptanceStep, FeedbackStep) can count in its query and hand
+// the groups over.
 type Counted struct {
 	Category, County, Status, Month string
-	Acceptance, Feedback            Outcome
+	N                               int64
+	Acceptance, Feedback            [4]int64
 }
 
-// AddCounted counts n cases of group g.
-func (t *Tally) AddCounted(g Counted, n int64) {
-	t.s.Total += n
-	t.s.ByCategory[g.Category] += n
-	t.s.ByDivision[g.County] += n
-	t.s.ByStatus[g.Status] += n
+// AddCounted counts group g.
+func (t *Tally) AddCounted(g Counted) {
+	t.s.Total += g.N
+	t.s.ByCategory[g.Category] += g.N
+	t.s.ByDivision[g.County] += g.N
+	t.s.ByStatus[g.Status] += g.N
 	if g.Month != "" {
-		t.s.ByMonth[g.Month] += n
+		t.s.ByMonth[g.Month] += g.N
 	}
-	t.countN(KindAcceptance, g.Acceptance, n)
-	t.countN(KindFeedback, g.Feedback, n)
+	for _, o := range []Outcome{Met, Missed, Pending} {
+		t.countN(KindAcceptance, o, g.Acceptance[o])
+		t.countN(KindFeedback, o, g.Feedback[o])
+	}
 }
 
 func (t *Tally) count(kind string, o Outcome) { t.countN(kind, o, 1) }

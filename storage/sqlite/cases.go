@@ -342,7 +342,7 @@ const caseColumns = "id, number, receipt_hash, unit_id, status, category, divisi
 // derivedColumns are written with every change of a case, never read back into it:
 // what statistics and retention query, derived from the case by its own rules
 // (derived, in stats.go).
-const derivedColumns = "real_name, accepted_on, feedback_on, closed_at, purged_at"
+const derivedColumns = "real_name, accepted_on, feedback_on, closed_at, purged_at, county, received_month"
 
 func scanCase(s interface{ Scan(...any) error }) (stored, error) {
 	c := &intake.Case{}
@@ -432,7 +432,7 @@ func (s *CaseStore) CreateCase(ctx context.Context, c *intake.Case) error {
 		return err
 	}
 	err = s.db.Tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, "INSERT INTO cases ("+caseColumns+", "+derivedColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", args...); err != nil {
+		if _, err := tx.ExecContext(ctx, "INSERT INTO cases ("+caseColumns+", "+derivedColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", args...); err != nil {
 			return err
 		}
 		return insertEvent(ctx, tx, c.ID, "case.registered", c.Number, c.UnitID, c.ReceivedAt,
@@ -618,7 +618,7 @@ func (s *CaseStore) update(ctx context.Context, op, id string, change func(tx *s
 		res, err := tx.ExecContext(ctx, `UPDATE cases SET number = ?, receipt_hash = ?, unit_id = ?, status = ?, category = ?,
 			division = ?, filed_by = ?, assignee = ?, received_at = ?, acceptance_due = ?, feedback_due = ?, transfer_due = ?,
 			escalated = ?, next_due = ?, evidence_bytes = ?, new_activity = ?, reporter_activity_n = ?, version = ?, updated_at = ?, doc = ?,
-			real_name = ?, accepted_on = ?, feedback_on = ?, closed_at = ?, purged_at = ?
+			real_name = ?, accepted_on = ?, feedback_on = ?, closed_at = ?, purged_at = ?, county = ?, received_month = ?
 			WHERE id = ? AND version = ?`, append(args[1:], id, read)...)
 		if err != nil {
 			return err

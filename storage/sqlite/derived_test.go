@@ -40,7 +40,8 @@ func TestDerivedColumnsBackfill(t *testing.T) {
 		{{"give_feedback", "2026-02-06T00:00:00Z"}},
 	}
 	for i, h := range histories {
-		c := storetest.NewCase(i+1, "330782-mz", "330782", at("2026-02-01T00:00:00Z"))
+		// Received at 23:30 on 31 January in UTC: February in Shanghai.
+		c := storetest.NewCase(i+1, "330782-mz", "330782001", at("2026-01-31T16:30:00Z"))
 		c.RealName = i%2 == 0
 		for _, st := range h {
 			c.Transitions = append(c.Transitions, intake.Transition{Action: st[0], To: intake.StatusClosed, At: at(st[1])})
@@ -62,13 +63,13 @@ func TestDerivedColumnsBackfill(t *testing.T) {
 		defer rows.Close()
 		var out []string
 		for rows.Next() {
-			var id, acc, fb string
+			var id, acc, fb, county, month string
 			var real bool
 			var closed, purged *int64
-			if err := rows.Scan(&id, &real, &acc, &fb, &closed, &purged); err != nil {
+			if err := rows.Scan(&id, &real, &acc, &fb, &closed, &purged, &county, &month); err != nil {
 				t.Fatal(err)
 			}
-			out = append(out, fmt.Sprintf("%s real=%v acc=%q fb=%q closed=%v purged=%v", id, real, acc, fb, deref(closed), deref(purged)))
+			out = append(out, fmt.Sprintf("%s real=%v acc=%q fb=%q closed=%v purged=%v county=%s month=%s", id, real, acc, fb, deref(closed), deref(purged), county, month))
 		}
 		return out
 	}
@@ -85,7 +86,7 @@ func TestDerivedColumnsBackfill(t *testing.T) {
 	}
 	backfill := mig[i : i+strings.Index(mig[i:], ";")]
 	err := db.Tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, "UPDATE cases SET real_name = 0, accepted_on = '', feedback_on = '', closed_at = NULL, purged_at = NULL"); err != nil {
+		if _, err := tx.ExecContext(ctx, "UPDATE cases SET real_name = 0, accepted_on = '', feedback_on = '', closed_at = NULL, purged_at = NULL, county = '', received_month = ''"); err != nil {
 			return err
 		}
 		_, err := tx.ExecContext(ctx, backfill)

@@ -80,9 +80,8 @@ func (c *tracingConn) BeginTx(ctx context.Context, opts driver.TxOptions) (drive
 	return c.Conn.(driver.ConnBeginTx).BeginTx(ctx, opts)
 }
 
-// wholeTableReads are the statements that read a whole table (or, for Stats, group in
-// a temporary B-tree) by design, matched by how the statement ends (so that a keyed
-// read of the same table is still checked).
+// wholeTableReads are the statements that read a whole table by design, matched by
+// how the statement ends (so that a keyed read of the same table is still checked).
 var wholeTableReads = []struct{ suffix, why string }{
 	{"FROM organizations", "EachOrganization fills the router's in-memory index"},
 	{"FROM units ORDER BY id", "Units loads the registry into memory"},
@@ -95,7 +94,6 @@ var wholeTableReads = []struct{ suffix, why string }{
 	{"FROM recipients ORDER BY added_at, id", "every key, for the sealer"},
 	{"FROM schema_migrations ORDER BY version", "every applied migration, at start"},
 	{"FROM case_events ORDER BY seq LIMIT ?", "the rowid B-tree in order: every waiting event is to be relayed"},
-	{"GROUP BY 1, 2, 3, 4, 5, 6", "Stats: one pass over the covering index cases_stats (a unit's range, or all of it for every unit); the groups, a few hundred, are summed in a temporary B-tree"},
 	{"FROM cases, json_each(cases.doc, '$.evidence') e", "ReferencedObjects: the orphan sweeper keeps every object any case names, so it reads every case"},
 	{"FROM ledger_photos", "ReferencedObjects: every ledger photo is kept"},
 	{"FROM sqlite_schema WHERE type = 'table' AND name = 'disclosures'", "Anonymise: whether custody's table exists yet (the schema, a few dozen rows); goes when it is merged"},
