@@ -8,10 +8,12 @@
 // Organizations and Units (routing's stores), Keys (custody.KeyStore), Leases
 // (donations.Leases), Counters and Idempotency (intake's), Cases (intake.CaseStore
 // with the workflow's, transfers', escalation's and the outbox's stores), Ledger
-// (donations.Store with its alerts, through the donations.Ledger service); the audit
-// log's is audit/audittest.TestStore. The scenarios of custody's disclosures and
-// re-seal tasks, stats and retention are still package-internal to storage/mongo and
-// move here as storage/sqlite implements those stores.
+// (donations.Store with its alerts, through the donations.Ledger service), Stats
+// (stats.Source), Retention (retention.Store through retention.Purger) and
+// ReferencedObjects (what the orphan sweeper keeps); the audit log's is
+// audit/audittest.TestStore. The scenarios of custody's disclosures and re-seal tasks
+// are still package-internal to storage/mongo and move here as storage/sqlite
+// implements those stores.
 package storetest
 
 import (
