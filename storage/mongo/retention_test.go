@@ -28,7 +28,7 @@ import (
 // transaction in storage/sqlite), and what the embedded FerretDB leaves in its files.
 
 func retentionEnv(db *DB) storetest.RetentionEnv {
-	return storetest.RetentionEnv{Cases: NewCaseStore(db), Audit: NewAuditStore(db), Disclosures: NewRecipientStore(db),
+	return storetest.RetentionEnv{Cases: NewCaseStore(db), Leases: NewLeaseStore(db), Audit: NewAuditStore(db), Disclosures: NewRecipientStore(db),
 		Dump: func(t *testing.T) string { return dump(t, db) }}
 }
 

@@ -16,9 +16,7 @@ import (
 )
 
 func retentionEnv(db *DB) storetest.RetentionEnv {
-	// Disclosures: none until custody's disclosure store exists here (another branch
-	// adds it: then Disclosures: NewRecipientStore(db)).
-	return storetest.RetentionEnv{Cases: NewCaseStore(db), Audit: NewAuditStore(db),
+	return storetest.RetentionEnv{Cases: NewCaseStore(db), Leases: NewLeaseStore(db), Audit: NewAuditStore(db), Disclosures: NewRecipientStore(db),
 		Dump: func(t *testing.T) string { return dumpTables(t, db) }}
 }
 

@@ -7,21 +7,23 @@
 // every store exists here. Implemented so far, each passing the same conformance suite
 // as storage/mongo (audit/audittest, storage/storetest): the audit log (AuditStore),
 // staff accounts and sessions (UserStore), the holiday calendar (CalendarStore), the
-// routing rules (RuleStore), the registry (OrgStore, UnitStore), custody's keys
-// (RecipientStore as custody.KeyStore), the leases of periodic jobs (LeaseStore), the
+// routing rules (RuleStore), the registry (OrgStore, UnitStore), custody's keys,
+// disclosures and re-seal tasks (RecipientStore as custody.KeyStore, DisclosureStore
+// and ResealStore, with CaseStore.OpenCasesWithIdentity), the leases of periodic
+// jobs (LeaseStore), the
 // case-number counters (CounterStore), the idempotency records of filing
 // (IdempotencyStore), the cases (CaseStore: intake.CaseStore with messages,
 // evidence and reporter activity, the workflow's steps, transfers, re-routing, the
-// queue's counts, escalation and its notifications, and the outbox: case events
-// written in the transaction of each change, relayed to deliveries) and the donation
+// queue's counts, escalation and its notifications, and the case events written in
+// the transaction of each change), the outbox (OutboxStore: those events relayed to
+// deliveries) and the donation
 // ledger (LedgerStore as donations.Store: entries, heads, verifications, photos,
 // statements, corrections, alerts); statistics and the de-identified export
 // (CaseStore as stats.Source, counted in one pass over a covering index), retention
 // (CaseStore as retention.Store and retention.Reclaimer: see ReclaimFreedSpace for
 // what overwrites purged data), DB.ReferencedObjects for the orphan sweeper, and
 // DB.Backup, the online copy of the file.
-// Still missing: custody's disclosures and re-seal tasks (Anonymise already expires
-// and empties a case's disclosures once their table exists); filing in one
+// Still missing: filing in one
 // transaction (case, number, idempotency record, audit entry: see Durability below);
 // the wiring in cmd/qingfeng; `qingfeng migrate`, the backup archive (with the
 // objects) and restore; migrating a FerretDB data directory.

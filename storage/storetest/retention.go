@@ -33,8 +33,9 @@ type RetentionStore interface {
 
 // RetentionEnv is one fresh, empty database as the retention suite needs it.
 type RetentionEnv struct {
-	Cases RetentionStore
-	Audit audit.Store
+	Cases  RetentionStore
+	Leases retention.Leases
+	Audit  audit.Store
 	// Disclosures is the store's custody.DisclosureStore; nil while the store has none
 	// (the disclosure scenarios are then skipped, and say so).
 	Disclosures custody.DisclosureStore
@@ -194,7 +195,7 @@ func ClosedCase(t *testing.T, env RetentionEnv, blobs intake.EvidenceStore, i in
 
 // NewPurger is a purger over env with the suite's period and clock.
 func NewPurger(env RetentionEnv, blobs retention.Blobs, holder string) *retention.Purger {
-	return &retention.Purger{Cases: env.Cases, Blobs: blobs, Audit: &audit.Log{Store: env.Audit},
+	return &retention.Purger{Cases: env.Cases, Leases: env.Leases, Blobs: blobs, Audit: &audit.Log{Store: env.Audit},
 		Period: RetentionPeriod, Now: func() time.Time { return RetentionNow }, Holder: holder}
 }
 
@@ -450,7 +451,7 @@ func testRetentionLease(t *testing.T, env RetentionEnv) {
 	ctx := context.Background()
 	blobs := MemObjects(t)
 	f := ClosedCase(t, env, blobs, 1, RetentionNow.AddDate(-6, 0, 0), false, nil)
-	if ok, err := env.Cases.AcquireLease(ctx, retention.LeaseName, "server", RetentionNow, RetentionNow.Add(time.Minute)); !ok || err != nil {
+	if ok, err := env.Leases.AcquireLease(ctx, retention.LeaseName, "server", RetentionNow, RetentionNow.Add(time.Minute)); !ok || err != nil {
 		t.Fatal(ok, err)
 	}
 	if n, err := NewPurger(env, blobs, "cli").RunOnce(ctx); !errors.Is(err, retention.ErrLeaseHeld) || n != 0 {
