@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/qingfeng-zj/qingfeng/intake"
+	"github.com/qingfeng-zj/qingfeng/retention"
 	"github.com/qingfeng-zj/qingfeng/storage/sqlite"
 )
 
@@ -82,7 +83,7 @@ func TestRetentionCommand(t *testing.T) {
 	if code, out := run("purge"); code != 0 || !strings.Contains(out, "1 cases purged") {
 		t.Fatalf("purge: %d %s", code, out)
 	}
-	if c, _ := sqlite.NewCaseStore(db).CaseByID(ctx, "ret-0"); c.Identity != nil || c.Description == "描述" {
+	if c, _ := sqlite.NewCaseStore(db).CaseByID(ctx, "ret-0"); c.Identity != nil || c.Description != retention.PurgedDescription {
 		t.Errorf("not purged: %+v", c)
 	}
 	if c, _ := sqlite.NewCaseStore(db).CaseByID(ctx, "ret-1"); c.Identity == nil {
