@@ -495,7 +495,7 @@ func TestAdminUserList(t *testing.T) {
 }
 
 // BenchmarkAuthenticate measures what consulting the session and the account on every
-// staff request costs (two primary-key reads on the embedded FerretDB) against
+// staff request costs (two primary-key reads on the embedded SQLite database) against
 // verifying the access token's signature alone, which is all a stateless check would do.
 func BenchmarkAuthenticate(b *testing.B) {
 	ctx := context.Background()
