@@ -339,3 +339,23 @@ func TestDirInUse(t *testing.T) {
 	}
 	startT(t, dir).Close()
 }
+
+// TestStartS3: the zero-config default's object store alone: it holds the directory's
+// lock (a second server on the directory is refused) and starts no FerretDB.
+func TestStartS3(t *testing.T) {
+	dir := t.TempDir()
+	s, err := StartS3(context.Background(), dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if s.S3Endpoint() == "" || s.MongoDBURI() != "" {
+		t.Errorf("S3 %q, MongoDB %q", s.S3Endpoint(), s.MongoDBURI())
+	}
+	if _, err := os.Stat(filepath.Join(dir, "ferretdb")); !os.IsNotExist(err) {
+		t.Errorf("a FerretDB directory was created: %v", err)
+	}
+	if _, err := StartS3(context.Background(), dir, nil); !errors.Is(err, ErrDirInUse) {
+		t.Errorf("a second server on the directory: %v", err)
+	}
+}
