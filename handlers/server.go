@@ -31,6 +31,7 @@ import (
 	"github.com/qingfeng-zj/qingfeng/routing"
 	"github.com/qingfeng-zj/qingfeng/stats"
 	"github.com/qingfeng-zj/qingfeng/triage"
+	"github.com/qingfeng-zj/qingfeng/web"
 )
 
 // Deps is what the API needs; cmd/qingfeng wires it.
@@ -80,6 +81,11 @@ type Deps struct {
 	// MaxImportBody bounds a registry import upload (spooled to the system's temporary
 	// directory).
 	MaxImportBody int64
+	// PublicURL is the service's public base URL (QF_PUBLIC_URL): QR codes and page
+	// links use it, never the request's Host header.
+	PublicURL string
+	// FormKey signs the web forms' CSRF tokens. Nil (tests): a random one.
+	FormKey []byte
 }
 
 // Server is the Fiber application with its routes.
@@ -90,6 +96,7 @@ type Server struct {
 	// routes is what methodGuard matches against, listed at the first request.
 	routeOnce sync.Once
 	routes    []routePattern
+	pages     *web.Pages
 }
 
 // New builds the application and registers every route.
@@ -233,6 +240,8 @@ func New(d Deps) *Server {
 	v1.Get("/stats/cases.csv", s.staffAuth(accounts.RoleAdmin, accounts.RoleStaff), s.casesCSV)
 	cases.Post("/:case/messages", s.staffMessage)
 	cases.Get("/:case/evidence/:evidence", s.downloadEvidence)
+
+	s.registerPages()
 	return s
 }
 
