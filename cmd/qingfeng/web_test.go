@@ -1,0 +1,350 @@
+package main
+
+import (
+	"bytes"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/qingfeng-zj/qingfeng/routing"
+)
+
+// The public web pages over plain HTTP: headers, origins, CSRF, idempotent retries, and
+// what a real-name report through the form leaves in the data directory. The browser
+// tests (browser_test.go) drive the same pages in Chromium.
+
+type page struct {
+	status int
+	header http.Header
+	body   string
+	url    string
+}
+
+func webClient(t *testing.T) *http.Client {
+	t.Helper()
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &http.Client{Jar: jar}
+}
+
+func getPage(t *testing.T, c *http.Client, path string) page {
+	t.Helper()
+	resp, err := c.Get(baseURL + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return readPage(t, resp)
+}
+
+func readPage(t *testing.T, resp *http.Response) page {
+	t.Helper()
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return page{status: resp.StatusCode, header: resp.Header, body: string(b), url: resp.Request.URL.String()}
+}
+
+var hiddenInput = regexp.MustCompile(`name="(_csrf|_key)" value="([^"]*)"`)
+
+// formTokens reads the hidden CSRF token and idempotency key of a rendered form.
+func formTokens(t *testing.T, body string) (csrf, key string) {
+	t.Helper()
+	for _, m := range hiddenInput.FindAllStringSubmatch(body, -1) {
+		switch m[1] {
+		case "_csrf":
+			csrf = m[2]
+		case "_key":
+			key = m[2]
+		}
+	}
+	if csrf == "" {
+		t.Fatalf("no CSRF token in the form:\n%s", body)
+	}
+	return csrf, key
+}
+
+// postReportForm sends the report form as a browser does: fields in order, then files.
+func postReportForm(t *testing.T, c *http.Client, fields [][2]string, files []filePart) page {
+	t.Helper()
+	var buf bytes.Buffer
+	w := multipart.NewWriter(&buf)
+	for _, f := range fields {
+		if err := w.WriteField(f[0], f[1]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(files) == 0 {
+		// A file input left empty still sends a part with an empty file name.
+		if _, err := w.CreateFormFile("files", ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, f := range files {
+		pw, err := w.CreateFormFile(f.field, f.name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pw.Write(f.data)
+	}
+	w.Close()
+	resp, err := c.Post(baseURL+"/report", w.FormDataContentType(), &buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return readPage(t, resp)
+}
+
+func postPageForm(t *testing.T, c *http.Client, path string, v url.Values) page {
+	t.Helper()
+	resp, err := c.PostForm(baseURL+path, v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return readPage(t, resp)
+}
+
+var receiptCode = regexp.MustCompile(`id="receipt-code">([0-9 ]+)<`)
+
+// webOrg registers an organization for the page tests.
+func webOrg(code, name string) {
+	srv.engine.Orgs.Put(routing.Organization{CreditCode: code, Name: name, Type: "民办非企业单位/社会服务机构",
+		RegDivision: "330782", Division: "330782", Status: routing.OrgNormal, Grade: "3A"})
+}
+
+// checkPageHeaders asserts the headers every page carries, and that it sets no cookie.
+func checkPageHeaders(t *testing.T, name string, p page, cookieOK bool) {
+	t.Helper()
+	csp := p.header.Get("Content-Security-Policy")
+	for _, want := range []string{"default-src 'none'", "script-src 'self'", "style-src 'self'", "frame-ancestors 'none'", "form-action 'self'"} {
+		if !strings.Contains(csp, want) {
+			t.Errorf("%s: CSP %q lacks %q", name, csp, want)
+		}
+	}
+	if strings.Contains(csp, "unsafe-inline") || strings.Contains(csp, "unsafe-eval") || strings.Contains(csp, "*") {
+		t.Errorf("%s: CSP %q allows inline code or any origin", name, csp)
+	}
+	for h, want := range map[string]string{"Referrer-Policy": "no-referrer", "X-Content-Type-Options": "nosniff", "Cache-Control": "no-store", "X-Frame-Options": "DENY"} {
+		if got := p.header.Get(h); got != want {
+			t.Errorf("%s: %s = %q, want %q", name, h, got, want)
+		}
+	}
+	if !cookieOK && len(p.header.Values("Set-Cookie")) > 0 {
+		t.Errorf("%s sets a cookie: %v", name, p.header.Values("Set-Cookie"))
+	}
+}
+
+// urlAttr finds every URL a page refers to: src, href, action, formaction, poster,
+// srcset, xlink:href, and url(...) in style attributes or elements.
+var (
+	urlAttr  = regexp.MustCompile(`(?i)\s(?:src|href|action|formaction|poster|srcset|xlink:href|data)\s*=\s*("[^"]*"|'[^']*'|[^\s>]+)`)
+	cssURL   = regexp.MustCompile(`(?i)url\(\s*['"]?([^'")]*)`)
+	atImport = regexp.MustCompile(`(?i)@import\s+['"]([^'"]+)`)
+)
+
+// checkSameOrigin fails for any reference to another origin (scheme-relative
+// included), and for inline scripts, styles and event handlers, which the CSP forbids.
+func checkSameOrigin(t *testing.T, name, body string) {
+	t.Helper()
+	var refs []string
+	for _, m := range urlAttr.FindAllStringSubmatch(body, -1) {
+		refs = append(refs, strings.Trim(m[1], `"'`))
+	}
+	for _, m := range cssURL.FindAllStringSubmatch(body, -1) {
+		refs = append(refs, m[1])
+	}
+	for _, m := range atImport.FindAllStringSubmatch(body, -1) {
+		refs = append(refs, m[1])
+	}
+	for _, r := range refs {
+		r = strings.TrimSpace(r)
+		u, err := url.Parse(r)
+		if err != nil || u.Host != "" || u.Scheme != "" || strings.HasPrefix(r, "//") || strings.HasPrefix(r, `\\`) {
+			t.Errorf("%s refers to another origin (or an unparsable URL): %q", name, r)
+		}
+	}
+	if regexp.MustCompile(`(?i)<script(\s[^>]*)?>\s*[^<\s]`).MatchString(body) {
+		t.Errorf("%s has an inline script", name)
+	}
+	if regexp.MustCompile(`(?i)<style|\sstyle\s*=|\son[a-z]+\s*=`).MatchString(body) {
+		t.Errorf("%s has an inline style or event handler", name)
+	}
+}
+
+// TestWebPagesHeadersAndOrigins requests every page, in each state a reporter meets
+// it, and checks its headers and that it refers to no other origin.
+func TestWebPagesHeadersAndOrigins(t *testing.T) {
+	const code = "52330782MJ0000031X"
+	webOrg(code, "义乌市某公益服务中心")
+	c := webClient(t)
+	pages := map[string]page{}
+	for _, path := range []string{"/", "/about", "/report", "/report?org=" + code, "/followup", "/orgs/" + code,
+		"/orgs/" + strings.ToLower(code), "/orgs/not-a-code", "/orgs/53330000501874064B", "/orgs?code=" + code} {
+		pages["GET "+path] = getPage(t, c, path)
+	}
+	for _, nf := range []string{"GET /orgs/not-a-code", "GET /orgs/53330000501874064B"} {
+		if p := pages[nf]; p.status != 404 || !strings.Contains(p.body, "统一社会信用代码") || !strings.Contains(p.header.Get("Content-Type"), "text/html") {
+			t.Errorf("%s: %d %s, want a Chinese 404 page", nf, p.status, p.header.Get("Content-Type"))
+		}
+	}
+	if p := pages["GET /orgs/"+strings.ToLower(code)]; p.status != 200 || !strings.Contains(p.body, "义乌市某公益服务中心") {
+		t.Errorf("lower-case code: %d", p.status)
+	}
+	if p := pages["GET /report?org="+code]; !strings.Contains(p.body, `value="义乌市某公益服务中心"`) || !strings.Contains(p.body, `value="`+code+`"`) {
+		t.Error("the report link does not fill in the organization")
+	}
+
+	// A filed report's receipt, a wrong receipt, and the follow-up page with a session.
+	csrf, key := formTokens(t, pages["GET /report"].body)
+	receipt := postReportForm(t, c, webReportFields(csrf, key, "anonymous"), nil)
+	pages["POST /report"] = receipt
+	m := receiptCode.FindStringSubmatch(receipt.body)
+	if receipt.status != 200 || m == nil {
+		t.Fatalf("report form: %d\n%s", receipt.status, receipt.body)
+	}
+	login := pages["GET /followup"]
+	lc, _ := formTokens(t, login.body)
+	pages["POST /followup (wrong)"] = postPageForm(t, c, "/followup", url.Values{"_csrf": {lc}, "receipt_code": {"1234 5678 9012 3456"}})
+	caseView := postPageForm(t, c, "/followup", url.Values{"_csrf": {lc}, "receipt_code": {m[1]}})
+	pages["POST /followup → GET /followup"] = caseView
+	if !strings.Contains(caseView.body, "举报进展") || !strings.Contains(caseView.body, "已登记") {
+		t.Fatalf("follow-up after login: %d\n%s", caseView.status, caseView.body)
+	}
+	for name, p := range pages {
+		checkPageHeaders(t, name, p, name == "POST /followup → GET /followup")
+		checkSameOrigin(t, name, p.body)
+	}
+	for _, s := range []string{"/static/site.css", "/static/site.js"} {
+		p := getPage(t, c, s)
+		if p.status != 200 || p.header.Get("X-Content-Type-Options") != "nosniff" {
+			t.Errorf("%s: %d, nosniff %q", s, p.status, p.header.Get("X-Content-Type-Options"))
+		}
+		checkSameOrigin(t, s, strings.ReplaceAll(p.body, `"/report/divisions?parent="`, ""))
+		if strings.Contains(p.body, "://") {
+			t.Errorf("%s names an absolute URL", s)
+		}
+	}
+}
+
+// webReportFields is a complete report as the form sends it (division picked down to
+// the county).
+func webReportFields(csrf, key, mode string) [][2]string {
+	f := [][2]string{{"_csrf", csrf}, {"_key", key}, {"_pow", ""}, {"category", "arbitrary_fees"}, {"subject.kind", "organization"},
+		{"subject.organization.name", "义乌市某行业协会"}, {"subject.organization.credit_code", "51330782MJ0000018J"},
+		{"subject.person.name", ""}, {"subject.person.position", ""}, {"subject.person.employer", ""},
+		{"description", "该协会以“会员服务费”名义向会员企业收取费用，没有收费依据。"},
+		{"_city", "330700"}, {"_county", "330782"}, {"_town", ""}, {"location.address", "稠城街道"}, {"occurred_on", "2026-10"}}
+	if mode == "anonymous" {
+		return append(f, [][2]string{{"anonymous", "true"}, {"identity.name", ""}, {"identity.mobile", ""}, {"identity.resident_id", ""}, {"identity.preferred_contact", ""}}...)
+	}
+	return append(f, [][2]string{{"anonymous", "false"}, {"identity.name", "钱多多网页"}, {"identity.mobile", "13700137000"},
+		{"identity.resident_id", "11010519491231002X"}, {"identity.preferred_contact", "sms"}}...)
+}
+
+// TestWebReportForm: a retry files once, a validation error keeps what was typed, the
+// picker re-renders without filing, and a form without a valid CSRF token files nothing.
+func TestWebReportForm(t *testing.T) {
+	c := webClient(t)
+	form := getPage(t, c, "/report")
+	csrf, key := formTokens(t, form.body)
+
+	first := postReportForm(t, c, webReportFields(csrf, key, "anonymous"), []filePart{{"files", "photo.jpg", testJPEG(t)}})
+	again := postReportForm(t, c, webReportFields(csrf, key, "anonymous"), []filePart{{"files", "photo.jpg", testJPEG(t)}})
+	m1, m2 := receiptCode.FindStringSubmatch(first.body), receiptCode.FindStringSubmatch(again.body)
+	if m1 == nil || m2 == nil || m1[1] != m2[1] || !strings.Contains(again.body, "没有重复登记") || !strings.Contains(first.body, "1 个文件已保存") {
+		t.Fatalf("retry of the same form: first %d, again %d\n%s", first.status, again.status, again.body)
+	}
+
+	// A validation error: everything typed comes back, each field named.
+	bad := webReportFields(csrf, freshFormKey(t, c), "anonymous")
+	for i := range bad {
+		switch bad[i][0] {
+		case "category":
+			bad[i][1] = ""
+		case "subject.organization.credit_code":
+			bad[i][1] = "ＡＢＣ" // full-width, malformed
+		case "occurred_on":
+			bad[i][1] = "2099-01-01"
+		}
+	}
+	p := postReportForm(t, c, bad, nil)
+	if p.status != 400 {
+		t.Fatalf("invalid form: status %d", p.status)
+	}
+	for _, want := range []string{`href="#f-category"`, "举报类别：必填", "统一社会信用代码：", "发生时间：发生时间不能晚于今天",
+		`value="义乌市某行业协会"`, `value="ＡＢＣ"`, "没有收费依据。</textarea>", `value="330782" selected`, "已选择的文件没有保留"} {
+		if !strings.Contains(p.body, want) {
+			t.Errorf("re-rendered form lacks %q", want)
+		}
+	}
+	if receiptCode.MatchString(p.body) {
+		t.Error("an invalid form was filed")
+	}
+
+	// The picker's update button: the next level, nothing filed.
+	up := webReportFields(csrf, freshFormKey(t, c), "anonymous")
+	up = append(up[:len(up):len(up)], [2]string{"_action", "divisions"})
+	for i := range up {
+		if up[i][0] == "_county" {
+			up[i][1] = "330782"
+		}
+	}
+	p = postReportForm(t, c, up, nil)
+	if p.status != 200 || receiptCode.MatchString(p.body) || !strings.Contains(p.body, "稠城街道</option>") {
+		t.Errorf("picker update: %d, townships listed %v", p.status, strings.Contains(p.body, "稠城街道</option>"))
+	}
+
+	// Without a valid CSRF token nothing is filed, and the form comes back.
+	for _, tok := range []string{"", "9999999999.AAAA", strings.Replace(csrf, ".", ".x", 1)} {
+		p := postReportForm(t, c, webReportFields(tok, freshFormKey(t, c), "anonymous"), nil)
+		if p.status != 403 || receiptCode.MatchString(p.body) || !strings.Contains(p.body, "页面已过期") {
+			t.Errorf("CSRF token %q: status %d", tok, p.status)
+		}
+	}
+}
+
+func freshFormKey(t *testing.T, c *http.Client) string {
+	t.Helper()
+	_, key := formTokens(t, getPage(t, c, "/report").body)
+	return key
+}
+
+// TestWebRealNameLeavesNoPlaintext files a real-name report through the web form and
+// scans every file under QF_DATA_DIR for the identity.
+func TestWebRealNameLeavesNoPlaintext(t *testing.T) {
+	c := webClient(t)
+	csrf, key := formTokens(t, getPage(t, c, "/report").body)
+	p := postReportForm(t, c, webReportFields(csrf, key, "real"), nil)
+	if p.status != 200 || !receiptCode.MatchString(p.body) || !strings.Contains(p.body, "实名") {
+		t.Fatalf("real-name report: %d\n%s", p.status, p.body)
+	}
+	if err := srv.db.Ping(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	needles := []string{"钱多多网页", "13700137000", "11010519491231002X"}
+	for _, path := range dataFiles(t) {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range needles {
+			if bytes.Contains(b, []byte(n)) {
+				t.Errorf("%s contains %q in plaintext", path, n)
+			}
+		}
+	}
+	for _, n := range needles {
+		if strings.Contains(logBuf.String(), n) {
+			t.Errorf("the log contains %q", n)
+		}
+	}
+}
