@@ -60,6 +60,16 @@ func (s *Server) registerPages() {
 	s.App.Get("/static/*", pageHeaders(false), static.New("", static.Config{FS: web.Static(), MaxAge: 3600})).Name(pageRoutePrefix + "static")
 }
 
+// isPagePath says whether an unknown path is answered as a page: anything outside the
+// API's namespace.
+func isPagePath(p string) bool {
+	switch {
+	case p == "/v1" || strings.HasPrefix(p, "/v1/"), p == "/healthz", p == "/readyz", p == "/metrics":
+		return false
+	}
+	return true
+}
+
 // IsPageRoute says whether a registered route is one of the web pages, not an API
 // operation: the OpenAPI contract describes the API only.
 func IsPageRoute(name string) bool { return strings.HasPrefix(name, pageRoutePrefix) }
@@ -76,23 +86,28 @@ func (s *Server) page(method, path, name string, h fiber.Handler) {
 	s.App.Add([]string{method}, path, pageHeaders(true), wrapped).Name(pageRoutePrefix + name)
 }
 
-// pageHeaders sets the headers every page carries. Pages are never cached: what a
-// reporter sees must not stay in a shared device's cache or history.
+// pageHeaders sets the headers every page carries (setPageHeaders).
 func pageHeaders(noStore bool) fiber.Handler {
 	return func(c fiber.Ctx) error {
-		h := &c.Response().Header
-		h.Set("Content-Security-Policy", pageCSP)
-		h.Set("Referrer-Policy", "no-referrer")
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("X-Frame-Options", "DENY")
-		h.Set("Cross-Origin-Opener-Policy", "same-origin")
-		h.Set("Cross-Origin-Resource-Policy", "same-origin")
-		h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=(), interest-cohort=()")
-		if noStore {
-			h.Set(fiber.HeaderCacheControl, "no-store")
-			h.Set("Pragma", "no-cache")
-		}
+		setPageHeaders(c, noStore)
 		return c.Next()
+	}
+}
+
+// setPageHeaders is the one place the pages' security headers are set. Pages are never
+// cached: what a reporter sees must not stay in a shared device's cache or history.
+func setPageHeaders(c fiber.Ctx, noStore bool) {
+	h := &c.Response().Header
+	h.Set("Content-Security-Policy", pageCSP)
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("Cross-Origin-Opener-Policy", "same-origin")
+	h.Set("Cross-Origin-Resource-Policy", "same-origin")
+	h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=(), interest-cohort=()")
+	if noStore {
+		h.Set(fiber.HeaderCacheControl, "no-store")
+		h.Set("Pragma", "no-cache")
 	}
 }
 

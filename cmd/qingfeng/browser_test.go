@@ -101,6 +101,15 @@ func (b *browserSession) shot(name string) {
 	}
 }
 
+// shotWide saves the page at a desktop width too, then returns to the phone.
+func (b *browserSession) shotWide(name string) {
+	b.t.Helper()
+	b.shot(name)
+	b.run(emulation.SetDeviceMetricsOverride(1280, 900, 1, false))
+	b.shot(name + "-desktop")
+	b.run(emulation.SetDeviceMetricsOverride(375, 812, 2, true))
+}
+
 func (b *browserSession) text(sel string) string {
 	b.t.Helper()
 	var s string
@@ -178,12 +187,12 @@ func TestBrowserReportAndFollowUp(t *testing.T) {
 			}
 			b.run(chromedp.Navigate(baseURL+"/"), chromedp.WaitVisible("h1", chromedp.ByQuery))
 			b.axe(axeJS, "/")
-			b.shot("home")
+			b.shotWide("home")
 			b.run(chromedp.Navigate(baseURL+"/about"), chromedp.WaitVisible("h1", chromedp.ByQuery))
 			b.axe(axeJS, "/about")
 			b.run(chromedp.Navigate(baseURL+"/report"), chromedp.WaitVisible("#report-form", chromedp.ByQuery))
 			b.axe(axeJS, "/report")
-			b.shot("report")
+			b.shotWide("report")
 			b.pickDivision("330700", "330782")
 			desc := "协会向会员企业收取“服务费”，没有依据。" + map[bool]string{true: "（脚本开启）", false: "（脚本关闭）"}[js]
 			b.run(chromedp.Click("#f-category-arbitrary_fees", chromedp.ByQuery), chromedp.Click("#f-kind-org", chromedp.ByQuery),
@@ -194,7 +203,7 @@ func TestBrowserReportAndFollowUp(t *testing.T) {
 			b.shot("report-filled")
 			b.run(chromedp.Click("#submit-report", chromedp.ByQuery), chromedp.WaitVisible("#receipt-code", chromedp.ByQuery))
 			b.axe(axeJS, "receipt")
-			b.shot("receipt")
+			b.shotWide("receipt")
 			code, number := b.text("#receipt-code"), b.text("#case-number")
 			if len(strings.ReplaceAll(code, " ", "")) != 16 || !strings.HasPrefix(number, "QF-330782-") {
 				t.Fatalf("receipt %q, case %q", code, number)
@@ -249,7 +258,7 @@ func TestBrowserReportAndFollowUp(t *testing.T) {
 			if got := b.text("#case-status"); got != "已办结" {
 				t.Errorf("status %q", got)
 			}
-			b.shot("followup-outcome")
+			b.shotWide("followup-outcome")
 
 			// Logging out clears the session.
 			b.run(chromedp.Click("#logout", chromedp.ByQuery), chromedp.WaitVisible("#f-receipt", chromedp.ByQuery))
@@ -279,7 +288,7 @@ func TestBrowserFormKeepsValues(t *testing.T) {
 		chromedp.SendKeys("#f-id-name", "李四", chromedp.ByQuery),
 		chromedp.SendKeys("#f-id-mobile", "12345", chromedp.ByQuery),
 		chromedp.Click("#submit-report", chromedp.ByQuery), chromedp.WaitVisible("#error-summary", chromedp.ByQuery))
-	b.shot("errors")
+	b.shotWide("errors")
 	b.axe(axeJS, "/report (errors)")
 	summary := b.text("#error-summary")
 	for _, want := range []string{"举报类别", "发生地点", "手机号码"} {
@@ -321,7 +330,7 @@ func TestBrowserOrgPage(t *testing.T) {
 	axeJS := axeSource(t)
 	b.run(chromedp.Navigate(baseURL+"/orgs/"+code), chromedp.WaitVisible("#org-name", chromedp.ByQuery))
 	b.axe(axeJS, "/orgs/{code}")
-	b.shot("org")
+	b.shotWide("org")
 	var bars int
 	b.run(chromedp.Evaluate(`document.querySelectorAll("#m-2026-10 svg.chart rect").length`, &bars))
 	if bars != 3 {
