@@ -41,6 +41,15 @@ func (s *Server) pageOrg(raw string) (routing.Organization, error) {
 	return org, nil
 }
 
+// pathParam is a path parameter as typed: Fiber leaves it percent-encoded.
+func pathParam(c fiber.Ctx, name string) string {
+	v := c.Params(name)
+	if u, err := url.PathUnescape(v); err == nil {
+		return u
+	}
+	return v
+}
+
 // orgLookup is GET /orgs?code=: the landing page's form, sent on to the page.
 func (s *Server) orgLookup(c fiber.Ctx) error {
 	org, err := s.pageOrg(c.Query("code"))
@@ -52,7 +61,7 @@ func (s *Server) orgLookup(c fiber.Ctx) error {
 
 // orgPage is GET /orgs/{credit code}, what an organization's QR code (一社一码) opens.
 func (s *Server) orgPage(c fiber.Ctx) error {
-	org, err := s.pageOrg(c.Params("code"))
+	org, err := s.pageOrg(pathParam(c, "code"))
 	if err != nil {
 		return err
 	}
@@ -65,7 +74,7 @@ func (s *Server) orgPage(c fiber.Ctx) error {
 
 // orgCheck is POST /orgs/{credit code}/check: the donor's check, as on the API.
 func (s *Server) orgCheck(c fiber.Ctx) error {
-	org, err := s.pageOrg(c.Params("code"))
+	org, err := s.pageOrg(pathParam(c, "code"))
 	if err != nil {
 		return err
 	}

@@ -10,7 +10,10 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
+
+	qrcode "github.com/skip2/go-qrcode"
 
 	"github.com/qingfeng-zj/qingfeng/routing"
 )
@@ -346,5 +349,163 @@ func TestWebRealNameLeavesNoPlaintext(t *testing.T) {
 		if strings.Contains(logBuf.String(), n) {
 			t.Errorf("the log contains %q", n)
 		}
+	}
+}
+
+// TestWebReportSameFormAtOnce: 32 submissions of one form at once (a double tap on a
+// bad network, many times over) file one case; every answer is its receipt or "still
+// in progress", never a second case.
+func TestWebReportSameFormAtOnce(t *testing.T) {
+	c := webClient(t)
+	csrf, key := formTokens(t, getPage(t, c, "/report").body)
+	const n = 32
+	var wg sync.WaitGroup
+	bodies := make([]page, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			bodies[i] = postReportForm(t, webClient(t), webReportFields(csrf, key, "anonymous"), nil)
+		}()
+	}
+	wg.Wait()
+	codes := map[string]int{}
+	for _, p := range bodies {
+		switch m := receiptCode.FindStringSubmatch(p.body); {
+		case m != nil && p.status == 200:
+			codes[m[1]]++
+		case p.status == 409 && strings.Contains(p.body, "请求正在处理"):
+		default:
+			t.Errorf("status %d:\n%.400s", p.status, p.body)
+		}
+	}
+	if len(codes) != 1 {
+		t.Errorf("%d different receipts from one form: %v", len(codes), codes)
+	}
+}
+
+// TestWebOrgCodeSpellings: the organization page opens however the code is written
+// (lower case, full width from a Chinese input method, spaces around it), and its QR
+// code encodes QF_PUBLIC_URL whatever Host the request names.
+func TestWebOrgCodeSpellings(t *testing.T) {
+	const code = "52330782MJ0000053Y"
+	webOrg(code, "义乌市某养老服务中心")
+	c := webClient(t)
+	for _, spelling := range []string{strings.ToLower(code), "５２３３０７８２ＭＪ０００００５３Ｙ", " " + code + " ", "\u3000" + code} {
+		p := getPage(t, c, "/orgs/"+url.PathEscape(spelling))
+		if p.status != 200 || !strings.Contains(p.body, "义乌市某养老服务中心") {
+			t.Errorf("/orgs/%q: %d", spelling, p.status)
+		}
+		p = getPage(t, c, "/orgs?code="+url.QueryEscape(spelling))
+		if p.status != 200 || !strings.HasSuffix(p.url, "/orgs/"+code) {
+			t.Errorf("/orgs?code=%q: %d at %s", spelling, p.status, p.url)
+		}
+	}
+	want, err := qrcode.Encode(srv.Config.PublicURL+"/orgs/"+code, qrcode.Medium, 256)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, host := range []string{"", "evil.example", "127.0.0.1:1"} {
+		r, err := http.NewRequest("GET", baseURL+"/v1/public/orgs/"+code+"/qr.png", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if host != "" {
+			r.Host = host
+		}
+		resp, err := http.DefaultClient.Do(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := readPage(t, resp)
+		if p.status != 200 || p.body != string(want) {
+			t.Errorf("QR code with Host %q: %d, encodes something other than %s/orgs/%s", host, p.status, srv.Config.PublicURL, code)
+		}
+	}
+	// Unknown page addresses get the Chinese 404 page; unknown API paths keep JSON.
+	p := getPage(t, c, "/reprot")
+	if p.status != 404 || !strings.Contains(p.header.Get("Content-Type"), "text/html") || !strings.Contains(p.body, "页面不存在") {
+		t.Errorf("/reprot: %d %s", p.status, p.header.Get("Content-Type"))
+	}
+	checkPageHeaders(t, "/reprot", p, false)
+	if p := getPage(t, c, "/v1/nope"); p.status != 404 || !strings.Contains(p.header.Get("Content-Type"), "json") {
+		t.Errorf("/v1/nope: %d %s", p.status, p.header.Get("Content-Type"))
+	}
+}
+
+// TestWebFollowUpSession: the session cookie's attributes, bad input on each form, a
+// token from another session refused, and logout clearing the cookie.
+func TestWebFollowUpSession(t *testing.T) {
+	c := webClient(t)
+	csrf, key := formTokens(t, getPage(t, c, "/report").body)
+	m := receiptCode.FindStringSubmatch(postReportForm(t, c, webReportFields(csrf, key, "anonymous"), nil).body)
+	if m == nil {
+		t.Fatal("no receipt")
+	}
+	lc, _ := formTokens(t, getPage(t, c, "/followup").body)
+
+	// A typo and a wrong code are field errors; nothing opens.
+	for code, want := range map[string]string{"1234": "回执码格式不正确", "4111 1111 1111 1111": "回执码无效", "": "回执码格式不正确"} {
+		p := postPageForm(t, c, "/followup", url.Values{"_csrf": {lc}, "receipt_code": {code}})
+		if p.status != 400 || !strings.Contains(p.body, want) || !strings.Contains(p.body, `href="#f-receipt"`) {
+			t.Errorf("receipt %q: %d, want %q", code, p.status, want)
+		}
+	}
+	if p := postPageForm(t, c, "/followup", url.Values{"_csrf": {"x"}, "receipt_code": {m[1]}}); p.status != 403 {
+		t.Errorf("login without a valid token: %d", p.status)
+	}
+
+	// The session: HttpOnly, SameSite=Strict, only on /followup, nothing but a token.
+	noRedirect := webClient(t)
+	noRedirect.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	resp, err := noRedirect.PostForm(baseURL+"/followup", url.Values{"_csrf": {lc}, "receipt_code": {m[1]}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	set := resp.Header.Get("Set-Cookie")
+	for _, want := range []string{"qf_followup=", "HttpOnly", "SameSite=Strict", "Path=/followup", "Max-Age="} {
+		if !strings.Contains(strings.ToLower(set), strings.ToLower(want)) {
+			t.Errorf("session cookie %q lacks %s", set, want)
+		}
+	}
+	if resp.StatusCode != 303 || strings.Contains(set, m[1]) || strings.Contains(set, strings.ReplaceAll(m[1], " ", "")) {
+		t.Errorf("login: %d, cookie %q", resp.StatusCode, set)
+	}
+
+	casePage := getPage(t, noRedirect, "/followup")
+	sc, _ := formTokens(t, casePage.body)
+	// An empty reply and one over 2,000 characters: the form comes back with the text.
+	for body, want := range map[string]string{"\u200b ": "留言：必填", strings.Repeat("长", 2001): "留言：留言不能超过2000字"} {
+		p := postPageForm(t, noRedirect, "/followup/messages", url.Values{"_csrf": {sc}, "body": {body}})
+		if p.status != 400 || !strings.Contains(p.body, want) {
+			t.Errorf("reply %.10q: %d, want %q", body, p.status, want)
+		}
+	}
+	// Another session's token is refused, and nothing is posted.
+	other := webClient(t)
+	postPageForm(t, other, "/followup", url.Values{"_csrf": {lc}, "receipt_code": {m[1]}})
+	oc, _ := formTokens(t, getPage(t, other, "/followup").body)
+	if p := postPageForm(t, noRedirect, "/followup/messages", url.Values{"_csrf": {oc}, "body": {"别的会话的令牌"}}); p.status != 403 {
+		t.Errorf("another session's token: %d", p.status)
+	}
+	if p := getPage(t, noRedirect, "/followup"); strings.Contains(p.body, "别的会话的令牌") {
+		t.Error("a reply with another session's token was posted")
+	}
+	// Without a session the forms send the reporter to the receipt form.
+	if p := postPageForm(t, webClient(t), "/followup/messages", url.Values{"_csrf": {sc}, "body": {"x"}}); !strings.Contains(p.body, `id="f-receipt"`) {
+		t.Errorf("reply without a session: %d", p.status)
+	}
+
+	resp, err = noRedirect.PostForm(baseURL+"/followup/logout", url.Values{"_csrf": {sc}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if set := resp.Header.Get("Set-Cookie"); !strings.Contains(set, "qf_followup=;") || !strings.Contains(resp.Header.Get("Clear-Site-Data"), "cookies") {
+		t.Errorf("logout: cookie %q, Clear-Site-Data %q", set, resp.Header.Get("Clear-Site-Data"))
+	}
+	if p := getPage(t, noRedirect, "/followup"); !strings.Contains(p.body, `id="f-receipt"`) {
+		t.Error("still logged in after logout")
 	}
 }
