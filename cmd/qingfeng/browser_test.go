@@ -13,6 +13,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -98,6 +100,27 @@ func (b *browserSession) shot(name string) {
 	path := filepath.Join(b.shots, fmt.Sprintf("%02d-%s.png", b.n, name))
 	if err := os.WriteFile(path, png, 0o644); err != nil {
 		b.t.Fatal(err)
+	}
+}
+
+// navigating runs actions that leave the page (a form submitted, a reload) and waits
+// until the next document has loaded, so that nothing is read from the old one.
+func (b *browserSession) navigating(actions ...chromedp.Action) {
+	b.t.Helper()
+	b.run(chromedp.Evaluate(`window.__qfOld = true`, nil))
+	b.run(actions...)
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		// While the old document goes away, evaluating can fail: try again.
+		var done bool
+		err := chromedp.Run(b.ctx, chromedp.Evaluate(`!window.__qfOld && document.readyState === "complete"`, &done))
+		if err == nil && done {
+			return
+		}
+		if time.Now().After(deadline) {
+			b.t.Fatalf("the page did not change: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 
@@ -229,7 +252,7 @@ func TestBrowserReportAndFollowUp(t *testing.T) {
 			staff, _ := staffLogin(t, accounts.RoleStaff, cs.UnitID, "")
 			question := "请问收费发生在哪一天？有没有收据？"
 			wantStatus(t, postJSON(t, "/v1/cases/"+number+"/messages", staff, map[string]string{"body": question}), 201)
-			b.run(chromedp.Reload(), chromedp.WaitVisible("#f-reply", chromedp.ByQuery))
+			b.navigating(chromedp.Reload())
 			if !strings.Contains(b.text("#conversation"), question) {
 				t.Fatalf("the staff's question is not shown: %s", b.text("#conversation"))
 			}
@@ -251,7 +274,7 @@ func TestBrowserReportAndFollowUp(t *testing.T) {
 			step(t, staff, number, map[string]any{"action": "dispose", "disposition": "preliminary_verification", "reason": "初核"}, 200)
 			step(t, staff, number, map[string]any{"action": "conclude", "reason": "经核实属实",
 				"outcome": map[string]any{"result": "substantiated", "name_cleared": false}}, 200)
-			b.run(chromedp.Reload(), chromedp.WaitVisible("#outcome", chromedp.ByQuery))
+			b.navigating(chromedp.Reload())
 			if got := b.text("#outcome"); !strings.Contains(got, "问题属实") {
 				t.Errorf("outcome: %s", got)
 			}
@@ -355,8 +378,8 @@ func TestBrowserOrgPage(t *testing.T) {
 		t.Errorf("donor check: %s", got)
 	}
 	b.shot("donor-check")
-	b.run(chromedp.SetValue("#f-amount", "200", chromedp.ByQuery), chromedp.Submit("#f-amount", chromedp.ByQuery),
-		chromedp.WaitVisible("#check-result", chromedp.ByQuery))
+	b.run(chromedp.SetValue("#f-amount", "200", chromedp.ByQuery))
+	b.navigating(chromedp.Submit("#f-amount", chromedp.ByQuery))
 	if got := b.text("#check-result"); !strings.Contains(got, "没有找到") {
 		t.Errorf("donor check, wrong amount: %s", got)
 	}
@@ -368,4 +391,48 @@ func TestBrowserOrgPage(t *testing.T) {
 	}
 	b.axe(axeJS, "404")
 	b.shot("not-found")
+}
+
+// TestBrowserProofOfWork: while wrong receipts run above normal, the follow-up form
+// asks for a proof of work, the page's script solves it, and the reporter gets in; the
+// page says what is happening (and what to do with JavaScript off).
+func TestBrowserProofOfWork(t *testing.T) {
+	b := newBrowser(t, true)
+	cfg := testConfig(t, t.TempDir(), map[string]string{"QF_POW_NORMAL_PER_MINUTE": "1"})
+	m := &Main{Config: cfg, Log: slog.New(slog.DiscardHandler), Stderr: io.Discard}
+	if err := m.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	base := "http://" + m.Addr()
+	e, err := send(base, "POST", "/v1/reports", jsonBytes(t, anonymousReport()), nil)
+	if err != nil || e.status != 201 {
+		t.Fatalf("file: %v %d %s", err, e.status, e.body)
+	}
+	var f filed
+	if err := json.Unmarshal(e.body, &f); err != nil {
+		t.Fatal(err)
+	}
+	login := func(code string) {
+		b.run(chromedp.Navigate(base+"/followup"), chromedp.WaitVisible("#f-receipt", chromedp.ByQuery),
+			chromedp.SendKeys("#f-receipt", code, chromedp.ByQuery))
+		b.navigating(chromedp.Click("form button.primary", chromedp.ByQuery))
+	}
+	login("4111 1111 1111 1111") // a wrong receipt: the difficulty rises
+	if !strings.Contains(b.text("main"), "回执码无效") {
+		t.Fatalf("wrong receipt: %s", b.text("main"))
+	}
+	login(f.ReceiptCode)
+	if got := b.text("main"); !strings.Contains(got, "计算验证") || !strings.Contains(got, "JavaScript") {
+		t.Fatalf("no proof-of-work notice: %s", got)
+	}
+	b.shot("pow-notice")
+	var solved bool
+	b.run(chromedp.Poll(`document.getElementById("f-pow").value.includes(":")`, &solved, chromedp.WithPollingTimeout(60*time.Second)))
+	b.run(chromedp.SendKeys("#f-receipt", f.ReceiptCode, chromedp.ByQuery))
+	b.navigating(chromedp.Click("form button.primary", chromedp.ByQuery))
+	if got := b.text("main"); !strings.Contains(got, f.CaseNumber) {
+		t.Fatalf("after solving: %s", got)
+	}
+	b.shot("pow-solved")
 }
