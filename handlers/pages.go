@@ -285,8 +285,8 @@ func statusForForm(err error) int {
 	return http.StatusInternalServerError
 }
 
-// powNotice is a proof-of-work request, shown on a form: the script solves it; with
-// JavaScript off the reporter is told to wait.
+// powOf is the challenge of a proof-of-work request, for a form's script to solve;
+// with JavaScript off, powPageNotice tells the reporter to wait.
 func powOf(err error) (web.PoW, bool) {
 	var pr *powRequired
 	if !errors.As(err, &pr) {

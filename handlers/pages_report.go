@@ -197,8 +197,17 @@ func (s *Server) reportSubmit(c fiber.Ctx) error {
 	var (
 		prepared *intake.Prepared
 		started  bool // the fields are complete and were checked
+		counted  bool // a filing attempt, which the flood meter counts
 		files    int
 	)
+	// Every public filing attempt counts towards the flood meter, as on the API, but
+	// not a retry answered with the case it already filed: a phone on a bad network
+	// must not raise the difficulty for everyone.
+	defer func() {
+		if counted && (prepared == nil || !prepared.Replayed()) {
+			s.d.PoW.Record(pow.Report)
+		}
+	}()
 	// start runs once, when the first file arrives or the form ends: CSRF, the
 	// picker's update button, the proof of work, then the API's own decoding and
 	// validation (Prepare).
@@ -210,6 +219,7 @@ func (s *Server) reportSubmit(c fiber.Ctx) error {
 		if values["_action"] == "divisions" {
 			return errRerender
 		}
+		counted = true
 		if err := s.requirePoWSolution(pow.Report, values["_pow"]); err != nil {
 			return err
 		}
@@ -280,11 +290,6 @@ func (s *Server) reportSubmit(c fiber.Ctx) error {
 	if err == nil {
 		filed, cerr := prepared.Commit(ctx)
 		if cerr == nil {
-			// Every public filing counts towards the flood meter, as on the API, but
-			// not a retry answered with the case it already filed.
-			if !filed.Replayed {
-				s.d.PoW.Record(pow.Report)
-			}
 			return s.render(c, fiber.StatusOK, "receipt", s.receiptView(filed))
 		}
 		err = cerr
@@ -322,21 +327,21 @@ func (s *Server) reportFormError(c fiber.Ctx, values map[string]string, files in
 	status := fiber.StatusOK
 	if !errors.Is(err, errRerender) {
 		status = statusForForm(err)
-		var qe *qingfeng.Error
-		errors.As(err, &qe)
 		fallback := ""
 		if code := qingfeng.ErrorCode(err); code == qingfeng.ETOOLARGE || code == qingfeng.EUNSUPPORTED {
 			fallback = "files"
 		}
-		if pw, ok := powOf(err); ok {
+		switch pw, ok := powOf(err); {
+		case ok:
 			p.PoW = pw
 			p.Notice = powPageNotice
-		} else {
+		case qingfeng.ErrorCode(err) == qingfeng.ECONFLICT:
+			// The form's key already filed a different report (edited after filing):
+			// a new form, so that nothing is filed twice or lost.
+			p.Key = newFormKey()
+			p.Notice = "这张表单已经提交过一份内容不同的举报。为避免重复登记，请核对后再次提交：本次将作为一份新的举报登记。"
+		default:
 			formErrors(&p.Form, err, fallback)
-			if qe != nil && len(qe.Allowed) > 0 {
-				p.Errors["files"] = qe.Message
-				formErrors(&p.Form, err, "files")
-			}
 		}
 		p.FilesLost = true
 	}

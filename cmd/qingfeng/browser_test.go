@@ -3,7 +3,10 @@ package main
 // Browser tests of the public pages: Chromium driven from Go with chromedp, at a
 // 375 px phone viewport. chromedp rather than go-rod: it speaks the DevTools protocol
 // to a browser we launch ourselves (Debian's /usr/bin/chromium, with our flags and a
-// fresh profile), and never downloads a browser of its own.
+// fresh profile), and never downloads a browser of its own. It is pinned at v0.14.2,
+// the last release of its long-standing Action interface (v0.22 on is a generic
+// rewrite), with the cdproto that release was built against. Test-only: nothing in
+// the server imports it.
 //
 // Locally the tests skip, loudly, when Chromium or axe-core is missing; with CI=true
 // they fail instead (.ci/run installs both). Each test saves screenshots under a
@@ -107,13 +110,15 @@ func (b *browserSession) shot(name string) {
 // until the next document has loaded, so that nothing is read from the old one.
 func (b *browserSession) navigating(actions ...chromedp.Action) {
 	b.t.Helper()
-	b.run(chromedp.Evaluate(`window.__qfOld = true`, nil))
+	// The marker is on the document, not the window: the script's upload replaces the
+	// document in the same window (document.open), a navigation replaces both.
+	b.run(chromedp.Evaluate(`document.documentElement.dataset.qfOld = "1"`, nil))
 	b.run(actions...)
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		// While the old document goes away, evaluating can fail: try again.
 		var done bool
-		err := chromedp.Run(b.ctx, chromedp.Evaluate(`!window.__qfOld && document.readyState === "complete"`, &done))
+		err := chromedp.Run(b.ctx, chromedp.Evaluate(`!document.documentElement.dataset.qfOld && document.readyState === "complete"`, &done))
 		if err == nil && done {
 			return
 		}
@@ -268,6 +273,21 @@ func TestBrowserReportAndFollowUp(t *testing.T) {
 			}
 			b.axe(axeJS, "/followup (case)")
 			b.shot("followup-conversation")
+
+			// More evidence from the follow-up page (with the progress bar when the
+			// script runs).
+			png := filepath.Join(t.TempDir(), "more.png")
+			if err := os.WriteFile(png, testPNG(t), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			b.run(chromedp.SetUploadFiles("#f-files", []string{png}, chromedp.ByQuery))
+			b.navigating(chromedp.Click("#evidence button", chromedp.ByQuery))
+			if got := b.text("main"); !strings.Contains(got, "已补充 1 个文件") || !strings.Contains(got, "文件 2") {
+				t.Errorf("after adding evidence: %s", got)
+			}
+			if cs, err := srv.Intake.Cases.CaseByNumber(context.Background(), number); err != nil || len(cs.Evidence) != 2 {
+				t.Errorf("case evidence after the upload: %v, %v", err, cs)
+			}
 
 			// Concluded: the outcome in words.
 			step(t, staff, number, map[string]any{"action": "accept", "reason": "属于本单位受理范围"}, 200)

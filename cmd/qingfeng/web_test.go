@@ -15,6 +15,7 @@ import (
 
 	qrcode "github.com/skip2/go-qrcode"
 
+	"github.com/qingfeng-zj/qingfeng/handlers"
 	"github.com/qingfeng-zj/qingfeng/routing"
 )
 
@@ -222,9 +223,24 @@ func TestWebPagesHeadersAndOrigins(t *testing.T) {
 	if !strings.Contains(caseView.body, "举报进展") || !strings.Contains(caseView.body, "已登记") {
 		t.Fatalf("follow-up after login: %d\n%s", caseView.status, caseView.body)
 	}
+	pages["GET /report/divisions?parent=330782"] = getPage(t, c, "/report/divisions?parent=330782")
 	for name, p := range pages {
 		checkPageHeaders(t, name, p, name == "POST /followup → GET /followup")
 		checkSameOrigin(t, name, p.body)
+	}
+	// Every page the server registers is among those checked (static files below).
+	for _, r := range srv.server.App.GetRoutes(true) {
+		if !handlers.IsPageRoute(r.Name) || r.Method != "GET" || r.Path == "/static/*" {
+			continue
+		}
+		pattern := regexp.MustCompile("^GET " + regexp.MustCompile(`:[a-z]+`).ReplaceAllString(regexp.QuoteMeta(r.Path), `[^/?]+`) + `(\?.*)?$`)
+		found := false
+		for name := range pages {
+			found = found || pattern.MatchString(name)
+		}
+		if !found {
+			t.Errorf("page route GET %s is not checked", r.Path)
+		}
 	}
 	for _, s := range []string{"/static/site.css", "/static/site.js"} {
 		p := getPage(t, c, s)

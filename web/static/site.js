@@ -34,6 +34,24 @@
     });
   }
 
+  // Conditional questions: only the subject chosen, and the identity only for a
+  // real-name report. Without the script every question shows, and the server ignores
+  // what does not apply.
+  function reveal(name, sections) {
+    var radios = document.querySelectorAll("input[name='" + name + "']");
+    var update = function () {
+      var chosen = document.querySelector("input[name='" + name + "']:checked");
+      Object.keys(sections).forEach(function (value) {
+        var el = document.getElementById(sections[value]);
+        if (el) { el.hidden = !!chosen && chosen.value !== value; }
+      });
+    };
+    Array.prototype.forEach.call(radios, function (r) { r.addEventListener("change", update); });
+    if (radios.length) { update(); }
+  }
+  reveal("subject.kind", { organization: "sub-org", person: "sub-person" });
+  reveal("anonymous", { "false": "sub-identity" });
+
   // Proof of work: SHA-256(challenge || counter) with the required leading zero bits.
   function zeroBits(buf) {
     var b = new Uint8Array(buf), n = 0;
