@@ -65,4 +65,3 @@ func TestStaticFiles(t *testing.T) {
 		}
 	}
 }
-
