@@ -467,6 +467,17 @@ func TestWebFollowUpSession(t *testing.T) {
 			t.Errorf("receipt %q: %d, want %q", code, p.status, want)
 		}
 	}
+	// The code as a Chinese input method types it, with an invisible character copied
+	// along, opens the case.
+	wide := strings.Map(func(r rune) rune {
+		if r >= '0' && r <= '9' {
+			return '０' + (r - '0')
+		}
+		return r
+	}, m[1])
+	if p := postPageForm(t, webClient(t), "/followup", url.Values{"_csrf": {lc}, "receipt_code": {"\u200b" + wide + "\u3000"}}); !strings.Contains(p.body, "举报进展") {
+		t.Errorf("full-width receipt: %d", p.status)
+	}
 	if p := postPageForm(t, c, "/followup", url.Values{"_csrf": {"x"}, "receipt_code": {m[1]}}); p.status != 403 {
 		t.Errorf("login without a valid token: %d", p.status)
 	}
