@@ -3,6 +3,10 @@
 // same way (identity → params → load → decode → validate → apply → respond) and hand
 // domain work to the intake and accounts services with a context.Context.
 //
+// It also serves the public web pages (pages*.go; package web renders them) through the
+// same services, decoders and error vocabulary as the API: the pages only do HTTP —
+// forms, CSRF tokens, the follow-up cookie, the security headers.
+//
 // Reporter routes never see, log or store a client address, user agent or device id:
 // the access log records no client attributes on any route.
 package handlers
