@@ -2,16 +2,21 @@ package main
 
 import (
 	"bytes"
+	"fmt"
+	"html"
 	"io"
+	"math/rand/v2"
 	"mime/multipart"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	qrcode "github.com/skip2/go-qrcode"
 
@@ -534,5 +539,114 @@ func TestWebFollowUpSession(t *testing.T) {
 	}
 	if p := getPage(t, noRedirect, "/followup"); !strings.Contains(p.body, `id="f-receipt"`) {
 		t.Error("still logged in after logout")
+	}
+}
+
+// TestWebFormValidatesAsTheAPI is a seeded property test: random forms — fields empty,
+// misspelt, full-width, invisible, too long, inconsistent — sent through the web form
+// and, as the same fields, through POST /v1/reports, are accepted by both or refused
+// by both with the API's own messages shown on the page: there is one validation.
+func TestWebFormValidatesAsTheAPI(t *testing.T) {
+	seed := time.Now().UnixNano()
+	if s := os.Getenv("QF_TEST_SEED"); s != "" {
+		seed, _ = strconv.ParseInt(s, 10, 64)
+	}
+	t.Logf("seed %d (QF_TEST_SEED=%d to repeat)", seed, seed)
+	rng := rand.New(rand.NewPCG(uint64(seed), 0))
+	pick := func(vs ...string) string { return vs[rng.IntN(len(vs))] }
+	c := webClient(t)
+	csrf, _ := formTokens(t, getPage(t, c, "/report").body)
+	filedBoth := 0
+	defer func() { t.Logf("%d of 40 filed by both", filedBoth) }()
+	for i := range 40 {
+		v := map[string]string{
+			"category":                         pick("", "arbitrary_fees", "other", " other ", "OTHER", "bogus"),
+			"subject.kind":                     pick("", "organization", "person", "Person"),
+			"subject.organization.name":        pick("", "义乌市某协会", "\u200b", strings.Repeat("协", 201)),
+			"subject.organization.credit_code": pick("", "51330782MJ0000018J", "51330782mj0000018j", "５１３３０７８２ＭＪ００００００１８Ｊ", "ABC", "51330782MJ0000018K"),
+			"subject.person.name":              pick("", "张三", "\u200b\u200b"),
+			"subject.person.position":          pick("", "科长"),
+			"description":                      pick("", "该协会违规收费。", "\u200b", strings.Repeat("举", 5001)),
+			"occurred_on":                      pick("", "2026-10", "2026-13", "2099-01-01", "２０２６-10"),
+			"anonymous":                        pick("", "true", "false"),
+			"identity.name":                    pick("", "李四"),
+			"identity.mobile":                  pick("", "13800138000", "12345", "+86 138 0013 8000"),
+			"identity.resident_id":             pick("", "11010519491231002X", "123"),
+		}
+		division := [][3]string{{"", "", ""}, {"330700", "", ""}, {"330700", "330782", ""}, {"330700", "330782", "330782001"}}[rng.IntN(4)]
+		if i%8 == 0 {
+			// Every eighth is a valid report with random spellings, so both sides file too.
+			v["category"], v["subject.kind"], v["description"] = pick("other", " other "), "organization", "该协会违规收费。"
+			v["subject.organization.credit_code"] = pick("", "51330782MJ0000018J", "51330782mj0000018j", "51330782MJ0000018K")
+			v["occurred_on"], v["anonymous"], division = pick("", "2026-10"), pick("", "true"), [3]string{"330700", "330782", ""}
+		}
+
+		// The web form, as a browser sends it (every field, empty or not).
+		fields := [][2]string{{"_csrf", csrf}, {"_key", fmt.Sprintf("web-prop-%d-%d", seed, i)}}
+		for _, k := range []string{"category", "subject.kind", "subject.organization.name", "subject.organization.credit_code",
+			"subject.person.name", "subject.person.position", "description"} {
+			fields = append(fields, [2]string{k, v[k]})
+		}
+		fields = append(fields, [2]string{"_city", division[0]}, [2]string{"_county", division[1]}, [2]string{"_town", division[2]},
+			[2]string{"occurred_on", v["occurred_on"]})
+		if v["anonymous"] != "" {
+			fields = append(fields, [2]string{"anonymous", v["anonymous"]})
+		}
+		for _, k := range []string{"identity.name", "identity.mobile", "identity.resident_id"} {
+			fields = append(fields, [2]string{k, v[k]})
+		}
+		web := postReportForm(t, c, fields, nil)
+
+		// The same report to the API: the fields that apply, as an app sends them.
+		anonymous := v["anonymous"] != "false"
+		var api [][2]string
+		api = append(api, [2]string{"source", "web"})
+		for _, d := range []string{division[2], division[1], division[0]} { // the deepest level picked
+			if d != "" {
+				api = append(api, [2]string{"location.division", d})
+				break
+			}
+		}
+		for k, val := range v {
+			switch {
+			case strings.TrimSpace(val) == "",
+				strings.HasPrefix(k, "identity.") && anonymous,
+				strings.HasPrefix(k, "subject.person.") && v["subject.kind"] == "organization",
+				strings.HasPrefix(k, "subject.organization.") && v["subject.kind"] == "person":
+				continue
+			}
+			api = append(api, [2]string{k, val})
+		}
+		if v["anonymous"] == "" {
+			api = append(api, [2]string{"anonymous", "true"})
+		}
+		body, ct := multipartBody(t, api, nil)
+		r := do(t, req{method: "POST", path: "/v1/reports", body: body, contentType: ct})
+
+		switch {
+		case r.Status == 201:
+			filedBoth++
+			if web.status != 200 || !receiptCode.MatchString(web.body) {
+				t.Errorf("case %d %v %v: the API filed it, the form answered %d", i, v, division, web.status)
+			}
+		case r.Status == 400:
+			var e struct {
+				Error struct {
+					Fields map[string]struct{ Message string } `json:"fields"`
+				} `json:"error"`
+			}
+			r.json(t, &e)
+			if web.status != 400 || receiptCode.MatchString(web.body) {
+				t.Errorf("case %d %v %v: the API refused it (%s), the form answered %d", i, v, division, r.Body, web.status)
+				continue
+			}
+			for f, fe := range e.Error.Fields {
+				if !strings.Contains(web.body, html.EscapeString(fe.Message)) {
+					t.Errorf("case %d: the form does not show %s: %q", i, f, fe.Message)
+				}
+			}
+		default:
+			t.Errorf("case %d: API status %d: %s", i, r.Status, r.Body)
+		}
 	}
 }
