@@ -20,6 +20,7 @@ import (
 
 	qrcode "github.com/skip2/go-qrcode"
 
+	"github.com/qingfeng-zj/qingfeng/accounts"
 	"github.com/qingfeng-zj/qingfeng/handlers"
 	"github.com/qingfeng-zj/qingfeng/routing"
 )
@@ -647,6 +648,126 @@ func TestWebFormValidatesAsTheAPI(t *testing.T) {
 			}
 		default:
 			t.Errorf("case %d: API status %d: %s", i, r.Status, r.Body)
+		}
+	}
+}
+
+// TestWebFollowUpSequences is a seeded property test over random sequences of what a
+// reporter and the unit do — log in with the right or a wrong receipt, reply (or send
+// an empty reply), staff messages, public notes and internal notes, log out, look — in
+// any order: the page shows the case exactly while logged in, every message and public
+// note once, in order, and never an internal note.
+func TestWebFollowUpSequences(t *testing.T) {
+	seed := time.Now().UnixNano()
+	if s := os.Getenv("QF_TEST_SEED"); s != "" {
+		seed, _ = strconv.ParseInt(s, 10, 64)
+	}
+	t.Logf("seed %d (QF_TEST_SEED=%d to repeat)", seed, seed)
+	rng := rand.New(rand.NewPCG(uint64(seed), 1))
+	for run := range 3 {
+		c := webClient(t)
+		csrf, key := formTokens(t, getPage(t, c, "/report").body)
+		m := receiptCode.FindStringSubmatch(postReportForm(t, c, webReportFields(csrf, key, "anonymous"), nil).body)
+		if m == nil {
+			t.Fatal("no receipt")
+		}
+		number := regexp.MustCompile(`id="case-number">([^<]+)<`)
+		staff := ""
+		loggedIn, caseNo := false, ""
+		var shown []string // what the conversation and notes must show, in order
+		for step := range 25 {
+			switch op := rng.IntN(8); op {
+			case 0, 1: // log in, right or wrong
+				// The receipt form's token (a logged-in page holds the session's token,
+				// which a login must not accept).
+				lc, _ := formTokens(t, getPage(t, webClient(t), "/followup").body)
+				code := m[1]
+				if op == 1 {
+					code = "4111 1111 1111 1111"
+				}
+				p := postPageForm(t, c, "/followup", url.Values{"_csrf": {lc}, "receipt_code": {code}})
+				if op == 0 {
+					loggedIn = true
+					if n := number.FindStringSubmatch(p.body); n != nil {
+						caseNo = n[1]
+					}
+				} else if p.status != 400 {
+					t.Fatalf("run %d step %d: wrong receipt answered %d", run, step, p.status)
+				}
+				// A wrong receipt does not end a session: the cookie stays.
+			case 2, 3: // reply, or an empty one
+				body := fmt.Sprintf("举报人留言 %d-%d", run, step)
+				if op == 3 {
+					body = " \u200b "
+				}
+				page := getPage(t, c, "/followup")
+				tok := ""
+				if loggedIn {
+					tok, _ = formTokens(t, page.body)
+				}
+				p := postPageForm(t, c, "/followup/messages", url.Values{"_csrf": {tok}, "body": {body}})
+				switch {
+				case !loggedIn && !strings.Contains(p.body, `id="f-receipt"`):
+					t.Fatalf("run %d step %d: a reply without a session was not sent to the receipt form", run, step)
+				case loggedIn && op == 2:
+					shown = append(shown, body)
+				case loggedIn && op == 3 && p.status != 400:
+					t.Fatalf("run %d step %d: an empty reply answered %d", run, step, p.status)
+				}
+			case 4, 5, 6: // the unit writes: a message, a public note or an internal note
+				if caseNo == "" {
+					continue // not known to the test until the first login
+				}
+				if staff == "" {
+					full, err := srv.Intake.Cases.CaseByNumber(t.Context(), caseNo)
+					if err != nil {
+						t.Fatal(err)
+					}
+					staff, _ = staffLogin(t, accounts.RoleStaff, full.UnitID, "")
+				}
+				kind := map[int]string{4: "message", 5: "public_note", 6: "internal"}[op]
+				body := fmt.Sprintf("单位%s %d-%d", kind, run, step)
+				wantStatus(t, postJSON(t, "/v1/cases/"+caseNo+"/messages", staff, map[string]string{"body": body, "kind": kind}), 201)
+				if kind != "internal" {
+					shown = append(shown, body)
+				}
+			case 7: // log out
+				tok := ""
+				if loggedIn {
+					tok, _ = formTokens(t, getPage(t, c, "/followup").body)
+				}
+				postPageForm(t, c, "/followup/logout", url.Values{"_csrf": {tok}})
+				loggedIn = false
+			}
+			p := getPage(t, c, "/followup")
+			if got := strings.Contains(p.body, `id="case-status"`); got != loggedIn {
+				t.Fatalf("run %d step %d: case shown %v, logged in %v", run, step, got, loggedIn)
+			}
+			if !loggedIn {
+				for _, s := range shown {
+					if strings.Contains(p.body, s) {
+						t.Fatalf("run %d step %d: %q shown while logged out", run, step, s)
+					}
+				}
+				continue
+			}
+			if strings.Contains(p.body, "单位internal") {
+				t.Fatalf("run %d step %d: an internal note reached the reporter", run, step)
+			}
+			last := -1
+			for _, s := range shown {
+				if n := strings.Count(p.body, s+"<"); n != 1 {
+					t.Fatalf("run %d step %d: %q shown %d times", run, step, s, n)
+				}
+				// Messages are in order among themselves; notes have their own list.
+				if !strings.HasPrefix(s, "单位public_note") {
+					at := strings.Index(p.body, s+"<")
+					if at < last {
+						t.Fatalf("run %d step %d: %q out of order", run, step, s)
+					}
+					last = at
+				}
+			}
 		}
 	}
 }
