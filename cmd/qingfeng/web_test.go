@@ -352,7 +352,7 @@ func TestWebRealNameLeavesNoPlaintext(t *testing.T) {
 	if p.status != 200 || !receiptCode.MatchString(p.body) || !strings.Contains(p.body, "实名") {
 		t.Fatalf("real-name report: %d\n%s", p.status, p.body)
 	}
-	if err := srv.db.Ping(t.Context()); err != nil {
+	if err := srv.st.ping(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	needles := []string{"钱多多网页", "13700137000", "11010519491231002X"}
