@@ -62,11 +62,27 @@ func newBrowser(t *testing.T, js bool) *browserSession {
 	if _, err := os.Stat(chromiumPath()); err != nil {
 		missing(t, "no Chromium at "+chromiumPath())
 	}
+	// Chromium's helper processes may still write to the profile for a moment after the
+	// browser is stopped (longer on a loaded machine), so it is removed with retries
+	// rather than as a t.TempDir, whose cleanup fails the test on "directory not empty".
+	profile, err := os.MkdirTemp("", "qingfeng-chromium-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for range 50 {
+			if os.RemoveAll(profile) == nil {
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		t.Logf("could not remove the browser profile %s", profile)
+	})
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(chromiumPath()), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
 		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-background-networking", true),
 		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
-		chromedp.Flag("no-default-browser-check", true), chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(375, 812),
+		chromedp.Flag("no-default-browser-check", true), chromedp.UserDataDir(profile), chromedp.WindowSize(375, 812),
 	}
 	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelCtx := chromedp.NewContext(alloc)
