@@ -174,12 +174,27 @@ var declaredIndexes = []index{
 	{coll: collCases, name: "receipt_hash_unique", keys: bson.D{asc("receipt_hash")}, unique: true,
 		why: "a case by its receipt"},
 	// The queues (GET /v1/cases): the caller's scope as equality, then the order, then
-	// the division prefix and the due date as ranges. Status, category and assignee
-	// narrow a scope's queue and are read from the documents (see indexcheck_test.go).
+	// the division prefix and the due date as ranges. A unit's queue filtered by
+	// status, category or assignee has an index with that field after the unit, so
+	// that a selective filter (an assignee with no case) reads only what it returns;
+	// other combinations are read in one of these orders and compared on the documents
+	// (see indexcheck_test.go).
 	{coll: collCases, name: "unit_queue", keys: bson.D{asc("unit_id"), desc("received_at"), asc("_id"), asc("location.division"), asc("next_due")},
 		why: "a unit's queue, newest first"},
 	{coll: collCases, name: "unit_due", keys: bson.D{asc("unit_id"), asc("next_due"), asc("_id"), asc("location.division")},
 		why: "a unit's queue, by the nearest deadline"},
+	{coll: collCases, name: "unit_status_queue", keys: bson.D{asc("unit_id"), asc("status"), desc("received_at"), asc("_id")},
+		why: "a unit's queue of one status, newest first"},
+	{coll: collCases, name: "unit_status_due", keys: bson.D{asc("unit_id"), asc("status"), asc("next_due"), asc("_id")},
+		why: "a unit's queue of one status, by the nearest deadline"},
+	{coll: collCases, name: "unit_category_queue", keys: bson.D{asc("unit_id"), asc("category"), desc("received_at"), asc("_id")},
+		why: "a unit's queue of one category, newest first"},
+	{coll: collCases, name: "unit_category_due", keys: bson.D{asc("unit_id"), asc("category"), asc("next_due"), asc("_id")},
+		why: "a unit's queue of one category, by the nearest deadline"},
+	{coll: collCases, name: "unit_assignee_queue", keys: bson.D{asc("unit_id"), asc("assignee"), desc("received_at"), asc("_id")},
+		why: "a unit's queue of one assignee, newest first"},
+	{coll: collCases, name: "unit_assignee_due", keys: bson.D{asc("unit_id"), asc("assignee"), asc("next_due"), asc("_id")},
+		why: "a unit's queue of one assignee, by the nearest deadline"},
 	{coll: collCases, name: "unit_new_activity_queue", keys: bson.D{asc("unit_id"), asc("new_activity"), desc("received_at"), asc("_id"), asc("location.division"), asc("next_due")},
 		why: "a unit's cases with new reporter activity, newest first"},
 	{coll: collCases, name: "unit_new_activity_due", keys: bson.D{asc("unit_id"), asc("new_activity"), asc("next_due"), asc("_id"), asc("location.division")},

@@ -507,8 +507,9 @@ func prefixUpperBound(p string) (string, bool) {
 // lists every case: who may ask for that is the caller's decision.
 //
 // The index is named (INDEXED BY) from the filter, so that the plan does not depend on
-// the statistics: the unit's, else the liaison's, else the one of all cases, each in
-// the order of the sort, the other conditions checked on the rows the index yields.
+// the statistics: the unit's (with its assignee, new activity, status or category,
+// whichever is set first), else the liaison's, else the one of all cases, each in the
+// order of the sort, the other conditions checked on the rows the index yields.
 func (s *CaseStore) ListCases(ctx context.Context, f intake.CaseFilter) ([]*intake.Case, error) {
 	limit := f.Limit
 	if limit <= 0 {
@@ -581,10 +582,24 @@ func (s *CaseStore) ListCases(ctx context.Context, f intake.CaseFilter) ([]*inta
 		index, order = "cases_due", "next_due, id"
 	}
 	switch {
-	case f.UnitID != "" && f.SortByDue:
-		index = "cases_unit_due"
 	case f.UnitID != "":
-		index = "cases_unit_received"
+		// The most selective filter the unit's indexes carry, in this sort's order.
+		by := "_received"
+		if f.SortByDue {
+			by = "_due"
+		}
+		switch {
+		case f.Assignee != "":
+			index = "cases_unit_assignee" + by
+		case f.NewActivity:
+			index = "cases_unit_activity" + by
+		case f.Status != "":
+			index = "cases_unit_status" + by
+		case f.Category != "":
+			index = "cases_unit_category" + by
+		default:
+			index = "cases_unit" + by
+		}
 	case f.FiledBy != "" && !f.SortByDue:
 		index = "cases_filed_received"
 	}

@@ -75,6 +75,7 @@ func Cases(t *testing.T, newStores func(t *testing.T) CaseStores) {
 		{"ListBadInput", cases(testListBadInput)},
 		{"Messages", cases(testMessages)},
 		{"ListQueueFilters", cases(testListQueueFilters)},
+		{"ListFilterCombinations", cases(testListFilterCombinations)},
 		{"TransitionConcurrent", cases(testTransitionConcurrent)},
 		{"WorkflowSteps", cases(testWorkflowSteps)},
 		{"ReporterActivity", cases(testReporterActivity)},
