@@ -362,7 +362,9 @@ var kinds = []kind{
 		func(s Store) func(context.Context, func(*accounts.User) error) error { return s.EachUser },
 		func(s Store) func(context.Context, []*accounts.User) error { return s.PutUsers }),
 	streamed("calendar_years", func(y triage.StoredYear) string { return strconv.Itoa(y.Year) },
-		func(s Store) func(context.Context, func(triage.StoredYear) error) error { return listed(s.CalendarYears) },
+		func(s Store) func(context.Context, func(triage.StoredYear) error) error {
+			return listed(s.CalendarYears)
+		},
 		func(s Store) func(context.Context, []triage.StoredYear) error { return s.PutCalendarYears }),
 	ruleSetKind,
 	streamed("units", func(u routing.RegistryUnit) string { return u.ID },

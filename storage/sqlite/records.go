@@ -102,7 +102,9 @@ func (r *Records) CalendarYears(ctx context.Context) ([]triage.StoredYear, error
 // PutCalendarYears implements migrate.Store.
 func (r *Records) PutCalendarYears(ctx context.Context, ys []triage.StoredYear) error {
 	return insertAll(ctx, r.db, "import calendar years", "INSERT INTO calendar_years (year, data, added_by, added_at) VALUES (?, ?, ?, ?) ON CONFLICT (year) DO NOTHING",
-		ys, func(y triage.StoredYear) ([]any, error) { return []any{y.Year, y.Data, y.AddedBy, millis(y.AddedAt)}, nil })
+		ys, func(y triage.StoredYear) ([]any, error) {
+			return []any{y.Year, y.Data, y.AddedBy, millis(y.AddedAt)}, nil
+		})
 }
 
 // RuleSet implements migrate.Store.
