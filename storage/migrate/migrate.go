@@ -17,7 +17,7 @@
 // (staff sign in again after a move); the outbox of case events not yet relayed
 // (deliveries to webhooks: relay them, or accept that a move does not re-send them).
 // Not yet (the SQLite store lacks them as this is written): custody disclosures and
-// re-seal tasks, the donation ledger (entries, statements, photos, alerts). Copy
+// re-seal tasks, the donation ledger (entries, statements, photos, alerts). Run
 // refuses a source holding records of those kinds unless Options.AllowIncomplete is
 // set, so nothing is left behind silently.
 //
@@ -136,7 +136,43 @@ type KindReport struct {
 	Inserted int64 // records this run wrote (the rest the target already held)
 }
 
-// ErrIncomplete is Copy's error for a source with records it cannot copy yet.
+// ErrForeignTarget is Run's error for a target holding another database's records:
+// its audit chain starts with another entry than the source's.
+var ErrForeignTarget = errors.New("migrate: the target holds another database (its audit chain is not the source's)")
+
+// sameChain refuses a target whose first audit entry is not the source's: a store
+// already in use, whose records a migration would mix with the source's.
+func sameChain(ctx context.Context, src, dst Store) error {
+	a, okA, err := firstEntry(ctx, src)
+	if err != nil {
+		return fmt.Errorf("migrate: read the source's audit chain: %w", err)
+	}
+	b, okB, err := firstEntry(ctx, dst)
+	if err != nil {
+		return fmt.Errorf("migrate: read the target's audit chain: %w", err)
+	}
+	if okB && (!okA || a.Hash != b.Hash) {
+		return ErrForeignTarget
+	}
+	return nil
+}
+
+var errStop = errors.New("stop")
+
+func firstEntry(ctx context.Context, s Store) (audit.Entry, bool, error) {
+	var first audit.Entry
+	found := false
+	err := s.Each(ctx, 1, func(e audit.Entry) error {
+		first, found = e, true
+		return errStop
+	})
+	if errors.Is(err, errStop) {
+		err = nil
+	}
+	return first, found, err
+}
+
+// ErrIncomplete is Run's error for a source with records it cannot copy yet.
 var ErrIncomplete = errors.New("migrate: the source holds records this version cannot copy")
 
 // A MismatchError is Verify's: source and target differ.
@@ -171,6 +207,9 @@ func Run(ctx context.Context, src, dst Side, opt Options) (Report, error) {
 	rep.Left = left
 	if len(left) > 0 && !opt.AllowIncomplete {
 		return rep, fmt.Errorf("%w: %v", ErrIncomplete, left)
+	}
+	if err := sameChain(ctx, src.Store, dst.Store); err != nil {
+		return rep, err
 	}
 	for _, k := range kinds {
 		kr, err := k.copy(ctx, m)
