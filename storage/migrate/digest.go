@@ -12,6 +12,10 @@ import (
 
 var timeType = reflect.TypeFor[time.Time]()
 
+// Equal reports whether a and b hold the same content by the measure Verify uses
+// (digest): every exported field equal, nil and empty alike, times as instants.
+func Equal(a, b any) bool { return digest(a) == digest(b) }
+
 // digest is the SHA-256 of v's content as the domain sees it: every exported field,
 // by name, recursively. It is blind to what the two stores represent differently
 // without a difference in meaning — a nil and an empty slice or map, a time's
