@@ -25,8 +25,9 @@ const migrateUsage = `usage: qingfeng migrate --from <data dir|mongodb URI> --to
 
 Copies everything from one store to another and verifies the copy: users, the audit
 chain, calendars, routing rules, units, organizations, custodians' keys, cases with
-their messages and notifications, counters, and the evidence objects the cases refer
-to. At the end it compares every record of both sides, checks each object's SHA-256
+their messages and notifications, counters, the donation ledger (entries, balances,
+verifications, photos, statements, corrections, alerts), and the objects cases and
+ledger photos refer to. At the end it compares every record of both sides, checks each object's SHA-256
 and verifies the target's audit chain; exit status 0 means all of it held.
 
 A data directory is the embedded default's (QF_DATA_DIR): the SQLite file
@@ -41,11 +42,10 @@ Stop the server first: a data directory is locked while a server uses it, and a
 record changed during the copy shows as a difference at the end. Interrupted (Ctrl-C,
 a crash), run the same command again: it continues where it stopped.
 
-Not copied: idempotency records of filing and job leases (transient), staff
-sessions (staff sign in again). Not yet copied: the donation ledger, custody
-disclosures and re-seal tasks, and case events not yet delivered to webhooks; a
-source holding any of them is refused unless --allow-incomplete is given, which
-leaves them behind.
+Not copied: idempotency records and job leases (transient), staff sessions (staff
+sign in again). Not yet copied: custody disclosures and re-seal tasks, and case
+events not yet delivered to webhooks; a source holding any of them is refused unless
+--allow-incomplete is given, which leaves them behind.
 
 Exit status: 0 copied and verified, 1 failed or the copy differs, 2 usage error.
 

@@ -15,8 +15,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-
-	"github.com/qingfeng-zj/qingfeng/intake"
 )
 
 // The backup archive (`qingfeng backup`): one tar file of
@@ -67,13 +65,11 @@ type ArchivedFile struct {
 }
 
 // ReferencedObjects lists the object keys s's records refer to, sorted: the evidence
-// of every case and its sealed originals.
+// of every case and the ledger's photos, with their sealed originals.
 func ReferencedObjects(ctx context.Context, s Store) ([]string, error) {
 	var keys []string
-	err := s.EachCase(ctx, func(c *intake.Case) error {
-		for _, o := range caseObjects(c) {
-			keys = append(keys, o.key)
-		}
+	err := eachObject(ctx, s, func(_ string, o object) error {
+		keys = append(keys, o.key)
 		return nil
 	})
 	slices.Sort(keys)
@@ -302,22 +298,20 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// CheckObjects checks that every object s's cases refer to is in objects with the
-// SHA-256 its case records (a sealed original: present). It returns how many it
+// CheckObjects checks that every object s's records refer to is in objects with the
+// SHA-256 its record keeps (a sealed original: present). It returns how many it
 // checked; a *MismatchError names the first that is not.
 func CheckObjects(ctx context.Context, s Store, objects Objects) (int64, error) {
 	var n int64
-	err := s.EachCase(ctx, func(c *intake.Case) error {
-		for _, o := range caseObjects(c) {
-			got, err := hashObject(ctx, objects, o.key)
-			if err != nil {
-				return &MismatchError{Kind: "objects", Key: o.key, Reason: "missing: " + err.Error()}
-			}
-			if o.sha256 != "" && got != o.sha256 {
-				return &MismatchError{Kind: "objects", Key: o.key, Reason: "SHA-256 " + got + ", the case records " + o.sha256}
-			}
-			n++
+	err := eachObject(ctx, s, func(_ string, o object) error {
+		got, err := hashObject(ctx, objects, o.key)
+		if err != nil {
+			return &MismatchError{Kind: "objects", Key: o.key, Reason: "missing: " + err.Error()}
 		}
+		if o.sha256 != "" && got != o.sha256 {
+			return &MismatchError{Kind: "objects", Key: o.key, Reason: "SHA-256 " + got + ", the case records " + o.sha256}
+		}
+		n++
 		return nil
 	})
 	return n, err

@@ -11,15 +11,16 @@
 //
 // What is copied: users, the audit chain, calendar years, routing rules and their
 // version, units, organizations, custody recipients, counters (case numbers), cases,
-// messages, escalation notifications, and the objects cases refer to.
-// What is not, by design: idempotency records of filing and leases of periodic jobs
-// (transient: an idempotency record lives a day, a lease minutes); staff sessions
-// (staff sign in again after a move); the outbox of case events not yet relayed
-// (deliveries to webhooks: relay them, or accept that a move does not re-send them).
+// messages, escalation notifications, the donation ledger (entries, balances, goods
+// verifications, photos, published statements, corrections, alerts), and the objects
+// cases and ledger photos refer to.
+// What is not, by design: idempotency records (of filing and of ledger appends) and
+// leases of periodic jobs — transient: a record lives a day, a lease minutes; staff
+// sessions (staff sign in again after a move); case events not yet relayed to
+// webhooks (relay them first, or accept that a move does not re-send them).
 // Not yet (the SQLite store lacks them as this is written): custody disclosures and
-// re-seal tasks, the donation ledger (entries, statements, photos, alerts). Run
-// refuses a source holding records of those kinds unless Options.AllowIncomplete is
-// set, so nothing is left behind silently.
+// re-seal tasks. Run refuses a source holding records of those kinds (or undelivered
+// events) unless Options.AllowIncomplete is set, so nothing is left behind silently.
 //
 // This package knows stores only through Store, which storage/sqlite and storage/mongo
 // implement (each with a compile-time check); it must not import a driver. Run it
@@ -40,6 +41,7 @@ import (
 	"github.com/qingfeng-zj/qingfeng/accounts"
 	"github.com/qingfeng-zj/qingfeng/audit"
 	"github.com/qingfeng-zj/qingfeng/custody"
+	"github.com/qingfeng-zj/qingfeng/donations"
 	"github.com/qingfeng-zj/qingfeng/intake"
 	"github.com/qingfeng-zj/qingfeng/routing"
 	"github.com/qingfeng-zj/qingfeng/triage"
@@ -49,6 +51,25 @@ import (
 type Counter struct {
 	Name string
 	Seq  int64
+}
+
+// LedgerHead is the cached balance of one organization's donation ledger.
+type LedgerHead struct {
+	Org     string
+	Balance donations.Balance
+}
+
+// PhotoBatch is one upload of ledger photos (影像资料) and its files.
+type PhotoBatch struct {
+	ID, Org string
+	At      time.Time
+	Photos  []intake.Evidence
+}
+
+// Correction notes a ledger entry recorded after its month's statement was published.
+type Correction struct {
+	Org, Month string
+	Seq        int64
 }
 
 // Store is one database as a migration sees it: every kind it copies, listed in key
@@ -90,6 +111,23 @@ type Store interface {
 	PutMessages(ctx context.Context, ms []*intake.Message) error
 	EachNotification(ctx context.Context, fn func(triage.Notification) error) error
 	PutNotifications(ctx context.Context, ns []triage.Notification) error
+
+	// The donation ledger. Entries are written without recomputing a head; the heads
+	// come after them.
+	EachLedgerEntry(ctx context.Context, fn func(donations.Entry) error) error
+	PutLedgerEntries(ctx context.Context, es []donations.Entry) error
+	EachLedgerHead(ctx context.Context, fn func(LedgerHead) error) error
+	PutLedgerHeads(ctx context.Context, hs []LedgerHead) error
+	EachVerification(ctx context.Context, fn func(donations.Verification) error) error
+	PutVerifications(ctx context.Context, vs []donations.Verification) error
+	EachPhotoBatch(ctx context.Context, fn func(PhotoBatch) error) error
+	PutPhotoBatches(ctx context.Context, bs []PhotoBatch) error
+	EachStatement(ctx context.Context, fn func(donations.PublishedStatement) error) error
+	PutStatements(ctx context.Context, ps []donations.PublishedStatement) error
+	EachCorrection(ctx context.Context, fn func(Correction) error) error
+	PutCorrections(ctx context.Context, cs []Correction) error
+	EachAlert(ctx context.Context, fn func(donations.Alert) error) error
+	PutAlerts(ctx context.Context, as []donations.Alert) error
 
 	// Uncopied counts the records of kinds this package does not copy yet, by kind,
 	// leaving out the transient ones (idempotency, leases, sessions).
@@ -424,6 +462,31 @@ var kinds = []kind{
 	streamed("notifications", func(n triage.Notification) string { return n.ID },
 		func(s Store) func(context.Context, func(triage.Notification) error) error { return s.EachNotification },
 		func(s Store) func(context.Context, []triage.Notification) error { return s.PutNotifications }),
+	streamed("ledger_entries", func(e donations.Entry) string { return e.ID },
+		func(s Store) func(context.Context, func(donations.Entry) error) error { return s.EachLedgerEntry },
+		func(s Store) func(context.Context, []donations.Entry) error { return s.PutLedgerEntries }),
+	streamed("ledger_heads", func(h LedgerHead) string { return h.Org },
+		func(s Store) func(context.Context, func(LedgerHead) error) error { return s.EachLedgerHead },
+		func(s Store) func(context.Context, []LedgerHead) error { return s.PutLedgerHeads }),
+	streamed("ledger_verifications", func(v donations.Verification) string { return v.EntryID },
+		func(s Store) func(context.Context, func(donations.Verification) error) error {
+			return s.EachVerification
+		},
+		func(s Store) func(context.Context, []donations.Verification) error { return s.PutVerifications }),
+	streamed("ledger_photos", func(b PhotoBatch) string { return b.ID },
+		func(s Store) func(context.Context, func(PhotoBatch) error) error { return s.EachPhotoBatch },
+		func(s Store) func(context.Context, []PhotoBatch) error { return s.PutPhotoBatches }),
+	streamed("ledger_statements", func(p donations.PublishedStatement) string { return p.Org + ":" + p.Month },
+		func(s Store) func(context.Context, func(donations.PublishedStatement) error) error {
+			return s.EachStatement
+		},
+		func(s Store) func(context.Context, []donations.PublishedStatement) error { return s.PutStatements }),
+	streamed("ledger_corrections", func(c Correction) string { return fmt.Sprintf("%s:%s:%d", c.Org, c.Month, c.Seq) },
+		func(s Store) func(context.Context, func(Correction) error) error { return s.EachCorrection },
+		func(s Store) func(context.Context, []Correction) error { return s.PutCorrections }),
+	streamed("ledger_alerts", func(a donations.Alert) string { return a.ID },
+		func(s Store) func(context.Context, func(donations.Alert) error) error { return s.EachAlert },
+		func(s Store) func(context.Context, []donations.Alert) error { return s.PutAlerts }),
 	auditKind,
 	counterKind,
 }
@@ -475,9 +538,11 @@ type object struct {
 	key, sha256 string
 }
 
-func caseObjects(c *intake.Case) []object {
+func caseObjects(c *intake.Case) []object { return evidenceObjects(c.Evidence) }
+
+func evidenceObjects(evs []intake.Evidence) []object {
 	var out []object
-	for _, ev := range c.Evidence {
+	for _, ev := range evs {
 		if ev.ObjectKey != "" {
 			out = append(out, object{ev.ObjectKey, ev.SHA256Stored})
 		}
@@ -488,21 +553,43 @@ func caseObjects(c *intake.Case) []object {
 	return out
 }
 
-// copyObjects makes every object the source's cases refer to present in the target
+// eachObject calls fn with every object s's records refer to: the evidence of each
+// case (owner its number) and each ledger photo (owner the batch).
+func eachObject(ctx context.Context, s Store, fn func(owner string, o object) error) error {
+	err := s.EachCase(ctx, func(c *intake.Case) error {
+		for _, o := range caseObjects(c) {
+			if err := fn("case "+c.Number, o); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	return s.EachPhotoBatch(ctx, func(b PhotoBatch) error {
+		for _, o := range evidenceObjects(b.Photos) {
+			if err := fn("ledger photos "+b.ID, o); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// copyObjects makes every object the source's records refer to present in the target
 // with the right content, copying those missing or different.
 func (m *migration) copyObjects(ctx context.Context) (verified, copied int64, err error) {
-	err = m.src.Store.EachCase(ctx, func(c *intake.Case) error {
-		for _, o := range caseObjects(c) {
-			done, err := m.ensureObject(ctx, o)
-			if err != nil {
-				return fmt.Errorf("case %s: %w", c.Number, err)
-			}
-			verified++
-			if done {
-				copied++
-			}
-			m.progress.report("objects", verified, copied, false)
+	err = eachObject(ctx, m.src.Store, func(owner string, o object) error {
+		done, err := m.ensureObject(ctx, o)
+		if err != nil {
+			return fmt.Errorf("%s: %w", owner, err)
 		}
+		verified++
+		if done {
+			copied++
+		}
+		m.progress.report("objects", verified, copied, false)
 		return nil
 	})
 	m.progress.report("objects", verified, copied, err == nil)
@@ -593,24 +680,22 @@ func Verify(ctx context.Context, src, dst Side, progress io.Writer) (string, err
 		p.report("verified "+k.name, int64(len(a)), 0, true)
 	}
 	var n int64
-	err := dst.Store.EachCase(ctx, func(c *intake.Case) error {
-		for _, o := range caseObjects(c) {
-			got, err := hashObject(ctx, dst.Objects, o.key)
-			if err != nil {
-				return &MismatchError{Kind: "objects", Key: o.key, Reason: "missing in the target: " + err.Error()}
-			}
-			want := o.sha256
-			if want == "" {
-				if want, err = hashObject(ctx, src.Objects, o.key); err != nil {
-					return fmt.Errorf("read source object %s: %w", o.key, err)
-				}
-			}
-			if got != want {
-				return &MismatchError{Kind: "objects", Key: o.key, Reason: "SHA-256 " + got + ", want " + want}
-			}
-			n++
-			p.report("verified objects", n, 0, false)
+	err := eachObject(ctx, dst.Store, func(_ string, o object) error {
+		got, err := hashObject(ctx, dst.Objects, o.key)
+		if err != nil {
+			return &MismatchError{Kind: "objects", Key: o.key, Reason: "missing in the target: " + err.Error()}
 		}
+		want := o.sha256
+		if want == "" {
+			if want, err = hashObject(ctx, src.Objects, o.key); err != nil {
+				return fmt.Errorf("read source object %s: %w", o.key, err)
+			}
+		}
+		if got != want {
+			return &MismatchError{Kind: "objects", Key: o.key, Reason: "SHA-256 " + got + ", want " + want}
+		}
+		n++
+		p.report("verified objects", n, 0, false)
 		return nil
 	})
 	if err != nil {

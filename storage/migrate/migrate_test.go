@@ -19,6 +19,7 @@ import (
 	"github.com/qingfeng-zj/qingfeng/accounts"
 	"github.com/qingfeng-zj/qingfeng/audit"
 	"github.com/qingfeng-zj/qingfeng/custody"
+	"github.com/qingfeng-zj/qingfeng/donations"
 	"github.com/qingfeng-zj/qingfeng/intake"
 	"github.com/qingfeng-zj/qingfeng/routing"
 	"github.com/qingfeng-zj/qingfeng/storage/blob"
@@ -228,6 +229,7 @@ func fill(t *testing.T, db *sqlite.DB, objs *blob.Store, n int, rng *rand.Rand) 
 	if err := sqlite.NewCalendarStore(db).PutYear(ctx, 2027, []byte(`{"year":2027,"days":[]}`), "u-admin"); err != nil {
 		t.Fatal(err)
 	}
+	fillLedger(t, db, objs, rng, base)
 	sd.counters = map[string]int64{}
 	for _, name := range []string{"case:2026:330782", "case:2026:330000"} {
 		for range 1 + rng.IntN(5) {
@@ -254,6 +256,13 @@ type snapshot struct {
 	Orgs          int64
 	Years         []triage.StoredYear
 	Audit         []audit.Entry
+	Ledger        []donations.Record
+	Balances      []donations.Balance
+	Goods         []donations.Record
+	Photos        []intake.Evidence
+	Statement     donations.PublishedStatement
+	Corrections   []donations.Entry
+	Alerts        []donations.Alert
 }
 
 func readSQLite(t *testing.T, db *sqlite.DB, sd seed) snapshot {
@@ -301,7 +310,104 @@ func readSQLite(t *testing.T, db *sqlite.DB, sd seed) snapshot {
 	if err := sqlite.NewAuditStore(db).Each(ctx, 1, func(e audit.Entry) error { s.Audit = append(s.Audit, e); return nil }); err != nil {
 		t.Fatal(err)
 	}
+	ledger := sqlite.NewLedgerStore(db)
+	for _, org := range ledgerOrgs {
+		recs, err := ledger.List(ctx, org, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := ledger.Balance(ctx, org)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g, err := ledger.GoodsIncome(ctx, org)
+		if err != nil {
+			t.Fatal(err)
+		}
+		as, err := ledger.OrgAlerts(ctx, org)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Ledger, s.Balances, s.Goods, s.Alerts = append(s.Ledger, recs...), append(s.Balances, b), append(s.Goods, g...), append(s.Alerts, as...)
+	}
+	p, err := ledger.Photo(ctx, ledgerOrgs[0], "batch-1/p-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Photos = append(s.Photos, p)
+	if s.Statement, _, err = ledger.Published(ctx, ledgerOrgs[0], "2026-03"); err != nil {
+		t.Fatal(err)
+	}
+	if s.Corrections, err = ledger.CorrectionEntries(ctx, ledgerOrgs[0], "2026-03"); err != nil {
+		t.Fatal(err)
+	}
 	return s
+}
+
+var ledgerOrgs = []string{"53330000501874064B", "51330782MJ0000001X"}
+
+// fillLedger writes donation ledgers: income of each type, goods verified by a second
+// person, a disbursement with a sealed beneficiary, a reversal, photos with their
+// objects, a published statement with a correction after it, and alerts.
+func fillLedger(t *testing.T, db *sqlite.DB, objs *blob.Store, rng *rand.Rand, base time.Time) {
+	t.Helper()
+	ctx := context.Background()
+	ledger := sqlite.NewLedgerStore(db)
+	body := randBytes(2000)
+	if _, err := objs.Put(ctx, "ledger/batch-1/p-1", bytes.NewReader(body), "application/octet-stream"); err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(body)
+	if _, err := ledger.AddPhotos(ctx, ledgerOrgs[0], "batch-1", []intake.Evidence{{ID: "p-1", ObjectKey: "ledger/batch-1/p-1", ContentType: "image/jpeg",
+		Size: int64(len(body)), SHA256Received: hex.EncodeToString(sum[:]), SHA256Stored: hex.EncodeToString(sum[:]), MetadataRemoved: true,
+		UploadedBy: "liaison:u-2", UploadedAt: base}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, org := range ledgerOrgs {
+		for i := range 5 + rng.IntN(10) {
+			e := donations.Entry{Kind: donations.KindIncome, IncomeType: donations.IncomeCash, AmountFen: int64(100 + rng.IntN(100000)),
+				Donor: &donations.Donor{Anonymous: i%2 == 0, Name: "捐赠人"}, ReceiptNumber: fmt.Sprint("R", i), Date: fmt.Sprintf("2026-03-%02d", 1+i%28),
+				RecordedBy: "u-2", RecordedAt: base.Add(time.Duration(i) * time.Hour), AlertsPending: i == 0}
+			if i == 2 {
+				e.IncomeType, e.AmountFen, e.Goods = donations.IncomeGoods, 0, &donations.Goods{Item: "大米", Quantity: 10, Unit: "袋", ValuationFen: 50000}
+				e.Photos = []string{"batch-1/p-1"}
+			}
+			if i == 3 {
+				e = donations.Entry{Kind: donations.KindDisbursement, From: donations.FromFunds, AmountFen: 50, Purpose: "助学", Date: "2026-03-20",
+					Beneficiary: randBytes(64), RecordedBy: "u-2", RecordedAt: base.Add(40 * time.Hour), IdempotencyKey: "idem-" + org}
+			}
+			got, err := ledger.Append(ctx, org, e, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if i == 2 {
+				if err := ledger.SaveVerification(ctx, org, donations.Verification{EntryID: got.ID, VerifiedBy: "u-3", VerifiedAt: base.Add(50 * time.Hour), Note: "已验收"}); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+	st := donations.Statement{Org: ledgerOrgs[0], Month: "2026-03", Entries: 3, OpeningFen: 0, IncomeFen: 1234}
+	if err := ledger.SavePublished(ctx, donations.PublishedStatement{Statement: st, ContentHash: donations.ContentHash(st.Canonical()), ThroughSeq: 3,
+		PublishedBy: "u-2", PublishedAt: base.Add(60 * time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	late, err := ledger.Append(ctx, ledgerOrgs[0], donations.Entry{Kind: donations.KindIncome, IncomeType: donations.IncomeTransfer, AmountFen: 99,
+		Date: "2026-03-30", RecordedBy: "u-2", RecordedAt: base.Add(70 * time.Hour)}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ledger.SaveCorrection(ctx, ledgerOrgs[0], "2026-03", late); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ledger.RecordAlert(ctx, donations.Hit{Rule: "large_income", Org: ledgerOrgs[1], Period: "0000000001", EntryID: ledgerOrgs[1] + ":0000000001",
+		Detail: "大额", OrgName: "协会", Division: "330782", Date: "2026-03-01"}, "QF-1", base.Add(80*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ledger.RecordAlert(ctx, donations.Hit{Rule: "goods_unverified", Org: ledgerOrgs[1], Period: "2026-03", EntryID: ledgerOrgs[1] + ":0000000003",
+		Detail: "未验收", OrgName: "协会", Division: "330782", Date: "2026-03-03"}, "", base.Add(81*time.Hour)); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func run(t *testing.T, ctx context.Context, src, dst migrate.Side) migrate.Report {
@@ -327,6 +433,11 @@ func TestRoundTrip(t *testing.T) {
 
 	ctx := context.Background()
 	rep := run(t, ctx, first, middle)
+	for _, k := range rep.Kinds {
+		if k.Source == 0 || k.Inserted != k.Source && k.Kind != "audit" {
+			t.Errorf("first move: %s %d read, %d written; the seed must cover every kind, all copied", k.Kind, k.Source, k.Inserted)
+		}
+	}
 	if rep.Objects == 0 || rep.Copied != rep.Objects {
 		t.Errorf("first move: %d objects verified, %d copied; want all copied", rep.Objects, rep.Copied)
 	}

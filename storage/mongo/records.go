@@ -246,8 +246,8 @@ func (r *Records) PutNotifications(ctx context.Context, ns []triage.Notification
 	}))
 }
 
-// Uncopied implements migrate.Store: the ledger, custody's disclosures and re-seal
-// tasks, and case events not yet delivered (waiting in a case's outbox, or a pending
+// Uncopied implements migrate.Store: custody's disclosures and re-seal tasks, and case
+// events not yet delivered (waiting in a case's outbox, or a pending
 // delivery).
 func (r *Records) Uncopied(ctx context.Context) (map[string]int64, error) {
 	out := map[string]int64{}
@@ -255,11 +255,6 @@ func (r *Records) Uncopied(ctx context.Context) (map[string]int64, error) {
 		kind, coll string
 		filter     bson.M
 	}{
-		{"ledger_entries", collLedger, bson.M{}},
-		{"ledger_statements", collLedgerStatements, bson.M{}},
-		{"ledger_verifications", collLedgerVerifications, bson.M{}},
-		{"ledger_photos", collLedgerPhotos, bson.M{}},
-		{"ledger_alerts", collLedgerAlerts, bson.M{}},
 		{"disclosures", collDisclosures, bson.M{}},
 		{"reseal_tasks", collResealTasks, bson.M{}},
 		{"undelivered_events", collDeliveries, bson.M{"status": "pending"}},

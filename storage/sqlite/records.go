@@ -259,11 +259,6 @@ func (r *Records) PutNotifications(ctx context.Context, ns []triage.Notification
 // that count: deliveries still owed, every row of the rest. Tables this database does
 // not have (a store added by a later migration) are skipped.
 var uncopiedTables = []struct{ kind, table, where string }{
-	{"ledger_entries", "ledger_entries", ""},
-	{"ledger_statements", "ledger_statements", ""},
-	{"ledger_verifications", "ledger_verifications", ""},
-	{"ledger_photos", "ledger_photos", ""},
-	{"ledger_alerts", "ledger_alerts", ""},
 	{"disclosures", "disclosures", ""},
 	{"reseal_tasks", "reseal_tasks", ""},
 	{"undelivered_events", "deliveries", "WHERE status = 'pending'"},
