@@ -68,7 +68,9 @@ func (r *Records) EachLedgerHead(ctx context.Context, fn func(migrate.LedgerHead
 // PutLedgerHeads implements migrate.Store.
 func (r *Records) PutLedgerHeads(ctx context.Context, hs []migrate.LedgerHead) error {
 	return insertAll(ctx, r.db, "import ledger heads", "INSERT INTO ledger_heads (org, seq, balance) VALUES (?, ?, ?) ON CONFLICT (org) DO NOTHING",
-		hs, func(h migrate.LedgerHead) ([]any, error) { return []any{h.Org, h.Balance.Seq, headJSON(h.Balance)}, nil })
+		hs, func(h migrate.LedgerHead) ([]any, error) {
+			return []any{h.Org, h.Balance.Seq, headJSON(h.Balance)}, nil
+		})
 }
 
 // EachVerification implements migrate.Store.
