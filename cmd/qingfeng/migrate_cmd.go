@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -127,6 +128,10 @@ func runMigrate(cfg Config, log *slog.Logger, args []string, stdout, stderr io.W
 		fmt.Fprintln(stderr, "qingfeng migrate: the target:", err)
 		return 1
 	}
+	if err := carrySecrets(*from, *to, inPlace, stderr); err != nil {
+		fmt.Fprintln(stderr, "qingfeng migrate: the data directory's secrets:", err)
+		return 1
+	}
 	for _, k := range rep.Kinds {
 		fmt.Fprintf(stdout, "%-16s %9d in the source, %9d copied now\n", k.Kind, k.Source, k.Inserted)
 	}
@@ -137,6 +142,60 @@ func runMigrate(cfg Config, log *slog.Logger, args []string, stdout, stderr io.W
 	fmt.Fprintf(stdout, "verified: every record equal, every object's SHA-256, the target's audit chain (head %s); %s\n",
 		rep.AuditHead, time.Since(start).Round(time.Millisecond))
 	return 0
+}
+
+// carrySecrets deals with the data directory's secrets, which the database copy does
+// not hold and without which it is of little use: without the receipt pepper no
+// reporter's receipt opens their case. Between data directories they are copied
+// (never over a file there); into MongoDB the operator is told which setting each
+// becomes; out of MongoDB, where the new directory's must come from.
+func carrySecrets(from, to string, inPlace bool, stderr io.Writer) error {
+	switch {
+	case inPlace:
+		return nil
+	case !isMongoURI(from) && !isMongoURI(to):
+		for _, name := range secretFiles {
+			b, err := os.ReadFile(filepath.Join(from, name))
+			if errors.Is(err, fs.ErrNotExist) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			f, err := os.OpenFile(filepath.Join(to, name), os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+			if errors.Is(err, fs.ErrExist) {
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			_, err = f.Write(b)
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil {
+				return err
+			}
+		}
+	case isMongoURI(to):
+		for _, s := range []struct{ file, env string }{
+			{"receipt-pepper", "QF_RECEIPT_PEPPER_FILE"},
+			{"jwt-ed25519.pem", "QF_JWT_SIGNING_KEY_FILE"},
+		} {
+			if _, err := os.Stat(filepath.Join(from, s.file)); err == nil {
+				fmt.Fprintf(stderr, "qingfeng migrate: give the servers on MongoDB %s=%s (or its content): without the same pepper no receipt opens its case\n",
+					s.env, filepath.Join(absPath(from), s.file))
+			}
+		}
+		if _, err := os.Stat(filepath.Join(from, "demo-custodian-key.txt")); err == nil {
+			fmt.Fprintln(stderr, "qingfeng migrate: identities sealed to the DEMO custodian key stay readable only with it: register real custodians (qfctl keys new), "+
+				"let them re-seal those cases, and keep demo-custodian-key.txt off the production servers")
+		}
+	default:
+		fmt.Fprintf(stderr, "qingfeng migrate: put the deployment's receipt pepper into %s (QF_RECEIPT_PEPPER's value) before starting on it, or set QF_RECEIPT_PEPPER\n",
+			filepath.Join(absPath(to), "receipt-pepper"))
+	}
+	return nil
 }
 
 func isMongoURI(s string) bool {

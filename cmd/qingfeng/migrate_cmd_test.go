@@ -111,6 +111,22 @@ func TestMigrateOldDataDir(t *testing.T) {
 	dir := t.TempDir()
 	cfg := testConfig(t, dir, nil)
 	want := oldDataDir(t, cfg, 12)
+	if err := os.WriteFile(filepath.Join(dir, "receipt-pepper"), []byte("the old pepper"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// Into a new directory: the records, the objects and the secrets.
+	moved := filepath.Join(t.TempDir(), "new")
+	if code := runMigrate(cfg, slog.New(slog.DiscardHandler), []string{"--from", dir, "--to", moved}, io.Discard, io.Discard); code != 0 {
+		t.Fatalf("migrate into a new directory: exit %d", code)
+	}
+	if b, err := os.ReadFile(filepath.Join(moved, "receipt-pepper")); err != nil || string(b) != "the old pepper" {
+		t.Errorf("pepper in the new directory: %q, %v", b, err)
+	}
+	for i, c := range readDataDir(t, cfg, moved, want) {
+		if !migrate.Equal(want[i], c) {
+			t.Errorf("case %s in the new directory differs", c.ID)
+		}
+	}
 
 	err := refuseOldDataDir(dir)
 	if err == nil || !strings.Contains(err.Error(), "qingfeng migrate --from "+dir+" --to "+dir) {
@@ -235,6 +251,9 @@ func TestMigrateToMongoAndBack(t *testing.T) {
 		for i := range 15 {
 			want = append(want, fileCase(t, ctx, sqlite.NewCaseStore(db), objs, i))
 		}
+		if err := os.WriteFile(filepath.Join(first, "receipt-pepper"), []byte("p"), 0o600); err != nil {
+			t.Fatal(err)
+		}
 		if _, err := (&audit.Log{Store: sqlite.NewAuditStore(db)}).Append(ctx, "system", "", "bootstrap", "", nil); err != nil {
 			t.Fatal(err)
 		}
@@ -246,6 +265,9 @@ func TestMigrateToMongoAndBack(t *testing.T) {
 	}
 	if !strings.Contains(errOut.String(), "migrate: cases") {
 		t.Errorf("no progress lines on stderr: %q", errOut.String())
+	}
+	if !strings.Contains(errOut.String(), "QF_RECEIPT_PEPPER_FILE="+filepath.Join(first, "receipt-pepper")) {
+		t.Errorf("the operator is not told to carry the pepper over: %q", errOut.String())
 	}
 	back := filepath.Join(t.TempDir(), "back")
 	if code := runMigrate(cfg, logger, []string{"--from", uri, "--to", back}, &out, &errOut); code != 0 {

@@ -274,8 +274,8 @@ type migration struct {
 type kind struct {
 	name string
 	copy func(ctx context.Context, m *migration) (KindReport, error)
-	// digests returns key → digest of every record of the kind in s.
-	digests func(ctx context.Context, s Store) (map[string]string, error)
+	// digests calls fn with the key and digest of every record of the kind in s.
+	digests func(ctx context.Context, s Store, fn func(key, digest string) error) error
 }
 
 // streamed is a kind listed with an Each method and written with a Put method.
@@ -323,13 +323,8 @@ func streamed[T any](name string, key func(T) string, each func(Store) func(cont
 			m.progress.report(name, kr.Source, kr.Inserted, err == nil)
 			return kr, err
 		},
-		digests: func(ctx context.Context, s Store) (map[string]string, error) {
-			out := map[string]string{}
-			err := each(s)(ctx, func(v T) error {
-				out[key(v)] = digest(v)
-				return nil
-			})
-			return out, err
+		digests: func(ctx context.Context, s Store, fn func(key, digest string) error) error {
+			return each(s)(ctx, func(v T) error { return fn(key(v), digest(v)) })
 		},
 	}
 }
@@ -378,16 +373,20 @@ var ruleSetKind = kind{
 		m.progress.report("rules", kr.Source, kr.Inserted, err == nil)
 		return kr, err
 	},
-	digests: func(ctx context.Context, s Store) (map[string]string, error) {
+	digests: func(ctx context.Context, s Store, fn func(key, digest string) error) error {
 		set, err := s.RuleSet(ctx)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		out := map[string]string{"version": strconv.Itoa(set.Version)}
+		if err := fn("version", strconv.Itoa(set.Version)); err != nil {
+			return err
+		}
 		for _, r := range set.Rules {
-			out[r.ID] = digest(r)
+			if err := fn(r.ID, digest(r)); err != nil {
+				return err
+			}
 		}
-		return out, nil
+		return nil
 	},
 }
 
@@ -421,13 +420,8 @@ var auditKind = kind{
 		m.progress.report("audit", kr.Source, kr.Inserted, err == nil)
 		return kr, err
 	},
-	digests: func(ctx context.Context, s Store) (map[string]string, error) {
-		out := map[string]string{}
-		err := s.Each(ctx, 1, func(e audit.Entry) error {
-			out[strconv.FormatInt(e.Seq, 10)] = e.Hash + " " + digest(e)
-			return nil
-		})
-		return out, err
+	digests: func(ctx context.Context, s Store, fn func(key, digest string) error) error {
+		return s.Each(ctx, 1, func(e audit.Entry) error { return fn(strconv.FormatInt(e.Seq, 10), digest(e)) })
 	},
 }
 
@@ -522,13 +516,17 @@ var counterKind = kind{
 		m.progress.report("counters", kr.Source, kr.Inserted, err == nil)
 		return kr, err
 	},
-	digests: func(ctx context.Context, s Store) (map[string]string, error) {
+	digests: func(ctx context.Context, s Store, fn func(key, digest string) error) error {
 		cs, err := s.Counters(ctx)
-		out := map[string]string{}
-		for _, c := range cs {
-			out[c.Name] = strconv.FormatInt(c.Seq, 10)
+		if err != nil {
+			return err
 		}
-		return out, err
+		for _, c := range cs {
+			if err := fn(c.Name, strconv.FormatInt(c.Seq, 10)); err != nil {
+				return err
+			}
+		}
+		return nil
 	},
 }
 
@@ -666,18 +664,35 @@ func hashObject(ctx context.Context, s Objects, key string) (string, error) {
 func Verify(ctx context.Context, src, dst Side, progress io.Writer) (string, error) {
 	p := newProgress(progress)
 	for _, k := range kinds {
-		a, err := k.digests(ctx, src.Store)
-		if err != nil {
+		// The source's digests in memory (a key and 32 bytes a record), the target's
+		// streamed against them.
+		want := map[string]string{}
+		if err := k.digests(ctx, src.Store, func(key, d string) error { want[key] = d; return nil }); err != nil {
 			return "", fmt.Errorf("migrate: verify %s: read the source: %w", k.name, err)
 		}
-		b, err := k.digests(ctx, dst.Store)
+		n := int64(len(want))
+		err := k.digests(ctx, dst.Store, func(key, d string) error {
+			w, ok := want[key]
+			if !ok {
+				return &MismatchError{Kind: k.name, Key: key, Reason: "in the target but not in the source"}
+			}
+			if w != d {
+				return &MismatchError{Kind: k.name, Key: key, Reason: "differs between source and target"}
+			}
+			delete(want, key)
+			return nil
+		})
+		var me *MismatchError
+		if errors.As(err, &me) {
+			return "", err
+		}
 		if err != nil {
 			return "", fmt.Errorf("migrate: verify %s: read the target: %w", k.name, err)
 		}
-		if err := compare(k.name, a, b); err != nil {
-			return "", err
+		for key := range want {
+			return "", &MismatchError{Kind: k.name, Key: key, Reason: "missing in the target"}
 		}
-		p.report("verified "+k.name, int64(len(a)), 0, true)
+		p.report("verified "+k.name, n, 0, true)
 	}
 	var n int64
 	err := eachObject(ctx, dst.Store, func(_ string, o object) error {
@@ -714,26 +729,6 @@ func Verify(ctx context.Context, src, dst Side, progress io.Writer) (string, err
 		return "", &MismatchError{Kind: "audit", Key: strconv.FormatInt(r.FirstBroken.Seq, 10), Reason: "the target's chain is broken: " + r.FirstBroken.Reason}
 	}
 	return r.Head, nil
-}
-
-func compare(kind string, src, dst map[string]string) error {
-	for k, d := range src {
-		got, ok := dst[k]
-		if !ok {
-			return &MismatchError{Kind: kind, Key: k, Reason: "missing in the target"}
-		}
-		if got != d {
-			return &MismatchError{Kind: kind, Key: k, Reason: "differs between source and target"}
-		}
-	}
-	if len(dst) != len(src) {
-		for k := range dst {
-			if _, ok := src[k]; !ok {
-				return &MismatchError{Kind: kind, Key: k, Reason: "in the target but not in the source"}
-			}
-		}
-	}
-	return nil
 }
 
 // progress writes "migrate: cases 12000 read, 3400 written" lines, at most one a
