@@ -36,6 +36,8 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/qingfeng-zj/qingfeng/accounts"
@@ -80,10 +82,11 @@ type Store interface {
 	EachUser(ctx context.Context, fn func(*accounts.User) error) error
 	PutUsers(ctx context.Context, us []*accounts.User) error
 
-	// The audit chain: audit.Store's Each, Last and Append (which writes verbatim).
+	// The audit chain: audit.Store's Each and Last, and PutAudit, which writes
+	// entries verbatim (seq, time, prev and hash as they are).
 	audit.Iterator
 	Last(ctx context.Context) (e audit.Entry, ok bool, err error)
-	Append(ctx context.Context, e audit.Entry) error
+	PutAudit(ctx context.Context, es []audit.Entry) error
 
 	CalendarYears(ctx context.Context) ([]triage.StoredYear, error)
 	PutCalendarYears(ctx context.Context, ys []triage.StoredYear) error
@@ -405,18 +408,33 @@ var auditKind = kind{
 			from = last.Seq + 1
 			kr.Source = last.Seq
 		}
-		err = m.src.Store.Each(ctx, from, func(e audit.Entry) error {
+		var batch []audit.Entry
+		flush := func() error {
+			if len(batch) == 0 {
+				return nil
+			}
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			if err := m.dst.Store.Append(ctx, e); err != nil {
+			if err := m.dst.Store.PutAudit(ctx, batch); err != nil {
 				return err
 			}
+			kr.Inserted += int64(len(batch))
+			batch = batch[:0]
+			return nil
+		}
+		err = m.src.Store.Each(ctx, from, func(e audit.Entry) error {
 			kr.Source++
-			kr.Inserted++
+			batch = append(batch, e)
 			m.progress.report("audit", kr.Source, kr.Inserted, false)
+			if len(batch) >= m.opt.BatchSize {
+				return flush()
+			}
 			return nil
 		})
+		if err == nil {
+			err = flush()
+		}
 		m.progress.report("audit", kr.Source, kr.Inserted, err == nil)
 		return kr, err
 	},
@@ -575,41 +593,85 @@ func eachObject(ctx context.Context, s Store, fn func(owner string, o object) er
 	})
 }
 
+// objectWorkers is how many objects are copied or hashed at once: each is a few
+// round trips to an object store, which a single stream would wait on.
+const objectWorkers = 4
+
+// forEachObject runs fn for every object s's records refer to, objectWorkers at a
+// time, and returns the first error (after which the others stop).
+func forEachObject(ctx context.Context, s Store, fn func(owner string, o object) error) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	type job struct {
+		owner string
+		o     object
+	}
+	jobs := make(chan job)
+	var wg sync.WaitGroup
+	for range objectWorkers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range jobs {
+				if err := fn(j.owner, j.o); err != nil {
+					cancel(err)
+				}
+			}
+		}()
+	}
+	err := eachObject(ctx, s, func(owner string, o object) error {
+		select {
+		case jobs <- job{owner, o}:
+			return nil
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
+	})
+	close(jobs)
+	wg.Wait()
+	// A worker's error (or the caller's cancellation) is why the listing stopped.
+	if cause := context.Cause(ctx); cause != nil {
+		return cause
+	}
+	return err
+}
+
 // copyObjects makes every object the source's records refer to present in the target
 // with the right content, copying those missing or different.
-func (m *migration) copyObjects(ctx context.Context) (verified, copied int64, err error) {
-	err = eachObject(ctx, m.src.Store, func(owner string, o object) error {
+func (m *migration) copyObjects(ctx context.Context) (int64, int64, error) {
+	var verified, copied atomic.Int64
+	err := forEachObject(ctx, m.src.Store, func(owner string, o object) error {
 		done, err := m.ensureObject(ctx, o)
 		if err != nil {
 			return fmt.Errorf("%s: %w", owner, err)
 		}
-		verified++
+		v := verified.Add(1)
 		if done {
-			copied++
+			copied.Add(1)
 		}
-		m.progress.report("objects", verified, copied, false)
+		m.progress.report("objects", v, copied.Load(), false)
 		return nil
 	})
-	m.progress.report("objects", verified, copied, err == nil)
+	m.progress.report("objects", verified.Load(), copied.Load(), err == nil)
 	if err != nil {
-		return verified, copied, fmt.Errorf("migrate: copy objects: %w", err)
+		return verified.Load(), copied.Load(), fmt.Errorf("migrate: copy objects: %w", err)
 	}
-	return verified, copied, nil
+	return verified.Load(), copied.Load(), nil
 }
 
 // ensureObject copies o unless the target has it with the expected hash; it returns
 // whether it copied.
 func (m *migration) ensureObject(ctx context.Context, o object) (bool, error) {
-	want := o.sha256
-	if want == "" {
-		h, err := hashObject(ctx, m.src.Objects, o.key)
-		if err != nil {
-			return false, fmt.Errorf("read source object %s: %w", o.key, err)
+	if got, err := hashObject(ctx, m.dst.Objects, o.key); err == nil {
+		want := o.sha256
+		if want == "" {
+			if want, err = hashObject(ctx, m.src.Objects, o.key); err != nil {
+				return false, fmt.Errorf("read source object %s: %w", o.key, err)
+			}
 		}
-		want = h
-	}
-	if h, err := hashObject(ctx, m.dst.Objects, o.key); err == nil && h == want {
-		return false, nil
+		if got == want {
+			return false, nil
+		}
 	}
 	if err := ctx.Err(); err != nil {
 		return false, err
@@ -624,8 +686,8 @@ func (m *migration) ensureObject(ctx context.Context, o object) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("write object %s: %w", o.key, err)
 	}
-	if got := hex.EncodeToString(hr.h.Sum(nil)); got != want {
-		return true, &MismatchError{Kind: "objects", Key: o.key, Reason: "the source object's SHA-256 is " + got + ", the case records " + want}
+	if got := hex.EncodeToString(hr.h.Sum(nil)); o.sha256 != "" && got != o.sha256 {
+		return true, &MismatchError{Kind: "objects", Key: o.key, Reason: "the source object's SHA-256 is " + got + ", its record says " + o.sha256}
 	}
 	return true, nil
 }
@@ -694,8 +756,8 @@ func Verify(ctx context.Context, src, dst Side, progress io.Writer) (string, err
 		}
 		p.report("verified "+k.name, n, 0, true)
 	}
-	var n int64
-	err := eachObject(ctx, dst.Store, func(_ string, o object) error {
+	var n atomic.Int64
+	err := forEachObject(ctx, dst.Store, func(_ string, o object) error {
 		got, err := hashObject(ctx, dst.Objects, o.key)
 		if err != nil {
 			return &MismatchError{Kind: "objects", Key: o.key, Reason: "missing in the target: " + err.Error()}
@@ -709,8 +771,7 @@ func Verify(ctx context.Context, src, dst Side, progress io.Writer) (string, err
 		if got != want {
 			return &MismatchError{Kind: "objects", Key: o.key, Reason: "SHA-256 " + got + ", want " + want}
 		}
-		n++
-		p.report("verified objects", n, 0, false)
+		p.report("verified objects", n.Add(1), 0, false)
 		return nil
 	})
 	if err != nil {
@@ -720,7 +781,7 @@ func Verify(ctx context.Context, src, dst Side, progress io.Writer) (string, err
 		}
 		return "", fmt.Errorf("migrate: verify objects: %w", err)
 	}
-	p.report("verified objects", n, 0, true)
+	p.report("verified objects", n.Load(), 0, true)
 	r, err := audit.Verify(ctx, dst.Store)
 	if err != nil {
 		return "", fmt.Errorf("migrate: verify the target's audit chain: %w", err)
@@ -734,24 +795,34 @@ func Verify(ctx context.Context, src, dst Side, progress io.Writer) (string, err
 // progress writes "migrate: cases 12000 read, 3400 written" lines, at most one a
 // second per kind and one when the kind is done.
 type progress struct {
-	w    io.Writer
-	last map[string]time.Time
+	mu    sync.Mutex
+	w     io.Writer
+	last  map[string]time.Time
+	start map[string]time.Time
 }
 
-func newProgress(w io.Writer) *progress { return &progress{w: w, last: map[string]time.Time{}} }
+func newProgress(w io.Writer) *progress {
+	return &progress{w: w, last: map[string]time.Time{}, start: map[string]time.Time{}}
+}
 
 func (p *progress) report(kind string, read, written int64, done bool) {
 	if p.w == nil {
 		return
 	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	now := time.Now()
+	if _, ok := p.start[kind]; !ok {
+		p.start[kind] = now
+		p.last[kind] = now // the first line after a second, not at once
+	}
 	if !done && now.Sub(p.last[kind]) < time.Second {
 		return
 	}
 	p.last[kind] = now
 	state := "…"
 	if done {
-		state = " done"
+		state = fmt.Sprintf(" done in %s", now.Sub(p.start[kind]).Round(time.Millisecond))
 	}
 	if written > 0 || !done || kind == "objects" {
 		fmt.Fprintf(p.w, "migrate: %-16s %9d read, %9d written%s\n", kind, read, written, state)

@@ -36,7 +36,7 @@ type servers struct {
 	emb *embedded.Servers
 }
 
-func startServers(t *testing.T) *servers {
+func startServers(t testing.TB) *servers {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -48,7 +48,7 @@ func startServers(t *testing.T) *servers {
 	return &servers{emb: emb}
 }
 
-func (s *servers) objects(t *testing.T) *blob.Store {
+func (s *servers) objects(t testing.TB) *blob.Store {
 	t.Helper()
 	b, err := blob.Open(context.Background(), blob.Config{Endpoint: s.emb.S3Endpoint(), AccessKey: s.emb.S3AccessKey(),
 		SecretKey: s.emb.S3SecretKey(), Bucket: "m-" + hex.EncodeToString(randBytes(4))})
@@ -58,7 +58,7 @@ func (s *servers) objects(t *testing.T) *blob.Store {
 	return b
 }
 
-func (s *servers) mongoSide(t *testing.T) (migrate.Side, *mongo.DB) {
+func (s *servers) mongoSide(t testing.TB) (migrate.Side, *mongo.DB) {
 	t.Helper()
 	db, err := mongo.Open(context.Background(), s.emb.MongoDBURI(), "m"+hex.EncodeToString(randBytes(4)))
 	if err != nil {
@@ -71,7 +71,7 @@ func (s *servers) mongoSide(t *testing.T) (migrate.Side, *mongo.DB) {
 	return migrate.Side{Store: mongo.NewRecords(db), Objects: s.objects(t)}, db
 }
 
-func (s *servers) sqliteSide(t *testing.T) (migrate.Side, *sqlite.DB) {
+func (s *servers) sqliteSide(t testing.TB) (migrate.Side, *sqlite.DB) {
 	t.Helper()
 	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), sqlite.FileName), nil)
 	if err != nil {
@@ -100,7 +100,7 @@ type seed struct {
 // and without a second factor, recipients (one revoked), the default units and rules
 // with a rule added and one retired, organizations, a calendar year, counters and an
 // audit chain.
-func fill(t *testing.T, db *sqlite.DB, objs *blob.Store, n int, rng *rand.Rand) seed {
+func fill(t testing.TB, db *sqlite.DB, objs *blob.Store, n int, rng *rand.Rand) seed {
 	t.Helper()
 	ctx := context.Background()
 	var sd seed
@@ -349,7 +349,7 @@ var ledgerOrgs = []string{"53330000501874064B", "51330782MJ0000001X"}
 // fillLedger writes donation ledgers: income of each type, goods verified by a second
 // person, a disbursement with a sealed beneficiary, a reversal, photos with their
 // objects, a published statement with a correction after it, and alerts.
-func fillLedger(t *testing.T, db *sqlite.DB, objs *blob.Store, rng *rand.Rand, base time.Time) {
+func fillLedger(t testing.TB, db *sqlite.DB, objs *blob.Store, rng *rand.Rand, base time.Time) {
 	t.Helper()
 	ctx := context.Background()
 	ledger := sqlite.NewLedgerStore(db)

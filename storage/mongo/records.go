@@ -4,12 +4,15 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
+	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	mongodrv "go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/qingfeng-zj/qingfeng/accounts"
+	"github.com/qingfeng-zj/qingfeng/audit"
 	"github.com/qingfeng-zj/qingfeng/custody"
 	"github.com/qingfeng-zj/qingfeng/intake"
 	"github.com/qingfeng-zj/qingfeng/routing"
@@ -71,6 +74,16 @@ func mapAll[T, D any](in []T, f func(T) D) []D {
 		out = append(out, f(v))
 	}
 	return out
+}
+
+// PutAudit implements migrate.Store: entries as they are.
+func (r *Records) PutAudit(ctx context.Context, es []audit.Entry) error {
+	for _, e := range es {
+		if !e.At.Equal(e.At.Truncate(time.Millisecond)) {
+			return fmt.Errorf("import audit entry %d: time %s is finer than a millisecond", e.Seq, e.At.Format(time.RFC3339Nano))
+		}
+	}
+	return insertAbsent(ctx, r.db, collAudit, "import audit entries", mapAll(es, toAuditDoc))
 }
 
 // EachUser implements migrate.Store.

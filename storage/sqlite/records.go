@@ -3,10 +3,12 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"fmt"
 	"time"
 
 	"github.com/qingfeng-zj/qingfeng/accounts"
+	"github.com/qingfeng-zj/qingfeng/audit"
 	"github.com/qingfeng-zj/qingfeng/custody"
 	"github.com/qingfeng-zj/qingfeng/intake"
 	"github.com/qingfeng-zj/qingfeng/routing"
@@ -71,6 +73,25 @@ func insertAll[T any](ctx context.Context, db *DB, op, stmt string, items []T, a
 		return nil
 	})
 	return storeError(op, err, nil, nil)
+}
+
+// PutAudit implements migrate.Store: entries as they are, in one transaction.
+func (r *Records) PutAudit(ctx context.Context, es []audit.Entry) error {
+	return insertAll(ctx, r.db, "import audit entries", "INSERT INTO audit ("+auditColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (seq) DO NOTHING",
+		es, func(e audit.Entry) ([]any, error) {
+			if !e.At.Equal(e.At.Truncate(time.Millisecond)) {
+				return nil, fmt.Errorf("audit entry %d: time %s is finer than a millisecond", e.Seq, e.At.Format(time.RFC3339Nano))
+			}
+			var detail any
+			if len(e.Detail) > 0 {
+				b, err := json.Marshal(e.Detail)
+				if err != nil {
+					return nil, err
+				}
+				detail = string(b)
+			}
+			return []any{e.Seq, e.At.UnixMilli(), e.Actor, e.Role, e.Action, e.Case, detail, e.Prev, e.Hash}, nil
+		})
 }
 
 // EachUser implements migrate.Store.
