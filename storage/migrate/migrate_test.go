@@ -617,3 +617,27 @@ func firstWithEvidence(t *testing.T, db *sqlite.DB, sd seed) string {
 	t.Fatal("no case with evidence")
 	return ""
 }
+
+// TestCorruptSourceObject: an object in the source whose content no longer matches
+// the hash its case records stops the migration with that object named, rather than
+// carrying the damage over as if it were evidence.
+func TestCorruptSourceObject(t *testing.T) {
+	srv := startServers(t)
+	src, srcDB := srv.sqliteSide(t)
+	sd := fill(t, srcDB, src.Objects.(*blob.Store), 6, rand.New(rand.NewPCG(9, 10)))
+	ctx := context.Background()
+	c, err := sqlite.NewCaseStore(srcDB).CaseByID(ctx, firstWithEvidence(t, srcDB, sd))
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := c.Evidence[0].ObjectKey
+	if _, err := src.Objects.Put(ctx, key, bytes.NewReader([]byte("tampered")), "application/octet-stream"); err != nil {
+		t.Fatal(err)
+	}
+	dst, _ := srv.mongoSide(t)
+	_, err = migrate.Run(ctx, src, dst, migrate.Options{})
+	var me *migrate.MismatchError
+	if !errors.As(err, &me) || me.Kind != "objects" || me.Key != key {
+		t.Fatalf("Run = %v, want a mismatch naming %s", err, key)
+	}
+}
