@@ -25,38 +25,51 @@ const (
 
 // Disclosure is one request for a reporter's identity.
 type Disclosure struct {
-	ID       string `bson:"_id" json:"id"`
-	CaseID   string `bson:"case_id" json:"-"`
-	Case     string `bson:"case" json:"case"`
-	Division string `bson:"division" json:"division"` // the case's, for the custodians' jurisdiction
+	ID       string `json:"id"`
+	CaseID   string `json:"-"`
+	Case     string `json:"case"`
+	Division string `json:"division"` // the case's, for the custodians' jurisdiction
 	// UnitDivision is the owning unit's division when it differs (a case transferred to
 	// another jurisdiction): that jurisdiction's custodians may decide too.
-	UnitDivision       string     `bson:"unit_division,omitempty" json:"unit_division,omitempty"`
-	UnitID             string     `bson:"unit_id" json:"unit_id"`
-	Requester          string     `bson:"requester" json:"requester"`
-	RequesterRecipient string     `bson:"requester_recipient" json:"requester_recipient"`
-	Reason             string     `bson:"reason" json:"reason"`
-	Status             string     `bson:"status" json:"status"`
-	RequestedAt        time.Time  `bson:"requested_at" json:"requested_at"`
-	ExpiresAt          time.Time  `bson:"expires_at" json:"expires_at"`
-	DecidedBy          string     `bson:"decided_by,omitempty" json:"decided_by,omitempty"`
-	DecidedAt          *time.Time `bson:"decided_at,omitempty" json:"decided_at,omitempty"`
-	DecisionReason     string     `bson:"decision_reason,omitempty" json:"decision_reason,omitempty"`
-	CompletedAt        *time.Time `bson:"completed_at,omitempty" json:"completed_at,omitempty"`
-	CancelledAt        *time.Time `bson:"cancelled_at,omitempty" json:"cancelled_at,omitempty"`
-	CancelReason       string     `bson:"cancel_reason,omitempty" json:"cancel_reason,omitempty"`
-	Resealed           []byte     `bson:"resealed,omitempty" json:"-"` // age file for the requester only
+	UnitDivision       string     `json:"unit_division,omitempty"`
+	UnitID             string     `json:"unit_id"`
+	Requester          string     `json:"requester"`
+	RequesterRecipient string     `json:"requester_recipient"`
+	Reason             string     `json:"reason"`
+	Status             string     `json:"status"`
+	RequestedAt        time.Time  `json:"requested_at"`
+	ExpiresAt          time.Time  `json:"expires_at"`
+	DecidedBy          string     `json:"decided_by,omitempty"`
+	DecidedAt          *time.Time `json:"decided_at,omitempty"`
+	DecisionReason     string     `json:"decision_reason,omitempty"`
+	CompletedAt        *time.Time `json:"completed_at,omitempty"`
+	CancelledAt        *time.Time `json:"cancelled_at,omitempty"`
+	CancelReason       string     `json:"cancel_reason,omitempty"`
+	Resealed           []byte     `json:"-"` // age file for the requester only
 }
 
-// DisclosureStore keeps disclosures (storage/mongo).
+// DisclosureStore keeps disclosures (storage/mongo, storage/sqlite).
 type DisclosureStore interface {
 	InsertDisclosure(ctx context.Context, d Disclosure) error
 	Disclosure(ctx context.Context, id string) (Disclosure, error)
-	// UpdateDisclosure applies set if the disclosure is in status from and has not
+	// UpdateDisclosure records step u if the disclosure is in status from and has not
 	// expired at now; ECONFLICT otherwise.
-	UpdateDisclosure(ctx context.Context, id, from string, now time.Time, set map[string]any) error
+	UpdateDisclosure(ctx context.Context, id, from string, now time.Time, u DisclosureUpdate) error
 	Disclosures(ctx context.Context, caseID string) ([]Disclosure, error)
 	OpenDisclosures(ctx context.Context) ([]Disclosure, error) // pending and approved
+}
+
+// DisclosureUpdate is what one step of the flow records: the new status and that
+// step's fields. Zero fields are left as they are stored.
+type DisclosureUpdate struct {
+	Status         string
+	DecidedBy      string
+	DecidedAt      time.Time
+	DecisionReason string
+	CompletedAt    time.Time
+	Resealed       []byte
+	CancelledAt    time.Time
+	CancelReason   string
 }
 
 // Disclosures runs the disclosure flow.
@@ -183,7 +196,7 @@ func (s *Disclosures) requesterKeyCurrent(ctx context.Context, d Disclosure, fro
 	if err != nil || ok {
 		return Disclosure{}, err
 	}
-	if err := s.Store.UpdateDisclosure(ctx, d.ID, from, now, map[string]any{"status": Cancelled, "cancelled_at": now, "cancel_reason": cancelReasonRevoked}); err != nil {
+	if err := s.Store.UpdateDisclosure(ctx, d.ID, from, now, DisclosureUpdate{Status: Cancelled, CancelledAt: now, CancelReason: cancelReasonRevoked}); err != nil {
 		return Disclosure{}, err
 	}
 	c, err := s.Store.Disclosure(ctx, d.ID)
@@ -217,7 +230,7 @@ func (s *Disclosures) Decide(ctx context.Context, id string, u *accounts.User, a
 			return c, err
 		}
 	}
-	if err := s.Store.UpdateDisclosure(ctx, id, Pending, now, map[string]any{"status": to, "decided_by": u.ID, "decided_at": now, "decision_reason": why}); err != nil {
+	if err := s.Store.UpdateDisclosure(ctx, id, Pending, now, DisclosureUpdate{Status: to, DecidedBy: u.ID, DecidedAt: now, DecisionReason: why}); err != nil {
 		return Disclosure{}, err
 	}
 	return s.Store.Disclosure(ctx, id)
@@ -268,7 +281,7 @@ func (s *Disclosures) Complete(ctx context.Context, id string, u *accounts.User,
 	if c, err := s.requesterKeyCurrent(ctx, d, Approved, now); err != nil {
 		return c, err
 	}
-	if err := s.Store.UpdateDisclosure(ctx, id, Approved, now, map[string]any{"status": Completed, "completed_at": now, "resealed": resealed}); err != nil {
+	if err := s.Store.UpdateDisclosure(ctx, id, Approved, now, DisclosureUpdate{Status: Completed, CompletedAt: now, Resealed: resealed}); err != nil {
 		return Disclosure{}, err
 	}
 	return s.Store.Disclosure(ctx, id)

@@ -31,16 +31,16 @@ import (
 // jurisdiction, a division code) or a staff member's (bound to their unit), for
 // receiving a disclosed identity. Only the public half is ever on the server.
 type Recipient struct {
-	ID           string     `bson:"_id" json:"id"`
-	UserID       string     `bson:"user_id" json:"user_id"`
-	Role         string     `bson:"role" json:"role"`                 // custodian or staff
-	Jurisdiction string     `bson:"jurisdiction" json:"jurisdiction"` // division (custodian) or unit id (staff)
-	Recipient    string     `bson:"recipient" json:"recipient"`
-	Label        string     `bson:"label,omitempty" json:"label,omitempty"`
-	AddedBy      string     `bson:"added_by" json:"added_by"`
-	AddedAt      time.Time  `bson:"added_at" json:"added_at"`
-	RevokedAt    *time.Time `bson:"revoked_at,omitempty" json:"revoked_at,omitempty"`
-	RevokedBy    string     `bson:"revoked_by,omitempty" json:"revoked_by,omitempty"`
+	ID           string     `json:"id"`
+	UserID       string     `json:"user_id"`
+	Role         string     `json:"role"`         // custodian or staff
+	Jurisdiction string     `json:"jurisdiction"` // division (custodian) or unit id (staff)
+	Recipient    string     `json:"recipient"`
+	Label        string     `json:"label,omitempty"`
+	AddedBy      string     `json:"added_by"`
+	AddedAt      time.Time  `json:"added_at"`
+	RevokedAt    *time.Time `json:"revoked_at,omitempty"`
+	RevokedBy    string     `json:"revoked_by,omitempty"`
 }
 
 // KeyStore keeps recipients (storage/mongo's RecipientStore).

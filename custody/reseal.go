@@ -30,20 +30,20 @@ const (
 // whose set is no longer current is superseded and its upload refused, so that doing
 // an older task after a newer one can never drop a custodian.
 type ResealTask struct {
-	ID        string     `bson:"_id" json:"id"`
-	CaseID    string     `bson:"case_id" json:"-"`
-	Case      string     `bson:"case" json:"case"`
-	Division  string     `bson:"division" json:"division"` // the case's: its custodians can open it now
-	Target    string     `bson:"target" json:"target"`     // the division whose custodians must be able to
-	Reason    string     `bson:"reason" json:"reason"`     // transfer, custodians_changed
-	ResealTo  []string   `bson:"reseal_to" json:"reseal_to"`
-	Status    string     `bson:"status" json:"status"` // pending, done, superseded
-	CreatedAt time.Time  `bson:"created_at" json:"created_at"`
-	DoneBy    string     `bson:"done_by,omitempty" json:"done_by,omitempty"`
-	DoneAt    *time.Time `bson:"done_at,omitempty" json:"done_at,omitempty"`
+	ID        string     `json:"id"`
+	CaseID    string     `json:"-"`
+	Case      string     `json:"case"`
+	Division  string     `json:"division"` // the case's: its custodians can open it now
+	Target    string     `json:"target"`   // the division whose custodians must be able to
+	Reason    string     `json:"reason"`   // transfer, custodians_changed
+	ResealTo  []string   `json:"reseal_to"`
+	Status    string     `json:"status"` // pending, done, superseded
+	CreatedAt time.Time  `json:"created_at"`
+	DoneBy    string     `json:"done_by,omitempty"`
+	DoneAt    *time.Time `json:"done_at,omitempty"`
 }
 
-// ResealStore keeps tasks and replaces identities (storage/mongo).
+// ResealStore keeps tasks and replaces identities (storage/mongo, storage/sqlite).
 type ResealStore interface {
 	InsertTask(ctx context.Context, t ResealTask) error
 	Task(ctx context.Context, id string) (ResealTask, error)

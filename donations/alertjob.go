@@ -27,7 +27,7 @@ import (
 // cleared. A crash between the append and the claims leaves the flag, and RunAlerts
 // evaluates the entry again: a rule is never dodged by timing.
 
-// Leases lets one instance at a time run the periodic alert job (mongo.CaseStore).
+// Leases lets one instance at a time run the periodic alert job (storage/*'s LeaseStore).
 type Leases interface {
 	AcquireLease(ctx context.Context, name, holder string, now, until time.Time) (bool, error)
 	ReleaseLease(ctx context.Context, name, holder string) error

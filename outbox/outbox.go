@@ -91,6 +91,10 @@ type Store interface {
 	// attempt at next, or gives up when next is zero.
 	Delivered(ctx context.Context, d Delivery, at time.Time) error
 	Failed(ctx context.Context, d Delivery, at, next time.Time, reason string) error
+}
+
+// Leases is what the dispatcher needs of the lease store (storage/*'s LeaseStore).
+type Leases interface {
 	AcquireLease(ctx context.Context, name, holder string, now, until time.Time) (bool, error)
 }
 
@@ -98,6 +102,7 @@ type Store interface {
 // work at a time. Delivery is at least once: a webhook dedupes by the event id.
 type Dispatcher struct {
 	Store       Store
+	Leases      Leases
 	Webhooks    []Webhook
 	Client      *http.Client
 	Log         *slog.Logger
@@ -129,7 +134,7 @@ func (d *Dispatcher) RunOnce(ctx context.Context) (int, error) {
 		d.holder = "outbox-" + rand.Text()[:10]
 	}
 	now := d.now()
-	if ok, err := d.Store.AcquireLease(ctx, "outbox", d.holder, now, now.Add(2*time.Minute)); err != nil || !ok {
+	if ok, err := d.Leases.AcquireLease(ctx, "outbox", d.holder, now, now.Add(2*time.Minute)); err != nil || !ok {
 		return 0, err
 	}
 	names := make([]string, len(d.Webhooks))

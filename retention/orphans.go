@@ -48,7 +48,7 @@ type Sweeper struct {
 	Objects    ObjectStore
 	Referenced ReferencedObjects
 	// Lease, when set, is taken for the run so that one instance sweeps at a time
-	// (see Store.AcquireLease).
+	// (Leases.AcquireLease).
 	Lease   func(ctx context.Context, name, holder string, now, until time.Time) (bool, error)
 	Holder  string
 	Grace   time.Duration // DefaultOrphanGrace when 0

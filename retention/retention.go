@@ -54,7 +54,11 @@ type Store interface {
 	// identifying text, and marks it purged at at — if the case is still closed, at
 	// version and without unread reporter activity; ECONFLICT otherwise. Calling it again after a crash finishes the job.
 	Anonymise(ctx context.Context, caseID string, version int64, at time.Time) error
-	// AcquireLease takes or renews the named lease for holder (see triage.Escalator).
+}
+
+// Leases is what the purge and the sweep need of the lease store (storage/*'s
+// LeaseStore; see triage.Escalator).
+type Leases interface {
 	AcquireLease(ctx context.Context, name, holder string, now, until time.Time) (bool, error)
 }
 
@@ -87,9 +91,10 @@ var ErrLeaseHeld = errors.New("retention: another instance is purging (lease hel
 // Purger purges the cases whose retention period has passed. Several server instances
 // can run it: a lease in the database lets one work at a time.
 type Purger struct {
-	Cases Store
-	Blobs Blobs
-	Audit Auditor
+	Cases  Store
+	Leases Leases
+	Blobs  Blobs
+	Audit  Auditor
 	// Period is how long a case is kept after it is closed; 0 or less: never purge.
 	Period time.Duration
 	Now    func() time.Time
@@ -141,7 +146,7 @@ func (p *Purger) RunOnce(ctx context.Context) (int, error) {
 		// Release the lease (it expires now), so that the next run may be any
 		// instance's, or the command line's.
 		now := p.now()
-		_, _ = p.Cases.AcquireLease(context.WithoutCancel(ctx), LeaseName, p.Holder, now, now)
+		_, _ = p.Leases.AcquireLease(context.WithoutCancel(ctx), LeaseName, p.Holder, now, now)
 	}()
 	defer func() {
 		if r, ok := p.Cases.(Reclaimer); ok && n > 0 {
@@ -191,7 +196,7 @@ func (p *Purger) renew(ctx context.Context) error {
 		lease = 5 * time.Minute
 	}
 	now := p.now()
-	ok, err := p.Cases.AcquireLease(ctx, LeaseName, p.Holder, now, now.Add(lease))
+	ok, err := p.Leases.AcquireLease(ctx, LeaseName, p.Holder, now, now.Add(lease))
 	if err != nil {
 		return fmt.Errorf("retention lease: %w", err)
 	}

@@ -339,23 +339,23 @@ func ParseOrgStatus(s string) (OrgStatus, bool) {
 
 // Organization is a registered social organization.
 type Organization struct {
-	CreditCode string `json:"credit_code" bson:"_id"`
-	Name       string `json:"name" bson:"name"`
+	CreditCode string `json:"credit_code"`
+	Name       string `json:"name"`
 	// Type (社会团体, 民办非企业单位/社会服务机构, 基金会, 其他) and RegDivision (the
 	// registering authority's division, a retired code given as its successor) are
 	// derived from the credit code.
-	Type        string    `json:"type" bson:"type"`
-	RegDivision string    `json:"reg_division" bson:"reg_division"`
-	Status      OrgStatus `json:"status" bson:"status"`
+	Type        string    `json:"type"`
+	RegDivision string    `json:"reg_division"`
+	Status      OrgStatus `json:"status"`
 	// RegistrationAuthority is the unit id of the 民政 unit that registered it; empty means
 	// the one of RegDivision.
-	RegistrationAuthority string `json:"registration_authority,omitempty" bson:"registration_authority,omitempty"`
+	RegistrationAuthority string `json:"registration_authority,omitempty"`
 	// SupervisoryUnit is the unit id of its 业务主管单位, if it has one.
-	SupervisoryUnit string    `json:"supervisory_unit,omitempty" bson:"supervisory_unit,omitempty"`
-	Industry        string    `json:"industry,omitempty" bson:"industry,omitempty"`
-	Grade           string    `json:"grade,omitempty" bson:"grade,omitempty"`       // 评估等级, e.g. 4A
-	Division        string    `json:"division,omitempty" bson:"division,omitempty"` // address division
-	UpdatedAt       time.Time `json:"updated_at" bson:"updated_at"`
+	SupervisoryUnit string    `json:"supervisory_unit,omitempty"`
+	Industry        string    `json:"industry,omitempty"`
+	Grade           string    `json:"grade,omitempty"`    // 评估等级, e.g. 4A
+	Division        string    `json:"division,omitempty"` // address division
+	UpdatedAt       time.Time `json:"updated_at"`
 }
 
 // Orgs is an in-memory index of organizations by credit code, so that routing a case

@@ -52,42 +52,42 @@ const (
 
 // Target is a destination or an informed unit of a rule.
 type Target struct {
-	Relation Relation `json:"relation" bson:"relation"`
-	Unit     string   `json:"unit,omitempty" bson:"unit,omitempty"` // RelFixed
-	Kind     UnitKind `json:"kind,omitempty" bson:"kind,omitempty"` // RelKindForDivision
+	Relation Relation `json:"relation"`
+	Unit     string   `json:"unit,omitempty"` // RelFixed
+	Kind     UnitKind `json:"kind,omitempty"` // RelKindForDivision
 	// Division for RelKindForDivision: "place" (the county-level division where it
 	// happened; the default), "registration" (the organization's registering
 	// division), "employer" (the employer unit's division) or a 6-digit code.
-	Division string `json:"division,omitempty" bson:"division,omitempty"`
+	Division string `json:"division,omitempty"`
 }
 
 // Rule says where cases matching it go. Empty conditions match anything.
 type Rule struct {
-	ID   string `json:"id" bson:"_id"`
-	Name string `json:"name" bson:"name"` // Chinese, quoted in decisions' reasons
+	ID   string `json:"id"`
+	Name string `json:"name"` // Chinese, quoted in decisions' reasons
 
-	Categories      []intake.Category `json:"categories,omitempty" bson:"categories,omitempty"`
-	SubjectKinds    []SubjectRole     `json:"subject_kinds,omitempty" bson:"subject_kinds,omitempty"`
-	OrgTypes        []string          `json:"org_types,omitempty" bson:"org_types,omitempty"`             // e.g. 基金会
-	DivisionPrefix  string            `json:"division_prefix,omitempty" bson:"division_prefix,omitempty"` // of the place: 33, 3307, 330782, or a township code
-	DivisionLevel   Level             `json:"division_level,omitempty" bson:"division_level,omitempty"`   // the place's level
-	SupervisoryUnit string            `json:"supervisory_unit,omitempty" bson:"supervisory_unit,omitempty"`
-	EmployerUnit    string            `json:"employer_unit,omitempty" bson:"employer_unit,omitempty"`
+	Categories      []intake.Category `json:"categories,omitempty"`
+	SubjectKinds    []SubjectRole     `json:"subject_kinds,omitempty"`
+	OrgTypes        []string          `json:"org_types,omitempty"`       // e.g. 基金会
+	DivisionPrefix  string            `json:"division_prefix,omitempty"` // of the place: 33, 3307, 330782, or a township code
+	DivisionLevel   Level             `json:"division_level,omitempty"`  // the place's level
+	SupervisoryUnit string            `json:"supervisory_unit,omitempty"`
+	EmployerUnit    string            `json:"employer_unit,omitempty"`
 
-	Primary  Target   `json:"primary" bson:"primary"`
-	Inform   []Target `json:"inform,omitempty" bson:"inform,omitempty"`
-	Priority int      `json:"priority" bson:"priority"`
+	Primary  Target   `json:"primary"`
+	Inform   []Target `json:"inform,omitempty"`
+	Priority int      `json:"priority"`
 
-	ValidFrom time.Time  `json:"valid_from" bson:"valid_from"`
-	ValidTo   *time.Time `json:"valid_to,omitempty" bson:"valid_to,omitempty"`
+	ValidFrom time.Time  `json:"valid_from"`
+	ValidTo   *time.Time `json:"valid_to,omitempty"`
 
 	// Version is the rule-set version that added the rule; RetiredIn the one that
 	// retired it (0: in force).
-	Version   int        `json:"version" bson:"version"`
-	RetiredIn int        `json:"retired_in,omitempty" bson:"retired_in,omitempty"`
-	RetiredAt *time.Time `json:"retired_at,omitempty" bson:"retired_at,omitempty"`
-	RetiredBy string     `json:"retired_by,omitempty" bson:"retired_by,omitempty"`
-	CreatedBy string     `json:"created_by,omitempty" bson:"created_by,omitempty"`
+	Version   int        `json:"version"`
+	RetiredIn int        `json:"retired_in,omitempty"`
+	RetiredAt *time.Time `json:"retired_at,omitempty"`
+	RetiredBy string     `json:"retired_by,omitempty"`
+	CreatedBy string     `json:"created_by,omitempty"`
 }
 
 // InForceAt reports whether the rule belongs to rule-set version v.

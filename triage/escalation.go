@@ -39,6 +39,10 @@ type EscalationStore interface {
 	// Escalate records the notification (its id makes a second one impossible), then
 	// marks the case's step as escalated. It reports whether this call escalated it.
 	Escalate(ctx context.Context, o Overdue, n Notification) (bool, error)
+}
+
+// Leases is what a periodic job needs of the lease store (storage/*'s LeaseStore).
+type Leases interface {
 	// AcquireLease takes or renews the named lease for holder until the given time,
 	// if it is free, expired or already holder's.
 	AcquireLease(ctx context.Context, name, holder string, now, until time.Time) (bool, error)
@@ -48,7 +52,8 @@ type EscalationStore interface {
 // server instances can run it: a lease in the database lets one work at a time, and
 // each overdue step is escalated exactly once, across restarts.
 type Escalator struct {
-	Store EscalationStore
+	Store  EscalationStore
+	Leases Leases
 	// Parent names the unit to notify for a case's unit: its parent, or the unit
 	// itself at the top.
 	Parent func(unitID string) string
@@ -78,7 +83,7 @@ func (e *Escalator) RunOnce(ctx context.Context) (int, error) {
 		lease = 2 * time.Minute
 	}
 	now := e.now()
-	ok, err := e.Store.AcquireLease(ctx, escalationLease, e.Holder, now, now.Add(lease))
+	ok, err := e.Leases.AcquireLease(ctx, escalationLease, e.Holder, now, now.Add(lease))
 	if err != nil || !ok {
 		return 0, err
 	}

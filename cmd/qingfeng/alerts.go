@@ -19,7 +19,7 @@ func (m *Main) donationLedger() *donations.Ledger {
 		EachOrg: mongo.NewOrgStore(m.db).EachOrganization,
 		Rules:   m.alertRules(),
 		Log:     m.Log,
-		Leases:  mongo.NewCaseStore(m.db),
+		Leases:  mongo.NewLeaseStore(m.db),
 		File: func(ctx context.Context, h donations.Hit, key string) (string, error) {
 			p, err := m.Intake.Prepare(ctx, intake.FileRequest{IdempotencyKey: key, Draft: intake.Draft{
 				Category:    "donation_misuse",

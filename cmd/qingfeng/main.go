@@ -345,13 +345,13 @@ func (m *Main) Open(ctx context.Context) error {
 	orphans := prometheus.NewCounter(prometheus.CounterOpts{Name: "qingfeng_orphan_objects_deleted_total",
 		Help: "Evidence objects deleted because no case or ledger photo referred to them (uploads cut off by a crash)."})
 	reg.MustRegister(orphans)
-	m.sweeper = &retention.Sweeper{Objects: m.blobs, Referenced: m.db.ReferencedObjects, Lease: mongo.NewCaseStore(m.db).AcquireLease,
+	m.sweeper = &retention.Sweeper{Objects: m.blobs, Referenced: m.db.ReferencedObjects, Lease: mongo.NewLeaseStore(m.db).AcquireLease,
 		Grace: m.Config.OrphanGrace, Deleted: orphans, Log: m.Log}
 	cases := mongo.NewCaseStore(m.db)
 	m.Intake = &intake.Service{Cases: cases, Blobs: m.blobs, Sealer: sealer, Router: m.engine,
 		Calendar: cal, Receipts: qfcrypto.Receipts{Pepper: pepper}, Ref: routing.Reference{}, Config: cfg, Log: m.Log,
 		DeadlineDays: m.engine.Units.DeadlineDays}
-	m.escalator = &triage.Escalator{Store: cases, Log: m.Log, Parent: func(unit string) string {
+	m.escalator = &triage.Escalator{Store: cases, Leases: mongo.NewLeaseStore(m.db), Log: m.Log, Parent: func(unit string) string {
 		if u, ok := m.engine.Units.Get(unit); ok && u.Parent != "" {
 			return u.Parent
 		}
@@ -487,7 +487,7 @@ func (m *Main) startJobs() {
 	// other instance takes over at its next tick.
 	m.jobs.Go("donation alerts", 10*time.Minute, discardCount(m.ledger.RunAlerts))
 	if m.Config.RetentionPeriod > 0 {
-		purger := &retention.Purger{Cases: mongo.NewCaseStore(m.db), Blobs: m.blobs, Audit: m.Audit,
+		purger := &retention.Purger{Cases: mongo.NewCaseStore(m.db), Leases: mongo.NewLeaseStore(m.db), Blobs: m.blobs, Audit: m.Audit,
 			Period: m.Config.RetentionPeriod, Log: m.Log}
 		m.jobs.Go("retention", time.Hour, func(ctx context.Context) error {
 			if _, err := purger.RunOnce(ctx); !errors.Is(err, retention.ErrLeaseHeld) {
@@ -503,7 +503,7 @@ func (m *Main) startJobs() {
 		return nil
 	})
 	if len(m.Config.Webhooks) > 0 {
-		relay := &outbox.Dispatcher{Store: mongo.NewCaseStore(m.db), Webhooks: m.Config.Webhooks, Log: m.Log}
+		relay := &outbox.Dispatcher{Store: mongo.NewOutboxStore(m.db), Leases: mongo.NewLeaseStore(m.db), Webhooks: m.Config.Webhooks, Log: m.Log}
 		m.jobs.Go("outbox relay", 10*time.Second, discardCount(relay.RunOnce))
 	}
 }

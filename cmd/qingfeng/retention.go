@@ -81,7 +81,7 @@ func retentionCommand(cfg Config, log *slog.Logger, args []string, stdout, stder
 		fmt.Fprintln(stderr, "qingfeng retention:", err)
 		return 1
 	}
-	p := &retention.Purger{Cases: mongo.NewCaseStore(m.db), Blobs: m.blobs, Audit: &audit.Log{Store: mongo.NewAuditStore(m.db)},
+	p := &retention.Purger{Cases: mongo.NewCaseStore(m.db), Leases: mongo.NewLeaseStore(m.db), Blobs: m.blobs, Audit: &audit.Log{Store: mongo.NewAuditStore(m.db)},
 		Period: period, Log: log}
 
 	if *dryRun {

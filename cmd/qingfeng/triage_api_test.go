@@ -682,7 +682,7 @@ func TestPurgedCase(t *testing.T) {
 	} {
 		step(t, staff, f.CaseNumber, s, 200)
 	}
-	p := &retention.Purger{Cases: mongo.NewCaseStore(srv.db), Blobs: srv.blobs, Audit: srv.Audit, Period: 24 * time.Hour,
+	p := &retention.Purger{Cases: mongo.NewCaseStore(srv.db), Leases: mongo.NewLeaseStore(srv.db), Blobs: srv.blobs, Audit: srv.Audit, Period: 24 * time.Hour,
 		Now: func() time.Time { return time.Now().Add(48 * time.Hour) }, Holder: "test-purger"}
 	if _, err := p.RunOnce(t.Context()); err != nil {
 		t.Fatal(err)

@@ -21,8 +21,6 @@ const collAudit = "audit"
 // no lock and no transaction is needed. Entries are never updated or deleted here.
 type AuditStore struct{ db *DB }
 
-var _ audit.Store = (*AuditStore)(nil)
-
 // NewAuditStore returns the audit store of db.
 func NewAuditStore(db *DB) *AuditStore { return &AuditStore{db: db} }
 

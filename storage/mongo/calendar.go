@@ -16,8 +16,6 @@ const collCalendar = "calendar_years"
 // beyond the embedded ones, or corrections), in the holiday-cn JSON format.
 type CalendarStore struct{ db *DB }
 
-var _ triage.CalendarStore = (*CalendarStore)(nil)
-
 // NewCalendarStore returns the calendar store of db.
 func NewCalendarStore(db *DB) *CalendarStore { return &CalendarStore{db: db} }
 

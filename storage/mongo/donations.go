@@ -496,5 +496,3 @@ func (s *LedgerStore) List(ctx context.Context, code, month string) ([]donations
 	}
 	return s.withVerifications(ctx, code, entries, b.Reversed)
 }
-
-var _ donations.Store = (*LedgerStore)(nil)

@@ -12,12 +12,7 @@ import (
 	"github.com/qingfeng-zj/qingfeng/triage"
 )
 
-const (
-	collNotifications = "notifications"
-	collLeases        = "leases"
-)
-
-var _ triage.EscalationStore = (*CaseStore)(nil)
+const collNotifications = "notifications"
 
 // overdueQueries are the steps with a deadline: the status a case waits in, and the
 // field holding the date.
@@ -114,34 +109,4 @@ func (s *CaseStore) Notifications(ctx context.Context, unitID string, limit int)
 		out = append(out, triage.Notification{ID: d.ID, UnitID: d.UnitID, Case: d.Case, CaseUnit: d.CaseUnit, Kind: d.Kind, Due: d.Due, CreatedAt: d.CreatedAt})
 	}
 	return out, nil
-}
-
-// AcquireLease implements triage.EscalationStore with one document per lease: taken
-// when free or expired, renewed by its holder.
-func (s *CaseStore) AcquireLease(ctx context.Context, name, holder string, now, until time.Time) (bool, error) {
-	now, until = now.UTC(), until.UTC()
-	res, err := s.db.updateOne(ctx, collLeases, name,
-		bson.M{"$or": bson.A{bson.M{"until": bson.M{"$lt": now}}, bson.M{"holder": holder}}},
-		bson.M{"$set": bson.M{"holder": holder, "until": until}})
-	if err != nil {
-		return false, storeError("renew lease "+name, err, nil, nil)
-	}
-	if res.MatchedCount == 1 {
-		return true, nil
-	}
-	_, err = s.db.coll(collLeases).InsertOne(ctx, bson.M{"_id": name, "holder": holder, "until": until})
-	if mongodrv.IsDuplicateKeyError(err) {
-		return false, nil // held by someone else
-	}
-	if err != nil {
-		return false, storeError("take lease "+name, err, nil, nil)
-	}
-	return true, nil
-}
-
-// ReleaseLease gives up holder's lease name (a no-op when another holds it), so that
-// another instance can take it at once instead of waiting for it to lapse.
-func (s *CaseStore) ReleaseLease(ctx context.Context, name, holder string) error {
-	_, err := s.db.coll(collLeases).DeleteOne(ctx, bson.M{"_id": name, "holder": holder})
-	return storeError("release lease "+name, err, nil, nil)
 }

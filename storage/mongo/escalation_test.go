@@ -28,7 +28,7 @@ func TestEscalationCrashBetweenNotifyAndMark(t *testing.T) {
 		}
 		now := time.Date(2026, 11, 10, 2, 0, 0, 0, time.UTC)
 		esc := func(holder string) *triage.Escalator {
-			return &triage.Escalator{Store: s, Parent: func(string) string { return "330700-mz" }, Holder: holder, Now: func() time.Time { return now }}
+			return &triage.Escalator{Store: s, Leases: NewLeaseStore(db), Parent: func(string) string { return "330700-mz" }, Holder: holder, Now: func() time.Time { return now }}
 		}
 		if n, err := esc("first").RunOnce(ctx); err != nil || n != 1 {
 			t.Fatalf("first run escalated %d, %v", n, err)

@@ -19,7 +19,7 @@ func TestLedgerStoreConformance(t *testing.T) {
 			db := openTestDB(t, tg)
 			s := NewLedgerStore(db)
 			s.now = now
-			return s, NewCaseStore(db)
+			return s, NewLeaseStore(db)
 		}, storetest.LedgerHooks{SetHead: setLedgerHead})
 	})
 }

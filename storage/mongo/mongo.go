@@ -221,6 +221,8 @@ var declaredIndexes = []index{
 		why: "one case's audit entries in chain order"},
 	{coll: collDisclosures, name: "case_requested", keys: bson.D{asc("case_id"), asc("requested_at"), asc("_id")},
 		why: "a case's disclosure requests in order"},
+	{coll: collDisclosures, name: "status_requested", keys: bson.D{asc("status"), asc("requested_at"), asc("_id")},
+		why: "the open disclosure requests (pending, approved), oldest first"},
 	{coll: collNotifications, name: "unit_created", keys: bson.D{asc("unit_id"), desc("created_at"), asc("_id")},
 		why: "a unit's escalation notifications, newest first"},
 	{coll: collDeliveries, name: "status_next", keys: bson.D{asc("status"), asc("next_at"), asc("_id")},

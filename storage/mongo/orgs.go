@@ -354,8 +354,6 @@ func (s *UnitStore) RemoveAlias(ctx context.Context, id, alias string) error {
 
 var errUnitNotFound = qingfeng.Errorf(qingfeng.ENOTFOUND, "单位不存在", "no such unit")
 
-var _ routing.UnitStorage = (*UnitStore)(nil)
-
 // Units returns every unit, active or not, in id order; none when the registry is empty.
 func (s *UnitStore) Units(ctx context.Context) ([]routing.RegistryUnit, error) {
 	const op = "list units"

@@ -14,7 +14,13 @@ import (
 
 const collDeliveries = "deliveries"
 
-var _ outbox.Store = (*CaseStore)(nil)
+// OutboxStore delivers case events: the case store writes each event into its case's
+// document in the same update as the change (withEvent); Relay moves them into the
+// deliveries collection, one delivery per webhook, and the dispatcher works those off.
+type OutboxStore struct{ db *DB }
+
+// NewOutboxStore returns the outbox store of db.
+func NewOutboxStore(db *DB) *OutboxStore { return &OutboxStore{db: db} }
 
 // outboxEventDoc is an event waiting in its case document for the relay.
 type outboxEventDoc struct {
@@ -64,7 +70,7 @@ type deliveryDoc struct {
 // (ids make a second relay of the same event a no-op), then the case's outbox is
 // emptied — only if no event joined it meanwhile (outbox_n unchanged); otherwise the
 // next run relays again, and the deliveries already made stay single.
-func (s *CaseStore) Relay(ctx context.Context, webhooks []string, now time.Time, limit int) (int, error) {
+func (s *OutboxStore) Relay(ctx context.Context, webhooks []string, now time.Time, limit int) (int, error) {
 	cur, err := s.db.coll(collCases).Find(ctx, bson.M{"outbox_n": bson.M{"$gt": 0}},
 		options.Find().SetProjection(bson.M{"_id": 1, "outbox": 1, "outbox_n": 1}).SetLimit(int64(limit)))
 	if err != nil {
@@ -100,7 +106,7 @@ func (s *CaseStore) Relay(ctx context.Context, webhooks []string, now time.Time,
 }
 
 // Due implements outbox.Store.
-func (s *CaseStore) Due(ctx context.Context, now time.Time, limit int) ([]outbox.Delivery, error) {
+func (s *OutboxStore) Due(ctx context.Context, now time.Time, limit int) ([]outbox.Delivery, error) {
 	docs, err := findAll[deliveryDoc](ctx, s.db, collDeliveries, "find due deliveries", bson.M{"status": "pending", "next_at": bson.M{"$lte": now.UTC()}},
 		options.Find().SetSort(bson.D{asc("next_at"), asc("_id")}).SetLimit(int64(limit)))
 	if err != nil {
@@ -115,7 +121,7 @@ func (s *CaseStore) Due(ctx context.Context, now time.Time, limit int) ([]outbox
 }
 
 // Delivered implements outbox.Store.
-func (s *CaseStore) Delivered(ctx context.Context, d outbox.Delivery, at time.Time) error {
+func (s *OutboxStore) Delivered(ctx context.Context, d outbox.Delivery, at time.Time) error {
 	at = at.UTC()
 	_, err := s.db.updateOne(ctx, collDeliveries, d.EventID+":"+d.Webhook, bson.M{"status": "pending"},
 		bson.M{"$set": bson.M{"status": "done", "done_at": at}, "$inc": bson.M{"attempts": 1}})
@@ -123,7 +129,7 @@ func (s *CaseStore) Delivered(ctx context.Context, d outbox.Delivery, at time.Ti
 }
 
 // Failed implements outbox.Store.
-func (s *CaseStore) Failed(ctx context.Context, d outbox.Delivery, at, next time.Time, reason string) error {
+func (s *OutboxStore) Failed(ctx context.Context, d outbox.Delivery, at, next time.Time, reason string) error {
 	set := bson.M{"last_error": reason, "next_at": next.UTC()}
 	if next.IsZero() {
 		set["status"] = "failed"

@@ -21,6 +21,31 @@ type RecipientStore struct{ db *DB }
 // NewRecipientStore returns the recipient store of db.
 func NewRecipientStore(db *DB) *RecipientStore { return &RecipientStore{db: db} }
 
+// recipientDoc is a custody.Recipient as stored. The field names are the
+// collection's: renaming one is a data migration.
+type recipientDoc struct {
+	ID           string     `bson:"_id"`
+	UserID       string     `bson:"user_id"`
+	Role         string     `bson:"role"`
+	Jurisdiction string     `bson:"jurisdiction"`
+	Recipient    string     `bson:"recipient"`
+	Label        string     `bson:"label,omitempty"`
+	AddedBy      string     `bson:"added_by"`
+	AddedAt      time.Time  `bson:"added_at"`
+	RevokedAt    *time.Time `bson:"revoked_at,omitempty"`
+	RevokedBy    string     `bson:"revoked_by,omitempty"`
+}
+
+func toRecipientDoc(r custody.Recipient) recipientDoc {
+	return recipientDoc{ID: r.ID, UserID: r.UserID, Role: r.Role, Jurisdiction: r.Jurisdiction, Recipient: r.Recipient, Label: r.Label,
+		AddedBy: r.AddedBy, AddedAt: r.AddedAt.UTC(), RevokedAt: utcPtr(r.RevokedAt), RevokedBy: r.RevokedBy}
+}
+
+func (d recipientDoc) recipient() custody.Recipient {
+	return custody.Recipient{ID: d.ID, UserID: d.UserID, Role: d.Role, Jurisdiction: d.Jurisdiction, Recipient: d.Recipient, Label: d.Label,
+		AddedBy: d.AddedBy, AddedAt: d.AddedAt, RevokedAt: d.RevokedAt, RevokedBy: d.RevokedBy}
+}
+
 var errRecipientNotFound = qingfeng.Errorf(qingfeng.ENOTFOUND, "公钥登记不存在", "no such recipient")
 
 // collRecipientClaims holds one document per age recipient ever registered, keyed by
@@ -39,7 +64,7 @@ func (s *RecipientStore) Add(ctx context.Context, r custody.Recipient) error {
 	if _, err := s.db.coll(collRecipientClaims).InsertOne(ctx, claim); err != nil {
 		return storeError("claim recipient", err, nil, errRecipientTaken)
 	}
-	_, err := s.db.coll(collRecipients).InsertOne(ctx, r)
+	_, err := s.db.coll(collRecipients).InsertOne(ctx, toRecipientDoc(r))
 	if err != nil {
 		// Release the claim of a key that was not registered after all.
 		_, _ = s.db.coll(collRecipientClaims).DeleteOne(ctx, bson.M{"_id": claim["_id"], "recipient_id": r.ID})
@@ -54,21 +79,25 @@ func (s *RecipientStore) Revoke(ctx context.Context, id, by string, at time.Time
 	if err != nil {
 		return custody.Recipient{}, storeError("revoke recipient", err, nil, nil)
 	}
-	var r custody.Recipient
+	var r recipientDoc
 	if err := s.db.coll(collRecipients).FindOne(ctx, bson.M{"_id": id}).Decode(&r); err != nil {
 		return custody.Recipient{}, storeError("revoke recipient", err, errRecipientNotFound, nil)
 	}
 	if res.MatchedCount == 0 {
 		return custody.Recipient{}, qingfeng.Errorf(qingfeng.ECONFLICT, "该公钥已注销", "the recipient is already revoked")
 	}
-	return r, nil
+	return r.recipient(), nil
 }
 
 // All lists every recipient, revoked ones included, oldest first.
 func (s *RecipientStore) All(ctx context.Context) ([]custody.Recipient, error) {
-	out, err := findAll[custody.Recipient](ctx, s.db, collRecipients, "list recipients", bson.M{}, options.Find().SetSort(bson.D{asc("added_at"), asc("_id")}))
+	docs, err := findAll[recipientDoc](ctx, s.db, collRecipients, "list recipients", bson.M{}, options.Find().SetSort(bson.D{asc("added_at"), asc("_id")}))
 	if err != nil {
 		return nil, err
+	}
+	var out []custody.Recipient
+	for _, d := range docs {
+		out = append(out, d.recipient())
 	}
 	return out, nil
 }

@@ -14,8 +14,6 @@ import (
 	"github.com/qingfeng-zj/qingfeng/retention"
 )
 
-var _ retention.Store = (*CaseStore)(nil)
-
 // RetentionCandidate is a closed case that may be due for purging.
 type RetentionCandidate = retention.Candidate
 

@@ -149,7 +149,7 @@ func closedCase(t *testing.T, db *DB, blobs intake.EvidenceStore, i int, closedA
 }
 
 func newPurger(db *DB, blobs retention.Blobs, holder string) *retention.Purger {
-	return &retention.Purger{Cases: NewCaseStore(db), Blobs: blobs, Audit: &audit.Log{Store: NewAuditStore(db)},
+	return &retention.Purger{Cases: NewCaseStore(db), Leases: NewLeaseStore(db), Blobs: blobs, Audit: &audit.Log{Store: NewAuditStore(db)},
 		Period: retentionPeriod, Now: func() time.Time { return retentionNow }, Holder: holder}
 }
 
@@ -431,7 +431,7 @@ func TestRetentionLease(t *testing.T) {
 		db := openTestDB(t, tg)
 		blobs := memS3(t)
 		f := closedCase(t, db, blobs, 1, retentionNow.AddDate(-6, 0, 0), false)
-		if ok, err := NewCaseStore(db).AcquireLease(ctx, retention.LeaseName, "server", retentionNow, retentionNow.Add(time.Minute)); !ok || err != nil {
+		if ok, err := NewLeaseStore(db).AcquireLease(ctx, retention.LeaseName, "server", retentionNow, retentionNow.Add(time.Minute)); !ok || err != nil {
 			t.Fatal(ok, err)
 		}
 		if n, err := newPurger(db, blobs, "cli").RunOnce(ctx); !errors.Is(err, retention.ErrLeaseHeld) || n != 0 {

@@ -9,6 +9,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/qingfeng-zj/qingfeng"
+	"github.com/qingfeng-zj/qingfeng/intake"
 	"github.com/qingfeng-zj/qingfeng/routing"
 )
 
@@ -28,13 +29,88 @@ func NewRuleStore(db *DB) *RuleStore { return &RuleStore{db: db} }
 
 var errRuleNotFound = qingfeng.Errorf(qingfeng.ENOTFOUND, "路由规则不存在", "no such routing rule")
 
-// ruleDoc adds a pending flag to a rule: a rule is written pending, then the version
-// is bumped, then the rule gets that version and is no longer pending. A reader never
-// sees a version without its rule; a crash in between leaves only a pending rule,
-// which is ignored.
+// ruleDoc is a rule as stored, with a pending flag: a rule is written pending, then
+// the version is bumped, then the rule gets that version and is no longer pending. A
+// reader never sees a version without its rule; a crash in between leaves only a
+// pending rule, which is ignored. The field names are those routing.Rule's bson tags
+// gave before the domain type lost them: stored rules read as they were written.
 type ruleDoc struct {
-	routing.Rule `bson:",inline"`
-	Pending      bool `bson:"pending,omitempty"`
+	ID              string      `bson:"_id"`
+	Name            string      `bson:"name"`
+	Categories      []string    `bson:"categories,omitempty"`
+	SubjectKinds    []string    `bson:"subject_kinds,omitempty"`
+	OrgTypes        []string    `bson:"org_types,omitempty"`
+	DivisionPrefix  string      `bson:"division_prefix,omitempty"`
+	DivisionLevel   string      `bson:"division_level,omitempty"`
+	SupervisoryUnit string      `bson:"supervisory_unit,omitempty"`
+	EmployerUnit    string      `bson:"employer_unit,omitempty"`
+	Primary         targetDoc   `bson:"primary"`
+	Inform          []targetDoc `bson:"inform,omitempty"`
+	Priority        int         `bson:"priority"`
+	ValidFrom       time.Time   `bson:"valid_from"`
+	ValidTo         *time.Time  `bson:"valid_to,omitempty"`
+	Version         int         `bson:"version"`
+	RetiredIn       int         `bson:"retired_in,omitempty"`
+	RetiredAt       *time.Time  `bson:"retired_at,omitempty"`
+	RetiredBy       string      `bson:"retired_by,omitempty"`
+	CreatedBy       string      `bson:"created_by,omitempty"`
+	Pending         bool        `bson:"pending,omitempty"`
+}
+
+// targetDoc is a rule's destination or informed unit.
+type targetDoc struct {
+	Relation string `bson:"relation"`
+	Unit     string `bson:"unit,omitempty"`
+	Kind     string `bson:"kind,omitempty"`
+	Division string `bson:"division,omitempty"`
+}
+
+func toTargetDoc(t routing.Target) targetDoc {
+	return targetDoc{Relation: string(t.Relation), Unit: t.Unit, Kind: string(t.Kind), Division: t.Division}
+}
+
+func (d targetDoc) target() routing.Target {
+	return routing.Target{Relation: routing.Relation(d.Relation), Unit: d.Unit, Kind: routing.UnitKind(d.Kind), Division: d.Division}
+}
+
+// mapSlice converts each element of in with f; nil stays nil, so that omitempty
+// fields round-trip as they were.
+func mapSlice[T, U any](in []T, f func(T) U) []U {
+	if in == nil {
+		return nil
+	}
+	out := make([]U, len(in))
+	for i, v := range in {
+		out[i] = f(v)
+	}
+	return out
+}
+
+func toRuleDoc(r routing.Rule, pending bool) ruleDoc {
+	return ruleDoc{
+		ID: r.ID, Name: r.Name,
+		Categories:   mapSlice(r.Categories, func(c intake.Category) string { return string(c) }),
+		SubjectKinds: mapSlice(r.SubjectKinds, func(k routing.SubjectRole) string { return string(k) }),
+		OrgTypes:     r.OrgTypes, DivisionPrefix: r.DivisionPrefix, DivisionLevel: string(r.DivisionLevel),
+		SupervisoryUnit: r.SupervisoryUnit, EmployerUnit: r.EmployerUnit,
+		Primary: toTargetDoc(r.Primary), Inform: mapSlice(r.Inform, toTargetDoc), Priority: r.Priority,
+		ValidFrom: r.ValidFrom, ValidTo: r.ValidTo,
+		Version: r.Version, RetiredIn: r.RetiredIn, RetiredAt: r.RetiredAt, RetiredBy: r.RetiredBy, CreatedBy: r.CreatedBy,
+		Pending: pending,
+	}
+}
+
+func (d *ruleDoc) rule() routing.Rule {
+	return routing.Rule{
+		ID: d.ID, Name: d.Name,
+		Categories:   mapSlice(d.Categories, func(c string) intake.Category { return intake.Category(c) }),
+		SubjectKinds: mapSlice(d.SubjectKinds, func(k string) routing.SubjectRole { return routing.SubjectRole(k) }),
+		OrgTypes:     d.OrgTypes, DivisionPrefix: d.DivisionPrefix, DivisionLevel: routing.Level(d.DivisionLevel),
+		SupervisoryUnit: d.SupervisoryUnit, EmployerUnit: d.EmployerUnit,
+		Primary: d.Primary.target(), Inform: mapSlice(d.Inform, targetDoc.target), Priority: d.Priority,
+		ValidFrom: d.ValidFrom, ValidTo: d.ValidTo,
+		Version: d.Version, RetiredIn: d.RetiredIn, RetiredAt: d.RetiredAt, RetiredBy: d.RetiredBy, CreatedBy: d.CreatedBy,
+	}
 }
 
 // Version returns the current rule-set version, 0 when no rules were ever stored.
@@ -68,7 +144,7 @@ func (s *RuleStore) Load(ctx context.Context) (routing.RuleSet, error) {
 		if d.Pending || d.Version > v {
 			continue
 		}
-		set.Rules = append(set.Rules, d.Rule)
+		set.Rules = append(set.Rules, d.rule())
 	}
 	return set, nil
 }
@@ -80,7 +156,7 @@ func (s *RuleStore) Seed(ctx context.Context, set routing.RuleSet) (bool, error)
 		return false, err
 	}
 	for _, r := range set.Rules {
-		_, err := s.db.coll(collRules).InsertOne(ctx, ruleDoc{Rule: r})
+		_, err := s.db.coll(collRules).InsertOne(ctx, toRuleDoc(r, false))
 		if err != nil && !mongodrv.IsDuplicateKeyError(err) {
 			return false, storeError("seed rule "+r.ID, err, nil, nil)
 		}
@@ -112,7 +188,7 @@ func (s *RuleStore) Add(ctx context.Context, r routing.Rule) (routing.Rule, erro
 	r.Version, r.RetiredIn, r.RetiredAt, r.RetiredBy = 0, 0, nil, ""
 	r.ValidFrom = r.ValidFrom.UTC()
 	conflict := qingfeng.Errorf(qingfeng.ECONFLICT, "规则编号已存在", "a rule with this id exists")
-	if _, err := s.db.coll(collRules).InsertOne(ctx, ruleDoc{Rule: r, Pending: true}); err != nil {
+	if _, err := s.db.coll(collRules).InsertOne(ctx, toRuleDoc(r, true)); err != nil {
 		return routing.Rule{}, storeError("add rule "+r.ID, err, nil, conflict)
 	}
 	v, err := s.bump(ctx)
@@ -154,5 +230,5 @@ func (s *RuleStore) Retire(ctx context.Context, id, by string, at time.Time) (ro
 		return routing.Rule{}, qingfeng.Errorf(qingfeng.ECONFLICT, "该规则已停用", "the rule is already retired")
 	}
 	cur.RetiredIn, cur.RetiredAt, cur.RetiredBy = v, &at, by
-	return cur.Rule, nil
+	return cur.rule(), nil
 }

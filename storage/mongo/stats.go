@@ -10,8 +10,6 @@ import (
 	"github.com/qingfeng-zj/qingfeng/stats"
 )
 
-var _ stats.Source = (*CaseStore)(nil)
-
 // Statistics are counted in Go over one streamed query, not with aggregation
 // pipelines, on both servers:
 //   - FerretDB v1.24 implements neither $dateToString nor $substrCP (checked against

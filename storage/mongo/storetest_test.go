@@ -1,7 +1,10 @@
 package mongo
 
 import (
+	"context"
 	"testing"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
 
 	"github.com/qingfeng-zj/qingfeng/accounts"
 	"github.com/qingfeng-zj/qingfeng/custody"
@@ -31,28 +34,54 @@ func TestKeyStoreConformance(t *testing.T) {
 	})
 }
 
-// In this package the case store holds the leases.
 func TestLeaseStoreConformance(t *testing.T) {
 	forEachTarget(t, func(t *testing.T, tg target) {
-		storetest.Leases(t, func(t *testing.T) donations.Leases { return NewCaseStore(openTestDB(t, tg)) })
+		storetest.Leases(t, func(t *testing.T) donations.Leases { return NewLeaseStore(openTestDB(t, tg)) })
 	})
 }
 
-// In this package the case store holds the counters and the idempotency records.
 func TestCountersConformance(t *testing.T) {
 	forEachTarget(t, func(t *testing.T, tg target) {
-		storetest.Counters(t, func(t *testing.T) intake.Counters { return NewCaseStore(openTestDB(t, tg)) })
+		storetest.Counters(t, func(t *testing.T) intake.Counters { return NewCounterStore(openTestDB(t, tg)) })
 	})
 }
 
 func TestIdempotencyStoreConformance(t *testing.T) {
 	forEachTarget(t, func(t *testing.T, tg target) {
-		storetest.Idempotency(t, func(t *testing.T) intake.IdempotencyStore { return NewCaseStore(openTestDB(t, tg)) })
+		storetest.Idempotency(t, func(t *testing.T) intake.IdempotencyStore { return NewIdempotencyStore(openTestDB(t, tg)) })
 	})
 }
 
 func TestCaseStoreConformance(t *testing.T) {
 	forEachTarget(t, func(t *testing.T, tg target) {
-		storetest.Cases(t, func(t *testing.T) storetest.CaseStore { return NewCaseStore(openTestDB(t, tg)) })
+		storetest.Cases(t, func(t *testing.T) storetest.CaseStores {
+			db := openTestDB(t, tg)
+			return storetest.CaseStores{Cases: NewCaseStore(db), Outbox: NewOutboxStore(db), Leases: NewLeaseStore(db)}
+		})
+	})
+}
+
+func TestCustodyStoreConformance(t *testing.T) {
+	forEachTarget(t, func(t *testing.T, tg target) {
+		storetest.Custody(t, func(t *testing.T) storetest.CustodyStores {
+			db := openTestDB(t, tg)
+			return storetest.CustodyStores{Recipients: NewRecipientStore(db), Cases: NewCaseStore(db)}
+		})
+	})
+}
+
+// TestCustodyProperty runs the custody invariant (issue 9) on one database per target,
+// emptied before each sequence: a database per sequence would cost its indexes each.
+func TestCustodyProperty(t *testing.T) {
+	forEachTarget(t, func(t *testing.T, tg target) {
+		db := openTestDB(t, tg)
+		storetest.CustodyProperty(t, func(t *testing.T) storetest.CustodyStores {
+			for _, coll := range []string{collRecipients, collRecipientClaims, collResealTasks, collDisclosures, collCases} {
+				if _, err := db.coll(coll).DeleteMany(context.Background(), bson.M{}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			return storetest.CustodyStores{Recipients: NewRecipientStore(db), Cases: NewCaseStore(db)}
+		})
 	})
 }

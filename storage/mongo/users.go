@@ -15,8 +15,6 @@ import (
 // UserStore keeps staff accounts and their refresh sessions.
 type UserStore struct{ db *DB }
 
-var _ accounts.UserStore = (*UserStore)(nil)
-
 // NewUserStore returns a UserStore on db.
 func NewUserStore(db *DB) *UserStore { return &UserStore{db: db} }
 

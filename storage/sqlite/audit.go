@@ -16,8 +16,6 @@ import (
 // of the same Seq exactly one succeeds. Entries are never updated or deleted here.
 type AuditStore struct{ db *DB }
 
-var _ audit.Store = (*AuditStore)(nil)
-
 // NewAuditStore returns the audit store of db.
 func NewAuditStore(db *DB) *AuditStore { return &AuditStore{db: db} }
 

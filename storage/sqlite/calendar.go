@@ -11,8 +11,6 @@ import (
 // beyond the embedded ones, or corrections), in the holiday-cn JSON format.
 type CalendarStore struct{ db *DB }
 
-var _ triage.CalendarStore = (*CalendarStore)(nil)
-
 // NewCalendarStore returns the calendar store of db.
 func NewCalendarStore(db *DB) *CalendarStore { return &CalendarStore{db: db} }
 

@@ -22,34 +22,28 @@ const (
 )
 
 // CaseStore keeps cases, their messages, the escalation notifications and the case
-// events with their deliveries (outbox.go). It embeds the counter, idempotency and
-// lease stores so that it is, as storage/mongo's CaseStore, a whole intake.CaseStore,
-// triage.EscalationStore and outbox.Store.
+// events (which OutboxStore delivers). It embeds the counter and idempotency stores
+// because intake.CaseStore asks for them; the leases (LeaseStore) and the deliveries
+// (OutboxStore) have stores of their own, as in storage/mongo.
 //
 // Every change is one transaction on the writer: the case row is read, changed in Go
 // and written back with UPDATE … WHERE id = ? AND version = ?, together with its
 // event. A step conditional on the version or status the caller saw checks it in the
 // same transaction, so of concurrent writers exactly one wins.
+// custody's ReplaceIdentity (RecipientStore, reseal.go) is the one other writer of a
+// case row: it changes the identity columns alone, and not the version.
 //
 // Not implemented yet (storage/mongo's CaseStore has them): stats, retention and
 // ReferencedObjects.
 type CaseStore struct {
 	*CounterStore
 	*IdempotencyStore
-	*LeaseStore
 	db *DB
 }
 
-var (
-	_ intake.CaseStore       = (*CaseStore)(nil)
-	_ triage.Store           = (*CaseStore)(nil)
-	_ triage.TransferStore   = (*CaseStore)(nil)
-	_ triage.EscalationStore = (*CaseStore)(nil)
-)
-
 // NewCaseStore returns the case store of db.
 func NewCaseStore(db *DB) *CaseStore {
-	return &CaseStore{CounterStore: NewCounterStore(db), IdempotencyStore: NewIdempotencyStore(db), LeaseStore: NewLeaseStore(db), db: db}
+	return &CaseStore{CounterStore: NewCounterStore(db), IdempotencyStore: NewIdempotencyStore(db), db: db}
 }
 
 var (
@@ -80,7 +74,6 @@ type caseDoc struct {
 	Location          locationRow     `json:"location"`
 	OccurredOn        string          `json:"occurred_on,omitempty"`
 	RealName          bool            `json:"real_name"`
-	Identity          *identityRow    `json:"identity,omitempty"`
 	Disposition       string          `json:"disposition,omitempty"`
 	NotAcceptedReason string          `json:"not_accepted_reason,omitempty"`
 	Outcome           *outcomeRow     `json:"outcome,omitempty"`
@@ -119,13 +112,6 @@ type locationRow struct {
 	Lat              *float64 `json:"lat,omitempty"`
 	Lng              *float64 `json:"lng,omitempty"`
 	ReportedDivision string   `json:"reported_division,omitempty"`
-}
-
-type identityRow struct {
-	Ciphertext     []byte    `json:"ciphertext"`
-	Recipients     []string  `json:"recipients,omitempty"`
-	SealedOnDevice bool      `json:"sealed_on_device,omitempty"`
-	SealedAt       time.Time `json:"sealed_at"`
 }
 
 type outcomeRow struct {
@@ -282,9 +268,6 @@ func toDoc(c *intake.Case) caseDoc {
 		DuplicateOf: c.DuplicateOf, Decision: toDecisionRow(c.Decision), Transfer: toTransferRow(c.Transfer),
 		Escalated: c.Escalated, ReporterAt: ms(c.ReporterActivityAt), StaffSeenAt: ms(c.StaffSeenAt),
 	}
-	if id := c.Identity; id != nil {
-		d.Identity = &identityRow{Ciphertext: id.Ciphertext, Recipients: id.Recipients, SealedOnDevice: id.SealedOnDevice, SealedAt: ms(id.SealedAt)}
-	}
 	if o := c.Outcome; o != nil {
 		d.Outcome = &outcomeRow{Result: o.Result, NameCleared: o.NameCleared, FalseAccusation: o.FalseAccusation}
 	}
@@ -313,9 +296,6 @@ func (d *caseDoc) fill(c *intake.Case) {
 	c.OccurredOn, c.RealName, c.Disposition, c.NotAcceptedReason = d.OccurredOn, d.RealName, d.Disposition, d.NotAcceptedReason
 	c.DuplicateOf, c.Decision, c.Escalated, c.PurgedAt = d.DuplicateOf, d.Decision.decision(), d.Escalated, d.PurgedAt
 	c.ReporterActivityAt, c.StaffSeenAt = d.ReporterAt, d.StaffSeenAt
-	if id := d.Identity; id != nil {
-		c.Identity = &intake.SealedIdentity{Ciphertext: id.Ciphertext, Recipients: id.Recipients, SealedOnDevice: id.SealedOnDevice, SealedAt: id.SealedAt}
-	}
 	if o := d.Outcome; o != nil {
 		c.Outcome = &intake.Outcome{Result: o.Result, NameCleared: o.NameCleared, FalseAccusation: o.FalseAccusation}
 	}
@@ -337,7 +317,8 @@ func (d *caseDoc) fill(c *intake.Case) {
 }
 
 const caseColumns = "id, number, receipt_hash, unit_id, status, category, division, filed_by, assignee, received_at, " +
-	"acceptance_due, feedback_due, transfer_due, escalated, next_due, evidence_bytes, new_activity, reporter_activity_n, version, updated_at, doc"
+	"acceptance_due, feedback_due, transfer_due, escalated, next_due, evidence_bytes, new_activity, reporter_activity_n, version, updated_at, doc, " +
+	"identity, identity_recipients, identity_sealed_on_device, identity_sealed_at"
 
 func scanCase(s interface{ Scan(...any) error }) (stored, error) {
 	c := &intake.Case{}
@@ -351,10 +332,14 @@ func scanCase(s interface{ Scan(...any) error }) (stored, error) {
 		category    string
 		status      string
 		newActivity bool
+		identity    []byte
+		recipients  sql.NullString
+		onDevice    bool
+		sealedAt    sql.NullInt64
 	)
 	if err := s.Scan(&c.ID, &c.Number, &c.ReceiptHash, &c.UnitID, &status, &category, &c.Location.Division, &c.FiledBy, &c.Assignee,
 		&received, &c.AcceptanceDue, &c.FeedbackDue, &transferDue, &escalated, &nextDue, &c.EvidenceBytes, &newActivity,
-		&c.ReporterActivityN, &c.Version, &updated, &doc); err != nil {
+		&c.ReporterActivityN, &c.Version, &updated, &doc, &identity, &recipients, &onDevice, &sealedAt); err != nil {
 		return stored{}, err
 	}
 	var d caseDoc
@@ -362,6 +347,14 @@ func scanCase(s interface{ Scan(...any) error }) (stored, error) {
 		return stored{}, fmt.Errorf("decode case %s: %w", c.ID, err)
 	}
 	d.fill(c)
+	if identity != nil {
+		c.Identity = &intake.SealedIdentity{Ciphertext: identity, SealedOnDevice: onDevice, SealedAt: fromMillis(sealedAt)}
+		if recipients.Valid {
+			if err := json.Unmarshal([]byte(recipients.String), &c.Identity.Recipients); err != nil {
+				return stored{}, fmt.Errorf("decode case %s: identity recipients: %w", c.ID, err)
+			}
+		}
+	}
 	c.Status, c.Category, c.NewActivity = intake.Status(status), intake.Category(category), newActivity
 	c.ReceivedAt, c.UpdatedAt = time.UnixMilli(received).UTC(), fromMillis(updated)
 	return stored{c: c, nextDue: nextDue}, nil
@@ -382,9 +375,34 @@ func (s stored) args() ([]any, error) {
 	if len(c.Escalated) > 0 {
 		escalated = "," + strings.Join(c.Escalated, ",") + ","
 	}
-	return []any{c.ID, c.Number, c.ReceiptHash, c.UnitID, string(c.Status), string(c.Category), c.Location.Division, c.FiledBy, c.Assignee,
+	identity, err := identityArgs(c.Identity)
+	if err != nil {
+		return nil, fmt.Errorf("encode case %s: %w", c.ID, err)
+	}
+	return append([]any{c.ID, c.Number, c.ReceiptHash, c.UnitID, string(c.Status), string(c.Category), c.Location.Division, c.FiledBy, c.Assignee,
 		ms(c.ReceivedAt).UnixMilli(), c.AcceptanceDue, c.FeedbackDue, transferDue, escalated, s.nextDue, c.EvidenceBytes, c.NewActivity,
-		c.ReporterActivityN, c.Version, millis(c.UpdatedAt), string(doc)}, nil
+		c.ReporterActivityN, c.Version, millis(c.UpdatedAt), string(doc)}, identity...), nil
+}
+
+// identityArgs are the values of the identity columns: the ciphertext as a BLOB, NULL
+// for none.
+func identityArgs(id *intake.SealedIdentity) ([]any, error) {
+	if id == nil {
+		return []any{nil, nil, false, nil}, nil
+	}
+	var rcps any
+	if id.Recipients != nil {
+		b, err := json.Marshal(id.Recipients)
+		if err != nil {
+			return nil, err
+		}
+		rcps = string(b)
+	}
+	ct := id.Ciphertext
+	if ct == nil {
+		ct = []byte{} // NULL is "no identity"
+	}
+	return []any{ct, rcps, id.SealedOnDevice, millis(id.SealedAt)}, nil
 }
 
 // nextDue is the deadline a case waits on: a pending transfer's, else the acceptance
@@ -427,7 +445,7 @@ func (s *CaseStore) CreateCase(ctx context.Context, c *intake.Case) error {
 		return err
 	}
 	err = s.db.Tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, "INSERT INTO cases ("+caseColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", args...); err != nil {
+		if _, err := tx.ExecContext(ctx, "INSERT INTO cases ("+caseColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", args...); err != nil {
 			return err
 		}
 		return insertEvent(ctx, tx, c.ID, "case.registered", c.Number, c.UnitID, c.ReceivedAt,
@@ -612,7 +630,8 @@ func (s *CaseStore) update(ctx context.Context, op, id string, change func(tx *s
 		}
 		res, err := tx.ExecContext(ctx, `UPDATE cases SET number = ?, receipt_hash = ?, unit_id = ?, status = ?, category = ?,
 			division = ?, filed_by = ?, assignee = ?, received_at = ?, acceptance_due = ?, feedback_due = ?, transfer_due = ?,
-			escalated = ?, next_due = ?, evidence_bytes = ?, new_activity = ?, reporter_activity_n = ?, version = ?, updated_at = ?, doc = ?
+			escalated = ?, next_due = ?, evidence_bytes = ?, new_activity = ?, reporter_activity_n = ?, version = ?, updated_at = ?, doc = ?,
+			identity = ?, identity_recipients = ?, identity_sealed_on_device = ?, identity_sealed_at = ?
 			WHERE id = ? AND version = ?`, append(args[1:], id, read)...)
 		if err != nil {
 			return err

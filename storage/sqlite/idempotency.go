@@ -13,8 +13,6 @@ import (
 // CounterStore keeps named counters (case numbers).
 type CounterStore struct{ db *DB }
 
-var _ intake.Counters = (*CounterStore)(nil)
-
 // NewCounterStore returns the counter store of db.
 func NewCounterStore(db *DB) *CounterStore { return &CounterStore{db: db} }
 
@@ -52,8 +50,6 @@ func (s *CounterStore) ReturnSequence(ctx context.Context, name string, n int64)
 
 // IdempotencyStore keeps the idempotency records of POST /v1/reports.
 type IdempotencyStore struct{ db *DB }
-
-var _ intake.IdempotencyStore = (*IdempotencyStore)(nil)
 
 // NewIdempotencyStore returns the idempotency store of db.
 func NewIdempotencyStore(db *DB) *IdempotencyStore { return &IdempotencyStore{db: db} }

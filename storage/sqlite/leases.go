@@ -4,16 +4,11 @@ import (
 	"context"
 	"database/sql"
 	"time"
-
-	"github.com/qingfeng-zj/qingfeng/donations"
 )
 
 // LeaseStore keeps the leases of periodic jobs: one row per lease, taken when free or
-// expired, renewed by its holder. In storage/mongo the case store holds them; issue 12
-// gives them their own store.
+// expired, renewed by its holder.
 type LeaseStore struct{ db *DB }
-
-var _ donations.Leases = (*LeaseStore)(nil)
 
 // NewLeaseStore returns the lease store of db.
 func NewLeaseStore(db *DB) *LeaseStore { return &LeaseStore{db: db} }

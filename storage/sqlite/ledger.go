@@ -30,8 +30,6 @@ type LedgerStore struct {
 	now func() time.Time
 }
 
-var _ donations.Store = (*LedgerStore)(nil)
-
 // NewLedgerStore returns the ledger store of db.
 func NewLedgerStore(db *DB) *LedgerStore { return &LedgerStore{db: db, now: time.Now} }
 

@@ -10,7 +10,13 @@ import (
 	"github.com/qingfeng-zj/qingfeng/outbox"
 )
 
-var _ outbox.Store = (*CaseStore)(nil)
+// OutboxStore delivers case events: the case store writes each event into
+// case_events in the same transaction as the change (insertEvent); Relay turns them
+// into deliveries, one per webhook, and the dispatcher works those off.
+type OutboxStore struct{ db *DB }
+
+// NewOutboxStore returns the outbox store of db.
+func NewOutboxStore(db *DB) *OutboxStore { return &OutboxStore{db: db} }
 
 // eventRow is an event as kept in deliveries.event.
 type eventRow struct {
@@ -25,7 +31,7 @@ type eventRow struct {
 // Relay implements outbox.Store: in one transaction, up to limit waiting events in
 // the order they were written become one delivery per webhook and leave case_events.
 // An event written meanwhile waits for the next run; none is relayed twice.
-func (s *CaseStore) Relay(ctx context.Context, webhooks []string, now time.Time, limit int) (int, error) {
+func (s *OutboxStore) Relay(ctx context.Context, webhooks []string, now time.Time, limit int) (int, error) {
 	var n int
 	err := s.db.Tx(ctx, func(tx *sql.Tx) error {
 		n = 0
@@ -83,7 +89,7 @@ func (s *CaseStore) Relay(ctx context.Context, webhooks []string, now time.Time,
 }
 
 // Due implements outbox.Store: pending deliveries whose next attempt is due, oldest first.
-func (s *CaseStore) Due(ctx context.Context, now time.Time, limit int) ([]outbox.Delivery, error) {
+func (s *OutboxStore) Due(ctx context.Context, now time.Time, limit int) ([]outbox.Delivery, error) {
 	rows, err := s.db.r.QueryContext(ctx, `SELECT event_id, webhook, attempts, event FROM deliveries
 		WHERE status = 'pending' AND next_at <= ? ORDER BY next_at, event_id, webhook LIMIT ?`, ms(now).UnixMilli(), sqlLimit(limit))
 	if err != nil {
@@ -108,7 +114,7 @@ func (s *CaseStore) Due(ctx context.Context, now time.Time, limit int) ([]outbox
 }
 
 // Delivered implements outbox.Store.
-func (s *CaseStore) Delivered(ctx context.Context, d outbox.Delivery, at time.Time) error {
+func (s *OutboxStore) Delivered(ctx context.Context, d outbox.Delivery, at time.Time) error {
 	err := s.db.Tx(ctx, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, `UPDATE deliveries SET status = 'done', done_at = ?, attempts = attempts + 1
 			WHERE event_id = ? AND webhook = ? AND status = 'pending'`, ms(at).UnixMilli(), d.EventID, d.Webhook)
@@ -118,7 +124,7 @@ func (s *CaseStore) Delivered(ctx context.Context, d outbox.Delivery, at time.Ti
 }
 
 // Failed implements outbox.Store: the next attempt at next, or given up when next is zero.
-func (s *CaseStore) Failed(ctx context.Context, d outbox.Delivery, at, next time.Time, reason string) error {
+func (s *OutboxStore) Failed(ctx context.Context, d outbox.Delivery, at, next time.Time, reason string) error {
 	status, nextAt := "pending", ms(next).UnixMilli()
 	if next.IsZero() {
 		status, nextAt = "failed", ms(at).UnixMilli()

@@ -120,7 +120,11 @@ func TestQueriesUseIndexes(t *testing.T) {
 		storetest.Counters(t, func(t *testing.T) intake.Counters { return NewCounterStore(newDB(t)) })
 		storetest.Idempotency(t, func(t *testing.T) intake.IdempotencyStore { return NewIdempotencyStore(newDB(t)) })
 		storetest.Ledger(t, newLedgerStore(func(tb testing.TB) *DB { return newDB(tb.(*testing.T)) }), ledgerHooks)
-		storetest.Cases(t, func(t *testing.T) storetest.CaseStore { return NewCaseStore(newDB(t)) })
+		storetest.Cases(t, func(t *testing.T) storetest.CaseStores { return caseStores(newDB(t)) })
+		storetest.Custody(t, func(t *testing.T) storetest.CustodyStores {
+			db := newDB(t)
+			return storetest.CustodyStores{Recipients: NewRecipientStore(db), Cases: NewCaseStore(db)}
+		})
 		ctx := context.Background()
 		db := newDB(t)
 		if _, err := db.PurgeExpired(ctx); err != nil {

@@ -9,8 +9,8 @@ import (
 	"github.com/qingfeng-zj/qingfeng/custody"
 )
 
-// RecipientStore keeps registered recipients (custody's keys). The disclosures and
-// re-seal tasks storage/mongo's RecipientStore also keeps are not here yet.
+// RecipientStore keeps custody's records: registered recipients (keys), disclosures
+// (disclosures.go) and re-seal tasks (reseal.go).
 type RecipientStore struct{ db *DB }
 
 var _ custody.KeyStore = (*RecipientStore)(nil)

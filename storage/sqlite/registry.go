@@ -148,8 +148,6 @@ func (s *OrgStore) CountOrganizations(ctx context.Context) (n int64, err error) 
 // exist, ids unique) is checked by routing.NewUnits when it is loaded, not here.
 type UnitStore struct{ db *DB }
 
-var _ routing.UnitStorage = (*UnitStore)(nil)
-
 // NewUnitStore returns a UnitStore on db.
 func NewUnitStore(db *DB) *UnitStore { return &UnitStore{db: db} }
 

@@ -17,8 +17,6 @@ import (
 // version can be rebuilt and each case's decision names the one it used.
 type RuleStore struct{ db *DB }
 
-var _ routing.RuleStorage = (*RuleStore)(nil)
-
 // NewRuleStore returns the rule store of db.
 func NewRuleStore(db *DB) *RuleStore { return &RuleStore{db: db} }
 

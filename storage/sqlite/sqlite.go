@@ -7,16 +7,19 @@
 // every store exists here. Implemented so far, each passing the same conformance suite
 // as storage/mongo (audit/audittest, storage/storetest): the audit log (AuditStore),
 // staff accounts and sessions (UserStore), the holiday calendar (CalendarStore), the
-// routing rules (RuleStore), the registry (OrgStore, UnitStore), custody's keys
-// (RecipientStore as custody.KeyStore), the leases of periodic jobs (LeaseStore), the
+// routing rules (RuleStore), the registry (OrgStore, UnitStore), custody's keys,
+// disclosures and re-seal tasks (RecipientStore as custody.KeyStore, DisclosureStore
+// and ResealStore, with CaseStore.OpenCasesWithIdentity), the leases of periodic
+// jobs (LeaseStore), the
 // case-number counters (CounterStore), the idempotency records of filing
 // (IdempotencyStore), the cases (CaseStore: intake.CaseStore with messages,
 // evidence and reporter activity, the workflow's steps, transfers, re-routing, the
-// queue's counts, escalation and its notifications, and the outbox: case events
-// written in the transaction of each change, relayed to deliveries) and the donation
+// queue's counts, escalation and its notifications, and the case events written in
+// the transaction of each change), the outbox (OutboxStore: those events relayed to
+// deliveries) and the donation
 // ledger (LedgerStore as donations.Store: entries, heads, verifications, photos,
 // statements, corrections, alerts); and DB.Backup, the online copy of the file.
-// Still missing: custody's disclosures and re-seal tasks, stats, retention and
+// Still missing: stats, retention and
 // ReferencedObjects (which must include the ledger's photo objects,
 // ledger_photos.object_key and original_key); filing in one transaction (case,
 // number, idempotency record, audit entry: see Durability below); the wiring in

@@ -81,7 +81,58 @@ func (c *twoKeys) Revoke(ctx context.Context, id, by string, at time.Time) (cust
 }
 func (c *twoKeys) All(ctx context.Context) ([]custody.Recipient, error) { return c.next().All(ctx) }
 
+// twoRecipients is custody's store on two handles: the disclosures' decisions, the
+// tasks' claims and the identities' replacements race across them.
+type twoRecipients struct {
+	twoKeys
+	r [2]*RecipientStore
+}
+
+func (c *twoRecipients) at() *RecipientStore { return c.r[c.n.Add(1)%2] }
+
+func (c *twoRecipients) InsertDisclosure(ctx context.Context, d custody.Disclosure) error {
+	return c.at().InsertDisclosure(ctx, d)
+}
+func (c *twoRecipients) Disclosure(ctx context.Context, id string) (custody.Disclosure, error) {
+	return c.at().Disclosure(ctx, id)
+}
+func (c *twoRecipients) UpdateDisclosure(ctx context.Context, id, from string, now time.Time, u custody.DisclosureUpdate) error {
+	return c.at().UpdateDisclosure(ctx, id, from, now, u)
+}
+func (c *twoRecipients) Disclosures(ctx context.Context, caseID string) ([]custody.Disclosure, error) {
+	return c.at().Disclosures(ctx, caseID)
+}
+func (c *twoRecipients) OpenDisclosures(ctx context.Context) ([]custody.Disclosure, error) {
+	return c.at().OpenDisclosures(ctx)
+}
+func (c *twoRecipients) InsertTask(ctx context.Context, t custody.ResealTask) error {
+	return c.at().InsertTask(ctx, t)
+}
+func (c *twoRecipients) Task(ctx context.Context, id string) (custody.ResealTask, error) {
+	return c.at().Task(ctx, id)
+}
+func (c *twoRecipients) PendingTasks(ctx context.Context) ([]custody.ResealTask, error) {
+	return c.at().PendingTasks(ctx)
+}
+func (c *twoRecipients) PendingCaseTasks(ctx context.Context, caseID string) ([]custody.ResealTask, error) {
+	return c.at().PendingCaseTasks(ctx, caseID)
+}
+func (c *twoRecipients) SetTaskStatus(ctx context.Context, id, from, to, by string, at time.Time) error {
+	return c.at().SetTaskStatus(ctx, id, from, to, by, at)
+}
+func (c *twoRecipients) ReplaceIdentity(ctx context.Context, caseID string, old []byte, id intake.SealedIdentity) error {
+	return c.at().ReplaceIdentity(ctx, caseID, old, id)
+}
+
 func TestSuitesOnTwoHandles(t *testing.T) {
+	t.Run("custody", func(t *testing.T) {
+		storetest.Custody(t, func(t *testing.T) storetest.CustodyStores {
+			a, b := twoHandles(t)
+			ra, rb := NewRecipientStore(a), NewRecipientStore(b)
+			r := &twoRecipients{twoKeys: twoKeys{alternate[custody.KeyStore]{s: [2]custody.KeyStore{ra, rb}}}, r: [2]*RecipientStore{ra, rb}}
+			return storetest.CustodyStores{Recipients: r, Cases: NewCaseStore(a)}
+		})
+	})
 	t.Run("counters", func(t *testing.T) {
 		storetest.Counters(t, func(t *testing.T) intake.Counters {
 			a, b := twoHandles(t)

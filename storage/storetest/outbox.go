@@ -18,8 +18,9 @@ import (
 
 // testOutbox: the events of a filing and a workflow step reach a webhook through the
 // dispatcher once each, signed, after the subscriber's outage and the backoff.
-func testOutbox(t *testing.T, s CaseStore) {
+func testOutbox(t *testing.T, stores CaseStores) {
 	ctx := context.Background()
+	s := stores.Cases
 	var (
 		mu       sync.Mutex
 		received []outbox.Event
@@ -53,13 +54,13 @@ func testOutbox(t *testing.T, s CaseStore) {
 		t.Fatal(err)
 	}
 	now := time.Date(2026, 11, 2, 2, 0, 0, 0, time.UTC)
-	d := &outbox.Dispatcher{Store: s, Webhooks: []outbox.Webhook{{Name: "staff-app", URL: srv.URL, Secret: "s3cret"}},
+	d := &outbox.Dispatcher{Store: stores.Outbox, Leases: stores.Leases, Webhooks: []outbox.Webhook{{Name: "staff-app", URL: srv.URL, Secret: "s3cret"}},
 		Now: func() time.Time { return now }}
 	if n, err := d.RunOnce(ctx); err != nil || n != 0 {
 		t.Fatalf("first run (subscriber down): %d, %v", n, err)
 	}
 	// Relayed once: a second relay finds nothing.
-	if n, err := s.Relay(ctx, []string{"staff-app"}, now, 100); err != nil || n != 0 {
+	if n, err := stores.Outbox.Relay(ctx, []string{"staff-app"}, now, 100); err != nil || n != 0 {
 		t.Fatalf("second relay moved %d, %v", n, err)
 	}
 	now = now.Add(10 * time.Second)
@@ -91,7 +92,7 @@ func testOutbox(t *testing.T, s CaseStore) {
 
 // testOutboxGivesUp: a subscriber that always fails gets MaxAttempts attempts, then
 // the delivery is no longer due.
-func testOutboxGivesUp(t *testing.T, s CaseStore) {
+func testOutboxGivesUp(t *testing.T, s CaseStores) {
 	ctx := context.Background()
 	var mu sync.Mutex
 	attempts := 0
@@ -102,16 +103,16 @@ func testOutboxGivesUp(t *testing.T, s CaseStore) {
 		http.Error(w, "no", 500)
 	}))
 	defer srv.Close()
-	mustCreate(t, s, NewCase(1, "330782-mz", "330782", base))
+	mustCreate(t, s.Cases, NewCase(1, "330782-mz", "330782", base))
 	now := base
-	d := &outbox.Dispatcher{Store: s, Webhooks: []outbox.Webhook{{Name: "w", URL: srv.URL}}, MaxAttempts: 3, Now: func() time.Time { return now }}
+	d := &outbox.Dispatcher{Store: s.Outbox, Leases: s.Leases, Webhooks: []outbox.Webhook{{Name: "w", URL: srv.URL}}, MaxAttempts: 3, Now: func() time.Time { return now }}
 	for range 5 {
 		if _, err := d.RunOnce(ctx); err != nil {
 			t.Fatal(err)
 		}
 		now = now.Add(2 * time.Hour)
 	}
-	due, err := s.Due(ctx, now.Add(24*time.Hour), 10)
+	due, err := s.Outbox.Due(ctx, now.Add(24*time.Hour), 10)
 	if err != nil || len(due) != 0 {
 		t.Fatalf("a given-up delivery is still due: %v %v", due, err)
 	}

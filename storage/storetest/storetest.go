@@ -7,11 +7,13 @@
 // Suites so far: Users (accounts.UserStore), Calendar (triage.CalendarStore), Rules,
 // Organizations and Units (routing's stores), Keys (custody.KeyStore), Leases
 // (donations.Leases), Counters and Idempotency (intake's), Cases (intake.CaseStore
-// with the workflow's, transfers', escalation's and the outbox's stores), Ledger
-// (donations.Store with its alerts, through the donations.Ledger service); the audit
-// log's is audit/audittest.TestStore. The scenarios of custody's disclosures and
-// re-seal tasks, stats and retention are still package-internal to storage/mongo and
-// move here as storage/sqlite implements those stores.
+// with the workflow's, transfers' and escalation's interfaces, run with the outbox
+// and lease stores of the same database), Ledger (donations.Store with its alerts,
+// through the donations.Ledger service), Custody (custody's disclosures and re-seal
+// tasks, with the case store's identities) and CustodyProperty (custody's invariant
+// over random sequences); the audit log's is audit/audittest.TestStore. The scenarios
+// of stats and retention are still package-internal to storage/mongo and move here as
+// storage/sqlite implements those stores.
 package storetest
 
 import (

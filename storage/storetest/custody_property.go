@@ -1,4 +1,4 @@
-package mongo
+package storetest
 
 import (
 	"context"
@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"go.mongodb.org/mongo-driver/v2/bson"
-
 	"github.com/qingfeng-zj/qingfeng"
 	"github.com/qingfeng-zj/qingfeng/accounts"
 	qfcrypto "github.com/qingfeng-zj/qingfeng/crypto"
@@ -19,13 +17,22 @@ import (
 	"github.com/qingfeng-zj/qingfeng/intake"
 )
 
-// The custody property: over random sequences of custodian additions, revocations,
+// CustodyProperty is the custody invariant of issue 9, on the real store: over random sequences of custodian additions, revocations,
 // transfers and re-seal task completions — stale, repeated and concurrent ones
 // included — once every task is done, every open case's identity opens with every
 // current custodian key of its jurisdiction (and of its owning unit's), and with no
 // revoked key and no retired demo key. It runs the custody services on the real store
 // and opens the real ciphertexts; the model below computes the expected recipients
 // independently of custody.Reseals.Want.
+//
+// It runs 200 random sequences (20 with -short), each on the stores fresh returns,
+// which must be empty; its parts run one after the other, so that fresh may clear and
+// reuse one database. It also checks that the start-up sweep recovers a re-seal
+// interrupted between the claim and the replacement.
+func CustodyProperty(t *testing.T, fresh func(t *testing.T) CustodyStores) {
+	t.Run("Sequences", func(t *testing.T) { testCustodySequences(t, fresh) })
+	t.Run("SweepRecoversInterruptedTask", func(t *testing.T) { testResealSweepRecoversInterruptedTask(t, fresh) })
+}
 
 // Two jurisdictions: Yiwu (a county) and Hangzhou (a city: its custodians are bound to
 // 330100, prefix 3301, and cover 330102).
@@ -39,10 +46,9 @@ type propKey struct {
 type propWorld struct {
 	t       *testing.T
 	rng     *rand.Rand
-	db      *DB
 	keys    *custody.Keys
 	reseals *custody.Reseals
-	cases   *CaseStore
+	cases   CustodyCaseStore
 	users   map[string]*accounts.User
 	held    []*propKey // every custodian key ever registered
 	demoID  string     // the demo key's private half ("on the server")
@@ -104,19 +110,14 @@ func sameRecipients(a, b []string) bool {
 	return len(a) == len(b) && !slices.ContainsFunc(a, func(x string) bool { return !slices.Contains(b, x) })
 }
 
-func newPropWorld(t *testing.T, db *DB, rng *rand.Rand) *propWorld {
+func newPropWorld(t *testing.T, s CustodyStores, rng *rand.Rand) *propWorld {
 	ctx := context.Background()
-	for _, coll := range []string{collRecipients, collRecipientClaims, collResealTasks, collCases} {
-		if _, err := db.coll(coll).DeleteMany(ctx, bson.M{}); err != nil {
-			t.Fatal(err)
-		}
-	}
 	demoID, demoRcp, err := qfcrypto.GenerateCustodianKey()
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := &propWorld{t: t, rng: rng, db: db, cases: NewCaseStore(db), users: map[string]*accounts.User{}, demoID: demoID, demoRcp: demoRcp}
-	store := NewRecipientStore(db)
+	w := &propWorld{t: t, rng: rng, cases: s.Cases, users: map[string]*accounts.User{}, demoID: demoID, demoRcp: demoRcp}
+	store := s.Recipients
 	w.keys = &custody.Keys{Store: store, Demo: demoRcp, Sealer: &custody.LiveSealer{}, NewID: intake.NewID,
 		User: func(_ context.Context, id string) (*accounts.User, error) { return w.users[id], nil }}
 	w.reseals = &custody.Reseals{Store: store, Keys: w.keys, NewID: intake.NewID, Case: w.cases.CaseByID,
@@ -389,79 +390,74 @@ func (w *propWorld) checkInvariant(log []string) {
 	}
 }
 
-func TestCustodyProperty(t *testing.T) {
+func testCustodySequences(t *testing.T, fresh func(t *testing.T) CustodyStores) {
 	sequences := 200
 	if testing.Short() {
 		sequences = 20
 	}
-	forEachTarget(t, func(t *testing.T, tg target) {
-		db := openTestDB(t, tg)
-		for seed := range sequences {
-			rng := rand.New(rand.NewPCG(uint64(seed), 9))
-			w := newPropWorld(t, db, rng)
-			var log []string
-			for range 6 + rng.IntN(10) {
-				var step string
-				switch op := rng.IntN(9); op {
-				case 0, 1:
-					step = w.addCustodian([]string{"330782", "330100"}[rng.IntN(2)])
-				case 2:
-					step = w.revoke()
-				case 3:
-					step = w.transfer()
-				case 4, 5:
-					step = w.download()
-				case 6:
-					step = w.upload(1)
-				case 7:
-					step = w.upload([]int{2, 3, 32}[rng.IntN(3)])
-				case 8:
-					step = w.download()
-					if step == "download" {
-						step += ", " + w.upload(1)
-					}
+	for seed := range sequences {
+		rng := rand.New(rand.NewPCG(uint64(seed), 9))
+		w := newPropWorld(t, fresh(t), rng)
+		var log []string
+		for range 6 + rng.IntN(10) {
+			var step string
+			switch op := rng.IntN(9); op {
+			case 0, 1:
+				step = w.addCustodian([]string{"330782", "330100"}[rng.IntN(2)])
+			case 2:
+				step = w.revoke()
+			case 3:
+				step = w.transfer()
+			case 4, 5:
+				step = w.download()
+			case 6:
+				step = w.upload(1)
+			case 7:
+				step = w.upload([]int{2, 3, 32}[rng.IntN(3)])
+			case 8:
+				step = w.download()
+				if step == "download" {
+					step += ", " + w.upload(1)
 				}
-				log = append(log, step)
-				w.checkOnePending(log)
 			}
-			// Late, stale uploads of whatever was downloaded and not uploaded.
-			for len(w.downloads) > 0 {
-				log = append(log, "late "+w.upload(1))
-			}
-			w.drain(log)
-			w.checkInvariant(log)
-			if t.Failed() {
-				t.Fatalf("seed %d", seed)
-			}
+			log = append(log, step)
+			w.checkOnePending(log)
 		}
-	})
+		// Late, stale uploads of whatever was downloaded and not uploaded.
+		for len(w.downloads) > 0 {
+			log = append(log, "late "+w.upload(1))
+		}
+		w.drain(log)
+		w.checkInvariant(log)
+		if t.Failed() {
+			t.Fatalf("seed %d", seed)
+		}
+	}
 }
 
-// TestResealSweepRecoversInterruptedTask: a re-seal interrupted after its task was
+// testResealSweepRecoversInterruptedTask: a re-seal interrupted after its task was
 // claimed and before the identity was replaced (a crash) leaves no pending task; the
 // start-up sweep (AfterCustodiansChanged for every division) creates a current one.
-func TestResealSweepRecoversInterruptedTask(t *testing.T) {
-	forEachTarget(t, func(t *testing.T, tg target) {
-		ctx := context.Background()
-		w := newPropWorld(t, openTestDB(t, tg), rand.New(rand.NewPCG(1, 2)))
-		w.addCustodian("330782")
-		tasks, err := w.reseals.Store.PendingTasks(ctx)
-		if err != nil || len(tasks) == 0 {
-			t.Fatalf("no pending task after adding a custodian: %v", err)
+func testResealSweepRecoversInterruptedTask(t *testing.T, fresh func(t *testing.T) CustodyStores) {
+	ctx := context.Background()
+	w := newPropWorld(t, fresh(t), rand.New(rand.NewPCG(1, 2)))
+	w.addCustodian("330782")
+	tasks, err := w.reseals.Store.PendingTasks(ctx)
+	if err != nil || len(tasks) == 0 {
+		t.Fatalf("no pending task after adding a custodian: %v", err)
+	}
+	for _, task := range tasks {
+		if err := w.reseals.Store.SetTaskStatus(ctx, task.ID, custody.TaskPending, custody.TaskDone, "crashed", time.Now()); err != nil {
+			t.Fatal(err)
 		}
-		for _, task := range tasks {
-			if err := w.reseals.Store.SetTaskStatus(ctx, task.ID, custody.TaskPending, custody.TaskDone, "crashed", time.Now()); err != nil {
-				t.Fatal(err)
-			}
-		}
-		n, err := w.reseals.AfterCustodiansChanged(ctx, "")
-		if err != nil || n != len(tasks) {
-			t.Fatalf("the sweep created %d tasks (%v), want %d", n, err, len(tasks))
-		}
-		if n, _ := w.reseals.AfterCustodiansChanged(ctx, ""); n != 0 {
-			t.Errorf("a second sweep created %d more tasks", n)
-		}
-		w.drain(nil)
-		w.checkInvariant(nil)
-	})
+	}
+	n, err := w.reseals.AfterCustodiansChanged(ctx, "")
+	if err != nil || n != len(tasks) {
+		t.Fatalf("the sweep created %d tasks (%v), want %d", n, err, len(tasks))
+	}
+	if n, _ := w.reseals.AfterCustodiansChanged(ctx, ""); n != 0 {
+		t.Errorf("a second sweep created %d more tasks", n)
+	}
+	w.drain(nil)
+	w.checkInvariant(nil)
 }
