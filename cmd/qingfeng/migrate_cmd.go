@@ -25,8 +25,8 @@ import (
 const migrateUsage = `usage: qingfeng migrate --from <data dir|mongodb URI> --to <mongodb URI|data dir> [--allow-incomplete]
 
 Copies everything from one store to another and verifies the copy: users, the audit
-chain, calendars, routing rules, units, organizations, custodians' keys, cases with
-their messages and notifications, counters, the donation ledger (entries, balances,
+chain, calendars, routing rules, units, organizations, custodians' keys, disclosure
+requests and re-seal tasks, cases with their messages and notifications, counters, the donation ledger (entries, balances,
 verifications, photos, statements, corrections, alerts), and the objects cases and
 ledger photos refer to. At the end it compares every record of both sides, checks each object's SHA-256
 and verifies the target's audit chain; exit status 0 means all of it held.
@@ -44,9 +44,9 @@ record changed during the copy shows as a difference at the end. Interrupted (Ct
 a crash), run the same command again: it continues where it stopped.
 
 Not copied: idempotency records and job leases (transient), staff sessions (staff
-sign in again). Not yet copied: custody disclosures and re-seal tasks, and case
-events not yet delivered to webhooks; a source holding any of them is refused unless
---allow-incomplete is given, which leaves them behind.
+sign in again), and case events not yet delivered to webhooks: a source with
+deliveries still pending is refused unless --allow-incomplete is given, which leaves
+them behind (or let the server deliver them first).
 
 Exit status: 0 copied and verified, 1 failed or the copy differs, 2 usage error.
 
@@ -112,7 +112,7 @@ func runMigrate(cfg Config, log *slog.Logger, args []string, stdout, stderr io.W
 	start := time.Now()
 	rep, err := migrate.Run(ctx, src, dst, migrate.Options{Progress: stderr, AllowIncomplete: *incomplete})
 	if errors.Is(err, migrate.ErrIncomplete) {
-		fmt.Fprintf(stderr, "qingfeng migrate: the source holds records this version cannot copy yet: %v\n"+
+		fmt.Fprintf(stderr, "qingfeng migrate: the source holds records that are not copied: %v\n"+
 			"  nothing was copied; give --allow-incomplete to copy the rest and leave these behind\n", rep.Left)
 		return 1
 	}

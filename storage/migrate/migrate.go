@@ -10,17 +10,16 @@
 // target holds is skipped, and the verification at the end compares everything.
 //
 // What is copied: users, the audit chain, calendar years, routing rules and their
-// version, units, organizations, custody recipients, counters (case numbers), cases,
-// messages, escalation notifications, the donation ledger (entries, balances, goods
+// version, units, organizations, custody recipients, disclosure requests and re-seal
+// tasks, counters (case numbers), cases, messages, escalation notifications, the donation ledger (entries, balances, goods
 // verifications, photos, published statements, corrections, alerts), and the objects
 // cases and ledger photos refer to.
 // What is not, by design: idempotency records (of filing and of ledger appends) and
 // leases of periodic jobs — transient: a record lives a day, a lease minutes; staff
 // sessions (staff sign in again after a move); case events not yet relayed to
 // webhooks (relay them first, or accept that a move does not re-send them).
-// Not yet (the SQLite store lacks them as this is written): custody disclosures and
-// re-seal tasks. Run refuses a source holding records of those kinds (or undelivered
-// events) unless Options.AllowIncomplete is set, so nothing is left behind silently.
+// Run refuses a source holding undelivered events unless Options.AllowIncomplete is
+// set, so nothing is left behind silently.
 //
 // This package knows stores only through Store, which storage/sqlite and storage/mongo
 // implement (each with a compile-time check); it must not import a driver. Run it
@@ -104,6 +103,10 @@ type Store interface {
 
 	Recipients(ctx context.Context) ([]custody.Recipient, error)
 	PutRecipients(ctx context.Context, rs []custody.Recipient) error
+	EachDisclosure(ctx context.Context, fn func(custody.Disclosure) error) error
+	PutDisclosures(ctx context.Context, ds []custody.Disclosure) error
+	EachResealTask(ctx context.Context, fn func(custody.ResealTask) error) error
+	PutResealTasks(ctx context.Context, ts []custody.ResealTask) error
 
 	Counters(ctx context.Context) ([]Counter, error)
 	PutCounters(ctx context.Context, cs []Counter) error
@@ -132,8 +135,8 @@ type Store interface {
 	EachAlert(ctx context.Context, fn func(donations.Alert) error) error
 	PutAlerts(ctx context.Context, as []donations.Alert) error
 
-	// Uncopied counts the records of kinds this package does not copy yet, by kind,
-	// leaving out the transient ones (idempotency, leases, sessions).
+	// Uncopied counts the records this package does not copy, by kind, leaving out
+	// the transient ones (idempotency, leases, sessions): case events not delivered.
 	Uncopied(ctx context.Context) (map[string]int64, error)
 }
 
@@ -154,8 +157,8 @@ type Options struct {
 	// Progress receives a plain progress line per kind, at most about once a second
 	// and when the kind is done. Nil discards them.
 	Progress io.Writer
-	// AllowIncomplete copies even when the source holds records of kinds this
-	// package does not copy yet (Store.Uncopied); they stay behind in the source.
+	// AllowIncomplete copies even when the source holds records this package does
+	// not copy (Store.Uncopied); they stay behind in the source.
 	AllowIncomplete bool
 	// BatchSize is how many records one Put writes; 0 means 500.
 	BatchSize int
@@ -213,8 +216,8 @@ func firstEntry(ctx context.Context, s Store) (audit.Entry, bool, error) {
 	return first, found, err
 }
 
-// ErrIncomplete is Run's error for a source with records it cannot copy yet.
-var ErrIncomplete = errors.New("migrate: the source holds records this version cannot copy")
+// ErrIncomplete is Run's error for a source with records it does not copy.
+var ErrIncomplete = errors.New("migrate: the source holds records that are not copied")
 
 // A MismatchError is Verify's: source and target differ.
 type MismatchError struct {
@@ -468,6 +471,12 @@ var kinds = []kind{
 	streamed("cases", func(c *intake.Case) string { return c.ID },
 		func(s Store) func(context.Context, func(*intake.Case) error) error { return s.EachCase },
 		func(s Store) func(context.Context, []*intake.Case) error { return s.PutCases }),
+	streamed("disclosures", func(d custody.Disclosure) string { return d.ID },
+		func(s Store) func(context.Context, func(custody.Disclosure) error) error { return s.EachDisclosure },
+		func(s Store) func(context.Context, []custody.Disclosure) error { return s.PutDisclosures }),
+	streamed("reseal_tasks", func(t custody.ResealTask) string { return t.ID },
+		func(s Store) func(context.Context, func(custody.ResealTask) error) error { return s.EachResealTask },
+		func(s Store) func(context.Context, []custody.ResealTask) error { return s.PutResealTasks }),
 	streamed("messages", func(m *intake.Message) string { return m.ID },
 		func(s Store) func(context.Context, func(*intake.Message) error) error { return s.EachMessage },
 		func(s Store) func(context.Context, []*intake.Message) error { return s.PutMessages }),

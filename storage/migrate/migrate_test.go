@@ -199,6 +199,31 @@ func fill(t testing.TB, db *sqlite.DB, objs *blob.Store, n int, rng *rand.Rand) 
 	if _, err := keys.Revoke(ctx, "r-1", "u-admin", base.Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
+	decided := base.Add(3 * time.Hour)
+	for i, st := range []string{"pending", "approved", "completed"} {
+		d := custody.Disclosure{ID: fmt.Sprintf("d-%d", i), CaseID: sd.caseIDs[i], Case: fmt.Sprintf("QF-330782-2026-%06d", i), Division: "330782",
+			UnitID: "yw-mz", Requester: "u-1", RequesterRecipient: "age1requester", Reason: "核实举报人身份以便约谈", Status: st,
+			RequestedAt: base.Add(2 * time.Hour), ExpiresAt: base.Add(74 * time.Hour)}
+		if st != "pending" {
+			d.DecidedBy, d.DecidedAt, d.DecisionReason = "u-0", &decided, "同意"
+		}
+		if st == "completed" {
+			d.CompletedAt, d.Resealed = &decided, randBytes(80)
+		}
+		if err := keys.InsertDisclosure(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, st := range []string{"pending", "done"} {
+		task := custody.ResealTask{ID: fmt.Sprintf("t-%d", i), CaseID: sd.caseIDs[i], Case: fmt.Sprintf("QF-330782-2026-%06d", i), Division: "330782",
+			Target: "330700", Reason: "transfer", ResealTo: []string{"age1a", "age1b"}, Status: st, CreatedAt: base.Add(4 * time.Hour)}
+		if st == "done" {
+			task.DoneBy, task.DoneAt = "u-0", &decided
+		}
+		if err := keys.InsertTask(ctx, task); err != nil {
+			t.Fatal(err)
+		}
+	}
 	rules := sqlite.NewRuleStore(db)
 	set := routing.DefaultRules()
 	if _, err := rules.Seed(ctx, set); err != nil {
@@ -251,6 +276,8 @@ type snapshot struct {
 	Notifications []triage.Notification
 	Users         []*accounts.User
 	Recipients    []custody.Recipient
+	Disclosures   []custody.Disclosure
+	Tasks         []custody.ResealTask
 	Rules         routing.RuleSet
 	Units         []routing.RegistryUnit
 	Orgs          int64
@@ -294,6 +321,20 @@ func readSQLite(t *testing.T, db *sqlite.DB, sd seed) snapshot {
 	}
 	if s.Recipients, err = sqlite.NewRecipientStore(db).All(ctx); err != nil {
 		t.Fatal(err)
+	}
+	for i := range 3 {
+		d, err := sqlite.NewRecipientStore(db).Disclosure(ctx, fmt.Sprintf("d-%d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Disclosures = append(s.Disclosures, d)
+	}
+	for i := range 2 {
+		task, err := sqlite.NewRecipientStore(db).Task(ctx, fmt.Sprintf("t-%d", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.Tasks = append(s.Tasks, task)
 	}
 	if s.Rules, err = sqlite.NewRuleStore(db).Load(ctx); err != nil {
 		t.Fatal(err)

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/qingfeng-zj/qingfeng/accounts"
@@ -30,6 +31,12 @@ var _ migrate.Store = (*Records)(nil)
 func NewRecords(db *DB) *Records { return &Records{AuditStore: NewAuditStore(db), db: db} }
 
 type rowScanner interface{ Scan(...any) error }
+
+// placeholders is "?, ?, …" for a list of columns, so that an insert follows the
+// columns a later migration adds.
+func placeholders(columns string) string {
+	return strings.TrimSuffix(strings.Repeat("?, ", strings.Count(columns, ",")+1), ", ")
+}
 
 // eachRow runs q on a reader and calls fn with each row scanned, stopping at fn's
 // first error.
@@ -77,7 +84,7 @@ func insertAll[T any](ctx context.Context, db *DB, op, stmt string, items []T, a
 
 // PutAudit implements migrate.Store: entries as they are, in one transaction.
 func (r *Records) PutAudit(ctx context.Context, es []audit.Entry) error {
-	return insertAll(ctx, r.db, "import audit entries", "INSERT INTO audit ("+auditColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (seq) DO NOTHING",
+	return insertAll(ctx, r.db, "import audit entries", "INSERT INTO audit ("+auditColumns+") VALUES ("+placeholders(auditColumns)+") ON CONFLICT (seq) DO NOTHING",
 		es, func(e audit.Entry) ([]any, error) {
 			if !e.At.Equal(e.At.Truncate(time.Millisecond)) {
 				return nil, fmt.Errorf("audit entry %d: time %s is finer than a millisecond", e.Seq, e.At.Format(time.RFC3339Nano))
@@ -107,7 +114,7 @@ func (r *Records) EachUser(ctx context.Context, fn func(*accounts.User) error) e
 
 // PutUsers implements migrate.Store.
 func (r *Records) PutUsers(ctx context.Context, us []*accounts.User) error {
-	return insertAll(ctx, r.db, "import users", "INSERT INTO users ("+userColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+	return insertAll(ctx, r.db, "import users", "INSERT INTO users ("+userColumns+") VALUES ("+placeholders(userColumns)+") ON CONFLICT (id) DO NOTHING",
 		us, func(u *accounts.User) ([]any, error) {
 			return []any{u.ID, u.Username, u.DisplayName, string(u.Role), u.UnitID, u.Division, u.PasswordHash, u.Disabled,
 				u.MustChangePassword, u.SessionGeneration, u.TOTP.Enabled, blob(u.TOTP.Secret), blob(u.TOTP.Pending),
@@ -179,7 +186,7 @@ func (r *Records) Units(ctx context.Context) ([]routing.RegistryUnit, error) {
 
 // PutUnits implements migrate.Store.
 func (r *Records) PutUnits(ctx context.Context, units []routing.RegistryUnit) error {
-	return insertAll(ctx, r.db, "import units", "INSERT INTO units ("+unitColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+	return insertAll(ctx, r.db, "import units", "INSERT INTO units ("+unitColumns+") VALUES ("+placeholders(unitColumns)+") ON CONFLICT (id) DO NOTHING",
 		units, unitArgs)
 }
 
@@ -190,7 +197,7 @@ func (r *Records) Recipients(ctx context.Context) ([]custody.Recipient, error) {
 
 // PutRecipients implements migrate.Store, revoked recipients included.
 func (r *Records) PutRecipients(ctx context.Context, rs []custody.Recipient) error {
-	return insertAll(ctx, r.db, "import recipients", "INSERT INTO recipients ("+recipientColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+	return insertAll(ctx, r.db, "import recipients", "INSERT INTO recipients ("+recipientColumns+") VALUES ("+placeholders(recipientColumns)+") ON CONFLICT (id) DO NOTHING",
 		rs, func(c custody.Recipient) ([]any, error) {
 			var revoked any
 			if c.RevokedAt != nil {
@@ -198,6 +205,41 @@ func (r *Records) PutRecipients(ctx context.Context, rs []custody.Recipient) err
 			}
 			return []any{c.ID, c.UserID, c.Role, c.Jurisdiction, c.Recipient, c.Label, c.AddedBy, c.AddedAt.UnixMilli(), revoked, c.RevokedBy}, nil
 		})
+}
+
+// EachDisclosure implements migrate.Store, with each re-sealed identity.
+func (r *Records) EachDisclosure(ctx context.Context, fn func(custody.Disclosure) error) error {
+	return eachRow(ctx, r.db, "export disclosures", "SELECT "+disclosureColumns+", resealed FROM disclosures ORDER BY id",
+		func(s rowScanner) (custody.Disclosure, error) { return scanDisclosure(s, true) }, fn)
+}
+
+// PutDisclosures implements migrate.Store through InsertDisclosure, which writes a
+// request in whatever state it is.
+func (r *Records) PutDisclosures(ctx context.Context, ds []custody.Disclosure) error {
+	keys := NewRecipientStore(r.db)
+	for _, d := range ds {
+		if err := keys.InsertDisclosure(ctx, d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// EachResealTask implements migrate.Store.
+func (r *Records) EachResealTask(ctx context.Context, fn func(custody.ResealTask) error) error {
+	return eachRow(ctx, r.db, "export reseal tasks", "SELECT "+taskColumns+" FROM reseal_tasks ORDER BY id",
+		func(s rowScanner) (custody.ResealTask, error) { return scanTask(s) }, fn)
+}
+
+// PutResealTasks implements migrate.Store through InsertTask (verbatim, any status).
+func (r *Records) PutResealTasks(ctx context.Context, ts []custody.ResealTask) error {
+	keys := NewRecipientStore(r.db)
+	for _, t := range ts {
+		if err := keys.InsertTask(ctx, t); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // Counters implements migrate.Store.
@@ -228,7 +270,7 @@ func (r *Records) EachCase(ctx context.Context, fn func(*intake.Case) error) err
 // PutCases implements migrate.Store: the cases alone, without the case.registered
 // event CreateCase writes (the source's events were relayed, or are not migrated).
 func (r *Records) PutCases(ctx context.Context, cs []*intake.Case) error {
-	return insertAll(ctx, r.db, "import cases", "INSERT INTO cases ("+caseColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+	return insertAll(ctx, r.db, "import cases", "INSERT INTO cases ("+caseColumns+") VALUES ("+placeholders(caseColumns)+") ON CONFLICT (id) DO NOTHING",
 		cs, func(c *intake.Case) ([]any, error) { return stored{c: c, nextDue: nextDue(c, c.Transfer)}.args() })
 }
 
@@ -276,12 +318,10 @@ func (r *Records) PutNotifications(ctx context.Context, ns []triage.Notification
 		})
 }
 
-// uncopiedTables are the tables of kinds migrate does not copy yet, with the rows
-// that count: deliveries still owed, every row of the rest. Tables this database does
+// uncopiedTables are the tables of kinds migrate does not copy, with the rows that
+// count: deliveries still owed. Tables this database does
 // not have (a store added by a later migration) are skipped.
 var uncopiedTables = []struct{ kind, table, where string }{
-	{"disclosures", "disclosures", ""},
-	{"reseal_tasks", "reseal_tasks", ""},
 	{"undelivered_events", "deliveries", "WHERE status = 'pending'"},
 }
 

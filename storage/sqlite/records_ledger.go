@@ -219,7 +219,7 @@ func (r *Records) EachAlert(ctx context.Context, fn func(donations.Alert) error)
 
 // PutAlerts implements migrate.Store.
 func (r *Records) PutAlerts(ctx context.Context, as []donations.Alert) error {
-	return insertAll(ctx, r.db, "import alerts", "INSERT INTO ledger_alerts ("+alertColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING",
+	return insertAll(ctx, r.db, "import alerts", "INSERT INTO ledger_alerts ("+alertColumns+") VALUES ("+placeholders(alertColumns)+") ON CONFLICT (id) DO NOTHING",
 		as, func(a donations.Alert) ([]any, error) {
 			return []any{a.ID, a.Rule, a.Org, a.Period, a.EntryID, a.Detail, a.OrgName, a.Division, a.Date, a.Status, a.CaseNumber,
 				ms(a.CreatedAt).UnixMilli(), millis(a.FiledAt)}, nil
