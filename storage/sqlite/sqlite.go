@@ -18,13 +18,14 @@
 // the transaction of each change), the outbox (OutboxStore: those events relayed to
 // deliveries) and the donation
 // ledger (LedgerStore as donations.Store: entries, heads, verifications, photos,
-// statements, corrections, alerts); and DB.Backup, the online copy of the file.
+// statements, corrections, alerts); DB.Backup, the online copy of the file, which
+// `qingfeng backup` archives with the objects; and Records, every kind as
+// `qingfeng migrate` (storage/migrate) reads and writes it.
 // Still missing: stats, retention and
 // ReferencedObjects (which must include the ledger's photo objects,
 // ledger_photos.object_key and original_key); filing in one transaction (case,
 // number, idempotency record, audit entry: see Durability below); the wiring in
-// cmd/qingfeng; `qingfeng migrate`, the backup archive (with the objects) and
-// restore; migrating a FerretDB data directory.
+// cmd/qingfeng.
 //
 // Adding a store: a new migrations/NNNN_name.sql (never edit a released one), row
 // types and queries here, its scenarios in storage/storetest run from both packages'
