@@ -368,20 +368,3 @@ func isOldDataDir(dir string) bool {
 	}
 	return false
 }
-
-// refuseOldDataDir stops a server on the SQLite default whose data directory holds
-// only an earlier release's FerretDB database: starting would create an empty
-// database beside it, and the server would run without its cases. It names the
-// command that moves the data. (Migrating by itself at start is not done: the copy
-// of a city's caseload takes minutes, should be run once with the server stopped,
-// and its verification read by an operator.)
-func refuseOldDataDir(dir string) error {
-	if _, err := os.Stat(filepath.Join(dir, sqlite.FileName)); err == nil || !isOldDataDir(dir) {
-		return nil
-	}
-	abs := absPath(dir)
-	return fmt.Errorf("QF_DATA_DIR %s holds an earlier release's database (FerretDB, %s) and no %s; "+
-		"move it to the new store first, with the server stopped (in place: ferretdb/ and the objects are kept):\n  qingfeng migrate --from %s --to %s\n"+
-		"then start again with QF_DATA_DIR=%s",
-		abs, filepath.Join(abs, "ferretdb"), sqlite.FileName, abs, abs, abs)
-}
