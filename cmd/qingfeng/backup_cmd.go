@@ -122,18 +122,10 @@ func backup(ctx context.Context, cfg Config, log *slog.Logger, dir, out string, 
 	}
 	defer os.RemoveAll(tmp)
 
-	// The server holds the database; a second handle on the file (WAL mode) reads a
-	// snapshot without stopping it.
-	db, err := sqlite.Open(ctx, live, log)
-	if err != nil {
-		return m, err
-	}
+	// The server holds the database; a second, read-only handle on the file (WAL
+	// mode) copies one snapshot without stopping it.
 	snapshot := filepath.Join(tmp, sqlite.FileName)
-	err = db.Backup(ctx, snapshot)
-	if cerr := db.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
+	if err := sqlite.BackupFile(ctx, live, snapshot); err != nil {
 		return m, err
 	}
 	// What the snapshot refers to was written before it; objects written since are
