@@ -141,11 +141,12 @@ func (r *Records) EachOrganization(ctx context.Context, fn func(routing.Organiza
 	return NewOrgStore(r.db).EachOrganization(ctx, fn)
 }
 
-// PutOrganizations implements migrate.Store; it is only given organizations the
-// store lacks, so OrgStore's upsert inserts them as they are.
+// PutOrganizations implements migrate.Store.
 func (r *Records) PutOrganizations(ctx context.Context, orgs []routing.Organization) error {
-	_, _, err := NewOrgStore(r.db).UpsertOrganizations(ctx, orgs)
-	return err
+	now := time.Now()
+	return insertAbsent(ctx, r.db, collOrganizations, "import organizations", mapAll(orgs, func(o routing.Organization) orgDoc {
+		return toOrgDoc(o, now)
+	}))
 }
 
 // Units is UnitStore's.

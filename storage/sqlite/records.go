@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	qingfeng "github.com/qingfeng-zj/qingfeng"
 	"github.com/qingfeng-zj/qingfeng/accounts"
 	"github.com/qingfeng-zj/qingfeng/audit"
 	"github.com/qingfeng-zj/qingfeng/custody"
@@ -172,11 +173,11 @@ func (r *Records) EachOrganization(ctx context.Context, fn func(routing.Organiza
 	return NewOrgStore(r.db).EachOrganization(ctx, fn)
 }
 
-// PutOrganizations implements migrate.Store; it is only given organizations the
-// store lacks, so OrgStore's upsert inserts them as they are.
+// PutOrganizations implements migrate.Store.
 func (r *Records) PutOrganizations(ctx context.Context, orgs []routing.Organization) error {
-	_, _, err := NewOrgStore(r.db).UpsertOrganizations(ctx, orgs)
-	return err
+	now := time.Now()
+	return insertAll(ctx, r.db, "import organizations", "INSERT INTO organizations ("+orgColumns+") VALUES ("+placeholders(orgColumns)+") ON CONFLICT (credit_code) DO NOTHING",
+		orgs, func(o routing.Organization) ([]any, error) { return orgArgs(o, now), nil })
 }
 
 // Units is UnitStore's.
@@ -218,7 +219,7 @@ func (r *Records) EachDisclosure(ctx context.Context, fn func(custody.Disclosure
 func (r *Records) PutDisclosures(ctx context.Context, ds []custody.Disclosure) error {
 	keys := NewRecipientStore(r.db)
 	for _, d := range ds {
-		if err := keys.InsertDisclosure(ctx, d); err != nil {
+		if err := keys.InsertDisclosure(ctx, d); err != nil && qingfeng.ErrorCode(err) != qingfeng.ECONFLICT {
 			return err
 		}
 	}
@@ -235,7 +236,7 @@ func (r *Records) EachResealTask(ctx context.Context, fn func(custody.ResealTask
 func (r *Records) PutResealTasks(ctx context.Context, ts []custody.ResealTask) error {
 	keys := NewRecipientStore(r.db)
 	for _, t := range ts {
-		if err := keys.InsertTask(ctx, t); err != nil {
+		if err := keys.InsertTask(ctx, t); err != nil && qingfeng.ErrorCode(err) != qingfeng.ECONFLICT {
 			return err
 		}
 	}

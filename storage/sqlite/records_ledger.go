@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	qingfeng "github.com/qingfeng-zj/qingfeng"
 	"github.com/qingfeng-zj/qingfeng/donations"
 	"github.com/qingfeng-zj/qingfeng/intake"
 	"github.com/qingfeng-zj/qingfeng/storage/migrate"
@@ -189,7 +190,8 @@ func (r *Records) EachStatement(ctx context.Context, fn func(donations.Published
 func (r *Records) PutStatements(ctx context.Context, ps []donations.PublishedStatement) error {
 	ledger := NewLedgerStore(r.db)
 	for _, p := range ps {
-		if err := ledger.SavePublished(ctx, p); err != nil {
+		// Another run may have copied it meanwhile; Verify compares it.
+		if err := ledger.SavePublished(ctx, p); err != nil && qingfeng.ErrorCode(err) != qingfeng.ECONFLICT {
 			return err
 		}
 	}
