@@ -144,7 +144,7 @@ func backup(ctx context.Context, cfg Config, log *slog.Logger, dir, out string, 
 	for _, suffix := range []string{"-wal", "-shm"} {
 		_ = os.Remove(snapshot + suffix)
 	}
-	objects := embedded.ObjectFS(dir, cfg.S3Bucket)
+	objects := embedded.ObjectFS(dir, dataDirBucket(cfg))
 	var keys []string
 	err = fs.WalkDir(objects, ".", func(p string, d fs.DirEntry, err error) error {
 		if errors.Is(err, fs.ErrNotExist) && p == "." {
@@ -246,7 +246,7 @@ func restore(ctx context.Context, cfg Config, log *slog.Logger, in, dir string) 
 			}
 		}
 	}()
-	objs, err := blob.Open(ctx, blob.Config{Endpoint: emb.S3Endpoint(), AccessKey: emb.S3AccessKey(), SecretKey: emb.S3SecretKey(), Bucket: cfg.S3Bucket})
+	objs, err := blob.Open(ctx, blob.Config{Endpoint: emb.S3Endpoint(), AccessKey: emb.S3AccessKey(), SecretKey: emb.S3SecretKey(), Bucket: dataDirBucket(cfg)})
 	if err != nil {
 		return m, 0, err
 	}

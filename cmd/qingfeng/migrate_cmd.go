@@ -32,7 +32,8 @@ ledger photos refer to. At the end it compares every record of both sides, check
 and verifies the target's audit chain; exit status 0 means all of it held.
 
 A data directory is the embedded default's (QF_DATA_DIR): the SQLite file
-` + sqlite.FileName + ` and the objects under s3/. A data directory written by an
+` + sqlite.FileName + ` and the objects under s3/ (bucket S3_BUCKET, or its default
+when S3_ENDPOINT is set: S3_BUCKET then names the MongoDB side's). A data directory written by an
 earlier release (FerretDB files under ferretdb/, no ` + sqlite.FileName + `) is read
 as it is: migrate it into a new data directory, then point QF_DATA_DIR there.
 A mongodb:// URI is a MongoDB database (MONGODB_DATABASE); its objects are in the
@@ -284,7 +285,7 @@ func openSide(ctx context.Context, cfg Config, log *slog.Logger, where string, t
 			return fail(err)
 		}
 		o.closers = append(o.closers, func() { _ = db.Close(context.Background()) })
-		objs, err := blob.Open(ctx, blob.Config{Endpoint: emb.S3Endpoint(), AccessKey: emb.S3AccessKey(), SecretKey: emb.S3SecretKey(), Bucket: cfg.S3Bucket})
+		objs, err := blob.Open(ctx, blob.Config{Endpoint: emb.S3Endpoint(), AccessKey: emb.S3AccessKey(), SecretKey: emb.S3SecretKey(), Bucket: dataDirBucket(cfg)})
 		if err != nil {
 			return fail(err)
 		}
@@ -316,7 +317,7 @@ func openSide(ctx context.Context, cfg Config, log *slog.Logger, where string, t
 			return fail(dirError(dir, err))
 		}
 		o.closers = append(o.closers, func() { _ = emb.Close() })
-		bs, err := blob.Open(ctx, blob.Config{Endpoint: emb.S3Endpoint(), AccessKey: emb.S3AccessKey(), SecretKey: emb.S3SecretKey(), Bucket: cfg.S3Bucket})
+		bs, err := blob.Open(ctx, blob.Config{Endpoint: emb.S3Endpoint(), AccessKey: emb.S3AccessKey(), SecretKey: emb.S3SecretKey(), Bucket: dataDirBucket(cfg)})
 		if err != nil {
 			return fail(err)
 		}
@@ -345,6 +346,22 @@ func openSide(ctx context.Context, cfg Config, log *slog.Logger, where string, t
 // sideTarget marks the target side of openSide.
 type sideTarget struct {
 	shared migrate.Objects // the source's objects, when migrating in place
+}
+
+// dataDirBucket is the bucket of a data directory's embedded S3 server: S3_BUCKET as
+// the server on that directory uses it, unless S3_ENDPOINT is set — then S3_BUCKET
+// names the bucket of the configured store (the MongoDB side), and the directory's is
+// the default a server there starts with.
+func dataDirBucket(cfg Config) string {
+	if cfg.S3Endpoint == "" {
+		return cfg.S3Bucket
+	}
+	for _, s := range settings {
+		if s.env == "S3_BUCKET" {
+			return s.def
+		}
+	}
+	return cfg.S3Bucket
 }
 
 func dirError(dir string, err error) error {

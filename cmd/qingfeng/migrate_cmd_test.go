@@ -84,7 +84,7 @@ func oldDataDir(t *testing.T, cfg Config, n int) []*intake.Case {
 	if err := db.EnsureIndexes(ctx); err != nil {
 		t.Fatal(err)
 	}
-	objs, err := blob.Open(ctx, blob.Config{Endpoint: emb.S3Endpoint(), AccessKey: emb.S3AccessKey(), SecretKey: emb.S3SecretKey(), Bucket: cfg.S3Bucket})
+	objs, err := blob.Open(ctx, blob.Config{Endpoint: emb.S3Endpoint(), AccessKey: emb.S3AccessKey(), SecretKey: emb.S3SecretKey(), Bucket: dataDirBucket(cfg)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,7 +181,7 @@ func readDataDir(t *testing.T, cfg Config, dir string, want []*intake.Case) []*i
 		t.Fatal(err)
 	}
 	defer db.Close()
-	objs, err := blob.Open(ctx, blob.Config{Endpoint: emb.S3Endpoint(), AccessKey: emb.S3AccessKey(), SecretKey: emb.S3SecretKey(), Bucket: cfg.S3Bucket})
+	objs, err := blob.Open(ctx, blob.Config{Endpoint: emb.S3Endpoint(), AccessKey: emb.S3AccessKey(), SecretKey: emb.S3SecretKey(), Bucket: dataDirBucket(cfg)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,7 +240,7 @@ func TestMigrateToMongoAndBack(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer db.Close()
-		objs, err := blob.Open(ctx, blob.Config{Endpoint: emb.S3Endpoint(), AccessKey: emb.S3AccessKey(), SecretKey: emb.S3SecretKey(), Bucket: cfg.S3Bucket})
+		objs, err := blob.Open(ctx, blob.Config{Endpoint: emb.S3Endpoint(), AccessKey: emb.S3AccessKey(), SecretKey: emb.S3SecretKey(), Bucket: "qingfeng-evidence"})
 		if err != nil {
 			t.Fatal(err)
 		}
