@@ -29,15 +29,15 @@ import (
 	"github.com/qingfeng-zj/qingfeng/storage/storetest"
 )
 
-// caseStore is what the helpers below write cases through, on either store.
-type caseStore interface {
+// caseWriter is what the helpers below write cases through, on either store.
+type caseWriter interface {
 	CreateCase(ctx context.Context, c *intake.Case) error
 	AddMessage(ctx context.Context, m *intake.Message) error
 	CaseByID(ctx context.Context, id string) (*intake.Case, error)
 }
 
 // fileCase stores case i with one evidence object (random bytes, hashed) in objs.
-func fileCase(t testing.TB, ctx context.Context, cases caseStore, objs *blob.Store, i int) *intake.Case {
+func fileCase(t testing.TB, ctx context.Context, cases caseWriter, objs *blob.Store, i int) *intake.Case {
 	t.Helper()
 	received := time.Date(2026, 4, 1, 2, 0, 0, 0, time.UTC).Add(time.Duration(i) * time.Minute)
 	c := storetest.NewCase(i, "yw-mz", "330782", received)
