@@ -13,7 +13,8 @@
 // until every step is done, and doing a step twice changes nothing.
 //
 // The package knows nothing of the database or the object store: Store is implemented
-// by storage/mongo's CaseStore, Blobs by storage/blob's Store, Audit by audit.Log.
+// by storage/mongo's and storage/sqlite's CaseStore, Blobs by storage/blob's Store,
+// Audit by audit.Log.
 package retention
 
 import (
@@ -63,8 +64,9 @@ type Leases interface {
 }
 
 // Reclaimer is implemented by a Store that can make the database overwrite the space
-// purged data took (storage/mongo on the embedded FerretDB: VACUUM). RunOnce calls it
-// after purging anything.
+// purged data took (storage/mongo on the embedded FerretDB: VACUUM; storage/sqlite: a
+// full checkpoint that truncates the write-ahead log). RunOnce calls it after purging
+// anything.
 type Reclaimer interface {
 	ReclaimFreedSpace(ctx context.Context) error
 }
@@ -78,6 +80,9 @@ type Blobs interface {
 type Auditor interface {
 	Record(ctx context.Context, actor, role, action, caseNumber string, detail map[string]string) error
 }
+
+// PurgedDescription replaces a purged case's description.
+const PurgedDescription = "（已按保存期限删除）"
 
 // AuditAction is the audit entry of one purged case.
 const AuditAction = "case.retention.purge"

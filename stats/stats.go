@@ -78,8 +78,8 @@ type Case struct {
 	Steps         []Step // oldest first
 }
 
-// Source computes statistics and streams the export; storage/mongo's CaseStore
-// implements it.
+// Source computes statistics and streams the export; storage/mongo's and
+// storage/sqlite's CaseStore implement it.
 type Source interface {
 	Stats(ctx context.Context, f Filter) (Stats, error)
 	// ExportCases calls fn for each case of f, oldest first, and stops at fn's first
@@ -128,25 +128,53 @@ func (t *Tally) Add(c Case) {
 	t.s.ByDivision[County(c.Division)]++
 	t.s.ByStatus[c.Status]++
 	if !c.ReceivedAt.IsZero() {
-		t.s.ByMonth[c.ReceivedAt.In(shanghai).Format("2006-01")]++
+		t.s.ByMonth[Month(c.ReceivedAt)]++
 	}
 	t.count(KindAcceptance, AcceptanceOutcome(c, t.today))
 	t.count(KindFeedback, FeedbackOutcome(c, t.today))
 }
 
-func (t *Tally) count(kind string, o Outcome) {
+// Counted is a group of N cases a store has counted as Add would: the county (County
+// of the division), the month received (Month), and how many of them kept each
+// deadline how, indexed by Outcome (the None entry is not read). A store that keeps the
+// days the rules need (AcceptanceStep, FeedbackStep) can count in its query and hand
+// the groups over.
+type Counted struct {
+	Category, County, Status, Month string
+	N                               int64
+	Acceptance, Feedback            [4]int64
+}
+
+// AddCounted counts group g.
+func (t *Tally) AddCounted(g Counted) {
+	t.s.Total += g.N
+	t.s.ByCategory[g.Category] += g.N
+	t.s.ByDivision[g.County] += g.N
+	t.s.ByStatus[g.Status] += g.N
+	if g.Month != "" {
+		t.s.ByMonth[g.Month] += g.N
+	}
+	for _, o := range []Outcome{Met, Missed, Pending} {
+		t.countN(KindAcceptance, o, g.Acceptance[o])
+		t.countN(KindFeedback, o, g.Feedback[o])
+	}
+}
+
+func (t *Tally) count(kind string, o Outcome) { t.countN(kind, o, 1) }
+
+func (t *Tally) countN(kind string, o Outcome, n int64) {
 	ot := t.on[kind]
 	switch o {
-	case None:
-		return
 	case Met:
-		ot.Met++
+		ot.Met += n
 	case Missed:
-		ot.Missed++
+		ot.Missed += n
 	case Pending:
-		ot.Pending++
+		ot.Pending += n
+	default:
+		return
 	}
-	ot.Due++
+	ot.Due += n
 }
 
 // Result returns the counts so far.
@@ -183,11 +211,8 @@ func AcceptanceOutcome(c Case, today string) Outcome {
 	if !c.RealName || c.AcceptanceDue == "" {
 		return None
 	}
-	for _, s := range c.Steps {
-		switch s.Action {
-		case string(triage.ActAccept), string(triage.ActNotAccept), string(triage.ActLinkDuplicate):
-			return judge(s.At, c.AcceptanceDue)
-		}
+	if at, ok := AcceptanceStep(c.Steps); ok {
+		return judge(at, c.AcceptanceDue)
 	}
 	return unkept(c.AcceptanceDue, today)
 }
@@ -200,24 +225,53 @@ func FeedbackOutcome(c Case, today string) Outcome {
 	if c.FeedbackDue == "" {
 		return None
 	}
-	from := 0
-	for i, s := range c.Steps {
-		if s.Action == string(triage.ActConclude) {
-			from = i + 1
-		}
-	}
-	for _, s := range c.Steps[from:] {
-		if s.Action == string(triage.ActGiveFeedback) {
-			return judge(s.At, c.FeedbackDue)
-		}
+	if at, ok := FeedbackStep(c.Steps); ok {
+		return judge(at, c.FeedbackDue)
 	}
 	return unkept(c.FeedbackDue, today)
 }
 
+// AcceptanceStep is when the first step that decides acceptance (accept, not_accept
+// or link_duplicate) was taken; ok is false when none was. A store that keeps
+// Day(at) with the case can then judge AcceptanceOutcome without the steps.
+func AcceptanceStep(steps []Step) (at time.Time, ok bool) {
+	for _, s := range steps {
+		switch s.Action {
+		case string(triage.ActAccept), string(triage.ActNotAccept), string(triage.ActLinkDuplicate):
+			return s.At, true
+		}
+	}
+	return time.Time{}, false
+}
+
+// FeedbackStep is when the first give_feedback after the last conclusion was given;
+// ok is false when none was.
+func FeedbackStep(steps []Step) (at time.Time, ok bool) {
+	from := 0
+	for i, s := range steps {
+		if s.Action == string(triage.ActConclude) {
+			from = i + 1
+		}
+	}
+	for _, s := range steps[from:] {
+		if s.Action == string(triage.ActGiveFeedback) {
+			return s.At, true
+		}
+	}
+	return time.Time{}, false
+}
+
+// Day is at's date in Asia/Shanghai, YYYY-MM-DD: what a step's time is compared with
+// a due date as.
+func Day(at time.Time) string { return at.In(shanghai).Format(dateLayout) }
+
+// Month is at's month in Asia/Shanghai, YYYY-MM: what ByMonth counts by.
+func Month(at time.Time) string { return at.In(shanghai).Format("2006-01") }
+
 // judge compares the day a step was taken, in Asia/Shanghai, with a due date. Both are
 // YYYY-MM-DD, which compare as dates.
 func judge(at time.Time, due string) Outcome {
-	if at.In(shanghai).Format(dateLayout) <= due {
+	if Day(at) <= due {
 		return Met
 	}
 	return Missed

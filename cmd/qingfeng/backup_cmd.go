@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"syscall"
 
 	"github.com/qingfeng-zj/qingfeng/audit"
@@ -134,7 +135,7 @@ func backup(ctx context.Context, cfg Config, log *slog.Logger, dir, out string, 
 	if err != nil {
 		return m, err
 	}
-	referenced, err := migrate.ReferencedObjects(ctx, sqlite.NewRecords(snap))
+	referenced, err := snap.ReferencedObjects(ctx)
 	if cerr := snap.Close(); err == nil {
 		err = cerr
 	}
@@ -164,11 +165,12 @@ func backup(ctx context.Context, cfg Config, log *slog.Logger, dir, out string, 
 		have[k] = true
 	}
 	var missing []string
-	for _, k := range referenced {
+	for k := range referenced {
 		if !have[k] {
 			missing = append(missing, k)
 		}
 	}
+	slices.Sort(missing)
 	var extra []migrate.ArchivedExtra
 	if withSecrets {
 		for _, name := range secretFiles {

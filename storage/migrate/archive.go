@@ -12,7 +12,6 @@ import (
 	"io/fs"
 	"os"
 	"path"
-	"slices"
 	"strings"
 	"time"
 )
@@ -62,18 +61,6 @@ type ArchivedFile struct {
 	Name   string `json:"name"`
 	Size   int64  `json:"size"`
 	SHA256 string `json:"sha256"`
-}
-
-// ReferencedObjects lists the object keys s's records refer to, sorted: the evidence
-// of every case and the ledger's photos, with their sealed originals.
-func ReferencedObjects(ctx context.Context, s Store) ([]string, error) {
-	var keys []string
-	err := eachObject(ctx, s, func(_ string, o object) error {
-		keys = append(keys, o.key)
-		return nil
-	})
-	slices.Sort(keys)
-	return slices.Compact(keys), err
 }
 
 // WriteArchive writes the archive of the database file at dbPath (a consistent copy,

@@ -34,6 +34,8 @@ import (
 var allowedScans = map[string]string{
 	"(*OrgStore).EachOrganization organizations eq[] range[] sort[]": "reads every organization once, into the in-memory routing.Orgs at start; no index makes reading all of them cheaper",
 	"(*UnitStore).Units units eq[] range[] sort[]":                   "reads the whole unit registry (hundreds of units) into the router at start and on reload",
+	"(*DB).ReferencedObjects cases eq[] range[] sort[]":              "the orphan sweeper keeps every object any case names: it must read every case (only the keys are projected)",
+	"(*DB).ReferencedObjects ledger_photos eq[] range[] sort[]":      "the orphan sweeper keeps every ledger photo: it must read every photo batch",
 	"(*CaseStore).Stats cases eq[] range[] sort[]":                   "statistics over all cases, for an admin, count every case; an index cannot make reading all of them cheaper (a unit or a period is served by unit_queue, division_received or all_queue)",
 }
 

@@ -18,7 +18,7 @@ import (
 type RetentionCandidate = retention.Candidate
 
 // PurgedDescription replaces a purged case's description.
-const PurgedDescription = "（已按保存期限删除）"
+const PurgedDescription = retention.PurgedDescription
 
 // retentionHook, when set (tests), runs before each step of Anonymise; an error stops
 // it there, as a crash would.

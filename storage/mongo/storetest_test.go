@@ -2,6 +2,8 @@ package mongo
 
 import (
 	"context"
+	"time"
+
 	"testing"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -82,6 +84,25 @@ func TestCustodyProperty(t *testing.T) {
 				}
 			}
 			return storetest.CustodyStores{Recipients: NewRecipientStore(db), Cases: NewCaseStore(db)}
+		})
+	})
+}
+
+func TestStatsConformance(t *testing.T) {
+	forEachTarget(t, func(t *testing.T, tg target) {
+		storetest.Stats(t, func(t *testing.T, now func() time.Time) storetest.StatsStore {
+			db := openTestDB(t, tg)
+			db.now = now
+			return NewCaseStore(db)
+		})
+	})
+}
+
+func TestReferencedObjectsConformance(t *testing.T) {
+	forEachTarget(t, func(t *testing.T, tg target) {
+		storetest.ReferencedObjects(t, func(t *testing.T) storetest.ObjectsEnv {
+			db := openTestDB(t, tg)
+			return storetest.ObjectsEnv{Cases: NewCaseStore(db), Ledger: NewLedgerStore(db), Referenced: db.ReferencedObjects}
 		})
 	})
 }

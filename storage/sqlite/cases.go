@@ -33,8 +33,8 @@ const (
 // custody's ReplaceIdentity (RecipientStore, reseal.go) is the one other writer of a
 // case row: it changes the identity columns alone, and not the version.
 //
-// Not implemented yet (storage/mongo's CaseStore has them): stats, retention and
-// ReferencedObjects.
+// Statistics and the export (stats.go) and retention (retention.go) read columns
+// derived from the case on every write (derivedColumns).
 type CaseStore struct {
 	*CounterStore
 	*IdempotencyStore
@@ -320,6 +320,11 @@ const caseColumns = "id, number, receipt_hash, unit_id, status, category, divisi
 	"acceptance_due, feedback_due, transfer_due, escalated, next_due, evidence_bytes, new_activity, reporter_activity_n, version, updated_at, doc, " +
 	"identity, identity_recipients, identity_sealed_on_device, identity_sealed_at"
 
+// derivedColumns are written with every change of a case, never read back into it:
+// what statistics and retention query, derived from the case by its own rules
+// (derived, in stats.go).
+const derivedColumns = "real_name, accepted_on, feedback_on, closed_at, purged_at, county, received_month"
+
 func scanCase(s interface{ Scan(...any) error }) (stored, error) {
 	c := &intake.Case{}
 	var (
@@ -360,7 +365,7 @@ func scanCase(s interface{ Scan(...any) error }) (stored, error) {
 	return stored{c: c, nextDue: nextDue}, nil
 }
 
-// args are the values of caseColumns for s, in order.
+// args are the values of caseColumns and then derivedColumns for s, in order.
 func (s stored) args() ([]any, error) {
 	c := s.c
 	doc, err := json.Marshal(toDoc(c))
@@ -381,7 +386,7 @@ func (s stored) args() ([]any, error) {
 	}
 	return append([]any{c.ID, c.Number, c.ReceiptHash, c.UnitID, string(c.Status), string(c.Category), c.Location.Division, c.FiledBy, c.Assignee,
 		ms(c.ReceivedAt).UnixMilli(), c.AcceptanceDue, c.FeedbackDue, transferDue, escalated, s.nextDue, c.EvidenceBytes, c.NewActivity,
-		c.ReporterActivityN, c.Version, millis(c.UpdatedAt), string(doc)}, identity...), nil
+		c.ReporterActivityN, c.Version, millis(c.UpdatedAt), string(doc)}, append(identity, derived(c)...)...), nil
 }
 
 // identityArgs are the values of the identity columns: the ciphertext as a BLOB, NULL
@@ -445,7 +450,7 @@ func (s *CaseStore) CreateCase(ctx context.Context, c *intake.Case) error {
 		return err
 	}
 	err = s.db.Tx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, "INSERT INTO cases ("+caseColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", args...); err != nil {
+		if _, err := tx.ExecContext(ctx, "INSERT INTO cases ("+caseColumns+", "+derivedColumns+") VALUES (?"+strings.Repeat(", ?", 31)+")", args...); err != nil {
 			return err
 		}
 		return insertEvent(ctx, tx, c.ID, "case.registered", c.Number, c.UnitID, c.ReceivedAt,
@@ -631,7 +636,8 @@ func (s *CaseStore) update(ctx context.Context, op, id string, change func(tx *s
 		res, err := tx.ExecContext(ctx, `UPDATE cases SET number = ?, receipt_hash = ?, unit_id = ?, status = ?, category = ?,
 			division = ?, filed_by = ?, assignee = ?, received_at = ?, acceptance_due = ?, feedback_due = ?, transfer_due = ?,
 			escalated = ?, next_due = ?, evidence_bytes = ?, new_activity = ?, reporter_activity_n = ?, version = ?, updated_at = ?, doc = ?,
-			identity = ?, identity_recipients = ?, identity_sealed_on_device = ?, identity_sealed_at = ?
+			identity = ?, identity_recipients = ?, identity_sealed_on_device = ?, identity_sealed_at = ?,
+			real_name = ?, accepted_on = ?, feedback_on = ?, closed_at = ?, purged_at = ?, county = ?, received_month = ?
 			WHERE id = ? AND version = ?`, append(args[1:], id, read)...)
 		if err != nil {
 			return err

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	sqlitedrv "modernc.org/sqlite"
 
@@ -93,6 +94,8 @@ var wholeTableReads = []struct{ suffix, why string }{
 	{"FROM recipients ORDER BY added_at, id", "every key, for the sealer"},
 	{"FROM schema_migrations ORDER BY version", "every applied migration, at start"},
 	{"FROM case_events ORDER BY seq LIMIT ?", "the rowid B-tree in order: every waiting event is to be relayed"},
+	{"FROM cases, json_each(cases.doc, '$.evidence') e", "ReferencedObjects: the orphan sweeper keeps every object any case names, so it reads every case"},
+	{"FROM ledger_photos", "ReferencedObjects: every ledger photo is kept"},
 }
 
 var scanLine = regexp.MustCompile(`^SCAN (\w+)`)
@@ -124,6 +127,16 @@ func TestQueriesUseIndexes(t *testing.T) {
 		storetest.Custody(t, func(t *testing.T) storetest.CustodyStores {
 			db := newDB(t)
 			return storetest.CustodyStores{Recipients: NewRecipientStore(db), Cases: NewCaseStore(db)}
+		})
+		storetest.Stats(t, func(t *testing.T, now func() time.Time) storetest.StatsStore {
+			db := newDB(t)
+			db.now = now
+			return NewCaseStore(db)
+		})
+		storetest.Retention(t, func(t *testing.T) storetest.RetentionEnv { return retentionEnv(newDB(t)) })
+		storetest.ReferencedObjects(t, func(t *testing.T) storetest.ObjectsEnv {
+			db := newDB(t)
+			return storetest.ObjectsEnv{Cases: NewCaseStore(db), Ledger: NewLedgerStore(db), Referenced: db.ReferencedObjects}
 		})
 		ctx := context.Background()
 		db := newDB(t)

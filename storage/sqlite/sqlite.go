@@ -18,14 +18,15 @@
 // the transaction of each change), the outbox (OutboxStore: those events relayed to
 // deliveries) and the donation
 // ledger (LedgerStore as donations.Store: entries, heads, verifications, photos,
-// statements, corrections, alerts); DB.Backup, the online copy of the file, which
-// `qingfeng backup` archives with the objects; and Records, every kind as
-// `qingfeng migrate` (storage/migrate) reads and writes it.
-// Still missing: stats, retention and
-// ReferencedObjects (which must include the ledger's photo objects,
-// ledger_photos.object_key and original_key); filing in one transaction (case,
-// number, idempotency record, audit entry: see Durability below); the wiring in
-// cmd/qingfeng.
+// statements, corrections, alerts); statistics and the de-identified export
+// (CaseStore as stats.Source, counted in one pass over a covering index), retention
+// (CaseStore as retention.Store and retention.Reclaimer: see ReclaimFreedSpace for
+// what overwrites purged data), DB.ReferencedObjects for the orphan sweeper,
+// DB.Backup and BackupFile, the online copy of the file, which `qingfeng backup`
+// archives with the objects, and Records, every kind as `qingfeng migrate`
+// (storage/migrate) reads and writes it.
+// Still missing: filing in one transaction (case, number, idempotency record, audit
+// entry: see Durability below); the wiring in cmd/qingfeng.
 //
 // Adding a store: a new migrations/NNNN_name.sql (never edit a released one), row
 // types and queries here, its scenarios in storage/storetest run from both packages'

@@ -11,9 +11,9 @@
 // and lease stores of the same database), Ledger (donations.Store with its alerts,
 // through the donations.Ledger service), Custody (custody's disclosures and re-seal
 // tasks, with the case store's identities) and CustodyProperty (custody's invariant
-// over random sequences); the audit log's is audit/audittest.TestStore. The scenarios
-// of stats and retention are still package-internal to storage/mongo and move here as
-// storage/sqlite implements those stores.
+// over random sequences), Stats (stats.Source), Retention (retention.Store through
+// retention.Purger) and ReferencedObjects (what the orphan sweeper keeps); the audit
+// log's is audit/audittest.TestStore.
 package storetest
 
 import (
