@@ -22,6 +22,7 @@ import (
 	"github.com/qingfeng-zj/qingfeng/donations"
 	"github.com/qingfeng-zj/qingfeng/intake"
 	"github.com/qingfeng-zj/qingfeng/routing"
+	"github.com/qingfeng-zj/qingfeng/stats"
 	"github.com/qingfeng-zj/qingfeng/storage/blob"
 	"github.com/qingfeng-zj/qingfeng/storage/embedded"
 	"github.com/qingfeng-zj/qingfeng/storage/migrate"
@@ -290,6 +291,8 @@ type snapshot struct {
 	Statement     donations.PublishedStatement
 	Corrections   []donations.Entry
 	Alerts        []donations.Alert
+	// Stats are what the derived columns (not part of a case) give.
+	Stats stats.Stats
 }
 
 func readSQLite(t *testing.T, db *sqlite.DB, sd seed) snapshot {
@@ -381,6 +384,12 @@ func readSQLite(t *testing.T, db *sqlite.DB, sd seed) snapshot {
 	}
 	if s.Corrections, err = ledger.CorrectionEntries(ctx, ledgerOrgs[0], "2026-03"); err != nil {
 		t.Fatal(err)
+	}
+	if s.Stats, err = cases.Stats(ctx, stats.Filter{}); err != nil {
+		t.Fatal(err)
+	}
+	if s.Stats.Total == 0 {
+		t.Fatalf("stats count no case: %+v", s.Stats)
 	}
 	return s
 }

@@ -271,7 +271,10 @@ func (r *Records) EachCase(ctx context.Context, fn func(*intake.Case) error) err
 // PutCases implements migrate.Store: the cases alone, without the case.registered
 // event CreateCase writes (the source's events were relayed, or are not migrated).
 func (r *Records) PutCases(ctx context.Context, cs []*intake.Case) error {
-	return insertAll(ctx, r.db, "import cases", "INSERT INTO cases ("+caseColumns+") VALUES ("+placeholders(caseColumns)+") ON CONFLICT (id) DO NOTHING",
+	// The derived columns too, computed from the case as every write of it does:
+	// statistics and retention read them.
+	cols := caseColumns + ", " + derivedColumns
+	return insertAll(ctx, r.db, "import cases", "INSERT INTO cases ("+cols+") VALUES ("+placeholders(cols)+") ON CONFLICT (id) DO NOTHING",
 		cs, func(c *intake.Case) ([]any, error) { return stored{c: c, nextDue: nextDue(c, c.Transfer)}.args() })
 }
 
