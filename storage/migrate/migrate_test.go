@@ -162,6 +162,37 @@ func fill(t testing.TB, db *sqlite.DB, objs *blob.Store, n int, rng *rand.Rand) 
 				t.Fatal(err)
 			}
 		}
+		// Some cases go further: accepted, disposed, concluded with an outcome (the
+		// steps statistics and retention derive their columns from), closed.
+		if steps := rng.IntN(5); steps > 0 {
+			type step struct {
+				action   string
+				to       intake.Status
+				fields   triage.TransitionFields
+				minSteps int
+			}
+			disposition := "preliminary_verification"
+			feedback := "2026-05-10"
+			for k, st := range []step{
+				{"accept", intake.StatusAccepted, triage.TransitionFields{}, 1},
+				{"dispose", intake.StatusDisposed, triage.TransitionFields{Disposition: &disposition}, 2},
+				{"conclude", intake.StatusConcluded, triage.TransitionFields{Outcome: &intake.Outcome{Result: "查无实据", NameCleared: true}, FeedbackDue: &feedback, NextDue: feedback}, 3},
+				{"give_feedback", intake.StatusConcluded, triage.TransitionFields{}, 4},
+			} {
+				if steps < st.minSteps {
+					break
+				}
+				cur, err := cases.CaseByID(ctx, c.ID)
+				if err != nil {
+					t.Fatal(err)
+				}
+				st.fields.CaseNumber, st.fields.UnitID = c.Number, c.UnitID
+				if err := cases.ApplyTransition(ctx, c.ID, cur.Version, intake.Transition{Action: st.action, From: cur.Status, To: st.to, By: "u-staff",
+					At: received.Add(time.Duration(k+4) * 24 * time.Hour), Reason: "依规办理"}, st.fields); err != nil {
+					t.Fatalf("%s %s: %v", st.action, c.ID, err)
+				}
+			}
+		}
 		if rng.IntN(3) == 0 {
 			o := triage.Overdue{CaseID: c.ID, Number: c.Number, UnitID: c.UnitID, Kind: "acceptance", Due: c.AcceptanceDue}
 			if _, err := cases.Escalate(ctx, o, triage.Notification{ID: c.ID + ":acceptance", UnitID: "yw-jw", Case: c.Number,
