@@ -104,6 +104,15 @@ type Store interface {
 	List(ctx context.Context, q Query) ([]Entry, error)
 }
 
+// Chainer is a Store that can link an entry to the chain itself: AppendChained reads
+// the last stored entry, has next build the new one from it (next sets Seq, Prev and
+// Hash) and stores it, all in one transaction, so that concurrent appends need no
+// lock in the Log and can share a commit (storage/sqlite's group commit). Log uses it
+// when its Store has it.
+type Chainer interface {
+	AppendChained(ctx context.Context, next func(last Entry, ok bool) Entry) (Entry, error)
+}
+
 // Iterator is what Verify needs of a store.
 type Iterator interface {
 	// Each calls fn for every entry with Seq ≥ fromSeq in Seq order, stopping at the
@@ -197,6 +206,21 @@ func (l *Log) Append(ctx context.Context, actor, role, action, caseNumber string
 	var d map[string]string
 	if len(detail) > 0 {
 		d = maps.Clone(detail)
+	}
+	if c, ok := l.Store.(Chainer); ok {
+		at := l.now()
+		e, err := c.AppendChained(ctx, func(last Entry, ok bool) Entry {
+			e := Entry{Seq: 1, At: at, Actor: actor, Role: role, Action: action, Case: caseNumber, Detail: d}
+			if ok {
+				e.Seq, e.Prev = last.Seq+1, last.Hash
+			}
+			e.Hash = e.ComputeHash()
+			return e
+		})
+		if err != nil {
+			return Entry{}, fmt.Errorf("audit: record %s: %w", action, err)
+		}
+		return e, nil
 	}
 
 	l.mu.Lock()

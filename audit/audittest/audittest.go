@@ -138,6 +138,34 @@ func TestStore(t *testing.T, newStore func(t *testing.T) audit.Store) {
 		}
 	}
 
+	t.Run("two logs, 32 writers: one unbroken chain", func(t *testing.T) {
+		// Two Logs stand for two server processes on one store; 16 goroutines each
+		// record at once. Every entry lands once, in one chain that verifies.
+		s := newStore(t)
+		logs := []*audit.Log{{Store: s}, {Store: s}}
+		var wg sync.WaitGroup
+		errs := make(chan error, 32*10)
+		for g := range 32 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := range 10 {
+					if err := logs[g%2].Record(ctx, fmt.Sprintf("u-%d", g), "staff", "case.read", "", map[string]string{"i": fmt.Sprint(i)}); err != nil {
+						errs <- err
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Error(err)
+		}
+		r, err := audit.Verify(ctx, s)
+		if err != nil || !r.OK || r.Entries != 320 {
+			t.Errorf("verify: %+v, %v", r, err)
+		}
+	})
 	t.Run("empty", func(t *testing.T) {
 		s := newStore(t)
 		if _, ok, err := s.Last(ctx); ok || err != nil {

@@ -5,7 +5,6 @@ import (
 
 	"github.com/qingfeng-zj/qingfeng/donations"
 	"github.com/qingfeng-zj/qingfeng/intake"
-	"github.com/qingfeng-zj/qingfeng/storage/mongo"
 )
 
 // donationLedger is the donation ledger service. Its alert (预警) hits each file one
@@ -13,13 +12,13 @@ import (
 // Idempotency-Key, so a retry after a crash returns the same case.
 func (m *Main) donationLedger() *donations.Ledger {
 	return &donations.Ledger{
-		Store:   mongo.NewLedgerStore(m.db),
+		Store:   m.st.ledger,
 		Sealer:  m.keys.Sealer,
 		Orgs:    m.engine.Orgs.Get,
-		EachOrg: mongo.NewOrgStore(m.db).EachOrganization,
+		EachOrg: m.st.orgs.EachOrganization,
 		Rules:   m.alertRules(),
 		Log:     m.Log,
-		Leases:  mongo.NewLeaseStore(m.db),
+		Leases:  m.st.leases,
 		File: func(ctx context.Context, h donations.Hit, key string) (string, error) {
 			p, err := m.Intake.Prepare(ctx, intake.FileRequest{IdempotencyKey: key, Draft: intake.Draft{
 				Category:    "donation_misuse",

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/qingfeng-zj/qingfeng/audit"
-	"github.com/qingfeng-zj/qingfeng/storage/mongo"
 )
 
 const auditUsage = `usage: qingfeng audit verify
@@ -52,12 +51,12 @@ func runAudit(cfg Config, log *slog.Logger, args []string, stdout, stderr io.Wri
 	defer stop()
 	m := &Main{Config: cfg, Log: log}
 	defer m.Close()
-	if err := m.openDatabaseOnly(ctx); err != nil {
+	if err := m.openDatabase(ctx); err != nil {
 		fmt.Fprintln(stderr, "qingfeng audit:", err)
 		return 1
 	}
 	start := time.Now()
-	r, err := audit.Verify(ctx, mongo.NewAuditStore(m.db))
+	r, err := audit.Verify(ctx, m.st.audit)
 	if err != nil {
 		fmt.Fprintln(stderr, "qingfeng audit:", err)
 		return 1

@@ -5,10 +5,6 @@ import (
 	"fmt"
 	"testing"
 
-	"go.mongodb.org/mongo-driver/v2/bson"
-	mongodrv "go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
-
 	"github.com/qingfeng-zj/qingfeng/accounts"
 	"github.com/qingfeng-zj/qingfeng/audit"
 )
@@ -75,16 +71,8 @@ func TestAuditAPI(t *testing.T) {
 	}
 
 	// Edit an entry in the database: verify names it.
-	client, err := mongodrv.Connect(options.Client().ApplyURI(srv.emb.MongoDBURI()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Disconnect(ctx)
 	first, _ := srv.Audit.List(ctx, audit.Query{Case: cs, Limit: 1})
-	if _, err := client.Database(srv.Config.MongoDatabase).Collection("audit").UpdateOne(ctx, bson.M{"_id": first[0].Seq},
-		bson.M{"$set": bson.M{"detail.i": "9"}}); err != nil {
-		t.Fatal(err)
-	}
+	rawExec(t, dataDir, `UPDATE audit SET detail = json_set(detail, '$.i', '9') WHERE seq = ?`, first[0].Seq)
 	r = getAPI(t, "/v1/admin/audit/verify", admin)
 	wantStatus(t, r, 200)
 	v.FirstBroken = nil
@@ -93,10 +81,7 @@ func TestAuditAPI(t *testing.T) {
 		t.Errorf("after tampering: %s", r.Body)
 	}
 	// Put it back for the other tests.
-	if _, err := client.Database(srv.Config.MongoDatabase).Collection("audit").UpdateOne(ctx, bson.M{"_id": first[0].Seq},
-		bson.M{"$set": bson.M{"detail.i": "0"}}); err != nil {
-		t.Fatal(err)
-	}
+	rawExec(t, dataDir, `UPDATE audit SET detail = json_set(detail, '$.i', '0') WHERE seq = ?`, first[0].Seq)
 }
 
 // TestAuditedActions: filing a case, reading it, downloading evidence, a workflow step and a

@@ -9,20 +9,14 @@ import (
 	"strings"
 	"testing"
 
-	"go.mongodb.org/mongo-driver/v2/bson"
-	mongodrv "go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
-
 	"github.com/qingfeng-zj/qingfeng/audit"
-	"github.com/qingfeng-zj/qingfeng/storage/mongo"
+	"github.com/qingfeng-zj/qingfeng/storage/sqlite"
 )
 
-// auditCLI runs `qingfeng audit args...` against database dbName on the shared
-// embedded server.
-func auditCLI(t *testing.T, dbName string, args ...string) (code int, stdout, stderr string) {
+// auditCLI runs `qingfeng audit args...` on data directory dir (importDB).
+func auditCLI(t *testing.T, dir string, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
-	cfg := testConfig(t, t.TempDir(), map[string]string{"MONGODB_URI": srv.emb.MongoDBURI(), "MONGODB_DATABASE": dbName,
-		"QF_CUSTODIAN_RECIPIENTS": "*=age1pq1unused"})
+	cfg := testConfig(t, dir, nil)
 	var out, errb bytes.Buffer
 	code = runAudit(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), args, &out, &errb)
 	return code, out.String(), errb.String()
@@ -31,7 +25,7 @@ func auditCLI(t *testing.T, dbName string, args ...string) (code int, stdout, st
 func TestAuditCommand(t *testing.T) {
 	ctx := context.Background()
 	db, name := importDB(t)
-	l := &audit.Log{Store: mongo.NewAuditStore(db)}
+	l := &audit.Log{Store: sqlite.NewAuditStore(db)}
 
 	t.Run("empty log: OK", func(t *testing.T) {
 		code, out, errs := auditCLI(t, name, "verify")
@@ -46,7 +40,7 @@ func TestAuditCommand(t *testing.T) {
 	}
 	t.Run("intact: 0, entries and head", func(t *testing.T) {
 		code, out, errs := auditCLI(t, name, "verify")
-		last, _ := mongo.NewAuditStore(db).Get(ctx, 5)
+		last, _ := sqlite.NewAuditStore(db).Get(ctx, 5)
 		if code != 0 || !strings.Contains(out, "audit log OK: 5 entries checked") || !strings.Contains(out, "last entry: seq 5 sha256 "+last.Hash) {
 			t.Errorf("exit %d\nstdout %s\nstderr %s", code, out, errs)
 		}
@@ -59,15 +53,7 @@ func TestAuditCommand(t *testing.T) {
 		}
 	})
 	t.Run("an entry edited: 1, named", func(t *testing.T) {
-		client, err := mongodrv.Connect(options.Client().ApplyURI(srv.emb.MongoDBURI()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer client.Disconnect(ctx)
-		if _, err := client.Database(name).Collection("audit").UpdateOne(ctx, bson.M{"_id": int64(3)},
-			bson.M{"$set": bson.M{"actor": "u-2"}}); err != nil {
-			t.Fatal(err)
-		}
+		rawExec(t, name, "UPDATE audit SET actor = 'u-2' WHERE seq = 3")
 		code, out, errs := auditCLI(t, name, "verify")
 		if code != 1 || !strings.Contains(out, "audit log BROKEN: 3 entries checked") ||
 			!strings.Contains(out, "first broken entry: seq 3: "+audit.ReasonHash) {

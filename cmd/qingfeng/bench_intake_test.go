@@ -3,80 +3,51 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/json"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/http"
+	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"go.mongodb.org/mongo-driver/v2/bson"
-	mongodrv "go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"encoding/json"
 
-	"github.com/qingfeng-zj/qingfeng/intake"
+	"github.com/qingfeng-zj/qingfeng/storage/sqlite"
 )
 
-// Intake throughput: tip-offs per second through the whole service (HTTP, JSON,
-// validation, numbering, receipt, routing, sealing, FerretDB) against the official
-// MongoDB driver v2 inserting equivalent case documents into the same embedded
-// database, both at a concurrency of 32.
+// Intake throughput on the embedded default (storage/sqlite, synchronous=FULL):
+// tip-offs per second through the whole service (HTTP, JSON, validation, numbering,
+// receipt, routing, sealing, the database's commits) from 32 concurrent clients, with
+// the write-ahead log's peak size sampled while it runs and the data directory's size
+// per case at the end:
 //
-//	go test -run '^$' -bench 'Intake' -benchtime 2000x -count 3 ./cmd/qingfeng/
+//	go test -run '^$' -bench 'IntakeHTTP' -benchtime 5000x ./cmd/qingfeng/
 //
-// BenchmarkIntakeHTTP and BenchmarkIntakeRawDriver run one after the other and each
-// logs the ratio to the last run of the other; BenchmarkIntakeRatio interleaves the
-// two in rounds on one server (b.N rounds of benchIntakeRound reports each way), so
-// that machine noise hits both sides alike, and reports the ratios as metrics:
-//
-//	go test -run '^$' -bench 'IntakeRatio' -benchtime 5x -count 3 ./cmd/qingfeng/
-//
-// What the raw side does per tip-off ("the same work"): the case-number counter's
-// findOneAndUpdate (upsert, return after; serialized in the process, see counterMu)
-// and the insert of a bson.M case document of
-// the same fields and size as the stored one (for real-name reports, with an identity
-// of random bytes the size of the sealed one), into scratch collections with the same
-// indexes as counters and cases. The "insert-only" variant drops the counter.
-//
-// Deliberate costs: sealing is set aside by comparing anonymous reports (the
-// "realname" ratio is reported too). The receipt hash (HMAC-SHA256 under the pepper)
-// is computed on both sides — the raw side computes one for the receipt_hash field of
-// each document — so it cancels; BenchmarkIntakeServiceInMemory/receipt-only in
-// ./intake shows it is about a microsecond anyway.
-const (
-	benchConcurrency = 32
-	benchIntakeRound = 500 // reports per side and variant in one round of BenchmarkIntakeRatio
-)
+// (The earlier comparison with the bare MongoDB driver on FerretDB went with FerretDB:
+// against SQLite the figure that matters is the absolute rate, and the goal is 500
+// anonymous tip-offs/s.)
+const benchConcurrency = 32
 
 // benchIntake is one server (Main on the embedded default) with an HTTP client sized
-// for the concurrency, and a raw driver client on the same embedded FerretDB.
+// for the concurrency.
 type benchIntake struct {
-	m       *Main
-	url     string
-	client  *http.Client
-	mc      *mongodrv.Client
-	raw     *mongodrv.Collection // scratch: same indexes as cases
-	counter *mongodrv.Collection // scratch counters
-	bodies  map[string][]byte    // JSON request bodies by variant
-	sealed  *intake.SealedIdentity
-	pepper  []byte
-	// counterMu serializes the raw side's counter updates, as storage/mongo's lockDoc
-	// does on FerretDB: FerretDB v1 applies an update by reading, changing in Go and
-	// writing back, so unserialized concurrent $inc hand out the same number twice (and
-	// concurrent first upserts collide) — E11000 on the unique number index.
-	counterMu sync.Mutex
+	m      *Main
+	dir    string
+	url    string
+	client *http.Client
+	bodies map[string][]byte // JSON request bodies by variant
 }
 
 func startBenchIntake(b *testing.B) *benchIntake {
 	b.Helper()
 	ctx := context.Background()
-	cfg := testConfig(b, b.TempDir(), nil)
+	dir := b.TempDir()
+	cfg := testConfig(b, dir, nil)
 	// Production's log settings (JSON, info): every request formats an access-log line
 	// and every filing a "case registered" line; they are written to nowhere.
 	m := &Main{Config: cfg, Log: slog.New(slog.NewJSONHandler(io.Discard, nil)), Stderr: io.Discard}
@@ -89,55 +60,22 @@ func startBenchIntake(b *testing.B) *benchIntake {
 			b.Error(err)
 		}
 	})
-	if m.emb == nil {
-		b.Skip("the database is not the embedded FerretDB")
-	}
-	bi := &benchIntake{m: m, url: "http://" + m.Addr() + "/v1/reports"}
+	bi := &benchIntake{m: m, dir: dir, url: "http://" + m.Addr() + "/v1/reports"}
 	bi.client = &http.Client{Transport: &http.Transport{
 		MaxIdleConns: 2 * benchConcurrency, MaxIdleConnsPerHost: 2 * benchConcurrency, DisableCompression: true,
 	}}
 	b.Cleanup(bi.client.CloseIdleConnections)
-
-	// The raw side: the driver's defaults, on the same server and database.
-	mc, err := mongodrv.Connect(options.Client().ApplyURI(m.emb.MongoDBURI()))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = mc.Disconnect(context.Background()) })
-	bi.mc = mc
-	db := mc.Database(cfg.MongoDatabase)
-	bi.raw, bi.counter = db.Collection("bench_raw_cases"), db.Collection("bench_raw_counters")
-	for _, ix := range []mongodrv.IndexModel{ // as storage/mongo's indexes on cases, one per command
-		{Keys: bson.D{{Key: "number", Value: 1}}, Options: options.Index().SetName("number_unique").SetUnique(true)},
-		{Keys: bson.D{{Key: "receipt_hash", Value: 1}}, Options: options.Index().SetName("receipt_hash_unique").SetUnique(true)},
-		{Keys: bson.D{{Key: "unit_id", Value: 1}, {Key: "received_at", Value: -1}, {Key: "_id", Value: 1}}, Options: options.Index().SetName("unit_received")},
-		{Keys: bson.D{{Key: "location.division", Value: 1}, {Key: "received_at", Value: -1}, {Key: "_id", Value: 1}}, Options: options.Index().SetName("division_received")},
-		{Keys: bson.D{{Key: "filed_by", Value: 1}, {Key: "received_at", Value: -1}, {Key: "_id", Value: 1}}, Options: options.Index().SetName("filed_by_received")},
-		{Keys: bson.D{{Key: "received_at", Value: -1}, {Key: "_id", Value: 1}}, Options: options.Index().SetName("received")},
-	} {
-		if _, err := bi.raw.Indexes().CreateOne(ctx, ix); err != nil {
-			b.Fatal(err)
-		}
-	}
-
 	anon := anonymousReport()
 	realName := anonymousReport()
 	delete(realName, "anonymous")
 	realName["identity"] = map[string]any{"name": "张三", "mobile": "13800000000", "preferred_contact": "phone"}
 	bi.bodies = map[string][]byte{}
 	for name, v := range map[string]any{"anonymous": anon, "realname": realName} {
+		var err error
 		if bi.bodies[name], err = json.Marshal(v); err != nil {
 			b.Fatal(err)
 		}
 	}
-	// A sealed identity as the service makes it (the demo custodian), for the size of
-	// the raw side's real-name documents; its bytes are reused, not re-sealed.
-	plain, _ := json.Marshal(map[string]any{"v": 1, "name": "张三", "mobile": "13800000000", "preferred_contact": "phone"})
-	if bi.sealed, err = m.Intake.Sealer.Seal(ctx, "330782", plain); err != nil {
-		b.Fatal(err)
-	}
-	bi.pepper = make([]byte, 32)
-	rand.Read(bi.pepper)
 	return bi
 }
 
@@ -193,171 +131,83 @@ func (bi *benchIntake) fileHTTP(variant string) error {
 	return nil
 }
 
-// insertRaw stores one case document of variant with the bare driver, numbering it
-// from the scratch counter first when counter is set.
-func (bi *benchIntake) insertRaw(ctx context.Context, variant string, counter bool) error {
-	seq := int64(0)
-	if counter {
-		var c struct {
-			Seq int64 `bson:"seq"`
+// dirBytes is the size of the files under dir.
+func dirBytes(dir string) int64 {
+	var n int64
+	filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			if fi, err := d.Info(); err == nil {
+				n += fi.Size()
+			}
 		}
-		bi.counterMu.Lock()
-		err := bi.counter.FindOneAndUpdate(ctx, bson.M{"_id": "case:330782:2026"}, bson.M{"$inc": bson.M{"seq": int64(1)}},
-			options.FindOneAndUpdate().SetUpsert(true).SetReturnDocument(options.After)).Decode(&c)
-		bi.counterMu.Unlock()
-		if err != nil {
-			return fmt.Errorf("counter: %w", err)
-		}
-		seq = c.Seq
-	}
-	_, err := bi.raw.InsertOne(ctx, bi.rawCaseDoc(variant, seq))
-	return err
-}
-
-// rawCaseDoc is a case document of the shape and size storage/mongo stores for the
-// API tests' anonymous report (caseDoc is unexported there): the same fields, values
-// of the same lengths. Numbers without a counter are random, as they must be unique.
-func (bi *benchIntake) rawCaseDoc(variant string, seq int64) bson.M {
-	id := intake.NewID()
-	number := fmt.Sprintf("QF-330782-2026-%06d", seq)
-	if seq == 0 {
-		number = "QF-330782-2026-" + id[:6]
-	}
-	now := time.Now().UTC()
-	receipt := make([]byte, 16)
-	rand.Read(receipt)
-	mac := hmac.New(sha256.New, bi.pepper) // the receipt hash, on both sides
-	mac.Write(receipt)
-	d := bson.M{
-		"_id": id, "number": number, "source": "app", "category": "arbitrary_fees",
-		"subject":     bson.M{"kind": "organization", "organization": bson.M{"credit_code": "51330782MJ0000018J", "name": "义乌市某行业协会"}},
-		"description": "该协会以“会员服务费”名义向会员企业收取费用，没有收费依据，也不开具票据。",
-		"location":    bson.M{"division": "330782", "address": "义乌市稠城街道"},
-		"occurred_on": "2026-10", "real_name": false, "receipt_hash": mac.Sum(nil), "status": "registered", "unit_id": "330782-mz",
-		"decision": bson.M{"unit_id": "330782-mz", "unit_name": "义乌市民政局",
-			"reason": "社会组织（统一社会信用代码登记管理机关代码 5）由其登记管理机关受理；按信用代码登记地（浙江省金华市义乌市）交义乌市民政局",
-			"router": "first-version/1", "inputs": bson.M{"category": "arbitrary_fees", "division": "330782", "credit_code": "51330782MJ0000018J"},
-			"decided_at": now},
-		"warnings": bson.A{}, "received_at": now, "evidence": bson.A{}, "evidence_bytes": int64(0), "version": int64(1), "updated_at": now,
-	}
-	if variant == "realname" {
-		d["real_name"] = true
-		d["identity"] = bson.M{"ciphertext": bi.sealed.Ciphertext, "recipients": bi.sealed.Recipients, "sealed_on_device": false, "sealed_at": now}
-		d["acceptance_due"] = "2026-12-14"
-	}
-	return d
-}
-
-var benchIntakeResults struct {
-	sync.Mutex
-	http, raw map[string]float64 // tips/s of the last run, by variant
-}
-
-func recordIntake(results *map[string]float64, variant string, tipsPerSec float64) {
-	benchIntakeResults.Lock()
-	defer benchIntakeResults.Unlock()
-	if *results == nil {
-		*results = map[string]float64{}
-	}
-	(*results)[variant] = tipsPerSec
+		return nil
+	})
+	return n
 }
 
 // BenchmarkIntakeHTTP files b.N reports through POST /v1/reports (JSON) from 32
 // concurrent clients: anonymous, and real-name (identity sealed with age PQ hybrid).
+// It reports tips/s, the WAL's peak size while filing (sampled every 10 ms) and the
+// database's size per case afterwards (file + WAL, after the server's checkpoint).
 func BenchmarkIntakeHTTP(b *testing.B) {
 	for _, variant := range []string{"anonymous", "realname"} {
 		b.Run(variant, func(b *testing.B) {
 			bi := startBenchIntake(b)
 			runConcurrently(b, 2*benchConcurrency, func(int) error { return bi.fileHTTP(variant) }) // warm connections
+			wal := filepath.Join(bi.dir, sqlite.FileName+"-wal")
+			var peak atomic.Int64
+			stop := make(chan struct{})
+			var sampler sync.WaitGroup
+			sampler.Add(1)
+			go func() {
+				defer sampler.Done()
+				t := time.NewTicker(10 * time.Millisecond)
+				defer t.Stop()
+				for {
+					if fi, err := os.Stat(wal); err == nil && fi.Size() > peak.Load() {
+						peak.Store(fi.Size())
+					}
+					select {
+					case <-stop:
+						return
+					case <-t.C:
+					}
+				}
+			}()
+			before := caseCountOf(b, bi.m)
 			b.ResetTimer()
 			elapsed := runConcurrently(b, b.N, func(int) error { return bi.fileHTTP(variant) })
 			b.StopTimer()
-			tps := float64(b.N) / elapsed.Seconds()
-			b.ReportMetric(tps, "tips/s")
-			if b.N >= benchConcurrency { // not the framework's b.N = 1 probe
-				recordIntake(&benchIntakeResults.http, variant, tps)
-				benchLogRatio(b, variant)
+			close(stop)
+			sampler.Wait()
+			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "tips/s")
+			b.ReportMetric(float64(peak.Load())/(1<<20), "wal_peak_MiB")
+			if err := bi.m.st.sqlite.Checkpoint(context.Background()); err != nil {
+				b.Fatal(err)
 			}
-		})
-	}
-}
-
-// BenchmarkIntakeRawDriver inserts b.N equivalent case documents with the driver from
-// 32 goroutines, numbering each from a counter ("anonymous", "realname": the
-// documents' shapes) or not ("insert-only", anonymous-shaped).
-func BenchmarkIntakeRawDriver(b *testing.B) {
-	for _, v := range []struct {
-		name, variant string
-		counter       bool
-	}{{"anonymous", "anonymous", true}, {"realname", "realname", true}, {"insert-only", "anonymous", false}} {
-		b.Run(v.name, func(b *testing.B) {
-			bi := startBenchIntake(b)
-			ctx := context.Background()
-			runConcurrently(b, 2*benchConcurrency, func(int) error { return bi.insertRaw(ctx, v.variant, v.counter) })
-			b.ResetTimer()
-			elapsed := runConcurrently(b, b.N, func(int) error { return bi.insertRaw(ctx, v.variant, v.counter) })
-			b.StopTimer()
-			tps := float64(b.N) / elapsed.Seconds()
-			b.ReportMetric(tps, "tips/s")
-			if b.N >= benchConcurrency { // not the framework's b.N = 1 probe
-				recordIntake(&benchIntakeResults.raw, v.name, tps)
-				benchLogRatio(b, v.name)
-				if v.name == "anonymous" {
-					bi.logDocSizes(b)
+			cases := caseCountOf(b, bi.m)
+			if cases-before != int64(b.N) {
+				b.Fatalf("%d cases stored for %d filings", cases-before, b.N)
+			}
+			db := filepath.Join(bi.dir, sqlite.FileName)
+			var size int64
+			for _, f := range []string{db, db + "-wal", db + "-shm"} {
+				if fi, err := os.Stat(f); err == nil {
+					size += fi.Size()
 				}
 			}
+			b.ReportMetric(float64(size)/float64(cases), "db_bytes/case")
+			b.ReportMetric(float64(dirBytes(bi.dir))/float64(cases), "datadir_bytes/case")
+			b.ReportMetric(0, "ns/op")
 		})
 	}
 }
 
-func benchLogRatio(b *testing.B, variant string) {
-	benchIntakeResults.Lock()
-	defer benchIntakeResults.Unlock()
-	ours, raw := benchIntakeResults.http[variant], benchIntakeResults.raw[variant]
-	if ours > 0 && raw > 0 {
-		b.Logf("%s: ours %.0f tips/s, raw driver %.0f tips/s, ratio ours/raw %.2f (last runs of each)", variant, ours, raw, ours/raw)
-	}
-}
-
-// logDocSizes compares the raw documents' BSON size with a case the service stored.
-func (bi *benchIntake) logDocSizes(b *testing.B) {
-	ctx := context.Background()
-	if err := bi.fileHTTP("anonymous"); err != nil {
-		b.Fatal(err)
-	}
-	var stored bson.Raw
-	if err := bi.mc.Database(bi.m.Config.MongoDatabase).Collection("cases").FindOne(ctx, bson.M{}).Decode(&stored); err != nil {
-		b.Fatal(err)
-	}
-	raw, err := bson.Marshal(bi.rawCaseDoc("anonymous", 1))
+func caseCountOf(tb testing.TB, m *Main) int64 {
+	tb.Helper()
+	n, err := sqlite.NewCaseStore(m.st.sqlite).CountCases(context.Background())
 	if err != nil {
-		b.Fatal(err)
+		tb.Fatal(err)
 	}
-	b.Logf("document size: stored case %d bytes, raw benchmark document %d bytes", len(stored), len(raw))
-}
-
-// BenchmarkIntakeRatio alternates, on one server, rounds of benchIntakeRound reports
-// each way: HTTP anonymous, raw anonymous, HTTP real-name, raw real-name (raw with the
-// counter). Each b.N iteration is one round; the metrics are throughput ratios over all
-// rounds (ours/raw, higher is better; the goal is ≥ 0.8 for anonymous).
-func BenchmarkIntakeRatio(b *testing.B) {
-	bi := startBenchIntake(b)
-	ctx := context.Background()
-	runConcurrently(b, 2*benchConcurrency, func(int) error { return bi.fileHTTP("anonymous") })
-	runConcurrently(b, 2*benchConcurrency, func(int) error { return bi.insertRaw(ctx, "anonymous", true) })
-	var ours, raw [2]time.Duration
-	variants := [2]string{"anonymous", "realname"}
-	b.ResetTimer()
-	for b.Loop() {
-		for k, variant := range variants {
-			ours[k] += runConcurrently(b, benchIntakeRound, func(int) error { return bi.fileHTTP(variant) })
-			raw[k] += runConcurrently(b, benchIntakeRound, func(int) error { return bi.insertRaw(ctx, variant, true) })
-		}
-	}
-	n := float64(b.N * benchIntakeRound)
-	for k, variant := range variants {
-		b.ReportMetric(n/ours[k].Seconds(), variant+"-tips/s")
-		b.ReportMetric(n/raw[k].Seconds(), variant+"-raw-tips/s")
-		b.ReportMetric(raw[k].Seconds()/ours[k].Seconds(), variant+"-ours/raw")
-	}
+	return n
 }

@@ -10,7 +10,6 @@ import (
 	"os"
 
 	"github.com/qingfeng-zj/qingfeng"
-	"github.com/qingfeng-zj/qingfeng/storage/mongo"
 	"github.com/qingfeng-zj/qingfeng/triage"
 )
 
@@ -77,7 +76,7 @@ func calendarCommand(cfg Config, log *slog.Logger, args []string, stdout, stderr
 	ctx := context.Background()
 	m := &Main{Config: cfg, Log: log}
 	defer m.Close()
-	if err := m.backends(ctx); err != nil {
+	if err := m.openDatabase(ctx); err != nil {
 		fmt.Fprintln(stderr, "qingfeng calendar:", err)
 		return 1
 	}
@@ -86,7 +85,7 @@ func calendarCommand(cfg Config, log *slog.Logger, args []string, stdout, stderr
 		fmt.Fprintln(stderr, "qingfeng calendar:", err)
 		return 1
 	}
-	year, err := calendarAdmin{cal: cal, store: mongo.NewCalendarStore(m.db)}.AddYear(ctx, data, "cli")
+	year, err := calendarAdmin{cal: cal, store: m.st.calendar}.AddYear(ctx, data, "cli")
 	if err != nil {
 		fmt.Fprintln(stderr, "qingfeng calendar:", err)
 		return 1

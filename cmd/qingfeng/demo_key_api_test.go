@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/qingfeng-zj/qingfeng/accounts"
 	qfcrypto "github.com/qingfeng-zj/qingfeng/crypto"
+	"github.com/qingfeng-zj/qingfeng/storage/sqlite"
 )
 
 // pingyangReport is a real-name report about a person in 平阳县 (330326), a division
@@ -281,14 +283,37 @@ func TestRefuseDemoKeyOnMongoDB(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, rcp := newKey(t)
-	cfg := testConfig(t, dir, map[string]string{"MONGODB_URI": srv.emb.MongoDBURI(), "MONGODB_DATABASE": "qf_demo_refused", "QF_CUSTODIAN_RECIPIENTS": "*=" + rcp})
+	cfg := testConfig(t, dir, map[string]string{"MONGODB_URI": testMongoURI(t), "MONGODB_DATABASE": "qf_demo_refused", "QF_CUSTODIAN_RECIPIENTS": "*=" + rcp})
 	m := &Main{Config: cfg, Log: srv.Log}
 	err = m.Open(context.Background())
 	_ = m.Close()
 	if err == nil || !strings.Contains(err.Error(), "MONGODB_URI") || !strings.Contains(err.Error(), "demo-custodian-key.txt") {
 		t.Fatalf("started on MongoDB beside a demo key: %v", err)
 	}
-	if m.db != nil {
+	if m.st != nil {
 		t.Error("the database was opened before refusing")
+	}
+}
+
+// TestRefuseFerretDBDataDir: a data directory an earlier release wrote with FerretDB,
+// and no SQLite database yet, is not started afresh beside the old data (which would
+// hide every earlier case): the server refuses, naming the migrate command, and
+// creates nothing.
+func TestRefuseFerretDBDataDir(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "ferretdb"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "ferretdb", "qingfeng.sqlite"), []byte("SQLite format 3\x00"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	m := &Main{Config: testConfig(t, dir, nil), Log: srv.Log, Stderr: io.Discard}
+	err := m.Open(context.Background())
+	_ = m.Close()
+	if err == nil || !strings.Contains(err.Error(), "qingfeng migrate --from "+dir+" --to "+dir) {
+		t.Fatalf("started beside FerretDB data: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, sqlite.FileName)); !os.IsNotExist(err) {
+		t.Errorf("a new database was created beside the old data: %v", err)
 	}
 }

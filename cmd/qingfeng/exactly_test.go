@@ -22,16 +22,12 @@ import (
 	"testing"
 	"time"
 
-	"go.mongodb.org/mongo-driver/v2/bson"
-	mongodrv "go.mongodb.org/mongo-driver/v2/mongo"
-	"go.mongodb.org/mongo-driver/v2/mongo/options"
-
 	"github.com/qingfeng-zj/qingfeng/accounts"
 	"github.com/qingfeng-zj/qingfeng/audit"
 	qfcrypto "github.com/qingfeng-zj/qingfeng/crypto"
 	"github.com/qingfeng-zj/qingfeng/intake"
 	"github.com/qingfeng-zj/qingfeng/routing"
-	"github.com/qingfeng-zj/qingfeng/storage/mongo"
+	"github.com/qingfeng-zj/qingfeng/storage/sqlite"
 )
 
 // rawResponse is an exchange made from a goroutine: it is checked against the spec
@@ -68,7 +64,7 @@ func casesWithDescription(t *testing.T, desc string) []*intake.Case {
 	var out []*intake.Case
 	after := ""
 	for {
-		page, err := mongo.NewCaseStore(srv.db).ListCases(context.Background(), intake.CaseFilter{Limit: 200, After: after})
+		page, err := sqlite.NewCaseStore(srv.st.sqlite).ListCases(context.Background(), intake.CaseFilter{Limit: 200, After: after})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -453,7 +449,7 @@ func TestStorageUnavailableAndContiguousNumbers(t *testing.T) {
 			t.Errorf("case numbers %v: number %d is %s, want it to end in %s", numbers, i+1, n, want)
 		}
 	}
-	cases, err := mongo.NewCaseStore(m.db).CountCases(context.Background())
+	cases, err := sqlite.NewCaseStore(m.st.sqlite).CountCases(context.Background())
 	if err != nil || cases != int64(len(numbers)) {
 		t.Errorf("%d cases stored (%v), want %d", cases, err, len(numbers))
 	}
@@ -518,7 +514,7 @@ func TestCloseWaitsForBackgroundJobs(t *testing.T) {
 		close(running)
 		<-ctx.Done()
 		time.Sleep(200 * time.Millisecond) // a run slow to wind down
-		_, err := mongo.NewCaseStore(m.db).NextSequence(context.WithoutCancel(ctx), "test:shutdown")
+		_, err := sqlite.NewCaseStore(m.st.sqlite).NextSequence(context.WithoutCancel(ctx), "test:shutdown")
 		exited <- err
 		return nil
 	})
@@ -563,7 +559,7 @@ func TestOrphanSweep(t *testing.T) {
 	if _, err := srv.blobs.Put(ctx, orphan, strings.NewReader("left by a crash"), "application/octet-stream"); err != nil {
 		t.Fatal(err)
 	}
-	refs, err := srv.db.ReferencedObjects(ctx)
+	refs, err := srv.st.referenced(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -664,14 +660,8 @@ func TestIdempotencyStalledAndCrashedAttempts(t *testing.T) {
 		t.Fatal(err)
 	}
 	keyHash := srv.Intake.Receipts.KeyedHash("idempotency-key\x00" + key)
-	client, err := mongodrv.Connect(options.Client().ApplyURI(srv.emb.MongoDBURI()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Disconnect(ctx)
-	idem := client.Database(srv.Config.MongoDatabase).Collection("idempotency")
 	for deadline := time.Now().Add(10 * time.Second); ; {
-		if n, _ := idem.CountDocuments(ctx, bson.M{"_id": keyHash}); n == 1 {
+		if _, err := srv.st.cases.Idempotency(ctx, keyHash); err == nil {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -687,9 +677,7 @@ func TestIdempotencyStalledAndCrashedAttempts(t *testing.T) {
 	}
 
 	// The holder is as good as crashed: its claim lapses.
-	if _, err := idem.UpdateOne(ctx, bson.M{"_id": keyHash}, bson.M{"$set": bson.M{"claim_until": time.Now().Add(-time.Minute)}}); err != nil {
-		t.Fatal(err)
-	}
+	rawExec(t, dataDir, "UPDATE idempotency SET claim_until = ? WHERE key_hash = ?", time.Now().Add(-time.Minute).UnixMilli(), keyHash)
 	r = sendRaw("POST", "/v1/reports", ct, body, header)
 	if r.status != 201 {
 		t.Fatalf("retry after the claim lapsed: %d %s", r.status, r.body)
@@ -794,7 +782,7 @@ func (p *tcpProxy) down() {
 // Retry-After and /readyz is not ready; once it is back, both recover, and the case
 // numbers have no gap.
 func TestDatabaseUnavailable(t *testing.T) {
-	mongoAddr := strings.TrimPrefix(strings.SplitN(srv.emb.MongoDBURI(), "/?", 2)[0], "mongodb://")
+	mongoAddr := strings.TrimPrefix(strings.SplitN(testMongoURI(t), "/?", 2)[0], "mongodb://")
 	mongoAddr = strings.TrimSuffix(mongoAddr, "/")
 	proxy := newTCPProxy(t, mongoAddr)
 	_, recipient, err := qfcrypto.GenerateCustodianKey()
@@ -972,7 +960,7 @@ func TestOrphanAfterKill9(t *testing.T) {
 		}
 		return keys
 	}
-	refs, err := m.db.ReferencedObjects(ctx)
+	refs, err := m.st.referenced(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,8 +17,6 @@ import (
 
 	qingfeng "github.com/qingfeng-zj/qingfeng"
 	"github.com/qingfeng-zj/qingfeng/routing"
-	"github.com/qingfeng-zj/qingfeng/storage/embedded"
-	"github.com/qingfeng-zj/qingfeng/storage/mongo"
 )
 
 const importUsage = `usage: qingfeng import orgs  [--format csv|json|jsonl] [--errors FILE] [--server URL [--token-file F]] FILE
@@ -136,11 +134,8 @@ func runImport(cfg Config, log *slog.Logger, args []string, stdin io.Reader, std
 	}
 	m := &Main{Config: cfg, Log: log}
 	defer m.Close()
-	if err := m.openDatabaseOnly(ctx); err != nil {
+	if err := m.openDatabase(ctx); err != nil {
 		fmt.Fprintln(stderr, "qingfeng import:", err)
-		if errors.Is(err, embedded.ErrDirInUse) {
-			fmt.Fprintf(stderr, runningServerHint, cfg.DataDir, localURL(cfg.Addr), what)
-		}
 		return 1
 	}
 
@@ -159,14 +154,14 @@ func runImport(cfg Config, log *slog.Logger, args []string, stdin io.Reader, std
 	var st routing.ImportStats
 	switch what {
 	case "orgs":
-		if opts.Units, err = routing.StoredUnits(ctx, mongo.NewUnitStore(m.db)); err != nil {
+		if opts.Units, err = routing.StoredUnits(ctx, m.st.units); err != nil {
 			fmt.Fprintln(stderr, "qingfeng import:", err)
 			return 1
 		}
-		st, err = routing.ImportOrganizations(ctx, mongo.NewOrgStore(m.db), in, fmtName, opts)
+		st, err = routing.ImportOrganizations(ctx, m.st.orgs, in, fmtName, opts)
 	case "units":
 		opts.SeedDefaults = !*noDefaults
-		st, err = routing.ImportUnits(ctx, mongo.NewUnitStore(m.db), in, fmtName, opts)
+		st, err = routing.ImportUnits(ctx, m.st.units, in, fmtName, opts)
 	}
 	bar.finish()
 	fmt.Fprintf(stdout, "%s: %s (%.1f s)\n", what, st, time.Since(start).Seconds())
@@ -199,32 +194,6 @@ func importFormat(path, flagValue string) (string, error) {
 		return "jsonl", nil
 	}
 	return "", fmt.Errorf("cannot tell the format of %q: give --format csv, json or jsonl", path)
-}
-
-// openDatabaseOnly opens the configured database, or starts the embedded default, and
-// nothing else: an import needs neither the object store nor the keys. Close closes it.
-func (m *Main) openDatabaseOnly(ctx context.Context) error {
-	c := m.Config
-	uri := c.MongoURI
-	if uri == "" {
-		if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
-			return fmt.Errorf("QF_DATA_DIR: %w", err)
-		}
-		emb, err := embedded.Start(ctx, c.DataDir, m.Log)
-		if err != nil {
-			return fmt.Errorf("start the embedded database on %s: %w", c.DataDir, err)
-		}
-		m.emb, uri = emb, emb.MongoDBURI()
-	}
-	db, err := mongo.Open(ctx, uri, c.MongoDatabase)
-	if err != nil {
-		return fmt.Errorf("open database: %w", err)
-	}
-	m.db = db
-	if err := db.EnsureIndexes(ctx); err != nil {
-		return fmt.Errorf("ensure indexes: %w", err)
-	}
-	return nil
 }
 
 // errorReport writes rejected rows as CSV: row,field,code,message. It starts with a

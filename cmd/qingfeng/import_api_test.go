@@ -21,7 +21,7 @@ import (
 	"github.com/qingfeng-zj/qingfeng/accounts"
 	"github.com/qingfeng-zj/qingfeng/audit"
 	"github.com/qingfeng-zj/qingfeng/routing"
-	"github.com/qingfeng-zj/qingfeng/storage/mongo"
+	"github.com/qingfeng-zj/qingfeng/storage/sqlite"
 )
 
 // The import routes run against the shared server (main_test.go), whose data directory
@@ -84,7 +84,7 @@ func sharedOrg(code string) (routing.Organization, bool) { return srv.engine.Org
 
 func storedSharedOrg(t *testing.T, code string) bool {
 	t.Helper()
-	_, err := mongo.NewOrgStore(srv.db).Organization(context.Background(), code)
+	_, err := sqlite.NewOrgStore(srv.st.sqlite).Organization(context.Background(), code)
 	return err == nil
 }
 
@@ -439,7 +439,7 @@ func TestImportRouteWhileServing(t *testing.T) {
 			t.Errorf("row %d routed to %s after the import, want 330700-mz", i+1, got)
 		}
 	}
-	n, err := mongo.NewOrgStore(srv.db).CountOrganizations(context.Background())
+	n, err := sqlite.NewOrgStore(srv.st.sqlite).CountOrganizations(context.Background())
 	if err != nil || n < rows {
 		t.Errorf("%d organizations stored: %v", n, err)
 	}
@@ -462,13 +462,23 @@ func TestImportCommandWhileServerRuns(t *testing.T) {
 		return c, out.String(), errb.String()
 	}
 
-	t.Run("held data dir: what to do", func(t *testing.T) {
-		c, _, errs := run(t, nil, "orgs", file)
-		if c != 1 || !strings.Contains(errs, "qingfeng import --server http://") || !strings.Contains(errs, "qfctl login") {
-			t.Errorf("exit %d, stderr %s", c, errs)
+	t.Run("the running server's data dir: into the shared database", func(t *testing.T) {
+		// The embedded database is one SQLite file that the CLI opens beside the server;
+		// the server picks the organization up at its next registry reload.
+		other := newImportCode("330782")
+		shared := writeFile(t, "shared.csv", "credit_code,name,status\n"+other+",义乌市某共享库协会,正常\n,,正常\n")
+		c, out, errs := run(t, nil, "orgs", shared)
+		if c != 1 || !strings.Contains(out, "orgs: read 2, inserted 1, updated 0, rejected 1") {
+			t.Errorf("exit %d\nstdout %s\nstderr %s", c, out, errs)
 		}
-		if storedSharedOrg(t, code) {
-			t.Error("stored")
+		if !storedSharedOrg(t, other) {
+			t.Error("not stored in the shared database")
+		}
+		if err := srv.loadOrgs(context.Background(), srv.engine.Orgs); err != nil { // what the refresh job does
+			t.Fatal(err)
+		}
+		if _, ok := sharedOrg(other); !ok {
+			t.Error("not in the running registry after its reload")
 		}
 	})
 	t.Run("--server with --token-file", func(t *testing.T) {
@@ -521,7 +531,7 @@ func TestImportCommandWhileServerRuns(t *testing.T) {
 // slowOrgStore is the real organization store, held at its first batch until release
 // is closed, so that a second import is certain to overlap the first.
 type slowOrgStore struct {
-	*mongo.OrgStore
+	*sqlite.OrgStore
 	started chan struct{}
 	release chan struct{}
 	once    sync.Once
@@ -538,7 +548,7 @@ func (s *slowOrgStore) UpsertOrganizations(ctx context.Context, orgs []routing.O
 func TestImportOneAtATime(t *testing.T) {
 	db, _ := importDB(t)
 	ctx := context.Background()
-	units := mongo.NewUnitStore(db)
+	units := sqlite.NewUnitStore(db)
 	if _, err := units.SeedUnits(ctx, routing.DefaultUnits()); err != nil {
 		t.Fatal(err)
 	}
@@ -546,7 +556,7 @@ func TestImportOneAtATime(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	slow := &slowOrgStore{OrgStore: mongo.NewOrgStore(db), started: make(chan struct{}), release: make(chan struct{})}
+	slow := &slowOrgStore{OrgStore: sqlite.NewOrgStore(db), started: make(chan struct{}), release: make(chan struct{})}
 	admin := &routing.Admin{Units: units, UnitImports: units, OrgImports: slow,
 		Engine: routing.NewEngine(reg, routing.NewOrgs(), routing.RuleSet{})}
 	first, second := newImportCode("330782"), newImportCode("330782")

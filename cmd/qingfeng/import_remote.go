@@ -17,31 +17,6 @@ import (
 	qingfeng "github.com/qingfeng-zj/qingfeng"
 )
 
-// runningServerHint is what `qingfeng import` says when the embedded database is held
-// by a running server: data dir, server URL, what.
-const runningServerHint = `
-A server is running on %[1]s and holds its embedded database. Import through it
-instead, with an administrator's access token (the registry is refreshed at once):
-
-  eval "$(qfctl login --server %[2]s --username ADMIN --totp CODE)"
-  qingfeng import --server %[2]s %[3]s FILE
-
-(--token-file FILE reads the token from a file instead of $QF_TOKEN.) Or stop the
-server and run the same command again.
-`
-
-// localURL is the URL of a server listening on addr (QF_ADDR) on this machine.
-func localURL(addr string) string {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return "http://127.0.0.1:8080"
-	}
-	if host == "" || host == "0.0.0.0" || host == "::" {
-		host = "127.0.0.1"
-	}
-	return "http://" + net.JoinHostPort(host, port)
-}
-
 type remoteImportArgs struct {
 	server, tokenFile string
 	what, format      string

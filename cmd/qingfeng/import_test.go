@@ -3,9 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/csv"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -18,7 +16,7 @@ import (
 
 	qingfeng "github.com/qingfeng-zj/qingfeng"
 	"github.com/qingfeng-zj/qingfeng/routing"
-	"github.com/qingfeng-zj/qingfeng/storage/mongo"
+	"github.com/qingfeng-zj/qingfeng/storage/sqlite"
 )
 
 // creditAlphabet and the weights are GB 32100-2015's and GB 11714's, written out again
@@ -66,22 +64,18 @@ func TestCreditCodeGenerator(t *testing.T) {
 	}
 }
 
-// importDB opens a fresh database on the shared test server's embedded FerretDB.
-func importDB(t testing.TB) (*mongo.DB, string) {
+// importDB opens a fresh embedded database (storage/sqlite) in a data directory of its
+// own and returns it with the directory, where the CLI under test opens the same file
+// a second time, as it does beside a running server.
+func importDB(t testing.TB) (*sqlite.DB, string) {
 	t.Helper()
-	ctx := context.Background()
-	b := make([]byte, 6)
-	_, _ = rand.Read(b)
-	name := "qfimport_" + hex.EncodeToString(b)
-	db, err := mongo.Open(ctx, srv.emb.MongoDBURI(), name)
+	dir := t.TempDir()
+	db, err := sqlite.Open(context.Background(), filepath.Join(dir, sqlite.FileName), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { db.Close(ctx) })
-	if err := db.EnsureIndexes(ctx); err != nil {
-		t.Fatal(err)
-	}
-	return db, name
+	t.Cleanup(func() { db.Close() })
+	return db, dir
 }
 
 type rejection struct {
@@ -91,14 +85,14 @@ type rejection struct {
 
 // importString runs importOrganizations with the default units and collects the
 // rejections.
-func importString(t *testing.T, db *mongo.DB, format, in string) (routing.ImportStats, []rejection, error) {
+func importString(t *testing.T, db *sqlite.DB, format, in string) (routing.ImportStats, []rejection, error) {
 	t.Helper()
-	units, err := routing.StoredUnits(context.Background(), mongo.NewUnitStore(db))
+	units, err := routing.StoredUnits(context.Background(), sqlite.NewUnitStore(db))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var rej []rejection
-	st, err := routing.ImportOrganizations(context.Background(), mongo.NewOrgStore(db), strings.NewReader(in), format, routing.ImportOptions{
+	st, err := routing.ImportOrganizations(context.Background(), sqlite.NewOrgStore(db), strings.NewReader(in), format, routing.ImportOptions{
 		Units: units, BatchSize: 2, // several batches in small inputs
 		Reject: func(row int, errs map[string]qingfeng.FieldError) error {
 			r := rejection{row: row}
@@ -121,18 +115,18 @@ func wantRejections(t *testing.T, got []rejection, want ...rejection) {
 	}
 }
 
-func storedOrg(t *testing.T, db *mongo.DB, code string) routing.Organization {
+func storedOrg(t *testing.T, db *sqlite.DB, code string) routing.Organization {
 	t.Helper()
-	o, err := mongo.NewOrgStore(db).Organization(context.Background(), code)
+	o, err := sqlite.NewOrgStore(db).Organization(context.Background(), code)
 	if err != nil {
 		t.Fatalf("organization %s: %v", code, err)
 	}
 	return o
 }
 
-func countOrgs(t *testing.T, db *mongo.DB) int64 {
+func countOrgs(t *testing.T, db *sqlite.DB) int64 {
 	t.Helper()
-	n, err := mongo.NewOrgStore(db).CountOrganizations(context.Background())
+	n, err := sqlite.NewOrgStore(db).CountOrganizations(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -268,12 +262,10 @@ func TestImportOrganizationsBadFiles(t *testing.T) {
 	}
 }
 
-// importCLI runs `qingfeng import args...` against a fresh database on the shared
-// embedded server, as an operator would against MongoDB.
-func importCLI(t *testing.T, dbName string, stdin string, args ...string) (code int, stdout, stderr string) {
+// importCLI runs `qingfeng import args...` on data directory dir (importDB).
+func importCLI(t *testing.T, dir string, stdin string, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
-	cfg := testConfig(t, t.TempDir(), map[string]string{"MONGODB_URI": srv.emb.MongoDBURI(), "MONGODB_DATABASE": dbName,
-		"QF_CUSTODIAN_RECIPIENTS": "*=age1pq1unused"})
+	cfg := testConfig(t, dir, nil)
 	var out, errb bytes.Buffer
 	code = runImport(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), args, strings.NewReader(stdin), &out, &errb)
 	return code, out.String(), errb.String()
@@ -407,7 +399,7 @@ func TestImportUnits(t *testing.T) {
 			t.Errorf("stderr lacks %q:\n%s", want, errs)
 		}
 	}
-	stored, err := mongo.NewUnitStore(db).Units(context.Background())
+	stored, err := sqlite.NewUnitStore(db).Units(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -434,7 +426,7 @@ func TestImportUnits(t *testing.T) {
 
 	t.Run("aliases imported, and an admin's kept", func(t *testing.T) {
 		ctx := context.Background()
-		us := mongo.NewUnitStore(db)
+		us := sqlite.NewUnitStore(db)
 		if err := us.AddAlias(ctx, "330782-zg-jyj", "义乌市教委", routing.MaxAliases); err != nil {
 			t.Fatal(err)
 		}
@@ -472,7 +464,7 @@ func TestImportEmbeddedDefault(t *testing.T) {
 	if code := runImport(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), []string{"orgs", f}, nil, &out, &errs); code != 0 {
 		t.Fatalf("exit %d\n%s%s", code, out.String(), errs.String())
 	}
-	if _, err := os.Stat(filepath.Join(dir, "ferretdb")); err != nil {
+	if _, err := os.Stat(filepath.Join(dir, sqlite.FileName)); err != nil {
 		t.Errorf("no embedded database in the data directory: %v", err)
 	}
 }

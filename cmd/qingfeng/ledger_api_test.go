@@ -6,7 +6,7 @@ import (
 
 	"github.com/qingfeng-zj/qingfeng/accounts"
 	"github.com/qingfeng-zj/qingfeng/routing"
-	"github.com/qingfeng-zj/qingfeng/storage/mongo"
+	"github.com/qingfeng-zj/qingfeng/storage/sqlite"
 )
 
 func TestLedgerAPI(t *testing.T) {
@@ -246,7 +246,7 @@ func TestDonationAlerts(t *testing.T) {
 	const code = "53330782MJ0000034M"
 	srv.engine.Orgs.Put(routing.Organization{CreditCode: code, Name: "义乌市某基金会", Type: "基金会", RegDivision: "330782",
 		Division: "330782", Status: routing.OrgNormal})
-	if _, _, err := mongo.NewOrgStore(srv.db).UpsertOrganizations(t.Context(), []routing.Organization{{CreditCode: code, Name: "义乌市某基金会",
+	if _, _, err := sqlite.NewOrgStore(srv.st.sqlite).UpsertOrganizations(t.Context(), []routing.Organization{{CreditCode: code, Name: "义乌市某基金会",
 		Type: "基金会", RegDivision: "330782", Division: "330782", Status: routing.OrgNormal}}); err != nil {
 		t.Fatal(err)
 	}
@@ -259,7 +259,7 @@ func TestDonationAlerts(t *testing.T) {
 	}
 	r.json(t, &gift)
 	wantStatus(t, postJSON(t, "/v1/orgs/"+code+"/ledger/entries/"+gift.ID+"/reversal", a, map[string]any{"reason": "退回"}), 201)
-	warns, err := mongo.NewLedgerStore(srv.db).OrgAlerts(t.Context(), code)
+	warns, err := sqlite.NewLedgerStore(srv.st.sqlite).OrgAlerts(t.Context(), code)
 	if err != nil || len(warns) != 1 || warns[0].CaseNumber == "" {
 		t.Fatalf("alerts on append %+v %v", warns, err)
 	}
@@ -268,7 +268,7 @@ func TestDonationAlerts(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if again, err := mongo.NewLedgerStore(srv.db).OrgAlerts(t.Context(), code); err != nil || len(again) != 1 || again[0].CaseNumber != warns[0].CaseNumber {
+	if again, err := sqlite.NewLedgerStore(srv.st.sqlite).OrgAlerts(t.Context(), code); err != nil || len(again) != 1 || again[0].CaseNumber != warns[0].CaseNumber {
 		t.Fatalf("alerts after job runs %+v %v", again, err)
 	}
 	staff, _ := staffLogin(t, accounts.RoleStaff, "330782-mz", "")
@@ -358,7 +358,7 @@ func TestStatementPublishing(t *testing.T) {
 	const code = "51330782MJ00000700"
 	org := routing.Organization{CreditCode: code, Name: "义乌市某公益协会", Type: "社会团体", RegDivision: "330782", Division: "330782", Status: routing.OrgNormal}
 	srv.engine.Orgs.Put(org)
-	if _, _, err := mongo.NewOrgStore(srv.db).UpsertOrganizations(t.Context(), []routing.Organization{org}); err != nil {
+	if _, _, err := sqlite.NewOrgStore(srv.st.sqlite).UpsertOrganizations(t.Context(), []routing.Organization{org}); err != nil {
 		t.Fatal(err)
 	}
 	a, _ := staffLogin(t, accounts.RoleLiaison, "", "330782")
@@ -382,7 +382,7 @@ func TestStatementPublishing(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	warns, err := mongo.NewLedgerStore(srv.db).OrgAlerts(t.Context(), code)
+	warns, err := sqlite.NewLedgerStore(srv.st.sqlite).OrgAlerts(t.Context(), code)
 	if err != nil {
 		t.Fatal(err)
 	}

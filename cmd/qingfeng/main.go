@@ -43,6 +43,7 @@ import (
 	"github.com/qingfeng-zj/qingfeng/storage/blob"
 	"github.com/qingfeng-zj/qingfeng/storage/embedded"
 	"github.com/qingfeng-zj/qingfeng/storage/mongo"
+	"github.com/qingfeng-zj/qingfeng/storage/sqlite"
 	"github.com/qingfeng-zj/qingfeng/triage"
 )
 
@@ -119,7 +120,7 @@ type Main struct {
 	Stderr io.Writer // where a bootstrap credential is printed, once
 
 	emb         *embedded.Servers
-	db          *mongo.DB
+	st          *stores
 	blobs       *blob.Store
 	s3          blob.Config // the object store in use, embedded or configured
 	server      *handlers.Server
@@ -144,42 +145,65 @@ type Main struct {
 }
 
 // backends opens the database and object store: the configured ones, or the embedded
-// default under the data directory.
+// default under the data directory (storage/sqlite's database file, and an in-process
+// S3 server).
 func (m *Main) backends(ctx context.Context) error {
 	c := m.Config
-	mongoURI, s3 := c.MongoURI, blob.Config{Endpoint: c.S3Endpoint, AccessKey: c.S3AccessKey, SecretKey: c.S3SecretKey,
+	s3 := blob.Config{Endpoint: c.S3Endpoint, AccessKey: c.S3AccessKey, SecretKey: c.S3SecretKey,
 		Bucket: c.S3Bucket, Region: c.S3Region, UseSSL: c.S3UseSSL}
-	if mongoURI == "" || s3.Endpoint == "" {
+	if s3.Endpoint == "" {
 		if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
 			return fmt.Errorf("QF_DATA_DIR: %w", err)
 		}
-		emb, err := embedded.Start(ctx, c.DataDir, m.Log)
+		emb, err := embedded.StartS3(ctx, c.DataDir, m.Log)
 		if err != nil {
-			return fmt.Errorf("start embedded servers: %w", err)
+			return fmt.Errorf("start the embedded object store: %w", err)
 		}
 		m.emb = emb
-		if mongoURI == "" {
-			mongoURI = emb.MongoDBURI()
-		}
-		if s3.Endpoint == "" {
-			s3 = blob.Config{Endpoint: emb.S3Endpoint(), AccessKey: emb.S3AccessKey(), SecretKey: emb.S3SecretKey(), Bucket: c.S3Bucket}
-		}
+		s3 = blob.Config{Endpoint: emb.S3Endpoint(), AccessKey: emb.S3AccessKey(), SecretKey: emb.S3SecretKey(), Bucket: c.S3Bucket}
 	}
-	db, err := mongo.Open(ctx, mongoURI, c.MongoDatabase)
-	if err != nil {
-		return fmt.Errorf("open database: %w", err)
+	if err := m.openDatabase(ctx); err != nil {
+		return err
 	}
-	m.db = db
-	if err := db.EnsureIndexes(ctx); err != nil {
-		return fmt.Errorf("ensure indexes: %w", err)
-	}
+	var err error
 	if m.blobs, err = blob.Open(ctx, s3); err != nil {
 		return fmt.Errorf("open object store: %w", err)
 	}
 	m.s3 = s3
 	m.Log.Info("backends ready",
-		"database", backendName(c.MongoURI == "", "embedded FerretDB v1.24 (SQLite) in "+filepath.Join(c.DataDir, "ferretdb"), "MongoDB"),
+		"database", backendName(c.MongoURI == "", "embedded SQLite "+filepath.Join(c.DataDir, sqlite.FileName), "MongoDB"),
 		"object_store", backendName(c.S3Endpoint == "", "embedded S3 (gofakes3) in "+filepath.Join(c.DataDir, "s3"), "S3 at "+c.S3Endpoint))
+	return nil
+}
+
+// openDatabase opens the configured MongoDB, or the embedded default's SQLite file
+// under the data directory (refusing a data directory an earlier release wrote with
+// FerretDB until it is migrated), and sets m.st.
+func (m *Main) openDatabase(ctx context.Context) error {
+	c := m.Config
+	if c.MongoURI != "" {
+		db, err := mongo.Open(ctx, c.MongoURI, c.MongoDatabase)
+		if err != nil {
+			return fmt.Errorf("open database: %w", err)
+		}
+		if err := db.EnsureIndexes(ctx); err != nil {
+			_ = db.Close(ctx)
+			return fmt.Errorf("ensure indexes: %w", err)
+		}
+		m.st = mongoStores(db)
+		return nil
+	}
+	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
+		return fmt.Errorf("QF_DATA_DIR: %w", err)
+	}
+	if err := refuseFerretDBDir(c.DataDir); err != nil {
+		return err
+	}
+	db, err := sqlite.Open(ctx, filepath.Join(c.DataDir, sqlite.FileName), m.Log)
+	if err != nil {
+		return fmt.Errorf("open database: %w", err)
+	}
+	m.st = sqliteStores(db)
 	return nil
 }
 
@@ -292,10 +316,10 @@ func (m *Main) Open(ctx context.Context) error {
 	// The configured custodians, plus those registered through the API; reloaded
 	// whenever a recipient is registered or revoked.
 	sealer := &custody.LiveSealer{}
-	recipients := mongo.NewRecipientStore(m.db)
+	recipients := m.st.recipients
 	m.keys = &custody.Keys{Store: recipients, Configured: custodians, Demo: demo, Sealer: sealer, NewID: intake.NewID,
 		User: func(ctx context.Context, id string) (*accounts.User, error) {
-			return mongo.NewUserStore(m.db).UserByID(ctx, id)
+			return m.st.users.UserByID(ctx, id)
 		}}
 	if err := m.keys.Reload(ctx); err != nil {
 		return err
@@ -313,9 +337,9 @@ func (m *Main) Open(ctx context.Context) error {
 		u, _ := m.engine.Units.Get(id)
 		return u.Division
 	}}
-	caseStore := mongo.NewCaseStore(m.db)
-	m.reseals = &custody.Reseals{Store: recipients, Keys: m.keys, NewID: intake.NewID, Case: caseStore.CaseByID,
-		OpenCases: caseStore.OpenCasesWithIdentity, UnitDivision: func(id string) string {
+	cases := m.st.cases
+	m.reseals = &custody.Reseals{Store: recipients, Keys: m.keys, NewID: intake.NewID, Case: cases.CaseByID,
+		OpenCases: cases.OpenCasesWithIdentity, UnitDivision: func(id string) string {
 			u, _ := m.engine.Units.Get(id)
 			return u.Division
 		}}
@@ -331,7 +355,7 @@ func (m *Main) Open(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	m.calendar = calendarAdmin{cal: cal, store: mongo.NewCalendarStore(m.db)}
+	m.calendar = calendarAdmin{cal: cal, store: m.st.calendar}
 	if err := loadCalendarYears(ctx, m.calendar.store, cal); err != nil {
 		return err
 	}
@@ -345,19 +369,18 @@ func (m *Main) Open(ctx context.Context) error {
 	orphans := prometheus.NewCounter(prometheus.CounterOpts{Name: "qingfeng_orphan_objects_deleted_total",
 		Help: "Evidence objects deleted because no case or ledger photo referred to them (uploads cut off by a crash)."})
 	reg.MustRegister(orphans)
-	m.sweeper = &retention.Sweeper{Objects: m.blobs, Referenced: m.db.ReferencedObjects, Lease: mongo.NewLeaseStore(m.db).AcquireLease,
+	m.sweeper = &retention.Sweeper{Objects: m.blobs, Referenced: m.st.referenced, Lease: m.st.leases.AcquireLease,
 		Grace: m.Config.OrphanGrace, Deleted: orphans, Log: m.Log}
-	cases := mongo.NewCaseStore(m.db)
 	m.Intake = &intake.Service{Cases: cases, Blobs: m.blobs, Sealer: sealer, Router: m.engine,
 		Calendar: cal, Receipts: qfcrypto.Receipts{Pepper: pepper}, Ref: routing.Reference{}, Config: cfg, Log: m.Log,
 		DeadlineDays: m.engine.Units.DeadlineDays}
-	m.escalator = &triage.Escalator{Store: cases, Leases: mongo.NewLeaseStore(m.db), Log: m.Log, Parent: func(unit string) string {
+	m.escalator = &triage.Escalator{Store: cases, Leases: m.st.leases, Log: m.Log, Parent: func(unit string) string {
 		if u, ok := m.engine.Units.Get(unit); ok && u.Parent != "" {
 			return u.Parent
 		}
 		return unit
 	}}
-	m.Accounts = &accounts.Service{Users: mongo.NewUserStore(m.db), Tokens: signer, Passwords: qfcrypto.Passwords{},
+	m.Accounts = &accounts.Service{Users: m.st.users, Tokens: signer, Passwords: qfcrypto.Passwords{},
 		RefreshHash: pepper.HashRefreshToken, RefreshNext: pepper.NextRefreshToken, SecretHash: pepper.KeyedHash,
 		Secrets: qfcrypto.TOTPSecrets{Pepper: pepper}, Require2FA: m.Config.Require2FA,
 		AccessTTL: m.Config.AccessTokenTTL, RefreshTTL: m.Config.RefreshTokenTTL, Log: m.Log, NewID: intake.NewID}
@@ -371,14 +394,14 @@ func (m *Main) Open(ctx context.Context) error {
 	}
 	m.backoff = &accounts.Backoff{Key: []byte(pepper.KeyedHash("qingfeng/device-cookie/v1"))}
 	tri := &triage.Service{Cases: cases, Calendar: cal, Log: m.Log, DeadlineDays: m.engine.Units.DeadlineDays}
-	m.Audit = &audit.Log{Store: mongo.NewAuditStore(m.db)}
+	m.Audit = &audit.Log{Store: m.st.audit}
 	m.ledger = m.donationLedger()
 	m.Intake.Audit = m.Audit
 	m.server = handlers.New(handlers.Deps{
 		Intake: m.Intake, Accounts: m.Accounts, Tokens: signer,
 		PoW: m.pow, Backoff: m.backoff,
 		Ready: func(ctx context.Context) error {
-			if err := m.db.Ping(ctx); err != nil {
+			if err := m.st.ping(ctx); err != nil {
 				return fmt.Errorf("database: %w", err)
 			}
 			if err := m.blobs.Probe(ctx); err != nil {
@@ -429,7 +452,7 @@ func (m *Main) bootstrap(ctx context.Context) error {
 	if m.Config.MongoURI != "" {
 		return nil
 	}
-	n, err := mongo.NewUserStore(m.db).CountUsers(ctx)
+	n, err := m.st.users.CountUsers(ctx)
 	if err != nil || n > 0 {
 		return err
 	}
@@ -475,7 +498,7 @@ func (m *Main) startJobs() {
 	// The embedded database has no TTL indexes, and expired receipts (sealed)
 	// should not linger.
 	m.jobs.Go("purge expired records", time.Hour, func(ctx context.Context) error {
-		n, err := m.db.PurgeExpired(ctx)
+		n, err := m.st.purgeExpired(ctx)
 		if n > 0 {
 			m.Log.Info("purged expired records", "count", n)
 		}
@@ -487,7 +510,7 @@ func (m *Main) startJobs() {
 	// other instance takes over at its next tick.
 	m.jobs.Go("donation alerts", 10*time.Minute, discardCount(m.ledger.RunAlerts))
 	if m.Config.RetentionPeriod > 0 {
-		purger := &retention.Purger{Cases: mongo.NewCaseStore(m.db), Leases: mongo.NewLeaseStore(m.db), Blobs: m.blobs, Audit: m.Audit,
+		purger := &retention.Purger{Cases: m.st.cases, Leases: m.st.leases, Blobs: m.blobs, Audit: m.Audit,
 			Period: m.Config.RetentionPeriod, Log: m.Log}
 		m.jobs.Go("retention", time.Hour, func(ctx context.Context) error {
 			if _, err := purger.RunOnce(ctx); !errors.Is(err, retention.ErrLeaseHeld) {
@@ -503,7 +526,7 @@ func (m *Main) startJobs() {
 		return nil
 	})
 	if len(m.Config.Webhooks) > 0 {
-		relay := &outbox.Dispatcher{Store: mongo.NewOutboxStore(m.db), Leases: mongo.NewLeaseStore(m.db), Webhooks: m.Config.Webhooks, Log: m.Log}
+		relay := &outbox.Dispatcher{Store: m.st.outbox, Leases: m.st.leases, Webhooks: m.Config.Webhooks, Log: m.Log}
 		m.jobs.Go("outbox relay", 10*time.Second, discardCount(relay.RunOnce))
 	}
 }
@@ -533,10 +556,8 @@ func (m *Main) Close() error {
 		}
 		cancel()
 	}
-	if m.db != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		errs = append(errs, m.db.Close(ctx))
-		cancel()
+	if m.st != nil {
+		errs = append(errs, m.st.close())
 	}
 	if m.emb != nil {
 		errs = append(errs, m.emb.Close())

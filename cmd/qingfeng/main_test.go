@@ -90,6 +90,11 @@ func TestMain(m *testing.M) {
 			return 1
 		}
 		defer srv.Close()
+		defer func() {
+			for _, f := range testCleanups {
+				f()
+			}
+		}()
 		baseURL = "http://" + srv.Addr()
 		if os.Getenv("QF_TEST_S3_ENDPOINT") != "" {
 			fmt.Println("api tests: evidence in the real S3 at", os.Getenv("QF_TEST_S3_ENDPOINT"))

@@ -15,7 +15,6 @@ import (
 	"github.com/qingfeng-zj/qingfeng"
 	"github.com/qingfeng-zj/qingfeng/audit"
 	"github.com/qingfeng-zj/qingfeng/retention"
-	"github.com/qingfeng-zj/qingfeng/storage/mongo"
 )
 
 const retentionUsage = `usage: qingfeng retention purge [--dry-run]
@@ -81,7 +80,7 @@ func retentionCommand(cfg Config, log *slog.Logger, args []string, stdout, stder
 		fmt.Fprintln(stderr, "qingfeng retention:", err)
 		return 1
 	}
-	p := &retention.Purger{Cases: mongo.NewCaseStore(m.db), Leases: mongo.NewLeaseStore(m.db), Blobs: m.blobs, Audit: &audit.Log{Store: mongo.NewAuditStore(m.db)},
+	p := &retention.Purger{Cases: m.st.cases, Leases: m.st.leases, Blobs: m.blobs, Audit: &audit.Log{Store: m.st.audit},
 		Period: period, Log: log}
 
 	if *dryRun {

@@ -12,14 +12,14 @@ import (
 	"time"
 
 	"github.com/qingfeng-zj/qingfeng/intake"
-	"github.com/qingfeng-zj/qingfeng/storage/mongo"
+	"github.com/qingfeng-zj/qingfeng/retention"
+	"github.com/qingfeng-zj/qingfeng/storage/sqlite"
 )
 
 func TestRetentionCommand(t *testing.T) {
 	ctx := context.Background()
-	dbName := fmt.Sprintf("qf_retention_%d", time.Now().UnixNano())
-	env := map[string]string{"MONGODB_URI": srv.emb.MongoDBURI(), "MONGODB_DATABASE": dbName, "QF_CUSTODIAN_RECIPIENTS": "*=age1pq1unused"}
-	dir := t.TempDir()
+	db, dir := importDB(t)
+	env := map[string]string{}
 	// The period is set both ways: in the environment the command reads until
 	// config.go has QF_RETENTION, and in the configuration once it has.
 	var cfg Config
@@ -57,11 +57,6 @@ func TestRetentionCommand(t *testing.T) {
 	}
 	setPeriod("5y")
 
-	db, err := mongo.Open(ctx, srv.emb.MongoDBURI(), dbName)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close(ctx)
 	closedAt := time.Now().AddDate(-6, 0, 0).UTC().Truncate(time.Millisecond)
 	for i, at := range []time.Time{closedAt, time.Now().AddDate(-1, 0, 0)} {
 		c := &intake.Case{ID: fmt.Sprintf("ret-%d", i), Number: fmt.Sprintf("QF-330782-2020-%06d", i+1), Source: "app", Category: "other",
@@ -72,7 +67,7 @@ func TestRetentionCommand(t *testing.T) {
 			Transitions: []intake.Transition{{Action: "close", From: intake.StatusFeedbackGiven, To: intake.StatusClosed, By: "u", At: at, Reason: "结案"}},
 			Evidence:    []intake.Evidence{{ID: "e", ObjectKey: "cases/ret/e", ContentType: "image/jpeg", Size: 1, SHA256Stored: "h"}},
 			ReceivedAt:  at.AddDate(-1, 0, 0), Version: 1}
-		if err := mongo.NewCaseStore(db).CreateCase(ctx, c); err != nil {
+		if err := sqlite.NewCaseStore(db).CreateCase(ctx, c); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -82,16 +77,16 @@ func TestRetentionCommand(t *testing.T) {
 		!strings.Contains(out, "1 cases closed before") {
 		t.Fatalf("dry run: %d %s", code, out)
 	}
-	if c, _ := mongo.NewCaseStore(db).CaseByID(ctx, "ret-0"); c.Identity == nil {
+	if c, _ := sqlite.NewCaseStore(db).CaseByID(ctx, "ret-0"); c.Identity == nil {
 		t.Fatal("the dry run purged")
 	}
 	if code, out := run("purge"); code != 0 || !strings.Contains(out, "1 cases purged") {
 		t.Fatalf("purge: %d %s", code, out)
 	}
-	if c, _ := mongo.NewCaseStore(db).CaseByID(ctx, "ret-0"); c.Identity != nil || c.Description != mongo.PurgedDescription {
+	if c, _ := sqlite.NewCaseStore(db).CaseByID(ctx, "ret-0"); c.Identity != nil || c.Description != retention.PurgedDescription {
 		t.Errorf("not purged: %+v", c)
 	}
-	if c, _ := mongo.NewCaseStore(db).CaseByID(ctx, "ret-1"); c.Identity == nil {
+	if c, _ := sqlite.NewCaseStore(db).CaseByID(ctx, "ret-1"); c.Identity == nil {
 		t.Error("a recently closed case was purged")
 	}
 	if code, out := run("purge"); code != 0 || !strings.Contains(out, "0 cases purged") {

@@ -9,14 +9,13 @@ import (
 
 	"github.com/qingfeng-zj/qingfeng/intake"
 	"github.com/qingfeng-zj/qingfeng/routing"
-	"github.com/qingfeng-zj/qingfeng/storage/mongo"
 )
 
 // openRouting loads the unit registry (the defaults, generated from the divisions,
 // on first start), the organizations and the routing rules (the default set on first
 // start), and builds the engine that routes every case.
 func (m *Main) openRouting(ctx context.Context, reg prometheus.Registerer) error {
-	us := mongo.NewUnitStore(m.db)
+	us := m.st.units
 	if n, err := us.SeedUnits(ctx, routing.DefaultUnits()); err != nil {
 		return fmt.Errorf("seed units: %w", err)
 	} else if n > 0 {
@@ -34,7 +33,7 @@ func (m *Main) openRouting(ctx context.Context, reg prometheus.Registerer) error
 	if err := m.loadOrgs(ctx, orgs); err != nil {
 		return err
 	}
-	rules := mongo.NewRuleStore(m.db)
+	rules := m.st.rules
 	if seeded, err := rules.Seed(ctx, routing.DefaultRules()); err != nil {
 		return fmt.Errorf("seed routing rules: %w", err)
 	} else if seeded {
@@ -49,13 +48,13 @@ func (m *Main) openRouting(ctx context.Context, reg prometheus.Registerer) error
 	reg.MustRegister(fallbacks)
 	m.engine = routing.NewEngine(units, orgs, set)
 	m.engine.Alert = fallbackAlert{log: m.Log, count: fallbacks}
-	m.routing = &routing.Admin{Store: rules, Units: us, Engine: m.engine, OrgImports: mongo.NewOrgStore(m.db), UnitImports: us}
+	m.routing = &routing.Admin{Store: rules, Units: us, Engine: m.engine, OrgImports: m.st.orgs, UnitImports: us}
 	m.Log.Info("routing ready", "units", len(list), "organizations", orgs.Len(), "rule_version", set.Version)
 	return nil
 }
 
 func (m *Main) loadOrgs(ctx context.Context, orgs *routing.Orgs) error {
-	return mongo.NewOrgStore(m.db).EachOrganization(ctx, func(o routing.Organization) error {
+	return m.st.orgs.EachOrganization(ctx, func(o routing.Organization) error {
 		orgs.Put(o)
 		return nil
 	})

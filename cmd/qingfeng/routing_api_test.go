@@ -8,7 +8,7 @@ import (
 	"github.com/qingfeng-zj/qingfeng/accounts"
 	"github.com/qingfeng-zj/qingfeng/intake"
 	"github.com/qingfeng-zj/qingfeng/routing"
-	"github.com/qingfeng-zj/qingfeng/storage/mongo"
+	"github.com/qingfeng-zj/qingfeng/storage/sqlite"
 )
 
 type routingView struct {
@@ -274,7 +274,7 @@ func TestReroute(t *testing.T) {
 // picked up by Refresh, which the server runs every 15 seconds.
 func TestRoutingRefresh(t *testing.T) {
 	before := srv.engine.Version()
-	store := mongo.NewRuleStore(srv.db)
+	store := sqlite.NewRuleStore(srv.st.sqlite)
 	id := fmt.Sprintf("other-process-%d", time.Now().UnixNano())
 	if _, err := store.Add(t.Context(), routing.Rule{ID: id, Name: "另一实例新增的规则", Categories: []intake.Category{"other"}, DivisionPrefix: "330226",
 		Primary: routing.Target{Relation: routing.RelKindForDivision, Kind: routing.KindDiscipline}, Priority: 1}); err != nil {

@@ -16,7 +16,6 @@ import (
 
 	"github.com/qingfeng-zj/qingfeng/accounts"
 	"github.com/qingfeng-zj/qingfeng/retention"
-	"github.com/qingfeng-zj/qingfeng/storage/mongo"
 )
 
 type workflowResult struct {
@@ -463,7 +462,7 @@ func TestCalendarAdmin(t *testing.T) {
 
 func TestCalendarCommand(t *testing.T) {
 	db := fmt.Sprintf("qf_calendar_%d", time.Now().UnixNano())
-	cfg := testConfig(t, t.TempDir(), map[string]string{"MONGODB_URI": srv.emb.MongoDBURI(), "MONGODB_DATABASE": db, "QF_CUSTODIAN_RECIPIENTS": "*=age1pq1unused"})
+	cfg := testConfig(t, t.TempDir(), map[string]string{"MONGODB_URI": testMongoURI(t), "MONGODB_DATABASE": db, "QF_CUSTODIAN_RECIPIENTS": "*=age1pq1unused"})
 	run := func(args ...string) (int, string) {
 		var out, errb bytes.Buffer
 		code := calendarCommand(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), args, &out, &errb)
@@ -682,7 +681,7 @@ func TestPurgedCase(t *testing.T) {
 	} {
 		step(t, staff, f.CaseNumber, s, 200)
 	}
-	p := &retention.Purger{Cases: mongo.NewCaseStore(srv.db), Leases: mongo.NewLeaseStore(srv.db), Blobs: srv.blobs, Audit: srv.Audit, Period: 24 * time.Hour,
+	p := &retention.Purger{Cases: srv.st.cases, Leases: srv.st.leases, Blobs: srv.blobs, Audit: srv.Audit, Period: 24 * time.Hour,
 		Now: func() time.Time { return time.Now().Add(48 * time.Hour) }, Holder: "test-purger"}
 	if _, err := p.RunOnce(t.Context()); err != nil {
 		t.Fatal(err)

@@ -11,7 +11,7 @@ import (
 
 	"github.com/qingfeng-zj/qingfeng/accounts"
 	"github.com/qingfeng-zj/qingfeng/audit"
-	"github.com/qingfeng-zj/qingfeng/storage/mongo"
+	"github.com/qingfeng-zj/qingfeng/storage/sqlite"
 )
 
 type unitAPIView struct {
@@ -55,7 +55,7 @@ func TestUnitAliasesAPI(t *testing.T) {
 		t.Fatalf("before the alias: %s", got)
 	}
 	ctx := context.Background()
-	last, _, err := mongo.NewAuditStore(srv.db).Last(ctx)
+	last, _, err := sqlite.NewAuditStore(srv.st.sqlite).Last(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +111,7 @@ func TestUnitAliasesAPI(t *testing.T) {
 		}
 	}
 	// Stored: what the next start loads.
-	stored, err := mongo.NewUnitStore(srv.db).Units(ctx)
+	stored, err := sqlite.NewUnitStore(srv.st.sqlite).Units(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -122,7 +122,7 @@ func TestUnitAliasesAPI(t *testing.T) {
 	}
 	// Audited.
 	found := false
-	if err := mongo.NewAuditStore(srv.db).Each(ctx, last.Seq+1, func(e audit.Entry) error {
+	if err := sqlite.NewAuditStore(srv.st.sqlite).Each(ctx, last.Seq+1, func(e audit.Entry) error {
 		found = found || e.Action == "routing.unit.alias.add" && e.Detail["unit"] == unit && e.Detail["alias"] == former
 		return nil
 	}); err != nil {

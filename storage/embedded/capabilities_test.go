@@ -22,7 +22,7 @@ func e(k string, v any) bson.E { return bson.E{Key: k, Value: v} }
 // an answer this test fails, and the designs (and the report in storage/mongo) should
 // be revisited.
 func TestFerretDBCapabilities(t *testing.T) {
-	s := start(t, t.TempDir())
+	s := startT(t, t.TempDir())
 	defer s.Close()
 	ctx := context.Background()
 	client := connect(t, s)
@@ -270,7 +270,7 @@ func group(ctx context.Context, c *mongodrv.Collection, g bson.D) ([]bson.M, err
 // the document, applies the update in Go and writes it back. Whether a given run loses
 // any is timing-dependent, so this logs rather than asserts.
 func TestFerretDBUpdatesAreNotAtomic(t *testing.T) {
-	s := start(t, t.TempDir())
+	s := startT(t, t.TempDir())
 	defer s.Close()
 	ctx := context.Background()
 	client := connect(t, s)

@@ -1,17 +1,22 @@
-// Package embedded runs the zero-config default backends in-process: a
-// MongoDB-compatible server (FerretDB on SQLite) and an S3 server (gofakes3 on the
-// local file system), both storing under one data directory and both listening on
-// loopback only.
+// Package embedded runs in-process servers under one data directory, listening on
+// loopback only: an S3 server (gofakes3 on the local file system), which the
+// zero-config default keeps its evidence objects in (StartS3), and a MongoDB-compatible
+// server (FerretDB v1.24 on SQLite, Start), which the default used to keep its
+// database in. FerretDB now serves two purposes only: storage/mongo's tests, which need
+// a MongoDB-wire server and there is none on these machines, and reading a data
+// directory an earlier release wrote, to migrate it (qingfeng migrate). The zero-config
+// database itself is storage/sqlite's file (FerretDB decodes every document in Go for
+// any filter but an _id equality, issue 12).
 //
-// The point is that a single binary with no configuration works, while the rest of the
-// service still talks to its storage through the same MongoDB driver and S3 client code
-// that production uses against real MongoDB and MinIO. This package therefore only
-// starts and stops servers; it must not grow a storage API of its own.
+// The point of the S3 server is that a single binary with no configuration works while
+// the evidence still goes through the same S3 client code that production uses against
+// MinIO. This package therefore only starts and stops servers; it must not grow a
+// storage API of its own.
 //
 // What is laid out under the data directory:
 //
 //	<dir>/lock        held (flock) while servers run: one server per directory
-//	<dir>/ferretdb/   SQLite files, one per database
+//	<dir>/ferretdb/   FerretDB's SQLite files, one per database (Start only)
 //	<dir>/s3/         buckets/<bucket>/<key> and metadata/
 //
 // Neither server authenticates: anything that can reach 127.0.0.1 on the machine can
@@ -95,6 +100,16 @@ type Servers struct {
 //
 // If Start returns an error, nothing it started is left running.
 func Start(ctx context.Context, dir string, logger *slog.Logger) (*Servers, error) {
+	return start(ctx, dir, logger, true)
+}
+
+// StartS3 starts only the S3 server storing under dir/s3, holding dir's lock as Start
+// does: the embedded default keeps its database in storage/sqlite's file beside it.
+func StartS3(ctx context.Context, dir string, logger *slog.Logger) (*Servers, error) {
+	return start(ctx, dir, logger, false)
+}
+
+func start(ctx context.Context, dir string, logger *slog.Logger, withFerretDB bool) (*Servers, error) {
 	if logger == nil {
 		logger = slog.Default()
 	}
@@ -114,7 +129,11 @@ func Start(ctx context.Context, dir string, logger *slog.Logger) (*Servers, erro
 	}
 	ferretDir := filepath.Join(dir, "ferretdb")
 	s3Dir := filepath.Join(dir, "s3")
-	for _, d := range []string{dir, ferretDir, s3Dir} {
+	dirs := []string{dir, s3Dir}
+	if withFerretDB {
+		dirs = append(dirs, ferretDir)
+	}
+	for _, d := range dirs {
 		if err := os.MkdirAll(d, 0o700); err != nil {
 			return nil, fmt.Errorf("embedded: create %s: %w", d, err)
 		}
@@ -126,9 +145,11 @@ func Start(ctx context.Context, dir string, logger *slog.Logger) (*Servers, erro
 	}
 	s := &Servers{unlockDir: unlock}
 	ferretLogger := slog.New(ferretLogHandler{logger.Handler()}).With("component", "ferretdb")
-	if err := s.startFerretDB(ctx, ferretDir, ferretLogger); err != nil {
-		_ = s.Close() // Close stops whatever a half-built Servers started
-		return nil, err
+	if withFerretDB {
+		if err := s.startFerretDB(ctx, ferretDir, ferretLogger); err != nil {
+			_ = s.Close() // Close stops whatever a half-built Servers started
+			return nil, err
+		}
 	}
 	if err := s.startS3(s3Dir, logger.With("component", "s3")); err != nil {
 		_ = s.Close()

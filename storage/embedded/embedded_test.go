@@ -22,7 +22,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 )
 
-func start(t *testing.T, dir string) *Servers {
+func startT(t *testing.T, dir string) *Servers {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -61,7 +61,7 @@ func TestPersistence(t *testing.T) {
 	dir := t.TempDir()
 	evidence := []byte("\x89PNG fake evidence")
 
-	s := start(t, dir)
+	s := startT(t, dir)
 	mc := connect(t, s)
 	coll := mc.Database("qingfeng").Collection("cases")
 	if _, err := coll.InsertOne(ctx, bson.D{{Key: "_id", Value: "c1"}, {Key: "number", Value: "QF-330782-2026-000001"}}); err != nil {
@@ -82,7 +82,7 @@ func TestPersistence(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	s = start(t, dir)
+	s = startT(t, dir)
 	defer s.Close()
 	mc = connect(t, s)
 	defer mc.Disconnect(ctx)
@@ -121,7 +121,7 @@ func TestPersistence(t *testing.T) {
 // TestCloseReleasesPorts checks that after Close nothing listens on either port, and
 // that Close can be called twice.
 func TestCloseReleasesPorts(t *testing.T) {
-	s := start(t, t.TempDir())
+	s := startT(t, t.TempDir())
 	mongoAddr := strings.TrimSuffix(strings.TrimPrefix(strings.SplitN(s.MongoDBURI(), "?", 2)[0], "mongodb://"), "/")
 	addrs := map[string]string{"mongodb": mongoAddr, "s3": s.S3Endpoint()}
 	for name, addr := range addrs {
@@ -232,7 +232,7 @@ func TestStartConcurrently(t *testing.T) {
 // TestS3Guard checks that the S3 server refuses what a browser or a DNS-rebinding page
 // would send, and requests not signed with the embedded key.
 func TestS3Guard(t *testing.T) {
-	s := start(t, t.TempDir())
+	s := startT(t, t.TempDir())
 	defer s.Close()
 	if err := s3Client(t, s).MakeBucket(context.Background(), "evidence", minio.MakeBucketOptions{}); err != nil {
 		t.Fatal(err)
@@ -327,7 +327,7 @@ func (b *syncBuffer) String() string {
 // first runs, and allowed after it closed.
 func TestDirInUse(t *testing.T) {
 	dir := t.TempDir()
-	s := start(t, dir)
+	s := startT(t, dir)
 	if s2, err := Start(context.Background(), dir, nil); err == nil {
 		s2.Close()
 		t.Fatal("second Start on the same directory succeeded")
@@ -337,5 +337,25 @@ func TestDirInUse(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
-	start(t, dir).Close()
+	startT(t, dir).Close()
+}
+
+// TestStartS3: the zero-config default's object store alone: it holds the directory's
+// lock (a second server on the directory is refused) and starts no FerretDB.
+func TestStartS3(t *testing.T) {
+	dir := t.TempDir()
+	s, err := StartS3(context.Background(), dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if s.S3Endpoint() == "" || s.MongoDBURI() != "" {
+		t.Errorf("S3 %q, MongoDB %q", s.S3Endpoint(), s.MongoDBURI())
+	}
+	if _, err := os.Stat(filepath.Join(dir, "ferretdb")); !os.IsNotExist(err) {
+		t.Errorf("a FerretDB directory was created: %v", err)
+	}
+	if _, err := StartS3(context.Background(), dir, nil); !errors.Is(err, ErrDirInUse) {
+		t.Errorf("a second server on the directory: %v", err)
+	}
 }

@@ -54,6 +54,41 @@ func (r *auditRow) entry() (audit.Entry, error) {
 	return e, nil
 }
 
+var _ audit.Chainer = (*AuditStore)(nil)
+
+// AppendChained implements audit.Chainer: the last entry's Seq and Hash are read and
+// the next entry inserted in one transaction of the writer, so concurrent appends
+// line up in the writer's order and share its commits.
+func (s *AuditStore) AppendChained(ctx context.Context, next func(last audit.Entry, ok bool) audit.Entry) (audit.Entry, error) {
+	var e audit.Entry
+	err := s.db.Tx(ctx, func(tx *sql.Tx) error {
+		var last audit.Entry
+		err := tx.QueryRowContext(ctx, "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").Scan(&last.Seq, &last.Hash)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return err
+		}
+		e = next(last, err == nil)
+		if !e.At.Equal(e.At.Truncate(time.Millisecond)) {
+			return fmt.Errorf("time %s is finer than a millisecond", e.At.Format(time.RFC3339Nano))
+		}
+		var detail any
+		if len(e.Detail) > 0 {
+			b, err := json.Marshal(e.Detail)
+			if err != nil {
+				return err
+			}
+			detail = string(b)
+		}
+		_, err = tx.ExecContext(ctx, "INSERT INTO audit ("+auditColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+			e.Seq, e.At.UnixMilli(), e.Actor, e.Role, e.Action, e.Case, detail, e.Prev, e.Hash)
+		return err
+	})
+	if err != nil {
+		return audit.Entry{}, storeError("append audit entry", err, nil, nil)
+	}
+	return e, nil
+}
+
 // Append implements audit.Store.
 func (s *AuditStore) Append(ctx context.Context, e audit.Entry) error {
 	if !e.At.Equal(e.At.Truncate(time.Millisecond)) {
