@@ -158,39 +158,6 @@ func start(ctx context.Context, dir string, logger *slog.Logger, withFerretDB bo
 	return s, nil
 }
 
-// StartS3 starts only the S3 server storing under dir/s3, holding dir's lock as Start
-// does: the object store beside a database that is not FerretDB (storage/sqlite's
-// file in the same directory). It creates no ferretdb/ directory.
-func StartS3(ctx context.Context, dir string, logger *slog.Logger) (*Servers, error) {
-	if logger == nil {
-		logger = slog.Default()
-	}
-	logger = slog.New(minLevelHandler{logger.Handler(), slog.LevelWarn})
-	if dir == "" {
-		return nil, errors.New("embedded: empty data directory")
-	}
-	dir, err := filepath.Abs(dir)
-	if err != nil {
-		return nil, fmt.Errorf("embedded: data directory: %w", err)
-	}
-	s3Dir := filepath.Join(dir, "s3")
-	for _, d := range []string{dir, s3Dir} {
-		if err := os.MkdirAll(d, 0o700); err != nil {
-			return nil, fmt.Errorf("embedded: create %s: %w", d, err)
-		}
-	}
-	unlock, err := lockDir(dir)
-	if err != nil {
-		return nil, err
-	}
-	s := &Servers{unlockDir: unlock}
-	if err := s.startS3(s3Dir, logger.With("component", "s3")); err != nil {
-		_ = s.Close()
-		return nil, err
-	}
-	return s, nil
-}
-
 // ObjectFS is the objects of bucket under data directory dir as files, read without
 // the S3 server and without dir's lock: how `qingfeng backup` reads the objects of a
 // running server. The S3 server writes an object in place, so a file being uploaded
