@@ -64,7 +64,7 @@ func runMigrate(cfg Config, log *slog.Logger, args []string, stdout, stderr io.W
 	}
 	from := fs.String("from", "", "the source: a data directory or a mongodb:// URI")
 	to := fs.String("to", "", "the target: a mongodb:// URI or a data directory")
-	incomplete := fs.Bool("allow-incomplete", false, "copy even when the source holds kinds this version cannot copy yet")
+	incomplete := fs.Bool("allow-incomplete", false, "copy even when the source holds webhook deliveries still pending (they stay behind)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
