@@ -446,6 +446,22 @@ func (l *Ledger) PublicStatement(ctx context.Context, code, month string) (Publi
 	return ps, Corrections(ps, later), nil
 }
 
+// PublishedMonths lists the months (YYYY-MM) of code's published statements, in no
+// particular order.
+func (l *Ledger) PublishedMonths(ctx context.Context, code string) ([]string, error) {
+	m, err := l.Store.PublishedMonths(ctx, code)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, 0, len(m))
+	for month, ok := range m {
+		if ok {
+			out = append(out, month)
+		}
+	}
+	return out, nil
+}
+
 // Published is code's published statement of month, if there is one.
 func (l *Ledger) Published(ctx context.Context, code, month string) (PublishedStatement, bool, error) {
 	return l.Store.Published(ctx, code, month)

@@ -69,6 +69,12 @@ func (s *Server) handleError(c fiber.Ctx, err error) error {
 		qe *qingfeng.Error
 		fe *fiber.Error
 	)
+	if errors.As(err, &fe) && fe.Code == fiber.StatusNotFound && s.pages != nil && isPagePath(c.Path()) {
+		// A mistyped page address (a QR code cut short, /reprot) gets the pages' own
+		// Chinese 404 page with their headers, not the API's JSON.
+		setPageHeaders(c, true)
+		return s.pageError(c, qingfeng.Errorf(qingfeng.ENOTFOUND, "您要找的页面不存在，请检查地址是否输入正确。", "no such page"))
+	}
 	switch {
 	case errors.As(err, &qe):
 	case errors.As(err, &fe):

@@ -1,6 +1,8 @@
 package handlers
 
 import (
+	"context"
+
 	"github.com/gofiber/fiber/v3"
 
 	"github.com/qingfeng-zj/qingfeng"
@@ -85,13 +87,36 @@ func messageViews(ms []*intake.Message) []messageView {
 
 // followUpCase is GET /v1/followup/case.
 func (s *Server) followUpCase(c fiber.Ctx) error {
-	cs, err := s.d.Intake.Cases.CaseByID(c.Context(), principalOf(c).reporter)
-	if err != nil {
-		return caseGone(err)
-	}
-	all, err := s.d.Intake.Cases.Messages(c.Context(), cs.ID)
+	rc, err := s.reporterCase(c.Context(), principalOf(c).reporter)
 	if err != nil {
 		return err
+	}
+	cs, status := rc.c, rc.progress.Status
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	return c.JSON(reporterCaseView{
+		CaseNumber: cs.Number, Status: string(status), StatusLabel: statusLabel(status), Category: categoryOf(cs.Category),
+		Unit: unitRef{Name: cs.Decision.UnitName}, RealName: cs.RealName, ReceivedAt: wireTime(cs.ReceivedAt),
+		AcceptanceDue: cs.AcceptanceDue, Evidence: evidenceViews(cs.Evidence), Messages: messageViews(rc.messages),
+	})
+}
+
+// reporterCase is a reporter's case as they may see it, for the API and the page.
+type reporterCase struct {
+	c *intake.Case
+	// progress is the case whose status and outcome the reporter sees: c, or for a
+	// duplicate the earlier case it shares them with.
+	progress *intake.Case
+	messages []*intake.Message // without the unit's internal notes
+}
+
+func (s *Server) reporterCase(ctx context.Context, caseID string) (reporterCase, error) {
+	cs, err := s.d.Intake.Cases.CaseByID(ctx, caseID)
+	if err != nil {
+		return reporterCase{}, caseGone(err)
+	}
+	all, err := s.d.Intake.Cases.Messages(ctx, cs.ID)
+	if err != nil {
+		return reporterCase{}, err
 	}
 	// The unit's internal notes never reach the reporter.
 	msgs := make([]*intake.Message, 0, len(all))
@@ -102,20 +127,15 @@ func (s *Server) followUpCase(c fiber.Ctx) error {
 	}
 	// A duplicate shares the earlier case's progress and outcome; the reporter learns
 	// its status, never its number (another reporter's case).
-	status := cs.Status
+	progress := cs
 	if cs.DuplicateOf != "" {
-		if orig, err := s.d.Intake.Cases.CaseByNumber(c.Context(), cs.DuplicateOf); err == nil {
-			status = orig.Status
+		if orig, err := s.d.Intake.Cases.CaseByNumber(ctx, cs.DuplicateOf); err == nil {
+			progress = orig
 		} else if !isNotFound(err) {
-			return err
+			return reporterCase{}, err
 		}
 	}
-	c.Set(fiber.HeaderCacheControl, "no-store")
-	return c.JSON(reporterCaseView{
-		CaseNumber: cs.Number, Status: string(status), StatusLabel: statusLabel(status), Category: categoryOf(cs.Category),
-		Unit: unitRef{Name: cs.Decision.UnitName}, RealName: cs.RealName, ReceivedAt: wireTime(cs.ReceivedAt),
-		AcceptanceDue: cs.AcceptanceDue, Evidence: evidenceViews(cs.Evidence), Messages: messageViews(msgs),
-	})
+	return reporterCase{c: cs, progress: progress, messages: msgs}, nil
 }
 
 func caseGone(err error) error {

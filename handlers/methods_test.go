@@ -21,6 +21,10 @@ func TestMethodNotAllowed(t *testing.T) {
 	served := map[string][]string{} // concrete path → methods
 	for _, r := range s.App.GetRoutes(true) {
 		p := strings.TrimRight(routeParam.ReplaceAllString(r.Path, "QF-330782-2026-000001"), "/")
+		p = strings.Replace(p, "*", "site.css", 1) // the static files
+		if p == "" {
+			p = "/" // the landing page
+		}
 		if !slices.Contains(served[p], r.Method) {
 			served[p] = append(served[p], r.Method)
 		}
@@ -42,7 +46,11 @@ func TestMethodNotAllowed(t *testing.T) {
 			if slices.Contains(have, m) {
 				continue
 			}
-			for _, variant := range []string{path, strings.ToUpper(path), path + "/"} {
+			variants := []string{path, strings.ToUpper(path), path + "/"}
+			if path == "/" {
+				variants = variants[:1]
+			}
+			for _, variant := range variants {
 				for _, token := range []string{"", "Bearer not.a.jwt"} {
 					req := httptest.NewRequest(m, variant, strings.NewReader(`{}`))
 					req.Header.Set("Content-Type", "application/json")

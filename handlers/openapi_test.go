@@ -49,8 +49,21 @@ func TestOpenAPIRoutes(t *testing.T) {
 
 	var served []string
 	hasGet := map[string]bool{}
+	pageGets := map[string]bool{}
 	for _, r := range s.App.GetRoutes(true) {
 		op := r.Method + " " + openAPIPath(r.Path, strict)
+		// The web pages are not API operations; they are named as pages (IsPageRoute),
+		// and only they may be: a page route under /v1, or a path the API serves too,
+		// fails here.
+		if IsPageRoute(r.Name) || (r.Method == fiber.MethodHead && pageGets[r.Path]) {
+			if strings.HasPrefix(r.Path, "/v1") || r.Path == "/healthz" || r.Path == "/readyz" || r.Path == "/metrics" {
+				t.Errorf("page route %s %s is in the API's namespace", r.Method, r.Path)
+			}
+			if r.Method == fiber.MethodGet {
+				pageGets[r.Path] = true
+			}
+			continue
+		}
 		if r.Method == fiber.MethodGet {
 			hasGet[openAPIPath(r.Path, strict)] = true
 		}

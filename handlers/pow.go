@@ -53,7 +53,12 @@ func (e *powRequired) Unwrap() error { return e.err }
 // requirePoW admits a request of purpose p if it carries a valid solution or none is
 // needed now. It reads one header and nothing about the client.
 func (s *Server) requirePoW(c fiber.Ctx, p pow.Purpose) error {
-	err := s.d.PoW.Verify(p, c.Get(HeaderPoW))
+	return s.requirePoWSolution(p, c.Get(HeaderPoW))
+}
+
+// requirePoWSolution is requirePoW for a solution carried elsewhere (a web form's field).
+func (s *Server) requirePoWSolution(p pow.Purpose, solution string) error {
+	err := s.d.PoW.Verify(p, solution)
 	if err == nil {
 		return nil
 	}

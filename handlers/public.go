@@ -1,6 +1,7 @@
 package handlers
 
 import (
+	"context"
 	"encoding/csv"
 	"strconv"
 	"strings"
@@ -30,13 +31,18 @@ func (s *Server) publicOrgPage(c fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	return c.JSON(fiber.Map{"credit_code": org.CreditCode, "name": org.Name, "type": org.Type, "status": string(org.Status),
+		"status_label": routing.OrgStatusLabel(org.Status), "grade": org.Grade, "registration_authority": s.orgAuthority(org)})
+}
+
+// orgAuthority names an organization's registration authority (登记管理机关).
+func (s *Server) orgAuthority(org routing.Organization) string {
 	authority := org.RegistrationAuthority
 	if authority == "" {
 		authority = routing.UnitID(org.RegDivision, routing.KindCivilAffairs)
 	}
 	name, _ := s.d.UnitName(authority)
-	return c.JSON(fiber.Map{"credit_code": org.CreditCode, "name": org.Name, "type": org.Type, "status": string(org.Status),
-		"status_label": routing.OrgStatusLabel(org.Status), "grade": org.Grade, "registration_authority": name})
+	return name
 }
 
 // publishedStatementView is a published statement as the public sees it: the figures
@@ -84,27 +90,45 @@ func (s *Server) publicReceiptCheck(c fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	receipt := strings.TrimSpace(c.Query("receipt"))
 	amount, aerr := strconv.ParseInt(c.Query("amount_fen"), 10, 64)
-	if receipt == "" || len(receipt) > 64 {
-		return fieldInvalid("receipt", "required", "请填写捐赠票据号", "the receipt number is required")
-	}
 	if aerr != nil || amount <= 0 {
-		return fieldInvalid("amount_fen", "invalid_value", "金额应为正整数（分）", "a positive amount in fen")
+		amount = 0
 	}
-	recs, err := s.d.Ledger.List(c.Context(), org.CreditCode, "")
+	date, ok, err := s.donorCheck(c.Context(), org, c.Query("receipt"), amount, "amount_fen")
 	if err != nil {
 		return err
-	}
-	date, ok := donations.FindReceipt(recs, receipt, amount)
-	if !ok {
-		s.d.PoW.Record(pow.DonorCheck)
 	}
 	out := fiber.Map{"recorded": ok}
 	if ok {
 		out["date"] = date
 	}
 	return c.JSON(out)
+}
+
+// donorCheck is the donor's check for the API and the organization page: is an income
+// with this receipt number and amount recorded? amountField names the amount's field
+// in an error. A check that finds nothing raises the proof-of-work difficulty.
+func (s *Server) donorCheck(ctx context.Context, org routing.Organization, receipt string, amountFen int64, amountField string) (string, bool, error) {
+	receipt = strings.TrimSpace(receipt)
+	if receipt == "" || len(receipt) > 64 {
+		return "", false, fieldInvalid("receipt", "required", "请填写捐赠票据号", "the receipt number is required")
+	}
+	if amountFen <= 0 {
+		msg := "金额应为正整数（分）"
+		if amountField != "amount_fen" {
+			msg = "请填写捐赠金额，例如 200 或 200.50"
+		}
+		return "", false, fieldInvalid(amountField, "invalid_value", msg, "a positive amount")
+	}
+	recs, err := s.d.Ledger.List(ctx, org.CreditCode, "")
+	if err != nil {
+		return "", false, err
+	}
+	date, ok := donations.FindReceipt(recs, receipt, amountFen)
+	if !ok {
+		s.d.PoW.Record(pow.DonorCheck)
+	}
+	return date, ok, nil
 }
 
 // publicQR is GET /v1/public/orgs/{code}/qr.png: a QR code that opens the
@@ -114,7 +138,9 @@ func (s *Server) publicQR(c fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	png, err := qrcode.Encode(c.BaseURL()+"/v1/public/orgs/"+org.CreditCode, qrcode.Medium, 256)
+	// The code opens the organization's page under the configured public URL: never
+	// the request's Host header, which anyone can set.
+	png, err := qrcode.Encode(s.publicURL("/orgs/"+org.CreditCode), qrcode.Medium, 256)
 	if err != nil {
 		return err
 	}

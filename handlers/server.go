@@ -3,6 +3,10 @@
 // same way (identity → params → load → decode → validate → apply → respond) and hand
 // domain work to the intake and accounts services with a context.Context.
 //
+// It also serves the public web pages (pages*.go; package web renders them) through the
+// same services, decoders and error vocabulary as the API: the pages only do HTTP —
+// forms, CSRF tokens, the follow-up cookie, the security headers.
+//
 // Reporter routes never see, log or store a client address, user agent or device id:
 // the access log records no client attributes on any route.
 package handlers
@@ -31,6 +35,7 @@ import (
 	"github.com/qingfeng-zj/qingfeng/routing"
 	"github.com/qingfeng-zj/qingfeng/stats"
 	"github.com/qingfeng-zj/qingfeng/triage"
+	"github.com/qingfeng-zj/qingfeng/web"
 )
 
 // Deps is what the API needs; cmd/qingfeng wires it.
@@ -80,6 +85,11 @@ type Deps struct {
 	// MaxImportBody bounds a registry import upload (spooled to the system's temporary
 	// directory).
 	MaxImportBody int64
+	// PublicURL is the service's public base URL (QF_PUBLIC_URL): QR codes and page
+	// links use it, never the request's Host header.
+	PublicURL string
+	// FormKey signs the web forms' CSRF tokens. Nil (tests): a random one.
+	FormKey []byte
 }
 
 // Server is the Fiber application with its routes.
@@ -90,6 +100,7 @@ type Server struct {
 	// routes is what methodGuard matches against, listed at the first request.
 	routeOnce sync.Once
 	routes    []routePattern
+	pages     *web.Pages
 }
 
 // New builds the application and registers every route.
@@ -233,6 +244,8 @@ func New(d Deps) *Server {
 	v1.Get("/stats/cases.csv", s.staffAuth(accounts.RoleAdmin, accounts.RoleStaff), s.casesCSV)
 	cases.Post("/:case/messages", s.staffMessage)
 	cases.Get("/:case/evidence/:evidence", s.downloadEvidence)
+
+	s.registerPages()
 	return s
 }
 

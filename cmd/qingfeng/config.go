@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -17,6 +18,7 @@ import (
 // two in step). Secrets also have a *_FILE variant naming a file to read instead.
 type Config struct {
 	Addr            string
+	PublicURL       string // the public base URL: QR codes and page links, never the Host header
 	DataDir         string
 	MongoURI        string
 	MongoDatabase   string
@@ -101,6 +103,14 @@ func boolean(dst func(*Config) *bool) func(*Config, string) error {
 // settings is the configuration table: name, default, documentation, parser.
 var settings = []setting{
 	{env: "QF_ADDR", def: ":8080", doc: "Address the HTTP API listens on.", set: str(func(c *Config) *string { return &c.Addr })},
+	{env: "QF_PUBLIC_URL", def: "http://localhost:8080", doc: "Public base URL of the service (https://… in production), without a trailing path: organization QR codes and the web pages' links use it, never the request's Host header.", set: func(c *Config, v string) error {
+		u, err := url.Parse(v)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.Fragment != "" || u.User != nil {
+			return fmt.Errorf("want an absolute http(s) URL without a path, like https://qingfeng.example.gov.cn, got %q", v)
+		}
+		c.PublicURL = strings.TrimRight(v, "/")
+		return nil
+	}},
 	{env: "QF_DATA_DIR", def: "./data", doc: "Directory for the embedded database and object store, and for generated keys.", set: str(func(c *Config) *string { return &c.DataDir })},
 	{env: "MONGODB_URI", secret: true, doc: "MongoDB connection string (replica set in production). Empty: start the embedded FerretDB (SQLite) under QF_DATA_DIR.", set: str(func(c *Config) *string { return &c.MongoURI })},
 	{env: "MONGODB_DATABASE", def: "qingfeng", doc: "Database name.", set: str(func(c *Config) *string { return &c.MongoDatabase })},

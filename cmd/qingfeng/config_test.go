@@ -38,11 +38,28 @@ func TestConfigErrorsNameTheVariable(t *testing.T) {
 		{map[string]string{"QF_MAX_FILE_BYTES": "300MiB"}, "QF_MAX_FILE_BYTES"},
 		{map[string]string{"QF_RECEIPT_PEPPER": "x", "QF_RECEIPT_PEPPER_FILE": secretFile}, "QF_RECEIPT_PEPPER"},
 		{map[string]string{"QF_RECEIPT_PEPPER_FILE": "/nonexistent/pepper"}, "QF_RECEIPT_PEPPER_FILE"},
+		{map[string]string{"QF_PUBLIC_URL": "qingfeng.example.gov.cn"}, "QF_PUBLIC_URL"},
+		{map[string]string{"QF_PUBLIC_URL": "ftp://qingfeng.example.gov.cn"}, "QF_PUBLIC_URL"},
+		{map[string]string{"QF_PUBLIC_URL": "https://qingfeng.example.gov.cn/h5"}, "QF_PUBLIC_URL"},
+		{map[string]string{"QF_PUBLIC_URL": "https://user:pw@qingfeng.example.gov.cn"}, "QF_PUBLIC_URL"},
+		{map[string]string{"QF_PUBLIC_URL": "https://qingfeng.example.gov.cn?x=1"}, "QF_PUBLIC_URL"},
 	}
 	for _, tt := range tests {
 		_, err := ConfigFromEnv(func(k string) string { return tt.env[k] })
 		if err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%v: error %v, want one naming %s", tt.env, err, tt.want)
+		}
+	}
+}
+
+// TestConfigPublicURL: the public URL is kept without a trailing slash.
+func TestConfigPublicURL(t *testing.T) {
+	for in, want := range map[string]string{"": "http://localhost:8080", "https://qingfeng.example.gov.cn/": "https://qingfeng.example.gov.cn",
+		"http://127.0.0.1:8080": "http://127.0.0.1:8080"} {
+		env := map[string]string{"QF_PUBLIC_URL": in, "QF_DATA_DIR": t.TempDir()}
+		c, err := ConfigFromEnv(func(k string) string { return env[k] })
+		if err != nil || c.PublicURL != want {
+			t.Errorf("QF_PUBLIC_URL=%q: %q, %v; want %q", in, c.PublicURL, err, want)
 		}
 	}
 }

@@ -434,6 +434,7 @@ func (m *Main) Open(ctx context.Context) error {
 		Orgs:          m.engine.Orgs.Get,
 		ValidDivision: func(code string) bool { _, ok := routing.LookupDivision(code); return ok },
 		Log:           m.Log, Registry: reg, FollowUpTTL: m.Config.FollowUpTTL, MaxUploadBody: m.Config.MaxUploadBytes, MaxImportBody: m.Config.MaxImportBytes,
+		PublicURL: m.Config.PublicURL, FormKey: []byte(pepper.KeyedHash("qingfeng/web-form/v1")),
 	})
 	// Every start reconciles every open case with its current recipients: custodians
 	// configured differently since the last start, or a re-seal interrupted between
