@@ -6,6 +6,9 @@
 //	qingfeng calendar   add a year's holiday calendar (holiday-cn JSON) to the database
 //	qingfeng import     import social organizations (CSV, JSON) or supervisory units (JSON)
 //	qingfeng audit      verify the audit log's hash chain (qingfeng audit verify)
+//	qingfeng migrate    copy everything between a data directory and MongoDB, verified
+//	qingfeng backup     write one archive of the embedded default (while it runs)
+//	qingfeng restore    restore such an archive into a new data directory
 package main
 
 import (
@@ -66,8 +69,17 @@ func main() {
 	if len(os.Args) > 1 && os.Args[1] == "audit" {
 		os.Exit(runAudit(cfg, log, os.Args[2:], os.Stdout, os.Stderr))
 	}
+	if len(os.Args) > 1 && os.Args[1] == "migrate" {
+		os.Exit(runMigrate(cfg, log, os.Args[2:], os.Stdout, os.Stderr))
+	}
+	if len(os.Args) > 1 && os.Args[1] == "backup" {
+		os.Exit(runBackup(cfg, log, os.Args[2:], os.Stdout, os.Stderr))
+	}
+	if len(os.Args) > 1 && os.Args[1] == "restore" {
+		os.Exit(runRestore(cfg, log, os.Args[2:], os.Stdout, os.Stderr))
+	}
 	if len(os.Args) > 1 {
-		fmt.Fprintf(os.Stderr, "qingfeng: unknown command %q (commands: useradd, import, audit, calendar, retention)\n", os.Args[1])
+		fmt.Fprintf(os.Stderr, "qingfeng: unknown command %q (commands: useradd, import, audit, calendar, retention, migrate, backup, restore)\n", os.Args[1])
 		os.Exit(2)
 	}
 

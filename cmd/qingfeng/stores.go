@@ -132,8 +132,7 @@ func refuseFerretDBDir(dir string) error {
 	if _, err := os.Stat(filepath.Join(dir, sqlite.FileName)); err == nil {
 		return nil
 	}
-	files, _ := filepath.Glob(filepath.Join(dir, "ferretdb", "*.sqlite"))
-	if len(files) == 0 {
+	if !isOldDataDir(dir) {
 		return nil
 	}
 	return fmt.Errorf("%s holds data an earlier release wrote with FerretDB (%s) and no %s: migrate it first, with the server stopped:\n\n  qingfeng migrate --from %s --to %s\n",

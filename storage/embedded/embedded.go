@@ -29,6 +29,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
@@ -155,6 +156,15 @@ func start(ctx context.Context, dir string, logger *slog.Logger, withFerretDB bo
 		return nil, err
 	}
 	return s, nil
+}
+
+// ObjectFS is the objects of bucket under data directory dir as files, read without
+// the S3 server and without dir's lock: how `qingfeng backup` reads the objects of a
+// running server. The S3 server writes an object in place, so a file being uploaded
+// can be read half-written; only objects a stored record refers to (written before
+// the record) are whole.
+func ObjectFS(dir, bucket string) fs.FS {
+	return os.DirFS(filepath.Join(dir, "s3", "buckets", bucket))
 }
 
 // SQLitePragmas are the SQLite settings of the embedded database.

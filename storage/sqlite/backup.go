@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"net/url"
@@ -23,7 +24,32 @@ type backuper interface {
 // WAL mode that never blocks the writer, and it cannot be restarted forever by
 // concurrent writes as an incremental backup can. dest must not exist; it is created
 // readable by the owner only, since it holds everything the database does.
-func (db *DB) Backup(ctx context.Context, dest string) (err error) {
+func (db *DB) Backup(ctx context.Context, dest string) error {
+	return backupFrom(ctx, db.r, dest)
+}
+
+// BackupFile is Backup of the database file at path, opened for this one copy:
+// read-only, applying no migration and starting no checkpoint. It is how `qingfeng
+// backup` copies the file of a running server, which may be another release than the
+// command: opening the file with Open would migrate the server's schema under it.
+func BackupFile(ctx context.Context, path, dest string) error {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return fmt.Errorf("backup %s: %w", path, err)
+	}
+	if _, err := os.Stat(abs); err != nil {
+		return fmt.Errorf("backup %s: %w", path, err)
+	}
+	r, err := sql.Open("sqlite", dsn(abs, true, options{busy: busyTimeout, synchronous: "FULL"}))
+	if err != nil {
+		return fmt.Errorf("backup %s: %w", path, err)
+	}
+	defer r.Close()
+	r.SetMaxOpenConns(1)
+	return backupFrom(ctx, r, dest)
+}
+
+func backupFrom(ctx context.Context, r *sql.DB, dest string) (err error) {
 	abs, err := filepath.Abs(dest)
 	if err != nil {
 		return fmt.Errorf("backup to %s: %w", dest, err)
@@ -44,7 +70,7 @@ func (db *DB) Backup(ctx context.Context, dest string) (err error) {
 			_ = os.Remove(abs + "-shm")
 		}
 	}()
-	conn, err := db.r.Conn(ctx)
+	conn, err := r.Conn(ctx)
 	if err != nil {
 		return fmt.Errorf("backup to %s: %w", dest, err)
 	}

@@ -95,14 +95,17 @@ func (s *OrgStore) UpsertOrganizations(ctx context.Context, orgs []routing.Organ
 	return upsert(ctx, s.db, "upsert organizations", "organizations", "credit_code",
 		"INSERT OR REPLACE INTO organizations ("+orgColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
 		orgs, func(o routing.Organization) string { return o.CreditCode },
-		func(o routing.Organization) ([]any, error) {
-			at := o.UpdatedAt
-			if at.IsZero() {
-				at = now
-			}
-			return []any{o.CreditCode, o.Name, o.Type, o.RegDivision, string(o.Status), o.RegistrationAuthority, o.SupervisoryUnit,
-				o.Industry, o.Grade, o.Division, at.UnixMilli()}, nil
-		})
+		func(o routing.Organization) ([]any, error) { return orgArgs(o, now), nil })
+}
+
+// orgArgs are the values of orgColumns for o; a zero UpdatedAt is now.
+func orgArgs(o routing.Organization, now time.Time) []any {
+	at := o.UpdatedAt
+	if at.IsZero() {
+		at = now
+	}
+	return []any{o.CreditCode, o.Name, o.Type, o.RegDivision, string(o.Status), o.RegistrationAuthority, o.SupervisoryUnit,
+		o.Industry, o.Grade, o.Division, at.UnixMilli()}
 }
 
 // Organization returns the organization with credit code code (normalized); ENOTFOUND

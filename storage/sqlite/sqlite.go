@@ -21,12 +21,12 @@
 // statements, corrections, alerts); statistics and the de-identified export
 // (CaseStore as stats.Source, counted in one pass over a covering index), retention
 // (CaseStore as retention.Store and retention.Reclaimer: see ReclaimFreedSpace for
-// what overwrites purged data), DB.ReferencedObjects for the orphan sweeper, and
-// DB.Backup, the online copy of the file.
-// Still missing: filing in one
-// transaction (case, number, idempotency record, audit entry: see Durability below);
-// the wiring in cmd/qingfeng; `qingfeng migrate`, the backup archive (with the
-// objects) and restore; migrating a FerretDB data directory.
+// what overwrites purged data), DB.ReferencedObjects for the orphan sweeper,
+// DB.Backup and BackupFile, the online copy of the file, which `qingfeng backup`
+// archives with the objects, and Records, every kind as `qingfeng migrate`
+// (storage/migrate) reads and writes it.
+// Still missing: filing in one transaction (case, number, idempotency record, audit
+// entry: see Durability below); the wiring in cmd/qingfeng.
 //
 // Adding a store: a new migrations/NNNN_name.sql (never edit a released one), row
 // types and queries here, its scenarios in storage/storetest run from both packages'
