@@ -66,7 +66,7 @@ func testListFilterCombinations(t *testing.T, s CaseStore) {
 	pick := func(vals ...string) string { return vals[rng.IntN(len(vals))] }
 	for round := range 120 {
 		f := intake.CaseFilter{UnitID: pick(units[0], units[0], units[1], ""), Assignee: pick("", "", "staff-a", "nobody"),
-			Status: intake.Status(pick("", "", string(intake.StatusRegistered), string(intake.StatusAccepted), string(intake.StatusConcluded))),
+			Status:   intake.Status(pick("", "", string(intake.StatusRegistered), string(intake.StatusAccepted), string(intake.StatusConcluded))),
 			Category: intake.Category(pick("", "", "donation_misuse", "other")), NewActivity: rng.IntN(3) == 0,
 			SortByDue: rng.IntN(2) == 0, DivisionPrefix: pick("", "", "330782", "330782002"), Limit: 1 + rng.IntN(7)}
 		if rng.IntN(3) == 0 {
