@@ -3,30 +3,27 @@
 // domain store interfaces as storage/mongo (issue 12). It replaces FerretDB-on-SQLite,
 // which decodes every stored document in Go for any filter but an _id equality.
 //
-// Status: a foundation, not yet wired. cmd/qingfeng keeps the embedded FerretDB until
-// every store exists here. Implemented so far, each passing the same conformance suite
-// as storage/mongo (audit/audittest, storage/storetest): the audit log (AuditStore),
-// staff accounts and sessions (UserStore), the holiday calendar (CalendarStore), the
-// routing rules (RuleStore), the registry (OrgStore, UnitStore), custody's keys,
-// disclosures and re-seal tasks (RecipientStore as custody.KeyStore, DisclosureStore
-// and ResealStore, with CaseStore.OpenCasesWithIdentity), the leases of periodic
-// jobs (LeaseStore), the
+// It is what cmd/qingfeng runs on when MONGODB_URI is not set. Every domain store is
+// here, each passing the same conformance suite as storage/mongo (audit/audittest,
+// storage/storetest): the audit log (AuditStore), staff accounts and sessions
+// (UserStore), the holiday calendar (CalendarStore), the routing rules (RuleStore),
+// the registry (OrgStore, UnitStore), custody's keys, disclosures and re-seal tasks
+// (RecipientStore as custody.KeyStore, DisclosureStore and ResealStore, with
+// CaseStore.OpenCasesWithIdentity), the leases of periodic jobs (LeaseStore), the
 // case-number counters (CounterStore), the idempotency records of filing
-// (IdempotencyStore), the cases (CaseStore: intake.CaseStore with messages,
-// evidence and reporter activity, the workflow's steps, transfers, re-routing, the
-// queue's counts, escalation and its notifications, and the case events written in
-// the transaction of each change), the outbox (OutboxStore: those events relayed to
-// deliveries) and the donation
-// ledger (LedgerStore as donations.Store: entries, heads, verifications, photos,
-// statements, corrections, alerts); statistics and the de-identified export
-// (CaseStore as stats.Source, counted in one pass over a covering index), retention
-// (CaseStore as retention.Store and retention.Reclaimer: see ReclaimFreedSpace for
-// what overwrites purged data), DB.ReferencedObjects for the orphan sweeper,
-// DB.Backup and BackupFile, the online copy of the file, which `qingfeng backup`
-// archives with the objects, and Records, every kind as `qingfeng migrate`
-// (storage/migrate) reads and writes it.
-// Still missing: filing in one transaction (case, number, idempotency record, audit
-// entry: see Durability below); the wiring in cmd/qingfeng.
+// (IdempotencyStore), the cases (CaseStore: intake.CaseStore with messages, evidence
+// and reporter activity, the workflow's steps, transfers, re-routing, the queue's
+// counts, escalation and its notifications, and the case events written in the
+// transaction of each change), the outbox (OutboxStore: those events relayed to
+// deliveries), the donation ledger (LedgerStore as donations.Store: entries, heads,
+// verifications, photos, statements, corrections, alerts), statistics and the
+// de-identified export (CaseStore as stats.Source, counted in one pass over a
+// covering index), retention (CaseStore as retention.Store and retention.Reclaimer:
+// see ReclaimFreedSpace for what overwrites purged data), DB.ReferencedObjects for the
+// orphan sweeper, DB.Backup and BackupFile, the online copy of the file, which
+// `qingfeng backup` archives with the objects, and Records, every kind as `qingfeng
+// migrate` (storage/migrate) reads and writes it. There are no locks in the process:
+// every conditional change is one SQL transaction.
 //
 // Adding a store: a new migrations/NNNN_name.sql (never edit a released one), row
 // types and queries here, its scenarios in storage/storetest run from both packages'
