@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gofiber/fiber/v3"
 
@@ -348,11 +349,11 @@ func (s *Server) consoleLogin(c fiber.Ctx) error {
 	// Six digits (spaces allowed) is an authenticator code; anything longer a
 	// recovery code.
 	if digits := strings.Map(func(r rune) rune {
-		if r == ' ' || r == '-' {
+		if r == ' ' || r == '-' || r == '　' {
 			return -1
 		}
 		return r
-	}, code); len(digits) <= 8 {
+	}, code); utf8.RuneCountInString(digits) <= 8 {
 		cr.TOTP = code
 	} else {
 		cr.RecoveryCode = code
@@ -507,11 +508,10 @@ func (s *Server) consoleTOTPConfirm(c fiber.Ctx) error {
 			return s.render(c, fiber.StatusOK, "console/totp", p)
 		}
 	}
-	if qingfeng.ErrorCode(err) == qingfeng.EUNAUTHORIZED {
-		err = fieldInvalid("code", "invalid_code", "验证码错误或已过期，请重新输入应用中当前显示的6位数字", "wrong or expired code")
-	}
 	consoleFormErrors(&p.Form, err)
-	p.Notice = "如果您已在应用中添加了密钥，请输入当前显示的验证码；否则请重新开始设置。"
+	// The secret is not shown again: the confirmation form stays, and starting over
+	// gives a new secret.
+	p.Confirming = true
 	return s.render(c, statusForForm(err), "console/totp", p)
 }
 

@@ -384,7 +384,7 @@ func evidenceItem(number string, ev intake.Evidence) web.EvidenceItem {
 	base := "/console/cases/" + number + "/evidence/" + ev.ID
 	return web.EvidenceItem{ID: ev.ID, Src: base, ViewHref: base + "/view", Kind: kind,
 		Label: map[string]string{"image": "图片", "video": "视频", "pdf": "PDF 文件", "file": "文件"}[kind],
-		Size: sizeText(ev.Size), UploadedBy: map[string]string{"reporter": "举报人", "staff": "工作人员", "liaison": "联络员"}[by],
+		Size:  sizeText(ev.Size), UploadedBy: map[string]string{"reporter": "举报人", "staff": "工作人员", "liaison": "联络员"}[by],
 		UploadedAt: pageTime(ev.UploadedAt)}
 }
 

@@ -52,6 +52,8 @@ type ConsoleTOTPPage struct {
 	Secret, URI   string
 	RecoveryCodes []string
 	Enabled       bool
+	// Confirming: a confirmation failed; the form is shown again without the secret.
+	Confirming bool
 }
 
 // ConsoleHomePage is /console: what the role can do here, and what is not built yet.
@@ -76,9 +78,9 @@ type QueuePage struct {
 	NewHref     string
 	// The filters as chosen.
 	Status, Category, Division, Assignee, DueBefore, Sort, Query string
-	Statuses, Categories, Assignees, Sorts                     []Option
-	Rows                                                       []QueueRow
-	NextHref                                                   string
+	Statuses, Categories, Assignees, Sorts                       []Option
+	Rows                                                         []QueueRow
+	NextHref                                                     string
 	// Notice explains a search the queue cannot do, or a bad filter.
 	Notice string
 }
@@ -87,11 +89,11 @@ type QueuePage struct {
 type QueueRow struct {
 	Number, Href, Status, Category, Division, Received, Assignee string
 	// Due is the nearest deadline in words with the working days left.
-	Due                     string
-	Overdue, DueSoon, New   bool
-	OverdueSteps            []string
-	RealName                bool
-	Evidence                int
+	Due                   string
+	Overdue, DueSoon, New bool
+	OverdueSteps          []string
+	RealName              bool
+	Evidence              int
 }
 
 // KV is a labelled value.
