@@ -163,7 +163,7 @@ func (s *Server) consoleQueue(c fiber.Ctx) error {
 		}
 		row := web.QueueRow{Number: cs.Number, Href: "/console/cases/" + cs.Number, Status: statusLabel(cs.Status),
 			Category: categoryOf(cs.Category).Label, Division: divisionName(cs.Location.Division), Received: pageTime(cs.ReceivedAt),
-			Assignee: s.accountName(c, cs.Assignee), New: cs.NewActivity, RealName: cs.RealName, Evidence: len(cs.Evidence)}
+			Assignee: s.accountName(c, cs.Assignee), New: cs.NewActivity, Unhandled: cs.Status == intake.StatusRegistered && len(cs.Transitions) == 0 && cs.Transfer == nil, RealName: cs.RealName, Evidence: len(cs.Evidence)}
 		for _, step := range cs.Escalated {
 			row.OverdueSteps = append(row.OverdueSteps, stepLabels[step])
 		}

@@ -91,9 +91,12 @@ type QueueRow struct {
 	// Due is the nearest deadline in words with the working days left.
 	Due                   string
 	Overdue, DueSoon, New bool
-	OverdueSteps          []string
-	RealName              bool
-	Evidence              int
+	// Unhandled: registered and no step taken yet (新案件); New is reporter activity
+	// (a message, evidence) the unit has not read.
+	Unhandled    bool
+	OverdueSteps []string
+	RealName     bool
+	Evidence     int
 }
 
 // KV is a labelled value.

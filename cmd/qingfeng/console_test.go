@@ -22,8 +22,8 @@ import (
 const consolePassword = "correct horse battery staple"
 
 // consoleAccount creates an account; with totp it enrols a second factor through
-// the API, as its owner would, and returns the secret.
-func consoleAccount(t *testing.T, role accounts.Role, unit, division string, totp bool) (*accounts.User, []byte) {
+// the API, as its owner would, and returns the secret and recovery codes.
+func consoleAccount(t *testing.T, role accounts.Role, unit, division string, totp bool) (*accounts.User, []byte, []string) {
 	t.Helper()
 	name := fmt.Sprintf("c%d", time.Now().UnixNano())
 	u, err := srv.Accounts.CreateUser(context.Background(), accounts.NewUser{Username: name, DisplayName: "测试" + string(role), Password: consolePassword,
@@ -32,7 +32,7 @@ func consoleAccount(t *testing.T, role accounts.Role, unit, division string, tot
 		t.Fatal(err)
 	}
 	if !totp {
-		return u, nil
+		return u, nil, nil
 	}
 	r := postJSON(t, "/v1/auth/login", "", map[string]string{"username": name, "password": consolePassword})
 	wantStatus(t, r, 200)
@@ -40,9 +40,9 @@ func consoleAccount(t *testing.T, role accounts.Role, unit, division string, tot
 		AccessToken string `json:"access_token"`
 	}
 	r.json(t, &tok)
-	secret, _ := enrolTOTP(t, tok.AccessToken)
+	secret, codes := enrolTOTP(t, tok.AccessToken)
 	// The API session is left open: a console login opens its own.
-	return u, secret
+	return u, secret, codes
 }
 
 // nextTOTP is a code the server has not seen yet: enrolment used the current step.
@@ -84,7 +84,7 @@ func noRedirect(c *http.Client) *http.Client {
 }
 
 func TestConsoleSignIn(t *testing.T) {
-	u, secret := consoleAccount(t, accounts.RoleStaff, "330782-mz", "", true)
+	u, secret, _ := consoleAccount(t, accounts.RoleStaff, "330782-mz", "", true)
 	c := webClient(t)
 	raw := noRedirect(c)
 
@@ -212,7 +212,7 @@ func cookieOf(c *http.Client, name string) string {
 
 // TestConsoleDisabledAccount: disabling an account ends its console session at once.
 func TestConsoleDisabledAccount(t *testing.T) {
-	u, _ := consoleAccount(t, accounts.RoleStaff, "330782-mz", "", false)
+	u, _, _ := consoleAccount(t, accounts.RoleStaff, "330782-mz", "", false)
 	c := consoleSignIn(t, u, "")
 	if _, err := srv.Accounts.SetDisabled(context.Background(), u.ID, true); err != nil {
 		t.Fatal(err)
@@ -290,10 +290,10 @@ func TestConsoleRestrictions(t *testing.T) {
 // typed by hand (and in variants of the number), and a forbidden page for another
 // role's pages; the case's own unit sees it.
 func TestConsoleCaseScope(t *testing.T) {
-	own, _ := consoleAccount(t, accounts.RoleStaff, "330782-mz", "", false)
-	other, _ := consoleAccount(t, accounts.RoleStaff, "330326-mz", "", false)
-	sameCounty, _ := consoleAccount(t, accounts.RoleStaff, "330782-scjg", "", false)
-	liaison, _ := consoleAccount(t, accounts.RoleLiaison, "", "330782", false)
+	own, _, _ := consoleAccount(t, accounts.RoleStaff, "330782-mz", "", false)
+	other, _, _ := consoleAccount(t, accounts.RoleStaff, "330326-mz", "", false)
+	sameCounty, _, _ := consoleAccount(t, accounts.RoleStaff, "330782-scjg", "", false)
+	liaison, _, _ := consoleAccount(t, accounts.RoleLiaison, "", "330782", false)
 
 	body := anonymousReport()
 	mp, ct := multipartBody(t, [][2]string{{"report", string(jsonBytes(t, body))}}, []filePart{{"file", "photo.jpg", testJPEG(t)}})
