@@ -91,7 +91,7 @@ func TestConsoleBrowserDay(t *testing.T) {
 	b.shot("citizen-receipt")
 
 	// The staff member signs in with the second factor.
-	b.run(chromedp.Navigate(baseURL+"/console"))
+	b.run(chromedp.Navigate(baseURL + "/console"))
 	b.run(chromedp.WaitVisible("#login-form", chromedp.ByQuery))
 	b.axe(axeJS, "/console/login")
 	b.shot("login")
@@ -253,4 +253,3 @@ func TestConsoleBrowserDay(t *testing.T) {
 		b.shot("custody-approved")
 	})
 }
-
