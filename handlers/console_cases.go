@@ -224,6 +224,19 @@ var excludedLabels = map[string]string{"recusal": "回避（被举报单位或�
 var fallbackLabels = map[string]string{"no_rule": "没有适用的分办规则，进入兜底受理队列", "outside_zhejiang": "发生地不在浙江省，进入兜底受理队列",
 	"unresolved": "无法确定承办单位，进入兜底受理队列"}
 
+// routerLabel says in words who decided where a case is.
+func routerLabel(r string) string {
+	switch r {
+	case "transfer":
+		return "转办"
+	case "transfer_return":
+		return "转办退回"
+	case "transfer_common_parent":
+		return "转办退回（原单位已停用，交共同上级）"
+	}
+	return "分办规则（" + r + "）"
+}
+
 // consoleCaseView builds the case page for the case already read.
 func (s *Server) consoleCaseView(c fiber.Ctx, cs *intake.Case, msgs []*intake.Message) (web.CasePage, error) {
 	p := principalOf(c)
@@ -251,7 +264,7 @@ func (s *Server) consoleCaseView(c fiber.Ctx, cs *intake.Case, msgs []*intake.Me
 	}
 
 	d := cs.Decision
-	pg.Routing = web.RoutingView{Unit: d.UnitName, Reason: d.Reason, Router: d.Router, Decided: pageTime(d.DecidedAt)}
+	pg.Routing = web.RoutingView{Unit: d.UnitName, Reason: d.Reason, Router: routerLabel(d.Router), Decided: pageTime(d.DecidedAt)}
 	if d.Fallback {
 		pg.Routing.Fallback = fallbackLabels[d.FallbackReason]
 		if pg.Routing.Fallback == "" {
@@ -263,7 +276,11 @@ func (s *Server) consoleCaseView(c fiber.Ctx, cs *intake.Case, msgs []*intake.Me
 		if cand.Excluded != "" {
 			why = excludedLabels[cand.Excluded] + "：" + cand.Detail
 		}
-		pg.Routing.Candidates = append(pg.Routing.Candidates, web.Candidate{Unit: cand.UnitName, Why: why, Chosen: cand.Chosen})
+		name := cand.UnitName
+		if name == "" {
+			name = "（未能确定）"
+		}
+		pg.Routing.Candidates = append(pg.Routing.Candidates, web.Candidate{Unit: name, Why: why, Chosen: cand.Chosen})
 	}
 	for _, u := range d.Informed {
 		pg.Routing.Informed = append(pg.Routing.Informed, u.Name)
@@ -417,7 +434,11 @@ func (s *Server) timeline(c fiber.Ctx, cs *intake.Case, msgs []*intake.Message) 
 		if to := t.Detail["to"]; to != "" && strings.HasPrefix(t.Action, "transfer") {
 			from, _ := s.d.UnitName(t.Detail["from"])
 			toName, _ := s.d.UnitName(to)
-			what += "（" + from + " → " + toName + "）"
+			if t.Action == "transfer_return" {
+				what += "（" + toName + " 退回 " + from + "）"
+			} else {
+				what += "（" + from + " → " + toName + "）"
+			}
 		}
 		all = append(all, ev{t.At, web.TimelineEntry{Who: s.accountName(c, t.By), What: what, Body: t.Reason, Kind: "step"}})
 	}
