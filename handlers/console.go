@@ -224,6 +224,8 @@ func (s *Server) consolePage(c fiber.Ctx, title, current string) web.ConsolePage
 			menu = append(menu, web.MenuItem{Href: "/console/stats", Label: "统计"})
 		case accounts.RoleCustodian:
 			menu = append(menu, web.MenuItem{Href: "/console/custody", Label: "身份披露审批"})
+		case accounts.RoleLiaison:
+			menu = append(menu, web.MenuItem{Href: "/console/ledger", Label: "捐赠台账"})
 		}
 		for i := range menu {
 			menu[i].Current = menu[i].Href == current
@@ -257,6 +259,12 @@ func (s *Server) registerConsole() {
 	statsRoles := s.consoleAuth(nil, accounts.RoleStaff, accounts.RoleAdmin)
 	s.consoleRoute(fiber.MethodGet, "/console/stats", "console.stats", statsRoles, s.consoleStats)
 	s.consoleRoute(fiber.MethodGet, "/console/stats/cases.csv", "console.stats.csv", statsRoles, s.casesCSV)
+
+	liaison := s.consoleAuth(nil, accounts.RoleLiaison)
+	s.consoleRoute(fiber.MethodGet, "/console/ledger", "console.ledger.lookup", liaison, s.consoleLedgerLookup)
+	s.consoleRoute(fiber.MethodGet, "/console/ledger/:code", "console.ledger", liaison, s.consoleLedger)
+	s.consoleRoute(fiber.MethodPost, "/console/ledger/:code", "console.ledger.act", liaison, s.consoleLedgerAct)
+	s.consoleRoute(fiber.MethodGet, "/console/ledger/:code/export.csv", "console.ledger.csv", liaison, s.ledgerCSV)
 
 	custodian := s.consoleAuth(nil, accounts.RoleCustodian)
 	s.consoleRoute(fiber.MethodGet, "/console/custody", "console.custody", custodian, s.consoleCustody)
@@ -530,8 +538,8 @@ func (s *Server) consoleHome(c fiber.Ctx) error {
 	case accounts.RoleCustodian:
 		p.Links = []web.MenuItem{{Href: "/console/custody", Label: "待审批的身份披露申请与重新加密任务"}}
 	case accounts.RoleLiaison:
-		p.Missing = []string{"捐赠台账（收入、物资、发放、项目支出四方签字、照片、物资核验、余额与库存、月报公开、CSV 导出）的网页尚未建成。",
-			"请暂时通过接口 /v1/orgs/{统一社会信用代码}/ledger/… 办理（见 api-spec/openapi.yaml）。"}
+		p.Links = []web.MenuItem{{Href: "/console/ledger", Label: "捐赠台账：收入、物资、发放、项目支出、核验、月报公开"}}
+		p.Missing = []string{"台账页面暂不能上传照片，也不能冲销记录：请暂时通过接口 /v1/orgs/{统一社会信用代码}/ledger/photos 和 …/entries/{id}/reversal 办理（见 api-spec/openapi.yaml）。"}
 	case accounts.RoleAdmin:
 		p.Links = []web.MenuItem{{Href: "/console/stats", Label: "统计与导出"}}
 		p.Missing = []string{"账号、单位、分办规则、保密员公钥、节假日、名录导入和审计日志的管理网页尚未建成。",

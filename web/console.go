@@ -7,7 +7,7 @@ package web
 
 // consolePageNames are the console's pages: templates/console/<name>.html rendered
 // inside layout.html with templates/console/base.html (the console's masthead).
-var consolePageNames = []string{"login", "password", "totp", "home", "queue", "case", "evidence", "notifications", "stats", "custody"}
+var consolePageNames = []string{"login", "password", "totp", "home", "queue", "case", "evidence", "notifications", "stats", "custody", "ledger"}
 
 // ConsolePage is what every signed-in console page needs.
 type ConsolePage struct {
@@ -210,4 +210,28 @@ type DisclosureItem struct {
 // ResealItem is a re-seal task with the command that does it.
 type ResealItem struct {
 	ID, Case, Division, Target, Reason, CreatedAt, Command string
+}
+
+// LedgerPage is /console/ledger/{credit code}: a liaison's view of one organization's
+// donation ledger (also at phone width). Without Code it is the look-up form.
+type LedgerPage struct {
+	ConsolePage
+	Form
+	Code, Org, Action, CSVHref string
+	Key                        string // idempotency key of the forms: a retried submit records once
+	Today, Month               string
+	Total                      string
+	Funds, Stock               []KV
+	Entries                    []LedgerEntry
+	// Preview is what publishing Month would freeze; Published says it already is.
+	Preview     []KV
+	PreviewNote string
+	Published   bool
+}
+
+// LedgerEntry is one ledger line as a liaison reads it.
+type LedgerEntry struct {
+	ID, Date, Kind, Amount, Donor, Receipt, Project, By string
+	Verified                                            string
+	CanVerify, Reversed                                 bool
 }

@@ -253,3 +253,78 @@ func TestConsoleBrowserDay(t *testing.T) {
 		b.shot("custody-approved")
 	})
 }
+
+// TestConsoleBrowserLiaison: at phone width, a liaison records income typed in yuan
+// and goods; a second liaison verifies the goods (the first cannot); the month's
+// statement is previewed and published. axe on each page.
+func TestConsoleBrowserLiaison(t *testing.T) {
+	const code = "52330782MJ0000077X"
+	webOrg(code, "义乌市某公益服务中心（台账测试）")
+	b := newBrowser(t, true)
+	axeJS := axeSource(t)
+	a, _, _ := consoleAccount(t, accounts.RoleLiaison, "", "330782", false)
+	c, _, _ := consoleAccount(t, accounts.RoleLiaison, "", "330782", false)
+
+	b.consoleSignIn(a, "")
+	b.run(chromedp.Navigate(baseURL+"/console/ledger"), chromedp.WaitVisible("#f-org", chromedp.ByQuery))
+	b.axe(axeJS, "/console/ledger")
+	b.run(chromedp.SendKeys("#f-org", strings.ToLower(code), chromedp.ByQuery), chromedp.Click("#open-ledger", chromedp.ByQuery),
+		chromedp.WaitVisible("#balance", chromedp.ByQuery))
+	b.axe(axeJS, "/console/ledger/{code}")
+	b.shot("ledger")
+	// Dated last month, so that the month can be published (only a month that is over).
+	sh := time.FixedZone("CST", 8*3600)
+	now := time.Now().In(sh)
+	lastMonth := time.Date(now.Year(), now.Month()-1, 15, 0, 0, 0, 0, sh)
+	day := lastMonth.Format(time.DateOnly)
+	b.act("#record-income", chromedp.Click("#form-income summary", chromedp.ByQuery), chromedp.SetValue("#f-in-date", day, chromedp.ByQuery),
+		chromedp.SendKeys("#f-in-amount", "1200.50", chromedp.ByQuery), chromedp.SendKeys("#f-in-receipt", "ZJ2026-000101", chromedp.ByQuery))
+	if got := b.text("#total-funds"); got != "1,200.50 元" {
+		t.Errorf("funds after 1200.50 yuan: %q", got)
+	}
+	// Goods with a missing quantity: the error, nothing recorded, the values kept.
+	b.act("#record-goods", chromedp.Click("#form-goods summary", chromedp.ByQuery), chromedp.SetValue("#f-g-date", day, chromedp.ByQuery),
+		chromedp.SendKeys("#f-g-item", "大米", chromedp.ByQuery), chromedp.SendKeys("#f-g-unit", "袋", chromedp.ByQuery),
+		chromedp.SendKeys("#f-g-val", "500", chromedp.ByQuery), chromedp.SendKeys("#f-g-receipt", "ZJ2026-000102", chromedp.ByQuery))
+	if b.text(".error-summary") == "" {
+		t.Fatal("no error for goods without a quantity")
+	}
+	b.shot("goods-error")
+	b.act("#record-goods", chromedp.SendKeys("#f-g-qty", "20", chromedp.ByQuery), chromedp.SetValue("#f-g-date", day, chromedp.ByQuery))
+	if got := b.text("#stock"); !strings.Contains(got, "大米") || !strings.Contains(got, "20 袋") {
+		t.Errorf("stock: %q", got)
+	}
+	if got := b.text("#entries li:first-child"); !strings.Contains(got, "待另一人核验") {
+		t.Errorf("goods entry: %q", got)
+	}
+	if n := b.count(`#entries button[id^="verify-"]`); n != 0 {
+		t.Errorf("the recorder may verify their own goods (%d buttons)", n)
+	}
+	b.shot("goods-recorded")
+	b.consoleSignOut()
+
+	b.consoleSignIn(c, "")
+	b.run(chromedp.Navigate(baseURL+"/console/ledger/"+code), chromedp.WaitVisible(`#entries button[id^="verify-"]`, chromedp.ByQuery))
+	b.act(`#entries button[id^="verify-"]`)
+	if got := b.text("#entries li:first-child"); !strings.Contains(got, "已由") || !strings.Contains(got, "核验") {
+		t.Errorf("after verifying: %q", got)
+	}
+	b.shot("goods-verified")
+	month := lastMonth.Format("2006-01")
+	b.run(chromedp.Navigate(baseURL+"/console/ledger/"+code+"?month="+month), chromedp.WaitVisible("#publish", chromedp.ByQuery))
+	if got := b.text("#publish-preview"); !strings.Contains(got, "1,200.50 元") || !strings.Contains(got, "大米") {
+		t.Errorf("what publishing freezes: %q", got)
+	}
+	b.axe(axeJS, "/console/ledger/{code} (publish)")
+	b.shot("publish-preview")
+	b.act("#publish")
+	b.run(chromedp.WaitVisible("#published-note", chromedp.ByQuery))
+	b.shot("published")
+}
+
+func (b *browserSession) count(sel string) int {
+	b.t.Helper()
+	var n int
+	b.run(chromedp.Evaluate(`document.querySelectorAll(`+"`"+sel+"`"+`).length`, &n))
+	return n
+}
