@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -357,5 +358,110 @@ func TestConsoleCaseScope(t *testing.T) {
 		if p := getPage(t, lc, path); p.status != 403 {
 			t.Errorf("liaison GET %s: %d", path, p.status)
 		}
+	}
+}
+
+// TestConsoleCaseActions: bad input is a clear error on the page and changes nothing;
+// a form without the session's token is refused; 32 accepts of one case at once make
+// one step; the queue's filters refuse bad values in words.
+func TestConsoleCaseActions(t *testing.T) {
+	own, _, _ := consoleAccount(t, accounts.RoleStaff, "330782-mz", "", false)
+	f := fileReport(t, anonymousReport())
+	c := consoleSignIn(t, own, "")
+	csrf := consoleCSRF(t, c)
+	path := "/console/cases/" + f.CaseNumber
+	bad := []struct {
+		name   string
+		v      url.Values
+		status int
+		want   string
+	}{
+		{"no token", url.Values{"op": {"transition"}, "action": {"accept"}, "reason": {"x"}}, 403, "页面已过期"},
+		{"another session's token", url.Values{"_csrf": {consoleCSRF(t, consoleSignIn(t, own, ""))}, "op": {"transition"}, "action": {"accept"}, "reason": {"x"}}, 403, "页面已过期"},
+		{"no reason", url.Values{"_csrf": {csrf}, "op": {"transition"}, "action": {"accept"}, "reason": {"   "}}, 400, "请填写理由"},
+		{"not allowed now", url.Values{"_csrf": {csrf}, "op": {"transition"}, "action": {"conclude"}, "reason": {"x"}, "result": {"substantiated"}}, 409, "不能执行该操作"},
+		{"unknown action", url.Values{"_csrf": {csrf}, "op": {"transition"}, "action": {"delete"}, "reason": {"x"}}, 400, "未知的操作"},
+		{"unknown op", url.Values{"_csrf": {csrf}, "op": {"drop"}}, 400, "未知的操作"},
+		{"empty message", url.Values{"_csrf": {csrf}, "op": {"message"}, "body": {"\u200b "}}, 400, "必填"},
+		{"assign outside the unit", url.Values{"_csrf": {csrf}, "op": {"assign"}, "assignee": {"nobody-here"}}, 400, "只能指派给本单位"},
+		{"transfer to itself", url.Values{"_csrf": {csrf}, "op": {"transfer"}, "to_unit": {"330782-mz"}, "reason": {"x"}}, 400, "不能转办给本单位"},
+		{"transfer nowhere", url.Values{"_csrf": {csrf}, "op": {"transfer"}, "to_unit": {"999999-zz"}, "reason": {"x"}}, 400, "接收单位不存在"},
+	}
+	for _, tc := range bad {
+		p := postPageForm(t, c, path, tc.v)
+		if p.status != tc.status || !strings.Contains(p.body, tc.want) {
+			t.Errorf("%s: %d, want %d with %q", tc.name, p.status, tc.status, tc.want)
+		}
+	}
+	cs, err := srv.Intake.Cases.CaseByNumber(context.Background(), f.CaseNumber)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cs.Status != "registered" || len(cs.Transitions) != 0 || cs.Assignee != "" || cs.Transfer != nil {
+		t.Fatalf("bad input changed the case: %s, %d steps, assignee %q", cs.Status, len(cs.Transitions), cs.Assignee)
+	}
+	if msgs, _ := srv.Intake.Cases.Messages(context.Background(), cs.ID); len(msgs) != 0 {
+		t.Fatalf("a message was stored: %d", len(msgs))
+	}
+
+	// 32 at once, the same form: one step, the others told the case moved on.
+	const n = 32
+	statuses := make(chan int, n)
+	var start sync.WaitGroup
+	start.Add(1)
+	var done sync.WaitGroup
+	for range n {
+		done.Add(1)
+		go func() {
+			defer done.Done()
+			start.Wait()
+			cl := noRedirect(c)
+			resp, err := cl.PostForm(baseURL+path, url.Values{"_csrf": {csrf}, "op": {"transition"}, "action": {"accept"}, "reason": {"受理"}})
+			if err != nil {
+				statuses <- 0
+				return
+			}
+			resp.Body.Close()
+			statuses <- resp.StatusCode
+		}()
+	}
+	start.Done()
+	done.Wait()
+	close(statuses)
+	got := map[int]int{}
+	for st := range statuses {
+		got[st]++
+	}
+	if got[http.StatusSeeOther] != 1 || got[http.StatusConflict] != n-1 {
+		t.Errorf("32 accepts at once: %v, want one 303 and 31 409", got)
+	}
+	if cs, _ = srv.Intake.Cases.CaseByNumber(context.Background(), f.CaseNumber); len(cs.Transitions) != 1 {
+		t.Errorf("%d steps after 32 accepts", len(cs.Transitions))
+	}
+
+	for _, q := range []string{"status=nope", "category=%E4%B9%B1", "division=999999", "sort=random", "due_before=2026-13-01", "assignee=" + strings.Repeat("x", 80)} {
+		if p := getPage(t, c, "/console/cases?"+q); p.status != 400 || !strings.Contains(p.body, "筛选条件有误") {
+			t.Errorf("queue ?%s: %d", q, p.status)
+		}
+	}
+	// Search by a pasted number: full-width, spaces, a zero-width space, lower case.
+	wide := strings.Map(func(r rune) rune {
+		if r >= '0' && r <= '9' {
+			return r - '0' + '０'
+		}
+		return r
+	}, strings.ToLower(f.CaseNumber))
+	if p := getPage(t, c, "/console/cases?q="+url.QueryEscape(" \u200b"+wide+" ")); p.status != 200 || !strings.HasSuffix(p.url, path) {
+		t.Errorf("search %q landed on %s (%d)", wide, p.url, p.status)
+	}
+	if p := getPage(t, c, "/console/cases?q="+url.QueryEscape("义乌市某行业协会")); !strings.Contains(p.body, "尚未支持") {
+		t.Errorf("an organization name search does not say it is not supported")
+	}
+	// Stats and the CSV of the unit.
+	if p := getPage(t, c, "/console/stats"); p.status != 200 || !strings.Contains(p.body, "<svg") {
+		t.Errorf("stats: %d", p.status)
+	}
+	if p := getPage(t, c, "/console/stats/cases.csv"); p.status != 200 || !strings.HasPrefix(p.header.Get("Content-Type"), "text/csv") || !strings.Contains(p.body, f.CaseNumber) {
+		t.Errorf("CSV: %d %s", p.status, p.header.Get("Content-Type"))
 	}
 }
