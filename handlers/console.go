@@ -221,7 +221,7 @@ func (s *Server) consolePage(c fiber.Ctx, title, current string) web.ConsolePage
 			menu = append(menu, web.MenuItem{Href: "/console/cases", Label: "案件"}, web.MenuItem{Href: "/console/notifications", Label: "提醒"},
 				web.MenuItem{Href: "/console/stats", Label: "统计"})
 		case accounts.RoleAdmin:
-			menu = append(menu, web.MenuItem{Href: "/console/stats", Label: "统计"})
+			menu = append(menu, web.MenuItem{Href: "/console/admin/users", Label: "账号"}, web.MenuItem{Href: "/console/stats", Label: "统计"})
 		case accounts.RoleCustodian:
 			menu = append(menu, web.MenuItem{Href: "/console/custody", Label: "身份披露审批"})
 		case accounts.RoleLiaison:
@@ -265,6 +265,10 @@ func (s *Server) registerConsole() {
 	s.consoleRoute(fiber.MethodGet, "/console/ledger/:code", "console.ledger", liaison, s.consoleLedger)
 	s.consoleRoute(fiber.MethodPost, "/console/ledger/:code", "console.ledger.act", liaison, s.consoleLedgerAct)
 	s.consoleRoute(fiber.MethodGet, "/console/ledger/:code/export.csv", "console.ledger.csv", liaison, s.ledgerCSV)
+
+	admin := s.consoleAuth(nil, accounts.RoleAdmin)
+	s.consoleRoute(fiber.MethodGet, "/console/admin/users", "console.admin.users", admin, s.consoleUsers)
+	s.consoleRoute(fiber.MethodPost, "/console/admin/users", "console.admin.users.act", admin, s.consoleUsersAct)
 
 	custodian := s.consoleAuth(nil, accounts.RoleCustodian)
 	s.consoleRoute(fiber.MethodGet, "/console/custody", "console.custody", custodian, s.consoleCustody)
@@ -541,8 +545,8 @@ func (s *Server) consoleHome(c fiber.Ctx) error {
 		p.Links = []web.MenuItem{{Href: "/console/ledger", Label: "捐赠台账：收入、物资、发放、项目支出、核验、月报公开"}}
 		p.Missing = []string{"台账页面暂不能上传照片，也不能冲销记录：请暂时通过接口 /v1/orgs/{统一社会信用代码}/ledger/photos 和 …/entries/{id}/reversal 办理（见 api-spec/openapi.yaml）。"}
 	case accounts.RoleAdmin:
-		p.Links = []web.MenuItem{{Href: "/console/stats", Label: "统计与导出"}}
-		p.Missing = []string{"账号、单位、分办规则、保密员公钥、节假日、名录导入和审计日志的管理网页尚未建成。",
+		p.Links = []web.MenuItem{{Href: "/console/admin/users", Label: "账号管理"}, {Href: "/console/stats", Label: "统计与导出"}}
+		p.Missing = []string{"单位、分办规则、保密员公钥、节假日、名录导入和审计日志的管理网页尚未建成。",
 			"请暂时通过接口 /v1/admin/…、/v1/routing/… 办理（见 api-spec/openapi.yaml），或使用 qingfeng useradd、qfctl。"}
 	}
 	return s.render(c, fiber.StatusOK, "console/home", p)

@@ -7,7 +7,7 @@ package web
 
 // consolePageNames are the console's pages: templates/console/<name>.html rendered
 // inside layout.html with templates/console/base.html (the console's masthead).
-var consolePageNames = []string{"login", "password", "totp", "home", "queue", "case", "evidence", "notifications", "stats", "custody", "ledger"}
+var consolePageNames = []string{"login", "password", "totp", "home", "queue", "case", "evidence", "notifications", "stats", "custody", "ledger", "users"}
 
 // ConsolePage is what every signed-in console page needs.
 type ConsolePage struct {
@@ -234,4 +234,21 @@ type LedgerEntry struct {
 	ID, Date, Kind, Amount, Donor, Receipt, Project, By string
 	Verified                                            string
 	CanVerify, Reversed                                 bool
+}
+
+// UsersPage is /console/admin/users.
+type UsersPage struct {
+	ConsolePage
+	Form
+	Users    []UserRow
+	After    string
+	NextHref string
+	// OneTimePassword is a reset password, shown once, for OneTimeFor.
+	OneTimePassword, OneTimeFor string
+}
+
+// UserRow is one account in the admin's list.
+type UserRow struct {
+	ID, Username, Name, Role, Scope, LastLogin string
+	Disabled, TOTP, MustChange, Self           bool
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -144,6 +145,34 @@ func BenchmarkConsolePages(b *testing.B) {
 		b.Fatal(err)
 	}
 	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.HasSuffix(resp.Request.URL.Path, "/console") {
+		b.Fatalf("console sign-in: %d at %s", resp.StatusCode, resp.Request.URL)
+	}
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	lr, err := http.Post(base+"/v1/auth/login", "application/json", strings.NewReader(`{"username":"`+name+`","password":"`+consolePassword+`"}`))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := json.NewDecoder(lr.Body).Decode(&tok); err != nil {
+		b.Fatal(err)
+	}
+	lr.Body.Close()
+	api := func(path string) error {
+		req, _ := http.NewRequest("GET", base+path, nil)
+		req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		_, _ = io.Copy(io.Discard, resp.Body)
+		if resp.StatusCode != 200 {
+			return fmt.Errorf("GET %s: %d", path, resp.StatusCode)
+		}
+		return nil
+	}
 
 	paths := []struct {
 		name string
@@ -154,6 +183,8 @@ func BenchmarkConsolePages(b *testing.B) {
 		{"queue, by due date", func(int) string { return "/console/cases?sort=due" }},
 		{"queue, new activity", func(int) string { return "/console/cases?new_activity=true" }},
 		{"case page", func(i int) string { return "/console/cases/" + numbers[i%len(numbers)] }},
+		{"API: GET /v1/cases (50)", func(int) string { return "api:/v1/cases" }},
+		{"API: GET /v1/cases/counts", func(int) string { return "api:/v1/cases/counts" }},
 	}
 	const reqs = 200
 	var out strings.Builder
@@ -164,8 +195,15 @@ func BenchmarkConsolePages(b *testing.B) {
 			lat := make([]time.Duration, 0, reqs)
 			for i := range reqs {
 				t := time.Now()
-				if _, err := get(p.path(i)); err != nil {
-					b.Fatal(err)
+				path := p.path(i)
+				var err error
+				if a, ok := strings.CutPrefix(path, "api:"); ok {
+					err = api(a)
+				} else {
+					_, err = get(path)
+				}
+				if err != nil {
+					b.Fatalf("%s: %v", p.name, err)
 				}
 				lat = append(lat, time.Since(t))
 			}

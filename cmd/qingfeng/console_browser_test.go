@@ -5,6 +5,9 @@ package main
 // Screenshots per step; axe-core on every console page.
 
 import (
+	"context"
+	"encoding/base32"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -327,4 +330,80 @@ func (b *browserSession) count(sel string) int {
 	var n int
 	b.run(chromedp.Evaluate(`document.querySelectorAll(`+"`"+sel+"`"+`).length`, &n))
 	return n
+}
+
+// TestConsoleBrowserAdmin: the day's first step in the browser. The admin signs in with
+// the second factor and creates a staff member (a bad password first: the error, the
+// other values kept); the staff member signs in with the initial password, must change
+// it, enrols a second factor in the browser, keeps the recovery codes, and signs in
+// again with password and code.
+func TestConsoleBrowserAdmin(t *testing.T) {
+	b := newBrowserAt(t, true, 1280, 900)
+	axeJS := axeSource(t)
+	admin, adminSecret, _ := consoleAccount(t, accounts.RoleAdmin, "", "", true)
+	b.consoleSignIn(admin, nextTOTP(adminSecret))
+	b.run(chromedp.Navigate(baseURL+"/console/admin/users"), chromedp.WaitVisible("#create-user", chromedp.ByQuery))
+	b.axe(axeJS, "/console/admin/users")
+	name := fmt.Sprintf("zhang%d", time.Now().UnixNano()%1_000_000)
+	initial := "initial passphrase 2026"
+	b.act("#create-user", chromedp.SendKeys("#f-username", name, chromedp.ByQuery), chromedp.SendKeys("#f-display_name", "张干部", chromedp.ByQuery),
+		chromedp.SendKeys("#f-unit_id", "330782-mz", chromedp.ByQuery), chromedp.SendKeys("#f-password", "short", chromedp.ByQuery))
+	if b.text(".error-summary") == "" || b.value("#f-unit_id") != "330782-mz" {
+		t.Fatalf("weak password: summary %q, unit kept %q", b.text(".error-summary"), b.value("#f-unit_id"))
+	}
+	b.axe(axeJS, "/console/admin/users (error)")
+	b.shot("admin-create-error")
+	b.act("#create-user", chromedp.SendKeys("#f-password", initial, chromedp.ByQuery))
+	if !strings.Contains(b.text("#users"), name) {
+		t.Fatalf("the new account is not listed")
+	}
+	b.shot("admin-created")
+	b.consoleSignOut()
+
+	// First sign-in: the initial password must be changed, then (voluntarily) the
+	// second factor set up.
+	b.run(chromedp.Navigate(baseURL+"/console/login"), chromedp.WaitVisible("#login-form", chromedp.ByQuery),
+		chromedp.SendKeys("#f-username", name, chromedp.ByQuery), chromedp.SendKeys("#f-password", initial, chromedp.ByQuery),
+		chromedp.Click("#login-submit", chromedp.ByQuery), chromedp.WaitVisible("#password-submit", chromedp.ByQuery))
+	b.axe(axeJS, "/console/password (required)")
+	b.shot("must-change")
+	newPW := "my own long passphrase 2026"
+	b.run(chromedp.SendKeys("#f-current_password", initial, chromedp.ByQuery), chromedp.SendKeys("#f-new_password", newPW, chromedp.ByQuery),
+		chromedp.SendKeys("#f-new_password_again", newPW, chromedp.ByQuery), chromedp.Click("#password-submit", chromedp.ByQuery),
+		chromedp.WaitVisible("#flash, .panel.success", chromedp.ByQuery))
+	b.run(chromedp.Navigate(baseURL+"/console/totp"), chromedp.WaitVisible("#totp-start", chromedp.ByQuery),
+		chromedp.Click("#totp-start", chromedp.ByQuery), chromedp.WaitVisible("#totp-secret", chromedp.ByQuery))
+	b.axe(axeJS, "/console/totp (secret)")
+	b.shot("totp-secret")
+	secret, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(strings.ReplaceAll(b.text("#totp-secret"), " ", ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.run(chromedp.SendKeys("#f-code", accounts.TOTPCode(secret, accounts.TOTPStep(time.Now())), chromedp.ByQuery),
+		chromedp.Click("#totp-confirm", chromedp.ByQuery), chromedp.WaitVisible("#recovery-codes", chromedp.ByQuery))
+	b.axe(axeJS, "/console/totp (recovery codes)")
+	b.shot("totp-enabled")
+	b.run(chromedp.Navigate(baseURL+"/console"), chromedp.WaitVisible("#logout", chromedp.ByQuery))
+	b.consoleSignOut()
+	u, err := srv.Accounts.Users.UserByUsername(context.Background(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Username = name
+	b.run(chromedp.Navigate(baseURL+"/console/login"), chromedp.WaitVisible("#login-form", chromedp.ByQuery),
+		chromedp.SendKeys("#f-username", name, chromedp.ByQuery), chromedp.SendKeys("#f-password", newPW, chromedp.ByQuery),
+		chromedp.SendKeys("#f-code", accounts.TOTPCode(secret, accounts.TOTPStep(time.Now())+1), chromedp.ByQuery),
+		chromedp.Click("#login-submit", chromedp.ByQuery), chromedp.WaitVisible("#logout", chromedp.ByQuery))
+	if got := b.text("header"); !strings.Contains(got, "张干部") || !strings.Contains(got, "义乌市民政局") {
+		t.Errorf("signed in as %q", got)
+	}
+	b.axe(axeJS, "/console (staff)")
+	b.shot("staff-home")
+}
+
+func (b *browserSession) value(sel string) string {
+	b.t.Helper()
+	var v string
+	b.run(chromedp.Value(sel, &v, chromedp.ByQuery))
+	return v
 }
