@@ -465,3 +465,38 @@ func TestConsoleCaseActions(t *testing.T) {
 		t.Errorf("CSV: %d %s", p.status, p.header.Get("Content-Type"))
 	}
 }
+
+// TestConsoleAdminUsers: only admins reach the accounts page; a reset password is shown
+// once and ends the account's console session; the admin's own account is refused.
+func TestConsoleAdminUsers(t *testing.T) {
+	admin, secret, _ := consoleAccount(t, accounts.RoleAdmin, "", "", true)
+	staff, _, _ := consoleAccount(t, accounts.RoleStaff, "330782-mz", "", false)
+	sc := consoleSignIn(t, staff, "")
+	if p := getPage(t, sc, "/console/admin/users"); p.status != 403 {
+		t.Errorf("staff on the accounts page: %d", p.status)
+	}
+	ac := consoleSignIn(t, admin, nextTOTP(secret))
+	p := getPage(t, ac, "/console/admin/users")
+	if p.status != 200 {
+		t.Fatalf("accounts page: %d", p.status)
+	}
+	csrf := csrfInput.FindStringSubmatch(p.body)[1]
+	if p := postPageForm(t, ac, "/console/admin/users", url.Values{"_csrf": {csrf}, "op": {"disable"}, "id": {admin.ID}}); p.status != 409 {
+		t.Errorf("disabling oneself: %d", p.status)
+	}
+	p = postPageForm(t, ac, "/console/admin/users", url.Values{"_csrf": {csrf}, "op": {"password_reset"}, "id": {staff.ID}})
+	m := regexp.MustCompile(`id="one-time-password">([^<]+)<`).FindStringSubmatch(p.body)
+	if p.status != 200 || m == nil {
+		t.Fatalf("reset: %d", p.status)
+	}
+	if p := getPage(t, sc, "/console/cases"); !strings.Contains(p.url, "/console/login") {
+		t.Errorf("the staff session survived the reset: %s", p.url)
+	}
+	if p := getPage(t, ac, "/console/admin/users"); strings.Contains(p.body, m[1]) {
+		t.Error("the one-time password is shown again")
+	}
+	if p := postPageForm(t, ac, "/console/admin/users", url.Values{"_csrf": {csrf}, "op": {"create"}, "username": {"x"}, "role": {"staff"}, "unit_id": {"nope"}, "password": {"short"}}); p.status != 400 ||
+		!strings.Contains(p.body, "单位不存在") || !strings.Contains(p.body, "用户名") {
+		t.Errorf("bad new account: %d", p.status)
+	}
+}
