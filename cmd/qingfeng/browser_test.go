@@ -63,16 +63,22 @@ func newBrowserAt(t *testing.T, js bool, width, height int64) *browserSession {
 	if _, err := os.Stat(chromiumPath()); err != nil {
 		missing(t, "no Chromium at "+chromiumPath())
 	}
+	profile, err := os.MkdirTemp("", "qingfeng-chromium-")
+	if err != nil {
+		t.Fatal(err)
+	}
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(chromiumPath()), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
 		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-background-networking", true),
 		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
-		chromedp.Flag("no-default-browser-check", true), chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(int(width), int(height)),
+		chromedp.Flag("no-default-browser-check", true), chromedp.UserDataDir(profile), chromedp.WindowSize(int(width), int(height)),
 	}
 	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelCtx := chromedp.NewContext(alloc)
 	ctx, cancelTimeout := context.WithTimeout(ctx, 3*time.Minute)
-	t.Cleanup(func() { cancelTimeout(); cancelCtx(); cancelAlloc() })
+	// The profile is removed best-effort: Chromium may still be writing to it as it
+	// exits, which would fail a t.TempDir cleanup and with it a passing test.
+	t.Cleanup(func() { cancelTimeout(); cancelCtx(); cancelAlloc(); _ = os.RemoveAll(profile) })
 	actions := []chromedp.Action{emulation.SetDeviceMetricsOverride(width, height, 2, width < 600)}
 	if !js {
 		actions = append(actions, emulation.SetScriptExecutionDisabled(true))

@@ -212,16 +212,26 @@ func TestConsoleBrowserDay(t *testing.T) {
 	t.Run("disclosure", func(t *testing.T) {
 		b.t = t
 		admin, _ := staffLogin(t, accounts.RoleAdmin, "", "")
-		custodian, custSecret, _ := consoleAccount(t, accounts.RoleCustodian, "", "330782", true)
+		// In Pan'an (磐安), a county no other test registers custodians for: a
+		// jurisdiction's last custodian key cannot be revoked, and other tests count
+		// Yiwu's.
+		const unit, county = "330727-mz", "330727"
+		requester, _, _ := consoleAccount(t, accounts.RoleStaff, unit, "", false)
+		custodian, custSecret, _ := consoleAccount(t, accounts.RoleCustodian, "", county, true)
 		_, custRcp := newKey(t)
 		_, staffRcp := newKey(t)
 		wantStatus(t, postJSON(t, "/v1/admin/recipients", admin, map[string]any{"user_id": custodian.ID, "recipient": custRcp}), 201)
-		wantStatus(t, postJSON(t, "/v1/admin/recipients", admin, map[string]any{"user_id": mz.ID, "recipient": staffRcp}), 201)
+		wantStatus(t, postJSON(t, "/v1/admin/recipients", admin, map[string]any{"user_id": requester.ID, "recipient": staffRcp}), 201)
 		body := realNameReport()
+		body["subject"] = map[string]any{"kind": "organization", "organization": map[string]any{"name": "磐安县某行业协会"}}
+		body["location"] = map[string]any{"division": county, "address": "磐安县安文街道"}
 		body["identity"] = map[string]any{"name": "孙八", "mobile": "13600136000"}
 		f := fileReport(t, body)
+		if cs, err := srv.Intake.Cases.CaseByNumber(context.Background(), f.CaseNumber); err != nil || cs.UnitID != unit {
+			t.Fatalf("the Pan'an case went to %v (%v)", cs, err)
+		}
 
-		b.consoleSignIn(mz, mzCodes[1])
+		b.consoleSignIn(requester, "")
 		b.run(chromedp.Navigate(baseURL+"/console/cases/"+f.CaseNumber), chromedp.WaitVisible("#do-disclosure", chromedp.ByQuery))
 		b.act("#do-disclosure", chromedp.SendKeys("#f-disclosure-reason", "需与举报人当面核实线索", chromedp.ByQuery))
 		if !strings.Contains(b.text("#act-disclosure"), "待保密员审批") {
@@ -354,8 +364,12 @@ func TestConsoleBrowserAdmin(t *testing.T) {
 	b.axe(axeJS, "/console/admin/users (error)")
 	b.shot("admin-create-error")
 	b.act("#create-user", chromedp.SendKeys("#f-password", initial, chromedp.ByQuery))
-	if !strings.Contains(b.text("#users"), name) {
-		t.Fatalf("the new account is not listed")
+	// The list pages by username over every test's accounts: look the new one up.
+	if !strings.Contains(b.text("#flash"), "账号已创建") {
+		t.Fatalf("after creating: %s", b.text("main"))
+	}
+	if created, err := srv.Accounts.Users.UserByUsername(context.Background(), name); err != nil || created.UnitID != "330782-mz" || !created.MustChangePassword {
+		t.Fatalf("the new account: %+v, %v", created, err)
 	}
 	b.shot("admin-created")
 	b.consoleSignOut()
