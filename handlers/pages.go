@@ -57,6 +57,7 @@ func (s *Server) registerPages() {
 	s.page(fiber.MethodGet, "/orgs", "orgs.lookup", s.orgLookup)
 	s.page(fiber.MethodGet, "/orgs/:code", "org", s.orgPage)
 	s.page(fiber.MethodPost, "/orgs/:code/check", "org.check", s.orgCheck)
+	s.registerConsole()
 	s.App.Get("/static/*", pageHeaders(false), static.New("", static.Config{FS: web.Static(), MaxAge: 3600})).Name(pageRoutePrefix + "static")
 }
 

@@ -44,37 +44,37 @@ func summaryOf(cs *intake.Case) caseSummary {
 		NewActivity: cs.NewActivity, ReporterActivityAt: wireTime(cs.ReporterActivityAt)}
 }
 
-// listCases is GET /v1/cases: staff see their unit's cases, a liaison the cases they
-// filed in their division.
-func (s *Server) listCases(c fiber.Ctx) error {
+// caseFilter reads a case list's query (the API's and the console queue's) and
+// narrows it to the caller's scope; none says the division asked for lies outside it.
+func (s *Server) caseFilter(c fiber.Ctx) (f intake.CaseFilter, none bool, err error) {
 	p := principalOf(c)
-	f := intake.CaseFilter{After: c.Query("after"), Limit: 50}
+	f = intake.CaseFilter{After: c.Query("after"), Limit: 50}
 	if l := c.Query("limit"); l != "" {
 		n, err := strconv.Atoi(l)
 		if err != nil || n < 1 || n > 200 {
-			return fieldInvalid("limit", "out_of_range", "limit 须为1–200的整数", "limit must be an integer 1–200")
+			return f, false, fieldInvalid("limit", "out_of_range", "limit 须为1–200的整数", "limit must be an integer 1–200")
 		}
 		f.Limit = n
 	}
 	if len(f.After) > 64 {
-		return fieldInvalid("after", "invalid_cursor", "分页游标无效", "invalid cursor")
+		return f, false, fieldInvalid("after", "invalid_cursor", "分页游标无效", "invalid cursor")
 	}
 	if st := intake.Status(c.Query("status")); st != "" {
 		if triage.StatusLabel(st) == string(st) {
-			return fieldInvalid("status", "unknown_status", "未知的案件状态", "unknown status")
+			return f, false, fieldInvalid("status", "unknown_status", "未知的案件状态", "unknown status")
 		}
 		f.Status = st
 	}
 	if cat := intake.Category(c.Query("category")); cat != "" {
 		if !cat.Valid() {
-			return fieldInvalid("category", "unknown_category", "未知的举报类别", "unknown category")
+			return f, false, fieldInvalid("category", "unknown_category", "未知的举报类别", "unknown category")
 		}
 		f.Category = cat
 	}
 	var division string
 	if d := c.Query("division"); d != "" {
 		if len(d) > 9 || !s.d.ValidDivision(d) {
-			return fieldInvalid("division", "unknown_division", "不是浙江省的行政区划代码", "not a Zhejiang division code")
+			return f, false, fieldInvalid("division", "unknown_division", "不是浙江省的行政区划代码", "not a Zhejiang division code")
 		}
 		division = routing.DivisionPrefix(d)
 	}
@@ -83,11 +83,11 @@ func (s *Server) listCases(c fiber.Ctx) error {
 	case "due":
 		f.SortByDue = true
 	default:
-		return fieldInvalid("sort", "invalid_value", "sort 只能是 received 或 due", "received or due")
+		return f, false, fieldInvalid("sort", "invalid_value", "sort 只能是 received 或 due", "received or due")
 	}
 	if d := c.Query("due_before"); d != "" {
 		if _, err := time.Parse(time.DateOnly, d); err != nil {
-			return fieldInvalid("due_before", "invalid_date", "日期格式应为YYYY-MM-DD", "a YYYY-MM-DD date")
+			return f, false, fieldInvalid("due_before", "invalid_date", "日期格式应为YYYY-MM-DD", "a YYYY-MM-DD date")
 		}
 		f.DueBefore = d
 	}
@@ -96,13 +96,13 @@ func (s *Server) listCases(c fiber.Ctx) error {
 	case "true":
 		f.NewActivity = true
 	default:
-		return fieldInvalid("new_activity", "invalid_value", "new_activity 只能是 true 或 false", "true or false")
+		return f, false, fieldInvalid("new_activity", "invalid_value", "new_activity 只能是 true 或 false", "true or false")
 	}
 	switch a := c.Query("assignee"); {
 	case a == "me":
 		f.Assignee = principalOf(c).user.ID
 	case len(a) > 64:
-		return fieldInvalid("assignee", "invalid_value", "承办人参数无效", "invalid assignee")
+		return f, false, fieldInvalid("assignee", "invalid_value", "承办人参数无效", "invalid assignee")
 	default:
 		f.Assignee = a
 	}
@@ -118,8 +118,22 @@ func (s *Server) listCases(c fiber.Ctx) error {
 		case f.DivisionPrefix == "" || strings.HasPrefix(division, f.DivisionPrefix):
 			f.DivisionPrefix = division // narrower than the caller's scope, or no scope
 		case !strings.HasPrefix(f.DivisionPrefix, division):
-			return c.JSON(fiber.Map{"cases": []caseSummary{}, "next_cursor": ""}) // outside the scope: nothing
+			return f, true, nil // outside the scope: nothing
 		}
+	}
+	return f, false, nil
+}
+
+// listCases is GET /v1/cases: staff see their unit's cases, a liaison the cases they
+// filed in their division.
+func (s *Server) listCases(c fiber.Ctx) error {
+	p := principalOf(c)
+	f, none, err := s.caseFilter(c)
+	if err != nil {
+		return err
+	}
+	if none {
+		return c.JSON(fiber.Map{"cases": []caseSummary{}, "next_cursor": ""}) // outside the scope: nothing
 	}
 	list, err := s.d.Intake.Cases.ListCases(c.Context(), f)
 	if err != nil {
@@ -186,20 +200,20 @@ type identityView struct {
 	Recipients     int  `json:"recipients"`
 }
 
-// getCase is GET /v1/cases/{case}. Every read is recorded. A read by staff of the
-// owning unit marks the reporter's new activity seen, as of the case loaded here:
-// the case is loaded before its messages, so everything it counts is shown.
-func (s *Server) getCase(c fiber.Ctx) error {
+// readCase is a read of the case in the path with its messages (the API's and the
+// console's): recorded, and for staff of the owning unit the reporter's new activity
+// marked seen.
+func (s *Server) readCase(c fiber.Ctx) (*intake.Case, []*intake.Message, error) {
 	cs, err := s.loadCase(c, accessRead)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	msgs, err := s.d.Intake.Cases.Messages(c.Context(), cs.ID)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
 	if err := s.record(c, "case.read", cs.Number, nil); err != nil {
-		return err
+		return nil, nil, err
 	}
 	if p := principalOf(c); p.user != nil && p.user.Role == accounts.RoleStaff {
 		// Failing to clear leaves the mark on: the safe side, and no reason to
@@ -207,6 +221,17 @@ func (s *Server) getCase(c fiber.Ctx) error {
 		if err := s.d.Intake.MarkActivitySeen(c.Context(), cs, p.user.UnitID); err != nil {
 			s.d.Log.ErrorContext(c.Context(), "mark reporter activity seen", "case", cs.Number, "err", err)
 		}
+	}
+	return cs, msgs, nil
+}
+
+// getCase is GET /v1/cases/{case}. Every read is recorded. A read by staff of the
+// owning unit marks the reporter's new activity seen, as of the case loaded here:
+// the case is loaded before its messages, so everything it counts is shown.
+func (s *Server) getCase(c fiber.Ctx) error {
+	cs, msgs, err := s.readCase(c)
+	if err != nil {
+		return err
 	}
 	v := staffCaseView{caseSummary: summaryOf(cs), Source: cs.Source, Subject: cs.Subject, Description: cs.Description,
 		Location: cs.Location, OccurredOn: cs.OccurredOn, Workflow: workflowOf(cs), Decision: decisionOf(cs.Decision), Warnings: nonNil(cs.Warnings),

@@ -20,7 +20,7 @@ import (
 	"io/fs"
 )
 
-//go:embed templates/*.html
+//go:embed templates/*.html templates/console/*.html
 var templateFS embed.FS
 
 //go:embed static
@@ -53,6 +53,13 @@ func Parse() (*Pages, error) {
 			return nil, fmt.Errorf("parse page %s: %w", name, err)
 		}
 		p.t[name] = t
+	}
+	for _, name := range consolePageNames {
+		t, err := template.New("layout.html").ParseFS(templateFS, "templates/layout.html", "templates/console/base.html", "templates/console/"+name+".html")
+		if err != nil {
+			return nil, fmt.Errorf("parse console page %s: %w", name, err)
+		}
+		p.t["console/"+name] = t
 	}
 	return p, nil
 }

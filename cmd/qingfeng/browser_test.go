@@ -59,6 +59,12 @@ type browserSession struct {
 // newBrowser starts a fresh Chromium at a phone viewport, with JavaScript on or off.
 func newBrowser(t *testing.T, js bool) *browserSession {
 	t.Helper()
+	return newBrowserAt(t, js, 375, 812)
+}
+
+// newBrowserAt starts a fresh Chromium at a viewport of width × height CSS pixels.
+func newBrowserAt(t *testing.T, js bool, width, height int64) *browserSession {
+	t.Helper()
 	if _, err := os.Stat(chromiumPath()); err != nil {
 		missing(t, "no Chromium at "+chromiumPath())
 	}
@@ -82,13 +88,13 @@ func newBrowser(t *testing.T, js bool) *browserSession {
 		chromedp.ExecPath(chromiumPath()), chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
 		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-background-networking", true),
 		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
-		chromedp.Flag("no-default-browser-check", true), chromedp.UserDataDir(profile), chromedp.WindowSize(375, 812),
+		chromedp.Flag("no-default-browser-check", true), chromedp.UserDataDir(profile), chromedp.WindowSize(int(width), int(height)),
 	}
 	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelCtx := chromedp.NewContext(alloc)
 	ctx, cancelTimeout := context.WithTimeout(ctx, 3*time.Minute)
 	t.Cleanup(func() { cancelTimeout(); cancelCtx(); cancelAlloc() })
-	actions := []chromedp.Action{emulation.SetDeviceMetricsOverride(375, 812, 2, true)}
+	actions := []chromedp.Action{emulation.SetDeviceMetricsOverride(width, height, 2, width < 600)}
 	if !js {
 		actions = append(actions, emulation.SetScriptExecutionDisabled(true))
 	}

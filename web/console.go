@@ -1,0 +1,254 @@
+package web
+
+// The staff console's view models. The console is for a desktop browser (liaison
+// pages also at phone width); like the public pages it works with JavaScript off and
+// loads nothing from another origin. Handlers word every text; templates only loop
+// and branch.
+
+// consolePageNames are the console's pages: templates/console/<name>.html rendered
+// inside layout.html with templates/console/base.html (the console's masthead).
+var consolePageNames = []string{"login", "password", "totp", "home", "queue", "case", "evidence", "notifications", "stats", "custody", "ledger", "users"}
+
+// ConsolePage is what every signed-in console page needs.
+type ConsolePage struct {
+	Page
+	// User is the signed-in account's display name and role in words; empty on the
+	// sign-in page.
+	User, RoleLabel, Scope string
+	Menu                   []MenuItem
+	// CSRF signs every form of the page, bound to the session.
+	SessionCSRF string
+	// Flash is a one-line confirmation of what the last form did.
+	Flash string
+}
+
+// MenuItem is one entry of the console's navigation.
+type MenuItem struct {
+	Href, Label string
+	Current     bool
+}
+
+// ConsoleLoginPage is /console/login.
+type ConsoleLoginPage struct {
+	ConsolePage
+	Form
+	Expired, LoggedOut bool
+}
+
+// ConsolePasswordPage is /console/password: a one-time password must be changed.
+type ConsolePasswordPage struct {
+	ConsolePage
+	Form
+	Required bool
+}
+
+// ConsoleTOTPPage is /console/totp: enrolling the second factor in the browser.
+type ConsoleTOTPPage struct {
+	ConsolePage
+	Form
+	Required bool
+	// Secret and URI are shown once, after enrolment starts; RecoveryCodes once,
+	// after it is confirmed.
+	Secret, URI   string
+	RecoveryCodes []string
+	Enabled       bool
+	// Confirming: a confirmation failed; the form is shown again without the secret.
+	Confirming bool
+}
+
+// ConsoleHomePage is /console: what the role can do here, and what is not built yet.
+type ConsoleHomePage struct {
+	ConsolePage
+	Links   []MenuItem
+	Missing []string // what this role must still do through the API or qfctl
+}
+
+// Tab is a status tab of the queue with its count.
+type Tab struct {
+	Label, Href string
+	Count       int64
+	Current     bool
+}
+
+// QueuePage is /console/cases: the unit's queue.
+type QueuePage struct {
+	ConsolePage
+	Tabs        []Tab
+	NewActivity int64
+	NewHref     string
+	// The filters as chosen.
+	Status, Category, Division, Assignee, DueBefore, Sort, Query string
+	Statuses, Categories, Assignees, Sorts                       []Option
+	Rows                                                         []QueueRow
+	NextHref                                                     string
+	// Notice explains a search the queue cannot do, or a bad filter.
+	Notice string
+}
+
+// QueueRow is one case in the queue.
+type QueueRow struct {
+	Number, Href, Status, Category, Division, Received, Assignee string
+	// Due is the nearest deadline in words with the working days left.
+	Due                   string
+	Overdue, DueSoon, New bool
+	// Unhandled: registered and no step taken yet (新案件); New is reporter activity
+	// (a message, evidence) the unit has not read.
+	Unhandled    bool
+	OverdueSteps []string
+	RealName     bool
+	Evidence     int
+}
+
+// KV is a labelled value.
+type KV struct{ Label, Value string }
+
+// CasePage is /console/cases/{number}.
+type CasePage struct {
+	ConsolePage
+	Form
+	Number, Status, Category, Division, Unit, Source, Received, Occurred, Description string
+	RealName                                                                          bool
+	Identity                                                                          string
+	Subject                                                                           []KV
+	Routing                                                                           RoutingView
+	Deadlines                                                                         []Deadline
+	Evidence                                                                          []EvidenceItem
+	Timeline                                                                          []TimelineEntry
+	Warnings                                                                          []string
+	Assignee                                                                          string
+	AssignedToMe                                                                      bool
+	// Can says which actions the workflow allows now (by action name), and which of
+	// the case's other forms apply: claim, unassign, transfer, transfer_answer.
+	Can map[string]bool
+	// Transfer is a pending transfer to this unit, to accept or return.
+	Transfer           []KV
+	Dispositions       []Option
+	NotAcceptedReasons []Option
+	Results            []Option
+	Disclosures        []KV
+	Outcome            []KV
+	ActionURL          string
+}
+
+// RoutingView is a routing decision in words.
+type RoutingView struct {
+	Unit, Reason, Router, Decided string
+	Fallback                      string
+	Candidates                    []Candidate
+	Informed                      []string
+}
+
+// Candidate is one unit the router considered.
+type Candidate struct {
+	Unit, Why string
+	Chosen    bool
+}
+
+// Deadline is a legal deadline with the working days left.
+type Deadline struct {
+	Label, Date, Left string
+	Overdue, Soon     bool
+}
+
+// EvidenceItem is one evidence file: a thumbnail (images) and the inline viewer.
+type EvidenceItem struct {
+	ID, Src, ViewHref, Kind, Label, Size, UploadedBy, UploadedAt string
+}
+
+// TimelineEntry is one event of a case, in Asia/Shanghai time.
+type TimelineEntry struct {
+	At, Who, What, Body, Kind string
+}
+
+// EvidencePage is the inline viewer of one evidence file.
+type EvidencePage struct {
+	ConsolePage
+	Number, CaseHref string
+	Item             EvidenceItem
+}
+
+// NotificationsPage is /console/notifications.
+type NotificationsPage struct {
+	ConsolePage
+	Rows []Notification
+}
+
+// Notification is an escalation, a transfer in or a return.
+type Notification struct {
+	Kind, Case, Href, Unit, Due, At string
+}
+
+// StatsPage is /console/stats.
+type StatsPage struct {
+	ConsolePage
+	From, To   string
+	Total      int64
+	ByCategory []KV
+	ByCounty   []KV
+	ByMonth    []KV
+	OnTime     []KV
+	Chart      Chart
+	CSVHref    string
+	Notice     string
+}
+
+// CustodyPage is /console/custody: a custodian's pending decisions.
+type CustodyPage struct {
+	ConsolePage
+	Form
+	Disclosures []DisclosureItem
+	Approved    []DisclosureItem
+	Tasks       []ResealItem
+}
+
+// DisclosureItem is a disclosure request as a custodian decides it.
+type DisclosureItem struct {
+	ID, Case, Division, Unit, Requester, Reason, Status, RequestedAt, ExpiresAt string
+	Command                                                                     string
+}
+
+// ResealItem is a re-seal task with the command that does it.
+type ResealItem struct {
+	ID, Case, Division, Target, Reason, CreatedAt, Command string
+}
+
+// LedgerPage is /console/ledger/{credit code}: a liaison's view of one organization's
+// donation ledger (also at phone width). Without Code it is the look-up form.
+type LedgerPage struct {
+	ConsolePage
+	Form
+	Code, Org, Action, CSVHref string
+	Key                        string // idempotency key of the forms: a retried submit records once
+	Today, Month               string
+	Total                      string
+	Funds, Stock               []KV
+	Entries                    []LedgerEntry
+	// Preview is what publishing Month would freeze; Published says it already is.
+	Preview     []KV
+	PreviewNote string
+	Published   bool
+}
+
+// LedgerEntry is one ledger line as a liaison reads it.
+type LedgerEntry struct {
+	ID, Date, Kind, Amount, Donor, Receipt, Project, By string
+	Verified                                            string
+	CanVerify, Reversed                                 bool
+}
+
+// UsersPage is /console/admin/users.
+type UsersPage struct {
+	ConsolePage
+	Form
+	Users    []UserRow
+	After    string
+	NextHref string
+	// OneTimePassword is a reset password, shown once, for OneTimeFor.
+	OneTimePassword, OneTimeFor string
+}
+
+// UserRow is one account in the admin's list.
+type UserRow struct {
+	ID, Username, Name, Role, Scope, LastLogin string
+	Disabled, TOTP, MustChange, Self           bool
+}
