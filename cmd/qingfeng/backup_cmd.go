@@ -11,10 +11,13 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path"
 	"path/filepath"
 	"slices"
 	"syscall"
+	"time"
 
+	qingfeng "github.com/qingfeng-zj/qingfeng"
 	"github.com/qingfeng-zj/qingfeng/audit"
 	"github.com/qingfeng-zj/qingfeng/storage/blob"
 	"github.com/qingfeng-zj/qingfeng/storage/embedded"
@@ -145,20 +148,37 @@ func backup(ctx context.Context, cfg Config, log *slog.Logger, dir, out string, 
 	for _, suffix := range []string{"-wal", "-shm"} {
 		_ = os.Remove(snapshot + suffix)
 	}
-	objects := embedded.ObjectFS(dir, dataDirBucket(cfg))
+	// The objects: the embedded S3 server's files under the data directory, or the
+	// configured S3 store when the server keeps its evidence there (S3_ENDPOINT).
+	var objects fs.FS
 	var keys []string
-	err = fs.WalkDir(objects, ".", func(p string, d fs.DirEntry, err error) error {
-		if errors.Is(err, fs.ErrNotExist) && p == "." {
-			return fs.SkipAll // no object was ever stored
+	if cfg.S3Endpoint != "" {
+		store, err := blob.Open(ctx, cfg.s3Config())
+		if err != nil {
+			return m, fmt.Errorf("open the object store: %w", err)
 		}
-		if err != nil || d.IsDir() {
-			return err
+		objects = blobFS{ctx: ctx, s: store}
+		if err := store.List(ctx, "", func(key string, _ time.Time) error {
+			keys = append(keys, key)
+			return nil
+		}); err != nil {
+			return m, fmt.Errorf("list objects: %w", err)
 		}
-		keys = append(keys, p)
-		return nil
-	})
-	if err != nil {
-		return m, fmt.Errorf("list objects: %w", err)
+	} else {
+		objects = embedded.ObjectFS(dir, dataDirBucket(cfg))
+		err = fs.WalkDir(objects, ".", func(p string, d fs.DirEntry, err error) error {
+			if errors.Is(err, fs.ErrNotExist) && p == "." {
+				return fs.SkipAll // no object was ever stored
+			}
+			if err != nil || d.IsDir() {
+				return err
+			}
+			keys = append(keys, p)
+			return nil
+		})
+		if err != nil {
+			return m, fmt.Errorf("list objects: %w", err)
+		}
 	}
 	have := map[string]bool{}
 	for _, k := range keys {
@@ -233,11 +253,21 @@ func restore(ctx context.Context, cfg Config, log *slog.Logger, in, dir string) 
 		return m, 0, err
 	}
 	defer f.Close()
-	emb, err := embedded.StartS3(ctx, dir, log)
-	if err != nil {
-		return m, 0, dirError(dir, err)
+	// The objects go where the restored server will read them: the configured S3
+	// store (S3_ENDPOINT), or the embedded one under dir.
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return m, 0, err
 	}
-	closeEmb := func() { _ = emb.Close() }
+	s3 := cfg.s3Config()
+	closeEmb := func() {}
+	if cfg.S3Endpoint == "" {
+		emb, err := embedded.StartS3(ctx, dir, log)
+		if err != nil {
+			return m, 0, dirError(dir, err)
+		}
+		closeEmb = func() { _ = emb.Close() }
+		s3 = blob.Config{Endpoint: emb.S3Endpoint(), AccessKey: emb.S3AccessKey(), SecretKey: emb.S3SecretKey(), Bucket: dataDirBucket(cfg)}
+	}
 	defer func() {
 		closeEmb()
 		if err != nil {
@@ -248,7 +278,7 @@ func restore(ctx context.Context, cfg Config, log *slog.Logger, in, dir string) 
 			}
 		}
 	}()
-	objs, err := blob.Open(ctx, blob.Config{Endpoint: emb.S3Endpoint(), AccessKey: emb.S3AccessKey(), SecretKey: emb.S3SecretKey(), Bucket: dataDirBucket(cfg)})
+	objs, err := blob.Open(ctx, s3)
 	if err != nil {
 		return m, 0, err
 	}
@@ -302,3 +332,39 @@ func isSecretFile(name string) bool {
 	}
 	return false
 }
+
+// blobFS reads objects of an S3 store as files, for the archive.
+type blobFS struct {
+	ctx context.Context
+	s   *blob.Store
+}
+
+func (b blobFS) Open(name string) (fs.File, error) {
+	rc, size, err := b.s.Get(b.ctx, name)
+	if qingfeng.ErrorCode(err) == qingfeng.ENOTFOUND {
+		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &blobFile{ReadCloser: rc, info: blobInfo{name: path.Base(name), size: size}}, nil
+}
+
+type blobFile struct {
+	io.ReadCloser
+	info blobInfo
+}
+
+func (f *blobFile) Stat() (fs.FileInfo, error) { return f.info, nil }
+
+type blobInfo struct {
+	name string
+	size int64
+}
+
+func (i blobInfo) Name() string       { return i.name }
+func (i blobInfo) Size() int64        { return i.size }
+func (i blobInfo) Mode() fs.FileMode  { return 0o600 }
+func (i blobInfo) ModTime() time.Time { return time.Time{} }
+func (i blobInfo) IsDir() bool        { return false }
+func (i blobInfo) Sys() any           { return nil }

@@ -144,13 +144,19 @@ type Main struct {
 	sweeper *retention.Sweeper
 }
 
+// s3Config is the configured S3 store (S3_*); its Endpoint is empty on the embedded
+// default.
+func (c Config) s3Config() blob.Config {
+	return blob.Config{Endpoint: c.S3Endpoint, AccessKey: c.S3AccessKey, SecretKey: c.S3SecretKey,
+		Bucket: c.S3Bucket, Region: c.S3Region, UseSSL: c.S3UseSSL}
+}
+
 // backends opens the database and object store: the configured ones, or the embedded
 // default under the data directory (storage/sqlite's database file, and an in-process
 // S3 server).
 func (m *Main) backends(ctx context.Context) error {
 	c := m.Config
-	s3 := blob.Config{Endpoint: c.S3Endpoint, AccessKey: c.S3AccessKey, SecretKey: c.S3SecretKey,
-		Bucket: c.S3Bucket, Region: c.S3Region, UseSSL: c.S3UseSSL}
+	s3 := c.s3Config()
 	if s3.Endpoint == "" {
 		if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
 			return fmt.Errorf("QF_DATA_DIR: %w", err)

@@ -326,6 +326,9 @@ func TestBackupWhileWritingRestore(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	cfg := testConfig(t, dir, nil)
+	// The embedded default through and through, also where the suite's server keeps its
+	// evidence in a real S3 (CI): TestBackupOfRunningServer covers that.
+	cfg.S3Endpoint, cfg.S3AccessKey, cfg.S3SecretKey = "", "", ""
 	// The "server": the S3 server holding the directory, and the database open.
 	emb, err := embedded.StartS3(ctx, dir, nil)
 	if err != nil {
@@ -504,7 +507,7 @@ func TestBackupOfRunningServer(t *testing.T) {
 			}
 		}
 	}()
-	cfg := testConfig(t, dataDir, nil)
+	cfg := srv.Config // its data directory and its object store (a real S3 in CI)
 	archive := filepath.Join(t.TempDir(), "running.tar")
 	var out, errOut bytes.Buffer
 	code := runBackup(cfg, slog.New(slog.DiscardHandler), []string{"--out", archive}, &out, &errOut)
