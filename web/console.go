@@ -7,7 +7,7 @@ package web
 
 // consolePageNames are the console's pages: templates/console/<name>.html rendered
 // inside layout.html with templates/console/base.html (the console's masthead).
-var consolePageNames = []string{"login", "password", "totp", "home", "queue", "case", "evidence", "notifications", "stats", "custody", "ledger", "users"}
+var consolePageNames = []string{"login", "password", "totp", "home", "queue", "case", "evidence", "notifications", "stats", "custody", "ledger", "users", "audit"}
 
 // ConsolePage is what every signed-in console page needs.
 type ConsolePage struct {
@@ -251,4 +251,26 @@ type UsersPage struct {
 type UserRow struct {
 	ID, Username, Name, Role, Scope, LastLogin string
 	Disabled, TOTP, MustChange, Self           bool
+}
+
+// AuditPage is /console/admin/audit: the audit log, paged, optionally about one case.
+type AuditPage struct {
+	ConsolePage
+	Form
+	Entries  []AuditRow
+	NextHref string
+	// Verify is the result of the verify button, when it was pressed.
+	Verify *AuditVerify
+}
+
+// AuditRow is one entry of the audit log.
+type AuditRow struct {
+	Seq, At, Actor, Role, Action, Case, Detail, Hash string
+}
+
+// AuditVerify is what verifying the chain found.
+type AuditVerify struct {
+	OK                      bool
+	Entries, Head           string
+	BrokenSeq, BrokenReason string
 }

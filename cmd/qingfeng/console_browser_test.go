@@ -421,3 +421,26 @@ func (b *browserSession) value(sel string) string {
 	b.run(chromedp.Value(sel, &v, chromedp.ByQuery))
 	return v
 }
+
+// TestConsoleBrowserAdminPages: each admin page beyond accounts, at desktop width,
+// through axe-core (its normal state and its error state) with a screenshot.
+func TestConsoleBrowserAdminPages(t *testing.T) {
+	b := newBrowserAt(t, true, 1280, 900)
+	axeJS := axeSource(t)
+	admin, adminSecret, _ := consoleAccount(t, accounts.RoleAdmin, "", "", true)
+	b.consoleSignIn(admin, nextTOTP(adminSecret))
+
+	// The audit log: a bad case filter, then verify.
+	b.run(chromedp.Navigate(baseURL+"/console/admin/audit?case=qf-1"), chromedp.WaitVisible("#audit-verify", chromedp.ByQuery))
+	if !strings.Contains(b.text(".error-summary"), "案件编号") {
+		t.Errorf("bad case filter: %q", b.text(".error-summary"))
+	}
+	b.axe(axeJS, "/console/admin/audit (error)")
+	b.run(chromedp.Navigate(baseURL+"/console/admin/audit"), chromedp.WaitVisible("#audit-verify", chromedp.ByQuery))
+	b.act("#audit-verify")
+	if !strings.Contains(b.text("#verify-result"), "校验通过") {
+		t.Fatalf("verify: %q", b.text("main"))
+	}
+	b.axe(axeJS, "/console/admin/audit (verified)")
+	b.shot("admin-audit")
+}

@@ -1,0 +1,123 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/qingfeng-zj/qingfeng/accounts"
+	"github.com/qingfeng-zj/qingfeng/audit"
+)
+
+// Tests of the admin pages of the console beyond accounts: each is admin-only, every
+// form needs the session's CSRF token, and bad input is shown with the field named
+// and changes nothing.
+
+// lastAuditSeq is the Seq of the newest audit entry.
+func lastAuditSeq(t *testing.T) int64 {
+	t.Helper()
+	e, _, err := srv.Audit.Store.Last(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e.Seq
+}
+
+// TestConsoleAdminAudit: the audit log pages by Seq and filters by case; reading it and
+// verifying it are recorded; a bad case number (any spelling the API refuses) is a 400
+// naming the field and reads nothing; staff get 403; verify without the token is refused.
+func TestConsoleAdminAudit(t *testing.T) {
+	ctx := context.Background()
+	admin, secret, _ := consoleAccount(t, accounts.RoleAdmin, "", "", true)
+	staff, _, _ := consoleAccount(t, accounts.RoleStaff, "330782-mz", "", false)
+	cs := fmt.Sprintf("QF-330782-2026-%06d", lastAuditSeq(t)%1_000_000+600_000)
+	for i := range 55 {
+		if err := srv.Audit.Record(ctx, "u-t", "staff", "case.read", cs, map[string]string{"i": fmt.Sprint(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sc := consoleSignIn(t, staff, "")
+	for _, path := range []string{"/console/admin/audit", "/console/admin/audit?case=" + cs} {
+		if p := getPage(t, sc, path); p.status != 403 || strings.Contains(p.body, cs) {
+			t.Errorf("staff on %s: %d", path, p.status)
+		}
+	}
+	if p := postPageForm(t, sc, "/console/admin/audit/verify", url.Values{"_csrf": {consoleCSRF(t, sc)}}); p.status != 403 {
+		t.Errorf("staff verifying: %d", p.status)
+	}
+
+	ac := consoleSignIn(t, admin, nextTOTP(secret))
+	p := getPage(t, ac, "/console/admin/audit?case="+cs)
+	if p.status != 200 || strings.Count(p.body, `<tr id="a-`) != 50 || !strings.Contains(p.body, "i=0") || strings.Contains(p.body, "i=50") {
+		t.Fatalf("first page of %s: %d, %d rows", cs, p.status, strings.Count(p.body, `<tr id="a-`))
+	}
+	if e, _, _ := srv.Audit.Store.Last(ctx); e.Action != "audit.list" || e.Actor != admin.ID || e.Case != cs {
+		t.Errorf("reading the log was not recorded: %+v", e)
+	}
+	next := strings.ReplaceAll(regexpFind(t, `href="(/console/admin/audit\?[^"]+)" id="audit-next"`, p.body), "&amp;", "&")
+	// The second page: the last five, then the first page's own read of the case.
+	p = getPage(t, ac, next)
+	if p.status != 200 || strings.Count(p.body, `<tr id="a-`) != 6 || !strings.Contains(p.body, "i=54") || !strings.Contains(p.body, "audit.list") || strings.Contains(p.body, "i=49;") ||
+		strings.Contains(p.body, `id="audit-next"`) {
+		t.Errorf("second page: %d, %d rows", p.status, strings.Count(p.body, `<tr id="a-`))
+	}
+
+	before := lastAuditSeq(t)
+	lower := strings.ToLower(cs)
+	wide := strings.Map(func(r rune) rune {
+		if r >= '0' && r <= '9' {
+			return r - '0' + '０'
+		}
+		return r
+	}, cs)
+	for _, bad := range []string{lower, wide, cs + "\u200b", "QF-330782-2026-12", "' OR 1=1", strings.Repeat("9", 200)} {
+		p := getPage(t, ac, "/console/admin/audit?case="+url.QueryEscape(bad))
+		if p.status != 400 || !strings.Contains(p.body, "案件编号格式不正确") || !strings.Contains(p.body, `href="#f-case"`) || strings.Contains(p.body, `<tr id="a-`) {
+			t.Errorf("case %q: %d", bad, p.status)
+		}
+	}
+	if p := getPage(t, ac, "/console/admin/audit?after=-1"); p.status != 400 {
+		t.Errorf("after=-1: %d", p.status)
+	}
+	if got := lastAuditSeq(t); got != before {
+		t.Errorf("a refused filter was recorded as a read: %d → %d", before, got)
+	}
+
+	// Verify: without the token, or with another session's, refused and not run.
+	for _, tok := range []string{"", "1." + strings.Repeat("A", 24), consoleCSRF(t, sc)} {
+		if p := postPageForm(t, ac, "/console/admin/audit/verify", url.Values{"_csrf": {tok}}); p.status != 403 || strings.Contains(p.body, `id="verify-result"`) {
+			t.Errorf("verify with token %q: %d", tok, p.status)
+		}
+	}
+	if got := lastAuditSeq(t); got != before {
+		t.Errorf("a refused verify was recorded: %d → %d", before, got)
+	}
+	p = postPageForm(t, ac, "/console/admin/audit/verify?case="+cs, url.Values{"_csrf": {consoleCSRF(t, ac)}})
+	if p.status != 200 || !strings.Contains(p.body, "校验通过") || !strings.Contains(p.body, cs) {
+		t.Fatalf("verify: %d\n%s", p.status, p.body)
+	}
+	entries, err := srv.Audit.Store.List(ctx, audit.Query{After: before, Limit: audit.MaxLimit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	verified := false
+	for _, e := range entries {
+		verified = verified || (e.Action == "audit.verify" && e.Actor == admin.ID && e.Detail["ok"] == "true")
+	}
+	if !verified {
+		t.Error("the verify was not recorded")
+	}
+}
+
+// regexpFind is the first group of re in s.
+func regexpFind(t *testing.T, re, s string) string {
+	t.Helper()
+	m := regexp.MustCompile(re).FindStringSubmatch(s)
+	if m == nil {
+		t.Fatalf("no %s in the page", re)
+	}
+	return m[1]
+}
