@@ -221,7 +221,8 @@ func (s *Server) consolePage(c fiber.Ctx, title, current string) web.ConsolePage
 			menu = append(menu, web.MenuItem{Href: "/console/cases", Label: "案件"}, web.MenuItem{Href: "/console/notifications", Label: "提醒"},
 				web.MenuItem{Href: "/console/stats", Label: "统计"})
 		case accounts.RoleAdmin:
-			menu = append(menu, web.MenuItem{Href: "/console/admin/users", Label: "账号"}, web.MenuItem{Href: "/console/admin/audit", Label: "审计日志"},
+			menu = append(menu, web.MenuItem{Href: "/console/admin/users", Label: "账号"}, web.MenuItem{Href: "/console/admin/recipients", Label: "公钥"},
+				web.MenuItem{Href: "/console/admin/audit", Label: "审计日志"},
 				web.MenuItem{Href: "/console/stats", Label: "统计"})
 		case accounts.RoleCustodian:
 			menu = append(menu, web.MenuItem{Href: "/console/custody", Label: "身份披露审批"})
@@ -270,6 +271,8 @@ func (s *Server) registerConsole() {
 	admin := s.consoleAuth(nil, accounts.RoleAdmin)
 	s.consoleRoute(fiber.MethodGet, "/console/admin/users", "console.admin.users", admin, s.consoleUsers)
 	s.consoleRoute(fiber.MethodPost, "/console/admin/users", "console.admin.users.act", admin, s.consoleUsersAct)
+	s.consoleRoute(fiber.MethodGet, "/console/admin/recipients", "console.admin.recipients", admin, s.consoleRecipients)
+	s.consoleRoute(fiber.MethodPost, "/console/admin/recipients", "console.admin.recipients.act", admin, s.consoleRecipientsAct)
 	s.consoleRoute(fiber.MethodGet, "/console/admin/audit", "console.admin.audit", admin, s.consoleAudit)
 	s.consoleRoute(fiber.MethodPost, "/console/admin/audit/verify", "console.admin.audit.verify", admin, s.consoleAuditVerify)
 
@@ -314,7 +317,7 @@ func (s *Server) consoleLoginPage(c fiber.Ctx) error {
 var consoleFieldLabels = map[string]string{"username": "用户名", "password": "密码", "code": "动态验证码或恢复码",
 	"current_password": "当前密码", "new_password": "新密码", "reason": "理由", "body": "内容", "to_unit": "接收单位",
 	"assignee": "承办人", "disposition": "处置方式", "not_accepted_reason": "不予受理的理由", "outcome": "办结结果",
-	"outcome.result": "核查结论", "outcome.false_accusation": "诬告陷害或错告", "duplicate_of": "在先案件编号", "kind": "类型", "action": "操作", "case": "案件编号"}
+	"outcome.result": "核查结论", "outcome.false_accusation": "诬告陷害或错告", "duplicate_of": "在先案件编号", "kind": "类型", "action": "操作", "case": "案件编号", "recipient": "公钥", "label": "备注", "id": "公钥"}
 
 // consoleFormErrors puts an error onto a console form: field messages under their
 // names, a summary linking to each (element ids are "f-" + the name, dots as dashes).
@@ -548,9 +551,10 @@ func (s *Server) consoleHome(c fiber.Ctx) error {
 		p.Links = []web.MenuItem{{Href: "/console/ledger", Label: "捐赠台账：收入、物资、发放、项目支出、核验、月报公开"}}
 		p.Missing = []string{"台账页面暂不能上传照片，也不能冲销记录：请暂时通过接口 /v1/orgs/{统一社会信用代码}/ledger/photos 和 …/entries/{id}/reversal 办理（见 api-spec/openapi.yaml）。"}
 	case accounts.RoleAdmin:
-		p.Links = []web.MenuItem{{Href: "/console/admin/users", Label: "账号管理"}, {Href: "/console/admin/audit", Label: "审计日志与校验"},
+		p.Links = []web.MenuItem{{Href: "/console/admin/users", Label: "账号管理"}, {Href: "/console/admin/recipients", Label: "保密员与工作人员公钥"},
+			{Href: "/console/admin/audit", Label: "审计日志与校验"},
 			{Href: "/console/stats", Label: "统计与导出"}}
-		p.Missing = []string{"单位、分办规则、保密员公钥、节假日和名录导入的管理网页尚未建成。",
+		p.Missing = []string{"单位、分办规则、节假日和名录导入的管理网页尚未建成。",
 			"请暂时通过接口 /v1/admin/…、/v1/routing/… 办理（见 api-spec/openapi.yaml），或使用 qingfeng useradd、qfctl。"}
 	}
 	return s.render(c, fiber.StatusOK, "console/home", p)

@@ -7,7 +7,7 @@ package web
 
 // consolePageNames are the console's pages: templates/console/<name>.html rendered
 // inside layout.html with templates/console/base.html (the console's masthead).
-var consolePageNames = []string{"login", "password", "totp", "home", "queue", "case", "evidence", "notifications", "stats", "custody", "ledger", "users", "audit"}
+var consolePageNames = []string{"login", "password", "totp", "home", "queue", "case", "evidence", "notifications", "stats", "custody", "ledger", "users", "audit", "recipients"}
 
 // ConsolePage is what every signed-in console page needs.
 type ConsolePage struct {
@@ -273,4 +273,22 @@ type AuditVerify struct {
 	OK                      bool
 	Entries, Head           string
 	BrokenSeq, BrokenReason string
+}
+
+// RecipientsPage is /console/admin/recipients: custodians' and staff's keys.
+type RecipientsPage struct {
+	ConsolePage
+	Form
+	Recipients []RecipientRow
+	// Risks are the jurisdictions with fewer than two custodian keys.
+	Risks []KV
+	// DemoUsed: the demo custodian key exists; DemoDivisions still depend on it alone.
+	DemoUsed      bool
+	DemoKey       string
+	DemoDivisions []string
+}
+
+// RecipientRow is one registered key.
+type RecipientRow struct {
+	ID, Jurisdiction, Code, Role, Holder, Recipient, Label, Added, Revoked string
 }

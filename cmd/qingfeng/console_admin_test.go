@@ -121,3 +121,119 @@ func regexpFind(t *testing.T, re, s string) string {
 	}
 	return m[1]
 }
+
+// TestConsoleAdminRecipients: a custodian's key registered through the page shows
+// under the county with the "fewer than two" risk; a second custodian clears it; the
+// last-but-one key is revoked with a reason (recorded), the last is refused; bad keys
+// (a private key, spaces, full-width, a revoked one again), an unknown account, a
+// missing reason and a missing token change nothing; staff get 403.
+func TestConsoleAdminRecipients(t *testing.T) {
+	ctx := context.Background()
+	const county = "330922" // 嵊泗县: no other test registers custodians here
+	admin, secret, _ := consoleAccount(t, accounts.RoleAdmin, "", "", true)
+	staff, _, _ := consoleAccount(t, accounts.RoleStaff, "330782-mz", "", false)
+	c1, _, _ := consoleAccount(t, accounts.RoleCustodian, "", county, false)
+	c2, _, _ := consoleAccount(t, accounts.RoleCustodian, "", county, false)
+	id1, rcp1 := newKey(t)
+	_, rcp2 := newKey(t)
+
+	sc := consoleSignIn(t, staff, "")
+	if p := getPage(t, sc, "/console/admin/recipients"); p.status != 403 {
+		t.Errorf("staff on the recipients page: %d", p.status)
+	}
+	if p := postPageForm(t, sc, "/console/admin/recipients", url.Values{"_csrf": {consoleCSRF(t, sc)}, "op": {"register"}, "username": {c1.Username}, "recipient": {rcp1}}); p.status != 403 {
+		t.Errorf("staff registering: %d", p.status)
+	}
+	ac := consoleSignIn(t, admin, nextTOTP(secret))
+	csrf := consoleCSRF(t, ac)
+	count := func() int {
+		all, _, err := srv.keys.List(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(all)
+	}
+	before, seq := count(), lastAuditSeq(t)
+	wide := strings.Map(func(r rune) rune {
+		if r >= '!' && r <= '~' {
+			return r - '!' + '！'
+		}
+		return r
+	}, rcp1)
+	for _, tc := range []struct {
+		name  string
+		form  url.Values
+		field string
+	}{
+		{"private key", url.Values{"op": {"register"}, "username": {c1.Username}, "recipient": {id1}}, "f-recipient"},
+		{"full-width key", url.Values{"op": {"register"}, "username": {c1.Username}, "recipient": {wide}}, "f-recipient"},
+		{"key with a space inside", url.Values{"op": {"register"}, "username": {c1.Username}, "recipient": {rcp1[:20] + " " + rcp1[20:]}}, "f-recipient"},
+		{"unknown account", url.Values{"op": {"register"}, "username": {"nobody-" + c1.Username}, "recipient": {rcp1}}, "f-username"},
+		{"admin account", url.Values{"op": {"register"}, "username": {admin.Username}, "recipient": {rcp1}}, "f-username"},
+		{"label too long", url.Values{"op": {"register"}, "username": {c1.Username}, "recipient": {rcp1}, "label": {strings.Repeat("长", 101)}}, "f-label"},
+		{"no reason", url.Values{"op": {"revoke"}, "id": {"x"}, "reason": {" \u3000 "}}, "f-reason"},
+	} {
+		tc.form.Set("_csrf", csrf)
+		p := postPageForm(t, ac, "/console/admin/recipients", tc.form)
+		if p.status != 400 || !strings.Contains(p.body, `href="#`+tc.field+`"`) {
+			t.Errorf("%s: %d, want 400 naming %s", tc.name, p.status, tc.field)
+		}
+	}
+	for _, tok := range []string{"", consoleCSRF(t, sc)} {
+		if p := postPageForm(t, ac, "/console/admin/recipients", url.Values{"_csrf": {tok}, "op": {"register"}, "username": {c1.Username}, "recipient": {rcp1}}); p.status != 403 {
+			t.Errorf("register with token %q: %d", tok, p.status)
+		}
+	}
+	if n, s := count(), lastAuditSeq(t); n != before || s != seq {
+		t.Fatalf("refused forms changed something: %d → %d recipients, audit %d → %d", before, n, seq, s)
+	}
+
+	// The first key: the county is one lost key away.
+	p := postPageForm(t, ac, "/console/admin/recipients", url.Values{"_csrf": {csrf}, "op": {"register"}, "username": {strings.ToUpper(c1.Username)}, "recipient": {rcp1}, "label": {"一号"}})
+	if p.status != 200 || !strings.Contains(p.body, "公钥已登记") {
+		t.Fatalf("register: %d", p.status)
+	}
+	risks := regexpFind(t, `(?s)<section class="notice" aria-labelledby="risks-title" id="risks">(.*?)</section>`, p.body)
+	if !strings.Contains(risks, "嵊泗县（"+county+"）：只有1把保密员密钥") {
+		t.Errorf("risks after one key: %s", risks)
+	}
+	// The same key for the second custodian: one key, one holder.
+	if p := postPageForm(t, ac, "/console/admin/recipients", url.Values{"_csrf": {csrf}, "op": {"register"}, "username": {c2.Username}, "recipient": {rcp1}}); p.status != 409 || !strings.Contains(p.body, "一把密钥只能属于一人") {
+		t.Errorf("a key registered twice: %d", p.status)
+	}
+	p = postPageForm(t, ac, "/console/admin/recipients", url.Values{"_csrf": {csrf}, "op": {"register"}, "username": {c2.Username}, "recipient": {rcp2}})
+	if p.status != 200 || strings.Contains(p.body, "嵊泗县（"+county+"）：") {
+		t.Errorf("the risk stays after the second key: %d", p.status)
+	}
+	var r1, r2 string
+	all, _, _ := srv.keys.List(ctx)
+	for _, r := range all {
+		switch r.Recipient {
+		case rcp1:
+			r1 = r.ID
+		case rcp2:
+			r2 = r.ID
+		}
+	}
+	if !strings.Contains(p.body, `<option value="`+r1+`">`) {
+		t.Errorf("the key to revoke is not offered")
+	}
+	p = postPageForm(t, ac, "/console/admin/recipients", url.Values{"_csrf": {csrf}, "op": {"revoke"}, "id": {r1}, "reason": {"保密员调离"}})
+	if p.status != 200 || !strings.Contains(p.body, "公钥已注销") || !strings.Contains(p.body, "只有1把保密员密钥") {
+		t.Fatalf("revoke: %d", p.status)
+	}
+	if e, _, _ := srv.Audit.Store.Last(ctx); e.Action != "identity.recipient.revoke" || e.Detail["reason"] != "保密员调离" || e.Detail["recipient_id"] != r1 {
+		t.Errorf("the revocation's audit entry: %+v", e)
+	}
+	// The county's last key stays; a revoked key cannot come back.
+	seq = lastAuditSeq(t)
+	if p := postPageForm(t, ac, "/console/admin/recipients", url.Values{"_csrf": {csrf}, "op": {"revoke"}, "id": {r2}, "reason": {"试试"}}); p.status != 409 || !strings.Contains(p.body, "最后一把保密员密钥") {
+		t.Errorf("revoking the last key: %d", p.status)
+	}
+	if p := postPageForm(t, ac, "/console/admin/recipients", url.Values{"_csrf": {csrf}, "op": {"register"}, "username": {c1.Username}, "recipient": {rcp1}}); p.status != 409 || !strings.Contains(p.body, "已注销") {
+		t.Errorf("a revoked key again: %d", p.status)
+	}
+	if s := lastAuditSeq(t); s != seq {
+		t.Errorf("refused revoke or register recorded: %d → %d", seq, s)
+	}
+}

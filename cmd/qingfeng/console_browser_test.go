@@ -443,4 +443,22 @@ func TestConsoleBrowserAdminPages(t *testing.T) {
 	}
 	b.axe(axeJS, "/console/admin/audit (verified)")
 	b.shot("admin-audit")
+
+	// Recipients: a private key pasted by mistake, then the real one.
+	custodian, _, _ := consoleAccount(t, accounts.RoleCustodian, "", "330922", false)
+	priv, rcp := newKey(t)
+	b.run(chromedp.Navigate(baseURL+"/console/admin/recipients"), chromedp.WaitVisible("#register-recipient", chromedp.ByQuery))
+	b.axe(axeJS, "/console/admin/recipients")
+	b.act("#register-recipient", chromedp.SendKeys("#f-username", custodian.Username, chromedp.ByQuery), chromedp.SendKeys("#f-recipient", priv, chromedp.ByQuery))
+	if !strings.Contains(b.text(".error-summary"), "公钥") || b.value("#f-username") != custodian.Username {
+		t.Errorf("a private key: summary %q", b.text(".error-summary"))
+	}
+	b.axe(axeJS, "/console/admin/recipients (error)")
+	b.run(chromedp.Evaluate(`document.getElementById("f-recipient").value = ""`, nil))
+	b.act("#register-recipient", chromedp.SendKeys("#f-recipient", rcp, chromedp.ByQuery), chromedp.SendKeys("#f-label", "嵊泗县保密员", chromedp.ByQuery))
+	if !strings.Contains(b.text("#flash"), "公钥已登记") {
+		t.Fatalf("register: %s", b.text("main"))
+	}
+	b.axe(axeJS, "/console/admin/recipients (registered)")
+	b.shot("admin-recipients")
 }
