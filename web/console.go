@@ -7,7 +7,7 @@ package web
 
 // consolePageNames are the console's pages: templates/console/<name>.html rendered
 // inside layout.html with templates/console/base.html (the console's masthead).
-var consolePageNames = []string{"login", "password", "totp", "home", "queue", "case", "evidence", "notifications", "stats", "custody", "ledger", "users", "audit", "recipients"}
+var consolePageNames = []string{"login", "password", "totp", "home", "queue", "case", "evidence", "notifications", "stats", "custody", "ledger", "users", "audit", "recipients", "rules"}
 
 // ConsolePage is what every signed-in console page needs.
 type ConsolePage struct {
@@ -291,4 +291,22 @@ type RecipientsPage struct {
 // RecipientRow is one registered key.
 type RecipientRow struct {
 	ID, Jurisdiction, Code, Role, Holder, Recipient, Label, Added, Revoked string
+}
+
+// RulesPage is /console/admin/rules.
+type RulesPage struct {
+	ConsolePage
+	Form
+	Version string
+	All     bool
+	Rules   []RuleRow
+	// The new rule form's choices; Checked are the categories ticked.
+	Categories, Relations, Levels, Kinds []Option
+	Checked                              map[string]bool
+}
+
+// RuleRow is one routing rule in words.
+type RuleRow struct {
+	ID, Name, Conditions, Primary, Inform, Priority, Version, ValidFrom, Retired string
+	InForce                                                                      bool
 }

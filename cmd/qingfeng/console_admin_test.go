@@ -237,3 +237,96 @@ func TestConsoleAdminRecipients(t *testing.T) {
 		t.Errorf("refused revoke or register recorded: %d → %d", seq, s)
 	}
 }
+
+// TestConsoleAdminRules: a rule added through the page is in force at once and listed;
+// bad input (no name, a prefix outside Zhejiang or of full-width digits, an unknown
+// fixed unit, an unknown category, a bad priority) is a 400 naming the field and adds
+// no version; retire takes it out of force; staff get 403; no token, no change.
+func TestConsoleAdminRules(t *testing.T) {
+	ctx := context.Background()
+	admin, secret, _ := consoleAccount(t, accounts.RoleAdmin, "", "", true)
+	staff, _, _ := consoleAccount(t, accounts.RoleStaff, "330782-mz", "", false)
+	sc := consoleSignIn(t, staff, "")
+	if p := getPage(t, sc, "/console/admin/rules"); p.status != 403 {
+		t.Errorf("staff on the rules page: %d", p.status)
+	}
+	ac := consoleSignIn(t, admin, nextTOTP(secret))
+	csrf := consoleCSRF(t, ac)
+	version := func() int {
+		set, err := srv.routing.Rules(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return set.Version
+	}
+	v0 := version()
+	id := fmt.Sprintf("console-test-%d", v0)
+	good := func() url.Values {
+		return url.Values{"_csrf": {csrf}, "op": {"create"}, "id": {id}, "name": {"嵊泗县僵尸组织"}, "categories": {"dormant_org", "illegal_org"},
+			"division_prefix": {"330922"}, "primary.relation": {"registration_authority"}, "priority": {"5"}}
+	}
+	for _, tc := range []struct {
+		name, key, value, field string
+	}{
+		{"no name", "name", " \u3000", "f-name"},
+		{"prefix outside Zhejiang", "division_prefix", "310101", "f-division_prefix"},
+		{"full-width prefix", "division_prefix", "３３０９２２", "f-division_prefix"},
+		{"unknown category", "categories", "Dormant_Org", "f-categories"},
+		{"bad priority", "priority", "五", "f-priority"},
+		{"bad id", "id", "Rule One", "f-id"},
+		{"unknown fixed unit", "primary.relation", "fixed", "f-primary-unit"},
+		{"unknown relation", "primary.relation", "nearest", "f-primary-relation"},
+	} {
+		f := good()
+		f.Set(tc.key, tc.value)
+		p := postPageForm(t, ac, "/console/admin/rules", f)
+		if p.status != 400 || !strings.Contains(p.body, `href="#`+tc.field+`"`) || !strings.Contains(p.body, `value="`+id+`"`) && tc.key != "id" {
+			t.Errorf("%s: %d, want 400 naming %s with the values kept", tc.name, p.status, tc.field)
+		}
+	}
+	for _, tok := range []string{"", consoleCSRF(t, sc)} {
+		f := good()
+		f.Set("_csrf", tok)
+		if p := postPageForm(t, ac, "/console/admin/rules", f); p.status != 403 {
+			t.Errorf("create with token %q: %d", tok, p.status)
+		}
+	}
+	if p := postPageForm(t, sc, "/console/admin/rules", url.Values{"_csrf": {consoleCSRF(t, sc)}, "op": {"retire"}, "id": {"anything"}}); p.status != 403 {
+		t.Errorf("staff retiring: %d", p.status)
+	}
+	if v := version(); v != v0 {
+		t.Fatalf("refused forms added versions: %d → %d", v0, v)
+	}
+
+	p := postPageForm(t, ac, "/console/admin/rules", good())
+	if p.status != 200 || !strings.Contains(p.body, "规则已添加") {
+		t.Fatalf("create: %d", p.status)
+	}
+	row := regexpFind(t, `(?s)<tr id="rule-`+id+`">(.*?)</tr>`, p.body)
+	if !strings.Contains(row, "僵尸型社会组织") || !strings.Contains(row, "非法社会组织") || !strings.Contains(row, "330922") || !strings.Contains(row, "登记管理机关") ||
+		!strings.Contains(row, `id="retire-`+id+`"`) {
+		t.Errorf("the new rule's row: %s", row)
+	}
+	set, _ := srv.routing.Rules(ctx)
+	found := false
+	for _, r := range set.Rules {
+		found = found || (r.ID == id && r.InForceAt(set.Version) && r.CreatedBy == admin.ID && r.Priority == 5 && len(r.Categories) == 2)
+	}
+	if !found {
+		t.Errorf("the rule is not in force as given")
+	}
+	// The same id again is refused.
+	if p := postPageForm(t, ac, "/console/admin/rules", good()); p.status < 400 || p.status >= 500 {
+		t.Errorf("the same id again: %d", p.status)
+	}
+	p = postPageForm(t, ac, "/console/admin/rules", url.Values{"_csrf": {csrf}, "op": {"retire"}, "id": {id}})
+	if p.status != 200 || !strings.Contains(p.body, "规则已停用") || strings.Contains(p.body, `id="rule-`+id+`"`) {
+		t.Errorf("retire: %d", p.status)
+	}
+	if p := getPage(t, ac, "/console/admin/rules?all=true"); !strings.Contains(regexpFind(t, `(?s)<tr id="rule-`+id+`">(.*?)</tr>`, p.body), "已停用") {
+		t.Error("the retired rule is not shown as retired among all versions")
+	}
+	if e, _, _ := srv.Audit.Store.Last(ctx); e.Action != "routing.rule.retire" || e.Detail["rule"] != id {
+		t.Errorf("the retirement's audit entry: %+v", e)
+	}
+}

@@ -461,4 +461,25 @@ func TestConsoleBrowserAdminPages(t *testing.T) {
 	}
 	b.axe(axeJS, "/console/admin/recipients (registered)")
 	b.shot("admin-recipients")
+
+	// Routing rules: a rule without a name, then with one; then retired.
+	b.run(chromedp.Navigate(baseURL+"/console/admin/rules"), chromedp.WaitVisible("#create-rule", chromedp.ByQuery))
+	b.axe(axeJS, "/console/admin/rules")
+	ruleID := fmt.Sprintf("browser-%d", time.Now().UnixNano()%1_000_000)
+	b.act("#create-rule", chromedp.SendKeys("#f-id", ruleID, chromedp.ByQuery), chromedp.Click("#f-cat-dormant_org", chromedp.ByQuery),
+		chromedp.SendKeys("#f-division_prefix", "330922", chromedp.ByQuery))
+	if !strings.Contains(b.text(".error-summary"), "规则名称") || b.value("#f-division_prefix") != "330922" {
+		t.Errorf("no name: summary %q", b.text(".error-summary"))
+	}
+	b.axe(axeJS, "/console/admin/rules (error)")
+	b.act("#create-rule", chromedp.SendKeys("#f-name", "嵊泗县僵尸组织", chromedp.ByQuery))
+	if !strings.Contains(b.text("#rule-"+ruleID), "僵尸型社会组织") {
+		t.Fatalf("create rule: %s", b.text("main"))
+	}
+	b.axe(axeJS, "/console/admin/rules (created)")
+	b.shot("admin-rules")
+	b.act("#retire-" + ruleID)
+	if !strings.Contains(b.text("#flash"), "规则已停用") {
+		t.Errorf("retire: %s", b.text("main"))
+	}
 }
