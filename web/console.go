@@ -7,7 +7,7 @@ package web
 
 // consolePageNames are the console's pages: templates/console/<name>.html rendered
 // inside layout.html with templates/console/base.html (the console's masthead).
-var consolePageNames = []string{"login", "password", "totp", "home", "queue", "case", "evidence", "notifications", "stats", "custody", "ledger", "users", "audit", "recipients", "rules"}
+var consolePageNames = []string{"login", "password", "totp", "home", "queue", "case", "evidence", "notifications", "stats", "custody", "ledger", "users", "audit", "recipients", "rules", "units"}
 
 // ConsolePage is what every signed-in console page needs.
 type ConsolePage struct {
@@ -309,4 +309,13 @@ type RulesPage struct {
 type RuleRow struct {
 	ID, Name, Conditions, Primary, Inform, Priority, Version, ValidFrom, Retired string
 	InForce                                                                      bool
+}
+
+// UnitPage is /console/admin/units?id=: one unit and its aliases.
+type UnitPage struct {
+	ConsolePage
+	Form
+	ID, Name, Kind, Division string
+	Found, Active            bool
+	Aliases                  []string
 }

@@ -330,3 +330,66 @@ func TestConsoleAdminRules(t *testing.T) {
 		t.Errorf("the retirement's audit entry: %+v", e)
 	}
 }
+
+// TestConsoleAdminUnits: a unit looked up by code shows its aliases; an alias added
+// through the page is the unit's (added twice, or written with other spacing, still
+// once); another unit's name is refused, as are an empty or an over-long alias; it is
+// removed by another way of writing it; staff get 403; no token, no change.
+func TestConsoleAdminUnits(t *testing.T) {
+	const unit = "330922-mz"
+	admin, secret, _ := consoleAccount(t, accounts.RoleAdmin, "", "", true)
+	staff, _, _ := consoleAccount(t, accounts.RoleStaff, "330782-mz", "", false)
+	sc := consoleSignIn(t, staff, "")
+	if p := getPage(t, sc, "/console/admin/units?id="+unit); p.status != 403 {
+		t.Errorf("staff on the units page: %d", p.status)
+	}
+	if p := postPageForm(t, sc, "/console/admin/units", url.Values{"_csrf": {consoleCSRF(t, sc)}, "op": {"add"}, "id": {unit}, "alias": {"x"}}); p.status != 403 {
+		t.Errorf("staff adding an alias: %d", p.status)
+	}
+	ac := consoleSignIn(t, admin, nextTOTP(secret))
+	csrf := consoleCSRF(t, ac)
+	aliases := func() []string {
+		u, ok := srv.routing.Engine.Units.Get(unit)
+		if !ok {
+			t.Fatalf("no unit %s", unit)
+		}
+		return u.Aliases
+	}
+	if p := getPage(t, ac, "/console/admin/units?id=nope"); p.status != 400 || !strings.Contains(p.body, "单位不存在") || !strings.Contains(p.body, `href="#f-id"`) {
+		t.Errorf("unknown unit: %d", p.status)
+	}
+	p := getPage(t, ac, "/console/admin/units?id="+unit)
+	if p.status != 200 || !strings.Contains(p.body, "嵊泗县民政局") {
+		t.Fatalf("unit page: %d", p.status)
+	}
+	before := len(aliases())
+	for _, tc := range []struct{ name, alias string }{{"empty", " \u3000 "}, {"too long", strings.Repeat("长", 300)}, {"another unit's name", "义乌市民政局"}} {
+		if p := postPageForm(t, ac, "/console/admin/units", url.Values{"_csrf": {csrf}, "op": {"add"}, "id": {unit}, "alias": {tc.alias}}); p.status < 400 || p.status >= 500 || !strings.Contains(p.body, `href="#f-alias"`) && p.status == 400 {
+			t.Errorf("%s: %d", tc.name, p.status)
+		}
+	}
+	for _, tok := range []string{"", consoleCSRF(t, sc)} {
+		if p := postPageForm(t, ac, "/console/admin/units", url.Values{"_csrf": {tok}, "op": {"add"}, "id": {unit}, "alias": {"嵊泗民政"}}); p.status != 403 {
+			t.Errorf("add with token %q: %d", tok, p.status)
+		}
+	}
+	if n := len(aliases()); n != before {
+		t.Fatalf("refused forms changed the aliases: %d → %d", before, n)
+	}
+	for _, a := range []string{"嵊泗民政", " 嵊泗民政 "} {
+		p = postPageForm(t, ac, "/console/admin/units", url.Values{"_csrf": {csrf}, "op": {"add"}, "id": {unit}, "alias": {a}})
+		if p.status != 200 || !strings.Contains(p.body, "别名已添加") {
+			t.Fatalf("add %q: %d", a, p.status)
+		}
+	}
+	if got := aliases(); len(got) != before+1 || !strings.Contains(regexpFind(t, `(?s)<ul id="aliases">(.*?)</ul>`, p.body), "嵊泗民政") {
+		t.Errorf("aliases after adding twice: %q", got)
+	}
+	p = postPageForm(t, ac, "/console/admin/units", url.Values{"_csrf": {csrf}, "op": {"remove"}, "id": {unit}, "alias": {"嵊泗民政\u3000"}})
+	if p.status != 200 || !strings.Contains(p.body, "别名已删除") || len(aliases()) != before {
+		t.Errorf("remove: %d, aliases %q", p.status, aliases())
+	}
+	if p := postPageForm(t, ac, "/console/admin/units", url.Values{"_csrf": {csrf}, "op": {"remove"}, "id": {unit}, "alias": {"嵊泗民政"}}); p.status != 404 {
+		t.Errorf("removing it again: %d", p.status)
+	}
+}

@@ -482,4 +482,20 @@ func TestConsoleBrowserAdminPages(t *testing.T) {
 	if !strings.Contains(b.text("#flash"), "规则已停用") {
 		t.Errorf("retire: %s", b.text("main"))
 	}
+
+	// Units: another unit's name as an alias, then a real one.
+	b.run(chromedp.Navigate(baseURL+"/console/admin/units?id=330922-jw"), chromedp.WaitVisible("#add-alias", chromedp.ByQuery))
+	b.axe(axeJS, "/console/admin/units")
+	b.act("#add-alias", chromedp.SendKeys("#f-alias", "义乌市民政局", chromedp.ByQuery))
+	if !strings.Contains(b.text("#form-notice, .error-summary"), "义乌市民政局") {
+		t.Errorf("another unit's name: %q", b.text("main"))
+	}
+	b.axe(axeJS, "/console/admin/units (error)")
+	b.run(chromedp.Evaluate(`document.getElementById("f-alias").value = ""`, nil))
+	b.act("#add-alias", chromedp.SendKeys("#f-alias", "嵊泗纪委", chromedp.ByQuery))
+	if !strings.Contains(b.text("#aliases"), "嵊泗纪委") {
+		t.Fatalf("add alias: %s", b.text("main"))
+	}
+	b.axe(axeJS, "/console/admin/units (alias added)")
+	b.shot("admin-units")
 }
