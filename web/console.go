@@ -7,7 +7,7 @@ package web
 
 // consolePageNames are the console's pages: templates/console/<name>.html rendered
 // inside layout.html with templates/console/base.html (the console's masthead).
-var consolePageNames = []string{"login", "password", "totp", "home", "queue", "case", "evidence", "notifications", "stats", "custody", "ledger", "users", "audit", "recipients", "rules", "units"}
+var consolePageNames = []string{"login", "password", "totp", "home", "queue", "case", "evidence", "notifications", "stats", "custody", "ledger", "users", "audit", "recipients", "rules", "units", "calendar"}
 
 // ConsolePage is what every signed-in console page needs.
 type ConsolePage struct {
@@ -318,4 +318,11 @@ type UnitPage struct {
 	ID, Name, Kind, Division string
 	Found, Active            bool
 	Aliases                  []string
+}
+
+// CalendarPage is /console/admin/calendar: the holiday calendars.
+type CalendarPage struct {
+	ConsolePage
+	Form
+	Years []string
 }

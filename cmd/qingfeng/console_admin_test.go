@@ -1,12 +1,17 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"mime/multipart"
+	"net/http"
 	"net/url"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/qingfeng-zj/qingfeng/accounts"
 	"github.com/qingfeng-zj/qingfeng/audit"
@@ -391,5 +396,83 @@ func TestConsoleAdminUnits(t *testing.T) {
 	}
 	if p := postPageForm(t, ac, "/console/admin/units", url.Values{"_csrf": {csrf}, "op": {"remove"}, "id": {unit}, "alias": {"嵊泗民政"}}); p.status != 404 {
 		t.Errorf("removing it again: %d", p.status)
+	}
+}
+
+// postMultipart posts fields and one file part named file.
+func postMultipart(t *testing.T, c *http.Client, path string, fields map[string]string, file string) page {
+	t.Helper()
+	var body bytes.Buffer
+	w := multipart.NewWriter(&body)
+	for k, v := range fields {
+		w.WriteField(k, v)
+	}
+	fw, err := w.CreateFormFile("file", "calendar.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(fw, file)
+	w.Close()
+	resp, err := c.Post(baseURL+path, w.FormDataContentType(), &body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return page{status: resp.StatusCode, body: string(b), url: resp.Request.URL.String(), header: resp.Header}
+}
+
+// TestConsoleAdminCalendar: a year's file uploaded through the page is loaded and
+// listed; a bad file (no days, a bad date, a duplicate key, a case variant of a key,
+// not JSON, empty) is a 400 naming the file and loads nothing; staff get 403; no
+// token, no change.
+func TestConsoleAdminCalendar(t *testing.T) {
+	admin, secret, _ := consoleAccount(t, accounts.RoleAdmin, "", "", true)
+	staff, _, _ := consoleAccount(t, accounts.RoleStaff, "330782-mz", "", false)
+	y := `{"year":2031,"days":[{"name":"元旦","date":"2031-01-01","isOffDay":true},{"name":"春节","date":"2031-01-19","isOffDay":false}]}`
+	sc := consoleSignIn(t, staff, "")
+	if p := getPage(t, sc, "/console/admin/calendar"); p.status != 403 {
+		t.Errorf("staff on the calendar page: %d", p.status)
+	}
+	if p := postMultipart(t, sc, "/console/admin/calendar", map[string]string{"_csrf": consoleCSRF(t, sc)}, y); p.status != 403 {
+		t.Errorf("staff uploading: %d", p.status)
+	}
+	ac := consoleSignIn(t, admin, nextTOTP(secret))
+	csrf := consoleCSRF(t, ac)
+	has2031 := func() bool {
+		for _, n := range srv.calendar.Years() {
+			if n == 2031 {
+				return true
+			}
+		}
+		return false
+	}
+	for _, bad := range []string{
+		`{"year":2031,"days":[]}`,
+		`{"year":2031,"days":[{"date":"2031-13-01","isOffDay":true}]}`,
+		`{"year":2031,"days":[{"name":"元旦","date":"2031-01-01","isOffDay":true,"isOffDay":false}]}`,
+		`{"year":2031,"days":[{"name":"元旦","date":"2031-01-01","IsOffDay":true}]}`,
+		"year,days\n2031,",
+		"",
+	} {
+		p := postMultipart(t, ac, "/console/admin/calendar", map[string]string{"_csrf": csrf}, bad)
+		if p.status != 400 || !strings.Contains(p.body, `href="#f-file"`) {
+			t.Errorf("file %q: %d", bad, p.status)
+		}
+	}
+	for _, tok := range []string{"", consoleCSRF(t, sc)} {
+		if p := postMultipart(t, ac, "/console/admin/calendar", map[string]string{"_csrf": tok}, y); p.status != 403 {
+			t.Errorf("upload with token %q: %d", tok, p.status)
+		}
+	}
+	if has2031() {
+		t.Fatal("a refused upload loaded 2031")
+	}
+	p := postMultipart(t, ac, "/console/admin/calendar", map[string]string{"_csrf": csrf}, y)
+	if p.status != 200 || !strings.Contains(p.body, "2031年的节假日安排已载入") || !strings.Contains(regexpFind(t, `<p id="years">([^<]*)</p>`, p.body), "2031") {
+		t.Fatalf("upload: %d", p.status)
+	}
+	if due, est := srv.Intake.Calendar.AddWorkingDays(time.Date(2031, 1, 17, 4, 0, 0, 0, time.UTC), 1); due != "2031-01-19" || est {
+		t.Errorf("after loading 2031: %s (estimated %v)", due, est)
 	}
 }

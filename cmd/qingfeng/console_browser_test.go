@@ -498,4 +498,23 @@ func TestConsoleBrowserAdminPages(t *testing.T) {
 	}
 	b.axe(axeJS, "/console/admin/units (alias added)")
 	b.shot("admin-units")
+
+	// Holiday calendars: the upload without a file, then a year's file.
+	b.run(chromedp.Navigate(baseURL+"/console/admin/calendar"), chromedp.WaitVisible("#upload-calendar", chromedp.ByQuery))
+	b.axe(axeJS, "/console/admin/calendar")
+	b.act("#upload-calendar")
+	if !strings.Contains(b.text(".error-summary"), "文件") {
+		t.Errorf("no file: %q", b.text("main"))
+	}
+	b.axe(axeJS, "/console/admin/calendar (error)")
+	yearFile := filepath.Join(t.TempDir(), "2032.json")
+	if err := os.WriteFile(yearFile, []byte(`{"year":2032,"days":[{"name":"元旦","date":"2032-01-01","isOffDay":true}]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b.act("#upload-calendar", chromedp.SetUploadFiles("#f-file", []string{yearFile}, chromedp.ByQuery))
+	if !strings.Contains(b.text("#flash"), "2032年") || !strings.Contains(b.text("#years"), "2032") {
+		t.Fatalf("upload: %s", b.text("main"))
+	}
+	b.axe(axeJS, "/console/admin/calendar (uploaded)")
+	b.shot("admin-calendar")
 }
