@@ -234,7 +234,7 @@ func (s *Server) consolePage(c fiber.Ctx, title, current string) web.ConsolePage
 		case accounts.RoleAdmin:
 			menu = append(menu, web.MenuItem{Href: "/console/admin/users", Label: "账号"}, web.MenuItem{Href: "/console/admin/recipients", Label: "公钥"},
 				web.MenuItem{Href: "/console/admin/rules", Label: "分办规则"}, web.MenuItem{Href: "/console/admin/units", Label: "单位"},
-				web.MenuItem{Href: "/console/admin/calendar", Label: "节假日"},
+				web.MenuItem{Href: "/console/admin/calendar", Label: "节假日"}, web.MenuItem{Href: "/console/admin/import", Label: "名录导入"},
 				web.MenuItem{Href: "/console/admin/audit", Label: "审计日志"},
 				web.MenuItem{Href: "/console/stats", Label: "统计"})
 		case accounts.RoleCustodian:
@@ -292,6 +292,8 @@ func (s *Server) registerConsole() {
 	s.consoleRoute(fiber.MethodPost, "/console/admin/units", "console.admin.units.act", admin, s.consoleUnitAct)
 	s.consoleRoute(fiber.MethodGet, "/console/admin/calendar", "console.admin.calendar", admin, s.consoleCalendar)
 	s.consoleRoute(fiber.MethodPost, "/console/admin/calendar", "console.admin.calendar.upload", admin, s.consoleCalendarUpload)
+	s.consoleRoute(fiber.MethodGet, "/console/admin/import", "console.admin.import", admin, s.consoleImport)
+	s.consoleRoute(fiber.MethodPost, "/console/admin/import", "console.admin.import.upload", admin, s.consoleImportUpload)
 	s.consoleRoute(fiber.MethodGet, "/console/admin/audit", "console.admin.audit", admin, s.consoleAudit)
 	s.consoleRoute(fiber.MethodPost, "/console/admin/audit/verify", "console.admin.audit.verify", admin, s.consoleAuditVerify)
 
@@ -337,7 +339,7 @@ var consoleFieldLabels = map[string]string{"username": "用户名", "password": 
 	"current_password": "当前密码", "new_password": "新密码", "reason": "理由", "body": "内容", "to_unit": "接收单位",
 	"assignee": "承办人", "disposition": "处置方式", "not_accepted_reason": "不予受理的理由", "outcome": "办结结果",
 	"outcome.result": "核查结论", "outcome.false_accusation": "诬告陷害或错告", "duplicate_of": "在先案件编号", "kind": "类型", "action": "操作", "case": "案件编号", "recipient": "公钥", "label": "备注", "id": "编号", "name": "规则名称", "categories": "举报类别", "division_prefix": "区划前缀", "division_level": "层级",
-	"primary.relation": "承办单位", "primary.unit": "固定单位", "primary.kind": "单位类型", "primary.division": "区划", "priority": "优先级", "alias": "别名", "file": "文件"}
+	"primary.relation": "承办单位", "primary.unit": "固定单位", "primary.kind": "单位类型", "primary.division": "区划", "priority": "优先级", "alias": "别名", "file": "文件", "what": "导入什么"}
 
 // consoleFormErrors puts an error onto a console form: field messages under their
 // names, a summary linking to each (element ids are "f-" + the name, dots as dashes).
@@ -573,10 +575,10 @@ func (s *Server) consoleHome(c fiber.Ctx) error {
 	case accounts.RoleAdmin:
 		p.Links = []web.MenuItem{{Href: "/console/admin/users", Label: "账号管理"}, {Href: "/console/admin/recipients", Label: "保密员与工作人员公钥"},
 			{Href: "/console/admin/rules", Label: "分办规则"}, {Href: "/console/admin/units", Label: "单位及别名"},
-			{Href: "/console/admin/calendar", Label: "节假日"},
+			{Href: "/console/admin/calendar", Label: "节假日"}, {Href: "/console/admin/import", Label: "社会组织与单位名录导入"},
 			{Href: "/console/admin/audit", Label: "审计日志与校验"},
 			{Href: "/console/stats", Label: "统计与导出"}}
-		p.Missing = []string{"分办预览（explain）和名录导入的管理网页尚未建成；分办规则页只能添加单一承办去向的规则。",
+		p.Missing = []string{"分办预览（explain）的管理网页尚未建成；分办规则页只能添加单一承办去向的规则。",
 			"请暂时通过接口 /v1/admin/…、/v1/routing/… 办理（见 api-spec/openapi.yaml），或使用 qingfeng useradd、qfctl。"}
 	}
 	return s.render(c, fiber.StatusOK, "console/home", p)

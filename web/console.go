@@ -7,7 +7,7 @@ package web
 
 // consolePageNames are the console's pages: templates/console/<name>.html rendered
 // inside layout.html with templates/console/base.html (the console's masthead).
-var consolePageNames = []string{"login", "password", "totp", "home", "queue", "case", "evidence", "notifications", "stats", "custody", "ledger", "users", "audit", "recipients", "rules", "units", "calendar"}
+var consolePageNames = []string{"login", "password", "totp", "home", "queue", "case", "evidence", "notifications", "stats", "custody", "ledger", "users", "audit", "recipients", "rules", "units", "calendar", "import"}
 
 // ConsolePage is what every signed-in console page needs.
 type ConsolePage struct {
@@ -326,3 +326,16 @@ type CalendarPage struct {
 	Form
 	Years []string
 }
+
+// ImportPage is /console/admin/import: a registry file uploaded, with what became of it.
+type ImportPage struct {
+	ConsolePage
+	Form
+	Done     bool
+	Counts   []KV
+	Rejected []ImportRejection
+	Omitted  string
+}
+
+// ImportRejection is one error of one rejected row.
+type ImportRejection struct{ Row, Field, Message string }

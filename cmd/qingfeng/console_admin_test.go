@@ -429,7 +429,7 @@ func postMultipart(t *testing.T, c *http.Client, path string, fields map[string]
 func TestConsoleAdminCalendar(t *testing.T) {
 	admin, secret, _ := consoleAccount(t, accounts.RoleAdmin, "", "", true)
 	staff, _, _ := consoleAccount(t, accounts.RoleStaff, "330782-mz", "", false)
-	y := `{"year":2031,"days":[{"name":"元旦","date":"2031-01-01","isOffDay":true},{"name":"春节","date":"2031-01-19","isOffDay":false}]}`
+	y := `{"year":2023,"days":[{"name":"元旦","date":"2023-01-01","isOffDay":true},{"name":"春节","date":"2023-01-28","isOffDay":false}]}`
 	sc := consoleSignIn(t, staff, "")
 	if p := getPage(t, sc, "/console/admin/calendar"); p.status != 403 {
 		t.Errorf("staff on the calendar page: %d", p.status)
@@ -439,20 +439,20 @@ func TestConsoleAdminCalendar(t *testing.T) {
 	}
 	ac := consoleSignIn(t, admin, nextTOTP(secret))
 	csrf := consoleCSRF(t, ac)
-	has2031 := func() bool {
+	has2023 := func() bool {
 		for _, n := range srv.calendar.Years() {
-			if n == 2031 {
+			if n == 2023 {
 				return true
 			}
 		}
 		return false
 	}
 	for _, bad := range []string{
-		`{"year":2031,"days":[]}`,
-		`{"year":2031,"days":[{"date":"2031-13-01","isOffDay":true}]}`,
-		`{"year":2031,"days":[{"name":"元旦","date":"2031-01-01","isOffDay":true,"isOffDay":false}]}`,
-		`{"year":2031,"days":[{"name":"元旦","date":"2031-01-01","IsOffDay":true}]}`,
-		"year,days\n2031,",
+		`{"year":2023,"days":[]}`,
+		`{"year":2023,"days":[{"date":"2023-13-01","isOffDay":true}]}`,
+		`{"year":2023,"days":[{"name":"元旦","date":"2023-01-01","isOffDay":true,"isOffDay":false}]}`,
+		`{"year":2023,"days":[{"name":"元旦","date":"2023-01-01","IsOffDay":true}]}`,
+		"year,days\n2023,",
 		"",
 	} {
 		p := postMultipart(t, ac, "/console/admin/calendar", map[string]string{"_csrf": csrf}, bad)
@@ -465,14 +465,93 @@ func TestConsoleAdminCalendar(t *testing.T) {
 			t.Errorf("upload with token %q: %d", tok, p.status)
 		}
 	}
-	if has2031() {
-		t.Fatal("a refused upload loaded 2031")
+	if has2023() {
+		t.Fatal("a refused upload loaded 2023")
 	}
 	p := postMultipart(t, ac, "/console/admin/calendar", map[string]string{"_csrf": csrf}, y)
-	if p.status != 200 || !strings.Contains(p.body, "2031年的节假日安排已载入") || !strings.Contains(regexpFind(t, `<p id="years">([^<]*)</p>`, p.body), "2031") {
+	if p.status != 200 || !strings.Contains(p.body, "2023年的节假日安排已载入") || !strings.Contains(regexpFind(t, `<p id="years">([^<]*)</p>`, p.body), "2023") {
 		t.Fatalf("upload: %d", p.status)
 	}
-	if due, est := srv.Intake.Calendar.AddWorkingDays(time.Date(2031, 1, 17, 4, 0, 0, 0, time.UTC), 1); due != "2031-01-19" || est {
-		t.Errorf("after loading 2031: %s (estimated %v)", due, est)
+	if due, est := srv.Intake.Calendar.AddWorkingDays(time.Date(2023, 1, 27, 4, 0, 0, 0, time.UTC), 1); due != "2023-01-28" || est {
+		t.Errorf("after loading 2023: %s (estimated %v)", due, est)
+	}
+}
+
+// postParts posts multipart parts in the order given; a part named file is a file.
+func postParts(t *testing.T, c *http.Client, path string, parts [][2]string, fileName string) page {
+	t.Helper()
+	var body bytes.Buffer
+	w := multipart.NewWriter(&body)
+	for _, p := range parts {
+		if p[0] == "file" {
+			fw, err := w.CreateFormFile("file", fileName)
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.WriteString(fw, p[1])
+			continue
+		}
+		w.WriteField(p[0], p[1])
+	}
+	w.Close()
+	resp, err := c.Post(baseURL+path, w.FormDataContentType(), &body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return page{status: resp.StatusCode, body: string(b), url: resp.Request.URL.String(), header: resp.Header}
+}
+
+// TestConsoleAdminImport: an organization file uploaded through the page imports its
+// good rows and lists each rejected row with the field and a Chinese message; a file
+// of units as CSV, an empty file, a missing choice or parts out of order are a 400 and
+// import nothing; staff get 403; without the token the file is not read.
+func TestConsoleAdminImport(t *testing.T) {
+	admin, secret, _ := consoleAccount(t, accounts.RoleAdmin, "", "", true)
+	staff, _, _ := consoleAccount(t, accounts.RoleStaff, "330782-mz", "", false)
+	good, bad := newImportCode("330782"), newImportCode("330782")
+	file := "credit_code,name,status,registration_authority\n" + good + ",义乌市控制台导入协会,正常,\n" + bad + ",,正常,\n"
+	sc := consoleSignIn(t, staff, "")
+	if p := getPage(t, sc, "/console/admin/import"); p.status != 403 {
+		t.Errorf("staff on the import page: %d", p.status)
+	}
+	if p := postParts(t, sc, "/console/admin/import", [][2]string{{"_csrf", consoleCSRF(t, sc)}, {"what", "orgs"}, {"file", file}}, "orgs.csv"); p.status != 403 {
+		t.Errorf("staff importing: %d", p.status)
+	}
+	ac := consoleSignIn(t, admin, nextTOTP(secret))
+	csrf := consoleCSRF(t, ac)
+	imported := func() bool { _, ok := srv.routing.Engine.Orgs.Get(good); return ok }
+	for _, tc := range []struct {
+		name  string
+		parts [][2]string
+		fname string
+		want  int
+	}{
+		{"no token", [][2]string{{"_csrf", ""}, {"what", "orgs"}, {"file", file}}, "orgs.csv", 403},
+		{"another session's token", [][2]string{{"_csrf", consoleCSRF(t, sc)}, {"what", "orgs"}, {"file", file}}, "orgs.csv", 403},
+		{"file before the token", [][2]string{{"file", file}, {"_csrf", csrf}, {"what", "orgs"}}, "orgs.csv", 403},
+		{"no choice", [][2]string{{"_csrf", csrf}, {"what", "ORGS"}, {"file", file}}, "orgs.csv", 400},
+		{"units as CSV", [][2]string{{"_csrf", csrf}, {"what", "units"}, {"file", file}}, "orgs.csv", 415},
+		{"empty file", [][2]string{{"_csrf", csrf}, {"what", "orgs"}, {"file", ""}}, "orgs.csv", 400},
+		{"not a known type", [][2]string{{"_csrf", csrf}, {"what", "orgs"}, {"file", file}}, "orgs.xlsx", 415},
+	} {
+		if p := postParts(t, ac, "/console/admin/import", tc.parts, tc.fname); p.status != tc.want {
+			t.Errorf("%s: %d, want %d", tc.name, p.status, tc.want)
+		}
+	}
+	if imported() {
+		t.Fatal("a refused upload imported")
+	}
+	p := postParts(t, ac, "/console/admin/import", [][2]string{{"_csrf", csrf}, {"what", "orgs"}, {"file", file}}, "orgs.csv")
+	if p.status != 200 || !strings.Contains(p.body, "新增 1 条") || !strings.Contains(p.body, "拒收 1 条") {
+		t.Fatalf("import: %d\n%s", p.status, p.body)
+	}
+	rej := regexpFind(t, `(?s)<table id="rejected">(.*?)</table>`, p.body)
+	if !strings.Contains(rej, "<th scope=\"row\">2</th>") || !strings.Contains(rej, "name") || !hasHan(regexpFind(t, `<td class="mono">name</td><td>([^<]+)</td>`, rej)) {
+		t.Errorf("rejected rows: %s", rej)
+	}
+	if !imported() {
+		t.Error("the good row was not imported")
 	}
 }

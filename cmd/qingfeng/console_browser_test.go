@@ -507,14 +507,29 @@ func TestConsoleBrowserAdminPages(t *testing.T) {
 		t.Errorf("no file: %q", b.text("main"))
 	}
 	b.axe(axeJS, "/console/admin/calendar (error)")
-	yearFile := filepath.Join(t.TempDir(), "2032.json")
-	if err := os.WriteFile(yearFile, []byte(`{"year":2032,"days":[{"name":"元旦","date":"2032-01-01","isOffDay":true}]}`), 0o644); err != nil {
+	yearFile := filepath.Join(t.TempDir(), "2024.json")
+	if err := os.WriteFile(yearFile, []byte(`{"year":2024,"days":[{"name":"元旦","date":"2024-01-01","isOffDay":true}]}`), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	b.act("#upload-calendar", chromedp.SetUploadFiles("#f-file", []string{yearFile}, chromedp.ByQuery))
-	if !strings.Contains(b.text("#flash"), "2032年") || !strings.Contains(b.text("#years"), "2032") {
+	if !strings.Contains(b.text("#flash"), "2024年") || !strings.Contains(b.text("#years"), "2024") {
 		t.Fatalf("upload: %s", b.text("main"))
 	}
 	b.axe(axeJS, "/console/admin/calendar (uploaded)")
 	b.shot("admin-calendar")
+
+	// Registry import: a file with one good and one bad row.
+	b.run(chromedp.Navigate(baseURL+"/console/admin/import"), chromedp.WaitVisible("#upload-import", chromedp.ByQuery))
+	b.axe(axeJS, "/console/admin/import")
+	orgFile := filepath.Join(t.TempDir(), "orgs.csv")
+	csv := "credit_code,name,status,registration_authority\n" + newImportCode("330782") + ",义乌市浏览器导入协会,正常,\n" + newImportCode("330782") + ",,正常,\n"
+	if err := os.WriteFile(orgFile, []byte(csv), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b.act("#upload-import", chromedp.SetUploadFiles("#f-file", []string{orgFile}, chromedp.ByQuery))
+	if !strings.Contains(b.text("#import-result"), "新增 1 条") || b.count("#rejected tbody tr") != 1 {
+		t.Fatalf("import: %s", b.text("main"))
+	}
+	b.axe(axeJS, "/console/admin/import (rows rejected)")
+	b.shot("admin-import")
 }
