@@ -57,7 +57,7 @@ func (b *browserSession) act(button string, fill ...chromedp.Action) {
 // TestConsoleBrowserDay is the scripted day of issue 14:
 //
 //   - the admin creates a staff member of each unit, a custodian (all with a second
-//     factor) — through the API: the admin pages are not built;
+//     factor) — through the API (the admin pages have their own tests);
 //   - a citizen files through the public form with a photo;
 //   - the staff member signs in with the second factor, sees the case marked new,
 //     opens it, views the photo, accepts, messages the reporter, transfers it;
