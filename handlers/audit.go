@@ -48,13 +48,8 @@ func auditEntryOf(e audit.Entry) auditEntryView {
 // auditVerify is GET /v1/admin/audit/verify: reads the whole chain and names the
 // first broken entry. Administrators only.
 func (s *Server) auditVerify(c fiber.Ctx) error {
-	r, err := s.d.Audit.Verify(c.Context())
+	r, err := s.verifyAudit(c)
 	if err != nil {
-		return err
-	}
-	p := principalOf(c)
-	if err := s.d.Audit.Record(c.Context(), p.user.ID, string(p.user.Role), "audit.verify", "",
-		map[string]string{"ok": strconv.FormatBool(r.OK), "entries": strconv.FormatInt(r.Entries, 10)}); err != nil {
 		return err
 	}
 	out := auditVerifyView{Entries: r.Entries, OK: r.OK}
@@ -65,34 +60,65 @@ func (s *Server) auditVerify(c fiber.Ctx) error {
 	return c.JSON(out)
 }
 
-// auditList is GET /v1/admin/audit?case=&after=&limit=: entries in chain order,
-// after a Seq, optionally about one case. Administrators only.
-func (s *Server) auditList(c fiber.Ctx) error {
+// verifyAudit reads the whole chain and records that it did (the API's and the
+// console's verify).
+func (s *Server) verifyAudit(c fiber.Ctx) (audit.Report, error) {
+	r, err := s.d.Audit.Verify(c.Context())
+	if err != nil {
+		return r, err
+	}
+	p := principalOf(c)
+	err = s.d.Audit.Record(c.Context(), p.user.ID, string(p.user.Role), "audit.verify", "",
+		map[string]string{"ok": strconv.FormatBool(r.OK), "entries": strconv.FormatInt(r.Entries, 10)})
+	return r, err
+}
+
+// auditQuery reads ?case=&after=&limit= (the API's and the console's list).
+func auditQuery(c fiber.Ctx) (audit.Query, error) {
 	q := audit.Query{Case: c.Query("case"), Limit: audit.DefaultLimit}
 	if q.Case != "" && !validCaseNumber(q.Case) {
-		return fieldInvalid("case", "invalid_value", "案件编号格式不正确", "not a case number")
+		return q, fieldInvalid("case", "invalid_value", "案件编号格式不正确", "not a case number")
 	}
 	if v := c.Query("after"); v != "" {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n < 0 {
-			return fieldInvalid("after", "invalid_value", "after 须为非负整数", "must be a non-negative integer")
+			return q, fieldInvalid("after", "invalid_value", "after 须为非负整数", "must be a non-negative integer")
 		}
 		q.After = n
 	}
 	if v := c.Query("limit"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > audit.MaxLimit {
-			return fieldInvalid("limit", "invalid_value", "limit 须为 1 到 1000 的整数", "must be an integer from 1 to 1000")
+			return q, fieldInvalid("limit", "invalid_value", "limit 须为 1 到 1000 的整数", "must be an integer from 1 to 1000")
 		}
 		q.Limit = n
 	}
+	return q, nil
+}
+
+// listAudit lists q's entries and records that they were read.
+func (s *Server) listAudit(c fiber.Ctx, q audit.Query) ([]audit.Entry, error) {
 	entries, err := s.d.Audit.List(c.Context(), q)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	p := principalOf(c)
 	detail := map[string]string{"after": strconv.FormatInt(q.After, 10), "returned": strconv.Itoa(len(entries))}
 	if err := s.d.Audit.Record(c.Context(), p.user.ID, string(p.user.Role), "audit.list", q.Case, detail); err != nil {
+		return nil, err
+	}
+	return entries, nil
+}
+
+// auditList is GET /v1/admin/audit?case=&after=&limit=: entries in chain order,
+// after a Seq, optionally about one case. Administrators only.
+func (s *Server) auditList(c fiber.Ctx) error {
+	q, err := auditQuery(c)
+	if err != nil {
+		return err
+	}
+	entries, err := s.listAudit(c, q)
+	if err != nil {
 		return err
 	}
 	out := struct {

@@ -37,24 +37,33 @@ func (s *Server) putCalendarYear(c fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
+	year, err := s.addCalendarYear(c, body, want)
+	if err != nil {
+		return err
+	}
+	return c.JSON(fiber.Map{"year": year, "years": s.d.Calendar.Years()})
+}
+
+// addCalendarYear checks one year's calendar (want: the year it must be, 0 for any),
+// stores and loads it, and records that it did (the API's PUT and the console's upload).
+func (s *Server) addCalendarYear(c fiber.Ctx, body []byte, want int) (int, error) {
 	// The strict decoder checks the shape (exact keys, no duplicates, no unknown fields);
 	// triage checks the content and loads the same bytes.
 	var shape calendarYearRequest
 	if err := decodeJSONBytes(body, &shape); err != nil {
-		return err
+		return 0, err
 	}
 	if year, err := triage.CheckYear(body); err != nil {
-		return err
-	} else if year != want {
-		return fieldInvalid("year", "year_mismatch", "路径中的年份与数据中的年份不一致", "the path's year differs from the data's")
+		return 0, err
+	} else if want != 0 && year != want {
+		return 0, fieldInvalid("year", "year_mismatch", "路径中的年份与数据中的年份不一致", "the path's year differs from the data's")
 	}
-	p := principalOf(c)
-	year, err := s.d.Calendar.AddYear(c.Context(), body, p.user.ID)
+	year, err := s.d.Calendar.AddYear(c.Context(), body, principalOf(c).user.ID)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	s.recordChange(c, "calendar.year.put", "", map[string]string{"year": strconv.Itoa(year)})
-	return c.JSON(fiber.Map{"year": year, "years": s.d.Calendar.Years()})
+	return year, nil
 }
 
 // calendarYearRequest is the holiday-cn file format, as published (with its $schema, $id

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -171,13 +172,23 @@ func (s *Server) consoleAuth(restricted []*qingfeng.Error, roles ...accounts.Rol
 	}
 }
 
-// consoleForm reads a signed-in page's form and checks its CSRF token.
-func (s *Server) consoleForm(c fiber.Ctx) (map[string]string, error) {
+// consoleFormValues reads a signed-in page's form, every value of a repeated field,
+// and checks its CSRF token.
+func (s *Server) consoleFormValues(c fiber.Ctx) (url.Values, error) {
 	v, err := s.pageForm(c)
 	if err != nil {
 		return nil, err
 	}
 	if err := s.checkCSRF(v.Get("_csrf"), consolePurpose, consoleBinding(principalOf(c))); err != nil {
+		return nil, err
+	}
+	return v, nil
+}
+
+// consoleForm is consoleFormValues with the first value of each field.
+func (s *Server) consoleForm(c fiber.Ctx) (map[string]string, error) {
+	v, err := s.consoleFormValues(c)
+	if err != nil {
 		return nil, err
 	}
 	out := make(map[string]string, len(v))
@@ -221,7 +232,11 @@ func (s *Server) consolePage(c fiber.Ctx, title, current string) web.ConsolePage
 			menu = append(menu, web.MenuItem{Href: "/console/cases", Label: "案件"}, web.MenuItem{Href: "/console/notifications", Label: "提醒"},
 				web.MenuItem{Href: "/console/stats", Label: "统计"})
 		case accounts.RoleAdmin:
-			menu = append(menu, web.MenuItem{Href: "/console/admin/users", Label: "账号"}, web.MenuItem{Href: "/console/stats", Label: "统计"})
+			menu = append(menu, web.MenuItem{Href: "/console/admin/users", Label: "账号"}, web.MenuItem{Href: "/console/admin/recipients", Label: "公钥"},
+				web.MenuItem{Href: "/console/admin/rules", Label: "分办规则"}, web.MenuItem{Href: "/console/admin/units", Label: "单位"},
+				web.MenuItem{Href: "/console/admin/calendar", Label: "节假日"}, web.MenuItem{Href: "/console/admin/import", Label: "名录导入"},
+				web.MenuItem{Href: "/console/admin/audit", Label: "审计日志"},
+				web.MenuItem{Href: "/console/stats", Label: "统计"})
 		case accounts.RoleCustodian:
 			menu = append(menu, web.MenuItem{Href: "/console/custody", Label: "身份披露审批"})
 		case accounts.RoleLiaison:
@@ -269,6 +284,18 @@ func (s *Server) registerConsole() {
 	admin := s.consoleAuth(nil, accounts.RoleAdmin)
 	s.consoleRoute(fiber.MethodGet, "/console/admin/users", "console.admin.users", admin, s.consoleUsers)
 	s.consoleRoute(fiber.MethodPost, "/console/admin/users", "console.admin.users.act", admin, s.consoleUsersAct)
+	s.consoleRoute(fiber.MethodGet, "/console/admin/recipients", "console.admin.recipients", admin, s.consoleRecipients)
+	s.consoleRoute(fiber.MethodPost, "/console/admin/recipients", "console.admin.recipients.act", admin, s.consoleRecipientsAct)
+	s.consoleRoute(fiber.MethodGet, "/console/admin/rules", "console.admin.rules", admin, s.consoleRules)
+	s.consoleRoute(fiber.MethodPost, "/console/admin/rules", "console.admin.rules.act", admin, s.consoleRulesAct)
+	s.consoleRoute(fiber.MethodGet, "/console/admin/units", "console.admin.units", admin, s.consoleUnit)
+	s.consoleRoute(fiber.MethodPost, "/console/admin/units", "console.admin.units.act", admin, s.consoleUnitAct)
+	s.consoleRoute(fiber.MethodGet, "/console/admin/calendar", "console.admin.calendar", admin, s.consoleCalendar)
+	s.consoleRoute(fiber.MethodPost, "/console/admin/calendar", "console.admin.calendar.upload", admin, s.consoleCalendarUpload)
+	s.consoleRoute(fiber.MethodGet, "/console/admin/import", "console.admin.import", admin, s.consoleImport)
+	s.consoleRoute(fiber.MethodPost, "/console/admin/import", "console.admin.import.upload", admin, s.consoleImportUpload)
+	s.consoleRoute(fiber.MethodGet, "/console/admin/audit", "console.admin.audit", admin, s.consoleAudit)
+	s.consoleRoute(fiber.MethodPost, "/console/admin/audit/verify", "console.admin.audit.verify", admin, s.consoleAuditVerify)
 
 	custodian := s.consoleAuth(nil, accounts.RoleCustodian)
 	s.consoleRoute(fiber.MethodGet, "/console/custody", "console.custody", custodian, s.consoleCustody)
@@ -311,7 +338,8 @@ func (s *Server) consoleLoginPage(c fiber.Ctx) error {
 var consoleFieldLabels = map[string]string{"username": "用户名", "password": "密码", "code": "动态验证码或恢复码",
 	"current_password": "当前密码", "new_password": "新密码", "reason": "理由", "body": "内容", "to_unit": "接收单位",
 	"assignee": "承办人", "disposition": "处置方式", "not_accepted_reason": "不予受理的理由", "outcome": "办结结果",
-	"outcome.result": "核查结论", "outcome.false_accusation": "诬告陷害或错告", "duplicate_of": "在先案件编号", "kind": "类型", "action": "操作"}
+	"outcome.result": "核查结论", "outcome.false_accusation": "诬告陷害或错告", "duplicate_of": "在先案件编号", "kind": "类型", "action": "操作", "case": "案件编号", "recipient": "公钥", "label": "备注", "id": "编号", "name": "规则名称", "categories": "举报类别", "division_prefix": "区划前缀", "division_level": "层级",
+	"primary.relation": "承办单位", "primary.unit": "固定单位", "primary.kind": "单位类型", "primary.division": "区划", "priority": "优先级", "alias": "别名", "file": "文件", "what": "导入什么"}
 
 // consoleFormErrors puts an error onto a console form: field messages under their
 // names, a summary linking to each (element ids are "f-" + the name, dots as dashes).
@@ -545,8 +573,12 @@ func (s *Server) consoleHome(c fiber.Ctx) error {
 		p.Links = []web.MenuItem{{Href: "/console/ledger", Label: "捐赠台账：收入、物资、发放、项目支出、核验、月报公开"}}
 		p.Missing = []string{"台账页面暂不能上传照片，也不能冲销记录：请暂时通过接口 /v1/orgs/{统一社会信用代码}/ledger/photos 和 …/entries/{id}/reversal 办理（见 api-spec/openapi.yaml）。"}
 	case accounts.RoleAdmin:
-		p.Links = []web.MenuItem{{Href: "/console/admin/users", Label: "账号管理"}, {Href: "/console/stats", Label: "统计与导出"}}
-		p.Missing = []string{"单位、分办规则、保密员公钥、节假日、名录导入和审计日志的管理网页尚未建成。",
+		p.Links = []web.MenuItem{{Href: "/console/admin/users", Label: "账号管理"}, {Href: "/console/admin/recipients", Label: "保密员与工作人员公钥"},
+			{Href: "/console/admin/rules", Label: "分办规则"}, {Href: "/console/admin/units", Label: "单位及别名"},
+			{Href: "/console/admin/calendar", Label: "节假日"}, {Href: "/console/admin/import", Label: "社会组织与单位名录导入"},
+			{Href: "/console/admin/audit", Label: "审计日志与校验"},
+			{Href: "/console/stats", Label: "统计与导出"}}
+		p.Missing = []string{"分办预览（explain）的管理网页尚未建成；分办规则页只能添加单一承办去向的规则。",
 			"请暂时通过接口 /v1/admin/…、/v1/routing/… 办理（见 api-spec/openapi.yaml），或使用 qingfeng useradd、qfctl。"}
 	}
 	return s.render(c, fiber.StatusOK, "console/home", p)

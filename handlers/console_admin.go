@@ -12,8 +12,9 @@ import (
 )
 
 // The admin's accounts page: list, create, disable or enable, reset the password or
-// the second factor, unlock — the API's calls, checks and audit entries. Units,
-// routing rules, recipients, calendars, imports and the audit log have no pages yet.
+// the second factor, unlock — the API's calls, checks and audit entries. The other
+// admin pages: console_recipients.go, console_rules.go, console_units.go,
+// console_calendar.go, console_imports.go, console_audit.go.
 
 func (s *Server) consoleUsersView(c fiber.Ctx) (web.UsersPage, error) {
 	pg := web.UsersPage{ConsolePage: s.consolePage(c, "账号管理", "/console/admin/users"), After: c.Query("after")}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"mime/multipart"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -58,49 +59,61 @@ func (s *Server) importRegistry(what string) fiber.Handler {
 			return err
 		}
 		defer f.Close()
-		english := prefersEnglish(c.Get(fiber.HeaderAcceptLanguage))
-		view := importView{RejectedRows: []importRejection{}}
-		reject := func(row int, errs map[string]qingfeng.FieldError) error {
-			if len(view.RejectedRows) >= maxListedRejections {
-				view.RejectedRowsOmitted++
-				return nil
-			}
-			r := importRejection{Row: row}
-			for _, field := range routing.SortFields(errs) {
-				e := errs[field]
-				msg := e.Message
-				if english && e.English != "" {
-					msg = e.English
-				}
-				r.Errors = append(r.Errors, importFieldError{Field: field, Code: e.Code, Message: msg})
-			}
-			view.RejectedRows = append(view.RejectedRows, r)
-			return nil
-		}
-		var st routing.ImportStats
-		if what == "orgs" {
-			st, err = s.d.Routing.ImportOrganizations(c.Context(), f, format, reject)
-		} else {
-			st, err = s.d.Routing.ImportUnits(c.Context(), f, format, reject)
-		}
-		detail := map[string]string{"format": format, "read": strconv.Itoa(st.Read), "inserted": strconv.Itoa(st.Inserted),
-			"updated": strconv.Itoa(st.Updated), "rejected": strconv.Itoa(st.Rejected)}
-		if st.Seeded > 0 {
-			detail["seeded_defaults"] = strconv.Itoa(st.Seeded)
-		}
+		view, err := s.runImport(c, what, f, format, prefersEnglish(c.Get(fiber.HeaderAcceptLanguage)))
 		if err != nil {
-			if st.Inserted+st.Updated+st.Seeded > 0 {
-				// Part of the file is stored: the audit log must say so.
-				detail["failed"] = "true"
-				s.recordChange(c, "registry.import."+what, "", detail)
-			}
 			return err
 		}
-		s.recordChange(c, "registry.import."+what, "", detail)
-		view.Read, view.Inserted, view.Updated, view.Rejected = st.Read, st.Inserted, st.Updated, st.Rejected
-		view.CheckWarnings, view.SeededDefaults = st.CheckWarnings, st.Seeded
 		return c.JSON(view)
 	}
+}
+
+// runImport imports a spooled file, lists the rejected rows and records what it did
+// (the API's import and the console's upload).
+func (s *Server) runImport(c fiber.Ctx, what string, f io.ReadSeeker, format string, english bool) (importView, error) {
+	view := importView{RejectedRows: []importRejection{}}
+	reject := func(row int, errs map[string]qingfeng.FieldError) error {
+		if len(view.RejectedRows) >= maxListedRejections {
+			view.RejectedRowsOmitted++
+			return nil
+		}
+		r := importRejection{Row: row}
+		for _, field := range routing.SortFields(errs) {
+			e := errs[field]
+			msg := e.Message
+			if english && e.English != "" {
+				msg = e.English
+			}
+			r.Errors = append(r.Errors, importFieldError{Field: field, Code: e.Code, Message: msg})
+		}
+		view.RejectedRows = append(view.RejectedRows, r)
+		return nil
+	}
+	var (
+		st  routing.ImportStats
+		err error
+	)
+	if what == "orgs" {
+		st, err = s.d.Routing.ImportOrganizations(c.Context(), f, format, reject)
+	} else {
+		st, err = s.d.Routing.ImportUnits(c.Context(), f, format, reject)
+	}
+	detail := map[string]string{"format": format, "read": strconv.Itoa(st.Read), "inserted": strconv.Itoa(st.Inserted),
+		"updated": strconv.Itoa(st.Updated), "rejected": strconv.Itoa(st.Rejected)}
+	if st.Seeded > 0 {
+		detail["seeded_defaults"] = strconv.Itoa(st.Seeded)
+	}
+	if err != nil {
+		if st.Inserted+st.Updated+st.Seeded > 0 {
+			// Part of the file is stored: the audit log must say so.
+			detail["failed"] = "true"
+			s.recordChange(c, "registry.import."+what, "", detail)
+		}
+		return view, err
+	}
+	s.recordChange(c, "registry.import."+what, "", detail)
+	view.Read, view.Inserted, view.Updated, view.Rejected = st.Read, st.Inserted, st.Updated, st.Rejected
+	view.CheckWarnings, view.SeededDefaults = st.CheckWarnings, st.Seeded
+	return view, nil
 }
 
 // importFormats maps the accepted media types to the importer's formats.
@@ -135,32 +148,7 @@ func (s *Server) spoolImport(c fiber.Ctx, what string) (*os.File, string, error)
 		if err != nil {
 			return nil, "", err
 		}
-		part, err := mr.NextPart()
-		if errors.Is(err, io.EOF) {
-			return nil, "", fieldInvalid("file", "required", "请上传文件字段 file", "the file part is required")
-		}
-		if err != nil {
-			return nil, "", multipartError(err)
-		}
-		if part.FormName() != "file" || !isFilePart(part) {
-			return nil, "", fieldInvalid(part.FormName(), "unknown_field", "只接受文件字段 file", "only the file part is accepted")
-		}
-		format = partFormat(part.Header.Get(fiber.HeaderContentType), part.FileName())
-		if format == "" {
-			return nil, "", errImportType
-		}
-		f, err := spool(&partReader{part}, what, format)
-		if err != nil {
-			return nil, "", err
-		}
-		if _, err := mr.NextPart(); !errors.Is(err, io.EOF) {
-			f.Close()
-			if err != nil {
-				return nil, "", multipartError(err)
-			}
-			return nil, "", fieldInvalid("file", "too_many", "只接受一个文件字段 file", "exactly one file part is accepted")
-		}
-		return f, format, nil
+		return spoolFilePart(mr, what)
 	}
 	format = importFormats[mt]
 	if format == "" {
@@ -173,6 +161,37 @@ func (s *Server) spoolImport(c fiber.Ctx, what string) (*os.File, string, error)
 	}
 	f, err := spool(&limitedReader{r: src, n: s.d.MaxImportBody}, what, format)
 	return f, format, err
+}
+
+// spoolFilePart spools the next part of mr, which must be the only one left and the
+// file part.
+func spoolFilePart(mr *multipart.Reader, what string) (*os.File, string, error) {
+	part, err := mr.NextPart()
+	if errors.Is(err, io.EOF) {
+		return nil, "", fieldInvalid("file", "required", "请上传文件字段 file", "the file part is required")
+	}
+	if err != nil {
+		return nil, "", multipartError(err)
+	}
+	if part.FormName() != "file" || !isFilePart(part) {
+		return nil, "", fieldInvalid(part.FormName(), "unknown_field", "只接受文件字段 file", "only the file part is accepted")
+	}
+	format := partFormat(part.Header.Get(fiber.HeaderContentType), part.FileName())
+	if format == "" {
+		return nil, "", errImportType
+	}
+	f, err := spool(&partReader{part}, what, format)
+	if err != nil {
+		return nil, "", err
+	}
+	if _, err := mr.NextPart(); !errors.Is(err, io.EOF) {
+		f.Close()
+		if err != nil {
+			return nil, "", multipartError(err)
+		}
+		return nil, "", fieldInvalid("file", "too_many", "只接受一个文件字段 file", "exactly one file part is accepted")
+	}
+	return f, format, nil
 }
 
 // partFormat is the format of a multipart file part: by its Content-Type when that is

@@ -7,7 +7,7 @@ package web
 
 // consolePageNames are the console's pages: templates/console/<name>.html rendered
 // inside layout.html with templates/console/base.html (the console's masthead).
-var consolePageNames = []string{"login", "password", "totp", "home", "queue", "case", "evidence", "notifications", "stats", "custody", "ledger", "users"}
+var consolePageNames = []string{"login", "password", "totp", "home", "queue", "case", "evidence", "notifications", "stats", "custody", "ledger", "users", "audit", "recipients", "rules", "units", "calendar", "import"}
 
 // ConsolePage is what every signed-in console page needs.
 type ConsolePage struct {
@@ -252,3 +252,90 @@ type UserRow struct {
 	ID, Username, Name, Role, Scope, LastLogin string
 	Disabled, TOTP, MustChange, Self           bool
 }
+
+// AuditPage is /console/admin/audit: the audit log, paged, optionally about one case.
+type AuditPage struct {
+	ConsolePage
+	Form
+	Entries  []AuditRow
+	NextHref string
+	// Verify is the result of the verify button, when it was pressed.
+	Verify *AuditVerify
+}
+
+// AuditRow is one entry of the audit log.
+type AuditRow struct {
+	Seq, At, Actor, Role, Action, Case, Detail, Hash string
+}
+
+// AuditVerify is what verifying the chain found.
+type AuditVerify struct {
+	OK                      bool
+	Entries, Head           string
+	BrokenSeq, BrokenReason string
+}
+
+// RecipientsPage is /console/admin/recipients: custodians' and staff's keys.
+type RecipientsPage struct {
+	ConsolePage
+	Form
+	Recipients []RecipientRow
+	// Risks are the jurisdictions with fewer than two custodian keys.
+	Risks []KV
+	// DemoUsed: the demo custodian key exists; DemoDivisions still depend on it alone.
+	DemoUsed      bool
+	DemoKey       string
+	DemoDivisions []string
+}
+
+// RecipientRow is one registered key.
+type RecipientRow struct {
+	ID, Jurisdiction, Code, Role, Holder, Recipient, Label, Added, Revoked string
+}
+
+// RulesPage is /console/admin/rules.
+type RulesPage struct {
+	ConsolePage
+	Form
+	Version string
+	All     bool
+	Rules   []RuleRow
+	// The new rule form's choices; Checked are the categories ticked.
+	Categories, Relations, Levels, Kinds []Option
+	Checked                              map[string]bool
+}
+
+// RuleRow is one routing rule in words.
+type RuleRow struct {
+	ID, Name, Conditions, Primary, Inform, Priority, Version, ValidFrom, Retired string
+	InForce                                                                      bool
+}
+
+// UnitPage is /console/admin/units?id=: one unit and its aliases.
+type UnitPage struct {
+	ConsolePage
+	Form
+	ID, Name, Kind, Division string
+	Found, Active            bool
+	Aliases                  []string
+}
+
+// CalendarPage is /console/admin/calendar: the holiday calendars.
+type CalendarPage struct {
+	ConsolePage
+	Form
+	Years []string
+}
+
+// ImportPage is /console/admin/import: a registry file uploaded, with what became of it.
+type ImportPage struct {
+	ConsolePage
+	Form
+	Done     bool
+	Counts   []KV
+	Rejected []ImportRejection
+	Omitted  string
+}
+
+// ImportRejection is one error of one rejected row.
+type ImportRejection struct{ Row, Field, Message string }

@@ -57,7 +57,7 @@ func (b *browserSession) act(button string, fill ...chromedp.Action) {
 // TestConsoleBrowserDay is the scripted day of issue 14:
 //
 //   - the admin creates a staff member of each unit, a custodian (all with a second
-//     factor) — through the API: the admin pages are not built;
+//     factor) — through the API (the admin pages have their own tests);
 //   - a citizen files through the public form with a photo;
 //   - the staff member signs in with the second factor, sees the case marked new,
 //     opens it, views the photo, accepts, messages the reporter, transfers it;
@@ -420,4 +420,116 @@ func (b *browserSession) value(sel string) string {
 	var v string
 	b.run(chromedp.Value(sel, &v, chromedp.ByQuery))
 	return v
+}
+
+// TestConsoleBrowserAdminPages: each admin page beyond accounts, at desktop width,
+// through axe-core (its normal state and its error state) with a screenshot.
+func TestConsoleBrowserAdminPages(t *testing.T) {
+	b := newBrowserAt(t, true, 1280, 900)
+	axeJS := axeSource(t)
+	admin, adminSecret, _ := consoleAccount(t, accounts.RoleAdmin, "", "", true)
+	b.consoleSignIn(admin, nextTOTP(adminSecret))
+
+	// The audit log: a bad case filter, then verify.
+	b.run(chromedp.Navigate(baseURL+"/console/admin/audit?case=qf-1"), chromedp.WaitVisible("#audit-verify", chromedp.ByQuery))
+	if !strings.Contains(b.text(".error-summary"), "案件编号") {
+		t.Errorf("bad case filter: %q", b.text(".error-summary"))
+	}
+	b.axe(axeJS, "/console/admin/audit (error)")
+	b.run(chromedp.Navigate(baseURL+"/console/admin/audit"), chromedp.WaitVisible("#audit-verify", chromedp.ByQuery))
+	b.act("#audit-verify")
+	if !strings.Contains(b.text("#verify-result"), "校验通过") {
+		t.Fatalf("verify: %q", b.text("main"))
+	}
+	b.axe(axeJS, "/console/admin/audit (verified)")
+	b.shot("admin-audit")
+
+	// Recipients: a private key pasted by mistake, then the real one.
+	custodian, _, _ := consoleAccount(t, accounts.RoleCustodian, "", "330922", false)
+	priv, rcp := newKey(t)
+	b.run(chromedp.Navigate(baseURL+"/console/admin/recipients"), chromedp.WaitVisible("#register-recipient", chromedp.ByQuery))
+	b.axe(axeJS, "/console/admin/recipients")
+	b.act("#register-recipient", chromedp.SendKeys("#f-username", custodian.Username, chromedp.ByQuery), chromedp.SendKeys("#f-recipient", priv, chromedp.ByQuery))
+	if !strings.Contains(b.text(".error-summary"), "公钥") || b.value("#f-username") != custodian.Username {
+		t.Errorf("a private key: summary %q", b.text(".error-summary"))
+	}
+	b.axe(axeJS, "/console/admin/recipients (error)")
+	b.run(chromedp.Evaluate(`document.getElementById("f-recipient").value = ""`, nil))
+	b.act("#register-recipient", chromedp.SendKeys("#f-recipient", rcp, chromedp.ByQuery), chromedp.SendKeys("#f-label", "嵊泗县保密员", chromedp.ByQuery))
+	if !strings.Contains(b.text("#flash"), "公钥已登记") {
+		t.Fatalf("register: %s", b.text("main"))
+	}
+	b.axe(axeJS, "/console/admin/recipients (registered)")
+	b.shot("admin-recipients")
+
+	// Routing rules: a rule without a name, then with one; then retired.
+	b.run(chromedp.Navigate(baseURL+"/console/admin/rules"), chromedp.WaitVisible("#create-rule", chromedp.ByQuery))
+	b.axe(axeJS, "/console/admin/rules")
+	ruleID := fmt.Sprintf("browser-%d", time.Now().UnixNano()%1_000_000)
+	b.act("#create-rule", chromedp.SendKeys("#f-id", ruleID, chromedp.ByQuery), chromedp.Click("#f-cat-dormant_org", chromedp.ByQuery),
+		chromedp.SendKeys("#f-division_prefix", "330922", chromedp.ByQuery))
+	if !strings.Contains(b.text(".error-summary"), "规则名称") || b.value("#f-division_prefix") != "330922" {
+		t.Errorf("no name: summary %q", b.text(".error-summary"))
+	}
+	b.axe(axeJS, "/console/admin/rules (error)")
+	b.act("#create-rule", chromedp.SendKeys("#f-name", "嵊泗县僵尸组织", chromedp.ByQuery))
+	if !strings.Contains(b.text("#rule-"+ruleID), "僵尸型社会组织") {
+		t.Fatalf("create rule: %s", b.text("main"))
+	}
+	b.axe(axeJS, "/console/admin/rules (created)")
+	b.shot("admin-rules")
+	b.act("#retire-" + ruleID)
+	if !strings.Contains(b.text("#flash"), "规则已停用") {
+		t.Errorf("retire: %s", b.text("main"))
+	}
+
+	// Units: another unit's name as an alias, then a real one.
+	b.run(chromedp.Navigate(baseURL+"/console/admin/units?id=330922-jw"), chromedp.WaitVisible("#add-alias", chromedp.ByQuery))
+	b.axe(axeJS, "/console/admin/units")
+	b.act("#add-alias", chromedp.SendKeys("#f-alias", "义乌市民政局", chromedp.ByQuery))
+	if !strings.Contains(b.text("#form-notice, .error-summary"), "义乌市民政局") {
+		t.Errorf("another unit's name: %q", b.text("main"))
+	}
+	b.axe(axeJS, "/console/admin/units (error)")
+	b.run(chromedp.Evaluate(`document.getElementById("f-alias").value = ""`, nil))
+	b.act("#add-alias", chromedp.SendKeys("#f-alias", "嵊泗纪委", chromedp.ByQuery))
+	if !strings.Contains(b.text("#aliases"), "嵊泗纪委") {
+		t.Fatalf("add alias: %s", b.text("main"))
+	}
+	b.axe(axeJS, "/console/admin/units (alias added)")
+	b.shot("admin-units")
+
+	// Holiday calendars: the upload without a file, then a year's file.
+	b.run(chromedp.Navigate(baseURL+"/console/admin/calendar"), chromedp.WaitVisible("#upload-calendar", chromedp.ByQuery))
+	b.axe(axeJS, "/console/admin/calendar")
+	b.act("#upload-calendar")
+	if !strings.Contains(b.text(".error-summary"), "文件") {
+		t.Errorf("no file: %q", b.text("main"))
+	}
+	b.axe(axeJS, "/console/admin/calendar (error)")
+	yearFile := filepath.Join(t.TempDir(), "2024.json")
+	if err := os.WriteFile(yearFile, []byte(`{"year":2024,"days":[{"name":"元旦","date":"2024-01-01","isOffDay":true}]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b.act("#upload-calendar", chromedp.SetUploadFiles("#f-file", []string{yearFile}, chromedp.ByQuery))
+	if !strings.Contains(b.text("#flash"), "2024年") || !strings.Contains(b.text("#years"), "2024") {
+		t.Fatalf("upload: %s", b.text("main"))
+	}
+	b.axe(axeJS, "/console/admin/calendar (uploaded)")
+	b.shot("admin-calendar")
+
+	// Registry import: a file with one good and one bad row.
+	b.run(chromedp.Navigate(baseURL+"/console/admin/import"), chromedp.WaitVisible("#upload-import", chromedp.ByQuery))
+	b.axe(axeJS, "/console/admin/import")
+	orgFile := filepath.Join(t.TempDir(), "orgs.csv")
+	csv := "credit_code,name,status,registration_authority\n" + newImportCode("330782") + ",义乌市浏览器导入协会,正常,\n" + newImportCode("330782") + ",,正常,\n"
+	if err := os.WriteFile(orgFile, []byte(csv), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b.act("#upload-import", chromedp.SetUploadFiles("#f-file", []string{orgFile}, chromedp.ByQuery))
+	if !strings.Contains(b.text("#import-result"), "新增 1 条") || b.count("#rejected tbody tr") != 1 {
+		t.Fatalf("import: %s", b.text("main"))
+	}
+	b.axe(axeJS, "/console/admin/import (rows rejected)")
+	b.shot("admin-import")
 }
