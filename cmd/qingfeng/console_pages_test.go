@@ -56,6 +56,9 @@ func TestConsolePagesHeadersAndOrigins(t *testing.T) {
 		ev: staff, ev + "/view": staff, "/console/notifications": staff, "/console/stats": staff, "/console/stats/cases.csv": staff,
 		"/console/ledger": liaison, "/console/ledger/" + code: liaison, "/console/ledger/" + code + "/export.csv?from=2026-11&to=2026-11": liaison,
 		"/console/admin/users": admin, "/console/custody": custodian, "/console/admin": admin,
+		"/console/admin/recipients": admin, "/console/admin/rules": admin, "/console/admin/rules?all=1": admin,
+		"/console/admin/units?id=330782-mz": admin, "/console/admin/calendar": admin, "/console/admin/import": admin,
+		"/console/admin/audit": admin, "/console/admin/audit?case=" + f.CaseNumber: admin,
 	}
 	binary := func(path string) bool { return strings.HasSuffix(path, ".csv") || path == ev }
 	fetched := map[string]bool{}
