@@ -16,7 +16,6 @@ import (
 
 	"github.com/qingfeng-zj/qingfeng/accounts"
 	qfcrypto "github.com/qingfeng-zj/qingfeng/crypto"
-	"github.com/qingfeng-zj/qingfeng/storage/sqlite"
 )
 
 func jsonEncoder(w io.Writer) *json.Encoder {
@@ -27,11 +26,7 @@ func jsonEncoder(w io.Writer) *json.Encoder {
 
 func caseCount(t *testing.T) int64 {
 	t.Helper()
-	n, err := sqlite.NewCaseStore(srv.st.sqlite).CountCases(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n
+	return caseCountOf(t, srv)
 }
 
 func s3Client(t *testing.T) *minio.Client {

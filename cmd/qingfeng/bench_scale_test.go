@@ -115,14 +115,15 @@ func BenchmarkScale(b *testing.B) {
 
 // scale is one server filled with n cases.
 type scale struct {
-	m        *Main
-	base     string
-	client   *http.Client
-	staff    string   // access token of a staff member of unit
-	numbers  []string // case numbers of the unit
-	receipts []string // receipt codes of a sample of cases
-	after    string   // a cursor: the id of a case on the unit's first page
-	fillTime time.Duration
+	m         *Main
+	base      string
+	client    *http.Client
+	staff     string   // access token of a staff member of unit
+	staffName string   // that staff member's username (password consolePassword)
+	numbers   []string // case numbers of the unit
+	receipts  []string // receipt codes of a sample of cases
+	after     string   // a cursor: the id of a case on the unit's first page
+	fillTime  time.Duration
 }
 
 const scaleUnit = "330782-mz"
@@ -219,9 +220,9 @@ func startScale(b *testing.B, n int) *scale {
 	}
 
 	// The measured staff member, signed in with the second factor the config requires.
-	pw := "correct horse battery staple"
+	pw := consolePassword
 	name := fmt.Sprintf("scale%d", time.Now().UnixNano())
-	u, err := m.Accounts.CreateUser(ctx, accounts.NewUser{Username: name, Password: pw, Role: accounts.RoleStaff, UnitID: scaleUnit},
+	_, err := m.Accounts.CreateUser(ctx, accounts.NewUser{Username: name, Password: pw, Role: accounts.RoleStaff, UnitID: scaleUnit},
 		func(string) bool { return true }, func(string) bool { return true })
 	if err != nil {
 		b.Fatal(err)
@@ -232,8 +233,7 @@ func startScale(b *testing.B, n int) *scale {
 	if err := sc.call("POST", "/v1/auth/login", "", map[string]string{"username": name, "password": pw}, 200, &tok); err != nil {
 		b.Fatal(err)
 	}
-	sc.staff = tok.AccessToken
-	_ = u
+	sc.staff, sc.staffName = tok.AccessToken, name
 	var page []struct {
 		CaseNumber string `json:"case_number"`
 	}

@@ -1,12 +1,8 @@
 package main
 
 import (
-	"context"
-	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
@@ -14,14 +10,9 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	qingfeng "github.com/qingfeng-zj/qingfeng"
-	"github.com/qingfeng-zj/qingfeng/accounts"
-	"github.com/qingfeng-zj/qingfeng/intake"
 )
 
 // BenchmarkConsolePages: server time of the console's queue and case page, HTML, on
@@ -32,8 +23,8 @@ import (
 //
 //	go test -run '^$' -bench ConsolePages -benchtime 1x -timeout 30m ./cmd/qingfeng/
 //
-// A figure, not an assertion. (BenchmarkScale, the store issue's harness on the lead's
-// branch, is the place for these rows at 200,000 cases once both are merged.)
+// A figure, not an assertion. The cases and the staff member are BenchmarkScale's
+// (startScale).
 func BenchmarkConsolePages(b *testing.B) {
 	n := 10_000
 	if v := os.Getenv("QF_BENCH_CONSOLE_CASES"); v != "" {
@@ -42,85 +33,11 @@ func BenchmarkConsolePages(b *testing.B) {
 			b.Fatalf("QF_BENCH_CONSOLE_CASES: %q", v)
 		}
 	}
-	ctx := context.Background()
-	m := &Main{Config: testConfig(b, b.TempDir(), nil), Log: slog.New(slog.NewJSONHandler(io.Discard, nil)), Stderr: io.Discard}
-	if err := m.Run(ctx); err != nil {
-		_ = m.Close()
-		b.Fatal(err)
-	}
-	defer m.Close()
-	base := "http://" + m.Addr()
-	const unit = "330782-mz"
-	others := []string{"330702-mz", "330703-mz", "330723-mz", "330781-mz", "330783-mz"}
-	statuses := []intake.Status{intake.StatusRegistered, intake.StatusAccepted, intake.StatusAccepted, intake.StatusDisposed,
-		intake.StatusConcluded, intake.StatusClosed, intake.StatusClosed, intake.StatusNotAccepted}
-	start := time.Date(2024, 1, 1, 0, 0, 0, 0, qingfeng.Shanghai)
-	span := time.Since(start)
-	var (
-		next    atomic.Int64
-		wg      sync.WaitGroup
-		mu      sync.Mutex
-		numbers []string
-		fillErr error
-	)
-	t0 := time.Now()
-	for w := range 32 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r := rand.New(rand.NewPCG(uint64(n), uint64(w)))
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= n {
-					return
-				}
-				u, division := others[i%len(others)], ""
-				if i%5 == 0 {
-					u, division = unit, "330782"+fmt.Sprintf("%03d", 1+r.IntN(9))
-				} else {
-					division = strings.TrimSuffix(u, "-mz") + "001"
-				}
-				received := start.Add(time.Duration(r.Int64N(int64(span))))
-				st := statuses[r.IntN(len(statuses))]
-				c := &intake.Case{ID: fmt.Sprintf("cbench-%07d", i), Number: fmt.Sprintf("QF-%s-%d-%06d", division[:6], received.Year(), i+1),
-					Source: "app", Category: intake.Categories[r.IntN(len(intake.Categories))].Code,
-					Subject:     intake.Subject{Kind: intake.SubjectOrganization, Organization: &intake.OrgSubject{Name: fmt.Sprintf("义乌市第%d号社会组织", r.IntN(5800))}},
-					Description: "以会员费名义向企业强制收费，收费标准未公示，不交即不予办理。", Location: intake.Location{Division: division},
-					ReceiptHash: []byte(fmt.Sprintf("bench-%d", i)), Status: st, UnitID: u,
-					Decision:   intake.Decision{UnitID: u, UnitName: "民政局", Reason: "属地管辖", Router: "rules/v1", DecidedAt: received},
-					ReceivedAt: received, UpdatedAt: received, Version: 1}
-				if st == intake.StatusRegistered {
-					c.AcceptanceDue = received.AddDate(0, 0, 21).Format(time.DateOnly)
-				}
-				if r.IntN(50) == 0 {
-					c.NewActivity, c.ReporterActivityN, c.ReporterActivityAt = true, 1, received.Add(time.Hour)
-				}
-				if err := m.Intake.Cases.CreateCase(ctx, c); err != nil {
-					mu.Lock()
-					fillErr = err
-					mu.Unlock()
-					next.Store(int64(n))
-					return
-				}
-				if u == unit {
-					mu.Lock()
-					numbers = append(numbers, c.Number)
-					mu.Unlock()
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	if fillErr != nil {
-		b.Fatal(fillErr)
-	}
-	fill := time.Since(t0)
-
-	name := fmt.Sprintf("cbench%d", time.Now().UnixNano())
-	if _, err := m.Accounts.CreateUser(ctx, accounts.NewUser{Username: name, Password: consolePassword, Role: accounts.RoleStaff, UnitID: unit},
-		func(string) bool { return true }, func(string) bool { return true }); err != nil {
-		b.Fatal(err)
-	}
+	// The store issue's fill (BenchmarkScale): a fifth of the cases the unit's, and a
+	// staff member of it already signed in to the API.
+	sc := startScale(b, n)
+	defer sc.close()
+	base, numbers, name, fill := sc.base, sc.numbers, sc.staffName, sc.fillTime
 	jar, _ := cookiejar.New(nil)
 	client := &http.Client{Jar: jar}
 	get := func(path string) (string, error) {
@@ -148,20 +65,9 @@ func BenchmarkConsolePages(b *testing.B) {
 	if resp.StatusCode != 200 || !strings.HasSuffix(resp.Request.URL.Path, "/console") {
 		b.Fatalf("console sign-in: %d at %s", resp.StatusCode, resp.Request.URL)
 	}
-	var tok struct {
-		AccessToken string `json:"access_token"`
-	}
-	lr, err := http.Post(base+"/v1/auth/login", "application/json", strings.NewReader(`{"username":"`+name+`","password":"`+consolePassword+`"}`))
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := json.NewDecoder(lr.Body).Decode(&tok); err != nil {
-		b.Fatal(err)
-	}
-	lr.Body.Close()
 	api := func(path string) error {
 		req, _ := http.NewRequest("GET", base+path, nil)
-		req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+		req.Header.Set("Authorization", "Bearer "+sc.staff)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			return err
