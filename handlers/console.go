@@ -339,7 +339,15 @@ var consoleFieldLabels = map[string]string{"username": "用户名", "password": 
 	"current_password": "当前密码", "new_password": "新密码", "reason": "理由", "body": "内容", "to_unit": "接收单位",
 	"assignee": "承办人", "disposition": "处置方式", "not_accepted_reason": "不予受理的理由", "outcome": "办结结果",
 	"outcome.result": "核查结论", "outcome.false_accusation": "诬告陷害或错告", "duplicate_of": "在先案件编号", "kind": "类型", "action": "操作", "case": "案件编号", "recipient": "公钥", "label": "备注", "id": "编号", "name": "规则名称", "categories": "举报类别", "division_prefix": "区划前缀", "division_level": "层级",
-	"primary.relation": "承办单位", "primary.unit": "固定单位", "primary.kind": "单位类型", "primary.division": "区划", "priority": "优先级", "alias": "别名", "file": "文件", "what": "导入什么"}
+	"primary.relation": "承办单位", "primary.unit": "固定单位", "primary.kind": "单位类型", "primary.division": "区划", "priority": "优先级", "alias": "别名", "file": "文件", "what": "导入什么",
+	// The donation ledger's fields (donations/validate.go).
+	"amount_fen": "金额", "amount_yuan": "金额（元）", "beneficiary": "受助人", "beneficiary.name": "受助人姓名", "beneficiary.note": "受助人备注",
+	"beneficiary.resident_id": "受助人身份证号", "date": "日期", "donor": "捐赠人", "donor.name": "捐赠人名称", "from": "来源",
+	"goods": "物资", "goods.item": "物资名称", "goods.quantity": "数量", "goods.unit": "单位", "goods.valuation_fen": "估值",
+	"income_type": "收入类型", "note": "备注", "photos": "照片", "project": "项目", "purpose": "用途", "receipt_number": "捐赠票据号",
+	"recorded_by": "记录人", "reversed_from": "被冲销的记录", "reversed_income_type": "被冲销的收入类型", "reversed_kind": "被冲销的类型",
+	"reverses": "被冲销的记录", "sign_offs": "签字", "sign_offs.finance_lead": "财务负责人签字", "sign_offs.handler": "经办人签字",
+	"sign_offs.project_lead": "项目负责人签字", "sign_offs.secretary_general": "秘书长签字", "verified_by": "核验人", "month": "月份"}
 
 // consoleFormErrors puts an error onto a console form: field messages under their
 // names, a summary linking to each (element ids are "f-" + the name, dots as dashes).
@@ -358,7 +366,7 @@ func consoleFormErrors(f *web.Form, err error) {
 	for k, fe := range qe.Fields {
 		label, ok := consoleFieldLabels[k]
 		if !ok {
-			label = k
+			label = "输入项" // never the machine name of a field
 		}
 		f.Errors[k] = fe.Message
 		f.Summary = append(f.Summary, web.FieldError{ID: "f-" + strings.ReplaceAll(k, ".", "-"), Label: label, Message: fe.Message})
