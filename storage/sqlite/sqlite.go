@@ -273,7 +273,18 @@ func (db *DB) Ping(ctx context.Context) error {
 // next call finishes it.
 func (db *DB) Checkpoint(ctx context.Context) error {
 	var busy, logFrames, checkpointed int
-	if err := db.w.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &logFrames, &checkpointed); err != nil {
+	var err error
+	// An interrupt meant for an earlier statement on the writer connection (a caller's
+	// context cancelled just as its statement finished: the driver interrupts the
+	// connection asynchronously) can land on this one; the checkpoint is idempotent, so
+	// it is run again.
+	for range 3 {
+		err = db.w.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &logFrames, &checkpointed)
+		if code(err) != sqlite3.SQLITE_INTERRUPT || ctx.Err() != nil {
+			break
+		}
+	}
+	if err != nil {
 		return fmt.Errorf("checkpoint sqlite: %w", err)
 	}
 	if busy != 0 {
