@@ -327,6 +327,16 @@ func (s *Server) consoleCaseView(c fiber.Ctx, cs *intake.Case, msgs []*intake.Me
 	}
 	pg.Can["claim"] = cs.Assignee != p.user.ID
 	pg.Can["unassign"] = cs.Assignee != ""
+	colleagues, err := s.d.Accounts.Users.UsersOfUnit(c.Context(), cs.UnitID)
+	if err != nil {
+		return pg, err
+	}
+	pg.Colleagues = []web.Option{{Value: "", Label: "（选择同事）"}}
+	for _, u := range colleagues {
+		if assignable(u, cs) && u.ID != cs.Assignee {
+			pg.Colleagues = append(pg.Colleagues, web.Option{Value: u.Username, Label: u.DisplayName + "（" + u.Username + "）"})
+		}
+	}
 	pg.Can["disclosure"] = cs.Identity != nil
 	pg.Dispositions = optionsOf(triage.Dispositions, []string{"talk_inquiry", "preliminary_verification", "held", "closed_no_action", "investigation"})
 	pg.NotAcceptedReasons = optionsOf(triage.NotAcceptedReasons, []string{"legal_channel", "other_agency", "no_substance", "outside_remit"})
@@ -544,8 +554,8 @@ func (s *Server) consoleApply(c fiber.Ctx, cs *intake.Case, op string, form map[
 		case "assign":
 			name := accounts.NormalizeUsername(strings.TrimSpace(form["assignee"]))
 			u, err := s.d.Accounts.Users.UserByUsername(c.Context(), name)
-			if name == "" || len(name) > 64 || err != nil || u.Disabled || u.Role != accounts.RoleStaff || u.UnitID != cs.UnitID {
-				return false, fieldInvalid("assignee", "not_in_unit", "只能指派给本单位在岗的工作人员（请填写其用户名）", "only active staff of the case's unit")
+			if name == "" || len(name) > 64 || err != nil || !assignable(u, cs) {
+				return false, fieldInvalid("assignee", "not_in_unit", "只能指派给本单位在岗的工作人员", "only active staff of the case's unit")
 			}
 			to = u.ID
 		}

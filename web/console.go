@@ -117,6 +117,8 @@ type CasePage struct {
 	Warnings                                                                          []string
 	Assignee                                                                          string
 	AssignedToMe                                                                      bool
+	// Colleagues are the active staff of the case's unit a case can be assigned to.
+	Colleagues []Option
 	// Can says which actions the workflow allows now (by action name), and which of
 	// the case's other forms apply: claim, unassign, transfer, transfer_answer.
 	Can map[string]bool

@@ -466,6 +466,54 @@ func TestConsoleCaseActions(t *testing.T) {
 	}
 }
 
+// TestConsoleAssignFromList: the case page offers exactly the active staff of the
+// case's unit to assign to (never a disabled colleague, another unit's staff, a
+// liaison or an admin); choosing one assigns; a username not on the list (typed into a
+// forged form) is refused as the API refuses it.
+func TestConsoleAssignFromList(t *testing.T) {
+	own, _, _ := consoleAccount(t, accounts.RoleStaff, "330782-mz", "", false)
+	mate, _, _ := consoleAccount(t, accounts.RoleStaff, "330782-mz", "", false)
+	gone, _, _ := consoleAccount(t, accounts.RoleStaff, "330782-mz", "", false)
+	other, _, _ := consoleAccount(t, accounts.RoleStaff, "330326-mz", "", false)
+	liaison, _, _ := consoleAccount(t, accounts.RoleLiaison, "", "330782", false)
+	admin, _, _ := consoleAccount(t, accounts.RoleAdmin, "", "", false)
+	if _, err := srv.Accounts.SetDisabled(context.Background(), gone.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	f := fileReport(t, anonymousReport())
+	c := consoleSignIn(t, own, "")
+	csrf := consoleCSRF(t, c)
+	path := "/console/cases/" + f.CaseNumber
+	p := getPage(t, c, path)
+	options := map[string]bool{}
+	list, _, _ := strings.Cut(p.body[strings.Index(p.body, `id="f-assignee"`):], "</select>")
+	for _, m := range regexp.MustCompile(`<option value="([^"]*)">`).FindAllStringSubmatch(list, -1) {
+		options[m[1]] = true
+	}
+	for _, tc := range []struct {
+		u    *accounts.User
+		want bool
+	}{{own, true}, {mate, true}, {gone, false}, {other, false}, {liaison, false}, {admin, false}} {
+		if options[tc.u.Username] != tc.want {
+			t.Errorf("%s (%s %s, disabled %v) offered = %v, want %v", tc.u.Username, tc.u.Role, tc.u.UnitID, tc.u.ID == gone.ID, options[tc.u.Username], tc.want)
+		}
+	}
+	for _, u := range []*accounts.User{gone, other, liaison, admin} {
+		if p := postPageForm(t, c, path, url.Values{"_csrf": {csrf}, "op": {"assign"}, "assignee": {u.Username}}); p.status != 400 || !strings.Contains(p.body, "只能指派给本单位在岗的工作人员") {
+			t.Errorf("assign to %s (%s): %d", u.Username, u.Role, p.status)
+		}
+	}
+	if cs, _ := srv.Intake.Cases.CaseByNumber(context.Background(), f.CaseNumber); cs.Assignee != "" {
+		t.Fatalf("a refused assignment set %q", cs.Assignee)
+	}
+	if p := postPageForm(t, c, path, url.Values{"_csrf": {csrf}, "op": {"assign"}, "assignee": {strings.ToUpper(mate.Username)}}); p.status != 200 || !strings.Contains(p.body, "已指派") {
+		t.Errorf("assign to a colleague: %d", p.status)
+	}
+	if cs, _ := srv.Intake.Cases.CaseByNumber(context.Background(), f.CaseNumber); cs.Assignee != mate.ID {
+		t.Errorf("assignee %q, want %q", cs.Assignee, mate.ID)
+	}
+}
+
 // TestConsoleAdminUsers: only admins reach the accounts page; a reset password is shown
 // once and ends the account's console session; the admin's own account is refused.
 func TestConsoleAdminUsers(t *testing.T) {
