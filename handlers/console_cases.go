@@ -655,10 +655,13 @@ func (s *Server) consoleEvidencePage(c fiber.Ctx) error {
 	return qingfeng.Errorf(qingfeng.ENOTFOUND, "证据不存在", "no such evidence")
 }
 
-var notificationKinds = map[string]string{"acceptance": "受理告知逾期（已上报）", "feedback": "结果反馈逾期（已上报）", "transfer": "转办接收逾期（已上报）"}
+var notificationKinds = map[string]string{"acceptance": "受理告知逾期（已上报）", "feedback": "结果反馈逾期（已上报）", "transfer": "转办接收逾期（已上报）",
+	triage.NoticeTransferIn: "转来本单位，待接收或退回", triage.NoticeTransferReturned: "被退回本单位"}
 
 // consoleNotifications is GET /console/notifications: escalations of the units below
-// the caller's, and the cases transferred to the unit awaiting an answer.
+// the caller's, cases transferred to the unit and cases returned to it. A hand-over's
+// row links to the case (the unit owns it then, unless it moved on since: the case page
+// says "not found" then, as for any case of another unit).
 func (s *Server) consoleNotifications(c fiber.Ctx) error {
 	p := principalOf(c)
 	pg := web.NotificationsPage{ConsolePage: s.consolePage(c, "提醒", "/console/notifications")}
@@ -672,7 +675,11 @@ func (s *Server) consoleNotifications(c fiber.Ctx) error {
 		if kind == "" {
 			kind = n.Kind
 		}
-		pg.Rows = append(pg.Rows, web.Notification{Kind: kind, Case: n.Case, Unit: unit, Due: pageDate(n.Due), At: pageTime(n.CreatedAt)})
+		row := web.Notification{Kind: kind, Case: n.Case, Unit: unit, Due: pageDate(n.Due), At: pageTime(n.CreatedAt)}
+		if n.Kind == triage.NoticeTransferIn || n.Kind == triage.NoticeTransferReturned {
+			row.Href = "/console/cases/" + n.Case
+		}
+		pg.Rows = append(pg.Rows, row)
 	}
 	return s.render(c, fiber.StatusOK, "console/notifications", pg)
 }

@@ -514,6 +514,63 @@ func TestConsoleAssignFromList(t *testing.T) {
 	}
 }
 
+// TestConsoleTransferNotifications: a transfer tells the receiving unit (a row linking
+// to the case, with the answer's deadline), a return tells the unit the case came back
+// to; the API lists the same; a refused transfer tells nobody; another unit sees none
+// of it.
+func TestConsoleTransferNotifications(t *testing.T) {
+	from, _, _ := consoleAccount(t, accounts.RoleStaff, "330782-mz", "", false)
+	toToken, to := staffLogin(t, accounts.RoleStaff, "330782-scjg", "")
+	outsider, _, _ := consoleAccount(t, accounts.RoleStaff, "330326-mz", "", false)
+	f := fileReport(t, anonymousReport())
+	path := "/console/cases/" + f.CaseNumber
+	cf, ct := consoleSignIn(t, from, ""), consoleSignIn(t, to, "")
+	row := func(c *http.Client, kind string) bool {
+		p := getPage(t, c, "/console/notifications")
+		return strings.Contains(p.body, kind+`</td><td class="mono"><a href="`+path+`">`+f.CaseNumber+"</a>")
+	}
+	if p := postPageForm(t, cf, path, url.Values{"_csrf": {consoleCSRF(t, cf)}, "op": {"transfer"}, "to_unit": {"330782-scjg"}, "reason": {"\u200b"}}); p.status != 400 {
+		t.Fatalf("transfer without a reason: %d", p.status)
+	}
+	if row(ct, "转来本单位，待接收或退回") {
+		t.Fatal("a refused transfer notified the receiving unit")
+	}
+	if p := postPageForm(t, cf, path, url.Values{"_csrf": {consoleCSRF(t, cf)}, "op": {"transfer"}, "to_unit": {"330782-scjg"}, "reason": {"属市场监管职责"}}); p.status != 200 {
+		t.Fatalf("transfer: %d", p.status)
+	}
+	if !row(ct, "转来本单位，待接收或退回") {
+		t.Error("the receiving unit's notifications do not list the transfer")
+	}
+	if p := getPage(t, ct, path); p.status != 200 {
+		t.Errorf("the notification's link: %d", p.status)
+	}
+	r := do(t, req{method: "GET", path: "/v1/notifications", token: toToken})
+	wantStatus(t, r, 200)
+	var raw struct {
+		Notifications []map[string]string `json:"notifications"`
+	}
+	r.json(t, &raw)
+	found := false
+	for _, n := range raw.Notifications {
+		if n["case"] == f.CaseNumber && n["kind"] == "transfer_in" && n["case_unit"] == "330782-mz" && n["due"] != "" {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("GET /v1/notifications of the receiving unit: %+v", raw.Notifications)
+	}
+	if p := postPageForm(t, ct, path, url.Values{"_csrf": {consoleCSRF(t, ct)}, "op": {"transfer_return"}, "reason": {"不属本单位职责"}}); p.status != 200 {
+		t.Fatalf("return: %d", p.status)
+	}
+	if !row(cf, "被退回本单位") {
+		t.Error("the sending unit's notifications do not list the return")
+	}
+	co := consoleSignIn(t, outsider, "")
+	if p := getPage(t, co, "/console/notifications"); strings.Contains(p.body, f.CaseNumber) {
+		t.Error("another unit's notifications list the case")
+	}
+}
+
 // TestConsoleAdminUsers: only admins reach the accounts page; a reset password is shown
 // once and ends the account's console session; the admin's own account is refused.
 func TestConsoleAdminUsers(t *testing.T) {

@@ -755,7 +755,7 @@ func nextDue(c *intake.Case, pending *intake.PendingTransfer) string {
 // Hand moves case c to the unit of decision d if c is still at c.Version: the
 // current decision joins the earlier ones, t is recorded, and the pending transfer is
 // set (or cleared when nil). A new transfer's overdue mark is cleared.
-func (s *CaseStore) Hand(ctx context.Context, c *intake.Case, d intake.Decision, pending *intake.PendingTransfer, t intake.Transition) error {
+func (s *CaseStore) Hand(ctx context.Context, c *intake.Case, d intake.Decision, pending *intake.PendingTransfer, t intake.Transition, notify ...triage.Notification) error {
 	set := bson.M{"decision": toDecisionDoc(d), "unit_id": d.UnitID, "updated_at": s.db.now().UTC()}
 	update := bson.M{
 		"$push": bson.M{"earlier_decisions": toDecisionDoc(c.Decision), "transitions": toTransitionDoc(t)},
@@ -778,7 +778,17 @@ func (s *CaseStore) Hand(ctx context.Context, c *intake.Case, d intake.Decision,
 	}
 	update["$set"] = set
 	withEvent(update, newEvent("case."+t.Action, c.Number, d.UnitID, t.At, map[string]string{"from": c.UnitID, "to": d.UnitID}))
-	return s.conditional(ctx, "hand case "+c.ID, c.ID, bson.M{"version": c.Version}, update)
+	if err := s.conditional(ctx, "hand case "+c.ID, c.ID, bson.M{"version": c.Version}, update); err != nil {
+		return err
+	}
+	// After the hand-over, not in it: a crash here loses the notification only (see
+	// triage.TransferStore).
+	for _, n := range notify {
+		if _, err := s.notify(ctx, n); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // CountByStatus counts a unit's cases per status.

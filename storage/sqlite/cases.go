@@ -789,8 +789,13 @@ func (s *CaseStore) Assign(ctx context.Context, caseID string, version int64, as
 // Hand moves case c to the unit of decision d if c is still at c.Version: the current
 // decision joins the earlier ones, t is recorded, and the pending transfer is set (or
 // cleared when nil). A new transfer's overdue mark is cleared.
-func (s *CaseStore) Hand(ctx context.Context, c *intake.Case, d intake.Decision, pending *intake.PendingTransfer, t intake.Transition) error {
+func (s *CaseStore) Hand(ctx context.Context, c *intake.Case, d intake.Decision, pending *intake.PendingTransfer, t intake.Transition, notify ...triage.Notification) error {
 	return s.conditional(ctx, "hand case "+c.ID, c.ID, c.Version, "", func(tx *sql.Tx, st *stored) error {
+		for _, n := range notify {
+			if _, err := insertNotification(ctx, tx, n); err != nil {
+				return err
+			}
+		}
 		sc := st.c
 		sc.EarlierDecisions = append(sc.EarlierDecisions, c.Decision)
 		sc.Transitions = append(sc.Transitions, t)
@@ -977,17 +982,10 @@ func (s *CaseStore) OverdueSteps(ctx context.Context, today string, limit int) (
 func (s *CaseStore) Escalate(ctx context.Context, o triage.Overdue, n triage.Notification) (bool, error) {
 	var created bool
 	_, err := s.update(ctx, "mark overdue "+o.Number, o.CaseID, func(tx *sql.Tx, st *stored) (bool, error) {
-		res, err := tx.ExecContext(ctx, `INSERT INTO notifications (id, unit_id, case_number, case_unit, kind, due, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
-			n.ID, n.UnitID, n.Case, n.CaseUnit, n.Kind, n.Due, ms(n.CreatedAt).UnixMilli())
-		if err != nil {
+		var err error
+		if created, err = insertNotification(ctx, tx, n); err != nil {
 			return false, err
 		}
-		k, err := res.RowsAffected()
-		if err != nil {
-			return false, err
-		}
-		created = k == 1
 		if slices.Contains(st.c.Escalated, o.Kind) {
 			return false, nil
 		}
@@ -999,6 +997,19 @@ func (s *CaseStore) Escalate(ctx context.Context, o triage.Overdue, n triage.Not
 		created = false
 	}
 	return created, err
+}
+
+// insertNotification records n unless a notification with its id exists; it reports
+// whether it did.
+func insertNotification(ctx context.Context, tx *sql.Tx, n triage.Notification) (bool, error) {
+	res, err := tx.ExecContext(ctx, `INSERT INTO notifications (id, unit_id, case_number, case_unit, kind, due, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+		n.ID, n.UnitID, n.Case, n.CaseUnit, n.Kind, n.Due, ms(n.CreatedAt).UnixMilli())
+	if err != nil {
+		return false, err
+	}
+	k, err := res.RowsAffected()
+	return k == 1, err
 }
 
 // Notifications lists a unit's notifications, newest first.

@@ -802,10 +802,25 @@ func testWorkflowSteps(t *testing.T, s CaseStore) {
 	}
 
 	// Transfer to unit-b (pending), then its return to unit-a.
+	// The hand-over's notification is recorded with it, once: a hand-over refused
+	// (a stale version) records none, and one with a notification id already used
+	// records no second.
 	got, _ = s.CaseByID(ctx, c.ID)
 	pending := &intake.PendingTransfer{From: "unit-a", To: "unit-b", By: "lead", At: base, Reason: "管辖", Due: "2026-03-30"}
-	if err := s.Hand(ctx, got, intake.Decision{UnitID: "unit-b", UnitName: "乙", DecidedAt: base}, pending, intake.Transition{Action: "transfer", By: "lead", At: base}); err != nil {
+	notice := triage.Notification{ID: c.ID + ":transfer@1", UnitID: "unit-b", Case: c.Number, CaseUnit: "unit-a", Kind: "transfer_in", Due: "2026-03-30", CreatedAt: base.UTC()}
+	stale := *got
+	stale.Version--
+	staleNotice := notice
+	staleNotice.ID = c.ID + ":transfer@0"
+	wantCode(t, s.Hand(ctx, &stale, intake.Decision{UnitID: "unit-b", DecidedAt: base}, pending, intake.Transition{Action: "transfer", By: "lead", At: base}, staleNotice), qingfeng.ECONFLICT)
+	if err := s.Hand(ctx, got, intake.Decision{UnitID: "unit-b", UnitName: "乙", DecidedAt: base}, pending, intake.Transition{Action: "transfer", By: "lead", At: base}, notice); err != nil {
 		t.Fatal(err)
+	}
+	if ns, err := s.Notifications(ctx, "unit-b", 10); err != nil || len(ns) != 1 || !reflect.DeepEqual(ns[0], notice) {
+		t.Errorf("unit-b's notifications after the transfer: %+v, %v; want %+v", ns, err, notice)
+	}
+	if ns, _ := s.Notifications(ctx, "unit-a", 10); len(ns) != 0 {
+		t.Errorf("the sending unit was notified: %+v", ns)
 	}
 	got, _ = s.CaseByID(ctx, c.ID)
 	if got.UnitID != "unit-b" || got.Transfer == nil || got.Transfer.Due != "2026-03-30" || len(got.EarlierDecisions) != 1 || got.Outcome != nil || got.Assignee != "" {
@@ -814,8 +829,15 @@ func testWorkflowSteps(t *testing.T, s CaseStore) {
 	if q, _ := s.ListCases(ctx, intake.CaseFilter{UnitID: "unit-b", SortByDue: true}); !reflect.DeepEqual(ids(q), []string{c.ID}) {
 		t.Errorf("receiving unit's queue by due = %v, want the pending transfer", ids(q))
 	}
-	if err := s.Hand(ctx, got, intake.Decision{UnitID: "unit-a", DecidedAt: base}, nil, intake.Transition{Action: "return", By: "b1", At: base}); err != nil {
+	returned := triage.Notification{ID: c.ID + ":transfer_return@1", UnitID: "unit-a", Case: c.Number, CaseUnit: "unit-b", Kind: "transfer_returned", CreatedAt: base.Add(time.Minute).UTC()}
+	if err := s.Hand(ctx, got, intake.Decision{UnitID: "unit-a", DecidedAt: base}, nil, intake.Transition{Action: "return", By: "b1", At: base}, returned, notice); err != nil {
 		t.Fatal(err)
+	}
+	if ns, err := s.Notifications(ctx, "unit-a", 10); err != nil || len(ns) != 1 || !reflect.DeepEqual(ns[0], returned) {
+		t.Errorf("unit-a's notifications after the return: %+v, %v", ns, err)
+	}
+	if ns, _ := s.Notifications(ctx, "unit-b", 10); len(ns) != 1 {
+		t.Errorf("a notification id used again made a second: %+v", ns)
 	}
 	got, _ = s.CaseByID(ctx, c.ID)
 	if got.UnitID != "unit-a" || got.Transfer != nil || len(got.EarlierDecisions) != 2 || got.EarlierDecisions[1].UnitID != "unit-b" {
