@@ -15,6 +15,7 @@ import (
 	"github.com/qingfeng-zj/qingfeng/accounts"
 	"github.com/qingfeng-zj/qingfeng/intake"
 	"github.com/qingfeng-zj/qingfeng/routing"
+	"github.com/qingfeng-zj/qingfeng/stats"
 	"github.com/qingfeng-zj/qingfeng/triage"
 	"github.com/qingfeng-zj/qingfeng/web"
 )
@@ -189,6 +190,49 @@ func (s *Server) consoleQueue(c fiber.Ctx) error {
 	return s.render(c, fiber.StatusOK, "console/queue", pg)
 }
 
+// transferSuggestions are the active units of the case's city (first) and of the
+// province, other than the case's own, by level and code: what staff usually transfer
+// to. Any other unit can still be typed by name or code.
+func (s *Server) transferSuggestions(cs *intake.Case) []web.Option {
+	city := cs.Location.Division
+	if len(city) > 4 {
+		city = city[:4]
+	}
+	var near, province []web.Option
+	for _, u := range s.d.Routing.Engine.Units.All() {
+		if !u.Active || u.ID == cs.UnitID || len(u.Division) < 4 {
+			continue
+		}
+		o := web.Option{Value: u.Name, Label: u.ID}
+		switch {
+		case u.Division[:4] == city:
+			near = append(near, o)
+		case u.Level == routing.LevelProvince:
+			province = append(province, o)
+		}
+	}
+	return append(near, province...)
+}
+
+// transferTarget reads the transfer form's unit: a unit code (any case, invisible
+// characters and spaces folded), else a name or alias the registry surely knows (as
+// the routing reads names: traditional script, full-width, 民政厅/民政局 …; only a sure
+// match, as for recusal); what it cannot tell is passed on as typed, for the transfer
+// service's "no such unit".
+func (s *Server) transferTarget(cs *intake.Case, typed string) string {
+	in := qingfeng.TrimText(typed)
+	units := s.d.Routing.Engine.Units
+	if id := strings.ToLower(normalizeCaseNumber(in)); id != "" {
+		if _, ok := units.Get(id); ok {
+			return id
+		}
+	}
+	if m := units.Resolve(in, stats.County(cs.Location.Division)); m.Sure {
+		return m.Unit.ID
+	}
+	return in
+}
+
 var stepLabels = map[string]string{"acceptance": "受理告知逾期", "feedback": "结果反馈逾期", "transfer": "转办接收逾期"}
 
 // accountName names an account for colleagues: display name, else username; the id
@@ -327,6 +371,9 @@ func (s *Server) consoleCaseView(c fiber.Ctx, cs *intake.Case, msgs []*intake.Me
 	}
 	pg.Can["claim"] = cs.Assignee != p.user.ID
 	pg.Can["unassign"] = cs.Assignee != ""
+	if pg.Can["transfer"] {
+		pg.TransferUnits = s.transferSuggestions(cs)
+	}
 	colleagues, err := s.d.Accounts.Users.UsersOfUnit(c.Context(), cs.UnitID)
 	if err != nil {
 		return pg, err
@@ -575,7 +622,7 @@ func (s *Server) consoleApply(c fiber.Ctx, cs *intake.Case, op string, form map[
 		var updated *intake.Case
 		switch op {
 		case "transfer":
-			updated, err = s.d.Transfers.Transfer(c.Context(), cs, p.user.ID, strings.TrimSpace(form["to_unit"]), form["reason"])
+			updated, err = s.d.Transfers.Transfer(c.Context(), cs, p.user.ID, s.transferTarget(cs, form["to_unit"]), form["reason"])
 		case "transfer_accept":
 			updated, err = s.d.Transfers.AcceptTransfer(c.Context(), cs, p.user.ID, form["reason"])
 		default:

@@ -119,6 +119,9 @@ type CasePage struct {
 	AssignedToMe                                                                      bool
 	// Colleagues are the active staff of the case's unit a case can be assigned to.
 	Colleagues []Option
+	// TransferUnits suggest transfer targets (a datalist: the unit's name, its code as
+	// the label): the active units of the case's city and the province's.
+	TransferUnits []Option
 	// Can says which actions the workflow allows now (by action name), and which of
 	// the case's other forms apply: claim, unassign, transfer, transfer_answer.
 	Can map[string]bool

@@ -571,6 +571,44 @@ func TestConsoleTransferNotifications(t *testing.T) {
 	}
 }
 
+// TestConsoleTransferByName: the transfer form suggests the city's and the province's
+// units (never the case's own) and takes a unit by its name as the routing reads names
+// (traditional script, 市场监管局 for 市场监督管理局) or by its code in any case or
+// width, with invisible characters; a name it cannot surely tell (民政局 without its
+// place) is refused and changes nothing.
+func TestConsoleTransferByName(t *testing.T) {
+	own, _, _ := consoleAccount(t, accounts.RoleStaff, "330782-mz", "", false)
+	c := consoleSignIn(t, own, "")
+	csrf := consoleCSRF(t, c)
+	f := fileReport(t, anonymousReport())
+	p := getPage(t, c, "/console/cases/"+f.CaseNumber)
+	list, _, _ := strings.Cut(p.body[strings.Index(p.body, `<datalist id="units-near">`):], "</datalist>")
+	for want, in := range map[string]bool{`<option value="义乌市市场监督管理局">330782-scjg</option>`: true, `>330782-mz<`: false, `>330000-jw<`: true, `>330326-mz<`: false} {
+		if strings.Contains(list, want) != in {
+			t.Errorf("suggestions contain %s = %v, want %v", want, !in, in)
+		}
+	}
+	for _, typed := range []string{"义乌市市场监督管理局", " 義烏市市場監督管理局 ", "义乌市市场监管局", "３３０７８２－ＳＣＪＧ", "330782-SCJG\u200b", "\ufeff330782-scjg"} {
+		f := fileReport(t, anonymousReport())
+		path := "/console/cases/" + f.CaseNumber
+		if p := postPageForm(t, c, path, url.Values{"_csrf": {csrf}, "op": {"transfer"}, "to_unit": {typed}, "reason": {"属市场监管职责"}}); p.status != 200 {
+			t.Errorf("transfer to %q: %d", typed, p.status)
+			continue
+		}
+		if cs, _ := srv.Intake.Cases.CaseByNumber(context.Background(), f.CaseNumber); cs.UnitID != "330782-scjg" || cs.Transfer == nil {
+			t.Errorf("transfer to %q: the case is with %s", typed, cs.UnitID)
+		}
+	}
+	for _, typed := range []string{"某某局", "民政局", "330782-zz", ""} {
+		if p := postPageForm(t, c, "/console/cases/"+f.CaseNumber, url.Values{"_csrf": {csrf}, "op": {"transfer"}, "to_unit": {typed}, "reason": {"x"}}); p.status != 400 {
+			t.Errorf("transfer to %q: %d, want 400", typed, p.status)
+		}
+	}
+	if cs, _ := srv.Intake.Cases.CaseByNumber(context.Background(), f.CaseNumber); cs.UnitID != "330782-mz" || cs.Transfer != nil || len(cs.Transitions) != 0 {
+		t.Errorf("refused transfers moved the case: %s %+v", cs.UnitID, cs.Transfer)
+	}
+}
+
 // TestConsoleAdminUsers: only admins reach the accounts page; a reset password is shown
 // once and ends the account's console session; the admin's own account is refused.
 func TestConsoleAdminUsers(t *testing.T) {
