@@ -136,7 +136,21 @@ func (s *Server) consoleQueue(c fiber.Ctx) error {
 	for _, k := range intake.Categories {
 		pg.Categories = append(pg.Categories, web.Option{Value: string(k.Code), Label: k.Label, Selected: pg.Category == string(k.Code)})
 	}
+	pg.Divisions = s.queueDivisions(p.user.UnitID, pg.Division)
 	pg.Assignees = []web.Option{{Value: "", Label: "全部"}, {Value: "me", Label: "我承办的", Selected: pg.Assignee == "me"}}
+	colleagues, err := s.d.Accounts.Users.UsersOfUnit(c.Context(), p.user.UnitID)
+	if err != nil {
+		return err
+	}
+	for _, u := range colleagues {
+		if u.ID != p.user.ID && u.Role == accounts.RoleStaff {
+			label := u.DisplayName + "（" + u.Username + "）"
+			if u.Disabled {
+				label += "（已停用）" // their cases still need a new assignee
+			}
+			pg.Assignees = append(pg.Assignees, web.Option{Value: u.ID, Label: label, Selected: pg.Assignee == u.ID})
+		}
+	}
 	pg.Sorts = []web.Option{{Value: "received", Label: "按收到时间（新的在前）", Selected: pg.Sort != "due"},
 		{Value: "due", Label: "按截止日期（近的在前，无待办期限的不列出）", Selected: pg.Sort == "due"}}
 
@@ -188,6 +202,27 @@ func (s *Server) consoleQueue(c fiber.Ctx) error {
 		pg.NextHref = "/console/cases?" + q.Encode()
 	}
 	return s.render(c, fiber.StatusOK, "console/queue", pg)
+}
+
+// queueDivisions are the queue's division choices: every division, the divisions
+// directly under the unit's own (a county unit's townships, a city unit's counties),
+// and the chosen one if it is another (a link can name any).
+func (s *Server) queueDivisions(unitID, chosen string) []web.Option {
+	out := []web.Option{{Value: "", Label: "全部"}}
+	below := map[routing.Level]routing.Level{routing.LevelProvince: routing.LevelCity, routing.LevelCity: routing.LevelCounty, routing.LevelCounty: routing.LevelTownship}
+	found := chosen == ""
+	if u, ok := s.d.Routing.Engine.Units.Get(unitID); ok {
+		if level, ok := below[u.Level]; ok {
+			for _, d := range divisionChildren(u.Division, level) {
+				out = append(out, web.Option{Value: d.Code, Label: d.Name, Selected: d.Code == chosen})
+				found = found || d.Code == chosen
+			}
+		}
+	}
+	if !found {
+		out = append(out, web.Option{Value: chosen, Label: divisionName(chosen), Selected: true})
+	}
+	return out
 }
 
 // transferSuggestions are the active units of the case's city (first) and of the

@@ -78,7 +78,7 @@ type QueuePage struct {
 	NewHref     string
 	// The filters as chosen.
 	Status, Category, Division, Assignee, DueBefore, Sort, Query string
-	Statuses, Categories, Assignees, Sorts                       []Option
+	Statuses, Categories, Divisions, Assignees, Sorts            []Option
 	Rows                                                         []QueueRow
 	NextHref                                                     string
 	// Notice explains a search the queue cannot do, or a bad filter.

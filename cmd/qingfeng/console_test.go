@@ -12,12 +12,14 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/qingfeng-zj/qingfeng/accounts"
+	"github.com/qingfeng-zj/qingfeng/routing"
 )
 
 const consolePassword = "correct horse battery staple"
@@ -606,6 +608,45 @@ func TestConsoleTransferByName(t *testing.T) {
 	}
 	if cs, _ := srv.Intake.Cases.CaseByNumber(context.Background(), f.CaseNumber); cs.UnitID != "330782-mz" || cs.Transfer != nil || len(cs.Transitions) != 0 {
 		t.Errorf("refused transfers moved the case: %s %+v", cs.UnitID, cs.Transfer)
+	}
+}
+
+// TestConsoleQueueChoices: the queue's division filter offers the unit's townships and
+// its assignee filter the unit's colleagues (never another unit's staff); choosing one
+// lists exactly the cases it names.
+func TestConsoleQueueChoices(t *testing.T) {
+	own, _, _ := consoleAccount(t, accounts.RoleStaff, "330782-mz", "", false)
+	mate, _, _ := consoleAccount(t, accounts.RoleStaff, "330782-mz", "", false)
+	other, _, _ := consoleAccount(t, accounts.RoleStaff, "330326-mz", "", false)
+	var town routing.Division
+	for _, d := range routing.Divisions() {
+		if d.Parent == "330782" && d.Level == routing.LevelTownship && d.RetiredFrom == "" {
+			town = d
+			break
+		}
+	}
+	inTown := anonymousReport()
+	inTown["location"] = map[string]any{"division": town.Code}
+	ft, fa := fileReport(t, inTown), fileReport(t, anonymousReport())
+	c := consoleSignIn(t, own, "")
+	if p := postPageForm(t, c, "/console/cases/"+fa.CaseNumber, url.Values{"_csrf": {consoleCSRF(t, c)}, "op": {"assign"}, "assignee": {mate.Username}}); p.status != 200 {
+		t.Fatalf("assign: %d", p.status)
+	}
+	p := getPage(t, c, "/console/cases")
+	for want, in := range map[string]bool{`<option value="` + town.Code + `">` + town.Name + `</option>`: true,
+		`<option value="` + mate.ID + `">`: true, `<option value="` + other.ID + `">`: false} {
+		if strings.Contains(p.body, want) != in {
+			t.Errorf("queue page contains %s = %v, want %v", want, !in, in)
+		}
+	}
+	for q, want := range map[string][]string{"division=" + town.Code: {ft.CaseNumber}, "assignee=" + mate.ID: {fa.CaseNumber}} {
+		p := getPage(t, c, "/console/cases?"+q)
+		got := regexp.MustCompile(`QF-\d{6}-\d{4}-\d{6}`).FindAllString(p.body[strings.Index(p.body, "<table"):], -1)
+		slices.Sort(got)
+		got = slices.Compact(got)
+		if !slices.Equal(got, want) && !(strings.HasPrefix(q, "division") && slices.Contains(got, ft.CaseNumber) && !slices.Contains(got, fa.CaseNumber)) {
+			t.Errorf("queue ?%s lists %v, want %v", q, got, want)
+		}
 	}
 }
 
