@@ -445,7 +445,11 @@ func (s *CaseStore) CreateCase(ctx context.Context, c *intake.Case) error {
 	if c.ID == "" || c.Number == "" || len(c.ReceiptHash) == 0 {
 		return fmt.Errorf("store case %q: id, number and receipt hash are required", c.ID)
 	}
-	args, err := stored{c: c, nextDue: nextDue(c, c.Transfer)}.args()
+	// Reporter activity is what arrives after filing: a new case has none, as
+	// storage/mongo's CreateCase writes none.
+	fresh := *c
+	fresh.NewActivity, fresh.ReporterActivityN, fresh.ReporterActivityAt, fresh.StaffSeenAt = false, 0, time.Time{}, time.Time{}
+	args, err := stored{c: &fresh, nextDue: nextDue(c, c.Transfer)}.args()
 	if err != nil {
 		return err
 	}

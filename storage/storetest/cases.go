@@ -256,6 +256,23 @@ func testCaseDuplicates(t *testing.T, s CaseStore) {
 			t.Fatal("CreateCase without a receipt hash succeeded")
 		}
 	})
+	// A new case has no reporter activity whatever it is given: activity is only what
+	// arrives after filing (AddMessage, AddEvidence), on both stores alike.
+	t.Run("created without activity", func(t *testing.T) {
+		c := NewCase(300, "unit-a", "330782", base)
+		c.NewActivity, c.ReporterActivityN, c.ReporterActivityAt, c.StaffSeenAt = true, 3, base, base
+		mustCreate(t, s, c)
+		got, err := s.CaseByID(ctx, c.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.NewActivity || got.ReporterActivityN != 0 || !got.ReporterActivityAt.IsZero() || !got.StaffSeenAt.IsZero() {
+			t.Errorf("created with activity: new %v, n %d, at %v, seen %v", got.NewActivity, got.ReporterActivityN, got.ReporterActivityAt, got.StaffSeenAt)
+		}
+		if n, err := s.CountNewActivity(ctx, "unit-a"); err != nil || n != 0 {
+			t.Errorf("CountNewActivity = %d, %v", n, err)
+		}
+	})
 }
 
 func ev(id string, size int64) intake.Evidence {
