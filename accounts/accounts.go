@@ -92,6 +92,7 @@ type Claims struct {
 	SessionID string
 	ID        string // jti
 	ExpiresAt time.Time
+	IssuedAt  time.Time // set by Verify (to the millisecond); ignored by Sign, which uses now
 }
 
 // Token audiences keep staff and reporter tokens from being used for each other.

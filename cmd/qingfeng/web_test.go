@@ -533,6 +533,11 @@ func TestWebFollowUpSession(t *testing.T) {
 		t.Errorf("reply without a session: %d", p.status)
 	}
 
+	followUpURL, _ := url.Parse(baseURL + "/followup")
+	var kept []*http.Cookie
+	for _, ck := range noRedirect.Jar.Cookies(followUpURL) {
+		kept = append(kept, &http.Cookie{Name: ck.Name, Value: ck.Value})
+	}
 	resp, err = noRedirect.PostForm(baseURL+"/followup/logout", url.Values{"_csrf": {sc}})
 	if err != nil {
 		t.Fatal(err)
@@ -543,6 +548,19 @@ func TestWebFollowUpSession(t *testing.T) {
 	}
 	if p := getPage(t, noRedirect, "/followup"); !strings.Contains(p.body, `id="f-receipt"`) {
 		t.Error("still logged in after logout")
+	}
+	// The session ended on the server too: the cookie kept from before the logout (a
+	// copy, another tab's) and the other session opened with the same receipt are
+	// refused.
+	copied := webClient(t)
+	copied.Jar.SetCookies(followUpURL, kept)
+	if len(kept) == 0 {
+		t.Fatal("no follow-up cookie to keep")
+	}
+	for name, c := range map[string]*http.Client{"a copy of the cookie": copied, "another session": other} {
+		if p := getPage(t, c, "/followup"); !strings.Contains(p.body, `id="f-receipt"`) || strings.Contains(p.body, "我还有") {
+			t.Errorf("%s still follows the case up after the logout", name)
+		}
 	}
 }
 

@@ -99,6 +99,7 @@ type caseDoc struct {
 	ReporterActivityN  int64     `bson:"reporter_activity_n,omitempty"`
 	NewActivity        bool      `bson:"new_activity,omitempty"`
 	StaffSeenAt        time.Time `bson:"staff_seen_at,omitempty"`
+	FollowUpEndedAt    time.Time `bson:"followup_ended_at,omitempty"`
 }
 
 type subjectDoc struct {
@@ -388,6 +389,7 @@ func (d *caseDoc) toCase() *intake.Case {
 		ReporterActivityN:  d.ReporterActivityN,
 		NewActivity:        d.NewActivity,
 		StaffSeenAt:        d.StaffSeenAt,
+		FollowUpEndedAt:    d.FollowUpEndedAt,
 	}
 	if o := d.Subject.Organization; o != nil {
 		c.Subject.Organization = &intake.OrgSubject{CreditCode: o.CreditCode, Name: o.Name}
@@ -912,6 +914,19 @@ func (s *CaseStore) MarkActivitySeen(ctx context.Context, caseID, unitID string,
 		return false, storeError("mark activity on case "+caseID+" seen", err, nil, nil)
 	}
 	return res.MatchedCount == 1, nil
+}
+
+// EndFollowUp implements intake.CaseStore: $max keeps the later time; the version is
+// unchanged.
+func (s *CaseStore) EndFollowUp(ctx context.Context, caseID string, at time.Time) error {
+	res, err := s.db.updateOne(ctx, collCases, caseID, nil, bson.M{"$max": bson.M{"followup_ended_at": at.UTC().Truncate(time.Millisecond)}})
+	if err != nil {
+		return storeError("end follow-up of case "+caseID, err, nil, nil)
+	}
+	if res.MatchedCount == 0 {
+		return errCaseNotFound
+	}
+	return nil
 }
 
 // CountNewActivity counts a unit's cases with reporter activity its staff have not read.

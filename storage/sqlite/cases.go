@@ -88,6 +88,7 @@ type caseDoc struct {
 	Evidence          []evidenceRow   `json:"evidence,omitempty"`
 	ReporterAt        time.Time       `json:"reporter_activity_at,omitzero"`
 	StaffSeenAt       time.Time       `json:"staff_seen_at,omitzero"`
+	FollowUpEndedAt   time.Time       `json:"followup_ended_at,omitzero"`
 }
 
 type subjectRow struct {
@@ -267,6 +268,7 @@ func toDoc(c *intake.Case) caseDoc {
 		OccurredOn: c.OccurredOn, RealName: c.RealName, Disposition: c.Disposition, NotAcceptedReason: c.NotAcceptedReason,
 		DuplicateOf: c.DuplicateOf, Decision: toDecisionRow(c.Decision), Transfer: toTransferRow(c.Transfer),
 		Escalated: c.Escalated, ReporterAt: ms(c.ReporterActivityAt), StaffSeenAt: ms(c.StaffSeenAt),
+		FollowUpEndedAt: ms(c.FollowUpEndedAt),
 	}
 	if o := c.Outcome; o != nil {
 		d.Outcome = &outcomeRow{Result: o.Result, NameCleared: o.NameCleared, FalseAccusation: o.FalseAccusation}
@@ -295,7 +297,7 @@ func (d *caseDoc) fill(c *intake.Case) {
 	c.Location.Address, c.Location.Lat, c.Location.Lng, c.Location.ReportedDivision = d.Location.Address, d.Location.Lat, d.Location.Lng, d.Location.ReportedDivision
 	c.OccurredOn, c.RealName, c.Disposition, c.NotAcceptedReason = d.OccurredOn, d.RealName, d.Disposition, d.NotAcceptedReason
 	c.DuplicateOf, c.Decision, c.Escalated, c.PurgedAt = d.DuplicateOf, d.Decision.decision(), d.Escalated, d.PurgedAt
-	c.ReporterActivityAt, c.StaffSeenAt = d.ReporterAt, d.StaffSeenAt
+	c.ReporterActivityAt, c.StaffSeenAt, c.FollowUpEndedAt = d.ReporterAt, d.StaffSeenAt, d.FollowUpEndedAt
 	if o := d.Outcome; o != nil {
 		c.Outcome = &intake.Outcome{Result: o.Result, NameCleared: o.NameCleared, FalseAccusation: o.FalseAccusation}
 	}
@@ -449,6 +451,7 @@ func (s *CaseStore) CreateCase(ctx context.Context, c *intake.Case) error {
 	// storage/mongo's CreateCase writes none.
 	fresh := *c
 	fresh.NewActivity, fresh.ReporterActivityN, fresh.ReporterActivityAt, fresh.StaffSeenAt = false, 0, time.Time{}, time.Time{}
+	fresh.FollowUpEndedAt = time.Time{}
 	args, err := stored{c: &fresh, nextDue: nextDue(c, c.Transfer)}.args()
 	if err != nil {
 		return err
@@ -926,6 +929,19 @@ func (s *CaseStore) MarkActivitySeen(ctx context.Context, caseID, unitID string,
 		return false, nil // as storage/mongo: no such case is nothing to clear
 	}
 	return ok, err
+}
+
+// EndFollowUp implements intake.CaseStore: the later of at and the stored time, the
+// version unchanged.
+func (s *CaseStore) EndFollowUp(ctx context.Context, caseID string, at time.Time) error {
+	_, err := s.update(ctx, "end follow-up of case "+caseID, caseID, func(_ *sql.Tx, st *stored) (bool, error) {
+		if at := ms(at); at.After(st.c.FollowUpEndedAt) {
+			st.c.FollowUpEndedAt = at
+			return true, nil
+		}
+		return false, nil
+	})
+	return err
 }
 
 // sqlLimit is limit for a LIMIT clause: none (-1) when not positive, as a

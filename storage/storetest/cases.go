@@ -32,6 +32,7 @@ type CaseStore interface {
 	AddMessage(ctx context.Context, m *intake.Message) error
 	Messages(ctx context.Context, caseID string) ([]*intake.Message, error)
 	MarkActivitySeen(ctx context.Context, caseID, unitID string, seenN int64, at time.Time) (bool, error)
+	EndFollowUp(ctx context.Context, caseID string, at time.Time) error
 	triage.Store
 	triage.TransferStore
 	triage.EscalationStore
@@ -272,6 +273,28 @@ func testCaseDuplicates(t *testing.T, s CaseStore) {
 		if n, err := s.CountNewActivity(ctx, "unit-a"); err != nil || n != 0 {
 			t.Errorf("CountNewActivity = %d, %v", n, err)
 		}
+	})
+	// EndFollowUp keeps the later time (to the millisecond), leaves the version, and
+	// a new case starts without one.
+	t.Run("follow-up ended", func(t *testing.T) {
+		c := NewCase(301, "unit-a", "330782", base)
+		c.FollowUpEndedAt = base
+		mustCreate(t, s, c)
+		got, _ := s.CaseByID(ctx, c.ID)
+		if !got.FollowUpEndedAt.IsZero() {
+			t.Errorf("created with FollowUpEndedAt %v", got.FollowUpEndedAt)
+		}
+		later := base.Add(90*time.Minute + 1500*time.Microsecond)
+		for _, at := range []time.Time{later, base, later.Add(-time.Millisecond)} {
+			if err := s.EndFollowUp(ctx, c.ID, at); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got, _ = s.CaseByID(ctx, c.ID)
+		if want := later.Truncate(time.Millisecond).UTC(); !got.FollowUpEndedAt.Equal(want) || got.Version != c.Version {
+			t.Errorf("after EndFollowUp: ended %v (want %v), version %d (want %d)", got.FollowUpEndedAt, want, got.Version, c.Version)
+		}
+		wantCode(t, s.EndFollowUp(ctx, "no-such-case", base), qingfeng.ENOTFOUND)
 	})
 }
 
