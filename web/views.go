@@ -36,6 +36,10 @@ type ReportPage struct {
 	Form
 	Key        string // the idempotency key carried by the form: a retry files once
 	Categories []Option
+	Provinces  []Option
+	// Outside: the place chosen lies outside Zhejiang (the province picked is
+	// another): the Zhejiang levels do not apply.
+	Outside    bool
 	Cities     []Option
 	Counties   []Option
 	Towns      []Option
