@@ -432,6 +432,12 @@ func (l *Ledger) AddPhotos(ctx context.Context, code, batch string, evs []intake
 	return l.Store.AddPhotos(ctx, code, batch, evs)
 }
 
+// Photo is the stored photo ref of code's ledger (ENOTFOUND for another
+// organization's or none).
+func (l *Ledger) Photo(ctx context.Context, code, ref string) (intake.Evidence, error) {
+	return l.Store.Photo(ctx, code, ref)
+}
+
 // Statement computes code's statement of month from the ledger as it is now. The
 // public never sees it: they see the published one (PublicStatement).
 func (l *Ledger) Statement(ctx context.Context, code, month string) (Statement, []Record, error) {
