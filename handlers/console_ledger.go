@@ -146,12 +146,15 @@ func (s *Server) consoleLedgerView(c fiber.Ctx) (web.LedgerPage, error) {
 		}
 		pg.Entries = append(pg.Entries, e)
 	}
-	if st, monthRecs, err := s.d.Ledger.Statement(c.Context(), org.CreditCode, pg.Month); err == nil {
-		pg.Preview = []web.KV{{Label: "本月记录", Value: fmt.Sprintf("%d 笔", len(monthRecs))}, {Label: "月初资金", Value: yuanText(st.OpeningFen)},
+	if st, _, err := s.d.Ledger.Statement(c.Context(), org.CreditCode, pg.Month); err == nil {
+		pg.Preview = []web.KV{{Label: "本月记录", Value: fmt.Sprintf("%d 笔", st.Entries)}, {Label: "月初资金", Value: yuanText(st.OpeningFen)},
 			{Label: "收入（货币）", Value: yuanText(st.IncomeFen)}, {Label: "服务折价", Value: yuanText(st.ServicesFen)}, {Label: "支出", Value: yuanText(st.SpendingFen)},
 			{Label: "冲销", Value: yuanText(st.ReversalsFen)}}
 		for _, g := range st.GoodsIn {
 			pg.Preview = append(pg.Preview, web.KV{Label: "收到物资", Value: g.Item + " " + strconv.FormatInt(g.Quantity, 10) + " " + g.Unit})
+		}
+		for _, g := range st.GoodsOut {
+			pg.Preview = append(pg.Preview, web.KV{Label: "发放物资", Value: g.Item + " " + strconv.FormatInt(g.Quantity, 10) + " " + g.Unit})
 		}
 		if _, published, _ := s.d.Ledger.Published(c.Context(), org.CreditCode, pg.Month); published {
 			pg.Published = true
