@@ -500,7 +500,7 @@ func (s *Server) consoleLedgerPhoto(c fiber.Ctx) error {
 	c.Set(fiber.HeaderContentType, ev.ContentType)
 	c.Set(fiber.HeaderContentDisposition, `inline; filename="`+ev.ID+extensionOf(ev.ContentType)+`"`)
 	c.Set("X-Content-Type-Options", "nosniff")
-	c.Set(fiber.HeaderCacheControl, "private, no-store")
+	c.Set(fiber.HeaderCacheControl, "no-store")
 	c.Set("Content-Security-Policy", "default-src 'none'; img-src 'self'; media-src 'self'; frame-ancestors 'self'; sandbox")
 	return c.SendStream(rc, int(size))
 }
