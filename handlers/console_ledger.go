@@ -209,8 +209,15 @@ func (s *Server) consoleLedgerAct(c fiber.Ctx) error {
 		return verr
 	}
 	consoleFormErrors(&pg.Form, err)
+	target := "form-" + op // the form the error belongs to
+	switch op {
+	case "reverse":
+		target = "f-reason-" + seqOf(form["entry"])
+	case "verify":
+		target = "f-note-" + form["entry"]
+	}
 	for i := range pg.Summary {
-		pg.Summary[i].ID = "form-" + op // the form the error belongs to
+		pg.Summary[i].ID = target
 	}
 	pg.Values = form
 	return s.render(c, statusForForm(err), "console/ledger", pg)

@@ -449,6 +449,45 @@ func TestConsoleBrowserLiaison(t *testing.T) {
 	b.shot("published")
 }
 
+// TestConsoleBrowserLedgerNoJS: with JavaScript off, at 375 px, the ledger's forms are
+// plain HTML: goods with a photo from the file input (a multipart form), its
+// thumbnail, a hand-out picked from the stock with a photo, and a reversal.
+func TestConsoleBrowserLedgerNoJS(t *testing.T) {
+	const code = "52330782MJ0000144X"
+	webOrg(code, "义乌市某公益服务中心（无脚本测试）")
+	b := newBrowser(t, false)
+	a, _, _ := consoleAccount(t, accounts.RoleLiaison, "", "330782", false)
+	v, _, _ := consoleAccount(t, accounts.RoleLiaison, "", "330782", false)
+	photo := filepath.Join(t.TempDir(), "quilt.jpg")
+	if err := os.WriteFile(photo, testJPEG(t), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b.consoleSignIn(a, "")
+	b.run(chromedp.Navigate(baseURL+"/console/ledger/"+code), chromedp.WaitVisible("#balance", chromedp.ByQuery))
+	b.act("#record-goods", chromedp.Click("#form-goods summary", chromedp.ByQuery), chromedp.SendKeys("#f-g-item", "棉被", chromedp.ByQuery),
+		chromedp.SendKeys("#f-g-qty", "6", chromedp.ByQuery), chromedp.SendKeys("#f-g-unit", "床", chromedp.ByQuery),
+		chromedp.SendKeys("#f-g-val", "1200", chromedp.ByQuery), chromedp.SetUploadFiles("#f-g-photos", []string{photo}, chromedp.ByQuery))
+	if got := b.text("#stock"); !strings.Contains(got, "6 床") || b.count("#entries li:first-child .ledger-photos img") != 1 {
+		t.Fatalf("goods with a photo, no script: stock %q, %s", got, b.text("main"))
+	}
+	b.shot("nojs-goods")
+	b.consoleSignOut()
+	b.consoleSignIn(v, "")
+	b.run(chromedp.Navigate(baseURL+"/console/ledger/"+code), chromedp.WaitVisible(`#entries button[id^="verify-"]`, chromedp.ByQuery))
+	b.act(`#entries button[id^="verify-"]`)
+	b.act("#record-handout", chromedp.Click("#form-handout summary", chromedp.ByQuery), chromedp.SendKeys("#f-h-qty", "2", chromedp.ByQuery),
+		chromedp.SendKeys("#f-h-benef", "李某", chromedp.ByQuery), chromedp.SetUploadFiles("#f-h-photos", []string{photo}, chromedp.ByQuery))
+	if got := b.text("#stock"); !strings.Contains(got, "4 床") {
+		t.Fatalf("hand-out, no script: stock %q, %s", got, b.text("main"))
+	}
+	b.run(chromedp.Click("#entries li:first-child details.reverse summary", chromedp.ByQuery))
+	b.act(`#entries li:first-child button[id^="reverse-"]`, chromedp.SendKeys("#entries li:first-child textarea", "数量记错", chromedp.ByQuery))
+	if got := b.text("#stock"); !strings.Contains(got, "6 床") || !strings.Contains(b.text("#entries li:first-child"), "冲销第 2 笔") {
+		t.Fatalf("reversal, no script: stock %q, %s", got, b.text("#entries"))
+	}
+	b.shot("nojs-reversed")
+}
+
 func (b *browserSession) count(sel string) int {
 	b.t.Helper()
 	var n int

@@ -153,6 +153,24 @@ func TestConsoleLedgerPhotos(t *testing.T) {
 		}
 	})
 
+	// The other forms with photos: money out beyond the funds, spending without its
+	// four sign-offs.
+	for name, fields := range map[string][][2]string{
+		"a disbursement beyond the funds": {{"_csrf", csrf}, {"op", "disbursement"}, {"amount_yuan", "10"}, {"beneficiary", "王某"}, {"date", today}},
+		"spending without the sign-offs": {{"_csrf", csrf}, {"op", "project_spending"}, {"project", "助学"}, {"amount_yuan", "10"}, {"date", today},
+			{"handler", "张三"}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			before := ledgerState(t, code)
+			if p := postLedger(t, ac, code, fields, photo); p.status != 409 && p.status != 400 {
+				t.Errorf("%d:\n%s", p.status, excerpt(p.body))
+			}
+			if after := ledgerState(t, code); after != before {
+				t.Errorf("changed:\n%s\n%s", before, after)
+			}
+		})
+	}
+
 	// Recorded with the photo: one entry citing it, its objects stored.
 	objects := objectCount(t)
 	p := postLedger(t, ac, code, goods(csrf, "20"), photo)
@@ -334,6 +352,13 @@ func TestConsoleLedgerHandoutAndReversal(t *testing.T) {
 				t.Errorf("changed:\n%s\n%s", before, after)
 			}
 		})
+	}
+
+	// The error summary links to the reason's field, open in its entry.
+	p = postPageForm(t, ac, "/console/ledger/"+code, reverse(csrf, "web-r10", out.ID, ""))
+	link := fmt.Sprintf("f-reason-%d", out.Seq)
+	if !strings.Contains(p.body, `href="#`+link+`"`) || !strings.Contains(p.body, `id="`+link+`"`) {
+		t.Errorf("the summary does not link to the reason field %s:\n%s", link, excerpt(p.body))
 	}
 
 	// 32 at once: 16 retries of one form (one key) and 16 other forms. One reversal.
