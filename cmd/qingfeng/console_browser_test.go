@@ -266,6 +266,7 @@ func TestConsoleBrowserDay(t *testing.T) {
 		b.shot("custody-approved")
 	})
 }
+
 // createAccount creates an account through /console/admin/users as the signed-in
 // admin, with a one-time initial password.
 func (b *browserSession) createAccount(name, display, role, division, initial string) {
