@@ -281,6 +281,9 @@ func consoleLedgerSubmission(by, op string, f map[string]string) (donations.Subm
 	}
 	quantity := func() (int64, error) {
 		// Digits only: "２０", "1e3", "20.0" or "1,000" is a typo to correct, not a number to guess.
+		if strings.TrimSpace(f["quantity"]) == "" {
+			return 0, fieldInvalid("goods.quantity", "required", "请填写数量", "the quantity is required")
+		}
 		q, err := strconv.ParseInt(strings.TrimSpace(f["quantity"]), 10, 64)
 		if err != nil {
 			return 0, fieldInvalid("goods.quantity", "invalid_value", "数量须为整数，只用数字 0–9（不要用全角数字、小数点或逗号）", "a whole number in the digits 0-9")
