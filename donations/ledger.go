@@ -208,7 +208,7 @@ func (l *Ledger) Check(ctx context.Context, code string, s Submission) error {
 		return err
 	}
 	prior := b.Clone()
-	e.Seq, e.Org, e.ID = b.Seq+1, org.CreditCode, fmt.Sprintf("%s:%010d", org.CreditCode, b.Seq+1)
+	e.Seq, e.Org = b.Seq+1, org.CreditCode
 	if err := b.Apply(e); err != nil {
 		return err
 	}
