@@ -232,6 +232,53 @@ func TestConsoleLedgerPhotos(t *testing.T) {
 	if first.status != 200 || second.status != 200 || ledgerState(t, code) != mid {
 		t.Errorf("double tap: %d, %d;\n%s\n%s", first.status, second.status, mid, ledgerState(t, code))
 	}
+
+	// 32 taps at once of one form with a photo: one entry with one photo; every other
+	// upload is gone, from the store and from the object store.
+	recsBefore, _ := srv.ledger.List(context.Background(), code, "")
+	objects = objectCount(t)
+	form = goods(csrf, "7")
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	statuses := make([]int, 32)
+	for i := range 32 {
+		body, ct := multipartBody(t, form, photo)
+		wg.Go(func() {
+			<-start
+			resp, err := ac.Post(baseURL+"/console/ledger/"+code, ct, body)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			statuses[i] = readPage(t, resp).status
+		})
+	}
+	close(start)
+	wg.Wait()
+	recs, _ = srv.ledger.List(context.Background(), code, "")
+	if len(recs) != len(recsBefore)+1 || len(recs[len(recs)-1].Photos) != 1 {
+		t.Fatalf("32 taps: %d entries after %d (statuses %v)", len(recs), len(recsBefore), statuses)
+	}
+	refs, err := srv.st.referenced(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev, err := srv.ledger.Photo(context.Background(), code, recs[len(recs)-1].Photos[0])
+	if err != nil || !refs[ev.ObjectKey] {
+		t.Fatalf("the entry's photo: %+v, %v", ev, err)
+	}
+	for i, st := range statuses {
+		if st != 200 {
+			t.Errorf("tap %d: %d", i, st)
+		}
+	}
+	want := objects + 1 // the photo, and its sealed original if one is kept
+	if ev.OriginalKey != "" {
+		want++
+	}
+	if got := objectCount(t); got != want {
+		t.Errorf("objects: %d before, %d after 32 taps, want %d", objects, got, want)
+	}
 }
 
 // TestConsoleLedgerHandoutAndReversal: a hand-out picks from the stock (a select with
