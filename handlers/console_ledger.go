@@ -77,18 +77,30 @@ func (s *Server) consoleLedgerView(c fiber.Ctx) (web.LedgerPage, error) {
 		pg.Funds = append(pg.Funds, web.KV{Label: name, Value: yuanText(b.Funds[p])})
 	}
 	pg.Total = yuanText(b.TotalFunds())
-	for _, k := range sortedStock(b.Stock) {
-		q := strconv.FormatInt(b.Stock[k], 10) + " " + k.Unit
-		pg.Stock = append(pg.Stock, web.KV{Label: k.Item, Value: q})
-		pg.StockOptions = append(pg.StockOptions, web.StockOption{Value: stockValue(k), Label: k.Item + "（库存 " + q + "）"})
-	}
-	cfg := s.d.Intake.Config
-	pg.PhotoHint = fmt.Sprintf("可拍照或从相册选择，最多 %d 张，每张不超过 %s；JPEG、PNG 或 HEIC 照片（也接受 MP4 视频、PDF）。照片的位置等元数据会被去除。",
-		min(cfg.MaxFilesPerReq, donations.MaxPhotos), sizeLabel(cfg.MaxFileBytes))
 	recs, err := s.d.Ledger.List(c.Context(), org.CreditCode, "")
 	if err != nil {
 		return pg, err
 	}
+	// Goods not yet verified by a second person cannot go out (Ledger's rule): the
+	// select says how many of each line that is.
+	unverified := map[donations.StockKey]int64{}
+	for _, r := range recs {
+		if r.NeedsVerification() && r.Goods != nil && r.Verification == nil && r.ReversedBy == "" {
+			unverified[r.Goods.Key()] += r.Goods.Quantity
+		}
+	}
+	for _, k := range sortedStock(b.Stock) {
+		q := strconv.FormatInt(b.Stock[k], 10) + " " + k.Unit
+		pg.Stock = append(pg.Stock, web.KV{Label: k.Item, Value: q})
+		label := k.Item + "（库存 " + q
+		if n := unverified[k]; n > 0 {
+			label += fmt.Sprintf("，其中 %d %s待核验", n, k.Unit)
+		}
+		pg.StockOptions = append(pg.StockOptions, web.StockOption{Value: stockValue(k), Label: label + "）"})
+	}
+	cfg := s.d.Intake.Config
+	pg.PhotoHint = fmt.Sprintf("可拍照或从相册选择，最多 %d 张，每张不超过 %s；JPEG、PNG 或 HEIC 照片（也接受 MP4 视频、PDF）。照片的位置等元数据会被去除。",
+		min(cfg.MaxFilesPerReq, donations.MaxPhotos), sizeLabel(cfg.MaxFileBytes))
 	for i := len(recs) - 1; i >= 0 && len(pg.Entries) < 100; i-- { // newest first
 		r := recs[i]
 		e := web.LedgerEntry{ID: r.ID, Seq: strconv.FormatInt(r.Seq, 10), Date: pageDate(r.Date), Kind: kindLabels[r.Kind], Receipt: r.ReceiptNumber,

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 
 	"github.com/qingfeng-zj/qingfeng/accounts"
@@ -322,12 +323,14 @@ func TestConsoleBrowserLiaison(t *testing.T) {
 	b := newBrowser(t, true)
 	axeJS := axeSource(t)
 	admin, adminSecret, _ := consoleAccount(t, accounts.RoleAdmin, "", "", true)
+	// The admin works at a desk; the liaisons in the field.
+	b.run(emulation.SetDeviceMetricsOverride(1280, 900, 1, false))
 	b.consoleSignIn(admin, nextTOTP(adminSecret))
-	b.axe(axeJS, "/console/admin/users")
 	suffix := time.Now().UnixNano() % 1_000_000
 	first, second := fmt.Sprintf("li%d", suffix), fmt.Sprintf("zhao%d", suffix)
 	b.createAccount(first, "李联络员", "liaison", "330782", "first initial passphrase")
 	b.createAccount(second, "赵联络员", "liaison", "330782", "second initial passphrase")
+	b.axe(axeJS, "/console/admin/users (created)")
 	b.shot("admin-created-liaisons")
 	for _, name := range []string{first, second} {
 		if u, err := srv.Accounts.Users.UserByUsername(context.Background(), name); err != nil || u.Role != accounts.RoleLiaison || u.Division != "330782" {
@@ -335,6 +338,7 @@ func TestConsoleBrowserLiaison(t *testing.T) {
 		}
 	}
 	b.consoleSignOut()
+	b.run(emulation.SetDeviceMetricsOverride(375, 812, 2, true))
 
 	b.firstSignIn(axeJS, first, "first initial passphrase", "first")
 	b.run(chromedp.Navigate(baseURL+"/console/ledger"), chromedp.WaitVisible("#f-org", chromedp.ByQuery))

@@ -308,6 +308,9 @@ func TestConsoleLedgerHandoutAndReversal(t *testing.T) {
 	if err != nil || len(rice) != 1 {
 		t.Fatal(rice, err)
 	}
+	if p := getPage(t, bc, "/console/ledger/"+code); !strings.Contains(p.body, "大米（库存 20 袋，其中 20 袋待核验）") {
+		t.Errorf("the select does not say the goods await verification:\n%s", excerpt(p.body))
+	}
 	if p := postPageForm(t, bc, "/console/ledger/"+code, url.Values{"_csrf": {bcsrf}, "op": {"verify"}, "entry": {rice[0].ID}}); p.status != 200 {
 		t.Fatalf("verify: %d", p.status)
 	}
