@@ -227,7 +227,11 @@ type LedgerPage struct {
 	Today, Month               string
 	Total                      string
 	Funds, Stock               []KV
-	Entries                    []LedgerEntry
+	// StockOptions are the stock lines a hand-out picks from, with their quantities.
+	StockOptions []StockOption
+	// PhotoHint states how many photos of which types and sizes a form takes.
+	PhotoHint string
+	Entries   []LedgerEntry
 	// Preview is what publishing Month would freeze; Published says it already is.
 	Preview     []KV
 	PreviewNote string
@@ -236,9 +240,23 @@ type LedgerPage struct {
 
 // LedgerEntry is one ledger line as a liaison reads it.
 type LedgerEntry struct {
-	ID, Date, Kind, Amount, Donor, Receipt, Project, By string
-	Verified                                            string
-	CanVerify, Reversed                                 bool
+	ID, Seq, Date, Kind, Amount, Donor, Receipt, Project, By string
+	Verified                                                 string
+	CanVerify, Reversed, CanReverse                          bool
+	// A reversal names the entry it reversed and why; a reversed entry its reversal.
+	Reverses, Reason, ReversedBy string
+	Photos                       []LedgerPhoto
+}
+
+// LedgerPhoto is a photo of an entry, served by the console's own route.
+type LedgerPhoto struct {
+	Src, Label string
+	Image      bool // shown as a thumbnail; otherwise a link
+}
+
+// StockOption is one stock line in a hand-out's select.
+type StockOption struct {
+	Value, Label string
 }
 
 // UsersPage is /console/admin/users.
