@@ -39,11 +39,11 @@ type ReportPage struct {
 	Provinces  []Option
 	// Outside: the place chosen lies outside Zhejiang (the province picked is
 	// another): the Zhejiang levels do not apply.
-	Outside    bool
-	Cities     []Option
-	Counties   []Option
-	Towns      []Option
-	Contacts   []Option
+	Outside  bool
+	Cities   []Option
+	Counties []Option
+	Towns    []Option
+	Contacts []Option
 	// FilesLost says that files chosen before were not kept (a re-rendered form never
 	// holds them).
 	FilesLost bool
