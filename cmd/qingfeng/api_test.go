@@ -107,7 +107,6 @@ func TestWalkThrough(t *testing.T) {
 		t.Fatalf("follow-up case: %s", r.Body)
 	}
 	wantStatus(t, postJSON(t, "/v1/followup/messages", sess.Token, map[string]string{"body": "我还有一份收费通知的照片。"}), 201)
-	testFollowUpLogout(t, f.ReceiptCode, f.CaseNumber, sess.Token)
 
 	// The reporter adds evidence with the follow-up token.
 	body, ct = multipartBody(t, nil, []filePart{{"file", "notice.png", testPNG(t)}})
@@ -155,6 +154,7 @@ func TestWalkThrough(t *testing.T) {
 	if !strings.Contains(string(r.Body), "已收到") {
 		t.Errorf("reporter does not see the reply: %s", r.Body)
 	}
+	testFollowUpLogout(t, f.ReceiptCode, f.CaseNumber, sess.Token)
 }
 
 func TestFileReportBadInput(t *testing.T) {
