@@ -263,28 +263,7 @@ func (s *Server) consoleCaseView(c fiber.Ctx, cs *intake.Case, msgs []*intake.Me
 		pg.Warnings = append(pg.Warnings, w.Message)
 	}
 
-	d := cs.Decision
-	pg.Routing = web.RoutingView{Unit: d.UnitName, Reason: d.Reason, Router: routerLabel(d.Router), Decided: pageTime(d.DecidedAt)}
-	if d.Fallback {
-		pg.Routing.Fallback = fallbackLabels[d.FallbackReason]
-		if pg.Routing.Fallback == "" {
-			pg.Routing.Fallback = "进入兜底受理队列"
-		}
-	}
-	for _, cand := range d.Candidates {
-		why := cand.Detail
-		if cand.Excluded != "" {
-			why = excludedLabels[cand.Excluded] + "：" + cand.Detail
-		}
-		name := cand.UnitName
-		if name == "" {
-			name = "（未能确定）"
-		}
-		pg.Routing.Candidates = append(pg.Routing.Candidates, web.Candidate{Unit: name, Why: why, Chosen: cand.Chosen})
-	}
-	for _, u := range d.Informed {
-		pg.Routing.Informed = append(pg.Routing.Informed, u.Name)
-	}
+	pg.Routing = routingViewOf(cs.Decision)
 
 	now := time.Now()
 	for _, pd := range pendingDeadlines(cs) {
