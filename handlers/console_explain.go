@@ -46,7 +46,11 @@ func routingViewOf(d intake.Decision) web.RoutingView {
 	for _, cand := range d.Candidates {
 		why := cand.Detail
 		if cand.Excluded != "" {
-			why = excludedLabels[cand.Excluded] + "：" + cand.Detail
+			label := excludedLabels[cand.Excluded]
+			if label == "" {
+				label = "未选用" // a reason newer than these words: never an empty label
+			}
+			why = label + "：" + cand.Detail
 		}
 		name := cand.UnitName
 		if name == "" {
