@@ -307,6 +307,12 @@ func TestConsoleExplain(t *testing.T) {
 		}
 	}
 
+	// The picker's update button (JavaScript off) lists the next level and decides nothing.
+	if p := postPageForm(t, sc, "/console/routing/explain", form(sc, url.Values{"_action": {"divisions"}, "_city": {"330900"}, "category": {"dormant_org"}})); p.status != 200 ||
+		!strings.Contains(p.body, `<option value="330922">嵊泗县</option>`) || strings.Contains(p.body, `id="explain-result"`) || strings.Contains(p.body, "error-summary") {
+		t.Errorf("the picker's update: %d\n%s", p.status, p.body)
+	}
+
 	// Nothing written: a case filed before and one after many explains of the same
 	// county get consecutive numbers; no audit entry, no case.
 	report := func() string {
