@@ -7,6 +7,7 @@ import (
 	"github.com/gofiber/fiber/v3"
 
 	"github.com/qingfeng-zj/qingfeng"
+	"github.com/qingfeng-zj/qingfeng/accounts"
 	"github.com/qingfeng-zj/qingfeng/intake"
 	"github.com/qingfeng-zj/qingfeng/routing"
 	"github.com/qingfeng-zj/qingfeng/web"
@@ -87,10 +88,11 @@ func (s *Server) explainView(c fiber.Ctx, v map[string]string) web.ExplainPage {
 }
 
 // consoleExplainPage is GET /console/routing/explain[?rule=]: the empty form, or with a
-// rule's categories and division filled in (the rules page's 试算 link).
+// rule's categories and division filled in (the rules page's 试算 link; admins only, who
+// alone may list the rules).
 func (s *Server) consoleExplainPage(c fiber.Ctx) error {
 	v := map[string]string{"description": explainDescription}
-	if id := c.Query("rule"); id != "" {
+	if id := c.Query("rule"); id != "" && principalOf(c).user.Role == accounts.RoleAdmin {
 		set, err := s.d.Routing.Rules(c.Context())
 		if err != nil {
 			return err

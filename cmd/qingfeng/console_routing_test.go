@@ -289,6 +289,10 @@ func TestConsoleExplain(t *testing.T) {
 	if p := getPage(t, ac, "/console/routing/explain?rule=default-illegal-org"); !strings.Contains(p.body, `<option value="illegal_org" selected>`) {
 		t.Error("the 试算 link did not fill in the rule's category")
 	}
+	// Staff may explain but not list the rules: the link fills nothing in for them.
+	if p := getPage(t, sc, "/console/routing/explain?rule=default-illegal-org"); p.status != 200 || strings.Contains(p.body, " selected>") || strings.Contains(p.body, "default-illegal-org") {
+		t.Errorf("staff on the 试算 link: %d", p.status)
+	}
 
 	good := url.Values{"category": {"illegal_org"}, "subject.kind": {"organization"}, "subject.organization.name": {"义乌市某未登记协会"},
 		"description": {explainDefaultDescription}, "_city": {"330700"}, "_county": {"330782"}}
