@@ -92,6 +92,7 @@ type Claims struct {
 	SessionID string
 	ID        string // jti
 	ExpiresAt time.Time
+	IssuedAt  time.Time // set by Verify (to the millisecond); ignored by Sign, which uses now
 }
 
 // Token audiences keep staff and reporter tokens from being used for each other.
@@ -109,6 +110,9 @@ type UserStore interface {
 	SetUserDisabled(ctx context.Context, id string, disabled bool) error
 	// ListUsers returns up to limit accounts with usernames after after, by username.
 	ListUsers(ctx context.Context, after string, limit int) ([]*User, error)
+	// UsersOfUnit returns the accounts of unit unitID (disabled ones included), by
+	// username: whom a case can be assigned to. unitID "" is no unit: an empty list.
+	UsersOfUnit(ctx context.Context, unitID string) ([]*User, error)
 	// SetPassword stores a new password hash and the must-change flag.
 	SetPassword(ctx context.Context, id, hash string, mustChange bool) error
 	// SetTOTP replaces an account's second-factor state.

@@ -28,6 +28,15 @@ const (
 	maxTokenBytes = 4096
 )
 
+func init() {
+	// Tokens say when they were issued to the millisecond (RFC 7519's NumericDate may
+	// be fractional): a reporter's logout refuses the follow-up tokens issued before it
+	// (handlers' followUpClaims), and must not refuse one issued in the same second
+	// after it. This is golang-jwt's one precision setting, for every time it writes
+	// and compares.
+	jwt.TimePrecision = time.Millisecond
+}
+
 // TokenSigner issues and verifies access tokens: JWTs signed with Ed25519 ("EdDSA").
 // Verification accepts nothing else — no "none", no HMAC, no RSA — so an attacker cannot
 // pick the algorithm (the classic confusion: HS256 with the public key as the secret).
@@ -200,6 +209,7 @@ func (s *TokenSigner) Verify(token, audience string) (accounts.Claims, error) {
 		SessionID: c.SessionID,
 		ID:        c.ID,
 		ExpiresAt: c.ExpiresAt.UTC(),
+		IssuedAt:  c.IssuedAt.UTC(),
 	}, nil
 }
 

@@ -86,7 +86,7 @@ func signWith(t testing.TB, method jwt.SigningMethod, key any, claims map[string
 func TestTokenRoundtrip(t *testing.T) {
 	s, _ := newTestSigner(t)
 	in := staffClaims()
-	in.ExpiresAt = in.ExpiresAt.Add(700 * time.Millisecond) // truncated to the second
+	in.ExpiresAt = in.ExpiresAt.Add(700*time.Millisecond + 400*time.Microsecond) // truncated to the millisecond
 	tok, err := s.Sign(in)
 	if err != nil {
 		t.Fatal(err)
@@ -96,10 +96,13 @@ func TestTokenRoundtrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := staffClaims()
-	if !got.ExpiresAt.Equal(want.ExpiresAt) {
-		t.Errorf("ExpiresAt = %v, want %v", got.ExpiresAt, want.ExpiresAt)
+	if w := want.ExpiresAt.Add(700 * time.Millisecond); !got.ExpiresAt.Equal(w) {
+		t.Errorf("ExpiresAt = %v, want %v", got.ExpiresAt, w)
 	}
-	got.ExpiresAt, want.ExpiresAt = time.Time{}, time.Time{}
+	if !got.IssuedAt.Equal(tokenNow) {
+		t.Errorf("IssuedAt = %v, want %v", got.IssuedAt, tokenNow)
+	}
+	got.ExpiresAt, want.ExpiresAt, got.IssuedAt = time.Time{}, time.Time{}, time.Time{}
 	if got != want {
 		t.Errorf("Verify = %+v, want %+v", got, want)
 	}
@@ -116,7 +119,7 @@ func TestTokenRoundtrip(t *testing.T) {
 		"iss": "qingfeng", "sub": "u-7f3a", "aud": "qingfeng-staff", "role": "staff",
 		"unit": "unit-330782-jw", "division": "330782", "sid": "s-91c2", "jti": "jti-1",
 		"iat": float64(tokenNow.Unix()), "nbf": float64(tokenNow.Unix()),
-		"exp": float64(tokenNow.Add(15 * time.Minute).Unix()),
+		"exp": float64(tokenNow.Add(15*time.Minute).Unix()) + 0.7,
 	} {
 		if body[k] != v {
 			t.Errorf("claim %s = %#v, want %#v", k, body[k], v)

@@ -110,7 +110,7 @@ func (d Disclosure) Effective(now time.Time) string {
 }
 
 func reasonOf(r string) (string, error) {
-	r = strings.TrimSpace(r)
+	r = qingfeng.TrimText(r)
 	if r == "" || utf8.RuneCountInString(r) > 1000 {
 		return "", qingfeng.Invalid(map[string]qingfeng.FieldError{"reason": {Code: "required", Message: "请填写理由（不超过1000字）", English: "a reason of at most 1,000 characters is required"}})
 	}

@@ -98,8 +98,11 @@ func EffectOf(e Entry) Effect {
 var (
 	ErrInsufficientFunds = qingfeng.Errorf(qingfeng.ECONFLICT, "资金余额不足，不能发放或支出", "the fund balance is too low for this entry")
 	ErrInsufficientStock = qingfeng.Errorf(qingfeng.ECONFLICT, "物资库存不足，不能发放", "there is not enough stock for this entry")
-	ErrAlreadyReversed   = qingfeng.Errorf(qingfeng.ECONFLICT, "该记录已被冲销，不能重复冲销", "the entry has already been reversed")
-	ErrOutOfSequence     = qingfeng.Errorf(qingfeng.ECONFLICT, "台账已有新的记录，请刷新后重试", "the ledger changed; reload and try again")
+	// ErrReversalSpent refuses the reversal of an income whose money or goods went out
+	// since (it Is ErrInsufficientFunds or ErrInsufficientStock).
+	ErrReversalSpent   = qingfeng.Errorf(qingfeng.ECONFLICT, "这笔收入的资金或物资已被发放或支出，冲销后余额将为负数，不能冲销；请先冲销之后的支出或发放", "the income was spent since and cannot be reversed")
+	ErrAlreadyReversed = qingfeng.Errorf(qingfeng.ECONFLICT, "该记录已被冲销，不能重复冲销", "the entry has already been reversed")
+	ErrOutOfSequence   = qingfeng.Errorf(qingfeng.ECONFLICT, "台账已有新的记录，请刷新后重试", "the ledger changed; reload and try again")
 )
 
 // Apply adds e, the next entry (Seq = b.Seq+1), to b. It refuses, leaving b unchanged,
@@ -132,10 +135,29 @@ func (b *Balance) Apply(e Entry) error {
 	}
 	funds := b.Funds[ef.Project] + ef.FundsFen
 	stock := b.Stock[ef.Stock] + ef.Quantity
+	if (funds < 0 || stock < 0) && e.Kind == KindReversal {
+		// Only an income's reversal takes a balance down: what it brought in is spent.
+		err := *ErrReversalSpent
+		err.Err = ErrInsufficientFunds
+		if stock < 0 {
+			err.Err = ErrInsufficientStock
+		}
+		return &err
+	}
 	if funds < 0 {
 		return ErrInsufficientFunds
 	}
 	if stock < 0 {
+		if e.Kind == KindDisbursement && e.Goods != nil {
+			// The form's quantity field says what is there (the error still Is
+			// ErrInsufficientStock).
+			err := *ErrInsufficientStock
+			err.Err = ErrInsufficientStock
+			err.Fields = map[string]qingfeng.FieldError{"goods.quantity": {Code: "insufficient_stock",
+				Message: fmt.Sprintf("%s 库存只有 %d %s，不能发放 %d %s", ef.Stock.Item, b.Stock[ef.Stock], ef.Stock.Unit, e.Goods.Quantity, ef.Stock.Unit),
+				English: fmt.Sprintf("only %d in stock", b.Stock[ef.Stock])}}
+			return &err
+		}
 		return ErrInsufficientStock
 	}
 	if ef.FundsFen != 0 {

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -36,6 +37,10 @@ type Store interface {
 	SaveVerification(ctx context.Context, code string, v Verification) error
 	AddPhotos(ctx context.Context, org, batch string, evs []intake.Evidence) ([]string, error)
 	Photo(ctx context.Context, org, ref string) (intake.Evidence, error)
+	// RemovePhotos removes org's photo batch (a missing one is no error). Only
+	// AppendWithPhotos calls it, for the batch of an entry that was not appended: no
+	// entry cites it.
+	RemovePhotos(ctx context.Context, org, batch string) error
 
 	// SavePublished stores a published statement once per organization and month (a
 	// second one is ECONFLICT); Published reads it back, checked against its hash.
@@ -132,6 +137,10 @@ type Submission struct {
 	AmountYuan     string
 	Beneficiary    *Beneficiary
 	IdempotencyKey string
+	// photoDigests are the received SHA-256s of the last photos of Entry.Photos, just
+	// uploaded (AppendWithPhotos): a retry uploads them again under new references,
+	// so the idempotency hash covers their content instead.
+	photoDigests []string
 }
 
 var (
@@ -179,15 +188,75 @@ func divisionOf(org routing.Organization) string {
 // entry before Append returns (a failure there is logged and left to the periodic
 // recovery, never lost). replayed is true when a retry found its first attempt's entry.
 func (l *Ledger) Append(ctx context.Context, code string, s Submission) (e Entry, replayed bool, err error) {
-	org, err := l.org(code)
+	org, e, hashed, err := l.prepare(ctx, code, s)
 	if err != nil {
 		return Entry{}, false, err
 	}
+	return l.append(ctx, org, e, s.IdempotencyKey, hashed)
+}
+
+// Check runs every check of Append on s against the ledger as it is now, and appends
+// nothing: a form checks its entry this way before its photos are uploaded. The
+// balance may still change before the entry is appended; Append checks again.
+func (l *Ledger) Check(ctx context.Context, code string, s Submission) error {
+	org, e, _, err := l.prepare(ctx, code, s)
+	if err != nil {
+		return err
+	}
+	b, err := l.Store.Balance(ctx, org.CreditCode)
+	if err != nil {
+		return err
+	}
+	prior := b.Clone()
+	e.Seq, e.Org = b.Seq+1, org.CreditCode
+	if err := b.Apply(e); err != nil {
+		return err
+	}
+	if check := l.checkFor(ctx, org.CreditCode, e); check != nil {
+		return check(prior)
+	}
+	return nil
+}
+
+// AppendWithPhotos is Append of s with photos just stored in the object store (evs,
+// uploaded as one batch): the photos are recorded and cited by the entry, or — when
+// the entry is refused, or a retry found its first attempt's entry (replayed) — their
+// record is removed again, so that the caller removes the objects and a refused form
+// leaves nothing behind.
+func (l *Ledger) AppendWithPhotos(ctx context.Context, code string, s Submission, batch string, evs []intake.Evidence) (Entry, bool, error) {
+	if len(s.Photos)+len(evs) > MaxPhotos {
+		return Entry{}, false, qingfeng.Invalid(map[string]qingfeng.FieldError{"photos": {Code: qingfeng.EINVALID,
+			Message: fmt.Sprintf("照片不能超过 %d 张", MaxPhotos), English: fmt.Sprintf("at most %d photos", MaxPhotos)}})
+	}
+	refs, err := l.Store.AddPhotos(ctx, code, batch, evs)
+	if err != nil {
+		return Entry{}, false, err
+	}
+	s.Photos = append(slices.Clip(s.Photos), refs...)
+	for _, ev := range evs {
+		s.photoDigests = append(s.photoDigests, "sha256:"+ev.SHA256Received)
+	}
+	e, replayed, err := l.Append(ctx, code, s)
+	if err != nil || replayed {
+		if rerr := l.Store.RemovePhotos(context.WithoutCancel(ctx), code, batch); rerr != nil {
+			l.log().ErrorContext(ctx, "remove the photos of a refused ledger entry", "event", "donations.photos", "batch", batch, "err", rerr)
+		}
+	}
+	return e, replayed, err
+}
+
+// prepare is Append's checks of s: the entry as it will be appended (its beneficiary
+// sealed) and what its idempotency hash covers.
+func (l *Ledger) prepare(ctx context.Context, code string, s Submission) (routing.Organization, Entry, any, error) {
+	org, err := l.org(code)
+	if err != nil {
+		return org, Entry{}, nil, err
+	}
 	if s.Kind == KindReversal {
-		return Entry{}, false, errUseReversal
+		return org, Entry{}, nil, errUseReversal
 	}
 	now := l.now()
-	e = s.Entry
+	e := s.Entry
 	e.Beneficiary, e.Org, e.ID, e.Seq = nil, "", "", 0
 	f := fieldErrs{}
 	f.amountFromYuan(&e, s.AmountYuan)
@@ -200,18 +269,18 @@ func (l *Ledger) Append(ctx context.Context, code string, s Submission) (e Entry
 		f.add("photos", fmt.Sprintf("照片不能超过 %d 张", MaxPhotos), fmt.Sprintf("at most %d photos", MaxPhotos))
 	}
 	if len(s.IdempotencyKey) > 200 {
-		return Entry{}, false, errKeyTooLong
+		return org, Entry{}, nil, errKeyTooLong
 	}
 	if err := f.err(); err != nil {
-		return Entry{}, false, err
+		return org, Entry{}, nil, err
 	}
 	for i, ref := range s.Photos {
 		if _, err := l.Store.Photo(ctx, code, ref); err != nil {
 			if qingfeng.ErrorCode(err) == qingfeng.ENOTFOUND {
-				return Entry{}, false, qingfeng.Invalid(map[string]qingfeng.FieldError{"photos[" + strconv.Itoa(i) + "]": {Code: "not_found",
+				return org, Entry{}, nil, qingfeng.Invalid(map[string]qingfeng.FieldError{"photos[" + strconv.Itoa(i) + "]": {Code: "not_found",
 					Message: "照片不存在，请先上传", English: "no such photo of this organization"}})
 			}
-			return Entry{}, false, err
+			return org, Entry{}, nil, err
 		}
 	}
 	if b := s.Beneficiary; b != nil {
@@ -219,22 +288,25 @@ func (l *Ledger) Append(ctx context.Context, code string, s Submission) (e Entry
 		sealed, err := l.Sealer.Seal(ctx, divisionOf(org), plain)
 		clear(plain)
 		if err != nil {
-			return Entry{}, false, err
+			return org, Entry{}, nil, err
 		}
 		e.Beneficiary = sealed.Ciphertext
 	}
 	e.RecordedAt = now.Truncate(time.Millisecond) // what BSON keeps
 	if err := Validate(e, now); err != nil {
-		return Entry{}, false, err
+		return org, Entry{}, nil, err
 	}
 	// The request hash (kept for idempotency) must not be a test for guessed
 	// beneficiaries: it covers only whether there is one.
 	hashed := e
 	hashed.Beneficiary, hashed.RecordedAt = nil, time.Time{}
-	return l.append(ctx, org, e, s.IdempotencyKey, struct {
+	if n := len(s.photoDigests); n > 0 && n <= len(hashed.Photos) {
+		hashed.Photos = append(slices.Clone(hashed.Photos[:len(hashed.Photos)-n]), s.photoDigests...)
+	}
+	return org, e, struct {
 		Entry
 		HasBeneficiary bool
-	}{hashed, s.Beneficiary != nil})
+	}{hashed, s.Beneficiary != nil}, nil
 }
 
 // Reverse appends a reversal (冲销) of entry id: a correction is a reversal (and, if
@@ -358,6 +430,12 @@ func (l *Ledger) Balance(ctx context.Context, code string) (Balance, error) {
 // AddPhotos records an upload of photos for code's ledger and returns their references.
 func (l *Ledger) AddPhotos(ctx context.Context, code, batch string, evs []intake.Evidence) ([]string, error) {
 	return l.Store.AddPhotos(ctx, code, batch, evs)
+}
+
+// Photo is the stored photo ref of code's ledger (ENOTFOUND for another
+// organization's or none).
+func (l *Ledger) Photo(ctx context.Context, code, ref string) (intake.Evidence, error) {
+	return l.Store.Photo(ctx, code, ref)
 }
 
 // Statement computes code's statement of month from the ledger as it is now. The

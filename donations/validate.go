@@ -35,7 +35,7 @@ func (f fieldErrs) err() error {
 // text checks an optional short text: no control characters, at most max runes.
 func (f fieldErrs) text(field, label, s string, max int, required bool) {
 	switch {
-	case strings.TrimSpace(s) == "":
+	case qingfeng.TrimText(s) == "":
 		if required {
 			f.add(field, label+"不能为空", field+" is required")
 		} else if s != "" {
@@ -45,7 +45,7 @@ func (f fieldErrs) text(field, label, s string, max int, required bool) {
 		f.add(field, label+"含有无效字符", field+" is not valid UTF-8")
 	case utf8.RuneCountInString(s) > max:
 		f.add(field, fmt.Sprintf("%s不能超过 %d 个字", label, max), fmt.Sprintf("%s is longer than %d characters", field, max))
-	case strings.TrimSpace(s) != s:
+	case qingfeng.TrimText(s) != s:
 		f.add(field, label+"首尾不能有空白", field+" has leading or trailing spaces")
 	case strings.IndexFunc(s, func(r rune) bool { return unicode.IsControl(r) && r != '\n' }) >= 0:
 		f.add(field, label+"含有控制字符", field+" contains control characters")

@@ -3,6 +3,7 @@ package handlers
 import (
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/gofiber/fiber/v3"
 
@@ -74,12 +75,42 @@ func (s *Server) followUpAuth(c fiber.Ctx) error {
 	if tok == "" {
 		return qingfeng.ErrUnauthorized
 	}
-	claims, err := s.d.Tokens.Verify(tok, accounts.AudienceFollowUp)
+	claims, err := s.followUpClaims(c, tok)
 	if err != nil {
 		return err
 	}
 	c.Locals(principalKey{}, &principal{claims: claims, reporter: claims.Subject})
 	return c.Next()
+}
+
+// followUpClaims verifies a reporter's follow-up token: signed for follow-up, not
+// expired, and issued after the reporter last logged out of the case
+// (Case.FollowUpEndedAt; both to the millisecond). Every failure is ErrUnauthorized: a
+// token of a case that is gone says no more than a forged one.
+func (s *Server) followUpClaims(c fiber.Ctx, tok string) (accounts.Claims, error) {
+	claims, err := s.d.Tokens.Verify(tok, accounts.AudienceFollowUp)
+	if err != nil {
+		return claims, err
+	}
+	cs, err := s.d.Intake.Cases.CaseByID(c.Context(), claims.Subject)
+	switch {
+	case qingfeng.ErrorCode(err) == qingfeng.ENOTFOUND:
+		return claims, qingfeng.ErrUnauthorized
+	case err != nil:
+		return claims, err
+	case !cs.FollowUpEndedAt.IsZero() && !claims.IssuedAt.After(cs.FollowUpEndedAt):
+		return claims, qingfeng.ErrUnauthorized
+	}
+	return claims, nil
+}
+
+// endFollowUp is DELETE /v1/followup/session: the reporter logs out; every follow-up
+// token of the case issued until now stops working at once.
+func (s *Server) endFollowUp(c fiber.Ctx) error {
+	if err := s.d.Intake.Cases.EndFollowUp(c.Context(), principalOf(c).reporter, time.Now()); err != nil {
+		return err
+	}
+	return c.SendStatus(fiber.StatusNoContent)
 }
 
 // anyPrincipal admits either kind of token; the handler checks the case scope.
@@ -89,6 +120,9 @@ func (s *Server) anyPrincipal(c fiber.Ctx) error {
 		return qingfeng.ErrUnauthorized
 	}
 	if claims, err := s.d.Tokens.Verify(tok, accounts.AudienceFollowUp); err == nil {
+		if claims, err = s.followUpClaims(c, tok); err != nil {
+			return err // a reporter's token, refused: never tried as a staff token
+		}
 		c.Locals(principalKey{}, &principal{claims: claims, reporter: claims.Subject})
 		return c.Next()
 	}

@@ -284,6 +284,7 @@ func (s *Server) registerConsole() {
 	s.consoleRoute(fiber.MethodGet, "/console/ledger/:code", "console.ledger", liaison, s.consoleLedger)
 	s.consoleRoute(fiber.MethodPost, "/console/ledger/:code", "console.ledger.act", liaison, s.consoleLedgerAct)
 	s.consoleRoute(fiber.MethodGet, "/console/ledger/:code/export.csv", "console.ledger.csv", liaison, s.ledgerCSV)
+	s.consoleRoute(fiber.MethodGet, "/console/ledger/:code/photos/:batch/:file", "console.ledger.photo", liaison, s.consoleLedgerPhoto)
 
 	admin := s.consoleAuth(nil, accounts.RoleAdmin)
 	s.consoleRoute(fiber.MethodGet, "/console/admin/users", "console.admin.users", admin, s.consoleUsers)
@@ -349,7 +350,7 @@ var consoleFieldLabels = map[string]string{"username": "用户名", "password": 
 	"beneficiary.resident_id": "受助人身份证号", "date": "日期", "donor": "捐赠人", "donor.name": "捐赠人名称", "from": "来源",
 	"goods": "物资", "goods.item": "物资名称", "goods.quantity": "数量", "goods.unit": "单位", "goods.valuation_fen": "估值",
 	"income_type": "收入类型", "note": "备注", "photos": "照片", "project": "项目", "purpose": "用途", "receipt_number": "捐赠票据号",
-	"recorded_by": "记录人", "reversed_from": "被冲销的记录", "reversed_income_type": "被冲销的收入类型", "reversed_kind": "被冲销的类型",
+	"recorded_by": "记录人", "stock": "库存物资", "reversed_from": "被冲销的记录", "reversed_income_type": "被冲销的收入类型", "reversed_kind": "被冲销的类型",
 	"reverses": "被冲销的记录", "sign_offs": "签字", "sign_offs.finance_lead": "财务负责人签字", "sign_offs.handler": "经办人签字",
 	"sign_offs.project_lead": "项目负责人签字", "sign_offs.secretary_general": "秘书长签字", "verified_by": "核验人", "month": "月份"}
 
@@ -583,7 +584,6 @@ func (s *Server) consoleHome(c fiber.Ctx) error {
 		p.Links = []web.MenuItem{{Href: "/console/custody", Label: "待审批的身份披露申请与重新加密任务"}}
 	case accounts.RoleLiaison:
 		p.Links = []web.MenuItem{{Href: "/console/ledger", Label: "捐赠台账：收入、物资、发放、项目支出、核验、月报公开"}}
-		p.Missing = []string{"台账页面暂不能上传照片，也不能冲销记录：请暂时通过接口 /v1/orgs/{统一社会信用代码}/ledger/photos 和 …/entries/{id}/reversal 办理（见 api-spec/openapi.yaml）。"}
 	case accounts.RoleAdmin:
 		p.Links = []web.MenuItem{{Href: "/console/admin/users", Label: "账号管理"}, {Href: "/console/admin/recipients", Label: "保密员与工作人员公钥"},
 			{Href: "/console/admin/rules", Label: "分办规则"}, {Href: "/console/routing/explain", Label: "分办试算"}, {Href: "/console/admin/units", Label: "单位及别名"},

@@ -15,6 +15,7 @@ import (
 	"github.com/qingfeng-zj/qingfeng/accounts"
 	"github.com/qingfeng-zj/qingfeng/intake"
 	"github.com/qingfeng-zj/qingfeng/routing"
+	"github.com/qingfeng-zj/qingfeng/stats"
 	"github.com/qingfeng-zj/qingfeng/triage"
 	"github.com/qingfeng-zj/qingfeng/web"
 )
@@ -135,7 +136,21 @@ func (s *Server) consoleQueue(c fiber.Ctx) error {
 	for _, k := range intake.Categories {
 		pg.Categories = append(pg.Categories, web.Option{Value: string(k.Code), Label: k.Label, Selected: pg.Category == string(k.Code)})
 	}
+	pg.Divisions = s.queueDivisions(p.user.UnitID, pg.Division)
 	pg.Assignees = []web.Option{{Value: "", Label: "全部"}, {Value: "me", Label: "我承办的", Selected: pg.Assignee == "me"}}
+	colleagues, err := s.d.Accounts.Users.UsersOfUnit(c.Context(), p.user.UnitID)
+	if err != nil {
+		return err
+	}
+	for _, u := range colleagues {
+		if u.ID != p.user.ID && u.Role == accounts.RoleStaff {
+			label := u.DisplayName + "（" + u.Username + "）"
+			if u.Disabled {
+				label += "（已停用）" // their cases still need a new assignee
+			}
+			pg.Assignees = append(pg.Assignees, web.Option{Value: u.ID, Label: label, Selected: pg.Assignee == u.ID})
+		}
+	}
 	pg.Sorts = []web.Option{{Value: "received", Label: "按收到时间（新的在前）", Selected: pg.Sort != "due"},
 		{Value: "due", Label: "按截止日期（近的在前，无待办期限的不列出）", Selected: pg.Sort == "due"}}
 
@@ -187,6 +202,70 @@ func (s *Server) consoleQueue(c fiber.Ctx) error {
 		pg.NextHref = "/console/cases?" + q.Encode()
 	}
 	return s.render(c, fiber.StatusOK, "console/queue", pg)
+}
+
+// queueDivisions are the queue's division choices: every division, the divisions
+// directly under the unit's own (a county unit's townships, a city unit's counties),
+// and the chosen one if it is another (a link can name any).
+func (s *Server) queueDivisions(unitID, chosen string) []web.Option {
+	out := []web.Option{{Value: "", Label: "全部"}}
+	below := map[routing.Level]routing.Level{routing.LevelProvince: routing.LevelCity, routing.LevelCity: routing.LevelCounty, routing.LevelCounty: routing.LevelTownship}
+	found := chosen == ""
+	if u, ok := s.d.Routing.Engine.Units.Get(unitID); ok {
+		if level, ok := below[u.Level]; ok {
+			for _, d := range divisionChildren(u.Division, level) {
+				out = append(out, web.Option{Value: d.Code, Label: d.Name, Selected: d.Code == chosen})
+				found = found || d.Code == chosen
+			}
+		}
+	}
+	if !found {
+		out = append(out, web.Option{Value: chosen, Label: divisionName(chosen), Selected: true})
+	}
+	return out
+}
+
+// transferSuggestions are the active units of the case's city (first) and of the
+// province, other than the case's own, by level and code: what staff usually transfer
+// to. Any other unit can still be typed by name or code.
+func (s *Server) transferSuggestions(cs *intake.Case) []web.Option {
+	city := cs.Location.Division
+	if len(city) > 4 {
+		city = city[:4]
+	}
+	var near, province []web.Option
+	for _, u := range s.d.Routing.Engine.Units.All() {
+		if !u.Active || u.ID == cs.UnitID || len(u.Division) < 4 {
+			continue
+		}
+		o := web.Option{Value: u.Name, Label: u.ID}
+		switch {
+		case u.Division[:4] == city:
+			near = append(near, o)
+		case u.Level == routing.LevelProvince:
+			province = append(province, o)
+		}
+	}
+	return append(near, province...)
+}
+
+// transferTarget reads the transfer form's unit: a unit code (any case, invisible
+// characters and spaces folded), else a name or alias the registry surely knows (as
+// the routing reads names: traditional script, full-width, 民政厅/民政局 …; only a sure
+// match, as for recusal); what it cannot tell is passed on as typed, for the transfer
+// service's "no such unit".
+func (s *Server) transferTarget(cs *intake.Case, typed string) string {
+	in := qingfeng.TrimText(typed)
+	units := s.d.Routing.Engine.Units
+	if id := strings.ToLower(normalizeCaseNumber(in)); id != "" {
+		if _, ok := units.Get(id); ok {
+			return id
+		}
+	}
+	if m := units.Resolve(in, stats.County(cs.Location.Division)); m.Sure {
+		return m.Unit.ID
+	}
+	return in
 }
 
 var stepLabels = map[string]string{"acceptance": "受理告知逾期", "feedback": "结果反馈逾期", "transfer": "转办接收逾期"}
@@ -307,6 +386,19 @@ func (s *Server) consoleCaseView(c fiber.Ctx, cs *intake.Case, msgs []*intake.Me
 	}
 	pg.Can["claim"] = cs.Assignee != p.user.ID
 	pg.Can["unassign"] = cs.Assignee != ""
+	if pg.Can["transfer"] {
+		pg.TransferUnits = s.transferSuggestions(cs)
+	}
+	colleagues, err := s.d.Accounts.Users.UsersOfUnit(c.Context(), cs.UnitID)
+	if err != nil {
+		return pg, err
+	}
+	pg.Colleagues = []web.Option{{Value: "", Label: "（选择同事）"}}
+	for _, u := range colleagues {
+		if assignable(u, cs) && u.ID != cs.Assignee {
+			pg.Colleagues = append(pg.Colleagues, web.Option{Value: u.Username, Label: u.DisplayName + "（" + u.Username + "）"})
+		}
+	}
 	pg.Can["disclosure"] = cs.Identity != nil
 	pg.Dispositions = optionsOf(triage.Dispositions, []string{"talk_inquiry", "preliminary_verification", "held", "closed_no_action", "investigation"})
 	pg.NotAcceptedReasons = optionsOf(triage.NotAcceptedReasons, []string{"legal_channel", "other_agency", "no_substance", "outside_remit"})
@@ -524,8 +616,8 @@ func (s *Server) consoleApply(c fiber.Ctx, cs *intake.Case, op string, form map[
 		case "assign":
 			name := accounts.NormalizeUsername(strings.TrimSpace(form["assignee"]))
 			u, err := s.d.Accounts.Users.UserByUsername(c.Context(), name)
-			if name == "" || len(name) > 64 || err != nil || u.Disabled || u.Role != accounts.RoleStaff || u.UnitID != cs.UnitID {
-				return false, fieldInvalid("assignee", "not_in_unit", "只能指派给本单位在岗的工作人员（请填写其用户名）", "only active staff of the case's unit")
+			if name == "" || len(name) > 64 || err != nil || !assignable(u, cs) {
+				return false, fieldInvalid("assignee", "not_in_unit", "只能指派给本单位在岗的工作人员", "only active staff of the case's unit")
 			}
 			to = u.ID
 		}
@@ -545,7 +637,7 @@ func (s *Server) consoleApply(c fiber.Ctx, cs *intake.Case, op string, form map[
 		var updated *intake.Case
 		switch op {
 		case "transfer":
-			updated, err = s.d.Transfers.Transfer(c.Context(), cs, p.user.ID, strings.TrimSpace(form["to_unit"]), form["reason"])
+			updated, err = s.d.Transfers.Transfer(c.Context(), cs, p.user.ID, s.transferTarget(cs, form["to_unit"]), form["reason"])
 		case "transfer_accept":
 			updated, err = s.d.Transfers.AcceptTransfer(c.Context(), cs, p.user.ID, form["reason"])
 		default:
@@ -625,10 +717,13 @@ func (s *Server) consoleEvidencePage(c fiber.Ctx) error {
 	return qingfeng.Errorf(qingfeng.ENOTFOUND, "证据不存在", "no such evidence")
 }
 
-var notificationKinds = map[string]string{"acceptance": "受理告知逾期（已上报）", "feedback": "结果反馈逾期（已上报）", "transfer": "转办接收逾期（已上报）"}
+var notificationKinds = map[string]string{"acceptance": "受理告知逾期（已上报）", "feedback": "结果反馈逾期（已上报）", "transfer": "转办接收逾期（已上报）",
+	triage.NoticeTransferIn: "转来本单位，待接收或退回", triage.NoticeTransferReturned: "被退回本单位"}
 
 // consoleNotifications is GET /console/notifications: escalations of the units below
-// the caller's, and the cases transferred to the unit awaiting an answer.
+// the caller's, cases transferred to the unit and cases returned to it. A hand-over's
+// row links to the case (the unit owns it then, unless it moved on since: the case page
+// says "not found" then, as for any case of another unit).
 func (s *Server) consoleNotifications(c fiber.Ctx) error {
 	p := principalOf(c)
 	pg := web.NotificationsPage{ConsolePage: s.consolePage(c, "提醒", "/console/notifications")}
@@ -642,7 +737,11 @@ func (s *Server) consoleNotifications(c fiber.Ctx) error {
 		if kind == "" {
 			kind = n.Kind
 		}
-		pg.Rows = append(pg.Rows, web.Notification{Kind: kind, Case: n.Case, Unit: unit, Due: pageDate(n.Due), At: pageTime(n.CreatedAt)})
+		row := web.Notification{Kind: kind, Case: n.Case, Unit: unit, Due: pageDate(n.Due), At: pageTime(n.CreatedAt)}
+		if n.Kind == triage.NoticeTransferIn || n.Kind == triage.NoticeTransferReturned {
+			row.Href = "/console/cases/" + n.Case
+		}
+		pg.Rows = append(pg.Rows, row)
 	}
 	return s.render(c, fiber.StatusOK, "console/notifications", pg)
 }

@@ -262,16 +262,12 @@ func (s *Server) uploadLedgerPhotos(c fiber.Ctx) error {
 		}
 		return &partReader{part}, nil
 	}
-	div := org.Division
-	if div == "" {
-		div = org.RegDivision
-	}
-	batch := intake.NewID()
 	var refs []string
-	owner := &intake.Case{ID: "ledger-" + org.CreditCode, Number: org.CreditCode, Location: intake.Location{Division: div}}
-	evs, err := s.d.Intake.StoreFiles(c.Context(), owner, "liaison:"+u.ID, next, s.d.Intake.Config.MaxCaseBytes, func(evs []intake.Evidence) error {
+	var batch string
+	evs, err := s.storeLedgerPhotos(c, org, u, next, func(b string, evs []intake.Evidence) error {
 		var err error
-		refs, err = s.d.Ledger.AddPhotos(c.Context(), org.CreditCode, batch, evs)
+		batch = b
+		refs, err = s.d.Ledger.AddPhotos(c.Context(), org.CreditCode, b, evs)
 		return err
 	})
 	if err != nil {
@@ -280,6 +276,23 @@ func (s *Server) uploadLedgerPhotos(c fiber.Ctx) error {
 	s.recordChange(c, "ledger.photos", "", map[string]string{"org": org.CreditCode, "batch": batch, "files": strconv.Itoa(len(evs))})
 	views := evidenceViews(evs)
 	return c.Status(fiber.StatusCreated).JSON(fiber.Map{"photos": refs, "files": views})
+}
+
+// storeLedgerPhotos runs the files next yields through the evidence pipeline (type by
+// magic bytes, metadata removed, both SHA-256s) as one batch of org's ledger photos,
+// uploaded by u, and calls commit with the batch; if anything fails, no object
+// remains. The API's upload and the console's forms both come here.
+func (s *Server) storeLedgerPhotos(c fiber.Ctx, org routing.Organization, u *accounts.User, next func() (io.Reader, error),
+	commit func(batch string, evs []intake.Evidence) error) ([]intake.Evidence, error) {
+	div := org.Division
+	if div == "" {
+		div = org.RegDivision
+	}
+	batch := intake.NewID()
+	owner := &intake.Case{ID: "ledger-" + org.CreditCode, Number: org.CreditCode, Location: intake.Location{Division: div}}
+	return s.d.Intake.StoreFiles(c.Context(), owner, "liaison:"+u.ID, next, s.d.Intake.Config.MaxCaseBytes, func(evs []intake.Evidence) error {
+		return commit(batch, evs)
+	})
 }
 
 // publishStatement is POST /v1/orgs/{code}/ledger/statements/{month}/publish: a liaison

@@ -44,7 +44,7 @@ func (s *Server) followUpSessionOf(c fiber.Ctx) (tok string, claims accounts.Cla
 	if tok == "" {
 		return "", claims, false
 	}
-	claims, err := s.d.Tokens.Verify(tok, accounts.AudienceFollowUp)
+	claims, err := s.followUpClaims(c, tok)
 	if err != nil {
 		return "", claims, false
 	}
@@ -305,9 +305,15 @@ func (s *Server) followUpEvidence(c fiber.Ctx) error {
 	return s.render(c, statusForForm(err), "followup_case", p)
 }
 
-// followUpLogout is POST /followup/logout: the cookie goes, and the browser is told to
-// drop what it kept of the site.
+// followUpLogout is POST /followup/logout: the session ends on the server (every
+// follow-up token of the case issued until now stops working, see followUpClaims), the
+// cookie goes, and the browser is told to drop what it kept of the site.
 func (s *Server) followUpLogout(c fiber.Ctx) error {
+	if _, claims, ok := s.followUpSessionOf(c); ok {
+		if err := s.d.Intake.Cases.EndFollowUp(c.Context(), claims.Subject, time.Now()); err != nil {
+			return err
+		}
+	}
 	s.clearFollowUpCookie(c)
 	c.Set("Clear-Site-Data", `"cookies", "storage"`)
 	return c.Redirect().Status(fiber.StatusSeeOther).To("/followup?out=1")

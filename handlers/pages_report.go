@@ -26,7 +26,7 @@ var reportFormFields = []string{"category", "subject.kind", "subject.organizatio
 
 // reportPageFields are the page's own fields: the CSRF token, the idempotency key, a
 // proof of work, the division picker's levels and the picker's "update" button.
-var reportPageFields = []string{"_csrf", "_key", "_pow", "_city", "_county", "_town", "_action"}
+var reportPageFields = []string{"_csrf", "_key", "_pow", "_province", "_city", "_county", "_town", "_action"}
 
 const reportFormPurpose = "report"
 
@@ -83,6 +83,11 @@ func (s *Server) reportView(v map[string]string, key string) web.ReportPage {
 	for _, o := range [][2]string{{"", "不限"}, {"phone", "电话"}, {"sms", "短信"}, {"in_person", "当面"}, {"mail", "信件"}} {
 		p.Contacts = append(p.Contacts, web.Option{Value: o[0], Label: o[1], Selected: v["identity.preferred_contact"] == o[0]})
 	}
+	outside, isOutside := pickedProvince(v)
+	p.Outside = isOutside
+	for _, d := range routing.Provinces() {
+		p.Provinces = append(p.Provinces, web.Option{Value: d.Code, Label: d.Name, Selected: d.Code == outside || !isOutside && d.Code == "330000"})
+	}
 	city, county, town := pickedDivisions(v)
 	p.Cities = divisionOptions("33", routing.LevelCity, city)
 	if city != "" {
@@ -115,6 +120,22 @@ func divisionOptions(parent string, level routing.Level, selected string) []web.
 		out = append(out, web.Option{Value: d.Code, Label: d.Name, Selected: d.Code == selected})
 	}
 	return out
+}
+
+// pickedProvince is the province picked when it is not Zhejiang (its six-digit code):
+// a report about a place elsewhere is filed with it, held and triaged by the province,
+// as the API does with such a code.
+func pickedProvince(v map[string]string) (string, bool) {
+	p := v["_province"]
+	if p == "" || p == "330000" {
+		return "", false
+	}
+	for _, d := range routing.Provinces() {
+		if d.Code == p {
+			return p, true
+		}
+	}
+	return "", false
 }
 
 // pickedDivisions reads the picker: each level only if it lies under the one above
@@ -321,7 +342,7 @@ func (s *Server) reportFormError(c fiber.Ctx, values map[string]string, files in
 	for _, k := range reportFormFields {
 		shown[k] = values[k]
 	}
-	for _, k := range []string{"_city", "_county", "_town"} {
+	for _, k := range []string{"_province", "_city", "_county", "_town"} {
 		shown[k] = values[k]
 	}
 	p := s.reportView(shown, key)
@@ -375,6 +396,9 @@ func (s *Server) reportDraftOf(v map[string]string) (intake.Draft, error) {
 func setFormFields(f *formFields, v map[string]string, names []string) error {
 	codeField := slices.Contains(names, "location.division") && strings.TrimSpace(v["location.division"]) != ""
 	city, county, town := pickedDivisions(v)
+	if outside, ok := pickedProvince(v); ok {
+		city, county, town = outside, "", "" // the province: see intake's outside_zhejiang
+	}
 	division := town
 	if division == "" {
 		division = county

@@ -162,6 +162,7 @@ func New(d Deps) *Server {
 	v1.Post("/reports", s.fileReport)
 	v1.Post("/reports/:case/evidence", s.anyPrincipal, s.addEvidence)
 	v1.Post("/followup/session", s.followUpSession)
+	v1.Delete("/followup/session", s.followUpAuth, s.endFollowUp)
 	v1.Get("/followup/case", s.followUpAuth, s.followUpCase)
 	v1.Post("/followup/messages", s.followUpAuth, s.followUpMessage)
 

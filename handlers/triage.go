@@ -125,11 +125,17 @@ func (s *Server) assign(c fiber.Ctx) error {
 		return fieldInvalid("assignee", "invalid_value", "承办人不存在", "no such account")
 	case to != p.user.ID:
 		u, err := s.d.Accounts.ActiveUser(c.Context(), to)
-		if err != nil || u.Role != accounts.RoleStaff || u.UnitID != cs.UnitID {
+		if err != nil || !assignable(u, cs) {
 			return fieldInvalid("assignee", "not_in_unit", "只能指派给本单位在岗的工作人员", "only active staff of the case's unit")
 		}
 	}
 	return s.setAssignee(c, cs, to)
+}
+
+// assignable reports whether account u may be made the assignee of cs: active staff
+// of the unit that owns the case. The API and the console both ask it.
+func assignable(u *accounts.User, cs *intake.Case) bool {
+	return !u.Disabled && u.Role == accounts.RoleStaff && u.UnitID == cs.UnitID
 }
 
 // unassign is DELETE /v1/cases/{case}/assignee.

@@ -200,6 +200,7 @@ func (m *memCases) Messages(context.Context, string) ([]*intake.Message, error) 
 func (m *memCases) MarkActivitySeen(context.Context, string, string, int64, time.Time) (bool, error) {
 	return false, errNotInBenchmark
 }
+func (m *memCases) EndFollowUp(context.Context, string, time.Time) error { return errNotInBenchmark }
 
 func (m *memCases) ReturnSequence(context.Context, string, int64) (bool, error) {
 	return false, errNotInBenchmark

@@ -258,6 +258,10 @@ type Case struct {
 	NewActivity        bool
 	StaffSeenAt        time.Time // when staff of the owning unit last read the new activity
 
+	// FollowUpEndedAt is when the reporter last logged out of following the case up:
+	// a follow-up token issued at or before it is refused. Zero: never.
+	FollowUpEndedAt time.Time
+
 	Version   int64
 	UpdatedAt time.Time
 }
@@ -363,6 +367,10 @@ type CaseStore interface {
 	// whether it cleared the mark; a case changed meanwhile keeps it, and is not an
 	// error.
 	MarkActivitySeen(ctx context.Context, caseID, unitID string, seenN int64, at time.Time) (bool, error)
+	// EndFollowUp records that the reporter of case caseID logged out at `at`
+	// (Case.FollowUpEndedAt): the later of it and what is stored is kept; the case's
+	// version is not changed (nothing staff decide on). No such case is ENOTFOUND.
+	EndFollowUp(ctx context.Context, caseID string, at time.Time) error
 }
 
 // IdempotencyRecord lets a retried POST /v1/reports return the case (and receipt) it

@@ -3,7 +3,6 @@ package intake
 import (
 	"strings"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/qingfeng-zj/qingfeng"
@@ -45,12 +44,8 @@ func fieldErr(code, zh, en string) qingfeng.FieldError {
 	return qingfeng.FieldError{Code: code, Message: zh, English: en}
 }
 
-// trimText trims what cannot be seen from both ends of s: white space and format
-// characters (zero-width space and joiners, BOM, word joiner). A text of nothing else
-// is empty: "\u200b" is no description and no message.
-func trimText(s string) string {
-	return strings.TrimFunc(s, func(r rune) bool { return unicode.IsSpace(r) || unicode.Is(unicode.Cf, r) })
-}
+// trimText is qingfeng.TrimText.
+var trimText = qingfeng.TrimText
 
 // validate checks d and returns the normalized draft, warnings, and a field-named error.
 func (d Draft) validate(ref Reference, now time.Time) (Draft, []Warning, error) {

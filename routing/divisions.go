@@ -333,12 +333,27 @@ const ProvinceCode = "330000"
 
 // provinceCodes are the first two digits of GB/T 2260's provinces, autonomous regions,
 // municipalities and special administrative regions (71 台湾, 81 香港, 82 澳门).
-var provinceCodes = map[string]bool{
-	"11": true, "12": true, "13": true, "14": true, "15": true, "21": true, "22": true, "23": true,
-	"31": true, "32": true, "33": true, "34": true, "35": true, "36": true, "37": true, "41": true,
-	"42": true, "43": true, "44": true, "45": true, "46": true, "50": true, "51": true, "52": true,
-	"53": true, "54": true, "61": true, "62": true, "63": true, "64": true, "65": true, "71": true,
-	"81": true, "82": true,
+var provinceCodes = map[string]bool{}
+
+// provinces are GB/T 2260's provinces, autonomous regions, municipalities and special
+// administrative regions, in code order (see Provinces).
+var provinces []Division
+
+// Provinces lists the provinces, autonomous regions, municipalities and special
+// administrative regions in code order (Code is the six-digit province code, 310000):
+// where a place outside Zhejiang lies, as a reporter picks it.
+func Provinces() []Division { return slices.Clone(provinces) }
+
+func init() {
+	for _, p := range [][2]string{{"11", "北京市"}, {"12", "天津市"}, {"13", "河北省"}, {"14", "山西省"}, {"15", "内蒙古自治区"},
+		{"21", "辽宁省"}, {"22", "吉林省"}, {"23", "黑龙江省"}, {"31", "上海市"}, {"32", "江苏省"}, {"33", "浙江省"},
+		{"34", "安徽省"}, {"35", "福建省"}, {"36", "江西省"}, {"37", "山东省"}, {"41", "河南省"}, {"42", "湖北省"},
+		{"43", "湖南省"}, {"44", "广东省"}, {"45", "广西壮族自治区"}, {"46", "海南省"}, {"50", "重庆市"}, {"51", "四川省"},
+		{"52", "贵州省"}, {"53", "云南省"}, {"54", "西藏自治区"}, {"61", "陕西省"}, {"62", "甘肃省"}, {"63", "青海省"},
+		{"64", "宁夏回族自治区"}, {"65", "新疆维吾尔自治区"}, {"71", "台湾省"}, {"81", "香港特别行政区"}, {"82", "澳门特别行政区"}} {
+		provinceCodes[p[0]] = true
+		provinces = append(provinces, Division{Code: p[0] + "0000", Name: p[1], FullName: p[1], Level: LevelProvince})
+	}
 }
 
 // OutsideZhejiang reports whether code is written as the division code of a place in

@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode"
 
 	"github.com/qingfeng-zj/qingfeng"
 	"github.com/qingfeng-zj/qingfeng/intake"
@@ -122,9 +121,7 @@ func (r *Rule) Validate(units *Units) error {
 	fe := func(field, code, zh, en string) {
 		bad[field] = qingfeng.FieldError{Code: code, Message: zh, English: en}
 	}
-	// A name of spaces or invisible characters (zero-width, BOM) names nothing.
-	blank := strings.TrimFunc(r.Name, func(c rune) bool { return unicode.IsSpace(c) || unicode.Is(unicode.Cf, c) }) == ""
-	if blank || len([]rune(r.Name)) > 200 {
+	if qingfeng.TrimText(r.Name) == "" || len([]rune(r.Name)) > 200 {
 		fe("name", "required", "请填写规则名称（不超过200字）", "a name of at most 200 characters is required")
 	}
 	// repeated says whether the i-th of a list repeats an earlier one: a list is a set.

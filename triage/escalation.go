@@ -20,11 +20,15 @@ type Overdue struct {
 	Key string
 }
 
-// Notification tells a unit (the parent of the case's unit) that a step is overdue.
+// Notification tells a unit that a step is overdue (the escalation job, to the parent
+// of the case's unit), or that a case was transferred to it or returned to it (a
+// hand-over: see TransferStore).
 type Notification struct {
-	ID        string    `json:"id"` // "<case id>:<kind>": one per overdue step, ever
-	UnitID    string    `json:"unit_id"`
-	Case      string    `json:"case"` // case number
+	ID     string `json:"id"` // "<case id>:<kind>": one per overdue step, ever; "<case id>:<step>@<ms>" per hand-over
+	UnitID string `json:"unit_id"`
+	Case   string `json:"case"` // case number
+	// CaseUnit is the unit handling the case (a step's), or the unit that handed it
+	// over (a hand-over's).
 	CaseUnit  string    `json:"case_unit"`
 	Kind      string    `json:"kind"`
 	Due       string    `json:"due"`

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"slices"
-	"strings"
 	"unicode/utf8"
 
 	"github.com/qingfeng-zj/qingfeng"
@@ -17,9 +16,28 @@ type UnitInfo struct {
 	Active                     bool
 }
 
-// TransferStore moves a case between units (storage/mongo's CaseStore).
+// TransferStore moves a case between units (storage/*'s CaseStore). Hand records
+// the notifications given with the hand-over (their ids make a second of each a
+// no-op): storage/sqlite in the hand-over's transaction; storage/mongo right after
+// the case's update, so that a crash between the two can lose a notification (never
+// the hand-over, which the case's queue and deadlines show either way).
 type TransferStore interface {
-	Hand(ctx context.Context, c *intake.Case, d intake.Decision, pending *intake.PendingTransfer, t intake.Transition) error
+	Hand(ctx context.Context, c *intake.Case, d intake.Decision, pending *intake.PendingTransfer, t intake.Transition, notify ...Notification) error
+}
+
+// Kinds of notification a hand-over makes (the escalation job makes the step kinds:
+// acceptance, feedback, transfer).
+const (
+	NoticeTransferIn       = "transfer_in"       // a case transferred to the unit, to accept or return
+	NoticeTransferReturned = "transfer_returned" // a case the unit transferred came back to it
+)
+
+// handNotice tells the unit a case is handed to (d's) what happened: kind, from the
+// unit that had it. Its id is the case and the step, so a retried hand-over makes no
+// second one.
+func handNotice(c *intake.Case, d intake.Decision, t intake.Transition, kind, due string) Notification {
+	return Notification{ID: fmt.Sprintf("%s:%s@%d", c.ID, t.Action, t.At.UnixMilli()), UnitID: d.UnitID, Case: c.Number,
+		CaseUnit: c.UnitID, Kind: kind, Due: due, CreatedAt: t.At}
 }
 
 // Transfers hands cases between units (转办): the receiving unit accepts or returns
@@ -46,7 +64,7 @@ func (s *Transfers) afterHand(ctx context.Context, c *intake.Case, to UnitInfo) 
 }
 
 func (s *Transfers) reason(r string) (string, error) {
-	r = strings.TrimSpace(r)
+	r = qingfeng.TrimText(r)
 	if r == "" || utf8.RuneCountInString(r) > 2000 {
 		return "", fieldInvalid("reason", "required", "请填写理由（不超过2000字）", "a reason of at most 2,000 characters is required")
 	}
@@ -84,7 +102,8 @@ func (s *Transfers) Transfer(ctx context.Context, c *intake.Case, by, to, reason
 	pending := &intake.PendingTransfer{From: c.UnitID, To: u.ID, By: by, At: now, Reason: why, Due: due}
 	t := intake.Transition{Action: "transfer", From: c.Status, To: c.Status, By: by, At: now, Reason: why,
 		Detail: map[string]string{"from": c.UnitID, "to": u.ID}}
-	if err := s.Store.Hand(ctx, c, s.decision(u, by, why, "transfer"), pending, t); err != nil {
+	d := s.decision(u, by, why, "transfer")
+	if err := s.Store.Hand(ctx, c, d, pending, t, handNotice(c, d, t, NoticeTransferIn, due)); err != nil {
 		return nil, err
 	}
 	s.afterHand(ctx, c, u)
@@ -145,7 +164,8 @@ func (s *Transfers) ReturnTransfer(ctx context.Context, c *intake.Case, by, reas
 	}
 	t := intake.Transition{Action: "transfer_return", From: c.Status, To: c.Status, By: by, At: s.now(), Reason: why,
 		Detail: map[string]string{"from": p.From, "to": p.To, "returned_to": back.ID}}
-	if err := s.Store.Hand(ctx, c, s.decision(back, by, why, router), nil, t); err != nil {
+	d := s.decision(back, by, why, router)
+	if err := s.Store.Hand(ctx, c, d, nil, t, handNotice(c, d, t, NoticeTransferReturned, "")); err != nil {
 		return nil, err
 	}
 	s.afterHand(ctx, c, back)

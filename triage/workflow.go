@@ -174,7 +174,7 @@ func fieldInvalid(field, code, zh, en string) error {
 // allow is ECONFLICT with the allowed ones; a case changed meanwhile (another staff
 // member acted first) is ECONFLICT and nothing changes.
 func (s *Service) Transition(ctx context.Context, c *intake.Case, by string, r Request) (*intake.Case, error) {
-	reason := strings.TrimSpace(r.Reason)
+	reason := qingfeng.TrimText(r.Reason)
 	if reason == "" || utf8.RuneCountInString(reason) > 2000 {
 		return nil, fieldInvalid("reason", "required", "请填写理由（不超过2000字）", "a reason of at most 2,000 characters is required")
 	}

@@ -78,7 +78,7 @@ type QueuePage struct {
 	NewHref     string
 	// The filters as chosen.
 	Status, Category, Division, Assignee, DueBefore, Sort, Query string
-	Statuses, Categories, Assignees, Sorts                       []Option
+	Statuses, Categories, Divisions, Assignees, Sorts            []Option
 	Rows                                                         []QueueRow
 	NextHref                                                     string
 	// Notice explains a search the queue cannot do, or a bad filter.
@@ -117,6 +117,11 @@ type CasePage struct {
 	Warnings                                                                          []string
 	Assignee                                                                          string
 	AssignedToMe                                                                      bool
+	// Colleagues are the active staff of the case's unit a case can be assigned to.
+	Colleagues []Option
+	// TransferUnits suggest transfer targets (a datalist: the unit's name, its code as
+	// the label): the active units of the case's city and the province's.
+	TransferUnits []Option
 	// Can says which actions the workflow allows now (by action name), and which of
 	// the case's other forms apply: claim, unassign, transfer, transfer_answer.
 	Can map[string]bool
@@ -224,7 +229,11 @@ type LedgerPage struct {
 	Today, Month               string
 	Total                      string
 	Funds, Stock               []KV
-	Entries                    []LedgerEntry
+	// StockOptions are the stock lines a hand-out picks from, with their quantities.
+	StockOptions []StockOption
+	// PhotoHint states how many photos of which types and sizes a form takes.
+	PhotoHint string
+	Entries   []LedgerEntry
 	// Preview is what publishing Month would freeze; Published says it already is.
 	Preview     []KV
 	PreviewNote string
@@ -233,9 +242,23 @@ type LedgerPage struct {
 
 // LedgerEntry is one ledger line as a liaison reads it.
 type LedgerEntry struct {
-	ID, Date, Kind, Amount, Donor, Receipt, Project, By string
-	Verified                                            string
-	CanVerify, Reversed                                 bool
+	ID, Seq, Date, Kind, Amount, Donor, Receipt, Project, By string
+	Verified                                                 string
+	CanVerify, Reversed, CanReverse                          bool
+	// A reversal names the entry it reversed and why; a reversed entry its reversal.
+	Reverses, Reason, ReversedBy string
+	Photos                       []LedgerPhoto
+}
+
+// LedgerPhoto is a photo of an entry, served by the console's own route.
+type LedgerPhoto struct {
+	Src, Label string
+	Image      bool // shown as a thumbnail; otherwise a link
+}
+
+// StockOption is one stock line in a hand-out's select.
+type StockOption struct {
+	Value, Label string
 }
 
 // UsersPage is /console/admin/users.

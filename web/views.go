@@ -36,10 +36,14 @@ type ReportPage struct {
 	Form
 	Key        string // the idempotency key carried by the form: a retry files once
 	Categories []Option
-	Cities     []Option
-	Counties   []Option
-	Towns      []Option
-	Contacts   []Option
+	Provinces  []Option
+	// Outside: the place chosen lies outside Zhejiang (the province picked is
+	// another): the Zhejiang levels do not apply.
+	Outside  bool
+	Cities   []Option
+	Counties []Option
+	Towns    []Option
+	Contacts []Option
 	// FilesLost says that files chosen before were not kept (a re-rendered form never
 	// holds them).
 	FilesLost bool

@@ -107,6 +107,7 @@ func TestWalkThrough(t *testing.T) {
 		t.Fatalf("follow-up case: %s", r.Body)
 	}
 	wantStatus(t, postJSON(t, "/v1/followup/messages", sess.Token, map[string]string{"body": "我还有一份收费通知的照片。"}), 201)
+	testFollowUpLogout(t, f.ReceiptCode, f.CaseNumber, sess.Token)
 
 	// The reporter adds evidence with the follow-up token.
 	body, ct = multipartBody(t, nil, []filePart{{"file", "notice.png", testPNG(t)}})
@@ -393,3 +394,41 @@ func TestEvidenceUploadScope(t *testing.T) {
 }
 
 var _ = fmt.Sprintf
+
+// testFollowUpLogout: DELETE /v1/followup/session ends every follow-up token of the
+// case issued until then — the one logged out with and another device's, on every
+// follow-up route — and the receipt opens a new session at once. The case and its
+// conversation are untouched.
+func testFollowUpLogout(t *testing.T, receipt, number, tok string) {
+	t.Helper()
+	open := func() string {
+		r := postJSON(t, "/v1/followup/session", "", map[string]string{"receipt_code": receipt})
+		wantStatus(t, r, 200)
+		var sess struct {
+			Token string `json:"token"`
+		}
+		r.json(t, &sess)
+		return sess.Token
+	}
+	other := open()
+	before, err := srv.Intake.Cases.CaseByNumber(t.Context(), number)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantStatus(t, do(t, req{method: "DELETE", path: "/v1/followup/session"}), 401)
+	wantStatus(t, do(t, req{method: "DELETE", path: "/v1/followup/session", token: tok}), 204)
+	for _, old := range []string{tok, other} {
+		wantStatus(t, do(t, req{method: "GET", path: "/v1/followup/case", token: old}), 401)
+		wantStatus(t, postJSON(t, "/v1/followup/messages", old, map[string]string{"body": "登出后"}), 401)
+		wantStatus(t, do(t, req{method: "POST", path: "/v1/reports/" + number + "/evidence", token: old, body: strings.NewReader("x"), contentType: "image/jpeg"}), 401)
+		wantStatus(t, do(t, req{method: "DELETE", path: "/v1/followup/session", token: old}), 401)
+	}
+	after, err := srv.Intake.Cases.CaseByNumber(t.Context(), number)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.Version != before.Version || after.ReporterActivityN != before.ReporterActivityN || after.FollowUpEndedAt.IsZero() {
+		t.Errorf("logout: version %d→%d, activity %d→%d, ended %v", before.Version, after.Version, before.ReporterActivityN, after.ReporterActivityN, after.FollowUpEndedAt)
+	}
+	wantStatus(t, do(t, req{method: "GET", path: "/v1/followup/case", token: open()}), 200)
+}

@@ -12,7 +12,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
 )
 
 // BenchmarkConsolePages: server time of the console's queue and case page, HTML, on

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 
 	"github.com/qingfeng-zj/qingfeng/accounts"
@@ -68,8 +69,8 @@ func (b *browserSession) act(button string, fill ...chromedp.Action) {
 //     in and approves it, and sees the qfctl command for the re-seal;
 //   - statistics and notifications pages, each checked by axe.
 //
-// Not covered: the liaison's goods from a phone and their verification by a second
-// liaison (the ledger pages are not built).
+// The liaisons' part (goods from a phone, verified by a second liaison) is
+// TestConsoleBrowserLiaison.
 func TestConsoleBrowserDay(t *testing.T) {
 	b := newBrowserAt(t, true, 1280, 900)
 	axeJS := axeSource(t)
@@ -267,18 +268,79 @@ func TestConsoleBrowserDay(t *testing.T) {
 	})
 }
 
-// TestConsoleBrowserLiaison: at phone width, a liaison records income typed in yuan
-// and goods; a second liaison verifies the goods (the first cannot); the month's
-// statement is previewed and published. axe on each page.
+// createAccount creates an account through /console/admin/users as the signed-in
+// admin, with a one-time initial password.
+func (b *browserSession) createAccount(name, display, role, division, initial string) {
+	b.t.Helper()
+	b.run(chromedp.Navigate(baseURL+"/console/admin/users"), chromedp.WaitVisible("#create-user", chromedp.ByQuery))
+	b.act("#create-user", chromedp.SendKeys("#f-username", name, chromedp.ByQuery), chromedp.SendKeys("#f-display_name", display, chromedp.ByQuery),
+		chromedp.SetValue("#f-role", role, chromedp.ByQuery), chromedp.SendKeys("#f-division", division, chromedp.ByQuery),
+		chromedp.SendKeys("#f-password", initial, chromedp.ByQuery))
+	if !strings.Contains(b.text("#flash"), "账号已创建") {
+		b.t.Fatalf("creating %s: %s", name, b.text("main"))
+	}
+}
+
+// firstSignIn signs in with the initial password, changes it, and enrols a second
+// factor, as a new account's owner does; it returns the TOTP secret.
+func (b *browserSession) firstSignIn(axeJS, name, initial, step string) []byte {
+	b.t.Helper()
+	b.run(chromedp.Navigate(baseURL+"/console/login"), chromedp.WaitVisible("#login-form", chromedp.ByQuery),
+		chromedp.SendKeys("#f-username", name, chromedp.ByQuery), chromedp.SendKeys("#f-password", initial, chromedp.ByQuery),
+		chromedp.Click("#login-submit", chromedp.ByQuery), chromedp.WaitVisible("#password-submit", chromedp.ByQuery))
+	b.axe(axeJS, "/console/password (required, "+step+")")
+	b.shot(step + "-must-change")
+	newPW := "liaison long passphrase 2026"
+	b.run(chromedp.SendKeys("#f-current_password", initial, chromedp.ByQuery), chromedp.SendKeys("#f-new_password", newPW, chromedp.ByQuery),
+		chromedp.SendKeys("#f-new_password_again", newPW, chromedp.ByQuery), chromedp.Click("#password-submit", chromedp.ByQuery),
+		chromedp.WaitVisible("#flash, .panel.success", chromedp.ByQuery))
+	b.run(chromedp.Navigate(baseURL+"/console/totp"), chromedp.WaitVisible("#totp-start", chromedp.ByQuery),
+		chromedp.Click("#totp-start", chromedp.ByQuery), chromedp.WaitVisible("#totp-secret", chromedp.ByQuery))
+	b.axe(axeJS, "/console/totp (secret, "+step+")")
+	b.shot(step + "-totp-secret")
+	secret, err := base32.StdEncoding.WithPadding(base32.NoPadding).DecodeString(strings.ReplaceAll(b.text("#totp-secret"), " ", ""))
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	b.run(chromedp.SendKeys("#f-code", accounts.TOTPCode(secret, accounts.TOTPStep(time.Now())), chromedp.ByQuery),
+		chromedp.Click("#totp-confirm", chromedp.ByQuery), chromedp.WaitVisible("#recovery-codes", chromedp.ByQuery))
+	b.axe(axeJS, "/console/totp (recovery codes, "+step+")")
+	return secret
+}
+
+// TestConsoleBrowserLiaison: the liaisons' part of the scripted day, at a phone's
+// width (375 px). The admin creates two liaisons in the browser; each signs in with
+// the one-time password, changes it and enrols a second factor. The first records
+// income in yuan and goods with a photo chosen in the file input (a missing quantity
+// first: the error, the values kept), sees the photo's thumbnail, and cannot verify
+// their own goods. The second verifies them, hands out part of the stock (more than
+// there is first: the error with what there is), reverses the hand-out (without a
+// reason first: the error), sees both entries, and publishes the month. axe-core on
+// every state, a screenshot per step.
 func TestConsoleBrowserLiaison(t *testing.T) {
 	const code = "52330782MJ0000077X"
 	webOrg(code, "义乌市某公益服务中心（台账测试）")
 	b := newBrowser(t, true)
 	axeJS := axeSource(t)
-	a, _, _ := consoleAccount(t, accounts.RoleLiaison, "", "330782", false)
-	c, _, _ := consoleAccount(t, accounts.RoleLiaison, "", "330782", false)
+	admin, adminSecret, _ := consoleAccount(t, accounts.RoleAdmin, "", "", true)
+	// The admin works at a desk; the liaisons in the field.
+	b.run(emulation.SetDeviceMetricsOverride(1280, 900, 1, false))
+	b.consoleSignIn(admin, nextTOTP(adminSecret))
+	suffix := time.Now().UnixNano() % 1_000_000
+	first, second := fmt.Sprintf("li%d", suffix), fmt.Sprintf("zhao%d", suffix)
+	b.createAccount(first, "李联络员", "liaison", "330782", "first initial passphrase")
+	b.createAccount(second, "赵联络员", "liaison", "330782", "second initial passphrase")
+	b.axe(axeJS, "/console/admin/users (created)")
+	b.shot("admin-created-liaisons")
+	for _, name := range []string{first, second} {
+		if u, err := srv.Accounts.Users.UserByUsername(context.Background(), name); err != nil || u.Role != accounts.RoleLiaison || u.Division != "330782" {
+			t.Fatalf("liaison %s: %+v, %v", name, u, err)
+		}
+	}
+	b.consoleSignOut()
+	b.run(emulation.SetDeviceMetricsOverride(375, 812, 2, true))
 
-	b.consoleSignIn(a, "")
+	b.firstSignIn(axeJS, first, "first initial passphrase", "first")
 	b.run(chromedp.Navigate(baseURL+"/console/ledger"), chromedp.WaitVisible("#f-org", chromedp.ByQuery))
 	b.axe(axeJS, "/console/ledger")
 	b.run(chromedp.SendKeys("#f-org", strings.ToLower(code), chromedp.ByQuery), chromedp.Click("#open-ledger", chromedp.ByQuery),
@@ -295,34 +357,90 @@ func TestConsoleBrowserLiaison(t *testing.T) {
 	if got := b.text("#total-funds"); got != "1,200.50 元" {
 		t.Errorf("funds after 1200.50 yuan: %q", got)
 	}
+	photo := filepath.Join(t.TempDir(), "rice.jpg")
+	if err := os.WriteFile(photo, testJPEG(t), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	// Goods with a missing quantity: the error, nothing recorded, the values kept.
 	b.act("#record-goods", chromedp.Click("#form-goods summary", chromedp.ByQuery), chromedp.SetValue("#f-g-date", day, chromedp.ByQuery),
 		chromedp.SendKeys("#f-g-item", "大米", chromedp.ByQuery), chromedp.SendKeys("#f-g-unit", "袋", chromedp.ByQuery),
-		chromedp.SendKeys("#f-g-val", "500", chromedp.ByQuery), chromedp.SendKeys("#f-g-receipt", "ZJ2026-000102", chromedp.ByQuery))
-	if b.text(".error-summary") == "" {
-		t.Fatal("no error for goods without a quantity")
+		chromedp.SendKeys("#f-g-val", "500", chromedp.ByQuery), chromedp.SendKeys("#f-g-receipt", "ZJ2026-000102", chromedp.ByQuery),
+		chromedp.SetUploadFiles("#f-g-photos", []string{photo}, chromedp.ByQuery))
+	if b.text(".error-summary") == "" || b.value("#f-g-item") != "大米" {
+		t.Fatal("no error for goods without a quantity, or the values lost")
 	}
+	b.axe(axeJS, "/console/ledger/{code} (goods error)")
 	b.shot("goods-error")
-	b.act("#record-goods", chromedp.SendKeys("#f-g-qty", "20", chromedp.ByQuery), chromedp.SetValue("#f-g-date", day, chromedp.ByQuery))
+	// The file input is empty again after the error (a browser never refills one).
+	b.act("#record-goods", chromedp.SendKeys("#f-g-qty", "20", chromedp.ByQuery), chromedp.SetValue("#f-g-date", day, chromedp.ByQuery),
+		chromedp.SetUploadFiles("#f-g-photos", []string{photo}, chromedp.ByQuery))
 	if got := b.text("#stock"); !strings.Contains(got, "大米") || !strings.Contains(got, "20 袋") {
 		t.Errorf("stock: %q", got)
 	}
 	if got := b.text("#entries li:first-child"); !strings.Contains(got, "待另一人核验") {
 		t.Errorf("goods entry: %q", got)
 	}
+	var loaded bool
+	b.run(chromedp.WaitVisible("#entries li:first-child .ledger-photos img", chromedp.ByQuery),
+		chromedp.Poll(`(() => { const i = document.querySelector("#entries li:first-child .ledger-photos img"); return i && i.complete && i.naturalWidth > 0; })()`, &loaded,
+			chromedp.WithPollingTimeout(10*time.Second)))
+	if !loaded {
+		t.Error("the photo's thumbnail did not load")
+	}
 	if n := b.count(`#entries button[id^="verify-"]`); n != 0 {
 		t.Errorf("the recorder may verify their own goods (%d buttons)", n)
 	}
+	b.axe(axeJS, "/console/ledger/{code} (goods with a photo)")
 	b.shot("goods-recorded")
 	b.consoleSignOut()
 
-	b.consoleSignIn(c, "")
+	b.firstSignIn(axeJS, second, "second initial passphrase", "second")
 	b.run(chromedp.Navigate(baseURL+"/console/ledger/"+code), chromedp.WaitVisible(`#entries button[id^="verify-"]`, chromedp.ByQuery))
 	b.act(`#entries button[id^="verify-"]`)
 	if got := b.text("#entries li:first-child"); !strings.Contains(got, "已由") || !strings.Contains(got, "核验") {
 		t.Errorf("after verifying: %q", got)
 	}
 	b.shot("goods-verified")
+
+	// Hand-out from the stock: more than there is, then part of it.
+	b.act("#record-handout", chromedp.Click("#form-handout summary", chromedp.ByQuery), chromedp.SetValue("#f-h-date", day, chromedp.ByQuery),
+		chromedp.SendKeys("#f-h-qty", "25", chromedp.ByQuery), chromedp.SendKeys("#f-h-benef", "王某某", chromedp.ByQuery),
+		chromedp.SendKeys("#f-h-purpose", "冬季困难家庭救助", chromedp.ByQuery), chromedp.SetUploadFiles("#f-h-photos", []string{photo}, chromedp.ByQuery))
+	if got := b.text(".error-summary"); !strings.Contains(got, "库存只有 20 袋") {
+		t.Fatalf("hand-out beyond the stock: %q", got)
+	}
+	b.axe(axeJS, "/console/ledger/{code} (hand-out error)")
+	b.shot("handout-error")
+	b.act("#record-handout", chromedp.SetValue("#f-h-qty", "5", chromedp.ByQuery), chromedp.SetValue("#f-h-date", day, chromedp.ByQuery),
+		chromedp.SetUploadFiles("#f-h-photos", []string{photo}, chromedp.ByQuery))
+	if got := b.text("#stock"); !strings.Contains(got, "15 袋") {
+		t.Errorf("stock after handing out 5: %q", got)
+	}
+	b.shot("handout-recorded")
+
+	// Reverse the hand-out: without a reason first.
+	b.run(chromedp.Click("#entries li:first-child details.reverse summary", chromedp.ByQuery))
+	b.axe(axeJS, "/console/ledger/{code} (reversal form)")
+	b.shot("reverse-form")
+	b.act(`#entries li:first-child button[id^="reverse-"]`)
+	if got := b.text(".error-summary"); !strings.Contains(got, "冲销原因") {
+		t.Fatalf("reversal without a reason: %q", got)
+	}
+	b.axe(axeJS, "/console/ledger/{code} (reversal error)")
+	b.shot("reverse-error")
+	b.act(`#entries li:first-child button[id^="reverse-"]`, chromedp.SendKeys("#entries li:first-child textarea", "受助人登记错误，重新发放", chromedp.ByQuery))
+	if got := b.text("#entries li:first-child"); !strings.Contains(got, "冲销第 3 笔") || !strings.Contains(got, "受助人登记错误") {
+		t.Errorf("the reversal: %q", got)
+	}
+	if got := b.text("#entries li:nth-child(2)"); !strings.Contains(got, "已被第 4 笔冲销") {
+		t.Errorf("the reversed hand-out: %q", got)
+	}
+	if got := b.text("#stock"); !strings.Contains(got, "20 袋") {
+		t.Errorf("stock after the reversal: %q", got)
+	}
+	b.axe(axeJS, "/console/ledger/{code} (reversed)")
+	b.shot("reversed")
+
 	month := lastMonth.Format("2006-01")
 	b.run(chromedp.Navigate(baseURL+"/console/ledger/"+code+"?month="+month), chromedp.WaitVisible("#publish", chromedp.ByQuery))
 	if got := b.text("#publish-preview"); !strings.Contains(got, "1,200.50 元") || !strings.Contains(got, "大米") {
@@ -332,7 +450,47 @@ func TestConsoleBrowserLiaison(t *testing.T) {
 	b.shot("publish-preview")
 	b.act("#publish")
 	b.run(chromedp.WaitVisible("#published-note", chromedp.ByQuery))
+	b.axe(axeJS, "/console/ledger/{code} (published)")
 	b.shot("published")
+}
+
+// TestConsoleBrowserLedgerNoJS: with JavaScript off, at 375 px, the ledger's forms are
+// plain HTML: goods with a photo from the file input (a multipart form), its
+// thumbnail, a hand-out picked from the stock with a photo, and a reversal.
+func TestConsoleBrowserLedgerNoJS(t *testing.T) {
+	const code = "52330782MJ0000144X"
+	webOrg(code, "义乌市某公益服务中心（无脚本测试）")
+	b := newBrowser(t, false)
+	a, _, _ := consoleAccount(t, accounts.RoleLiaison, "", "330782", false)
+	v, _, _ := consoleAccount(t, accounts.RoleLiaison, "", "330782", false)
+	photo := filepath.Join(t.TempDir(), "quilt.jpg")
+	if err := os.WriteFile(photo, testJPEG(t), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b.consoleSignIn(a, "")
+	b.run(chromedp.Navigate(baseURL+"/console/ledger/"+code), chromedp.WaitVisible("#balance", chromedp.ByQuery))
+	b.act("#record-goods", chromedp.Click("#form-goods summary", chromedp.ByQuery), chromedp.SendKeys("#f-g-item", "棉被", chromedp.ByQuery),
+		chromedp.SendKeys("#f-g-qty", "6", chromedp.ByQuery), chromedp.SendKeys("#f-g-unit", "床", chromedp.ByQuery),
+		chromedp.SendKeys("#f-g-val", "1200", chromedp.ByQuery), chromedp.SetUploadFiles("#f-g-photos", []string{photo}, chromedp.ByQuery))
+	if got := b.text("#stock"); !strings.Contains(got, "6 床") || b.count("#entries li:first-child .ledger-photos img") != 1 {
+		t.Fatalf("goods with a photo, no script: stock %q, %s", got, b.text("main"))
+	}
+	b.shot("nojs-goods")
+	b.consoleSignOut()
+	b.consoleSignIn(v, "")
+	b.run(chromedp.Navigate(baseURL+"/console/ledger/"+code), chromedp.WaitVisible(`#entries button[id^="verify-"]`, chromedp.ByQuery))
+	b.act(`#entries button[id^="verify-"]`)
+	b.act("#record-handout", chromedp.Click("#form-handout summary", chromedp.ByQuery), chromedp.SendKeys("#f-h-qty", "2", chromedp.ByQuery),
+		chromedp.SendKeys("#f-h-benef", "李某", chromedp.ByQuery), chromedp.SetUploadFiles("#f-h-photos", []string{photo}, chromedp.ByQuery))
+	if got := b.text("#stock"); !strings.Contains(got, "4 床") {
+		t.Fatalf("hand-out, no script: stock %q, %s", got, b.text("main"))
+	}
+	b.run(chromedp.Click("#entries li:first-child details.reverse summary", chromedp.ByQuery))
+	b.act(`#entries li:first-child button[id^="reverse-"]`, chromedp.SendKeys("#entries li:first-child textarea", "数量记错", chromedp.ByQuery))
+	if got := b.text("#stock"); !strings.Contains(got, "6 床") || !strings.Contains(b.text("#entries li:first-child"), "冲销第 2 笔") {
+		t.Fatalf("reversal, no script: stock %q, %s", got, b.text("#entries"))
+	}
+	b.shot("nojs-reversed")
 }
 
 func (b *browserSession) count(sel string) int {

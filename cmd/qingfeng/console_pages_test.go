@@ -6,7 +6,9 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
+	qingfeng "github.com/qingfeng-zj/qingfeng"
 	"github.com/qingfeng-zj/qingfeng/accounts"
 	"github.com/qingfeng-zj/qingfeng/handlers"
 	"github.com/qingfeng-zj/qingfeng/routing"
@@ -50,10 +52,17 @@ func TestConsolePagesHeadersAndOrigins(t *testing.T) {
 	admin := signIn(accounts.RoleAdmin, "", "")
 	custodian := signIn(accounts.RoleCustodian, "", "330782")
 	ev := "/console/cases/" + f.CaseNumber + "/evidence/" + c.Evidence[0].ID
+	// A ledger photo, recorded with goods through the ledger's form.
+	lp := postLedger(t, liaison, code, [][2]string{{"_csrf", consoleCSRF(t, liaison)}, {"op", "goods"}, {"item", "毛毯"}, {"quantity", "2"},
+		{"unit", "条"}, {"valuation_yuan", "100"}, {"date", time.Now().In(qingfeng.Shanghai).Format(time.DateOnly)}}, []filePart{{"photos", "p.jpg", testJPEG(t)}})
+	photo := ledgerThumb.FindStringSubmatch(lp.body)
+	if photo == nil {
+		t.Fatalf("goods with a photo: %d, no thumbnail", lp.status)
+	}
 	fetch := map[string]*http.Client{
 		"/console/login": webClient(t), "/console/password": staff, "/console/totp": staff, "/console": staff,
 		"/console/cases": staff, "/console/cases?status=registered&sort=due": staff, "/console/cases/" + f.CaseNumber: staff,
-		ev: staff, ev + "/view": staff, "/console/notifications": staff, "/console/stats": staff, "/console/stats/cases.csv": staff,
+		ev: staff, ev + "/view": staff, photo[1]: liaison, "/console/notifications": staff, "/console/stats": staff, "/console/stats/cases.csv": staff,
 		"/console/ledger": liaison, "/console/ledger/" + code: liaison, "/console/ledger/" + code + "/export.csv?from=2026-11&to=2026-11": liaison,
 		"/console/admin/users": admin, "/console/custody": custodian, "/console/admin": admin,
 		"/console/admin/recipients": admin, "/console/admin/rules": admin, "/console/admin/rules?all=1": admin,
@@ -61,7 +70,7 @@ func TestConsolePagesHeadersAndOrigins(t *testing.T) {
 		"/console/admin/audit": admin, "/console/admin/audit?case=" + f.CaseNumber: admin,
 		"/console/routing/explain": staff, "/console/routing/explain?rule=default-illegal-org": admin,
 	}
-	binary := func(path string) bool { return strings.HasSuffix(path, ".csv") || path == ev }
+	binary := func(path string) bool { return strings.HasSuffix(path, ".csv") || path == ev || path == photo[1] }
 	fetched := map[string]bool{}
 	for path, cl := range fetch {
 		p := getPage(t, cl, path)
@@ -73,8 +82,8 @@ func TestConsolePagesHeadersAndOrigins(t *testing.T) {
 			continue
 		}
 		fetched[strings.SplitN(path, "?", 2)[0]] = true
-		if path == ev {
-			// The evidence itself, framed only by the console's own viewer: a sandbox
+		if path == ev || path == photo[1] {
+			// The evidence itself (or a ledger photo), framed only by the console's own viewer: a sandbox
 			// and nothing it may load or run.
 			csp := p.header.Get("Content-Security-Policy")
 			if !strings.Contains(csp, "default-src 'none'") || !strings.Contains(csp, "sandbox") || !strings.Contains(csp, "frame-ancestors 'self'") ||

@@ -12,12 +12,14 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/qingfeng-zj/qingfeng/accounts"
+	"github.com/qingfeng-zj/qingfeng/routing"
 )
 
 const consolePassword = "correct horse battery staple"
@@ -463,6 +465,188 @@ func TestConsoleCaseActions(t *testing.T) {
 	}
 	if p := getPage(t, c, "/console/stats/cases.csv"); p.status != 200 || !strings.HasPrefix(p.header.Get("Content-Type"), "text/csv") || !strings.Contains(p.body, f.CaseNumber) {
 		t.Errorf("CSV: %d %s", p.status, p.header.Get("Content-Type"))
+	}
+}
+
+// TestConsoleAssignFromList: the case page offers exactly the active staff of the
+// case's unit to assign to (never a disabled colleague, another unit's staff, a
+// liaison or an admin); choosing one assigns; a username not on the list (typed into a
+// forged form) is refused as the API refuses it.
+func TestConsoleAssignFromList(t *testing.T) {
+	own, _, _ := consoleAccount(t, accounts.RoleStaff, "330782-mz", "", false)
+	mate, _, _ := consoleAccount(t, accounts.RoleStaff, "330782-mz", "", false)
+	gone, _, _ := consoleAccount(t, accounts.RoleStaff, "330782-mz", "", false)
+	other, _, _ := consoleAccount(t, accounts.RoleStaff, "330326-mz", "", false)
+	liaison, _, _ := consoleAccount(t, accounts.RoleLiaison, "", "330782", false)
+	admin, _, _ := consoleAccount(t, accounts.RoleAdmin, "", "", false)
+	if _, err := srv.Accounts.SetDisabled(context.Background(), gone.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	f := fileReport(t, anonymousReport())
+	c := consoleSignIn(t, own, "")
+	csrf := consoleCSRF(t, c)
+	path := "/console/cases/" + f.CaseNumber
+	p := getPage(t, c, path)
+	options := map[string]bool{}
+	list, _, _ := strings.Cut(p.body[strings.Index(p.body, `id="f-assignee"`):], "</select>")
+	for _, m := range regexp.MustCompile(`<option value="([^"]*)">`).FindAllStringSubmatch(list, -1) {
+		options[m[1]] = true
+	}
+	for _, tc := range []struct {
+		u    *accounts.User
+		want bool
+	}{{own, true}, {mate, true}, {gone, false}, {other, false}, {liaison, false}, {admin, false}} {
+		if options[tc.u.Username] != tc.want {
+			t.Errorf("%s (%s %s, disabled %v) offered = %v, want %v", tc.u.Username, tc.u.Role, tc.u.UnitID, tc.u.ID == gone.ID, options[tc.u.Username], tc.want)
+		}
+	}
+	for _, u := range []*accounts.User{gone, other, liaison, admin} {
+		if p := postPageForm(t, c, path, url.Values{"_csrf": {csrf}, "op": {"assign"}, "assignee": {u.Username}}); p.status != 400 || !strings.Contains(p.body, "只能指派给本单位在岗的工作人员") {
+			t.Errorf("assign to %s (%s): %d", u.Username, u.Role, p.status)
+		}
+	}
+	if cs, _ := srv.Intake.Cases.CaseByNumber(context.Background(), f.CaseNumber); cs.Assignee != "" {
+		t.Fatalf("a refused assignment set %q", cs.Assignee)
+	}
+	if p := postPageForm(t, c, path, url.Values{"_csrf": {csrf}, "op": {"assign"}, "assignee": {strings.ToUpper(mate.Username)}}); p.status != 200 || !strings.Contains(p.body, "已指派") {
+		t.Errorf("assign to a colleague: %d", p.status)
+	}
+	if cs, _ := srv.Intake.Cases.CaseByNumber(context.Background(), f.CaseNumber); cs.Assignee != mate.ID {
+		t.Errorf("assignee %q, want %q", cs.Assignee, mate.ID)
+	}
+}
+
+// TestConsoleTransferNotifications: a transfer tells the receiving unit (a row linking
+// to the case, with the answer's deadline), a return tells the unit the case came back
+// to; the API lists the same; a refused transfer tells nobody; another unit sees none
+// of it.
+func TestConsoleTransferNotifications(t *testing.T) {
+	from, _, _ := consoleAccount(t, accounts.RoleStaff, "330782-mz", "", false)
+	toToken, to := staffLogin(t, accounts.RoleStaff, "330782-scjg", "")
+	outsider, _, _ := consoleAccount(t, accounts.RoleStaff, "330326-mz", "", false)
+	f := fileReport(t, anonymousReport())
+	path := "/console/cases/" + f.CaseNumber
+	cf, ct := consoleSignIn(t, from, ""), consoleSignIn(t, to, "")
+	row := func(c *http.Client, kind string) bool {
+		p := getPage(t, c, "/console/notifications")
+		return strings.Contains(p.body, kind+`</td><td class="mono"><a href="`+path+`">`+f.CaseNumber+"</a>")
+	}
+	if p := postPageForm(t, cf, path, url.Values{"_csrf": {consoleCSRF(t, cf)}, "op": {"transfer"}, "to_unit": {"330782-scjg"}, "reason": {"\u200b"}}); p.status != 400 {
+		t.Fatalf("transfer without a reason: %d", p.status)
+	}
+	if row(ct, "转来本单位，待接收或退回") {
+		t.Fatal("a refused transfer notified the receiving unit")
+	}
+	if p := postPageForm(t, cf, path, url.Values{"_csrf": {consoleCSRF(t, cf)}, "op": {"transfer"}, "to_unit": {"330782-scjg"}, "reason": {"属市场监管职责"}}); p.status != 200 {
+		t.Fatalf("transfer: %d", p.status)
+	}
+	if !row(ct, "转来本单位，待接收或退回") {
+		t.Error("the receiving unit's notifications do not list the transfer")
+	}
+	if p := getPage(t, ct, path); p.status != 200 {
+		t.Errorf("the notification's link: %d", p.status)
+	}
+	r := do(t, req{method: "GET", path: "/v1/notifications", token: toToken})
+	wantStatus(t, r, 200)
+	var raw struct {
+		Notifications []map[string]string `json:"notifications"`
+	}
+	r.json(t, &raw)
+	found := false
+	for _, n := range raw.Notifications {
+		if n["case"] == f.CaseNumber && n["kind"] == "transfer_in" && n["case_unit"] == "330782-mz" && n["due"] != "" {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("GET /v1/notifications of the receiving unit: %+v", raw.Notifications)
+	}
+	if p := postPageForm(t, ct, path, url.Values{"_csrf": {consoleCSRF(t, ct)}, "op": {"transfer_return"}, "reason": {"不属本单位职责"}}); p.status != 200 {
+		t.Fatalf("return: %d", p.status)
+	}
+	if !row(cf, "被退回本单位") {
+		t.Error("the sending unit's notifications do not list the return")
+	}
+	co := consoleSignIn(t, outsider, "")
+	if p := getPage(t, co, "/console/notifications"); strings.Contains(p.body, f.CaseNumber) {
+		t.Error("another unit's notifications list the case")
+	}
+}
+
+// TestConsoleTransferByName: the transfer form suggests the city's and the province's
+// units (never the case's own) and takes a unit by its name as the routing reads names
+// (traditional script, 市场监管局 for 市场监督管理局) or by its code in any case or
+// width, with invisible characters; a name it cannot surely tell (民政局 without its
+// place) is refused and changes nothing.
+func TestConsoleTransferByName(t *testing.T) {
+	own, _, _ := consoleAccount(t, accounts.RoleStaff, "330782-mz", "", false)
+	c := consoleSignIn(t, own, "")
+	csrf := consoleCSRF(t, c)
+	f := fileReport(t, anonymousReport())
+	p := getPage(t, c, "/console/cases/"+f.CaseNumber)
+	list, _, _ := strings.Cut(p.body[strings.Index(p.body, `<datalist id="units-near">`):], "</datalist>")
+	for want, in := range map[string]bool{`<option value="义乌市市场监督管理局">330782-scjg</option>`: true, `>330782-mz<`: false, `>330000-jw<`: true, `>330326-mz<`: false} {
+		if strings.Contains(list, want) != in {
+			t.Errorf("suggestions contain %s = %v, want %v", want, !in, in)
+		}
+	}
+	for _, typed := range []string{"义乌市市场监督管理局", " 義烏市市場監督管理局 ", "义乌市市场监管局", "３３０７８２－ＳＣＪＧ", "330782-SCJG\u200b", "\ufeff330782-scjg"} {
+		f := fileReport(t, anonymousReport())
+		path := "/console/cases/" + f.CaseNumber
+		if p := postPageForm(t, c, path, url.Values{"_csrf": {csrf}, "op": {"transfer"}, "to_unit": {typed}, "reason": {"属市场监管职责"}}); p.status != 200 {
+			t.Errorf("transfer to %q: %d", typed, p.status)
+			continue
+		}
+		if cs, _ := srv.Intake.Cases.CaseByNumber(context.Background(), f.CaseNumber); cs.UnitID != "330782-scjg" || cs.Transfer == nil {
+			t.Errorf("transfer to %q: the case is with %s", typed, cs.UnitID)
+		}
+	}
+	for _, typed := range []string{"某某局", "民政局", "330782-zz", ""} {
+		if p := postPageForm(t, c, "/console/cases/"+f.CaseNumber, url.Values{"_csrf": {csrf}, "op": {"transfer"}, "to_unit": {typed}, "reason": {"x"}}); p.status != 400 {
+			t.Errorf("transfer to %q: %d, want 400", typed, p.status)
+		}
+	}
+	if cs, _ := srv.Intake.Cases.CaseByNumber(context.Background(), f.CaseNumber); cs.UnitID != "330782-mz" || cs.Transfer != nil || len(cs.Transitions) != 0 {
+		t.Errorf("refused transfers moved the case: %s %+v", cs.UnitID, cs.Transfer)
+	}
+}
+
+// TestConsoleQueueChoices: the queue's division filter offers the unit's townships and
+// its assignee filter the unit's colleagues (never another unit's staff); choosing one
+// lists exactly the cases it names.
+func TestConsoleQueueChoices(t *testing.T) {
+	own, _, _ := consoleAccount(t, accounts.RoleStaff, "330782-mz", "", false)
+	mate, _, _ := consoleAccount(t, accounts.RoleStaff, "330782-mz", "", false)
+	other, _, _ := consoleAccount(t, accounts.RoleStaff, "330326-mz", "", false)
+	var town routing.Division
+	for _, d := range routing.Divisions() {
+		if d.Parent == "330782" && d.Level == routing.LevelTownship && d.RetiredFrom == "" {
+			town = d
+			break
+		}
+	}
+	inTown := anonymousReport()
+	inTown["location"] = map[string]any{"division": town.Code}
+	ft, fa := fileReport(t, inTown), fileReport(t, anonymousReport())
+	c := consoleSignIn(t, own, "")
+	if p := postPageForm(t, c, "/console/cases/"+fa.CaseNumber, url.Values{"_csrf": {consoleCSRF(t, c)}, "op": {"assign"}, "assignee": {mate.Username}}); p.status != 200 {
+		t.Fatalf("assign: %d", p.status)
+	}
+	p := getPage(t, c, "/console/cases")
+	for want, in := range map[string]bool{`<option value="` + town.Code + `">` + town.Name + `</option>`: true,
+		`<option value="` + mate.ID + `">`: true, `<option value="` + other.ID + `">`: false} {
+		if strings.Contains(p.body, want) != in {
+			t.Errorf("queue page contains %s = %v, want %v", want, !in, in)
+		}
+	}
+	for q, want := range map[string][]string{"division=" + town.Code: {ft.CaseNumber}, "assignee=" + mate.ID: {fa.CaseNumber}} {
+		p := getPage(t, c, "/console/cases?"+q)
+		got := regexp.MustCompile(`QF-\d{6}-\d{4}-\d{6}`).FindAllString(p.body[strings.Index(p.body, "<table"):], -1)
+		slices.Sort(got)
+		got = slices.Compact(got)
+		if !slices.Equal(got, want) && !(strings.HasPrefix(q, "division") && slices.Contains(got, ft.CaseNumber) && !slices.Contains(got, fa.CaseNumber)) {
+			t.Errorf("queue ?%s lists %v, want %v", q, got, want)
+		}
 	}
 }
 

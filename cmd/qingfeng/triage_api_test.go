@@ -703,3 +703,28 @@ func mustJSON(t *testing.T, v any) []byte {
 	}
 	return b
 }
+
+// TestInvisibleReasonsRefused: a reason of nothing one can see — white space, a
+// zero-width space, a BOM, a word joiner, a soft hyphen, an ideographic space — is no
+// reason for a step, a transfer or a disclosure request, and changes nothing.
+func TestInvisibleReasonsRefused(t *testing.T) {
+	staff, _ := staffLogin(t, accounts.RoleStaff, "330782-mz", "")
+	f := fileReport(t, realNameReport())
+	for _, reason := range []string{"", "   ", "\u200b", "\ufeff", "\u2060 ", "\u00ad", "\u3000\u200d", "\t\u200c\n"} {
+		step(t, staff, f.CaseNumber, map[string]any{"action": "accept", "reason": reason}, 400)
+		wantStatus(t, postJSON(t, "/v1/cases/"+f.CaseNumber+"/transfer", staff, map[string]any{"to_unit": "330782-scjg", "reason": reason}), 400)
+		wantStatus(t, postJSON(t, "/v1/cases/"+f.CaseNumber+"/disclosures", staff, map[string]any{"reason": reason}), 400)
+	}
+	cs, err := srv.Intake.Cases.CaseByNumber(t.Context(), f.CaseNumber)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cs.Status != "registered" || len(cs.Transitions) != 0 || cs.Transfer != nil || cs.UnitID != "330782-mz" {
+		t.Errorf("invisible reasons changed the case: %s, %d steps, transfer %+v, unit %s", cs.Status, len(cs.Transitions), cs.Transfer, cs.UnitID)
+	}
+	r := do(t, req{method: "GET", path: "/v1/cases/" + f.CaseNumber + "/disclosures", token: staff})
+	wantStatus(t, r, 200)
+	if strings.Contains(string(r.Body), `"id"`) {
+		t.Errorf("a disclosure request was filed: %s", r.Body)
+	}
+}

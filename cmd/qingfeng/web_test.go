@@ -22,6 +22,7 @@ import (
 
 	"github.com/qingfeng-zj/qingfeng/accounts"
 	"github.com/qingfeng-zj/qingfeng/handlers"
+	"github.com/qingfeng-zj/qingfeng/intake"
 	"github.com/qingfeng-zj/qingfeng/routing"
 )
 
@@ -533,6 +534,11 @@ func TestWebFollowUpSession(t *testing.T) {
 		t.Errorf("reply without a session: %d", p.status)
 	}
 
+	followUpURL, _ := url.Parse(baseURL + "/followup")
+	var kept []*http.Cookie
+	for _, ck := range noRedirect.Jar.Cookies(followUpURL) {
+		kept = append(kept, &http.Cookie{Name: ck.Name, Value: ck.Value})
+	}
 	resp, err = noRedirect.PostForm(baseURL+"/followup/logout", url.Values{"_csrf": {sc}})
 	if err != nil {
 		t.Fatal(err)
@@ -543,6 +549,19 @@ func TestWebFollowUpSession(t *testing.T) {
 	}
 	if p := getPage(t, noRedirect, "/followup"); !strings.Contains(p.body, `id="f-receipt"`) {
 		t.Error("still logged in after logout")
+	}
+	// The session ended on the server too: the cookie kept from before the logout (a
+	// copy, another tab's) and the other session opened with the same receipt are
+	// refused.
+	copied := webClient(t)
+	copied.Jar.SetCookies(followUpURL, kept)
+	if len(kept) == 0 {
+		t.Fatal("no follow-up cookie to keep")
+	}
+	for name, c := range map[string]*http.Client{"a copy of the cookie": copied, "another session": other} {
+		if p := getPage(t, c, "/followup"); !strings.Contains(p.body, `id="f-receipt"`) || strings.Contains(p.body, "我还有") {
+			t.Errorf("%s still follows the case up after the logout", name)
+		}
 	}
 }
 
@@ -772,5 +791,59 @@ func TestWebFollowUpSequences(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestWebReportOutsideZhejiang: the form reports a place in another province as the API
+// does with its code — filed, held by the province (330000) with the reported province
+// kept, the reporter told — whatever Zhejiang levels were left picked; the update
+// button shows the other province without the Zhejiang levels; a province that is no
+// province files nothing.
+func TestWebReportOutsideZhejiang(t *testing.T) {
+	c := webClient(t)
+	with := func(fields [][2]string, set map[string]string) [][2]string {
+		out := [][2]string{}
+		for _, f := range fields {
+			if v, ok := set[f[0]]; ok {
+				f[1] = v
+				delete(set, f[0])
+			}
+			out = append(out, f)
+		}
+		for k, v := range set {
+			out = append(out, [2]string{k, v})
+		}
+		return out
+	}
+	csrf, key := formTokens(t, getPage(t, c, "/report").body)
+	p := postReportForm(t, c, with(webReportFields(csrf, key, "anonymous"), map[string]string{"_province": "310000", "_action": "divisions"}), nil)
+	if p.status != 200 || receiptCode.MatchString(p.body) || !strings.Contains(p.body, `<option value="310000" selected>上海市</option>`) ||
+		!strings.Contains(p.body, `<div id="zj-levels" hidden>`) || strings.Contains(p.body, `id="outside-note" hidden`) {
+		t.Fatalf("update with another province: %d", p.status)
+	}
+	csrf, key = formTokens(t, p.body)
+	p = postReportForm(t, c, with(webReportFields(csrf, key, "anonymous"), map[string]string{"_province": "310000", "location.address": "上海市浦东新区"}), nil)
+	m := receiptCode.FindStringSubmatch(p.body)
+	if m == nil {
+		t.Fatalf("report about Shanghai: %d\n%s", p.status, p.body)
+	}
+	number := regexp.MustCompile(`id="case-number">([^<]+)<`).FindStringSubmatch(p.body)
+	cs, err := srv.Intake.Cases.CaseByNumber(t.Context(), number[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cs.Location.Division != "330000" || cs.Location.ReportedDivision != "310000" || cs.Location.Address != "上海市浦东新区" {
+		t.Errorf("stored location %+v", cs.Location)
+	}
+	csrf, key = formTokens(t, getPage(t, c, "/report").body)
+	before, _ := srv.Intake.Cases.ListCases(t.Context(), intake.CaseFilter{Limit: 1})
+	for _, bad := range []string{"990000", "33", "310100", "3100００"} {
+		p := postReportForm(t, c, with(webReportFields(csrf, key, "anonymous"), map[string]string{"_province": bad, "_city": "", "_county": ""}), nil)
+		if p.status != 400 || receiptCode.MatchString(p.body) || !strings.Contains(p.body, "发生地点") {
+			t.Errorf("province %q: %d", bad, p.status)
+		}
+	}
+	if after, _ := srv.Intake.Cases.ListCases(t.Context(), intake.CaseFilter{Limit: 1}); len(after) != len(before) || len(after) > 0 && after[0].ID != before[0].ID {
+		t.Error("a bad province filed a case")
 	}
 }

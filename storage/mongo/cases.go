@@ -99,6 +99,7 @@ type caseDoc struct {
 	ReporterActivityN  int64     `bson:"reporter_activity_n,omitempty"`
 	NewActivity        bool      `bson:"new_activity,omitempty"`
 	StaffSeenAt        time.Time `bson:"staff_seen_at,omitempty"`
+	FollowUpEndedAt    time.Time `bson:"followup_ended_at,omitempty"`
 }
 
 type subjectDoc struct {
@@ -388,6 +389,7 @@ func (d *caseDoc) toCase() *intake.Case {
 		ReporterActivityN:  d.ReporterActivityN,
 		NewActivity:        d.NewActivity,
 		StaffSeenAt:        d.StaffSeenAt,
+		FollowUpEndedAt:    d.FollowUpEndedAt,
 	}
 	if o := d.Subject.Organization; o != nil {
 		c.Subject.Organization = &intake.OrgSubject{CreditCode: o.CreditCode, Name: o.Name}
@@ -755,7 +757,7 @@ func nextDue(c *intake.Case, pending *intake.PendingTransfer) string {
 // Hand moves case c to the unit of decision d if c is still at c.Version: the
 // current decision joins the earlier ones, t is recorded, and the pending transfer is
 // set (or cleared when nil). A new transfer's overdue mark is cleared.
-func (s *CaseStore) Hand(ctx context.Context, c *intake.Case, d intake.Decision, pending *intake.PendingTransfer, t intake.Transition) error {
+func (s *CaseStore) Hand(ctx context.Context, c *intake.Case, d intake.Decision, pending *intake.PendingTransfer, t intake.Transition, notify ...triage.Notification) error {
 	set := bson.M{"decision": toDecisionDoc(d), "unit_id": d.UnitID, "updated_at": s.db.now().UTC()}
 	update := bson.M{
 		"$push": bson.M{"earlier_decisions": toDecisionDoc(c.Decision), "transitions": toTransitionDoc(t)},
@@ -778,7 +780,17 @@ func (s *CaseStore) Hand(ctx context.Context, c *intake.Case, d intake.Decision,
 	}
 	update["$set"] = set
 	withEvent(update, newEvent("case."+t.Action, c.Number, d.UnitID, t.At, map[string]string{"from": c.UnitID, "to": d.UnitID}))
-	return s.conditional(ctx, "hand case "+c.ID, c.ID, bson.M{"version": c.Version}, update)
+	if err := s.conditional(ctx, "hand case "+c.ID, c.ID, bson.M{"version": c.Version}, update); err != nil {
+		return err
+	}
+	// After the hand-over, not in it: a crash here loses the notification only (see
+	// triage.TransferStore).
+	for _, n := range notify {
+		if _, err := s.notify(ctx, n); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // CountByStatus counts a unit's cases per status.
@@ -902,6 +914,19 @@ func (s *CaseStore) MarkActivitySeen(ctx context.Context, caseID, unitID string,
 		return false, storeError("mark activity on case "+caseID+" seen", err, nil, nil)
 	}
 	return res.MatchedCount == 1, nil
+}
+
+// EndFollowUp implements intake.CaseStore: $max keeps the later time; the version is
+// unchanged.
+func (s *CaseStore) EndFollowUp(ctx context.Context, caseID string, at time.Time) error {
+	res, err := s.db.updateOne(ctx, collCases, caseID, nil, bson.M{"$max": bson.M{"followup_ended_at": at.UTC().Truncate(time.Millisecond)}})
+	if err != nil {
+		return storeError("end follow-up of case "+caseID, err, nil, nil)
+	}
+	if res.MatchedCount == 0 {
+		return errCaseNotFound
+	}
+	return nil
 }
 
 // CountNewActivity counts a unit's cases with reporter activity its staff have not read.

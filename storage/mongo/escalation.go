@@ -81,11 +81,9 @@ type notificationDoc struct {
 // between leaves the notification and an unmarked case, which the next run marks
 // without notifying again.
 func (s *CaseStore) Escalate(ctx context.Context, o triage.Overdue, n triage.Notification) (bool, error) {
-	_, err := s.db.coll(collNotifications).InsertOne(ctx, notificationDoc{ID: n.ID, UnitID: n.UnitID, Case: n.Case,
-		CaseUnit: n.CaseUnit, Kind: n.Kind, Due: n.Due, CreatedAt: n.CreatedAt.UTC()})
-	created := err == nil
-	if err != nil && !mongodrv.IsDuplicateKeyError(err) {
-		return false, storeError("notify "+n.ID, err, nil, nil)
+	created, err := s.notify(ctx, n)
+	if err != nil {
+		return false, err
 	}
 	// The mark does not bump the case's version: it changes nothing staff decide on,
 	// and must not make a staff member's concurrent step fail.
@@ -95,6 +93,16 @@ func (s *CaseStore) Escalate(ctx context.Context, o triage.Overdue, n triage.Not
 		return false, storeError("mark overdue "+o.Number, err, nil, nil)
 	}
 	return created, nil
+}
+
+// notify records n unless a notification with its id exists; it reports whether it did.
+func (s *CaseStore) notify(ctx context.Context, n triage.Notification) (bool, error) {
+	_, err := s.db.coll(collNotifications).InsertOne(ctx, notificationDoc{ID: n.ID, UnitID: n.UnitID, Case: n.Case,
+		CaseUnit: n.CaseUnit, Kind: n.Kind, Due: n.Due, CreatedAt: n.CreatedAt.UTC()})
+	if err != nil && !mongodrv.IsDuplicateKeyError(err) {
+		return false, storeError("notify "+n.ID, err, nil, nil)
+	}
+	return err == nil, nil
 }
 
 // Notifications lists a unit's notifications, newest first.

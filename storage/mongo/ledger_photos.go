@@ -56,3 +56,10 @@ func (s *LedgerStore) Photo(ctx context.Context, org, ref string) (intake.Eviden
 	}
 	return intake.Evidence{}, notFound
 }
+
+// RemovePhotos removes org's photo batch (the batch of an entry that was not
+// appended); a missing batch, or another organization's, is no error.
+func (s *LedgerStore) RemovePhotos(ctx context.Context, org, batch string) error {
+	_, err := s.db.coll(collLedgerPhotos).DeleteOne(ctx, bson.M{"_id": batch, "org": org})
+	return storeError("remove ledger photos", err, nil, nil)
+}

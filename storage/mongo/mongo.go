@@ -228,6 +228,8 @@ var declaredIndexes = []index{
 		why: "expired idempotency records are removed (refused on read either way)"},
 	{coll: collUsers, name: "username_unique", keys: bson.D{asc("username")}, unique: true,
 		why: "login by username"},
+	{coll: collUsers, name: "unit_username", keys: bson.D{asc("unit_id"), asc("username")},
+		why: "a unit's staff, whom a case can be assigned to"},
 	{coll: collSessions, name: "user_sessions_id", keys: bson.D{asc("user_id"), asc("_id")},
 		why: "disabling an account or resetting its credentials deletes its (other) sessions"},
 	{coll: collSessions, name: "expires_ttl", keys: bson.D{asc("expires_at")}, ttl: true,

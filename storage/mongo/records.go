@@ -234,7 +234,7 @@ func (r *Records) PutCases(ctx context.Context, cs []*intake.Case) error {
 		// toCaseDoc is a new case's document; a migrated one keeps what happened since.
 		d := toCaseDoc(c)
 		d.ReporterActivityAt, d.ReporterActivityN = utc(c.ReporterActivityAt), c.ReporterActivityN
-		d.NewActivity, d.StaffSeenAt = c.NewActivity, utc(c.StaffSeenAt)
+		d.NewActivity, d.StaffSeenAt, d.FollowUpEndedAt = c.NewActivity, utc(c.StaffSeenAt), utc(c.FollowUpEndedAt)
 		if c.PurgedAt != nil {
 			at := utc(*c.PurgedAt)
 			d.PurgedAt = &at

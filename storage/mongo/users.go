@@ -185,8 +185,20 @@ func (s *UserStore) ListUsers(ctx context.Context, after string, limit int) ([]*
 	if after != "" {
 		filter["username"] = bson.M{"$gt": after}
 	}
-	docs, err := findAll[userDoc](ctx, s.db, collUsers, "list users", filter,
-		options.Find().SetSort(bson.D{{Key: "username", Value: 1}}).SetLimit(int64(limit)))
+	return s.listUsers(ctx, "list users", filter, options.Find().SetSort(bson.D{{Key: "username", Value: 1}}).SetLimit(int64(limit)))
+}
+
+// UsersOfUnit returns the accounts of unit unitID, disabled ones included, by username.
+func (s *UserStore) UsersOfUnit(ctx context.Context, unitID string) ([]*accounts.User, error) {
+	if unitID == "" {
+		return []*accounts.User{}, nil
+	}
+	return s.listUsers(ctx, "list users of unit "+unitID, bson.M{"unit_id": unitID},
+		options.Find().SetSort(bson.D{{Key: "unit_id", Value: 1}, {Key: "username", Value: 1}}))
+}
+
+func (s *UserStore) listUsers(ctx context.Context, op string, filter bson.M, opts *options.FindOptionsBuilder) ([]*accounts.User, error) {
+	docs, err := findAll[userDoc](ctx, s.db, collUsers, op, filter, opts)
 	if err != nil {
 		return nil, err
 	}

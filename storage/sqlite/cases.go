@@ -88,6 +88,7 @@ type caseDoc struct {
 	Evidence          []evidenceRow   `json:"evidence,omitempty"`
 	ReporterAt        time.Time       `json:"reporter_activity_at,omitzero"`
 	StaffSeenAt       time.Time       `json:"staff_seen_at,omitzero"`
+	FollowUpEndedAt   time.Time       `json:"followup_ended_at,omitzero"`
 }
 
 type subjectRow struct {
@@ -267,6 +268,7 @@ func toDoc(c *intake.Case) caseDoc {
 		OccurredOn: c.OccurredOn, RealName: c.RealName, Disposition: c.Disposition, NotAcceptedReason: c.NotAcceptedReason,
 		DuplicateOf: c.DuplicateOf, Decision: toDecisionRow(c.Decision), Transfer: toTransferRow(c.Transfer),
 		Escalated: c.Escalated, ReporterAt: ms(c.ReporterActivityAt), StaffSeenAt: ms(c.StaffSeenAt),
+		FollowUpEndedAt: ms(c.FollowUpEndedAt),
 	}
 	if o := c.Outcome; o != nil {
 		d.Outcome = &outcomeRow{Result: o.Result, NameCleared: o.NameCleared, FalseAccusation: o.FalseAccusation}
@@ -295,7 +297,7 @@ func (d *caseDoc) fill(c *intake.Case) {
 	c.Location.Address, c.Location.Lat, c.Location.Lng, c.Location.ReportedDivision = d.Location.Address, d.Location.Lat, d.Location.Lng, d.Location.ReportedDivision
 	c.OccurredOn, c.RealName, c.Disposition, c.NotAcceptedReason = d.OccurredOn, d.RealName, d.Disposition, d.NotAcceptedReason
 	c.DuplicateOf, c.Decision, c.Escalated, c.PurgedAt = d.DuplicateOf, d.Decision.decision(), d.Escalated, d.PurgedAt
-	c.ReporterActivityAt, c.StaffSeenAt = d.ReporterAt, d.StaffSeenAt
+	c.ReporterActivityAt, c.StaffSeenAt, c.FollowUpEndedAt = d.ReporterAt, d.StaffSeenAt, d.FollowUpEndedAt
 	if o := d.Outcome; o != nil {
 		c.Outcome = &intake.Outcome{Result: o.Result, NameCleared: o.NameCleared, FalseAccusation: o.FalseAccusation}
 	}
@@ -445,7 +447,12 @@ func (s *CaseStore) CreateCase(ctx context.Context, c *intake.Case) error {
 	if c.ID == "" || c.Number == "" || len(c.ReceiptHash) == 0 {
 		return fmt.Errorf("store case %q: id, number and receipt hash are required", c.ID)
 	}
-	args, err := stored{c: c, nextDue: nextDue(c, c.Transfer)}.args()
+	// Reporter activity is what arrives after filing: a new case has none, as
+	// storage/mongo's CreateCase writes none.
+	fresh := *c
+	fresh.NewActivity, fresh.ReporterActivityN, fresh.ReporterActivityAt, fresh.StaffSeenAt = false, 0, time.Time{}, time.Time{}
+	fresh.FollowUpEndedAt = time.Time{}
+	args, err := stored{c: &fresh, nextDue: nextDue(c, c.Transfer)}.args()
 	if err != nil {
 		return err
 	}
@@ -789,8 +796,13 @@ func (s *CaseStore) Assign(ctx context.Context, caseID string, version int64, as
 // Hand moves case c to the unit of decision d if c is still at c.Version: the current
 // decision joins the earlier ones, t is recorded, and the pending transfer is set (or
 // cleared when nil). A new transfer's overdue mark is cleared.
-func (s *CaseStore) Hand(ctx context.Context, c *intake.Case, d intake.Decision, pending *intake.PendingTransfer, t intake.Transition) error {
+func (s *CaseStore) Hand(ctx context.Context, c *intake.Case, d intake.Decision, pending *intake.PendingTransfer, t intake.Transition, notify ...triage.Notification) error {
 	return s.conditional(ctx, "hand case "+c.ID, c.ID, c.Version, "", func(tx *sql.Tx, st *stored) error {
+		for _, n := range notify {
+			if _, err := insertNotification(ctx, tx, n); err != nil {
+				return err
+			}
+		}
 		sc := st.c
 		sc.EarlierDecisions = append(sc.EarlierDecisions, c.Decision)
 		sc.Transitions = append(sc.Transitions, t)
@@ -919,6 +931,19 @@ func (s *CaseStore) MarkActivitySeen(ctx context.Context, caseID, unitID string,
 	return ok, err
 }
 
+// EndFollowUp implements intake.CaseStore: the later of at and the stored time, the
+// version unchanged.
+func (s *CaseStore) EndFollowUp(ctx context.Context, caseID string, at time.Time) error {
+	_, err := s.update(ctx, "end follow-up of case "+caseID, caseID, func(_ *sql.Tx, st *stored) (bool, error) {
+		if at := ms(at); at.After(st.c.FollowUpEndedAt) {
+			st.c.FollowUpEndedAt = at
+			return true, nil
+		}
+		return false, nil
+	})
+	return err
+}
+
 // sqlLimit is limit for a LIMIT clause: none (-1) when not positive, as a
 // MongoDB find's limit 0 is.
 func sqlLimit(limit int) int {
@@ -977,17 +1002,10 @@ func (s *CaseStore) OverdueSteps(ctx context.Context, today string, limit int) (
 func (s *CaseStore) Escalate(ctx context.Context, o triage.Overdue, n triage.Notification) (bool, error) {
 	var created bool
 	_, err := s.update(ctx, "mark overdue "+o.Number, o.CaseID, func(tx *sql.Tx, st *stored) (bool, error) {
-		res, err := tx.ExecContext(ctx, `INSERT INTO notifications (id, unit_id, case_number, case_unit, kind, due, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
-			n.ID, n.UnitID, n.Case, n.CaseUnit, n.Kind, n.Due, ms(n.CreatedAt).UnixMilli())
-		if err != nil {
+		var err error
+		if created, err = insertNotification(ctx, tx, n); err != nil {
 			return false, err
 		}
-		k, err := res.RowsAffected()
-		if err != nil {
-			return false, err
-		}
-		created = k == 1
 		if slices.Contains(st.c.Escalated, o.Kind) {
 			return false, nil
 		}
@@ -999,6 +1017,19 @@ func (s *CaseStore) Escalate(ctx context.Context, o triage.Overdue, n triage.Not
 		created = false
 	}
 	return created, err
+}
+
+// insertNotification records n unless a notification with its id exists; it reports
+// whether it did.
+func insertNotification(ctx context.Context, tx *sql.Tx, n triage.Notification) (bool, error) {
+	res, err := tx.ExecContext(ctx, `INSERT INTO notifications (id, unit_id, case_number, case_unit, kind, due, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
+		n.ID, n.UnitID, n.Case, n.CaseUnit, n.Kind, n.Due, ms(n.CreatedAt).UnixMilli())
+	if err != nil {
+		return false, err
+	}
+	k, err := res.RowsAffected()
+	return k == 1, err
 }
 
 // Notifications lists a unit's notifications, newest first.

@@ -602,6 +602,22 @@ func (s *LedgerStore) Photo(ctx context.Context, org, ref string) (intake.Eviden
 	return ev, nil
 }
 
+// RemovePhotos removes org's photo batch and its files' records (the batch of an entry
+// that was not appended); a missing batch, or another organization's, is no error and
+// changes nothing.
+func (s *LedgerStore) RemovePhotos(ctx context.Context, org, batch string) error {
+	err := s.db.Tx(ctx, func(tx *sql.Tx) error {
+		// The files first: they refer to their batch (foreign_keys is on).
+		if _, err := tx.ExecContext(ctx, "DELETE FROM ledger_photos WHERE batch = ? AND EXISTS (SELECT 1 FROM ledger_photo_batches b WHERE b.id = ? AND b.org = ?)",
+			batch, batch, org); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, "DELETE FROM ledger_photo_batches WHERE id = ? AND org = ?", batch, org)
+		return err
+	})
+	return storeError("remove ledger photos", err, nil, nil)
+}
+
 // SavePublished stores a published statement as the canonical bytes its hash covers;
 // publishing a month twice is ECONFLICT.
 func (s *LedgerStore) SavePublished(ctx context.Context, ps donations.PublishedStatement) error {

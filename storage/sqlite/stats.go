@@ -59,8 +59,8 @@ func statsWhere(f stats.Filter) (string, []any) {
 	return " WHERE " + strings.Join(where, " AND "), args
 }
 
-// statsQuery counts in one pass over the covering index cases_stats, whose order is
-// the grouping's: one row per (category, county, status, month received), with the
+// statsQuery counts in one pass over a covering index whose order is the grouping's
+// (cases_stats_unit for one unit's cases, seeking to them; cases_stats for all units): one row per (category, county, status, month received), with the
 // counts of each outcome of each deadline. The outcomes are stats.AcceptanceOutcome
 // and stats.FeedbackOutcome in SQL over the derived columns (the day of the deciding
 // step, ” for none, compared with the due date as the rules compare them; ?1 is today
@@ -75,7 +75,7 @@ const statsQuery = `SELECT category, county, status, received_month, count(*),
 		CASE WHEN feedback_due = '' THEN 0
 			WHEN feedback_on <> '' THEN iif(feedback_on <= feedback_due, 1, 2)
 			WHEN feedback_due < ?1 THEN 2 ELSE 3 END AS f
-		FROM cases INDEXED BY cases_stats`
+		FROM cases INDEXED BY `
 
 // statsGroup ends statsQuery after its WHERE.
 const statsGroup = ") GROUP BY category, county, status, received_month"
@@ -89,7 +89,11 @@ func (s *CaseStore) Stats(ctx context.Context, f stats.Filter) (stats.Stats, err
 	now := s.db.now()
 	// Positional ?1 is today; the filter's arguments follow it as ?2, ?3...
 	where = renumber(where, 2)
-	rows, err := s.db.r.QueryContext(ctx, statsQuery+where+statsGroup, append([]any{stats.Day(now)}, args...)...)
+	index := "cases_stats"
+	if f.UnitID != "" {
+		index = "cases_stats_unit"
+	}
+	rows, err := s.db.r.QueryContext(ctx, statsQuery+index+where+statsGroup, append([]any{stats.Day(now)}, args...)...)
 	if err != nil {
 		return stats.Stats{}, storeError(op, err, nil, nil)
 	}

@@ -194,6 +194,9 @@ func (c *twoLedgers) AddPhotos(ctx context.Context, org, batch string, evs []int
 func (c *twoLedgers) Photo(ctx context.Context, org, ref string) (intake.Evidence, error) {
 	return c.next().Photo(ctx, org, ref)
 }
+func (c *twoLedgers) RemovePhotos(ctx context.Context, org, batch string) error {
+	return c.next().RemovePhotos(ctx, org, batch)
+}
 func (c *twoLedgers) SavePublished(ctx context.Context, ps donations.PublishedStatement) error {
 	return c.next().SavePublished(ctx, ps)
 }

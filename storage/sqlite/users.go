@@ -154,16 +154,28 @@ func (s *UserStore) ListUsers(ctx context.Context, after string, limit int) ([]*
 	if limit <= 0 {
 		limit = -1
 	}
-	rows, err := s.db.r.QueryContext(ctx, "SELECT "+userColumns+" FROM users WHERE username > ? ORDER BY username LIMIT ?", after, limit)
+	return s.listUsers(ctx, "list users", "username > ? ORDER BY username LIMIT ?", after, limit)
+}
+
+// UsersOfUnit returns the accounts of unit unitID, disabled ones included, by username.
+func (s *UserStore) UsersOfUnit(ctx context.Context, unitID string) ([]*accounts.User, error) {
+	if unitID == "" {
+		return []*accounts.User{}, nil
+	}
+	return s.listUsers(ctx, "list users of unit "+unitID, "unit_id = ? ORDER BY username", unitID)
+}
+
+func (s *UserStore) listUsers(ctx context.Context, op, where string, args ...any) ([]*accounts.User, error) {
+	rows, err := s.db.r.QueryContext(ctx, "SELECT "+userColumns+" FROM users WHERE "+where, args...)
 	if err != nil {
-		return nil, storeError("list users", err, nil, nil)
+		return nil, storeError(op, err, nil, nil)
 	}
 	defer rows.Close()
 	out := []*accounts.User{}
 	for rows.Next() {
 		var r userRow
 		if err := r.scan(rows); err != nil {
-			return nil, storeError("list users", err, nil, nil)
+			return nil, storeError(op, err, nil, nil)
 		}
 		u, err := r.user()
 		if err != nil {
@@ -171,7 +183,7 @@ func (s *UserStore) ListUsers(ctx context.Context, after string, limit int) ([]*
 		}
 		out = append(out, u)
 	}
-	return out, storeError("list users", rows.Err(), nil, nil)
+	return out, storeError(op, rows.Err(), nil, nil)
 }
 
 // updateUser runs change on account id inside one write transaction: change sees the

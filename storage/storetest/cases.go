@@ -32,6 +32,7 @@ type CaseStore interface {
 	AddMessage(ctx context.Context, m *intake.Message) error
 	Messages(ctx context.Context, caseID string) ([]*intake.Message, error)
 	MarkActivitySeen(ctx context.Context, caseID, unitID string, seenN int64, at time.Time) (bool, error)
+	EndFollowUp(ctx context.Context, caseID string, at time.Time) error
 	triage.Store
 	triage.TransferStore
 	triage.EscalationStore
@@ -255,6 +256,45 @@ func testCaseDuplicates(t *testing.T, s CaseStore) {
 		if err := s.CreateCase(ctx, c); err == nil {
 			t.Fatal("CreateCase without a receipt hash succeeded")
 		}
+	})
+	// A new case has no reporter activity whatever it is given: activity is only what
+	// arrives after filing (AddMessage, AddEvidence), on both stores alike.
+	t.Run("created without activity", func(t *testing.T) {
+		c := NewCase(300, "unit-a", "330782", base)
+		c.NewActivity, c.ReporterActivityN, c.ReporterActivityAt, c.StaffSeenAt = true, 3, base, base
+		mustCreate(t, s, c)
+		got, err := s.CaseByID(ctx, c.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.NewActivity || got.ReporterActivityN != 0 || !got.ReporterActivityAt.IsZero() || !got.StaffSeenAt.IsZero() {
+			t.Errorf("created with activity: new %v, n %d, at %v, seen %v", got.NewActivity, got.ReporterActivityN, got.ReporterActivityAt, got.StaffSeenAt)
+		}
+		if n, err := s.CountNewActivity(ctx, "unit-a"); err != nil || n != 0 {
+			t.Errorf("CountNewActivity = %d, %v", n, err)
+		}
+	})
+	// EndFollowUp keeps the later time (to the millisecond), leaves the version, and
+	// a new case starts without one.
+	t.Run("follow-up ended", func(t *testing.T) {
+		c := NewCase(301, "unit-a", "330782", base)
+		c.FollowUpEndedAt = base
+		mustCreate(t, s, c)
+		got, _ := s.CaseByID(ctx, c.ID)
+		if !got.FollowUpEndedAt.IsZero() {
+			t.Errorf("created with FollowUpEndedAt %v", got.FollowUpEndedAt)
+		}
+		later := base.Add(90*time.Minute + 1500*time.Microsecond)
+		for _, at := range []time.Time{later, base, later.Add(-time.Millisecond)} {
+			if err := s.EndFollowUp(ctx, c.ID, at); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got, _ = s.CaseByID(ctx, c.ID)
+		if want := later.Truncate(time.Millisecond).UTC(); !got.FollowUpEndedAt.Equal(want) || got.Version != c.Version {
+			t.Errorf("after EndFollowUp: ended %v (want %v), version %d (want %d)", got.FollowUpEndedAt, want, got.Version, c.Version)
+		}
+		wantCode(t, s.EndFollowUp(ctx, "no-such-case", base), qingfeng.ENOTFOUND)
 	})
 }
 
@@ -802,10 +842,25 @@ func testWorkflowSteps(t *testing.T, s CaseStore) {
 	}
 
 	// Transfer to unit-b (pending), then its return to unit-a.
+	// The hand-over's notification is recorded with it, once: a hand-over refused
+	// (a stale version) records none, and one with a notification id already used
+	// records no second.
 	got, _ = s.CaseByID(ctx, c.ID)
 	pending := &intake.PendingTransfer{From: "unit-a", To: "unit-b", By: "lead", At: base, Reason: "管辖", Due: "2026-03-30"}
-	if err := s.Hand(ctx, got, intake.Decision{UnitID: "unit-b", UnitName: "乙", DecidedAt: base}, pending, intake.Transition{Action: "transfer", By: "lead", At: base}); err != nil {
+	notice := triage.Notification{ID: c.ID + ":transfer@1", UnitID: "unit-b", Case: c.Number, CaseUnit: "unit-a", Kind: "transfer_in", Due: "2026-03-30", CreatedAt: base.UTC()}
+	stale := *got
+	stale.Version--
+	staleNotice := notice
+	staleNotice.ID = c.ID + ":transfer@0"
+	wantCode(t, s.Hand(ctx, &stale, intake.Decision{UnitID: "unit-b", DecidedAt: base}, pending, intake.Transition{Action: "transfer", By: "lead", At: base}, staleNotice), qingfeng.ECONFLICT)
+	if err := s.Hand(ctx, got, intake.Decision{UnitID: "unit-b", UnitName: "乙", DecidedAt: base}, pending, intake.Transition{Action: "transfer", By: "lead", At: base}, notice); err != nil {
 		t.Fatal(err)
+	}
+	if ns, err := s.Notifications(ctx, "unit-b", 10); err != nil || len(ns) != 1 || !reflect.DeepEqual(ns[0], notice) {
+		t.Errorf("unit-b's notifications after the transfer: %+v, %v; want %+v", ns, err, notice)
+	}
+	if ns, _ := s.Notifications(ctx, "unit-a", 10); len(ns) != 0 {
+		t.Errorf("the sending unit was notified: %+v", ns)
 	}
 	got, _ = s.CaseByID(ctx, c.ID)
 	if got.UnitID != "unit-b" || got.Transfer == nil || got.Transfer.Due != "2026-03-30" || len(got.EarlierDecisions) != 1 || got.Outcome != nil || got.Assignee != "" {
@@ -814,8 +869,15 @@ func testWorkflowSteps(t *testing.T, s CaseStore) {
 	if q, _ := s.ListCases(ctx, intake.CaseFilter{UnitID: "unit-b", SortByDue: true}); !reflect.DeepEqual(ids(q), []string{c.ID}) {
 		t.Errorf("receiving unit's queue by due = %v, want the pending transfer", ids(q))
 	}
-	if err := s.Hand(ctx, got, intake.Decision{UnitID: "unit-a", DecidedAt: base}, nil, intake.Transition{Action: "return", By: "b1", At: base}); err != nil {
+	returned := triage.Notification{ID: c.ID + ":transfer_return@1", UnitID: "unit-a", Case: c.Number, CaseUnit: "unit-b", Kind: "transfer_returned", CreatedAt: base.Add(time.Minute).UTC()}
+	if err := s.Hand(ctx, got, intake.Decision{UnitID: "unit-a", DecidedAt: base}, nil, intake.Transition{Action: "return", By: "b1", At: base}, returned, notice); err != nil {
 		t.Fatal(err)
+	}
+	if ns, err := s.Notifications(ctx, "unit-a", 10); err != nil || len(ns) != 1 || !reflect.DeepEqual(ns[0], returned) {
+		t.Errorf("unit-a's notifications after the return: %+v, %v", ns, err)
+	}
+	if ns, _ := s.Notifications(ctx, "unit-b", 10); len(ns) != 1 {
+		t.Errorf("a notification id used again made a second: %+v", ns)
 	}
 	got, _ = s.CaseByID(ctx, c.ID)
 	if got.UnitID != "unit-a" || got.Transfer != nil || len(got.EarlierDecisions) != 2 || got.EarlierDecisions[1].UnitID != "unit-b" {

@@ -118,6 +118,7 @@ func Ledger(t *testing.T, newStore NewLedgerStore, hooks LedgerHooks) {
 		{"AlertsConcurrent", ledgerAlertsConcurrent},
 		{"AlertLease", ledgerAlertLease},
 		{"AlertsCrashRecovery", ledgerAlertsCrashRecovery},
+		{"PhotosWithEntry", ledgerPhotosWithEntry},
 	} {
 		t.Run(sc.name, func(t *testing.T) {
 			t.Parallel()
@@ -1435,5 +1436,99 @@ func ledgerClaimAlertRace(t *testing.T, mk newTestLedger) {
 	}
 	if pending, err := s.PendingAlerts(ctx, 10); err != nil || len(pending) != 0 {
 		t.Fatalf("pending %+v, %v", pending, err)
+	}
+}
+
+// ledgerPhotosWithEntry: photos uploaded with an entry (a console form) are cited by it
+// when it is appended; when it is refused — by validation, by the stock, or as a retry
+// of an appended form — their records are gone again, and Check refuses what Append
+// would refuse without appending anything. Removing another organization's batch
+// changes nothing.
+func ledgerPhotosWithEntry(t *testing.T, mk newTestLedger) {
+	s := mk(t, nil)
+	ctx := t.Context()
+	photos := func(batch string, n int) []intake.Evidence {
+		evs := make([]intake.Evidence, n)
+		for i := range evs {
+			evs[i] = intake.Evidence{ID: fmt.Sprintf("%d.jpg", i+1), ObjectKey: "ledger/" + batch + fmt.Sprintf("/%d.jpg", i+1), ContentType: "image/jpeg",
+				Size: 10, SHA256Received: fmt.Sprintf("r%d", i), SHA256Stored: fmt.Sprintf("s%d", i), UploadedBy: "liaison:liaison-1", UploadedAt: ledgerNow}
+		}
+		return evs
+	}
+	gone := func(batch string, n int) {
+		t.Helper()
+		for i := range n {
+			if _, err := s.Photo(ctx, ledgerOrg, fmt.Sprintf("%s/%d.jpg", batch, i+1)); qingfeng.ErrorCode(err) != qingfeng.ENOTFOUND {
+				t.Errorf("photo %d of the refused batch %s: %v, want not found", i+1, batch, err)
+			}
+		}
+	}
+	goods := donations.Submission{Entry: ledgerGoods("棉被", 4), IdempotencyKey: "form-1"}
+	if err := s.L.Check(ctx, ledgerOrg, goods); err != nil {
+		t.Fatalf("Check of good goods: %v", err)
+	}
+	if b := checkReconciles(t, s); b.Seq != 0 {
+		t.Fatalf("Check appended: %+v", b)
+	}
+	in, replayed, err := s.L.AppendWithPhotos(ctx, ledgerOrg, goods, "b1", photos("b1", 2))
+	if err != nil || replayed || len(in.Photos) != 2 || in.Photos[0] != "b1/1.jpg" || in.Photos[1] != "b1/2.jpg" {
+		t.Fatalf("goods with photos: %+v, %v, %v", in, replayed, err)
+	}
+	for _, ref := range in.Photos {
+		if ev, err := s.Photo(ctx, ledgerOrg, ref); err != nil || ev.ContentType != "image/jpeg" {
+			t.Errorf("cited photo %s: %+v, %v", ref, ev, err)
+		}
+	}
+	// The same form again (a double tap): the first entry, the second upload removed.
+	again, replayed, err := s.L.AppendWithPhotos(ctx, ledgerOrg, goods, "b2", photos("b2", 2))
+	if err != nil || !replayed || again.ID != in.ID {
+		t.Fatalf("retry of the form: %+v, %v, %v", again, replayed, err)
+	}
+	gone("b2", 2)
+	if _, err := s.Verify(ctx, ledgerOrg, donations.Verification{EntryID: in.ID, VerifiedBy: "liaison-2"}); err != nil {
+		t.Fatal(err)
+	}
+	// More than in stock: Check and AppendWithPhotos refuse it; nothing stays.
+	over := donations.Submission{Entry: ledgerHandout(t, "棉被", 5), Beneficiary: &donations.Beneficiary{Name: "受益人 乙"}}
+	over.Beneficiary, over.Entry.Beneficiary = &donations.Beneficiary{Name: "受益人 乙"}, nil
+	if err := s.L.Check(ctx, ledgerOrg, over); !errors.Is(err, donations.ErrInsufficientStock) {
+		t.Errorf("Check of a hand-out beyond the stock: %v", err)
+	}
+	if _, _, err := s.L.AppendWithPhotos(ctx, ledgerOrg, over, "b3", photos("b3", 1)); !errors.Is(err, donations.ErrInsufficientStock) {
+		t.Errorf("hand-out beyond the stock with a photo: %v", err)
+	}
+	gone("b3", 1)
+	// Invalid: no beneficiary.
+	bad := over
+	bad.Beneficiary, bad.Goods = nil, &donations.Goods{Item: "棉被", Quantity: 1, Unit: "箱"}
+	if err := s.L.Check(ctx, ledgerOrg, bad); qingfeng.ErrorCode(err) != qingfeng.EINVALID {
+		t.Errorf("Check without a beneficiary: %v", err)
+	}
+	if _, _, err := s.L.AppendWithPhotos(ctx, ledgerOrg, bad, "b4", photos("b4", 1)); qingfeng.ErrorCode(err) != qingfeng.EINVALID {
+		t.Errorf("without a beneficiary, with a photo: %v", err)
+	}
+	gone("b4", 1)
+	ok := over
+	ok.Goods = &donations.Goods{Item: "棉被", Quantity: 4, Unit: "箱"}
+	if err := s.L.Check(ctx, ledgerOrg, ok); err != nil {
+		t.Errorf("Check of the whole stock: %v", err)
+	}
+	out, _, err := s.L.AppendWithPhotos(ctx, ledgerOrg, ok, "b5", photos("b5", 1))
+	if err != nil || len(out.Photos) != 1 {
+		t.Fatalf("hand-out of the whole stock: %+v, %v", out, err)
+	}
+	if b := checkReconciles(t, s); b.Seq != 2 || len(b.Stock) != 0 {
+		t.Fatalf("balance %+v", b)
+	}
+	// Another organization's batch is not removed by this one's code; a missing batch
+	// is no error.
+	if err := s.RemovePhotos(ctx, ledgerOrg, "photos-91330782MA2OTHER01"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Photo(ctx, "91330782MA2OTHER01", "photos-91330782MA2OTHER01/1.jpg"); err != nil {
+		t.Errorf("the other organization's photo after a removal under this code: %v", err)
+	}
+	if err := s.RemovePhotos(ctx, ledgerOrg, "no-such-batch"); err != nil {
+		t.Errorf("removing a missing batch: %v", err)
 	}
 }

@@ -127,6 +127,37 @@ func testUserCredentials(t *testing.T, s accounts.UserStore) {
 		t.Errorf("paged listing %v, want %v", names, want)
 	}
 
+	// UsersOfUnit: a unit's accounts by username, disabled ones included, never
+	// another unit's (one whose id extends this one, or differs in case) or a
+	// unitless account's.
+	for i, m := range []struct{ username, unit string }{{"zz", "330782-mz"}, {"aaa", "330782-mz"}, {"mm", "330782-mz"},
+		{"bbb", "330782-mzj"}, {"ccc", "330782-MZ"}, {"ddd", "330326-mz"}} {
+		u := newUser(fmt.Sprint("unit", i), m.username)
+		u.Role, u.UnitID, u.Division = accounts.RoleStaff, m.unit, ""
+		if err := s.CreateUser(ctx, u); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.SetUserDisabled(ctx, "unit2", true); err != nil {
+		t.Fatal(err)
+	}
+	for unit, want := range map[string][]string{"330782-mz": {"aaa", "mm", "zz"}, "330782-m": nil, "": nil, "330326-mz": {"ddd"}, "330782-mzj": {"bbb"}} {
+		got, err := s.UsersOfUnit(ctx, unit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, u := range got {
+			names = append(names, u.Username)
+			if u.Disabled != (u.ID == "unit2") {
+				t.Errorf("UsersOfUnit(%q): %s disabled = %v", unit, u.Username, u.Disabled)
+			}
+		}
+		if !reflect.DeepEqual(names, want) {
+			t.Errorf("UsersOfUnit(%q) = %v, want %v", unit, names, want)
+		}
+	}
+
 	if err := s.SetPassword(ctx, "u1", "hash2", true); err != nil {
 		t.Fatal(err)
 	}

@@ -33,6 +33,14 @@
       fill(selects.town, selects.county.value, "请先选择县（市、区）");
     });
   }
+  // A province other than Zhejiang: its levels do not apply (the server ignores them).
+  var province = document.getElementById("f-province"), levels = document.getElementById("zj-levels"), note = document.getElementById("outside-note");
+  if (province && levels && note) {
+    province.addEventListener("change", function () {
+      levels.hidden = province.value !== "330000";
+      note.hidden = !levels.hidden;
+    });
+  }
 
   // Conditional questions: only the subject chosen, and the identity only for a
   // real-name report. Without the script every question shows, and the server ignores
