@@ -733,3 +733,88 @@ func TestConsoleAuditVerifyBroken(t *testing.T) {
 		t.Errorf("API verify: %d %+v", resp.StatusCode, v)
 	}
 }
+
+// TestConsoleRoutingConcurrent: 32 admins' forms creating the same rule at once make
+// one rule and one new version, the others refused (never a 500); 32 explains at once
+// all answer the same and write nothing.
+func TestConsoleRoutingConcurrent(t *testing.T) {
+	ctx := context.Background()
+	admin, secret, _ := consoleAccount(t, accounts.RoleAdmin, "", "", true)
+	ac := consoleSignIn(t, admin, nextTOTP(secret))
+	csrf := consoleCSRF(t, ac)
+	set, err := srv.routing.Rules(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v0 := set.Version
+	id := fmt.Sprintf("race-%d", v0)
+	form := url.Values{"_csrf": {csrf}, "op": {"create"}, "id": {id}, "name": {"并发测试"}, "categories": {"formalism"},
+		"division_prefix": {"330922"}, "primary.relation": {"discipline_at_management_level"}, "priority": {"-1000"}}
+	statuses := make(chan int, 32)
+	for range 32 {
+		go func() {
+			resp, err := ac.PostForm(baseURL+"/console/admin/rules", form)
+			if err != nil {
+				statuses <- 0
+				return
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			statuses <- resp.StatusCode
+		}()
+	}
+	count := map[int]int{}
+	for range 32 {
+		count[<-statuses]++
+	}
+	if count[200] != 1 || count[200]+count[409]+count[400] != 32 {
+		t.Errorf("32 creations of one rule: %v", count)
+	}
+	set, _ = srv.routing.Rules(ctx)
+	n := 0
+	for _, r := range set.Rules {
+		if r.ID == id {
+			n++
+		}
+	}
+	if n != 1 || set.Version != v0+1 {
+		t.Errorf("%d rules %s, version %d → %d", n, id, v0, set.Version)
+	}
+	if p := postPageForm(t, ac, "/console/admin/rules", url.Values{"_csrf": {csrf}, "op": {"retire"}, "id": {id}}); p.status != 200 {
+		t.Errorf("retire: %d", p.status)
+	}
+
+	seq, cases := lastAuditSeq(t), caseCount(t)
+	explain := url.Values{"_csrf": {csrf}, "category": {"official_discipline"}, "subject.kind": {"person"}, "subject.person.name": {"王五"},
+		"subject.person.position": {"局长"}, "subject.person.employer": {"义乌市民政局"}, "description": {explainDefaultDescription}, "location.division": {"330782"}}
+	bodies := make(chan string, 32)
+	for range 32 {
+		go func() {
+			resp, err := ac.PostForm(baseURL+"/console/routing/explain", explain)
+			if err != nil {
+				bodies <- ""
+				return
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				bodies <- ""
+				return
+			}
+			bodies <- string(b)
+		}()
+	}
+	var first explainWords
+	for i := range 32 {
+		w := wordsOf(<-bodies)
+		if i == 0 {
+			first = w
+		}
+		if w.Unit == "" || fmt.Sprint(w) != fmt.Sprint(first) {
+			t.Errorf("explain %d: %+v, the first %+v", i, w, first)
+		}
+	}
+	if s, n := lastAuditSeq(t), caseCount(t); s != seq || n != cases {
+		t.Errorf("explaining wrote: audit %d → %d, cases %d → %d", seq, s, cases, n)
+	}
+}
