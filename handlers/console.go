@@ -230,7 +230,7 @@ func (s *Server) consolePage(c fiber.Ctx, title, current string) web.ConsolePage
 		switch u.Role {
 		case accounts.RoleStaff:
 			menu = append(menu, web.MenuItem{Href: "/console/cases", Label: "案件"}, web.MenuItem{Href: "/console/notifications", Label: "提醒"},
-				web.MenuItem{Href: "/console/stats", Label: "统计"})
+				web.MenuItem{Href: "/console/stats", Label: "统计"}, web.MenuItem{Href: "/console/routing/explain", Label: "分办试算"})
 		case accounts.RoleAdmin:
 			menu = append(menu, web.MenuItem{Href: "/console/admin/users", Label: "账号"}, web.MenuItem{Href: "/console/admin/recipients", Label: "公钥"},
 				web.MenuItem{Href: "/console/admin/rules", Label: "分办规则"}, web.MenuItem{Href: "/console/admin/units", Label: "单位"},
@@ -274,6 +274,10 @@ func (s *Server) registerConsole() {
 	statsRoles := s.consoleAuth(nil, accounts.RoleStaff, accounts.RoleAdmin)
 	s.consoleRoute(fiber.MethodGet, "/console/stats", "console.stats", statsRoles, s.consoleStats)
 	s.consoleRoute(fiber.MethodGet, "/console/stats/cases.csv", "console.stats.csv", statsRoles, s.casesCSV)
+	// The explain tool: the roles of POST /v1/routing/explain.
+	explainRoles := s.consoleAuth(nil, accounts.RoleStaff, accounts.RoleAdmin)
+	s.consoleRoute(fiber.MethodGet, "/console/routing/explain", "console.routing.explain", explainRoles, s.consoleExplainPage)
+	s.consoleRoute(fiber.MethodPost, "/console/routing/explain", "console.routing.explain.run", explainRoles, s.consoleExplain)
 
 	liaison := s.consoleAuth(nil, accounts.RoleLiaison)
 	s.consoleRoute(fiber.MethodGet, "/console/ledger", "console.ledger.lookup", liaison, s.consoleLedgerLookup)
@@ -575,19 +579,17 @@ func (s *Server) consoleHome(c fiber.Ctx) error {
 	switch u.Role {
 	case accounts.RoleStaff:
 		p.Links = []web.MenuItem{{Href: "/console/cases", Label: "本单位案件"}, {Href: "/console/cases?new_activity=true", Label: "举报人有新留言或新材料的案件"},
-			{Href: "/console/notifications", Label: "逾期提醒"}, {Href: "/console/stats", Label: "统计与导出"}}
+			{Href: "/console/notifications", Label: "逾期提醒"}, {Href: "/console/stats", Label: "统计与导出"}, {Href: "/console/routing/explain", Label: "分办试算"}}
 	case accounts.RoleCustodian:
 		p.Links = []web.MenuItem{{Href: "/console/custody", Label: "待审批的身份披露申请与重新加密任务"}}
 	case accounts.RoleLiaison:
 		p.Links = []web.MenuItem{{Href: "/console/ledger", Label: "捐赠台账：收入、物资、发放、项目支出、核验、月报公开"}}
 	case accounts.RoleAdmin:
 		p.Links = []web.MenuItem{{Href: "/console/admin/users", Label: "账号管理"}, {Href: "/console/admin/recipients", Label: "保密员与工作人员公钥"},
-			{Href: "/console/admin/rules", Label: "分办规则"}, {Href: "/console/admin/units", Label: "单位及别名"},
+			{Href: "/console/admin/rules", Label: "分办规则"}, {Href: "/console/routing/explain", Label: "分办试算"}, {Href: "/console/admin/units", Label: "单位及别名"},
 			{Href: "/console/admin/calendar", Label: "节假日"}, {Href: "/console/admin/import", Label: "社会组织与单位名录导入"},
 			{Href: "/console/admin/audit", Label: "审计日志与校验"},
 			{Href: "/console/stats", Label: "统计与导出"}}
-		p.Missing = []string{"分办预览（explain）的管理网页尚未建成；分办规则页只能添加单一承办去向的规则。",
-			"请暂时通过接口 /v1/admin/…、/v1/routing/… 办理（见 api-spec/openapi.yaml），或使用 qingfeng useradd、qfctl。"}
 	}
 	return s.render(c, fiber.StatusOK, "console/home", p)
 }

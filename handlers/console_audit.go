@@ -10,6 +10,7 @@ import (
 
 	"github.com/qingfeng-zj/qingfeng"
 	"github.com/qingfeng-zj/qingfeng/accounts"
+	"github.com/qingfeng-zj/qingfeng/audit"
 	"github.com/qingfeng-zj/qingfeng/web"
 )
 
@@ -33,8 +34,16 @@ func (s *Server) consoleAuditView(c fiber.Ctx) (web.AuditPage, error) {
 	if err != nil {
 		return pg, err
 	}
+	actors := map[string]web.AuditActor{}
 	for _, e := range entries {
-		row := web.AuditRow{Seq: strconv.FormatInt(e.Seq, 10), At: e.At.In(qingfeng.Shanghai).Format(auditTimeLayout), Actor: e.Actor,
+		a, ok := actors[e.Actor]
+		if !ok {
+			if a, err = s.auditActor(c, e.Actor); err != nil {
+				return pg, err
+			}
+			actors[e.Actor] = a
+		}
+		row := web.AuditRow{Seq: strconv.FormatInt(e.Seq, 10), At: e.At.In(qingfeng.Shanghai).Format(auditTimeLayout), Actor: a,
 			Role: roleLabels[accounts.Role(e.Role)], Action: e.Action, Case: e.Case, Hash: e.Hash}
 		keys := make([]string, 0, len(e.Detail))
 		for k := range e.Detail {
@@ -59,6 +68,26 @@ func (s *Server) consoleAuditView(c fiber.Ctx) (web.AuditPage, error) {
 		pg.NextHref = "/console/admin/audit?" + v.Encode()
 	}
 	return pg, nil
+}
+
+// auditActor names an entry's actor: an account by its display name and username
+// (one lookup per distinct actor of a page: a page of 50 entries usually has a handful),
+// an account that no longer resolves by its id, marked.
+func (s *Server) auditActor(c fiber.Ctx, id string) (web.AuditActor, error) {
+	switch id {
+	case audit.ActorReporter:
+		return web.AuditActor{Name: "举报人（不记录身份）"}, nil
+	case audit.ActorSystem:
+		return web.AuditActor{Name: "系统"}, nil
+	}
+	u, err := s.d.Accounts.Users.UserByID(c.Context(), id)
+	switch {
+	case qingfeng.ErrorCode(err) == qingfeng.ENOTFOUND:
+		return web.AuditActor{ID: id, Unresolved: true}, nil
+	case err != nil:
+		return web.AuditActor{}, err
+	}
+	return web.AuditActor{Name: u.DisplayName, Username: u.Username, ID: id}, nil
 }
 
 // consoleAudit is GET /console/admin/audit?case=&after=. A bad filter is shown on the
@@ -91,6 +120,7 @@ func (s *Server) consoleAuditVerify(c fiber.Ctx) error {
 	v := &web.AuditVerify{OK: r.OK, Entries: strconv.FormatInt(r.Entries, 10), Head: r.Head}
 	if r.FirstBroken != nil {
 		v.BrokenSeq, v.BrokenReason = strconv.FormatInt(r.FirstBroken.Seq, 10), r.FirstBroken.Reason
+		v.BrokenHref = "/console/admin/audit?after=" + strconv.FormatInt(max(r.FirstBroken.Seq-1, 0), 10)
 	}
 	pg.Verify = v
 	return s.render(c, fiber.StatusOK, "console/audit", pg)

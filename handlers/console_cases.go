@@ -297,7 +297,8 @@ var actionLabels = map[string]string{"accept": "受理", "not_accept": "不予�
 	"conclude": "办结", "give_feedback": "反馈实名举报人", "close": "结案", "reopen": "重新启动", "assign": "指派承办人",
 	"transfer": "转办", "transfer_accept": "接收转办", "transfer_return": "退回转办", "reroute": "重新分办"}
 
-var excludedLabels = map[string]string{"recusal": "回避（被举报单位或其负责人所在单位不得办理）", "inactive": "单位已停用",
+var excludedLabels = map[string]string{"recusal": "回避（被举报单位或其负责人所在单位不得办理）",
+	"possible_recusal": "可能须回避（所写单位名称与该单位相近，无法确认不是被举报单位）", "inactive": "单位已停用",
 	"out_of_jurisdiction": "不在管辖范围内", "lower_priority": "规则优先级较低", "unresolved": "无法确定具体单位"}
 
 var fallbackLabels = map[string]string{"no_rule": "没有适用的分办规则，进入兜底受理队列", "outside_zhejiang": "发生地不在浙江省，进入兜底受理队列",
@@ -342,28 +343,7 @@ func (s *Server) consoleCaseView(c fiber.Ctx, cs *intake.Case, msgs []*intake.Me
 		pg.Warnings = append(pg.Warnings, w.Message)
 	}
 
-	d := cs.Decision
-	pg.Routing = web.RoutingView{Unit: d.UnitName, Reason: d.Reason, Router: routerLabel(d.Router), Decided: pageTime(d.DecidedAt)}
-	if d.Fallback {
-		pg.Routing.Fallback = fallbackLabels[d.FallbackReason]
-		if pg.Routing.Fallback == "" {
-			pg.Routing.Fallback = "进入兜底受理队列"
-		}
-	}
-	for _, cand := range d.Candidates {
-		why := cand.Detail
-		if cand.Excluded != "" {
-			why = excludedLabels[cand.Excluded] + "：" + cand.Detail
-		}
-		name := cand.UnitName
-		if name == "" {
-			name = "（未能确定）"
-		}
-		pg.Routing.Candidates = append(pg.Routing.Candidates, web.Candidate{Unit: name, Why: why, Chosen: cand.Chosen})
-	}
-	for _, u := range d.Informed {
-		pg.Routing.Informed = append(pg.Routing.Informed, u.Name)
-	}
+	pg.Routing = routingViewOf(cs.Decision)
 
 	now := time.Now()
 	for _, pd := range pendingDeadlines(cs) {

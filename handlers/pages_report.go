@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -369,14 +370,31 @@ func (s *Server) reportFormError(c fiber.Ctx, values map[string]string, files in
 	return s.render(c, status, "report", p)
 }
 
-// reportDraftOf decodes the form's fields with the API's form decoder: only the
-// fields that apply (the identity of an anonymous report, the person when the subject
-// is an organization and empty fields are left out), as an API client sends them.
+// reportDraftOf decodes the form's fields with the API's form decoder (setFormFields),
+// as an API client sends them.
 func (s *Server) reportDraftOf(v map[string]string) (intake.Draft, error) {
 	var f formFields
 	if err := f.set("source", "web"); err != nil {
 		return intake.Draft{}, err
 	}
+	if err := setFormFields(&f, v, reportFormFields); err != nil {
+		return intake.Draft{}, err
+	}
+	if v["anonymous"] == "" {
+		if err := f.set("anonymous", "true"); err != nil {
+			return intake.Draft{}, err
+		}
+	}
+	return reportDraft(&f.r, nil)
+}
+
+// setFormFields sets the page's fields (of names) on f: only those that apply (the
+// identity of an anonymous report, the person when the subject is an organization and
+// empty fields are left out), and the division picker's deepest level as
+// location.division unless the page has a location.division field of its own that was
+// filled in.
+func setFormFields(f *formFields, v map[string]string, names []string) error {
+	codeField := slices.Contains(names, "location.division") && strings.TrimSpace(v["location.division"]) != ""
 	city, county, town := pickedDivisions(v)
 	if outside, ok := pickedProvince(v); ok {
 		city, county, town = outside, "", "" // the province: see intake's outside_zhejiang
@@ -388,16 +406,18 @@ func (s *Server) reportDraftOf(v map[string]string) (intake.Draft, error) {
 	if division == "" {
 		division = city
 	}
-	if division != "" {
+	if division != "" && !codeField {
 		if err := f.set("location.division", division); err != nil {
-			return intake.Draft{}, err
+			return err
 		}
 	}
 	kind, anonymous := v["subject.kind"], v["anonymous"] != "false"
-	for _, k := range reportFormFields {
+	for _, k := range names {
 		val := v[k]
 		switch {
 		case strings.TrimSpace(val) == "":
+			continue
+		case k == "location.division" && !codeField:
 			continue
 		case strings.HasPrefix(k, "identity.") && anonymous:
 			continue
@@ -409,15 +429,10 @@ func (s *Server) reportDraftOf(v map[string]string) (intake.Draft, error) {
 			val = fmt.Sprint(anonymous)
 		}
 		if err := f.set(k, val); err != nil {
-			return intake.Draft{}, err
+			return err
 		}
 	}
-	if anonymous && v["anonymous"] == "" {
-		if err := f.set("anonymous", "true"); err != nil {
-			return intake.Draft{}, err
-		}
-	}
-	return reportDraft(&f.r, nil)
+	return nil
 }
 
 // receiptView is the receipt page of a filed report.

@@ -102,27 +102,37 @@ func (s *Server) listRules(c fiber.Ctx) error {
 	return c.JSON(fiber.Map{"version": set.Version, "rules": out})
 }
 
-// createRule is POST /v1/routing/rules.
-func (s *Server) createRule(c fiber.Ctx) error {
-	var req ruleRequest
-	if err := s.decodeJSON(c, &req); err != nil {
-		return err
-	}
+// rule is the request as a routing rule, for routing.Admin.AddRule to validate: the
+// API's and the console's rules form's one conversion.
+func (req ruleRequest) rule() (routing.Rule, error) {
 	if req.Primary == nil {
-		return fieldInvalid("primary", "required", "请填写承办单位去向", "primary is required")
+		return routing.Rule{}, fieldInvalid("primary", "required", "请填写承办单位去向", "primary is required")
 	}
 	r := routing.Rule{ID: req.ID, Name: req.Name, Categories: req.Categories, SubjectKinds: req.SubjectKinds, OrgTypes: req.OrgTypes,
 		DivisionPrefix: req.DivisionPrefix, DivisionLevel: req.DivisionLevel, SupervisoryUnit: req.SupervisoryUnit,
-		EmployerUnit: req.EmployerUnit, Primary: routing.Target(*req.Primary), Priority: req.Priority, ValidTo: req.ValidTo}
+		EmployerUnit: req.EmployerUnit, Primary: routing.Target(*req.Primary), Priority: req.Priority}
 	for _, t := range req.Inform {
 		r.Inform = append(r.Inform, routing.Target(t))
 	}
 	if req.ValidFrom != nil {
 		r.ValidFrom = req.ValidFrom.UTC()
 	}
-	if r.ValidTo != nil {
-		t := r.ValidTo.UTC()
+	if req.ValidTo != nil {
+		t := req.ValidTo.UTC()
 		r.ValidTo = &t
+	}
+	return r, nil
+}
+
+// createRule is POST /v1/routing/rules.
+func (s *Server) createRule(c fiber.Ctx) error {
+	var req ruleRequest
+	if err := s.decodeJSON(c, &req); err != nil {
+		return err
+	}
+	r, err := req.rule()
+	if err != nil {
+		return err
 	}
 	p := principalOf(c)
 	stored, err := s.d.Routing.AddRule(c.Context(), r, p.user.ID)

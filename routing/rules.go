@@ -111,6 +111,9 @@ func (r *Rule) specificity() int {
 	return n
 }
 
+// MaxPriority bounds a rule's priority either way.
+const MaxPriority = 1000
+
 // Validate checks a rule an admin submits against the unit registry. It returns an
 // EINVALID *qingfeng.Error naming every bad field.
 func (r *Rule) Validate(units *Units) error {
@@ -118,25 +121,45 @@ func (r *Rule) Validate(units *Units) error {
 	fe := func(field, code, zh, en string) {
 		bad[field] = qingfeng.FieldError{Code: code, Message: zh, English: en}
 	}
-	if strings.TrimSpace(r.Name) == "" || len([]rune(r.Name)) > 200 {
+	if qingfeng.TrimText(r.Name) == "" || len([]rune(r.Name)) > 200 {
 		fe("name", "required", "请填写规则名称（不超过200字）", "a name of at most 200 characters is required")
 	}
+	// repeated says whether the i-th of a list repeats an earlier one: a list is a set.
+	repeated := func(field string, i int, seen map[string]bool, v string) bool {
+		if seen[v] {
+			fe(fmt.Sprintf("%s[%d]", field, i), "duplicate_value", "同一项选了两次", "listed twice")
+			return true
+		}
+		seen[v] = true
+		return false
+	}
+	seen := map[string]bool{}
 	for i, c := range r.Categories {
 		if !c.Valid() {
 			fe(fmt.Sprintf("categories[%d]", i), "unknown_category", "未知的举报类别", "unknown category")
+		} else {
+			repeated("categories", i, seen, string(c))
 		}
 	}
+	seen = map[string]bool{}
 	for i, k := range r.SubjectKinds {
 		if !validRole(k) {
 			fe(fmt.Sprintf("subject_kinds[%d]", i), "unknown_subject_kind", "被举报对象类型只能是 organization、official、org_staff、department 或 person", "unknown subject kind")
+		} else {
+			repeated("subject_kinds", i, seen, string(k))
 		}
 	}
+	seen = map[string]bool{}
 	for i, t := range r.OrgTypes {
 		switch t {
 		case "社会团体", "民办非企业单位/社会服务机构", "基金会", "其他":
+			repeated("org_types", i, seen, t)
 		default:
 			fe(fmt.Sprintf("org_types[%d]", i), "unknown_org_type", "组织类型只能是 社会团体、民办非企业单位/社会服务机构、基金会 或 其他", "unknown organization type")
 		}
+	}
+	if r.Priority < -MaxPriority || r.Priority > MaxPriority {
+		fe("priority", "invalid_value", "优先级须为 -1000 到 1000 的整数", "an integer from -1000 to 1000")
 	}
 	if p := r.DivisionPrefix; p != "" {
 		if !isDigits(p, len(p)) || (len(p) != 2 && len(p) != 4 && len(p) != 6 && len(p) != 9) || !strings.HasPrefix(p, "33") {

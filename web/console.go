@@ -7,7 +7,7 @@ package web
 
 // consolePageNames are the console's pages: templates/console/<name>.html rendered
 // inside layout.html with templates/console/base.html (the console's masthead).
-var consolePageNames = []string{"login", "password", "totp", "home", "queue", "case", "evidence", "notifications", "stats", "custody", "ledger", "users", "audit", "recipients", "rules", "units", "calendar", "import"}
+var consolePageNames = []string{"login", "password", "totp", "home", "queue", "case", "evidence", "notifications", "stats", "custody", "ledger", "users", "audit", "recipients", "rules", "units", "calendar", "import", "explain"}
 
 // ConsolePage is what every signed-in console page needs.
 type ConsolePage struct {
@@ -135,18 +135,20 @@ type CasePage struct {
 	ActionURL          string
 }
 
-// RoutingView is a routing decision in words.
+// RoutingView is a routing decision in words (the case page's and the explain page's).
 type RoutingView struct {
 	Unit, Reason, Router, Decided string
 	Fallback                      string
-	Candidates                    []Candidate
-	Informed                      []string
+	// Rule is the deciding rule and the rule set's version ("" for other routers).
+	Rule       string
+	Candidates []Candidate
+	Informed   []string
 }
 
 // Candidate is one unit the router considered.
 type Candidate struct {
-	Unit, Why string
-	Chosen    bool
+	Unit, Why, Rule string
+	Chosen          bool
 }
 
 // Deadline is a legal deadline with the working days left.
@@ -288,7 +290,15 @@ type AuditPage struct {
 
 // AuditRow is one entry of the audit log.
 type AuditRow struct {
-	Seq, At, Actor, Role, Action, Case, Detail, Hash string
+	Seq, At, Role, Action, Case, Detail, Hash string
+	Actor                                     AuditActor
+}
+
+// AuditActor is who acted: an account's display name and username, or (Unresolved)
+// the id of an account that no longer resolves; reporters and the system by Name alone.
+type AuditActor struct {
+	Name, Username, ID string
+	Unresolved         bool
 }
 
 // AuditVerify is what verifying the chain found.
@@ -296,6 +306,8 @@ type AuditVerify struct {
 	OK                      bool
 	Entries, Head           string
 	BrokenSeq, BrokenReason string
+	// BrokenHref lists the log from the first broken entry on.
+	BrokenHref string
 }
 
 // RecipientsPage is /console/admin/recipients: custodians' and staff's keys.
@@ -323,15 +335,22 @@ type RulesPage struct {
 	Version string
 	All     bool
 	Rules   []RuleRow
-	// The new rule form's choices; Checked are the categories ticked.
-	Categories, Relations, Levels, Kinds []Option
-	Checked                              map[string]bool
+	// The new rule form's choices; Checked are the boxes ticked, by "field=value".
+	Categories, SubjectKinds, OrgTypes, Relations, InformRelations, Levels, Kinds []Option
+	InformRows                                                                    []InformRow
+	Checked                                                                       map[string]bool
+}
+
+// InformRow is one informed unit (抄送) of the new rule form: its fields are Name +
+// ".relation" etc., its elements' ids "f-" + ID + "-relation" etc.
+type InformRow struct {
+	Name, ID, Label string
 }
 
 // RuleRow is one routing rule in words.
 type RuleRow struct {
-	ID, Name, Conditions, Primary, Inform, Priority, Version, ValidFrom, Retired string
-	InForce                                                                      bool
+	ID, Name, Conditions, Primary, Inform, Priority, Version, ValidFrom, ValidTo, Retired string
+	InForce                                                                               bool
 }
 
 // UnitPage is /console/admin/units?id=: one unit and its aliases.
@@ -362,3 +381,21 @@ type ImportPage struct {
 
 // ImportRejection is one error of one rejected row.
 type ImportRejection struct{ Row, Field, Message string }
+
+// ExplainPage is /console/routing/explain: the explain tool (分办试算) as a form — what
+// a report would carry, and the decision it would get, stored nowhere.
+type ExplainPage struct {
+	ConsolePage
+	Form
+	Categories, SubjectKinds, Cities, Counties, Towns []Option
+	// Rule is the rule whose 试算 link opened the page with its conditions filled in.
+	Rule string
+	// Result is the decision, once a valid form was sent.
+	Result *ExplainResult
+}
+
+// ExplainResult is what the router would decide, in the case page's words.
+type ExplainResult struct {
+	Routing  RoutingView
+	Warnings []string
+}

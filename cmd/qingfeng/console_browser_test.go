@@ -636,6 +636,42 @@ func TestConsoleBrowserAdminPages(t *testing.T) {
 	}
 	b.axe(axeJS, "/console/admin/rules (created)")
 	b.shot("admin-rules")
+
+	// The explain tool from the new rule's 试算 link: the rule's category filled in, no
+	// place (an error), then the place through the picker.
+	b.act("#explain-" + ruleID)
+	if b.value("#f-category") != "dormant_org" {
+		t.Errorf("试算 did not fill in the category: %q", b.value("#f-category"))
+	}
+	b.axe(axeJS, "/console/routing/explain")
+	b.act("#explain-submit", chromedp.SetValue("#f-subject-kind", "organization", chromedp.ByQuery),
+		chromedp.SendKeys("#f-subject-organization-name", "嵊泗县某僵尸协会", chromedp.ByQuery), chromedp.SetValue("#f-city", "", chromedp.ByQuery))
+	if !strings.Contains(b.text(".error-summary"), "发生地区划") || b.value("#f-subject-organization-name") != "嵊泗县某僵尸协会" {
+		t.Errorf("no place: summary %q", b.text(".error-summary"))
+	}
+	b.axe(axeJS, "/console/routing/explain (error)")
+	b.shot("explain-error")
+	// The site script fills the counties when the city changes (and hides the update
+	// button the page needs without it).
+	b.run(chromedp.SetValue("#f-city", "330900", chromedp.ByQuery), chromedp.Evaluate(`document.getElementById("f-city").dispatchEvent(new Event("change"))`, nil),
+		chromedp.WaitReady(`#f-county option[value="330922"]`, chromedp.ByQuery))
+	b.act("#explain-submit", chromedp.SetValue("#f-county", "330922", chromedp.ByQuery))
+	if got := b.text("#explain-result"); !strings.Contains(got, "依据规则") || !strings.Contains(b.text("#routing-reason"), "嵊泗县民政局") || b.count("#candidates tbody tr") == 0 {
+		t.Errorf("explain: %s", got)
+	}
+	b.axe(axeJS, "/console/routing/explain (result)")
+	b.shot("explain-result")
+
+	// The complete form: an informed unit that does not exist, kept on the page.
+	b.run(chromedp.Navigate(baseURL+"/console/admin/rules"), chromedp.WaitVisible("#create-rule", chromedp.ByQuery))
+	b.act("#create-rule", chromedp.SendKeys("#f-name", "嵊泗县抄送测试", chromedp.ByQuery), chromedp.Click("#f-sk-organization", chromedp.ByQuery),
+		chromedp.SetValue("#f-inform-1-relation", "fixed", chromedp.ByQuery), chromedp.SendKeys("#f-inform-1-unit", "330922-nowhere", chromedp.ByQuery))
+	if !strings.Contains(b.text(".error-summary"), "抄送单位 2 的固定单位") || b.value("#f-inform-1-unit") != "330922-nowhere" {
+		t.Errorf("unknown informed unit: summary %q", b.text(".error-summary"))
+	}
+	b.axe(axeJS, "/console/admin/rules (informed unit error)")
+	b.shot("admin-rules-inform-error")
+	b.run(chromedp.Navigate(baseURL+"/console/admin/rules"), chromedp.WaitVisible("#create-rule", chromedp.ByQuery))
 	b.act("#retire-" + ruleID)
 	if !strings.Contains(b.text("#flash"), "规则已停用") {
 		t.Errorf("retire: %s", b.text("main"))

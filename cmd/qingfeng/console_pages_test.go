@@ -68,6 +68,7 @@ func TestConsolePagesHeadersAndOrigins(t *testing.T) {
 		"/console/admin/recipients": admin, "/console/admin/rules": admin, "/console/admin/rules?all=1": admin,
 		"/console/admin/units?id=330782-mz": admin, "/console/admin/calendar": admin, "/console/admin/import": admin,
 		"/console/admin/audit": admin, "/console/admin/audit?case=" + f.CaseNumber: admin,
+		"/console/routing/explain": staff, "/console/routing/explain?rule=default-illegal-org": admin,
 	}
 	binary := func(path string) bool { return strings.HasSuffix(path, ".csv") || path == ev || path == photo[1] }
 	fetched := map[string]bool{}
