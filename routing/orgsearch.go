@@ -56,9 +56,19 @@ func foldCode(s string) string {
 // (as reported, and as the registry resolved it) and every prefix of its name (as
 // reported, and as registered). Other subjects have none. Keys are distinct, in no
 // particular order; the stores keep them as opaque strings.
-func OrgSearchKeys(s intake.Subject, d intake.Decision) []string {
+//
+// The registry's code and name are read from the latest decision that carries the
+// engine's inputs: a transfer's or a return's decision carries none (the one it
+// replaced, among the earlier decisions, was made for the same subject), while a
+// re-routing, which may change the subject, always does.
+func OrgSearchKeys(c *intake.Case) []string {
+	s := c.Subject
 	if s.Kind != intake.SubjectOrganization {
 		return nil
+	}
+	d := c.Decision
+	for i := len(c.EarlierDecisions) - 1; i >= 0 && d.Inputs == nil; i-- {
+		d = c.EarlierDecisions[i]
 	}
 	var keys []string
 	seen := map[string]bool{}

@@ -75,7 +75,14 @@ func TestOrgSearchKeys(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return OrgSearchKeys(c.Subject, d)
+		c.Decision = d
+		keys := OrgSearchKeys(c)
+		// A transfer's decision has no inputs: the keys stay those of the routing.
+		c.EarlierDecisions, c.Decision = []intake.Decision{d}, intake.Decision{UnitID: "330782-jw", Reason: "转办"}
+		if after := OrgSearchKeys(c); !slices.Equal(after, keys) {
+			t.Errorf("after a transfer: keys %v, were %v", after, keys)
+		}
+		return keys
 	}
 	finds := func(keys []string, q string) bool {
 		oq, err := ParseOrgQuery(q)

@@ -453,6 +453,9 @@ func (s *CaseStore) CreateCase(ctx context.Context, c *intake.Case) error {
 		if _, err := tx.ExecContext(ctx, "INSERT INTO cases ("+caseColumns+", "+derivedColumns+") VALUES (?"+strings.Repeat(", ?", 31)+")", args...); err != nil {
 			return err
 		}
+		if err := insertOrgRows(ctx, tx, c.ID, orgRowsOf(stored{c: c, nextDue: nextDue(c, c.Transfer)}), ""); err != nil {
+			return err
+		}
 		return insertEvent(ctx, tx, c.ID, "case.registered", c.Number, c.UnitID, c.ReceivedAt,
 			map[string]string{"category": string(c.Category), "real_name": fmt.Sprint(c.RealName)})
 	})
@@ -517,31 +520,41 @@ func (s *CaseStore) ListCases(ctx context.Context, f intake.CaseFilter) ([]*inta
 	}
 	limit = min(limit, maxListLimit)
 
+	// A search by organization reads case_orgs (k) in the sort's order and joins each
+	// row's case (c): the scope and the order are k's copies of the case's columns,
+	// every other condition the case's own.
+	c, k, id := "", "", "id"
+	if f.Organization != "" {
+		c, k, id = "c.", "k.", "k.case_id"
+	}
 	var where []string
 	var args []any
 	cond := func(c string, a ...any) { where = append(where, c); args = append(args, a...) }
+	if f.Organization != "" {
+		cond("k.key = ?", f.Organization)
+	}
 	if f.UnitID != "" {
-		cond("unit_id = ?", f.UnitID)
+		cond(k+"unit_id = ?", f.UnitID)
 	}
 	if f.FiledBy != "" {
-		cond("filed_by = ?", f.FiledBy)
+		cond(c+"filed_by = ?", f.FiledBy)
 	}
 	if f.Status != "" {
-		cond("status = ?", string(f.Status))
+		cond(c+"status = ?", string(f.Status))
 	}
 	if f.Category != "" {
-		cond("category = ?", string(f.Category))
+		cond(c+"category = ?", string(f.Category))
 	}
 	if f.Assignee != "" {
-		cond("assignee = ?", f.Assignee)
+		cond(c+"assignee = ?", f.Assignee)
 	}
 	if f.NewActivity {
-		cond("new_activity = 1")
+		cond(c + "new_activity = 1")
 	}
 	if f.SortByDue || f.DueBefore != "" {
-		cond("next_due > ''")
+		cond(k + "next_due > ''")
 		if f.DueBefore != "" {
-			cond("next_due <= ?", f.DueBefore)
+			cond(k+"next_due <= ?", f.DueBefore)
 		}
 	}
 	if f.DivisionPrefix != "" {
@@ -549,7 +562,7 @@ func (s *CaseStore) ListCases(ctx context.Context, f intake.CaseFilter) ([]*inta
 		if !ok {
 			return nil, errBadDivision
 		}
-		cond("division >= ? AND division < ?", f.DivisionPrefix, upper)
+		cond(c+"division >= ? AND "+c+"division < ?", f.DivisionPrefix, upper)
 	}
 	if f.After != "" {
 		var last struct {
@@ -571,17 +584,27 @@ func (s *CaseStore) ListCases(ctx context.Context, f intake.CaseFilter) ([]*inta
 			if last.nextDue == "" {
 				return nil, domainError(errBadCursor, "list cases after "+f.After+": the cursor case has nothing due")
 			}
-			cond("(next_due > ? OR next_due = ? AND id > ?)", last.nextDue, last.nextDue, f.After)
+			cond("("+k+"next_due > ? OR "+k+"next_due = ? AND "+id+" > ?)", last.nextDue, last.nextDue, f.After)
 		} else {
-			cond("(received_at < ? OR received_at = ? AND id > ?)", last.received, last.received, f.After)
+			cond("("+k+"received_at < ? OR "+k+"received_at = ? AND "+id+" > ?)", last.received, last.received, f.After)
 		}
 	}
 
-	index, order := "cases_received", "received_at DESC, id"
+	index, order := "cases_received", k+"received_at DESC, "+id
 	if f.SortByDue {
-		index, order = "cases_due", "next_due, id"
+		index, order = "cases_due", k+"next_due, "+id
 	}
 	switch {
+	case f.Organization != "":
+		// The organization's key, within the unit when there is one, in this sort's
+		// order.
+		index = "case_orgs_received"
+		if f.SortByDue {
+			index = "case_orgs_due"
+		}
+		if f.UnitID != "" {
+			index = strings.Replace(index, "case_orgs_", "case_orgs_unit_", 1)
+		}
 	case f.UnitID != "":
 		// The most selective filter the unit's indexes carry, in this sort's order.
 		by := "_received"
@@ -604,6 +627,11 @@ func (s *CaseStore) ListCases(ctx context.Context, f intake.CaseFilter) ([]*inta
 		index = "cases_filed_received"
 	}
 	q := "SELECT " + caseColumns + " FROM cases INDEXED BY " + index
+	if f.Organization != "" {
+		// CROSS JOIN keeps case_orgs the outer loop: its index gives the order.
+		q = "SELECT c." + strings.ReplaceAll(caseColumns, ", ", ", c.") + " FROM case_orgs AS k INDEXED BY " + index +
+			" CROSS JOIN cases AS c ON c.id = k.case_id"
+	}
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
@@ -640,6 +668,7 @@ func (s *CaseStore) update(ctx context.Context, op, id string, change func(tx *s
 			return err
 		}
 		read := st.c.Version
+		orgs := orgRowsOf(st)
 		ok, err := change(tx, &st)
 		if err != nil || !ok {
 			return err
@@ -659,6 +688,9 @@ func (s *CaseStore) update(ctx context.Context, op, id string, change func(tx *s
 		}
 		if n, err := res.RowsAffected(); err != nil || n != 1 {
 			return errors.Join(err, fmt.Errorf("case %s changed within its transaction", id))
+		}
+		if err := replaceOrgRows(ctx, tx, id, orgs, orgRowsOf(st)); err != nil {
+			return err
 		}
 		changed = true
 		return nil

@@ -1,0 +1,92 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/qingfeng-zj/qingfeng/intake"
+	"github.com/qingfeng-zj/qingfeng/routing"
+)
+
+// orgRows is what a case contributes to case_orgs (migration 0012): its organization
+// search keys, and the columns the queue is scoped and sorted by.
+type orgRows struct {
+	keys     []string // sorted
+	unit     string
+	received int64
+	nextDue  string
+}
+
+func orgRowsOf(st stored) orgRows {
+	keys := routing.OrgSearchKeys(st.c)
+	slices.Sort(keys)
+	return orgRows{keys: keys, unit: st.c.UnitID, received: ms(st.c.ReceivedAt).UnixMilli(), nextDue: st.nextDue}
+}
+
+func (r orgRows) equal(o orgRows) bool {
+	return r.unit == o.unit && r.received == o.received && r.nextDue == o.nextDue && slices.Equal(r.keys, o.keys)
+}
+
+// insertOrgRows adds case id's rows; conflict is "" or an ON CONFLICT clause.
+func insertOrgRows(ctx context.Context, tx *sql.Tx, id string, r orgRows, conflict string) error {
+	if len(r.keys) == 0 {
+		return nil
+	}
+	for _, k := range r.keys {
+		if _, err := tx.ExecContext(ctx, "INSERT INTO case_orgs (key, case_id, unit_id, received_at, next_due) VALUES (?, ?, ?, ?, ?)"+conflict,
+			k, id, r.unit, r.received, r.nextDue); err != nil {
+			return fmt.Errorf("index case %s by organization: %w", id, err)
+		}
+	}
+	return nil
+}
+
+// replaceOrgRows rewrites case id's rows from old to cur, if they differ.
+func replaceOrgRows(ctx context.Context, tx *sql.Tx, id string, old, cur orgRows) error {
+	if old.equal(cur) {
+		return nil
+	}
+	if len(old.keys) > 0 {
+		args := make([]any, 0, len(old.keys)+1)
+		args = append(args, id)
+		for _, k := range old.keys {
+			args = append(args, k)
+		}
+		q := "DELETE FROM case_orgs WHERE case_id = ? AND key IN (?" + strings.Repeat(", ?", len(old.keys)-1) + ")"
+		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+			return fmt.Errorf("reindex case %s by organization: %w", id, err)
+		}
+	}
+	return insertOrgRows(ctx, tx, id, cur, "")
+}
+
+// fillCaseOrgs indexes the cases stored before migration 0012, in its transaction.
+func fillCaseOrgs(ctx context.Context, tx *sql.Tx) error {
+	rows, err := tx.QueryContext(ctx, "SELECT "+caseColumns+" FROM cases ORDER BY id")
+	if err != nil {
+		return fmt.Errorf("index cases by organization: %w", err)
+	}
+	var all []stored
+	for rows.Next() {
+		st, err := scanCase(rows)
+		if err != nil {
+			rows.Close()
+			return fmt.Errorf("index cases by organization: %w", err)
+		}
+		all = append(all, stored{c: &intake.Case{ID: st.c.ID, Subject: st.c.Subject, Decision: st.c.Decision,
+			EarlierDecisions: st.c.EarlierDecisions, UnitID: st.c.UnitID, ReceivedAt: st.c.ReceivedAt}, nextDue: st.nextDue})
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return fmt.Errorf("index cases by organization: %w", err)
+	}
+	for _, st := range all {
+		if err := insertOrgRows(ctx, tx, st.c.ID, orgRowsOf(st), " ON CONFLICT DO NOTHING"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
