@@ -98,13 +98,13 @@ type caseDoc struct {
 	Evidence         []evidenceDoc `bson:"evidence"`
 	// EvidenceBytes is always present (0 for none): AddEvidence's condition
 	// {evidence_bytes: {$lte: n}} does not match a missing field.
-	EvidenceBytes int64     `bson:"evidence_bytes"`
-	FiledBy       string    `bson:"filed_by,omitempty"`
+	EvidenceBytes int64  `bson:"evidence_bytes"`
+	FiledBy       string `bson:"filed_by,omitempty"`
 	// OrgKeys are the case's organization search keys (routing.OrgSearchKeys), derived
 	// on every write of its subject or decision: the queue searched by organization.
-	OrgKeys []string `bson:"org_keys,omitempty"`
-	Version int64    `bson:"version"`
-	UpdatedAt     time.Time `bson:"updated_at"`
+	OrgKeys   []string  `bson:"org_keys,omitempty"`
+	Version   int64     `bson:"version"`
+	UpdatedAt time.Time `bson:"updated_at"`
 
 	// Reporter activity (intake.Case.NewActivity). new_activity is stored rather than
 	// derived from the times so that the queue filter is an indexable equality.
