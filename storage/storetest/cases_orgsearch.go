@@ -181,4 +181,19 @@ func testListByOrganization(t *testing.T, s CaseStore) {
 			t.Errorf("listed %v, want %v", got, want)
 		}
 	})
+	t.Run("a liaison's own filings", func(t *testing.T) {
+		filed := orgCase(7, u1, base.Add(6*time.Hour), "", charity)
+		filed.FiledBy = "liaison-7"
+		mustCreate(t, s, filed)
+		key := orgKey(t, "某某(义乌)")
+		if got := list(intake.CaseFilter{FiledBy: "liaison-7", DivisionPrefix: "330782", Organization: key}); !slices.Equal(got, []string{"case-0007"}) {
+			t.Errorf("filed by the liaison: %v", got)
+		}
+		if got := list(intake.CaseFilter{FiledBy: "liaison-7", DivisionPrefix: "330326", Organization: key}); len(got) != 0 {
+			t.Errorf("filed by the liaison, another division: %v", got)
+		}
+		if got := list(intake.CaseFilter{FiledBy: "liaison-8", Organization: key}); len(got) != 0 {
+			t.Errorf("filed by another liaison: %v", got)
+		}
+	})
 }
