@@ -13,7 +13,7 @@ import (
 // done in two halves that must agree: OrgSearchKeys, which the stores call on every
 // write of a case and index, and ParseOrgQuery, which turns what staff typed into the
 // one key to look up. A credit code matches exactly; a name matches as a prefix of a
-// name the case carries, both written by NormalizeName, so that full-width letters,
+// name the case carries (or of that name after the divisions it starts with), both written by NormalizeName, so that full-width letters,
 // traditional characters, invisible characters and （） versus () do not matter. A
 // prefix is indexed as a key of its own (every prefix of OrgPrefixMin to OrgPrefixMax
 // characters), so that the stores answer with an exact, indexed lookup in either sort;
@@ -54,7 +54,8 @@ func foldCode(s string) string {
 
 // OrgSearchKeys are the search keys of a case about an organization: its credit code
 // (as reported, and as the registry resolved it) and every prefix of its name (as
-// reported, and as registered). Other subjects have none. Keys are distinct, in no
+// reported, and as registered), also without the divisions it starts with (义乌市某某
+//慈善会 is found by 某某慈善 too). Other subjects have none. Keys are distinct, in no
 // particular order; the stores keep them as opaque strings.
 //
 // The registry's code and name are read from the latest decision that carries the
@@ -86,10 +87,18 @@ func OrgSearchKeys(c *intake.Case) []string {
 			add(orgCodeKey + cc.Code)
 		}
 	}
-	name := func(v string) {
-		n := []rune(NormalizeName(v))
+	prefixes := func(n []rune) {
 		for i := OrgPrefixMin; i <= min(len(n), OrgPrefixMax); i++ {
 			add(orgNameKey + string(n[:i]))
+		}
+	}
+	name := func(v string) {
+		n := NormalizeName(v)
+		prefixes([]rune(n))
+		// Staff of 义乌 type 某某慈善 for 义乌市某某慈善会: the name without the
+		// divisions it starts with is searched from its start as well.
+		if _, rest, ok := parseDivisions(n); ok && rest != n {
+			prefixes([]rune(rest))
 		}
 	}
 	if o := s.Organization; o != nil {

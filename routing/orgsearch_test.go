@@ -94,17 +94,20 @@ func TestOrgSearchKeys(t *testing.T) {
 
 	// Filed with only the code: found by the code and by the registered name.
 	byCode := route(orgCase("donation_misuse", "330000", "５３３３００００５０１８７４０６４ｂ", ""))
-	for _, q := range []string{"53330000501874064B", "53330000501874064b", "浙江省爱心事业基金会", "浙江省愛心", "浙江"} {
+	for _, q := range []string{"53330000501874064B", "53330000501874064b", "浙江省爱心事业基金会", "浙江省愛心", "浙江", "爱心事业", "愛心事業基金會"} {
 		if !finds(byCode, q) {
 			t.Errorf("a case filed with only the code is not found by %q (keys %v)", q, byCode)
 		}
 	}
 	// Filed with only the registered name (traditional script): found by the code.
 	byName := route(orgCase("donation_misuse", "330782", "", "義烏市某行業協會"))
-	for _, q := range []string{"51330782MJ0000018J", "51330782mj0000018j", "义乌市某行业协会", "义乌市某"} {
+	for _, q := range []string{"51330782MJ0000018J", "51330782mj0000018j", "义乌市某行业协会", "义乌市某", "某行业", "某行業協會"} {
 		if !finds(byName, q) {
 			t.Errorf("a case filed with only the name is not found by %q (keys %v)", q, byName)
 		}
+	}
+	if finds(byName, "行业协会") || finds(byName, "乌市某行业") {
+		t.Error("a substring of the name finds it")
 	}
 	// An organization the registry does not know: its own name and code only.
 	unknown := route(orgCase("illegal_org", "330782", "", "某某（义乌）慈善会"))

@@ -512,7 +512,9 @@ func prefixUpperBound(p string) (string, bool) {
 // The index is named (INDEXED BY) from the filter, so that the plan does not depend on
 // the statistics: the unit's (with its assignee, new activity, status or category,
 // whichever is set first), else the liaison's, else the one of all cases, each in the
-// order of the sort, the other conditions checked on the rows the index yields.
+// order of the sort, the other conditions checked on the rows the index yields. A
+// search by organization reads case_orgs' index of the key (within the unit, if one is
+// set) in the sort's order instead, joining each row's case.
 func (s *CaseStore) ListCases(ctx context.Context, f intake.CaseFilter) ([]*intake.Case, error) {
 	limit := f.Limit
 	if limit <= 0 {
@@ -520,18 +522,25 @@ func (s *CaseStore) ListCases(ctx context.Context, f intake.CaseFilter) ([]*inta
 	}
 	limit = min(limit, maxListLimit)
 
-	// A search by organization reads case_orgs (k) in the sort's order and joins each
-	// row's case (c): the scope and the order are k's copies of the case's columns,
-	// every other condition the case's own.
+	// A unit's search by organization reads case_orgs (k) in the sort's order and joins
+	// each row's case (c): the unit and the order are k's copies of the case's columns,
+	// every other condition the case's own. A search in another scope (a liaison's own
+	// filings) reads that scope's index and looks each case up in case_orgs by its
+	// primary key.
+	joined := f.Organization != "" && f.UnitID != ""
 	c, k, id := "", "", "id"
-	if f.Organization != "" {
+	if joined {
 		c, k, id = "c.", "k.", "k.case_id"
 	}
 	var where []string
 	var args []any
 	cond := func(c string, a ...any) { where = append(where, c); args = append(args, a...) }
-	if f.Organization != "" {
+	switch {
+	case joined:
 		cond("k.key = ?", f.Organization)
+	case f.Organization != "":
+		cond("EXISTS (SELECT 1 FROM case_orgs AS k WHERE k.key = ? AND k.unit_id = cases.unit_id AND k.received_at = cases.received_at AND k.case_id = cases.id)",
+			f.Organization)
 	}
 	if f.UnitID != "" {
 		cond(k+"unit_id = ?", f.UnitID)
@@ -595,15 +604,12 @@ func (s *CaseStore) ListCases(ctx context.Context, f intake.CaseFilter) ([]*inta
 		index, order = "cases_due", k+"next_due, "+id
 	}
 	switch {
-	case f.Organization != "":
-		// The organization's key, within the unit when there is one, in this sort's
-		// order.
-		index = "case_orgs_received"
+	case joined:
+		// The organization's key within the unit, in this sort's order: the table's
+		// primary key newest first.
+		index = "sqlite_autoindex_case_orgs_1"
 		if f.SortByDue {
 			index = "case_orgs_due"
-		}
-		if f.UnitID != "" {
-			index = strings.Replace(index, "case_orgs_", "case_orgs_unit_", 1)
 		}
 	case f.UnitID != "":
 		// The most selective filter the unit's indexes carry, in this sort's order.
@@ -627,7 +633,7 @@ func (s *CaseStore) ListCases(ctx context.Context, f intake.CaseFilter) ([]*inta
 		index = "cases_filed_received"
 	}
 	q := "SELECT " + caseColumns + " FROM cases INDEXED BY " + index
-	if f.Organization != "" {
+	if joined {
 		// CROSS JOIN keeps case_orgs the outer loop: its index gives the order.
 		q = "SELECT c." + strings.ReplaceAll(caseColumns, ", ", ", c.") + " FROM case_orgs AS k INDEXED BY " + index +
 			" CROSS JOIN cases AS c ON c.id = k.case_id"

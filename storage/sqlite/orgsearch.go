@@ -31,16 +31,20 @@ func (r orgRows) equal(o orgRows) bool {
 	return r.unit == o.unit && r.received == o.received && r.nextDue == o.nextDue && slices.Equal(r.keys, o.keys)
 }
 
-// insertOrgRows adds case id's rows; conflict is "" or an ON CONFLICT clause.
+// insertOrgRows adds case id's rows, in one statement; conflict is "" or an ON
+// CONFLICT clause.
 func insertOrgRows(ctx context.Context, tx *sql.Tx, id string, r orgRows, conflict string) error {
 	if len(r.keys) == 0 {
 		return nil
 	}
+	args := make([]any, 0, 5*len(r.keys))
 	for _, k := range r.keys {
-		if _, err := tx.ExecContext(ctx, "INSERT INTO case_orgs (key, case_id, unit_id, received_at, next_due) VALUES (?, ?, ?, ?, ?)"+conflict,
-			k, id, r.unit, r.received, r.nextDue); err != nil {
-			return fmt.Errorf("index case %s by organization: %w", id, err)
-		}
+		args = append(args, k, r.unit, r.received, id, r.nextDue)
+	}
+	q := "INSERT INTO case_orgs (key, unit_id, received_at, case_id, next_due) VALUES (?, ?, ?, ?, ?)" +
+		strings.Repeat(", (?, ?, ?, ?, ?)", len(r.keys)-1) + conflict
+	if _, err := tx.ExecContext(ctx, q, args...); err != nil {
+		return fmt.Errorf("index case %s by organization: %w", id, err)
 	}
 	return nil
 }
@@ -51,12 +55,12 @@ func replaceOrgRows(ctx context.Context, tx *sql.Tx, id string, old, cur orgRows
 		return nil
 	}
 	if len(old.keys) > 0 {
-		args := make([]any, 0, len(old.keys)+1)
-		args = append(args, id)
+		args := make([]any, 0, len(old.keys)+3)
 		for _, k := range old.keys {
 			args = append(args, k)
 		}
-		q := "DELETE FROM case_orgs WHERE case_id = ? AND key IN (?" + strings.Repeat(", ?", len(old.keys)-1) + ")"
+		args = append(args, old.unit, old.received, id)
+		q := "DELETE FROM case_orgs WHERE key IN (?" + strings.Repeat(", ?", len(old.keys)-1) + ") AND unit_id = ? AND received_at = ? AND case_id = ?"
 		if _, err := tx.ExecContext(ctx, q, args...); err != nil {
 			return fmt.Errorf("reindex case %s by organization: %w", id, err)
 		}

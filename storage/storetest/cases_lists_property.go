@@ -34,7 +34,7 @@ var orgSubjects = func() []intake.Subject {
 }()
 
 // orgQueries are what staff type in testListFilterCombinations.
-var orgQueries = []string{"义乌市某行业协会", "义乌市某", "義烏", "义乌市某行业协会(分会)", "51330782MJ0000018J", "53330000501874064b", "浙江省爱心", "义乌市某商会", "杭州"}
+var orgQueries = []string{"义乌市某行业协会", "某行业", "爱心事业", "义乌市某", "義烏", "义乌市某行业协会(分会)", "51330782MJ0000018J", "53330000501874064b", "浙江省爱心", "义乌市某商会", "杭州"}
 
 func testListFilterCombinations(t *testing.T, s CaseStore) {
 	ctx := context.Background()

@@ -82,6 +82,8 @@ func testListByOrganization(t *testing.T, s CaseStore) {
 		{"reported code, full width when filed", u1, "53330000501874064B", []string{"case-0004"}},
 		{"a name that is not the code's", u1, "义乌市某行业协会", []string{"case-0001"}},
 		{"nobody", u1, "杭州某某", nil},
+		{"without the city", u1, "某行业协会", []string{"case-0001"}},
+		{"without the province, traditional", u1, "愛心事業", []string{"case-0004"}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			key := orgKey(t, tt.q)
