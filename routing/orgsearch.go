@@ -55,7 +55,7 @@ func foldCode(s string) string {
 // OrgSearchKeys are the search keys of a case about an organization: its credit code
 // (as reported, and as the registry resolved it) and every prefix of its name (as
 // reported, and as registered), also without the divisions it starts with (义乌市某某
-//慈善会 is found by 某某慈善 too). Other subjects have none. Keys are distinct, in no
+// 慈善会 is found by 某某慈善 too). Other subjects have none. Keys are distinct, in no
 // particular order; the stores keep them as opaque strings.
 //
 // The registry's code and name are read from the latest decision that carries the
