@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/qingfeng-zj/qingfeng/intake"
 	"github.com/qingfeng-zj/qingfeng/routing"
 )
 
@@ -74,21 +73,28 @@ func fillCaseOrgs(ctx context.Context, tx *sql.Tx) error {
 	if err != nil {
 		return fmt.Errorf("index cases by organization: %w", err)
 	}
-	var all []stored
+	// The rows are computed while reading (the cases themselves are not kept) and
+	// written once the read is done, so that no write runs beside an open read.
+	type caseRows struct {
+		id   string
+		rows orgRows
+	}
+	var all []caseRows
 	for rows.Next() {
 		st, err := scanCase(rows)
 		if err != nil {
 			rows.Close()
 			return fmt.Errorf("index cases by organization: %w", err)
 		}
-		all = append(all, stored{c: &intake.Case{ID: st.c.ID, Subject: st.c.Subject, Decision: st.c.Decision,
-			EarlierDecisions: st.c.EarlierDecisions, UnitID: st.c.UnitID, ReceivedAt: st.c.ReceivedAt}, nextDue: st.nextDue})
+		if r := orgRowsOf(st); len(r.keys) > 0 {
+			all = append(all, caseRows{st.c.ID, r})
+		}
 	}
 	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
 		return fmt.Errorf("index cases by organization: %w", err)
 	}
-	for _, st := range all {
-		if err := insertOrgRows(ctx, tx, st.c.ID, orgRowsOf(st), " ON CONFLICT DO NOTHING"); err != nil {
+	for _, cr := range all {
+		if err := insertOrgRows(ctx, tx, cr.id, cr.rows, " ON CONFLICT DO NOTHING"); err != nil {
 			return err
 		}
 	}
