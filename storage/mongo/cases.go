@@ -102,7 +102,9 @@ type caseDoc struct {
 	FiledBy       string `bson:"filed_by,omitempty"`
 	// OrgKeys are the case's organization search keys (routing.OrgSearchKeys), derived
 	// on every write of its subject or decision: the queue searched by organization.
-	OrgKeys   []string  `bson:"org_keys,omitempty"`
+	// Always present (null for none), so that a case stored before it is the one
+	// without the field (DB.fillOrgKeys).
+	OrgKeys   []string  `bson:"org_keys"`
 	Version   int64     `bson:"version"`
 	UpdatedAt time.Time `bson:"updated_at"`
 

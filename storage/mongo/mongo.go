@@ -308,6 +308,33 @@ func (db *DB) EnsureIndexes(ctx context.Context) error {
 			}
 		}
 	}
+	return db.fillOrgKeys(ctx)
+}
+
+// fillOrgKeys gives the cases stored before the organization search their org_keys.
+// Every case written since has the field (null for none), so after the first start
+// the query, which org_queue serves (a missing field is indexed as null), finds
+// nothing. A case changed meanwhile has its keys from that change and is left alone.
+func (db *DB) fillOrgKeys(ctx context.Context) error {
+	cur, err := db.coll(collCases).Find(ctx, bson.M{"org_keys": bson.M{"$exists": false}},
+		options.Find().SetProjection(bson.M{"subject": 1, "decision": 1, "earlier_decisions": 1}))
+	if err != nil {
+		return fmt.Errorf("fill org_keys: %w", err)
+	}
+	defer cur.Close(ctx)
+	for cur.Next(ctx) {
+		var d caseDoc
+		if err := cur.Decode(&d); err != nil {
+			return fmt.Errorf("fill org_keys: %w", err)
+		}
+		if _, err := db.updateOne(ctx, collCases, d.ID, bson.M{"org_keys": bson.M{"$exists": false}},
+			bson.M{"$set": bson.M{"org_keys": orgKeys(d.toCase())}}); err != nil {
+			return fmt.Errorf("fill org_keys of case %s: %w", d.ID, err)
+		}
+	}
+	if err := cur.Err(); err != nil {
+		return fmt.Errorf("fill org_keys: %w", err)
+	}
 	return nil
 }
 
