@@ -15,7 +15,8 @@ import (
 // testListFilterCombinations stores seeded random cases over two units, statuses,
 // categories, assignees, townships, deadlines and new reporter activity, then lists
 // them with random combinations of every CaseFilter field (the organization searched
-// for among subjects spelt several ways, some changed by a re-routing), both sorts and small pages
+// for among subjects spelt several ways, some changed by a re-routing or transferred
+// to the other unit, in either order), both sorts and small pages
 // followed by cursor to the end, and compares each listing with the same filter
 // applied to the stored cases in Go: same cases, same order, nothing skipped or
 // repeated across pages. It is what keeps a store's choice of index per filter honest.
@@ -62,18 +63,40 @@ func testListFilterCombinations(t *testing.T, s CaseStore) {
 			c.FeedbackDue = due
 		}
 		c.Subject = orgSubjects[rng.IntN(len(orgSubjects))]
+		if o := c.Subject.Organization; o != nil && o.Name == "" {
+			// Routing found the code in the registry: its registered name.
+			c.Decision.Inputs[routing.InputOrgName] = "义乌市某行业协会"
+		}
 		if err := s.CreateCase(ctx, c); err != nil {
 			t.Fatal(err)
 		}
-		if rng.IntN(6) == 0 { // triage changed the subject
-			subject := orgSubjects[rng.IntN(len(orgSubjects))]
-			next := intake.Decision{UnitID: unit, Router: "rules@v1", Inputs: map[string]string{"division": c.Location.Division}, DecidedAt: c.ReceivedAt}
-			if err := s.Reroute(ctx, c, c.Category, subject, next); err != nil {
-				t.Fatal(err)
+		// Then, in a random order, a transfer to the other unit (a decision with no
+		// inputs), a re-routing that changes the subject, or both, or neither.
+		for step := range 2 {
+			switch r := rng.IntN(6); {
+			case r == 0 || step == 1 && r == 1: // transferred
+				to := units[0]
+				if c.UnitID == to {
+					to = units[1]
+				}
+				d := intake.Decision{UnitID: to, Reason: "转办", By: "lead", DecidedAt: c.ReceivedAt}
+				if err := s.Hand(ctx, c, d, nil, intake.Transition{Action: "transfer", By: "lead", At: c.ReceivedAt}); err != nil {
+					t.Fatal(err)
+				}
+				c.EarlierDecisions = append(c.EarlierDecisions, c.Decision)
+				c.Decision, c.UnitID = d, to
+				c.Transitions = append(c.Transitions, intake.Transition{Action: "transfer", By: "lead", At: c.ReceivedAt})
+				c.Version++
+			case r == 1: // triage changed the subject
+				subject := orgSubjects[rng.IntN(len(orgSubjects))]
+				next := intake.Decision{UnitID: c.UnitID, Router: "rules@v1", Inputs: map[string]string{"division": c.Location.Division}, DecidedAt: c.ReceivedAt}
+				if err := s.Reroute(ctx, c, c.Category, subject, next); err != nil {
+					t.Fatal(err)
+				}
+				c.EarlierDecisions = append(c.EarlierDecisions, c.Decision)
+				c.Subject, c.Decision = subject, next
+				c.Version++
 			}
-			c.EarlierDecisions = append(c.EarlierDecisions, c.Decision)
-			c.Subject, c.Decision = subject, next
-			c.Version++
 		}
 		if rng.IntN(4) == 0 { // the reporter wrote since staff last read the case
 			if err := s.AddMessage(ctx, &intake.Message{ID: intake.NewID(), CaseID: c.ID, From: intake.UploaderReporter, Kind: "message",
