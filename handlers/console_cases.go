@@ -102,12 +102,14 @@ func (s *Server) consoleQueue(c fiber.Ctx) error {
 	pg := web.QueuePage{ConsolePage: s.consolePage(c, "本单位案件", "/console/cases"),
 		Status: c.Query("status"), Category: c.Query("category"), Division: c.Query("division"), Assignee: c.Query("assignee"),
 		DueBefore: c.Query("due_before"), Sort: c.Query("sort"), Query: c.Query("q")}
-	if q := strings.TrimSpace(pg.Query); q != "" {
-		if n := normalizeCaseNumber(q); validCaseNumber(n) {
+	// The search box: a whole case number opens the case; anything else searches the
+	// queue by the reported organization, with the other filters.
+	orgQ := strings.TrimSpace(pg.Query)
+	if orgQ != "" {
+		if n := normalizeCaseNumber(orgQ); validCaseNumber(n) {
 			// The case page checks the scope: another unit's number is "not found" there.
 			return c.Redirect().Status(fiber.StatusSeeOther).To("/console/cases/" + n)
 		}
-		pg.Notice = "请输入完整的案件编号（如 QF-330782-2026-000123）。按被举报组织名称或统一社会信用代码搜索尚未支持：案件库还没有按被举报组织查询的索引。"
 	}
 	if m := c.Query("moved"); validCaseNumber(m) {
 		pg.Flash = "案件 " + m + " 已转出本单位，不再显示在本单位的列表中。"
@@ -124,9 +126,22 @@ func (s *Server) consoleQueue(c fiber.Ctx) error {
 	for _, n := range counts {
 		total += n
 	}
-	pg.Tabs = append(pg.Tabs, web.Tab{Label: "全部", Href: "/console/cases", Count: total, Current: pg.Status == "" && c.Query("new_activity") == ""})
+	// While searching, the tabs keep the search (their counts stay the unit's).
+	withQ := ""
+	if orgQ != "" {
+		withQ = "q=" + url.QueryEscape(orgQ)
+	}
+	all := "/console/cases"
+	if withQ != "" {
+		all += "?" + withQ
+	}
+	pg.Tabs = append(pg.Tabs, web.Tab{Label: "全部", Href: all, Count: total, Current: pg.Status == "" && c.Query("new_activity") == ""})
 	for _, st := range queueStatuses {
-		pg.Tabs = append(pg.Tabs, web.Tab{Label: statusLabel(st), Href: "/console/cases?status=" + string(st), Count: counts[st], Current: pg.Status == string(st)})
+		href := "/console/cases?status=" + string(st)
+		if withQ != "" {
+			href += "&" + withQ
+		}
+		pg.Tabs = append(pg.Tabs, web.Tab{Label: statusLabel(st), Href: href, Count: counts[st], Current: pg.Status == string(st)})
 	}
 	pg.Statuses = []web.Option{{Value: "", Label: "全部状态"}}
 	for _, st := range queueStatuses {
@@ -164,6 +179,14 @@ func (s *Server) consoleQueue(c fiber.Ctx) error {
 		}
 		return s.render(c, statusForForm(err), "console/queue", pg)
 	}
+	if orgQ != "" {
+		oq, err := orgQuery("q", orgQ)
+		if err != nil {
+			pg.Notice = "请输入完整的案件编号（如 QF-330782-2026-000123），或被举报组织的统一社会信用代码（18位）或名称的至少两个字。"
+			return s.render(c, statusForForm(err), "console/queue", pg)
+		}
+		f.Organization, pg.OrgSearch = oq.Key, orgQ
+	}
 	if none {
 		return s.render(c, fiber.StatusOK, "console/queue", pg)
 	}
@@ -183,6 +206,9 @@ func (s *Server) consoleQueue(c fiber.Ctx) error {
 			row.OverdueSteps = append(row.OverdueSteps, stepLabels[step])
 		}
 		row.Overdue = len(cs.Escalated) > 0
+		if o := cs.Subject.Organization; o != nil && pg.OrgSearch != "" {
+			row.Organization = strings.TrimSpace(o.Name + " " + o.CreditCode)
+		}
 		if ds := pendingDeadlines(cs); len(ds) > 0 {
 			d := s.deadlineOf(ds[0], now)
 			row.Due = d.Date + "（" + d.Left + "）"
@@ -193,7 +219,7 @@ func (s *Server) consoleQueue(c fiber.Ctx) error {
 	}
 	if len(list) == f.Limit {
 		q := url.Values{}
-		for _, k := range []string{"status", "category", "division", "assignee", "due_before", "sort", "new_activity"} {
+		for _, k := range []string{"status", "category", "division", "assignee", "due_before", "sort", "new_activity", "q", "limit"} {
 			if v := c.Query(k); v != "" {
 				q.Set(k, v)
 			}

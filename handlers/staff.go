@@ -106,6 +106,13 @@ func (s *Server) caseFilter(c fiber.Ctx) (f intake.CaseFilter, none bool, err er
 	default:
 		f.Assignee = a
 	}
+	if q := c.Query("org"); q != "" {
+		oq, err := orgQuery("org", q)
+		if err != nil {
+			return f, false, err
+		}
+		f.Organization = oq.Key
+	}
 	switch p.user.Role {
 	case accounts.RoleStaff:
 		f.UnitID = p.user.UnitID
@@ -122,6 +129,20 @@ func (s *Server) caseFilter(c fiber.Ctx) (f intake.CaseFilter, none bool, err er
 		}
 	}
 	return f, false, nil
+}
+
+// orgQuery reads a search by the reported organization (GET /v1/cases?org=, the
+// console queue's search box) from query parameter field.
+func orgQuery(field, q string) (routing.OrgQuery, error) {
+	if len(q) > 200 {
+		return routing.OrgQuery{}, fieldInvalid(field, "too_long", "被举报组织的名称或代码过长", "the organization's name or code is too long")
+	}
+	oq, err := routing.ParseOrgQuery(q)
+	if err != nil {
+		return routing.OrgQuery{}, fieldInvalid(field, "too_short", "请输入被举报组织的统一社会信用代码（18位），或名称的至少两个字",
+			"the organization's 18-character unified social credit code, or at least two characters of its name")
+	}
+	return oq, nil
 }
 
 // listCases is GET /v1/cases: staff see their unit's cases, a liaison the cases they

@@ -315,6 +315,12 @@ type CaseFilter struct {
 
 	// NewActivity keeps only cases with reporter activity the owning unit has not read.
 	NewActivity bool
+
+	// Organization keeps only cases about the reported organization (被举报组织) with
+	// this search key: routing.ParseOrgQuery makes it from what staff typed (a credit
+	// code, or the start of a name), and the stores index routing.OrgSearchKeys of
+	// every case. It is an opaque key, compared exactly.
+	Organization string
 }
 
 // Counters are named sequences: case numbers are taken from them.

@@ -160,6 +160,7 @@ func (e *Engine) facts(c *intake.Case) *facts {
 	f.inputs["subject_kind"] = string(f.role)
 	if f.orgKnown {
 		f.inputs["org_status"] = string(f.org.Status)
+		f.inputs[InputOrgCreditCode], f.inputs[InputOrgName] = f.org.CreditCode, f.org.Name
 		if f.org.SupervisoryUnit != "" {
 			f.inputs["supervisory_unit"] = f.org.SupervisoryUnit
 		}

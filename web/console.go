@@ -83,6 +83,9 @@ type QueuePage struct {
 	NextHref                                                     string
 	// Notice explains a search the queue cannot do, or a bad filter.
 	Notice string
+	// OrgSearch is what the queue is searched by (the reported organization's name or
+	// credit code, as typed); the rows then name each case's organization.
+	OrgSearch string
 }
 
 // QueueRow is one case in the queue.
@@ -97,6 +100,8 @@ type QueueRow struct {
 	OverdueSteps []string
 	RealName     bool
 	Evidence     int
+	// Organization is the reported organization (name and code), shown in a search.
+	Organization string
 }
 
 // KV is a labelled value.

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"net/url"
 	"os"
 	"slices"
 	"strconv"
@@ -174,9 +175,15 @@ func startScale(b *testing.B, n int) *scale {
 				received := start.Add(time.Duration(r.Int64N(int64(span))))
 				code := receipts.NewCode()
 				st := statuses[r.IntN(len(statuses))]
+				// One of 5,800 organizations, a third of the reports with its credit code.
+				org := r.IntN(5800)
+				subject := &intake.OrgSubject{Name: fmt.Sprintf("义乌市第%d号社会组织", org)}
+				if i%3 == 0 {
+					subject.CreditCode = fmt.Sprintf("51330782MJ%06d0X", org)
+				}
 				c := &intake.Case{ID: fmt.Sprintf("scale-%07d", i), Number: fmt.Sprintf("QF-%s-%d-%06d", division[:6], received.Year(), i+1),
 					Source: "app", Category: categories[r.IntN(len(categories))].Code,
-					Subject:     intake.Subject{Kind: intake.SubjectOrganization, Organization: &intake.OrgSubject{Name: fmt.Sprintf("义乌市第%d号社会组织", r.IntN(5800))}},
+					Subject:     intake.Subject{Kind: intake.SubjectOrganization, Organization: subject},
 					Description: "以会员费名义向企业强制收费，收费标准未公示，不交即不予办理。", Location: intake.Location{Division: division},
 					ReceiptHash: receipts.Hash(code), Status: st, UnitID: unit,
 					Decision:   intake.Decision{UnitID: unit, UnitName: "民政局", Reason: "属地管辖", Router: "rules/v1", DecidedAt: received},
@@ -329,6 +336,11 @@ func (sc *scale) paths() []scalePath {
 		{"queue, assignee=me (none)", get("/v1/cases?limit=50&assignee=me")},
 		{"queue, assignee=scale-staff", get("/v1/cases?limit=50&assignee=scale-staff")},
 		{"queue, new reporter activity", get("/v1/cases?limit=50&new_activity=true")},
+		{"queue, org name (one organization)", get("/v1/cases?limit=50&org=" + url.QueryEscape("义乌市第123号社会组织"))},
+		{"queue, org name prefix (a fifth of all)", get("/v1/cases?limit=50&org=" + url.QueryEscape("义乌市第1"))},
+		{"queue, org name prefix, by due", get("/v1/cases?limit=50&sort=due&org=" + url.QueryEscape("义乌市第1"))},
+		{"queue, org credit code", get("/v1/cases?limit=50&org=51330782MJ0001230X")},
+		{"queue, org name (none)", get("/v1/cases?limit=50&org=" + url.QueryEscape("杭州某某"))},
 		{"/v1/cases/counts", get("/v1/cases/counts")},
 		{"/v1/stats (unit, all time)", get("/v1/stats")},
 		{"/v1/stats (unit, one year)", get("/v1/stats?from=" + today.AddDate(-1, 0, 0).Format(time.DateOnly) + "&to=" + today.Format(time.DateOnly))},

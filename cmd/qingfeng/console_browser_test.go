@@ -110,6 +110,14 @@ func TestConsoleBrowserDay(t *testing.T) {
 	}
 	b.run(chromedp.Navigate(baseURL+"/console/cases?sort=due&category=arbitrary_fees"), chromedp.WaitVisible("main h1", chromedp.ByQuery))
 	b.axe(axeJS, "/console/cases (filtered)")
+	// Searches the queue by the organization, typed in traditional script.
+	b.run(chromedp.Navigate(baseURL+"/console/cases"), chromedp.WaitVisible("#f-q", chromedp.ByQuery),
+		chromedp.SendKeys("#f-q", "義烏市某商會\n", chromedp.ByQuery), chromedp.WaitVisible("#org-search", chromedp.ByQuery))
+	b.axe(axeJS, "/console/cases?q= (organization)")
+	b.shot("queue-org-search")
+	if row := b.text(`#queue tr:has(a[href="/console/cases/` + number + `"])`); !strings.Contains(row, "义乌市某商会") {
+		t.Errorf("the organization search's row of the new case: %q", row)
+	}
 
 	// Opens it: the report, the routing decision, the photo.
 	b.run(chromedp.Navigate(baseURL+"/console/cases/"+number), chromedp.WaitVisible("#case-number", chromedp.ByQuery))

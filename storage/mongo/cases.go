@@ -3,6 +3,7 @@ package mongo
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -12,8 +13,17 @@ import (
 
 	qingfeng "github.com/qingfeng-zj/qingfeng"
 	"github.com/qingfeng-zj/qingfeng/intake"
+	"github.com/qingfeng-zj/qingfeng/routing"
 	"github.com/qingfeng-zj/qingfeng/triage"
 )
+
+// orgKeys are c's organization search keys, sorted (the order is immaterial to the
+// queries; sorted, a document's keys compare equal across writes).
+func orgKeys(c *intake.Case) []string {
+	keys := routing.OrgSearchKeys(c)
+	slices.Sort(keys)
+	return keys
+}
 
 // List page sizes.
 const (
@@ -88,10 +98,15 @@ type caseDoc struct {
 	Evidence         []evidenceDoc `bson:"evidence"`
 	// EvidenceBytes is always present (0 for none): AddEvidence's condition
 	// {evidence_bytes: {$lte: n}} does not match a missing field.
-	EvidenceBytes int64     `bson:"evidence_bytes"`
-	FiledBy       string    `bson:"filed_by,omitempty"`
-	Version       int64     `bson:"version"`
-	UpdatedAt     time.Time `bson:"updated_at"`
+	EvidenceBytes int64  `bson:"evidence_bytes"`
+	FiledBy       string `bson:"filed_by,omitempty"`
+	// OrgKeys are the case's organization search keys (routing.OrgSearchKeys), derived
+	// on every write of its subject or decision: the queue searched by organization.
+	// Always present (null for none), so that a case stored before it is the one
+	// without the field (DB.fillOrgKeys).
+	OrgKeys   []string  `bson:"org_keys"`
+	Version   int64     `bson:"version"`
+	UpdatedAt time.Time `bson:"updated_at"`
 
 	// Reporter activity (intake.Case.NewActivity). new_activity is stored rather than
 	// derived from the times so that the queue filter is an indexable equality.
@@ -317,6 +332,7 @@ func toCaseDoc(c *intake.Case) caseDoc {
 		Evidence:          make([]evidenceDoc, 0, len(c.Evidence)),
 		EvidenceBytes:     c.EvidenceBytes,
 		FiledBy:           c.FiledBy,
+		OrgKeys:           orgKeys(c),
 		Version:           c.Version,
 		UpdatedAt:         utc(c.UpdatedAt),
 	}
@@ -497,8 +513,8 @@ func (s *CaseStore) CaseByReceipt(ctx context.Context, receiptHash []byte) (*int
 	return s.findCase(ctx, "find case by receipt", bson.M{"receipt_hash": receiptHash})
 }
 
-// ListCases returns cases newest first (ties broken by ID), filtered by unit, division
-// prefix and/or filing liaison (all that are set apply); f.After continues after the
+// ListCases returns cases newest first (ties broken by ID), or by nearest deadline with
+// f.SortByDue, filtered by every field of f that is set; f.After continues after the
 // case with that ID. With no filter set it lists every case: who may ask for that is
 // the caller's decision.
 func (s *CaseStore) ListCases(ctx context.Context, f intake.CaseFilter) ([]*intake.Case, error) {
@@ -526,6 +542,9 @@ func (s *CaseStore) ListCases(ctx context.Context, f intake.CaseFilter) ([]*inta
 	}
 	if f.NewActivity {
 		filter["new_activity"] = true
+	}
+	if f.Organization != "" {
+		filter["org_keys"] = f.Organization // an element of the array
 	}
 	if f.SortByDue || f.DueBefore != "" {
 		due := bson.M{"$gt": ""}
@@ -666,10 +685,11 @@ func (s *CaseStore) AddEvidence(ctx context.Context, caseID string, evs []intake
 // conditional update. A case changed meanwhile is ECONFLICT and nothing changes.
 func (s *CaseStore) Reroute(ctx context.Context, c *intake.Case, category intake.Category, subject intake.Subject, d intake.Decision) error {
 	now := s.db.now().UTC()
+	after := &intake.Case{Subject: subject, Decision: d, EarlierDecisions: append(slices.Clone(c.EarlierDecisions), c.Decision)}
 	return s.conditional(ctx, "reroute case "+c.ID, c.ID, bson.M{"version": c.Version}, withEvent(bson.M{
 		"$push": bson.M{"earlier_decisions": toDecisionDoc(c.Decision)},
 		"$set": bson.M{"category": string(category), "subject": toCaseDoc(&intake.Case{Subject: subject}).Subject,
-			"decision": toDecisionDoc(d), "unit_id": d.UnitID, "updated_at": now},
+			"decision": toDecisionDoc(d), "unit_id": d.UnitID, "updated_at": now, "org_keys": orgKeys(after)},
 		"$inc": bson.M{"version": int64(1)},
 	}, newEvent("case.rerouted", c.Number, d.UnitID, now, map[string]string{"from": c.UnitID, "to": d.UnitID})))
 }
@@ -758,7 +778,8 @@ func nextDue(c *intake.Case, pending *intake.PendingTransfer) string {
 // current decision joins the earlier ones, t is recorded, and the pending transfer is
 // set (or cleared when nil). A new transfer's overdue mark is cleared.
 func (s *CaseStore) Hand(ctx context.Context, c *intake.Case, d intake.Decision, pending *intake.PendingTransfer, t intake.Transition, notify ...triage.Notification) error {
-	set := bson.M{"decision": toDecisionDoc(d), "unit_id": d.UnitID, "updated_at": s.db.now().UTC()}
+	after := &intake.Case{Subject: c.Subject, Decision: d, EarlierDecisions: append(slices.Clone(c.EarlierDecisions), c.Decision)}
+	set := bson.M{"decision": toDecisionDoc(d), "unit_id": d.UnitID, "updated_at": s.db.now().UTC(), "org_keys": orgKeys(after)}
 	update := bson.M{
 		"$push": bson.M{"earlier_decisions": toDecisionDoc(c.Decision), "transitions": toTransitionDoc(t)},
 		"$inc":  bson.M{"version": int64(1)},

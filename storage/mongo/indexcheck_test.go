@@ -48,7 +48,10 @@ var narrowingFields = map[string][]string{
 	// liaison's queue is bounded by their unit's or their own caseload (a unit's
 	// new_activity has its own indexes). An admin's unscoped list filtered this way
 	// can read every case for a page with few matches.
-	"(*CaseStore).ListCases cases": {"status", "category", "assignee", "new_activity"},
+	// A liaison's own filings searched by organization ("org_keys@filed_by": org_keys
+	// narrows only a query with filed_by) are read in filed_by_queue's order likewise;
+	// a unit's search, or an admin's, must be served by the org indexes.
+	"(*CaseStore).ListCases cases": {"status", "category", "assignee", "new_activity", "org_keys@filed_by"},
 }
 
 // A query is the part of a command an index can serve.
@@ -395,7 +398,9 @@ func unserved(indexes []index, narrowing []string, q query) ([]string, error) {
 			// Served once the narrowing fields are left to the documents?
 			n := conj{eq: maps.Clone(c.eq), rng: c.rng}
 			for _, f := range narrowing {
-				delete(n.eq, f)
+				if f, scope, _ := strings.Cut(f, "@"); scope == "" || c.eq[scope] {
+					delete(n.eq, f)
+				}
 			}
 			for _, k := range keys {
 				ok = ok || served(n, s, k)

@@ -199,6 +199,16 @@ var declaredIndexes = []index{
 		why: "a unit's cases with new reporter activity, newest first"},
 	{coll: collCases, name: "unit_new_activity_due", keys: bson.D{asc("unit_id"), asc("new_activity"), asc("next_due"), asc("_id"), asc("location.division")},
 		why: "a unit's cases with new reporter activity, by the nearest deadline"},
+	// The queue searched by organization (org_keys, an array: routing.OrgSearchKeys),
+	// equality on one key after the unit, then the order.
+	{coll: collCases, name: "unit_org_queue", keys: bson.D{asc("unit_id"), asc("org_keys"), desc("received_at"), asc("_id"), asc("location.division"), asc("next_due")},
+		why: "a unit's cases about one organization, newest first"},
+	{coll: collCases, name: "unit_org_due", keys: bson.D{asc("unit_id"), asc("org_keys"), asc("next_due"), asc("_id"), asc("location.division")},
+		why: "a unit's cases about one organization, by the nearest deadline"},
+	{coll: collCases, name: "org_queue", keys: bson.D{asc("org_keys"), desc("received_at"), asc("_id"), asc("location.division"), asc("next_due")},
+		why: "all cases or a jurisdiction's about one organization, newest first"},
+	{coll: collCases, name: "org_due", keys: bson.D{asc("org_keys"), asc("next_due"), asc("_id"), asc("location.division")},
+		why: "all cases or a jurisdiction's about one organization, by the nearest deadline"},
 	{coll: collCases, name: "filed_by_queue", keys: bson.D{asc("filed_by"), desc("received_at"), asc("_id"), asc("location.division"), asc("next_due")},
 		why: "the cases a liaison filed, newest first"},
 	{coll: collCases, name: "filed_by_due", keys: bson.D{asc("filed_by"), asc("next_due"), asc("_id"), asc("location.division")},
@@ -299,6 +309,33 @@ func (db *DB) EnsureIndexes(ctx context.Context) error {
 				return fmt.Errorf("ensure indexes on %s: %w", coll, err)
 			}
 		}
+	}
+	return db.fillOrgKeys(ctx)
+}
+
+// fillOrgKeys gives the cases stored before the organization search their org_keys.
+// Every case written since has the field (null for none), so after the first start
+// the query, which org_queue serves (a missing field is indexed as null), finds
+// nothing. A case changed meanwhile has its keys from that change and is left alone.
+func (db *DB) fillOrgKeys(ctx context.Context) error {
+	cur, err := db.coll(collCases).Find(ctx, bson.M{"org_keys": bson.M{"$exists": false}},
+		options.Find().SetProjection(bson.M{"subject": 1, "decision": 1, "earlier_decisions": 1}))
+	if err != nil {
+		return fmt.Errorf("fill org_keys: %w", err)
+	}
+	defer cur.Close(ctx)
+	for cur.Next(ctx) {
+		var d caseDoc
+		if err := cur.Decode(&d); err != nil {
+			return fmt.Errorf("fill org_keys: %w", err)
+		}
+		if _, err := db.updateOne(ctx, collCases, d.ID, bson.M{"org_keys": bson.M{"$exists": false}},
+			bson.M{"$set": bson.M{"org_keys": orgKeys(d.toCase())}}); err != nil {
+			return fmt.Errorf("fill org_keys of case %s: %w", d.ID, err)
+		}
+	}
+	if err := cur.Err(); err != nil {
+		return fmt.Errorf("fill org_keys: %w", err)
 	}
 	return nil
 }

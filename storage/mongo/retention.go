@@ -141,6 +141,10 @@ func (s *CaseStore) Anonymise(ctx context.Context, caseID string, version int64,
 	if len(d.EarlierDecisions) > 0 {
 		set["earlier_decisions"] = withoutWhy(d.EarlierDecisions)
 	}
+	// The organization search keys of what the purge leaves (the code, not the name).
+	purged := d
+	purged.Subject = anonymousSubject(d.Subject)
+	set["org_keys"] = orgKeys(purged.toCase())
 	// A reporter's message does not change the version: new_activity guards it.
 	res, err := s.db.updateOne(ctx, collCases, caseID,
 		bson.M{"version": version, "status": string(intake.StatusClosed), "purged_at": bson.M{"$exists": false}, "new_activity": bson.M{"$ne": true}},

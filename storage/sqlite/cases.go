@@ -460,6 +460,9 @@ func (s *CaseStore) CreateCase(ctx context.Context, c *intake.Case) error {
 		if _, err := tx.ExecContext(ctx, "INSERT INTO cases ("+caseColumns+", "+derivedColumns+") VALUES (?"+strings.Repeat(", ?", 31)+")", args...); err != nil {
 			return err
 		}
+		if err := insertOrgRows(ctx, tx, c.ID, orgRowsOf(stored{c: c, nextDue: nextDue(c, c.Transfer)}), ""); err != nil {
+			return err
+		}
 		return insertEvent(ctx, tx, c.ID, "case.registered", c.Number, c.UnitID, c.ReceivedAt,
 			map[string]string{"category": string(c.Category), "real_name": fmt.Sprint(c.RealName)})
 	})
@@ -516,7 +519,9 @@ func prefixUpperBound(p string) (string, bool) {
 // The index is named (INDEXED BY) from the filter, so that the plan does not depend on
 // the statistics: the unit's (with its assignee, new activity, status or category,
 // whichever is set first), else the liaison's, else the one of all cases, each in the
-// order of the sort, the other conditions checked on the rows the index yields.
+// order of the sort, the other conditions checked on the rows the index yields. A
+// search by organization reads case_orgs' index of the key (within the unit, if one is
+// set) in the sort's order instead, joining each row's case.
 func (s *CaseStore) ListCases(ctx context.Context, f intake.CaseFilter) ([]*intake.Case, error) {
 	limit := f.Limit
 	if limit <= 0 {
@@ -524,31 +529,48 @@ func (s *CaseStore) ListCases(ctx context.Context, f intake.CaseFilter) ([]*inta
 	}
 	limit = min(limit, maxListLimit)
 
+	// A unit's search by organization reads case_orgs (k) in the sort's order and joins
+	// each row's case (c): the unit and the order are k's copies of the case's columns,
+	// every other condition the case's own. A search in another scope (a liaison's own
+	// filings) reads that scope's index and looks each case up in case_orgs by its
+	// primary key.
+	joined := f.Organization != "" && f.UnitID != ""
+	c, k, id := "", "", "id"
+	if joined {
+		c, k, id = "c.", "k.", "k.case_id"
+	}
 	var where []string
 	var args []any
 	cond := func(c string, a ...any) { where = append(where, c); args = append(args, a...) }
+	switch {
+	case joined:
+		cond("k.key = ?", f.Organization)
+	case f.Organization != "":
+		cond("EXISTS (SELECT 1 FROM case_orgs AS k WHERE k.key = ? AND k.unit_id = cases.unit_id AND k.received_at = cases.received_at AND k.case_id = cases.id)",
+			f.Organization)
+	}
 	if f.UnitID != "" {
-		cond("unit_id = ?", f.UnitID)
+		cond(k+"unit_id = ?", f.UnitID)
 	}
 	if f.FiledBy != "" {
-		cond("filed_by = ?", f.FiledBy)
+		cond(c+"filed_by = ?", f.FiledBy)
 	}
 	if f.Status != "" {
-		cond("status = ?", string(f.Status))
+		cond(c+"status = ?", string(f.Status))
 	}
 	if f.Category != "" {
-		cond("category = ?", string(f.Category))
+		cond(c+"category = ?", string(f.Category))
 	}
 	if f.Assignee != "" {
-		cond("assignee = ?", f.Assignee)
+		cond(c+"assignee = ?", f.Assignee)
 	}
 	if f.NewActivity {
-		cond("new_activity = 1")
+		cond(c + "new_activity = 1")
 	}
 	if f.SortByDue || f.DueBefore != "" {
-		cond("next_due > ''")
+		cond(k + "next_due > ''")
 		if f.DueBefore != "" {
-			cond("next_due <= ?", f.DueBefore)
+			cond(k+"next_due <= ?", f.DueBefore)
 		}
 	}
 	if f.DivisionPrefix != "" {
@@ -556,7 +578,7 @@ func (s *CaseStore) ListCases(ctx context.Context, f intake.CaseFilter) ([]*inta
 		if !ok {
 			return nil, errBadDivision
 		}
-		cond("division >= ? AND division < ?", f.DivisionPrefix, upper)
+		cond(c+"division >= ? AND "+c+"division < ?", f.DivisionPrefix, upper)
 	}
 	if f.After != "" {
 		var last struct {
@@ -578,17 +600,24 @@ func (s *CaseStore) ListCases(ctx context.Context, f intake.CaseFilter) ([]*inta
 			if last.nextDue == "" {
 				return nil, domainError(errBadCursor, "list cases after "+f.After+": the cursor case has nothing due")
 			}
-			cond("(next_due > ? OR next_due = ? AND id > ?)", last.nextDue, last.nextDue, f.After)
+			cond("("+k+"next_due > ? OR "+k+"next_due = ? AND "+id+" > ?)", last.nextDue, last.nextDue, f.After)
 		} else {
-			cond("(received_at < ? OR received_at = ? AND id > ?)", last.received, last.received, f.After)
+			cond("("+k+"received_at < ? OR "+k+"received_at = ? AND "+id+" > ?)", last.received, last.received, f.After)
 		}
 	}
 
-	index, order := "cases_received", "received_at DESC, id"
+	index, order := "cases_received", k+"received_at DESC, "+id
 	if f.SortByDue {
-		index, order = "cases_due", "next_due, id"
+		index, order = "cases_due", k+"next_due, "+id
 	}
 	switch {
+	case joined:
+		// The organization's key within the unit, in this sort's order: the table's
+		// primary key newest first.
+		index = "sqlite_autoindex_case_orgs_1"
+		if f.SortByDue {
+			index = "case_orgs_due"
+		}
 	case f.UnitID != "":
 		// The most selective filter the unit's indexes carry, in this sort's order.
 		by := "_received"
@@ -611,6 +640,11 @@ func (s *CaseStore) ListCases(ctx context.Context, f intake.CaseFilter) ([]*inta
 		index = "cases_filed_received"
 	}
 	q := "SELECT " + caseColumns + " FROM cases INDEXED BY " + index
+	if joined {
+		// CROSS JOIN keeps case_orgs the outer loop: its index gives the order.
+		q = "SELECT c." + strings.ReplaceAll(caseColumns, ", ", ", c.") + " FROM case_orgs AS k INDEXED BY " + index +
+			" CROSS JOIN cases AS c ON c.id = k.case_id"
+	}
 	if len(where) > 0 {
 		q += " WHERE " + strings.Join(where, " AND ")
 	}
@@ -647,6 +681,7 @@ func (s *CaseStore) update(ctx context.Context, op, id string, change func(tx *s
 			return err
 		}
 		read := st.c.Version
+		orgs := orgRowsOf(st)
 		ok, err := change(tx, &st)
 		if err != nil || !ok {
 			return err
@@ -666,6 +701,9 @@ func (s *CaseStore) update(ctx context.Context, op, id string, change func(tx *s
 		}
 		if n, err := res.RowsAffected(); err != nil || n != 1 {
 			return errors.Join(err, fmt.Errorf("case %s changed within its transaction", id))
+		}
+		if err := replaceOrgRows(ctx, tx, id, orgs, orgRowsOf(st)); err != nil {
+			return err
 		}
 		changed = true
 		return nil

@@ -273,9 +273,35 @@ func (r *Records) EachCase(ctx context.Context, fn func(*intake.Case) error) err
 func (r *Records) PutCases(ctx context.Context, cs []*intake.Case) error {
 	// The derived columns too, computed from the case as every write of it does:
 	// statistics and retention read them.
+	// So are its organization search keys (case_orgs), for a case inserted.
 	cols := caseColumns + ", " + derivedColumns
-	return insertAll(ctx, r.db, "import cases", "INSERT INTO cases ("+cols+") VALUES ("+placeholders(cols)+") ON CONFLICT (id) DO NOTHING",
-		cs, func(c *intake.Case) ([]any, error) { return stored{c: c, nextDue: nextDue(c, c.Transfer)}.args() })
+	err := r.db.Tx(ctx, func(tx *sql.Tx) error {
+		ins, err := tx.PrepareContext(ctx, "INSERT INTO cases ("+cols+") VALUES ("+placeholders(cols)+") ON CONFLICT (id) DO NOTHING")
+		if err != nil {
+			return err
+		}
+		defer ins.Close()
+		for _, c := range cs {
+			st := stored{c: c, nextDue: nextDue(c, c.Transfer)}
+			a, err := st.args()
+			if err != nil {
+				return err
+			}
+			res, err := ins.ExecContext(ctx, a...)
+			if err != nil {
+				return err
+			}
+			if n, err := res.RowsAffected(); err != nil {
+				return err
+			} else if n == 1 {
+				if err := insertOrgRows(ctx, tx, c.ID, orgRowsOf(st), ""); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	return storeError("import cases", err, nil, nil)
 }
 
 // EachMessage implements migrate.Store.

@@ -77,6 +77,7 @@ func Cases(t *testing.T, newStores func(t *testing.T) CaseStores) {
 		{"Messages", cases(testMessages)},
 		{"ListQueueFilters", cases(testListQueueFilters)},
 		{"ListFilterCombinations", cases(testListFilterCombinations)},
+		{"ListByOrganization", cases(testListByOrganization)},
 		{"TransitionConcurrent", cases(testTransitionConcurrent)},
 		{"WorkflowSteps", cases(testWorkflowSteps)},
 		{"ReporterActivity", cases(testReporterActivity)},

@@ -9,14 +9,34 @@ import (
 	"time"
 
 	"github.com/qingfeng-zj/qingfeng/intake"
+	"github.com/qingfeng-zj/qingfeng/routing"
 )
 
 // testListFilterCombinations stores seeded random cases over two units, statuses,
 // categories, assignees, townships, deadlines and new reporter activity, then lists
-// them with random combinations of every CaseFilter field, both sorts and small pages
+// them with random combinations of every CaseFilter field (the organization searched
+// for among subjects spelt several ways, some changed by a re-routing or transferred
+// to the other unit, in either order), both sorts and small pages
 // followed by cursor to the end, and compares each listing with the same filter
 // applied to the stored cases in Go: same cases, same order, nothing skipped or
 // repeated across pages. It is what keeps a store's choice of index per filter honest.
+// orgSubjects are the subjects of testListFilterCombinations' cases: organizations
+// spelt several ways, sharing prefixes, by code and by name, and a person.
+var orgSubjects = func() []intake.Subject {
+	org := func(code, name string) intake.Subject {
+		return intake.Subject{Kind: intake.SubjectOrganization, Organization: &intake.OrgSubject{CreditCode: code, Name: name}}
+	}
+	return []intake.Subject{
+		org("51330782MJ0000018J", "义乌市某行业协会"), org("", "義烏市某行業協會"), org("51330782mj0000018j", ""),
+		org("", "义乌市某行业协会（分会）"), org("", "义乌市某商会"), org("５３３３００００５０１８７４０６４Ｂ", "浙江省爱心事业基金会"),
+		org("", "浙江省​爱心事业基金会"),
+		{Kind: intake.SubjectPerson, Person: &intake.PersonSubject{Name: "张某", Employer: "义乌市某商会"}},
+	}
+}()
+
+// orgQueries are what staff type in testListFilterCombinations.
+var orgQueries = []string{"义乌市某行业协会", "某行业", "爱心事业", "义乌市某", "義烏", "义乌市某行业协会(分会)", "51330782MJ0000018J", "53330000501874064b", "浙江省爱心", "义乌市某商会", "杭州"}
+
 func testListFilterCombinations(t *testing.T, s CaseStore) {
 	ctx := context.Background()
 	const seed = 20261202
@@ -42,8 +62,41 @@ func testListFilterCombinations(t *testing.T, s CaseStore) {
 		case intake.StatusConcluded:
 			c.FeedbackDue = due
 		}
+		c.Subject = orgSubjects[rng.IntN(len(orgSubjects))]
+		if o := c.Subject.Organization; o != nil && o.Name == "" {
+			// Routing found the code in the registry: its registered name.
+			c.Decision.Inputs[routing.InputOrgName] = "义乌市某行业协会"
+		}
 		if err := s.CreateCase(ctx, c); err != nil {
 			t.Fatal(err)
+		}
+		// Then, in a random order, a transfer to the other unit (a decision with no
+		// inputs), a re-routing that changes the subject, or both, or neither.
+		for step := range 2 {
+			switch r := rng.IntN(6); {
+			case r == 0 || step == 1 && r == 1: // transferred
+				to := units[0]
+				if c.UnitID == to {
+					to = units[1]
+				}
+				d := intake.Decision{UnitID: to, Reason: "转办", By: "lead", DecidedAt: c.ReceivedAt}
+				if err := s.Hand(ctx, c, d, nil, intake.Transition{Action: "transfer", By: "lead", At: c.ReceivedAt}); err != nil {
+					t.Fatal(err)
+				}
+				c.EarlierDecisions = append(c.EarlierDecisions, c.Decision)
+				c.Decision, c.UnitID = d, to
+				c.Transitions = append(c.Transitions, intake.Transition{Action: "transfer", By: "lead", At: c.ReceivedAt})
+				c.Version++
+			case r == 1: // triage changed the subject
+				subject := orgSubjects[rng.IntN(len(orgSubjects))]
+				next := intake.Decision{UnitID: c.UnitID, Router: "rules@v1", Inputs: map[string]string{"division": c.Location.Division}, DecidedAt: c.ReceivedAt}
+				if err := s.Reroute(ctx, c, c.Category, subject, next); err != nil {
+					t.Fatal(err)
+				}
+				c.EarlierDecisions = append(c.EarlierDecisions, c.Decision)
+				c.Subject, c.Decision = subject, next
+				c.Version++
+			}
 		}
 		if rng.IntN(4) == 0 { // the reporter wrote since staff last read the case
 			if err := s.AddMessage(ctx, &intake.Message{ID: intake.NewID(), CaseID: c.ID, From: intake.UploaderReporter, Kind: "message",
@@ -72,9 +125,15 @@ func testListFilterCombinations(t *testing.T, s CaseStore) {
 		if rng.IntN(3) == 0 {
 			f.DueBefore = base.AddDate(0, 0, rng.IntN(40)).Format(time.DateOnly)
 		}
+		if rng.IntN(3) == 0 {
+			f.Organization = orgKey(t, orgQueries[rng.IntN(len(orgQueries))])
+		}
 		var want []*intake.Case
 		for _, c := range all {
 			nd := nextDue(c)
+			if f.Organization != "" && !slices.Contains(routing.OrgSearchKeys(c), f.Organization) {
+				continue
+			}
 			if f.UnitID != "" && c.UnitID != f.UnitID || f.Assignee != "" && c.Assignee != f.Assignee ||
 				f.Status != "" && c.Status != f.Status || f.Category != "" && c.Category != f.Category ||
 				f.NewActivity && !c.NewActivity || !strings.HasPrefix(c.Location.Division, f.DivisionPrefix) ||
