@@ -19,6 +19,9 @@ type principal struct {
 	user     *accounts.User
 	claims   accounts.Claims
 	reporter string // case id the follow-up token is scoped to
+	// reporterCase is that case as read when the token was checked (followUpClaims):
+	// the follow-up handlers work on it rather than reading it again.
+	reporterCase *intake.Case
 }
 
 type principalKey struct{}
@@ -75,33 +78,41 @@ func (s *Server) followUpAuth(c fiber.Ctx) error {
 	if tok == "" {
 		return qingfeng.ErrUnauthorized
 	}
-	claims, err := s.followUpClaims(c, tok)
+	claims, cs, err := s.followUpClaims(c, tok)
 	if err != nil {
 		return err
 	}
-	c.Locals(principalKey{}, &principal{claims: claims, reporter: claims.Subject})
+	c.Locals(principalKey{}, &principal{claims: claims, reporter: claims.Subject, reporterCase: cs})
 	return c.Next()
 }
 
 // followUpClaims verifies a reporter's follow-up token: signed for follow-up, not
 // expired, and issued after the reporter last logged out of the case
 // (Case.FollowUpEndedAt; both to the millisecond). Every failure is ErrUnauthorized: a
-// token of a case that is gone says no more than a forged one.
-func (s *Server) followUpClaims(c fiber.Ctx, tok string) (accounts.Claims, error) {
+// token of a case that is gone says no more than a forged one. It returns the case as
+// read.
+func (s *Server) followUpClaims(c fiber.Ctx, tok string) (accounts.Claims, *intake.Case, error) {
 	claims, err := s.d.Tokens.Verify(tok, accounts.AudienceFollowUp)
 	if err != nil {
-		return claims, err
+		return claims, nil, err
 	}
+	cs, err := s.followUpSessionCase(c, claims)
+	return claims, cs, err
+}
+
+// followUpSessionCase is the case of verified follow-up claims, unless the reporter logged
+// out after they were issued (see followUpClaims).
+func (s *Server) followUpSessionCase(c fiber.Ctx, claims accounts.Claims) (*intake.Case, error) {
 	cs, err := s.d.Intake.Cases.CaseByID(c.Context(), claims.Subject)
 	switch {
 	case qingfeng.ErrorCode(err) == qingfeng.ENOTFOUND:
-		return claims, qingfeng.ErrUnauthorized
+		return nil, qingfeng.ErrUnauthorized
 	case err != nil:
-		return claims, err
+		return nil, err
 	case !cs.FollowUpEndedAt.IsZero() && !claims.IssuedAt.After(cs.FollowUpEndedAt):
-		return claims, qingfeng.ErrUnauthorized
+		return nil, qingfeng.ErrUnauthorized
 	}
-	return claims, nil
+	return cs, nil
 }
 
 // endFollowUp is DELETE /v1/followup/session: the reporter logs out; every follow-up
@@ -120,10 +131,11 @@ func (s *Server) anyPrincipal(c fiber.Ctx) error {
 		return qingfeng.ErrUnauthorized
 	}
 	if claims, err := s.d.Tokens.Verify(tok, accounts.AudienceFollowUp); err == nil {
-		if claims, err = s.followUpClaims(c, tok); err != nil {
+		cs, err := s.followUpSessionCase(c, claims)
+		if err != nil {
 			return err // a reporter's token, refused: never tried as a staff token
 		}
-		c.Locals(principalKey{}, &principal{claims: claims, reporter: claims.Subject})
+		c.Locals(principalKey{}, &principal{claims: claims, reporter: claims.Subject, reporterCase: cs})
 		return c.Next()
 	}
 	return s.staffAuth(accounts.RoleStaff, accounts.RoleLiaison)(c)
@@ -175,8 +187,7 @@ func (s *Server) loadCase(c fiber.Ctx, kind int) (*intake.Case, error) {
 		err error
 	)
 	if p != nil && p.reporter != "" {
-		cs, err = s.d.Intake.Cases.CaseByID(c.Context(), p.reporter)
-		if err == nil && cs.Number != number {
+		if cs = p.reporterCase; cs.Number != number {
 			return nil, caseNotFound
 		}
 	} else {

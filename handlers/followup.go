@@ -87,7 +87,7 @@ func messageViews(ms []*intake.Message) []messageView {
 
 // followUpCase is GET /v1/followup/case.
 func (s *Server) followUpCase(c fiber.Ctx) error {
-	rc, err := s.reporterCase(c.Context(), principalOf(c).reporter)
+	rc, err := s.reporterCase(c.Context(), principalOf(c).reporterCase)
 	if err != nil {
 		return err
 	}
@@ -109,11 +109,7 @@ type reporterCase struct {
 	messages []*intake.Message // without the unit's internal notes
 }
 
-func (s *Server) reporterCase(ctx context.Context, caseID string) (reporterCase, error) {
-	cs, err := s.d.Intake.Cases.CaseByID(ctx, caseID)
-	if err != nil {
-		return reporterCase{}, caseGone(err)
-	}
+func (s *Server) reporterCase(ctx context.Context, cs *intake.Case) (reporterCase, error) {
 	all, err := s.d.Intake.Cases.Messages(ctx, cs.ID)
 	if err != nil {
 		return reporterCase{}, err
@@ -138,13 +134,6 @@ func (s *Server) reporterCase(ctx context.Context, caseID string) (reporterCase,
 	return reporterCase{c: cs, progress: progress, messages: msgs}, nil
 }
 
-func caseGone(err error) error {
-	if err != nil && isNotFound(err) {
-		return caseNotFound
-	}
-	return err
-}
-
 type messageRequest struct {
 	Body string `json:"body"`
 }
@@ -161,11 +150,7 @@ func (s *Server) followUpMessage(c fiber.Ctx) error {
 	if err := s.decodeJSON(c, &req); err != nil {
 		return err
 	}
-	cs, err := s.d.Intake.Cases.CaseByID(c.Context(), principalOf(c).reporter)
-	if err != nil {
-		return caseGone(err)
-	}
-	m, err := s.d.Intake.PostMessage(c.Context(), cs, intake.UploaderReporter, "", req.Body)
+	m, err := s.d.Intake.PostMessage(c.Context(), principalOf(c).reporterCase, intake.UploaderReporter, "", req.Body)
 	if err != nil {
 		return err
 	}

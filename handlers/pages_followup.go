@@ -37,18 +37,19 @@ func (s *Server) pageForm(c fiber.Ctx) (url.Values, error) {
 	return v, nil
 }
 
-// followUpSessionOf is the reporter's follow-up session from its cookie: the token and
-// the case id it names; ok=false without a valid one.
-func (s *Server) followUpSessionOf(c fiber.Ctx) (tok string, claims accounts.Claims, ok bool) {
+// followUpSessionOf is the reporter's follow-up session from its cookie: the token, its
+// claims, and the case it names as read when the token was checked; ok=false without a
+// valid one.
+func (s *Server) followUpSessionOf(c fiber.Ctx) (tok string, claims accounts.Claims, cs *intake.Case, ok bool) {
 	tok = c.Cookies(followUpCookie)
 	if tok == "" {
-		return "", claims, false
+		return "", claims, nil, false
 	}
-	claims, err := s.followUpClaims(c, tok)
+	claims, cs, err := s.followUpClaims(c, tok)
 	if err != nil {
-		return "", claims, false
+		return "", claims, nil, false
 	}
-	return tok, claims, true
+	return tok, claims, cs, true
 }
 
 func (s *Server) setFollowUpCookie(c fiber.Ctx, tok string, exp time.Time) {
@@ -70,7 +71,7 @@ func (s *Server) followUpLoginView() web.FollowUpLoginPage {
 
 // followUpPage is GET /followup: the case of the session, or the receipt form.
 func (s *Server) followUpPage(c fiber.Ctx) error {
-	tok, claims, ok := s.followUpSessionOf(c)
+	tok, claims, cs, ok := s.followUpSessionOf(c)
 	if !ok {
 		p := s.followUpLoginView()
 		p.LoggedOut = c.Query("out") == "1"
@@ -80,7 +81,7 @@ func (s *Server) followUpPage(c fiber.Ctx) error {
 		}
 		return s.render(c, fiber.StatusOK, "followup_login", p)
 	}
-	p, err := s.followUpCaseView(c, tok, claims)
+	p, err := s.followUpCaseView(c, tok, claims, cs)
 	if err != nil {
 		return err
 	}
@@ -128,8 +129,8 @@ func (s *Server) followUpLogin(c fiber.Ctx) error {
 }
 
 // followUpCaseView is the reporter's case page.
-func (s *Server) followUpCaseView(c fiber.Ctx, tok string, claims accounts.Claims) (web.FollowUpCasePage, error) {
-	rc, err := s.reporterCase(c.Context(), claims.Subject)
+func (s *Server) followUpCaseView(c fiber.Ctx, tok string, claims accounts.Claims, cs *intake.Case) (web.FollowUpCasePage, error) {
+	rc, err := s.reporterCase(c.Context(), cs)
 	if err != nil {
 		return web.FollowUpCasePage{}, err
 	}
@@ -195,7 +196,7 @@ func fileKind(ct string) string {
 
 // followUpReply is POST /followup/messages: the reporter writes to the unit.
 func (s *Server) followUpReply(c fiber.Ctx) error {
-	tok, claims, ok := s.followUpSessionOf(c)
+	tok, claims, cs, ok := s.followUpSessionOf(c)
 	if !ok {
 		return c.Redirect().Status(fiber.StatusSeeOther).To("/followup")
 	}
@@ -205,12 +206,7 @@ func (s *Server) followUpReply(c fiber.Ctx) error {
 	}
 	err = s.checkCSRF(form.Get("_csrf"), followUpPurpose, sessionBinding(tok))
 	if err == nil {
-		var cs *intake.Case
-		if cs, err = s.d.Intake.Cases.CaseByID(c.Context(), claims.Subject); err == nil {
-			_, err = s.d.Intake.PostMessage(c.Context(), cs, intake.UploaderReporter, "", form.Get("body"))
-		} else {
-			err = caseGone(err)
-		}
+		_, err = s.d.Intake.PostMessage(c.Context(), cs, intake.UploaderReporter, "", form.Get("body"))
 	}
 	if err == nil {
 		return c.Redirect().Status(fiber.StatusSeeOther).To("/followup?sent=1#conversation")
@@ -218,7 +214,7 @@ func (s *Server) followUpReply(c fiber.Ctx) error {
 	if !isFormError(err) {
 		return err
 	}
-	p, verr := s.followUpCaseView(c, tok, claims)
+	p, verr := s.followUpCaseView(c, tok, claims, cs)
 	if verr != nil {
 		return verr
 	}
@@ -236,7 +232,7 @@ func isFormError(err error) bool {
 // followUpEvidence is POST /followup/evidence: files for the session's case, through
 // the same AddEvidence as the API.
 func (s *Server) followUpEvidence(c fiber.Ctx) error {
-	tok, claims, ok := s.followUpSessionOf(c)
+	tok, claims, cs, ok := s.followUpSessionOf(c)
 	if !ok {
 		return c.Redirect().Status(fiber.StatusSeeOther).To("/followup")
 	}
@@ -258,10 +254,6 @@ func (s *Server) followUpEvidence(c fiber.Ctx) error {
 		}
 		if err := s.checkCSRF(v, followUpPurpose, sessionBinding(tok)); err != nil {
 			return err
-		}
-		cs, err := s.d.Intake.Cases.CaseByID(ctx, claims.Subject)
-		if err != nil {
-			return caseGone(err)
 		}
 		next := func() (io.Reader, error) {
 			for {
@@ -297,7 +289,7 @@ func (s *Server) followUpEvidence(c fiber.Ctx) error {
 	if !isFormError(err) {
 		return err
 	}
-	p, verr := s.followUpCaseView(c, tok, claims)
+	p, verr := s.followUpCaseView(c, tok, claims, cs)
 	if verr != nil {
 		return verr
 	}
@@ -309,8 +301,8 @@ func (s *Server) followUpEvidence(c fiber.Ctx) error {
 // follow-up token of the case issued until now stops working, see followUpClaims), the
 // cookie goes, and the browser is told to drop what it kept of the site.
 func (s *Server) followUpLogout(c fiber.Ctx) error {
-	if _, claims, ok := s.followUpSessionOf(c); ok {
-		if err := s.d.Intake.Cases.EndFollowUp(c.Context(), claims.Subject, time.Now()); err != nil {
+	if _, _, cs, ok := s.followUpSessionOf(c); ok {
+		if err := s.d.Intake.Cases.EndFollowUp(c.Context(), cs.ID, time.Now()); err != nil {
 			return err
 		}
 	}
