@@ -75,14 +75,7 @@ func (s *Server) explainView(c fiber.Ctx, v map[string]string) web.ExplainPage {
 	for _, o := range [][2]string{{string(intake.SubjectOrganization), "社会组织"}, {string(intake.SubjectPerson), "个人（党员干部、公职人员、组织从业人员等）"}} {
 		pg.SubjectKinds = append(pg.SubjectKinds, web.Option{Value: o[0], Label: o[1], Selected: v["subject.kind"] == o[0]})
 	}
-	city, county, town := pickedDivisions(v)
-	pg.Cities = divisionOptions("33", routing.LevelCity, city)
-	if city != "" {
-		pg.Counties = divisionOptions(city, routing.LevelCounty, county)
-	}
-	if county != "" {
-		pg.Towns = divisionOptions(county, routing.LevelTownship, town)
-	}
+	pg.Cities, pg.Counties, pg.Towns = divisionPicker(v)
 	pg.Rule = v["rule"]
 	return pg
 }

@@ -515,14 +515,6 @@ func (s *Server) consoleLedgerPhoto(c fiber.Ctx) error {
 	if ev.ObjectKey == "" {
 		return qingfeng.Errorf(qingfeng.ENOTFOUND, "照片不存在", "no such photo")
 	}
-	rc, size, err := s.d.Intake.Blobs.Get(c.Context(), ev.ObjectKey)
-	if err != nil {
-		return err
-	}
-	c.Set(fiber.HeaderContentType, ev.ContentType)
-	c.Set(fiber.HeaderContentDisposition, `inline; filename="`+ev.ID+extensionOf(ev.ContentType)+`"`)
-	c.Set("X-Content-Type-Options", "nosniff")
-	c.Set(fiber.HeaderCacheControl, "no-store")
-	c.Set("Content-Security-Policy", "default-src 'none'; img-src 'self'; media-src 'self'; frame-ancestors 'self'; sandbox")
-	return c.SendStream(rc, int(size))
+	return s.sendStored(c, ev, "inline",
+		[2]string{"Content-Security-Policy", "default-src 'none'; img-src 'self'; media-src 'self'; frame-ancestors 'self'; sandbox"})
 }

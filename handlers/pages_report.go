@@ -88,15 +88,22 @@ func (s *Server) reportView(v map[string]string, key string) web.ReportPage {
 	for _, d := range routing.Provinces() {
 		p.Provinces = append(p.Provinces, web.Option{Value: d.Code, Label: d.Name, Selected: d.Code == outside || !isOutside && d.Code == "330000"})
 	}
+	p.Cities, p.Counties, p.Towns = divisionPicker(v)
+	return p
+}
+
+// divisionPicker is the city → county → township picker's options for what v picked:
+// every city, and the counties and townships under the ones picked.
+func divisionPicker(v map[string]string) (cities, counties, towns []web.Option) {
 	city, county, town := pickedDivisions(v)
-	p.Cities = divisionOptions("33", routing.LevelCity, city)
+	cities = divisionOptions("33", routing.LevelCity, city)
 	if city != "" {
-		p.Counties = divisionOptions(city, routing.LevelCounty, county)
+		counties = divisionOptions(city, routing.LevelCounty, county)
 	}
 	if county != "" {
-		p.Towns = divisionOptions(county, routing.LevelTownship, town)
+		towns = divisionOptions(county, routing.LevelTownship, town)
 	}
-	return p
+	return cities, counties, towns
 }
 
 // divisionChildren lists the divisions of level directly under parent ("33": the

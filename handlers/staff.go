@@ -306,18 +306,27 @@ func (s *Server) downloadEvidence(c fiber.Ctx) error {
 		if err := s.record(c, "evidence.download", cs.Number, map[string]string{"evidence": ev.ID}); err != nil {
 			return err
 		}
-		rc, size, err := s.d.Intake.Blobs.Get(c.Context(), ev.ObjectKey)
-		if err != nil {
-			return err
-		}
-		c.Set(fiber.HeaderContentType, ev.ContentType)
-		c.Set(fiber.HeaderContentDisposition, `attachment; filename="`+ev.ID+extensionOf(ev.ContentType)+`"`)
-		c.Set("X-Content-Type-Options", "nosniff")
-		c.Set(fiber.HeaderCacheControl, "no-store")
-		c.Set("X-Evidence-SHA256", ev.SHA256Stored)
-		return c.SendStream(rc, int(size))
+		return s.sendStored(c, ev, "attachment", [2]string{"X-Evidence-SHA256", ev.SHA256Stored})
 	}
 	return qingfeng.Errorf(qingfeng.ENOTFOUND, "证据不存在", "no such evidence")
+}
+
+// sendStored streams a stored file (case evidence, a ledger photo) as its recorded
+// type, never sniffed nor cached, named by its id; disposition is attachment or inline,
+// and the header pairs of extra are set with the others once the file is found.
+func (s *Server) sendStored(c fiber.Ctx, ev intake.Evidence, disposition string, extra ...[2]string) error {
+	rc, size, err := s.d.Intake.Blobs.Get(c.Context(), ev.ObjectKey)
+	if err != nil {
+		return err
+	}
+	c.Set(fiber.HeaderContentType, ev.ContentType)
+	c.Set(fiber.HeaderContentDisposition, disposition+`; filename="`+ev.ID+extensionOf(ev.ContentType)+`"`)
+	c.Set("X-Content-Type-Options", "nosniff")
+	c.Set(fiber.HeaderCacheControl, "no-store")
+	for _, h := range extra {
+		c.Set(h[0], h[1])
+	}
+	return c.SendStream(rc, int(size))
 }
 
 func extensionOf(ct string) string {
