@@ -257,13 +257,7 @@ func TestConsoleAdminRules(t *testing.T) {
 	}
 	ac := consoleSignIn(t, admin, nextTOTP(secret))
 	csrf := consoleCSRF(t, ac)
-	version := func() int {
-		set, err := srv.routing.Rules(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return set.Version
-	}
+	version := func() int { return ruleSetVersion(t) }
 	v0 := version()
 	id := fmt.Sprintf("console-test-%d", v0)
 	good := func() url.Values {
@@ -554,4 +548,14 @@ func TestConsoleAdminImport(t *testing.T) {
 	if !imported() {
 		t.Error("the good row was not imported")
 	}
+}
+
+// ruleSetVersion is the version of the routing rules in force.
+func ruleSetVersion(t *testing.T) int {
+	t.Helper()
+	set, err := srv.routing.Rules(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return set.Version
 }

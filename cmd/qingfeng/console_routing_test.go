@@ -454,13 +454,7 @@ func TestConsoleAdminRulesForm(t *testing.T) {
 	admin, secret, _ := consoleAccount(t, accounts.RoleAdmin, "", "", true)
 	ac := consoleSignIn(t, admin, nextTOTP(secret))
 	csrf := consoleCSRF(t, ac)
-	version := func() int {
-		set, err := srv.routing.Rules(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return set.Version
-	}
+	version := func() int { return ruleSetVersion(t) }
 	v0 := version()
 	id := fmt.Sprintf("form-test-%d", v0)
 	good := func() url.Values {
