@@ -416,11 +416,16 @@ func (e *Engine) Decide(c *intake.Case) intake.Decision {
 	)
 	for _, r := range matched {
 		if winner != nil {
-			// Record what the losers would have chosen.
+			// Record every loser, with what it would have chosen: an explanation that
+			// leaves out a matching rule because its own target did not resolve hides
+			// from an admin why the rule they just wrote did not apply.
+			c := intake.Candidate{RuleID: r.ID, Excluded: "lower_priority", Detail: fmt.Sprintf("规则“%s”优先级较低（%d）", r.Name, r.Priority)}
 			if res := e.resolve(r.Primary, f); res.ok {
-				d.Candidates = append(d.Candidates, intake.Candidate{UnitID: res.unit.ID, UnitName: res.unit.Name, RuleID: r.ID,
-					Excluded: "lower_priority", Detail: fmt.Sprintf("规则“%s”优先级较低（%d）", r.Name, r.Priority)})
+				c.UnitID, c.UnitName = res.unit.ID, res.unit.Name
+			} else {
+				c.Detail += "，且" + res.detail
 			}
+			d.Candidates = append(d.Candidates, c)
 			continue
 		}
 		res := e.resolve(r.Primary, f)

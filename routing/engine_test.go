@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
@@ -303,6 +304,64 @@ func TestRuleValidate(t *testing.T) {
 		"primary.unit", "inform[0].relation", "inform[1].kind", "inform[1].division"} {
 		if _, ok := qe.Fields[f]; !ok {
 			t.Errorf("no error for %s", f)
+		}
+	}
+}
+
+// TestEveryMatchingRuleExplained: whatever rules the set holds and whatever the case,
+// every rule whose conditions the case meets is among the decision's candidates (the
+// chosen one, or excluded with a reason) — the explanation an admin reads never leaves
+// out a rule that applied. A losing rule whose own target did not resolve used to be
+// dropped: a rule just written in the console then seemed not to apply at all.
+func TestEveryMatchingRuleExplained(t *testing.T) {
+	e := testEngine(t)
+	rng := rand.New(rand.NewPCG(14, 2))
+	pick := func(xs []string) string { return xs[rng.IntN(len(xs))] }
+	prefixes := []string{"", "33", "3309", "330922", "330782", "330326"}
+	relations := []Relation{RelFixed, RelRegistrationAuthority, RelSupervisoryUnit, RelDisciplineAtLevel, RelStationedAtEmployer, RelKindForDivision}
+	kinds := []UnitKind{KindDiscipline, KindCivilAffairs, KindMarket, KindFinance, KindSupervisor}
+	var cats []string
+	for _, c := range intake.Categories {
+		cats = append(cats, string(c.Code))
+	}
+	for round := range 200 {
+		set := DefaultRules()
+		set.Version = 2
+		for i := range 1 + rng.IntN(6) {
+			r := Rule{ID: fmt.Sprintf("r%d-%d", round, i), Name: fmt.Sprintf("规则%d", i), DivisionPrefix: pick(prefixes),
+				Primary: Target{Relation: relations[rng.IntN(len(relations))]}, Priority: rng.IntN(300) - 100, Version: 2,
+				ValidFrom: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
+			if rng.IntN(3) > 0 {
+				r.Categories = []intake.Category{intake.Category(pick(cats))}
+			}
+			switch r.Primary.Relation {
+			case RelFixed:
+				r.Primary.Unit = pick([]string{"330922-mz", "330782-jw", "330000-xf"})
+			case RelKindForDivision:
+				r.Primary.Kind = kinds[rng.IntN(len(kinds))]
+				r.Primary.Division = pick([]string{"place", "registration", "employer", "330100"})
+			}
+			set.Rules = append(set.Rules, r)
+		}
+		e.SetRules(set)
+		for range 10 {
+			cat, div := intake.Category(pick(cats)), pick([]string{"330922", "330782", "330326", "330102"})
+			var c *intake.Case
+			if rng.IntN(2) == 0 {
+				c = orgCase(cat, div, pick([]string{"", "51330782MJ0000018J", "52330326MJ0000026B"}), pick([]string{"", "嵊泗县某僵尸协会", "义乌市某行业协会"}))
+			} else {
+				c = personCase(cat, div, "张三", pick([]string{"", "局长", "会长"}), pick([]string{"", "义乌市民政局", "嵊泗县财政局"}))
+			}
+			d := e.Decide(c)
+			listed := map[string]bool{}
+			for _, cand := range d.Candidates {
+				listed[cand.RuleID] = true
+			}
+			for _, r := range e.current.Load().candidates(e.facts(c)) {
+				if !listed[r.ID] {
+					t.Fatalf("round %d: rule %s (%+v) matched %+v but is not among the candidates %+v", round, r.ID, r, c, d.Candidates)
+				}
+			}
 		}
 	}
 }
