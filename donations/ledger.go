@@ -27,6 +27,9 @@ type Store interface {
 	// AppendOnce is Append under an idempotency key: a retry returns the first entry
 	// (replayed true); the same key with another request hash is ECONFLICT.
 	AppendOnce(ctx context.Context, code, keyHash, reqHash string, e Entry, check func(Balance) error) (Entry, bool, error)
+	// KeyUsed reports whether code's idempotency key keyHash is taken: an attempt under
+	// it appended (or, on storage/mongo, may be appending).
+	KeyUsed(ctx context.Context, code, keyHash string) (bool, error)
 	List(ctx context.Context, code, month string) ([]Record, error)
 	// EntriesAfter lists code's entries after seq dated in month ("" for any), in sequence.
 	EntriesAfter(ctx context.Context, code string, after int64, month string) ([]Entry, error)
@@ -197,11 +200,20 @@ func (l *Ledger) Append(ctx context.Context, code string, s Submission) (e Entry
 
 // Check runs every check of Append on s against the ledger as it is now, and appends
 // nothing: a form checks its entry this way before its photos are uploaded. The
-// balance may still change before the entry is appended; Append checks again.
+// balance may still change before the entry is appended; Append checks again. A
+// submission whose idempotency key is taken passes the balance checks: it is a retry
+// (a double tap of a hand-out that emptied the stock must not be told 库存不足), and
+// Append answers it with the first attempt's entry, or refuses it if it is another
+// request under the same key.
 func (l *Ledger) Check(ctx context.Context, code string, s Submission) error {
 	org, e, _, err := l.prepare(ctx, code, s)
 	if err != nil {
 		return err
+	}
+	if s.IdempotencyKey != "" {
+		if used, err := l.Store.KeyUsed(ctx, org.CreditCode, keyHash(s.IdempotencyKey)); err != nil || used {
+			return err
+		}
 	}
 	b, err := l.Store.Balance(ctx, org.CreditCode)
 	if err != nil {
@@ -350,8 +362,8 @@ func (l *Ledger) append(ctx context.Context, org routing.Organization, e Entry, 
 		got, err = l.Store.Append(ctx, org.CreditCode, e, check)
 	} else {
 		body, _ := json.Marshal(hashed)
-		kh, rh := sha256.Sum256([]byte(idemKey)), sha256.Sum256(body)
-		got, replayed, err = l.Store.AppendOnce(ctx, org.CreditCode, hex.EncodeToString(kh[:]), hex.EncodeToString(rh[:]), e, check)
+		rh := sha256.Sum256(body)
+		got, replayed, err = l.Store.AppendOnce(ctx, org.CreditCode, keyHash(idemKey), hex.EncodeToString(rh[:]), e, check)
 	}
 	if err != nil {
 		return Entry{}, false, err
@@ -365,6 +377,12 @@ func (l *Ledger) append(ctx context.Context, org routing.Organization, e Entry, 
 		got.AlertsPending = false
 	}
 	return got, replayed, nil
+}
+
+// keyHash is what the store keeps of a client's Idempotency-Key.
+func keyHash(key string) string {
+	h := sha256.Sum256([]byte(key))
+	return hex.EncodeToString(h[:])
 }
 
 // checkFor is the rule of the prior entries beyond Balance.Apply (which the store

@@ -476,4 +476,23 @@ func TestConsoleLedgerHandoutAndReversal(t *testing.T) {
 	if p := postPageForm(t, ac, "/console/ledger/"+code, reverse(csrf, "web-rr", rev.ID, "再冲销")); p.status != 409 || ledgerState(t, code) != before {
 		t.Errorf("reversing the reversal: %d", p.status)
 	}
+
+	// A double tap of the hand-out that empties the stock, with a photo: the second tap
+	// is the first's retry, answered as done — not 库存不足 — and stores nothing more.
+	form := handout(csrf, stock, "20", "李某")
+	if p := postLedger(t, ac, code, form, photo); p.status != 200 || !strings.Contains(p.url, "done=handout") {
+		t.Fatalf("hand-out of all 20: %d at %s\n%s", p.status, p.url, excerpt(p.body))
+	}
+	mid, objects := ledgerState(t, code), objectCount(t)
+	if p := postLedger(t, ac, code, form, photo); p.status != 200 || !strings.Contains(p.url, "done=handout") {
+		t.Errorf("the second tap: %d at %s\n%s", p.status, p.url, excerpt(p.body))
+	}
+	if ledgerState(t, code) != mid || objectCount(t) != objects {
+		t.Errorf("the second tap changed the ledger or the objects (%d → %d)", objects, objectCount(t))
+	}
+	// The same key with another quantity is another request, refused as such.
+	form[4][1] = "1"
+	if p := postLedger(t, ac, code, form, photo); p.status != 409 || ledgerState(t, code) != mid || objectCount(t) != objects {
+		t.Errorf("the key with another request: %d", p.status)
+	}
 }

@@ -6,6 +6,7 @@ import (
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	mongodrv "go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/qingfeng-zj/qingfeng"
 	"github.com/qingfeng-zj/qingfeng/donations"
@@ -22,6 +23,16 @@ type ledgerIdemDoc struct {
 	RequestHash string    `bson:"request_hash"`
 	EntryID     string    `bson:"entry_id,omitempty"`
 	CreatedAt   time.Time `bson:"created_at"`
+}
+
+// KeyUsed reports whether code's idempotency key keyHash is claimed: by an attempt
+// that appended, or one that may still be appending.
+func (s *LedgerStore) KeyUsed(ctx context.Context, code, keyHash string) (bool, error) {
+	n, err := s.db.coll(collLedgerIdem).CountDocuments(ctx, bson.M{"_id": code + ":" + keyHash}, options.Count().SetLimit(1))
+	if err != nil {
+		return false, storeError("read idempotency record", err, nil, nil)
+	}
+	return n > 0, nil
 }
 
 // AppendOnce is Append for a request carrying an Idempotency-Key (keyHash, a hash of

@@ -427,6 +427,20 @@ func (s *LedgerStore) AppendOnce(ctx context.Context, code, keyHash, reqHash str
 	return got, replayed, nil
 }
 
+// KeyUsed reports whether code's idempotency key keyHash has its record (written with
+// the entry, in one transaction).
+func (s *LedgerStore) KeyUsed(ctx context.Context, code, keyHash string) (bool, error) {
+	var one int
+	err := s.db.r.QueryRowContext(ctx, "SELECT 1 FROM ledger_idempotency WHERE org = ? AND key_hash = ?", code, keyHash).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, storeError("read ledger idempotency record", err, nil, nil)
+	}
+	return true, nil
+}
+
 // EntriesAfter returns code's entries after seq dated in month ("" for any), in
 // sequence.
 func (s *LedgerStore) EntriesAfter(ctx context.Context, code string, after int64, month string) ([]donations.Entry, error) {

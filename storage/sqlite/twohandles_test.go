@@ -194,6 +194,9 @@ func (c *twoLedgers) AddPhotos(ctx context.Context, org, batch string, evs []int
 func (c *twoLedgers) Photo(ctx context.Context, org, ref string) (intake.Evidence, error) {
 	return c.next().Photo(ctx, org, ref)
 }
+func (c *twoLedgers) KeyUsed(ctx context.Context, code, keyHash string) (bool, error) {
+	return c.next().KeyUsed(ctx, code, keyHash)
+}
 func (c *twoLedgers) RemovePhotos(ctx context.Context, org, batch string) error {
 	return c.next().RemovePhotos(ctx, org, batch)
 }

@@ -8,6 +8,8 @@ package storetest
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -1330,6 +1332,27 @@ func ledgerIdempotency(t *testing.T, mk newTestLedger) {
 	mustAppend(t, s, ledgerCash(500, ""))
 	if got, replayed, err := s.L.Append(ctx, ledgerOrg, payout); err != nil || replayed || got.Seq != 3 {
 		t.Fatalf("the refused request again, now covered: %+v, %v, %v", got, replayed, err)
+	}
+	// Check, which a form runs before uploading photos, passes a retry of an entry the
+	// balance no longer covers (Append replays it) but not the same entry under a new key.
+	if err := s.L.Check(ctx, ledgerOrg, payout); err != nil {
+		t.Errorf("Check of a retry of an appended payout the funds no longer cover: %v", err)
+	}
+	fresh2 := payout
+	fresh2.IdempotencyKey = "key-3"
+	if err := s.L.Check(ctx, ledgerOrg, fresh2); qingfeng.ErrorCode(err) != qingfeng.ECONFLICT {
+		t.Errorf("Check of the payout under a new key: %v", err)
+	}
+	hashOf := func(k string) string { h := sha256.Sum256([]byte(k)); return hex.EncodeToString(h[:]) }
+	for org, keys := range map[string]map[string]bool{
+		ledgerOrg:            {"key-1": true, "key-2": true, "key-3": false, "KEY-2": false, "key-2 ": false},
+		"91330782MA2OTHER01": {"key-1": false, "key-2": false},
+	} {
+		for k, want := range keys {
+			if used, err := s.KeyUsed(ctx, org, hashOf(k)); err != nil || used != want {
+				t.Errorf("KeyUsed(%s, %q): %v, %v; want %v", org, k, used, err, want)
+			}
+		}
 	}
 	// Another organization's key space is its own.
 	if got, replayed, err := s.L.Append(ctx, "91330782MA2OTHER01", sub); err != nil || replayed || got.Seq != 1 {
