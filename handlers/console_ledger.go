@@ -502,18 +502,23 @@ func photosField(err error) error {
 
 // consoleLedgerPhoto is GET /console/ledger/{code}/photos/{batch}/{file}: a photo of
 // the ledger (its metadata removed on upload), for a liaison of the organization's
-// division; inline, never run.
+// division; inline, never run. Every view is recorded, as case evidence downloads are
+// (a hand-out's photo may show who received the aid).
 func (s *Server) consoleLedgerPhoto(c fiber.Ctx) error {
 	org, _, err := s.ledgerOrg(c, true)
 	if err != nil {
 		return err
 	}
-	ev, err := s.d.Ledger.Photo(c.Context(), org.CreditCode, c.Params("batch")+"/"+c.Params("file"))
+	ref := c.Params("batch") + "/" + c.Params("file")
+	ev, err := s.d.Ledger.Photo(c.Context(), org.CreditCode, ref)
 	if err != nil {
 		return err
 	}
 	if ev.ObjectKey == "" {
 		return qingfeng.Errorf(qingfeng.ENOTFOUND, "照片不存在", "no such photo")
+	}
+	if err := s.record(c, "ledger.photo.view", "", map[string]string{"org": org.CreditCode, "photo": ref}); err != nil {
+		return err
 	}
 	return s.sendStored(c, ev, "inline",
 		[2]string{"Content-Security-Policy", "default-src 'none'; img-src 'self'; media-src 'self'; frame-ancestors 'self'; sandbox"})

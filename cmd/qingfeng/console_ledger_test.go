@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/qingfeng-zj/qingfeng/accounts"
+	"github.com/qingfeng-zj/qingfeng/audit"
 	"github.com/qingfeng-zj/qingfeng/donations"
 	"github.com/qingfeng-zj/qingfeng/routing"
 )
@@ -188,6 +189,7 @@ func TestConsoleLedgerPhotos(t *testing.T) {
 	if m == nil || !strings.HasSuffix(m[1], recs[0].Photos[0]) {
 		t.Fatalf("no thumbnail of %v on the page", recs[0].Photos)
 	}
+	seen := lastAuditSeq(t)
 	img := getPage(t, bc, m[1])
 	if img.status != 200 || img.header.Get("Content-Type") != "image/jpeg" || !strings.Contains(img.header.Get("Content-Security-Policy"), "sandbox") ||
 		!strings.HasPrefix(img.header.Get("Content-Disposition"), "inline") {
@@ -196,11 +198,30 @@ func TestConsoleLedgerPhotos(t *testing.T) {
 	if strings.Contains(img.body, "GPS") || strings.Contains(img.body, "张三") {
 		t.Error("the served photo keeps its metadata")
 	}
-	// Only the organization's liaisons see it; other spellings find nothing.
+	// The view is recorded: who saw which photo of which organization.
+	views, err := srv.Audit.Store.List(context.Background(), audit.Query{After: seen, Limit: audit.MaxLimit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	viewed := 0
+	for _, e := range views {
+		if e.Action == "ledger.photo.view" && e.Actor == b.ID && e.Detail["org"] == code && e.Detail["photo"] == recs[0].Photos[0] {
+			viewed++
+		}
+	}
+	if viewed != 1 {
+		t.Errorf("%d audit entries of the view, want 1: %+v", viewed, views)
+	}
+	// Only the organization's liaisons see it; other spellings find nothing; a
+	// refused view is not recorded as one.
+	seen = lastAuditSeq(t)
 	for name, c := range map[string]*http.Client{"another division's liaison": fc, "staff": sc, "signed out": webClient(t)} {
 		if p := getPage(t, c, m[1]); p.status == 200 && strings.Contains(p.header.Get("Content-Type"), "image") {
 			t.Errorf("%s got the photo", name)
 		}
+	}
+	if views, _ := srv.Audit.Store.List(context.Background(), audit.Query{After: seen, Limit: audit.MaxLimit}); slices.ContainsFunc(views, func(e audit.Entry) bool { return e.Action == "ledger.photo.view" && e.Detail["org"] == code }) {
+		t.Error("a refused view was recorded as a view")
 	}
 	// (Paths are case-insensitive in this server's router, so case is no variant here;
 	// the store's own suite checks the exact keys.)
