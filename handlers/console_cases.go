@@ -126,7 +126,8 @@ func (s *Server) consoleQueue(c fiber.Ctx) error {
 	for _, n := range counts {
 		total += n
 	}
-	// While searching, the tabs keep the search (their counts stay the unit's).
+	// While searching, the tabs keep the search; the page shows their counts only when
+	// not searching, since they count the whole unit, not the matches.
 	withQ := ""
 	if orgQ != "" {
 		withQ = "q=" + url.QueryEscape(orgQ)

@@ -153,6 +153,16 @@ func TestConsoleQueueOrgSearch(t *testing.T) {
 	if !strings.Contains(p.body, `href="/console/cases?status=registered&amp;q=`+url.QueryEscape(name)+`"`) {
 		t.Errorf("the status tabs drop the search")
 	}
+	// The tabs count the whole unit: while searching they show no count that could be
+	// read as the matches'.
+	tabs := regexpFind(t, `(?s)<nav aria-label="按状态" class="tabs">(.*?)</nav>`, p.body)
+	if strings.Count(tabs, `<span class="count">`) != 1 || !strings.Contains(tabs, `id="tabs-searching"`) {
+		t.Errorf("the status tabs while searching:\n%s", tabs)
+	}
+	if tabs := regexpFind(t, `(?s)<nav aria-label="按状态" class="tabs">(.*?)</nav>`, getPage(t, c, "/console/cases").body); strings.Count(tabs, `<span class="count">`) < 2 ||
+		strings.Contains(tabs, `id="tabs-searching"`) {
+		t.Errorf("the status tabs without a search:\n%s", tabs)
+	}
 	if got, _ := queueNumbers(search(name, "&status=registered")); !slices.Equal(got, ours) {
 		t.Errorf("registered: %v, want %v", got, ours)
 	}
