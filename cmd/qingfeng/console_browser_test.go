@@ -667,6 +667,11 @@ func TestConsoleBrowserAdminPages(t *testing.T) {
 	if got := b.text("#explain-result"); !strings.Contains(got, "依据规则") || !strings.Contains(b.text("#routing-reason"), "嵊泗县民政局") || b.count("#candidates tbody tr") == 0 {
 		t.Errorf("explain: %s", got)
 	}
+	// The rule just written applies (a lower priority than the default that wins): it is
+	// among the candidates, with why it did not choose.
+	if got := b.text("#candidates"); !strings.Contains(got, ruleID) || !strings.Contains(got, "优先级较低") {
+		t.Errorf("the new rule is not among the candidates: %s", got)
+	}
 	b.axe(axeJS, "/console/routing/explain (result)")
 	b.shot("explain-result")
 
