@@ -163,8 +163,32 @@ func (s *Reseals) reconcile(ctx context.Context, c *intake.Case, target, reason 
 	if !needed || keep {
 		return false, nil
 	}
-	return true, s.Store.InsertTask(ctx, ResealTask{ID: s.NewID(), CaseID: c.ID, Case: c.Number, Division: c.Location.Division,
-		Target: target, Reason: reason, ResealTo: want, Status: TaskPending, CreatedAt: s.now()})
+	task := ResealTask{ID: s.NewID(), CaseID: c.ID, Case: c.Number, Division: c.Location.Division,
+		Target: target, Reason: reason, ResealTo: want, Status: TaskPending, CreatedAt: s.now()}
+	if err := s.Store.InsertTask(ctx, task); err != nil {
+		return false, err
+	}
+	// s.mu holds only this process: another one (a second instance, sweeping at the
+	// same start-up) may have read no task either and inserted its own. Each reads again
+	// after its insert and keeps the oldest task for the set — the first the store lists,
+	// the same one for every reader — superseding the others, so one task remains.
+	after, err := s.Store.PendingCaseTasks(ctx, c.ID)
+	if err != nil {
+		return true, err
+	}
+	first := ""
+	for _, t := range after {
+		switch {
+		case !sameSet(t.ResealTo, want):
+		case first == "":
+			first = t.ID
+		default:
+			if err := s.Store.SetTaskStatus(ctx, t.ID, TaskPending, TaskSuperseded, "", s.now()); err != nil && qingfeng.ErrorCode(err) != qingfeng.ECONFLICT {
+				return true, err
+			}
+		}
+	}
+	return first == task.ID, nil
 }
 
 // AfterTransfer creates a task when a case moves to a unit in another division: the

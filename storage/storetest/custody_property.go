@@ -32,6 +32,7 @@ import (
 func CustodyProperty(t *testing.T, fresh func(t *testing.T) CustodyStores) {
 	t.Run("Sequences", func(t *testing.T) { testCustodySequences(t, fresh) })
 	t.Run("SweepRecoversInterruptedTask", func(t *testing.T) { testResealSweepRecoversInterruptedTask(t, fresh) })
+	t.Run("TwoProcesses", func(t *testing.T) { testResealTwoProcesses(t, fresh) })
 }
 
 // Two jurisdictions: Yiwu (a county) and Hangzhou (a city: its custodians are bound to
@@ -460,4 +461,88 @@ func testResealSweepRecoversInterruptedTask(t *testing.T, fresh func(t *testing.
 	}
 	w.drain(nil)
 	w.checkInvariant(nil)
+}
+
+// testResealTwoProcesses: two server processes on one store (each with its own
+// custody.Reseals, so its own lock) sweep at the same moment, as two instances
+// starting together do, both reading a case's tasks before either writes: every case
+// needing a task ends with exactly one pending task (not one per process), and doing
+// it leaves none.
+func testResealTwoProcesses(t *testing.T, fresh func(t *testing.T) CustodyStores) {
+	ctx := context.Background()
+	for round := range 3 {
+		w := newPropWorld(t, fresh(t), rand.New(rand.NewPCG(uint64(round), 3)))
+		w.addCustodian("330782")
+		w.addCustodian("330100")
+		tasks, err := w.reseals.Store.PendingTasks(ctx)
+		if err != nil || len(tasks) == 0 {
+			t.Fatalf("no pending task after adding custodians: %v", err)
+		}
+		// The tasks lost (claimed, then a crash): every case needs a new one.
+		for _, task := range tasks {
+			if err := w.reseals.Store.SetTaskStatus(ctx, task.ID, custody.TaskPending, custody.TaskDone, "crashed", time.Now()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// Both processes read a case's pending tasks before either writes (the
+		// interleaving a lock in one process cannot prevent), through the real store.
+		b := &readBarrier{arrived: map[string]int{}}
+		b.cond = sync.NewCond(&b.mu)
+		store := w.reseals.Store
+		w.reseals.Store = barrierStore{store, b}
+		other := &custody.Reseals{Store: barrierStore{store, b}, Keys: w.keys, NewID: intake.NewID, Case: w.cases.CaseByID,
+			OpenCases: w.cases.OpenCasesWithIdentity, UnitDivision: w.reseals.UnitDivision}
+		var wg sync.WaitGroup
+		start := make(chan struct{})
+		for i, p := range []*custody.Reseals{w.reseals, other} {
+			wg.Go(func() {
+				<-start
+				if _, err := p.AfterCustodiansChanged(ctx, ""); err != nil {
+					t.Errorf("sweep %d: %v", i, err)
+				}
+			})
+		}
+		close(start)
+		wg.Wait()
+		w.reseals.Store = store
+		w.checkOnePending([]string{fmt.Sprintf("round %d: two processes sweeping at once", round)})
+		pending, err := w.reseals.Store.PendingTasks(ctx)
+		if err != nil || len(pending) != len(w.caseIDs) {
+			t.Fatalf("%d pending tasks for %d cases (%v)", len(pending), len(w.caseIDs), err)
+		}
+		w.drain(nil)
+		w.checkInvariant(nil)
+	}
+}
+
+// readBarrier holds each reader of a case's pending tasks until two have read them (or
+// a second has passed): the reads of two processes then both come before their writes.
+type readBarrier struct {
+	mu      sync.Mutex
+	cond    *sync.Cond
+	arrived map[string]int
+}
+
+func (b *readBarrier) wait(caseID string) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.arrived[caseID]++
+	b.cond.Broadcast()
+	deadline := time.Now().Add(time.Second)
+	for b.arrived[caseID] < 2 && time.Now().Before(deadline) {
+		go func() { time.Sleep(10 * time.Millisecond); b.cond.Broadcast() }()
+		b.cond.Wait()
+	}
+}
+
+// barrierStore is the real store with a readBarrier after each PendingCaseTasks.
+type barrierStore struct {
+	custody.ResealStore
+	b *readBarrier
+}
+
+func (s barrierStore) PendingCaseTasks(ctx context.Context, caseID string) ([]custody.ResealTask, error) {
+	ts, err := s.ResealStore.PendingCaseTasks(ctx, caseID)
+	s.b.wait(caseID)
+	return ts, err
 }
