@@ -142,7 +142,12 @@ func (s *Server) ruleConditions(r routing.Rule) []string {
 		cond = append(cond, "组织类型："+strings.Join(r.OrgTypes, "、"))
 	}
 	if r.DivisionPrefix != "" {
-		cond = append(cond, "区划 "+r.DivisionPrefix+"…")
+		// A prefix of 2 or 4 digits is a province or city: its code is the prefix padded.
+		code := r.DivisionPrefix
+		if len(code) < 6 {
+			code += strings.Repeat("0", 6-len(code))
+		}
+		cond = append(cond, "发生地在"+divisionName(code)+"（"+r.DivisionPrefix+"）及其下辖区域")
 	}
 	if r.DivisionLevel != "" {
 		cond = append(cond, labelOf(levelOptions, string(r.DivisionLevel)))
