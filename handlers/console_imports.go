@@ -74,9 +74,11 @@ func (s *Server) consoleImportRun(c fiber.Ctx) (importView, string, error) {
 		b, err := io.ReadAll(io.LimitReader(part, 1024))
 		return strings.TrimSpace(string(b)), err
 	}
+	// The token comes first (the page's form sends it so): without it the form is not
+	// the page's, and is refused before the file is read.
 	csrf, err := small("_csrf")
 	if err != nil {
-		return importView{}, "", qingfeng.ErrForbidden
+		return importView{}, "", errFormExpired
 	}
 	if err := s.checkCSRF(csrf, consolePurpose, consoleBinding(principalOf(c))); err != nil {
 		return importView{}, "", err
