@@ -352,7 +352,7 @@ func (s *Server) consoleCaseView(c fiber.Ctx, cs *intake.Case, msgs []*intake.Me
 		Unit: cs.Decision.UnitName, Source: sourceLabel(cs.Source), Received: pageTime(cs.ReceivedAt), Occurred: cs.OccurredOn,
 		Description: cs.Description, RealName: cs.RealName, Assignee: s.accountName(c, cs.Assignee), AssignedToMe: cs.Assignee == p.user.ID,
 		ActionURL: "/console/cases/" + cs.Number, Can: map[string]bool{}}
-	pg.Form.CSRF = pg.ConsolePage.SessionCSRF
+	pg.Form.CSRF, pg.Form.Key = pg.ConsolePage.SessionCSRF, newFormKey()
 	pg.Errors, pg.Values = map[string]string{}, map[string]string{}
 	if cs.Location.Address != "" {
 		pg.Division += " " + cs.Location.Address
@@ -657,7 +657,8 @@ func (s *Server) consoleApply(c fiber.Ctx, cs *intake.Case, op string, form map[
 		if kind == "" {
 			kind = "message"
 		}
-		if _, err := s.d.Intake.PostNote(c.Context(), cs, "staff", p.user.ID, kind, form["body"]); err != nil {
+		// The form's key: a double tap stores (and sends the reporter) one message.
+		if _, _, err := s.d.Intake.PostNote(c.Context(), cs, "staff", p.user.ID, kind, form["body"], form["_key"]); err != nil {
 			return false, err
 		}
 	case "transfer", "transfer_accept", "transfer_return":

@@ -2,6 +2,7 @@ package handlers
 
 import (
 	"context"
+	"strings"
 
 	"github.com/gofiber/fiber/v3"
 
@@ -150,9 +151,10 @@ func (s *Server) followUpMessage(c fiber.Ctx) error {
 	if err := s.decodeJSON(c, &req); err != nil {
 		return err
 	}
-	m, err := s.d.Intake.PostMessage(c.Context(), principalOf(c).reporterCase, intake.UploaderReporter, "", req.Body)
+	m, replayed, err := s.d.Intake.PostMessage(c.Context(), principalOf(c).reporterCase, intake.UploaderReporter, "", req.Body,
+		strings.TrimSpace(c.Get("Idempotency-Key")))
 	if err != nil {
 		return err
 	}
-	return c.Status(fiber.StatusCreated).JSON(messageViews([]*intake.Message{m})[0])
+	return sendMessage(c, m, replayed)
 }

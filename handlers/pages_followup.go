@@ -146,7 +146,7 @@ func (s *Server) followUpCaseView(c fiber.Ctx, tok string, claims accounts.Claim
 	if claims.ExpiresAt.After(time.Now()) {
 		p.ExpiresAt = claims.ExpiresAt.In(qingfeng.Shanghai).Format("15:04")
 	}
-	p.Reply = web.Form{CSRF: csrf, Values: map[string]string{}, Errors: map[string]string{}}
+	p.Reply = web.Form{CSRF: csrf, Key: newFormKey(), Values: map[string]string{}, Errors: map[string]string{}}
 	p.Upload = web.Form{CSRF: csrf, Values: map[string]string{}, Errors: map[string]string{}}
 	switch progress.Status {
 	case intake.StatusConcluded, intake.StatusFeedbackGiven, intake.StatusClosed:
@@ -206,7 +206,9 @@ func (s *Server) followUpReply(c fiber.Ctx) error {
 	}
 	err = s.checkCSRF(form.Get("_csrf"), followUpPurpose, sessionBinding(tok))
 	if err == nil {
-		_, err = s.d.Intake.PostMessage(c.Context(), cs, intake.UploaderReporter, "", form.Get("body"))
+		// The form's key: a second tap, or the form sent again from the browser's
+		// history, stores no second message.
+		_, _, err = s.d.Intake.PostMessage(c.Context(), cs, intake.UploaderReporter, "", form.Get("body"), form.Get("_key"))
 	}
 	if err == nil {
 		return c.Redirect().Status(fiber.StatusSeeOther).To("/followup?sent=1#conversation")

@@ -72,7 +72,7 @@ func setDivisionPicker(v map[string]string, d routing.Division) {
 
 // reportView builds the form from what was typed.
 func (s *Server) reportView(v map[string]string, key string) web.ReportPage {
-	p := web.ReportPage{Page: web.Page{Title: "我要举报", Nav: "report"}, Key: key, Accept: acceptedFiles, Limits: s.fileLimits()}
+	p := web.ReportPage{Page: web.Page{Title: "我要举报", Nav: "report"}, Form: web.Form{Key: key}, Accept: acceptedFiles, Limits: s.fileLimits()}
 	p.Values = v
 	p.Errors = map[string]string{}
 	p.CSRF = s.csrfToken(reportFormPurpose, "")

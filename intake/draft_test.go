@@ -83,7 +83,7 @@ func TestInvisibleTextIsEmpty(t *testing.T) {
 			t.Errorf("person name %q: %v", blank, err)
 		}
 		// Refused before the store is touched: the service has none here.
-		_, err := (&Service{}).PostNote(t.Context(), &Case{}, "reporter", "", "message", blank)
+		_, _, err := (&Service{}).PostNote(t.Context(), &Case{}, "reporter", "", "message", blank, "")
 		if fieldCode(err, "body") != "required" {
 			t.Errorf("message %q: %v", blank, err)
 		}

@@ -723,32 +723,75 @@ var (
 		Fields: map[string]qingfeng.FieldError{"receipt_code": {Code: "invalid_receipt", Message: "回执码格式不正确", English: "malformed receipt code"}}}
 )
 
-// PostMessage adds a message to a case's conversation.
-func (s *Service) PostMessage(ctx context.Context, c *Case, from, authorID, body string) (*Message, error) {
-	return s.PostNote(ctx, c, from, authorID, "message", body)
+// PostMessage adds a message to a case's conversation (PostNote of kind "message").
+func (s *Service) PostMessage(ctx context.Context, c *Case, from, authorID, body, key string) (*Message, bool, error) {
+	return s.PostNote(ctx, c, from, authorID, "message", body, key)
 }
+
+// MaxIdempotencyKey is the longest Idempotency-Key a client may send.
+const MaxIdempotencyKey = 200
+
+var errMessageKeyReused = qingfeng.Errorf(qingfeng.ECONFLICT, "该幂等键已用于另一条留言", "this Idempotency-Key was used for a different message")
 
 // PostNote stores a message of a kind: "message", "internal" (staff only, seen only by
 // the unit) or "public_note" (staff only, a status note the reporter sees).
-func (s *Service) PostNote(ctx context.Context, c *Case, from, authorID, kind, body string) (*Message, error) {
+//
+// key, when not empty, is the client's idempotency key (a form's, or an
+// Idempotency-Key header): a retry under it — a double tap, a resend over a bad
+// connection, 32 at once — stores nothing more and returns the message the first
+// attempt stored (replayed true), so the reporter never reads the same message twice
+// nor staff one reporter message as two. The key names the message (its id is derived
+// from the case, the sender, the author and the key), so the store's unique id is what
+// makes it once, on every store. The same key with another message is ECONFLICT.
+func (s *Service) PostNote(ctx context.Context, c *Case, from, authorID, kind, body, key string) (*Message, bool, error) {
 	switch {
 	case kind == "message":
 	case (kind == "internal" || kind == "public_note") && from == "staff":
 	default:
-		return nil, qingfeng.Invalid(map[string]qingfeng.FieldError{"kind": fieldErr("invalid_value", "留言类型只能是 message、internal 或 public_note", "one of message, internal, public_note")})
+		return nil, false, qingfeng.Invalid(map[string]qingfeng.FieldError{"kind": fieldErr("invalid_value", "留言类型只能是 message、internal 或 public_note", "one of message, internal, public_note")})
 	}
 	body = trimText(body)
 	switch n := len([]rune(body)); {
 	case n == 0:
-		return nil, qingfeng.Invalid(map[string]qingfeng.FieldError{"body": fieldErr("required", "必填", "required")})
+		return nil, false, qingfeng.Invalid(map[string]qingfeng.FieldError{"body": fieldErr("required", "必填", "required")})
 	case n > 2000:
-		return nil, qingfeng.Invalid(map[string]qingfeng.FieldError{"body": fieldErr("too_long", "留言不能超过2000字", "at most 2,000 characters")})
+		return nil, false, qingfeng.Invalid(map[string]qingfeng.FieldError{"body": fieldErr("too_long", "留言不能超过2000字", "at most 2,000 characters")})
+	}
+	if len(key) > MaxIdempotencyKey {
+		return nil, false, qingfeng.Invalid(map[string]qingfeng.FieldError{"Idempotency-Key": fieldErr("too_long", "幂等键不能超过200个字符", "at most 200 characters")})
 	}
 	m := &Message{ID: NewID(), CaseID: c.ID, From: from, Kind: kind, AuthorID: authorID, Body: body, CreatedAt: s.now()}
-	if err := s.Cases.AddMessage(ctx, m); err != nil {
-		return nil, fmt.Errorf("store message on %s: %w", c.Number, err)
+	if key != "" {
+		m.ID = messageID(c.ID, from, authorID, key)
 	}
-	return m, nil
+	err := s.Cases.AddMessage(ctx, m)
+	if err == nil {
+		return m, false, nil
+	}
+	if key != "" && qingfeng.ErrorCode(err) == qingfeng.ECONFLICT {
+		// The id is taken: the first attempt's message, or (the same key reused) another.
+		msgs, lerr := s.Cases.Messages(ctx, c.ID)
+		if lerr != nil {
+			return nil, false, lerr
+		}
+		for _, first := range msgs {
+			if first.ID != m.ID {
+				continue
+			}
+			if first.Kind != m.Kind || first.Body != m.Body {
+				return nil, false, errMessageKeyReused
+			}
+			return first, true, nil
+		}
+	}
+	return nil, false, fmt.Errorf("store message on %s: %w", c.Number, err)
+}
+
+// messageID is the id of the message sent under an idempotency key: the same for every
+// retry of it, and like NewID's (26 lower-case base32 characters).
+func messageID(caseID, from, authorID, key string) string {
+	h := sha256.Sum256([]byte("message\x00" + caseID + "\x00" + from + "\x00" + authorID + "\x00" + key))
+	return strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(h[:16]))
 }
 
 // MarkActivitySeen records that staff of unitID read case c as it was loaded: its new

@@ -230,7 +230,6 @@ type LedgerPage struct {
 	ConsolePage
 	Form
 	Code, Org, Action, CSVHref string
-	Key                        string // idempotency key of the forms: a retried submit records once
 	Today, Month               string
 	Total                      string
 	Funds, Stock               []KV

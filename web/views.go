@@ -21,7 +21,10 @@ type Option struct {
 // Form is the state of a form being filled in: its CSRF token, what was typed (by
 // field name), each field's message, and the summary at the top.
 type Form struct {
-	CSRF    string
+	CSRF string
+	// Key is the idempotency key the form carries (_key): a retried submission — a
+	// double tap, the form sent again from the history — is done once.
+	Key     string
 	Values  map[string]string
 	Errors  map[string]string // by field name
 	Summary []FieldError
@@ -34,7 +37,6 @@ type Form struct {
 type ReportPage struct {
 	Page
 	Form
-	Key        string // the idempotency key carried by the form: a retry files once
 	Categories []Option
 	Provinces  []Option
 	// Outside: the place chosen lies outside Zhejiang (the province picked is

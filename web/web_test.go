@@ -15,12 +15,12 @@ func TestPagesRender(t *testing.T) {
 		t.Fatal(err)
 	}
 	evil := `<script>alert(1)</script>" onfocus="x`
-	form := Form{CSRF: evil, Values: map[string]string{"description": evil, "subject.organization.name": evil, "body": evil, "receipt": evil},
+	form := Form{CSRF: evil, Key: evil, Values: map[string]string{"description": evil, "subject.organization.name": evil, "body": evil, "receipt": evil},
 		Errors: map[string]string{"description": evil}, Summary: []FieldError{{ID: "f-description", Label: "举报内容", Message: evil}}, Notice: evil}
 	pages := map[string][2]any{
 		"home":           {struct{ Page }{}, struct{ Page }{Page{Title: evil}}},
 		"about":          {struct{ Page }{}, struct{ Page }{Page{Title: evil}}},
-		"report":         {ReportPage{}, ReportPage{Form: form, Key: evil, Categories: []Option{{Value: "other", Label: evil, Hint: evil, Selected: true}}, FilesLost: true}},
+		"report":         {ReportPage{}, ReportPage{Form: form, Categories: []Option{{Value: "other", Label: evil, Hint: evil, Selected: true}}, FilesLost: true}},
 		"receipt":        {ReceiptPage{}, ReceiptPage{ReceiptCode: evil, Unit: evil, Warnings: []string{evil}, AcceptanceDue: evil}},
 		"followup_login": {FollowUpLoginPage{}, FollowUpLoginPage{Form: form, PoW: PoW{Challenge: evil, Difficulty: 12}}},
 		"followup_case":  {FollowUpCasePage{}, FollowUpCasePage{Reply: form, Upload: form, Messages: []Message{{From: evil, Body: evil}}, Notes: []Message{{Body: evil}}, Outcome: []string{evil}}},

@@ -125,6 +125,20 @@ func testActivityMarking(t *testing.T, s CaseStore) {
 		t.Errorf("reporter_activity_at went back to %v, want %v", got.ReporterActivityAt, t2)
 	}
 
+	// A message under an id already stored (intake's retry under the same key) is
+	// ECONFLICT and changes nothing: no second message, no second mark.
+	again := reporterMsg(c.ID, t2)
+	if err := s.AddMessage(ctx, again); err != nil {
+		t.Fatal(err)
+	}
+	wantActivity(t, loadCase(t, s, c.ID), true, 5)
+	before, _ := s.Messages(ctx, c.ID)
+	wantCode(t, s.AddMessage(ctx, again), qingfeng.ECONFLICT)
+	wantActivity(t, loadCase(t, s, c.ID), true, 5)
+	if after, _ := s.Messages(ctx, c.ID); len(after) != len(before) {
+		t.Errorf("a message under a taken id was stored: %d → %d", len(before), len(after))
+	}
+
 	// A reporter's message to a case that does not exist is refused and not kept.
 	wantCode(t, s.AddMessage(ctx, reporterMsg("no-such-case", t1)), qingfeng.ENOTFOUND)
 	if ms, err := s.Messages(ctx, "no-such-case"); err != nil || len(ms) != 0 {
