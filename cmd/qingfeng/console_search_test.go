@@ -156,7 +156,7 @@ func TestConsoleQueueOrgSearch(t *testing.T) {
 	// The tabs count the whole unit: while searching they show no count that could be
 	// read as the matches'.
 	tabs := regexpFind(t, `(?s)<nav aria-label="按状态" class="tabs">(.*?)</nav>`, p.body)
-	if strings.Count(tabs, `<span class="count">`) != 1 || !strings.Contains(tabs, `id="tabs-searching"`) {
+	if strings.Contains(tabs, `<span class="count">`) || !strings.Contains(tabs, `id="tabs-searching"`) {
 		t.Errorf("the status tabs while searching:\n%s", tabs)
 	}
 	if tabs := regexpFind(t, `(?s)<nav aria-label="按状态" class="tabs">(.*?)</nav>`, getPage(t, c, "/console/cases").body); strings.Count(tabs, `<span class="count">`) < 2 ||
