@@ -13,6 +13,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	qingfeng "github.com/qingfeng-zj/qingfeng"
@@ -539,10 +540,10 @@ func NormalizeUnit(in RegistryUnit) (RegistryUnit, map[string]qingfeng.FieldErro
 	u.Parent, u.StationedAt = strings.TrimSpace(in.Parent), strings.TrimSpace(in.StationedAt)
 	if u.ID == "" {
 		errs["id"] = fieldError("required", "单位编号必填", "the unit id is required")
-	} else if len(u.ID) > 64 || strings.ContainsAny(u.ID, " \t\r\n$.") {
-		errs["id"] = fieldError("invalid", "单位编号不能含空白、$或.，且不超过64字符", "the unit id has at most 64 characters and no spaces, $ or .")
+	} else if len(u.ID) > 64 || strings.ContainsAny(u.ID, "$.") || strings.ContainsFunc(u.ID, invisible) {
+		errs["id"] = fieldError("invalid", "单位编号不能含空白、不可见字符、$或.，且不超过64字符", "the unit id has at most 64 characters and no spaces, invisible characters, $ or .")
 	}
-	if u.Name == "" {
+	if NormalizeName(u.Name) == "" { // nothing, or only invisible characters
 		errs["name"] = fieldError("required", "单位名称必填", "the unit name is required")
 	} else if utf8.RuneCountInString(u.Name) > maxOrgNameRunes {
 		errs["name"] = fieldError("too_long", fmt.Sprintf("单位名称不能超过%d字", maxOrgNameRunes),
@@ -595,6 +596,12 @@ func NormalizeUnit(in RegistryUnit) (RegistryUnit, map[string]qingfeng.FieldErro
 		return RegistryUnit{}, errs
 	}
 	return u, nil
+}
+
+// invisible reports a space, control or format character (zero-width space, BOM, word
+// joiner): in an id it would make two ids that look the same.
+func invisible(r rune) bool {
+	return unicode.IsSpace(r) || unicode.IsControl(r) || unicode.Is(unicode.Cf, r)
 }
 
 func kindCodes() []string {

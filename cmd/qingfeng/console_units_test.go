@@ -183,6 +183,8 @@ func TestConsoleAdminUnitCreate(t *testing.T) {
 		{"stationed at nothing", "stationed_at", "330922-nowhere", "stationed_at", "不在单位名录中"},
 		{"an id with a space", "id", "330922 pz", "id", "不能含空白"},
 		{"an id with a dot", "id", "330922.pz", "id", "不能含空白"},
+		{"an id with a zero-width space", "id", "330922-pz\u200b1", "id", "不可见字符"},
+		{"a name of invisible characters", "name", "\u200b\u2060", "name", "单位名称必填"},
 		{"no id", "id", "", "id", "单位编号必填"},
 		{"an id that exists", "id", "330922-mz", "id", "已存在"},
 		{"an id that exists, upper case", "id", "330922-MZ", "id", "已存在"},
