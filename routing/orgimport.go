@@ -648,6 +648,28 @@ func parentCycle(u RegistryUnit, parentOf func(id string) string, max int) map[s
 	return nil
 }
 
+// namesTaken reports u's name, or one of its aliases, that reg takes surely for another
+// unit (Resolve), as AddUnitAlias refuses such an alias.
+func namesTaken(reg *Units, u RegistryUnit) map[string]qingfeng.FieldError {
+	taken := func(field, name string) map[string]qingfeng.FieldError {
+		if m := reg.Resolve(name, ""); m.Sure && m.Unit.ID != u.ID {
+			return map[string]qingfeng.FieldError{field: fieldError("taken",
+				fmt.Sprintf("“%s”已指单位“%s”（%s），两个单位不能同名", name, m.Unit.Name, m.Unit.ID),
+				fmt.Sprintf("%q already means unit %s", name, m.Unit.ID))}
+		}
+		return nil
+	}
+	if errs := taken("name", u.Name); errs != nil {
+		return errs
+	}
+	for _, a := range u.Aliases {
+		if errs := taken("aliases", a); errs != nil {
+			return errs
+		}
+	}
+	return nil
+}
+
 // ImportBatch is how many rows are normalized and stored at a time.
 const ImportBatch = 1000
 
@@ -928,6 +950,16 @@ func importUnitRows(ctx context.Context, store UnitImportStore, rows []unitImpor
 					delete(inFile, rows[i].unit.ID)
 				}
 				changed = true
+			}
+		}
+	}
+
+	// A name or alias that already surely means another unit would leave routing sure
+	// of neither: the unit a report names, and whom it must recuse, would be guessed.
+	if reg, err := NewUnits(stored); err == nil {
+		for i := range rows {
+			if rows[i].errs == nil {
+				rows[i].errs = namesTaken(reg, rows[i].unit)
 			}
 		}
 	}

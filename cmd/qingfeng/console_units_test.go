@@ -185,6 +185,8 @@ func TestConsoleAdminUnitCreate(t *testing.T) {
 		{"an id with a dot", "id", "330922.pz", "id", "不能含空白"},
 		{"an id with a zero-width space", "id", "330922-pz\u200b1", "id", "不可见字符"},
 		{"a name of invisible characters", "name", "\u200b\u2060", "name", "单位名称必填"},
+		{"another unit's name", "name", "嵊泗县民政局", "name", "已指单位"},
+		{"another unit's name, traditional and spaced", "name", "浙江省 嵊泗縣民政局", "name", "已指单位"},
 		{"no id", "id", "", "id", "单位编号必填"},
 		{"an id that exists", "id", "330922-mz", "id", "已存在"},
 		{"an id that exists, upper case", "id", "330922-MZ", "id", "已存在"},
