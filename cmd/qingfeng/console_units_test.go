@@ -3,13 +3,18 @@ package main
 import (
 	"context"
 	"fmt"
+	"maps"
+	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/qingfeng-zj/qingfeng"
 	"github.com/qingfeng-zj/qingfeng/accounts"
 	"github.com/qingfeng-zj/qingfeng/audit"
 	"github.com/qingfeng-zj/qingfeng/intake"
@@ -391,5 +396,106 @@ func TestConsoleAdminUnitCreateConcurrent(t *testing.T) {
 	}
 	if n != 1 {
 		t.Errorf("%d units stored", n)
+	}
+}
+
+// TestSaveUnitProperty runs seeded random sequences of unit saves (creates and edits
+// with good and bad fields: unknown or own parents, parent cycles, names taken, ids that
+// exist in another case) and alias additions through routing.Admin against the real
+// store, and checks after every step: a refused save changed nothing; an accepted one is
+// stored as given, in the registry at once, with every alias the unit had; the stored
+// units and the registry agree; no parent chain goes round; no two units share a name.
+func TestSaveUnitProperty(t *testing.T) {
+	ctx := context.Background()
+	for seed := uint64(1); seed <= 3; seed++ {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+			rng := rand.New(rand.NewPCG(seed, 2026))
+			prefix := fmt.Sprintf("330922-p%d%d", seed, time.Now().UnixNano()%1e6)
+			ids := []string{prefix + "-a", prefix + "-b", prefix + "-c", prefix + "-d"}
+			pick := func(xs ...string) string { return xs[rng.IntN(len(xs))] }
+			snapshot := func() map[string]routing.RegistryUnit {
+				list, err := srv.routing.Units.Units(ctx)
+				if err != nil {
+					t.Fatal(err)
+				}
+				out := map[string]routing.RegistryUnit{}
+				for _, u := range list {
+					if strings.HasPrefix(strings.ToLower(u.ID), prefix) {
+						out[u.ID] = u
+					}
+				}
+				return out
+			}
+			accepted, refused := 0, 0
+			for step := range 60 {
+				before := snapshot()
+				in := routing.RegistryUnit{Unit: routing.Unit{ID: pick(ids...), Name: fmt.Sprintf("嵊泗县属性测试%s单位%s", prefix[len("330922-"):], pick("甲", "乙", "丙", "丁", "戊")),
+					Kind: routing.UnitKind(pick("qt", "zg", "pz", "qt", "zg", "zz")), Division: pick("330922", "330922", "330922", "110101", "")},
+					Parent: pick(append(append(ids, ids...), "330922-jw", "330922-jw", "", "330922-nowhere")...), Active: rng.IntN(4) != 0}
+				create := rng.IntN(3) == 0 || len(before) == 0
+				if _, exists := before[in.ID]; create && exists && rng.IntN(3) == 0 {
+					in.ID = strings.ToUpper(in.ID) // the same id in another case
+				}
+				if have := slices.Sorted(maps.Keys(before)); !create && len(have) > 0 && rng.IntN(5) != 0 {
+					in.ID = pick(have...) // mostly edit a unit that exists
+				}
+				var err error
+				op := "save"
+				if rng.IntN(6) == 0 {
+					op = "alias"
+					_, err = srv.routing.AddUnitAlias(ctx, in.ID, fmt.Sprintf("属性别名%d", step))
+				} else {
+					_, _, err = srv.routing.SaveUnit(ctx, in, create)
+				}
+				after := snapshot()
+				what := fmt.Sprintf("step %d: %s create=%v %+v", step, op, create, in)
+				old, existed := before[in.ID]
+				switch {
+				case err != nil:
+					refused++
+					if !reflect.DeepEqual(before, after) {
+						t.Fatalf("%s: refused (%v) but the store changed", what, err)
+					}
+				case op == "save":
+					accepted++
+					got := after[in.ID]
+					if create && existed {
+						t.Fatalf("%s: created over an existing unit", what)
+					}
+					if got.Name != in.Name || got.Kind != in.Kind || got.Parent != in.Parent || got.Active != in.Active || got.Division != in.Division {
+						t.Fatalf("%s: stored %+v", what, got)
+					}
+					for _, a := range old.Aliases {
+						if !slices.Contains(got.Aliases, a) {
+							t.Fatalf("%s: alias %q lost", what, a)
+						}
+					}
+				}
+				if !create && op == "save" && !existed && qingfeng.ErrorCode(err) != qingfeng.ENOTFOUND {
+					t.Fatalf("%s: editing a unit that does not exist: %v", what, err)
+				}
+				names := map[string]string{}
+				for id, u := range after {
+					if r, ok := srv.routing.Engine.Units.Get(id); !ok || !reflect.DeepEqual(r, u) {
+						t.Fatalf("%s: the registry has %+v, the store %+v", what, r, u)
+					}
+					if other, dup := names[routing.NormalizeName(u.Name)]; dup {
+						t.Fatalf("%s: %s and %s share the name %s", what, id, other, u.Name)
+					}
+					names[routing.NormalizeName(u.Name)] = id
+					seen := map[string]bool{}
+					for p := u.Parent; p != ""; p = after[p].Parent {
+						if seen[p] || p == id {
+							t.Fatalf("%s: the parents of %s go round", what, id)
+						}
+						seen[p] = true
+					}
+				}
+			}
+			t.Logf("seed %d: %d saves accepted, %d refused, %d units", seed, accepted, refused, len(snapshot()))
+			if accepted < 5 || refused < 5 {
+				t.Error("too few accepted or refused saves: the sequence tests little")
+			}
+		})
 	}
 }
