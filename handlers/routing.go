@@ -274,6 +274,58 @@ func (s *Server) getUnit(c fiber.Ctx) error {
 	return c.JSON(unitOf(u))
 }
 
+// unitRequest is a unit as POST /v1/routing/units and PUT /v1/routing/units/{id} take
+// it: the units import's fields but aliases, which have their own routes. Active is
+// required: a missing one must not reactivate a dissolved unit.
+type unitRequest struct {
+	ID          string `json:"id"`
+	Name        string `json:"name"`
+	Kind        string `json:"kind"`
+	Division    string `json:"division"`
+	Level       string `json:"level"`
+	Parent      string `json:"parent"`
+	StationedAt string `json:"stationed_at"`
+	Active      *bool  `json:"active"`
+}
+
+// createUnit is POST /v1/routing/units: a new unit (an id that exists is refused), as
+// the console's form creates one.
+func (s *Server) createUnit(c fiber.Ctx) error { return s.saveUnit(c, true) }
+
+// updateUnit is PUT /v1/routing/units/{id}: the unit's fields replaced, its aliases kept.
+func (s *Server) updateUnit(c fiber.Ctx) error { return s.saveUnit(c, false) }
+
+// saveUnit stores one unit through routing.Admin.SaveUnit (a one-row units import) and
+// records it as routing.unit.save.
+func (s *Server) saveUnit(c fiber.Ctx, create bool) error {
+	var req unitRequest
+	if err := s.decodeJSON(c, &req); err != nil {
+		return err
+	}
+	if !create {
+		id := c.Params("id")
+		if req.ID != "" && req.ID != id {
+			return fieldInvalid("id", "immutable", "单位编号不能修改", "the id of a unit cannot change")
+		}
+		req.ID = id
+	}
+	if req.Active == nil {
+		return fieldInvalid("active", "required", "请说明单位是否在用（active）", "active is required")
+	}
+	u, created, err := s.d.Routing.SaveUnit(c.Context(), routing.RegistryUnit{Unit: routing.Unit{ID: req.ID, Name: req.Name,
+		Kind: routing.UnitKind(req.Kind), Division: req.Division, Level: routing.Level(req.Level)},
+		Parent: req.Parent, StationedAt: req.StationedAt, Active: *req.Active}, create)
+	if err != nil {
+		return err
+	}
+	result, status := "updated", fiber.StatusOK
+	if created {
+		result, status = "created", fiber.StatusCreated
+	}
+	s.recordChange(c, "routing.unit.save", "", map[string]string{"unit": u.ID, "result": result, "active": strconv.FormatBool(u.Active)})
+	return c.Status(status).JSON(unitOf(u))
+}
+
 type aliasRequest struct {
 	Alias string `json:"alias"`
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"strings"
 
 	"github.com/qingfeng-zj/qingfeng"
 )
@@ -79,3 +80,41 @@ func malformedFile(err error) error {
 }
 
 var errNoImportStore = errors.New("routing: imports need the organization and unit stores")
+
+// SaveUnit creates one unit (create) or changes one stored unit, as a one-row units
+// import (importUnitRows: NormalizeUnit, the reference and consistency checks, aliases
+// and deadlines kept) under the import lock, and reloads the registry at once, so that
+// the console's form and an uploaded file can never disagree. Creating an id that is
+// stored is refused (ImportOptions.OnlyNew), changing one that is not is ENOTFOUND.
+// The row's errors come back as EINVALID with the import's field names (id, name,
+// kind, division, level, parent, stationed_at); a running import is ECONFLICT,
+// worth retrying. It returns the unit as the registry now has it and whether it is new.
+func (a *Admin) SaveUnit(ctx context.Context, u RegistryUnit, create bool) (RegistryUnit, bool, error) {
+	if a.UnitImports == nil {
+		return RegistryUnit{}, false, errNoImportStore
+	}
+	if !a.importMu.TryLock() {
+		return RegistryUnit{}, false, errImportRunning
+	}
+	defer a.importMu.Unlock()
+	u.ID = strings.TrimSpace(u.ID)
+	if _, ok := a.Engine.Units.Get(u.ID); !ok && !create {
+		return RegistryUnit{}, false, qingfeng.Errorf(qingfeng.ENOTFOUND, "单位不存在", "no such unit")
+	}
+	var rowErrs map[string]qingfeng.FieldError
+	st, err := importUnitRows(ctx, a.UnitImports, []unitImportRow{{n: 1, unit: u}}, 0, ImportOptions{OnlyNew: create, SeedDefaults: true,
+		Reject: func(_ int, errs map[string]qingfeng.FieldError) error { rowErrs = errs; return nil }})
+	if st.Inserted+st.Updated+st.Seeded > 0 {
+		if rerr := a.ReloadUnits(ctx); rerr != nil {
+			err = errors.Join(err, rerr)
+		}
+	}
+	switch {
+	case err != nil:
+		return RegistryUnit{}, false, err
+	case rowErrs != nil:
+		return RegistryUnit{}, false, qingfeng.Invalid(rowErrs)
+	}
+	saved, _ := a.Engine.Units.Get(u.ID)
+	return saved, st.Inserted > 0, nil
+}

@@ -13,6 +13,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 
 	qingfeng "github.com/qingfeng-zj/qingfeng"
@@ -539,10 +540,10 @@ func NormalizeUnit(in RegistryUnit) (RegistryUnit, map[string]qingfeng.FieldErro
 	u.Parent, u.StationedAt = strings.TrimSpace(in.Parent), strings.TrimSpace(in.StationedAt)
 	if u.ID == "" {
 		errs["id"] = fieldError("required", "单位编号必填", "the unit id is required")
-	} else if len(u.ID) > 64 || strings.ContainsAny(u.ID, " \t\r\n$.") {
-		errs["id"] = fieldError("invalid", "单位编号不能含空白、$或.，且不超过64字符", "the unit id has at most 64 characters and no spaces, $ or .")
+	} else if len(u.ID) > 64 || strings.ContainsAny(u.ID, "$.") || strings.ContainsFunc(u.ID, invisible) {
+		errs["id"] = fieldError("invalid", "单位编号不能含空白、不可见字符、$或.，且不超过64字符", "the unit id has at most 64 characters and no spaces, invisible characters, $ or .")
 	}
-	if u.Name == "" {
+	if NormalizeName(u.Name) == "" { // nothing, or only invisible characters
 		errs["name"] = fieldError("required", "单位名称必填", "the unit name is required")
 	} else if utf8.RuneCountInString(u.Name) > maxOrgNameRunes {
 		errs["name"] = fieldError("too_long", fmt.Sprintf("单位名称不能超过%d字", maxOrgNameRunes),
@@ -597,6 +598,12 @@ func NormalizeUnit(in RegistryUnit) (RegistryUnit, map[string]qingfeng.FieldErro
 	return u, nil
 }
 
+// invisible reports a space, control or format character (zero-width space, BOM, word
+// joiner): in an id it would make two ids that look the same.
+func invisible(r rune) bool {
+	return unicode.IsSpace(r) || unicode.IsControl(r) || unicode.Is(unicode.Cf, r)
+}
+
 func kindCodes() []string {
 	var out []string
 	for _, k := range []UnitKind{KindDiscipline, KindStationed, KindCivilAffairs, KindSupervisor, KindMarket,
@@ -625,6 +632,42 @@ func UnitRefsMissing(u RegistryUnit, exists func(id string) bool) map[string]qin
 		add("stationed_at", u.StationedAt, "派驻单位")
 	}
 	return errs
+}
+
+// parentCycle reports a parent chain from u that comes back to u (A under B under A):
+// a case escalated or returned along it would go round in circles. parentOf gives the
+// parent each unit will have; max bounds the walk.
+func parentCycle(u RegistryUnit, parentOf func(id string) string, max int) map[string]qingfeng.FieldError {
+	for id, n := u.Parent, 0; id != "" && n <= max; id, n = parentOf(id), n+1 {
+		if id == u.ID {
+			return map[string]qingfeng.FieldError{"parent": fieldError("cycle",
+				fmt.Sprintf("上级单位“%s”是本单位的下级，上下级不能形成循环", u.Parent),
+				fmt.Sprintf("parent %q is below this unit: the parents would form a cycle", u.Parent))}
+		}
+	}
+	return nil
+}
+
+// namesTaken reports u's name, or one of its aliases, that reg takes surely for another
+// unit (Resolve), as AddUnitAlias refuses such an alias.
+func namesTaken(reg *Units, u RegistryUnit) map[string]qingfeng.FieldError {
+	taken := func(field, name string) map[string]qingfeng.FieldError {
+		if m := reg.Resolve(name, ""); m.Sure && m.Unit.ID != u.ID {
+			return map[string]qingfeng.FieldError{field: fieldError("taken",
+				fmt.Sprintf("“%s”已指单位“%s”（%s），两个单位不能同名", name, m.Unit.Name, m.Unit.ID),
+				fmt.Sprintf("%q already means unit %s", name, m.Unit.ID))}
+		}
+		return nil
+	}
+	if errs := taken("name", u.Name); errs != nil {
+		return errs
+	}
+	for _, a := range u.Aliases {
+		if errs := taken("aliases", a); errs != nil {
+			return errs
+		}
+	}
+	return nil
 }
 
 // ImportBatch is how many rows are normalized and stored at a time.
@@ -677,6 +720,10 @@ type ImportOptions struct {
 	// Reject, if not nil, receives each rejected row's errors, in row order. An error
 	// stops the import.
 	Reject func(row int, errs map[string]qingfeng.FieldError) error
+	// OnlyNew makes ImportUnits reject a unit whose id is stored already (compared as
+	// NormalizeName writes ids, so 330782-MZ is 330782-mz): the console's form for a
+	// new unit, which must never overwrite one.
+	OnlyNew bool
 	// SeedDefaults makes importUnits load DefaultUnits into an empty registry
 	// first, as the server's first start would: a few units imported into an empty
 	// registry would otherwise stop the defaults from ever being loaded.
@@ -801,27 +848,38 @@ func ImportOrganizations(ctx context.Context, store OrgImportStore, r io.Reader,
 // valid there); an id seen earlier in the input is rejected. Units files are small (a
 // few thousand units at most), so the whole input is read before anything is stored.
 func ImportUnits(ctx context.Context, store UnitImportStore, r io.Reader, format string, opts ImportOptions) (ImportStats, error) {
-	var st ImportStats
 	if format != "json" && format != "jsonl" {
-		return st, fmt.Errorf("units are imported from JSON, not %q", format)
+		return ImportStats{}, fmt.Errorf("units are imported from JSON, not %q", format)
 	}
-	type row struct {
-		n    int
-		unit RegistryUnit
-		errs map[string]qingfeng.FieldError
-	}
-	var rows []row
+	var rows []unitImportRow
 	cr := &countingReader{r: r}
 	err := ReadUnitsJSON(cr, func(n int, u RegistryUnit, errs map[string]qingfeng.FieldError) error {
-		st.Read++
-		if errs == nil {
-			u, errs = NormalizeUnit(u)
-		}
-		rows = append(rows, row{n: n, unit: u, errs: errs})
+		rows = append(rows, unitImportRow{n: n, unit: u, errs: errs})
 		return ctx.Err()
 	})
 	if err != nil {
-		return st, err
+		return ImportStats{Read: len(rows)}, err
+	}
+	return importUnitRows(ctx, store, rows, cr.n, opts)
+}
+
+// unitImportRow is one row of a units import: the unit as read, and the errors found
+// reading it (nil if none).
+type unitImportRow struct {
+	n    int
+	unit RegistryUnit
+	errs map[string]qingfeng.FieldError
+}
+
+// importUnitRows is ImportUnits after the reading: each row normalized, checked
+// against the stored registry and the other rows, and the valid ones upserted. The
+// console's one-unit form is a one-row import through it (Admin.SaveUnit).
+func importUnitRows(ctx context.Context, store UnitImportStore, rows []unitImportRow, bytesRead int64, opts ImportOptions) (ImportStats, error) {
+	st := ImportStats{Read: len(rows)}
+	for i := range rows {
+		if rows[i].errs == nil {
+			rows[i].unit, rows[i].errs = NormalizeUnit(rows[i].unit)
+		}
 	}
 
 	stored, err := store.Units(ctx)
@@ -836,11 +894,13 @@ func ImportUnits(ctx context.Context, store UnitImportStore, r io.Reader, format
 			return st, err
 		}
 	}
-	known := map[string]bool{}
+	known := map[string]RegistryUnit{}
+	folded := map[string]string{} // the ids as NormalizeName writes them → the id
 	for _, u := range stored {
-		known[u.ID] = true
+		known[u.ID] = u
+		folded[NormalizeName(u.ID)] = u.ID
 	}
-	inFile := map[string]int{} // id → row of its first valid occurrence
+	inFile := map[string]int{} // id → index in rows of its first valid occurrence
 	for i := range rows {
 		if rows[i].errs != nil {
 			continue
@@ -848,10 +908,16 @@ func ImportUnits(ctx context.Context, store UnitImportStore, r io.Reader, format
 		id := rows[i].unit.ID
 		if first, dup := inFile[id]; dup {
 			rows[i].errs = map[string]qingfeng.FieldError{"id": {Code: "duplicate",
-				Message: fmt.Sprintf("与第%d行的单位编号相同", first), English: fmt.Sprintf("the same id as row %d", first)}}
+				Message: fmt.Sprintf("与第%d行的单位编号相同", rows[first].n), English: fmt.Sprintf("the same id as row %d", rows[first].n)}}
 			continue
 		}
-		inFile[id] = rows[i].n
+		if have, ok := folded[NormalizeName(id)]; ok && opts.OnlyNew {
+			rows[i].errs = map[string]qingfeng.FieldError{"id": {Code: "exists",
+				Message: fmt.Sprintf("单位编号“%s”已存在，不能重复新建；如需修改请打开该单位", have),
+				English: fmt.Sprintf("unit %s exists already; edit it instead", have)}}
+			continue
+		}
+		inFile[id] = i
 	}
 	// References resolve against the stored units and the valid units of the file; a
 	// unit whose parent is rejected is rejected too, hence the loop.
@@ -859,7 +925,14 @@ func ImportUnits(ctx context.Context, store UnitImportStore, r io.Reader, format
 		if _, ok := inFile[id]; ok {
 			return true
 		}
-		return known[id]
+		_, ok := known[id]
+		return ok
+	}
+	parentOf := func(id string) string {
+		if i, ok := inFile[id]; ok {
+			return rows[i].unit.Parent
+		}
+		return known[id].Parent
 	}
 	for changed := true; changed; {
 		changed = false
@@ -867,12 +940,26 @@ func ImportUnits(ctx context.Context, store UnitImportStore, r io.Reader, format
 			if rows[i].errs != nil {
 				continue
 			}
-			if errs := UnitRefsMissing(rows[i].unit, valid); errs != nil {
+			errs := UnitRefsMissing(rows[i].unit, valid)
+			if errs == nil {
+				errs = parentCycle(rows[i].unit, parentOf, len(known)+len(rows))
+			}
+			if errs != nil {
 				rows[i].errs = errs
-				if inFile[rows[i].unit.ID] == rows[i].n {
+				if inFile[rows[i].unit.ID] == i {
 					delete(inFile, rows[i].unit.ID)
 				}
 				changed = true
+			}
+		}
+	}
+
+	// A name or alias that already surely means another unit would leave routing sure
+	// of neither: the unit a report names, and whom it must recuse, would be guessed.
+	if reg, err := NewUnits(stored); err == nil {
+		for i := range rows {
+			if rows[i].errs == nil {
+				rows[i].errs = namesTaken(reg, rows[i].unit)
 			}
 		}
 	}
@@ -897,6 +984,10 @@ func ImportUnits(ctx context.Context, store UnitImportStore, r io.Reader, format
 			// Aliases are kept: one an admin added must not vanish because the file
 			// does not list it (recusal depends on it). Remove them through the API.
 			u.Aliases = mergeAliases(old.Aliases, u.Aliases)
+			// Files carry no deadlines: a unit's own stay as they are.
+			if u.Deadlines == nil {
+				u.Deadlines = old.Deadlines
+			}
 		}
 		good = append(good, u)
 		merged[u.ID] = u
@@ -913,7 +1004,7 @@ func ImportUnits(ctx context.Context, store UnitImportStore, r io.Reader, format
 		if err != nil {
 			return st, err
 		}
-		opts.progress(cr.n, st.Read)
+		opts.progress(bytesRead, st.Read)
 	}
 	return st, nil
 }

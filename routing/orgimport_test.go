@@ -303,6 +303,11 @@ func TestNormalizeUnit(t *testing.T) {
 			t.Errorf("no error for %s: %v", f, errs)
 		}
 	}
+	// What looks like an id or a name but is not one.
+	_, errs = NormalizeUnit(RegistryUnit{Unit: Unit{ID: "330782-zg\u200b", Name: "\u200b\u2060\ufeff", Kind: KindOther}})
+	if errs["id"].Code != "invalid" || errs["name"].Code != "required" {
+		t.Errorf("invisible characters: %v", errs)
+	}
 	missing := UnitRefsMissing(RegistryUnit{Parent: "p", StationedAt: "s"}, func(id string) bool { return id == "p" })
 	if len(missing) != 1 || missing["stationed_at"].Code != "unknown_unit" {
 		t.Errorf("UnitRefsMissing = %v", missing)

@@ -357,13 +357,31 @@ type RuleRow struct {
 	InForce                                                                               bool
 }
 
-// UnitPage is /console/admin/units?id=: one unit and its aliases.
+// UnitPage is /console/admin/units: the search (?q=), one unit with its aliases and
+// the form that changes it (?id=), or the form for a new unit (?new=1).
 type UnitPage struct {
 	ConsolePage
 	Form
+	// Query is what was searched for; Searched that a search ran (Results may be
+	// empty); More how many further units matched than are listed.
+	Query    string
+	Searched bool
+	Results  []UnitRow
+	More     int
+	// New shows the form for a new unit (its id typed); Found a stored unit (its id
+	// fixed): its details, its aliases and the same form filled in.
+	New, Found                 bool
+	ID, Name, Kind, Division   string
+	Level, Parent, StationedAt string
+	Active                     bool
+	Aliases                    []string
+	Kinds, Levels              []Option
+}
+
+// UnitRow is one unit in a search result.
+type UnitRow struct {
 	ID, Name, Kind, Division string
-	Found, Active            bool
-	Aliases                  []string
+	Active                   bool
 }
 
 // CalendarPage is /console/admin/calendar: the holiday calendars.

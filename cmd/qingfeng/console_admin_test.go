@@ -354,7 +354,7 @@ func TestConsoleAdminUnits(t *testing.T) {
 		}
 		return u.Aliases
 	}
-	if p := getPage(t, ac, "/console/admin/units?id=nope"); p.status != 400 || !strings.Contains(p.body, "单位不存在") || !strings.Contains(p.body, `href="#f-id"`) {
+	if p := getPage(t, ac, "/console/admin/units?id=nope"); p.status != 404 || !strings.Contains(p.body, "没有编码为") || !strings.Contains(p.body, `href="#f-q"`) {
 		t.Errorf("unknown unit: %d", p.status)
 	}
 	p := getPage(t, ac, "/console/admin/units?id="+unit)

@@ -706,6 +706,33 @@ func TestConsoleBrowserAdminPages(t *testing.T) {
 	b.axe(axeJS, "/console/admin/units (alias added)")
 	b.shot("admin-units")
 
+	// Unit search, in traditional script; then a new unit with a parent that does not
+	// exist, corrected.
+	b.run(chromedp.Navigate(baseURL+"/console/admin/units"), chromedp.WaitVisible("#unit-search-submit", chromedp.ByQuery))
+	b.act("#unit-search-submit", chromedp.SendKeys("#f-q", "嵊泗縣", chromedp.ByQuery))
+	if b.count("#units tbody tr") < 5 || !strings.Contains(b.text("#units"), "嵊泗县纪委监委") {
+		t.Errorf("unit search: %s", b.text("main"))
+	}
+	b.axe(axeJS, "/console/admin/units (search result)")
+	b.shot("admin-units-search")
+	newUnit := fmt.Sprintf("330922-qt%d", time.Now().UnixNano()%1e6)
+	b.run(chromedp.Navigate(baseURL+"/console/admin/units?new=1"), chromedp.WaitVisible("#save-unit", chromedp.ByQuery))
+	b.act("#save-unit", chromedp.SendKeys("#f-id", newUnit, chromedp.ByQuery), chromedp.SendKeys("#f-name", "嵊泗县浏览器测试单位", chromedp.ByQuery),
+		chromedp.SetValue("#f-kind", "qt", chromedp.ByQuery), chromedp.SendKeys("#f-division", "330922", chromedp.ByQuery),
+		chromedp.SendKeys("#f-parent", "330922-nowhere", chromedp.ByQuery))
+	if !strings.Contains(b.text(".error-summary"), "上级单位") || b.value("#f-parent") != "330922-nowhere" || b.value("#f-id") != newUnit {
+		t.Errorf("unknown parent: summary %q", b.text(".error-summary"))
+	}
+	b.axe(axeJS, "/console/admin/units (form error)")
+	b.shot("admin-units-new-error")
+	b.run(chromedp.Evaluate(`document.getElementById("f-parent").value = ""`, nil))
+	b.act("#save-unit")
+	if !strings.Contains(b.text("#flash"), "单位已新建") || !strings.Contains(b.text("#unit-title"), newUnit) {
+		t.Fatalf("create unit: %s", b.text("main"))
+	}
+	b.axe(axeJS, "/console/admin/units (unit created)")
+	b.shot("admin-units-created")
+
 	// Holiday calendars: the upload without a file, then a year's file.
 	b.run(chromedp.Navigate(baseURL+"/console/admin/calendar"), chromedp.WaitVisible("#upload-calendar", chromedp.ByQuery))
 	b.axe(axeJS, "/console/admin/calendar")

@@ -66,7 +66,7 @@ func TestConsolePagesHeadersAndOrigins(t *testing.T) {
 		"/console/ledger": liaison, "/console/ledger/" + code: liaison, "/console/ledger/" + code + "/export.csv?from=2026-11&to=2026-11": liaison,
 		"/console/admin/users": admin, "/console/custody": custodian, "/console/admin": admin,
 		"/console/admin/recipients": admin, "/console/admin/rules": admin, "/console/admin/rules?all=1": admin,
-		"/console/admin/units?id=330782-mz": admin, "/console/admin/calendar": admin, "/console/admin/import": admin,
+		"/console/admin/units?id=330782-mz": admin, "/console/admin/units?q=330782": admin, "/console/admin/units?new=1": admin, "/console/admin/calendar": admin, "/console/admin/import": admin,
 		"/console/admin/audit": admin, "/console/admin/audit?case=" + f.CaseNumber: admin,
 		"/console/routing/explain": staff, "/console/routing/explain?rule=default-illegal-org": admin,
 	}

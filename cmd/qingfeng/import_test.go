@@ -445,6 +445,40 @@ func TestImportUnits(t *testing.T) {
 		}
 	})
 
+	t.Run("a parent cycle refused, deadlines kept", func(t *testing.T) {
+		ctx := context.Background()
+		us := sqlite.NewUnitStore(db)
+		stored, err := us.Units(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, u := range stored {
+			if u.ID == "330700-zg-jyj" {
+				u.Deadlines = map[string]int{"acceptance": 10}
+				if _, _, err := us.UpsertUnits(ctx, []routing.RegistryUnit{u}); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		// 金华 under 义乌, which is under 金华: refused; 金华 renamed: its deadlines stay.
+		f := writeFile(t, "cycle.json", `[{"id":"330700-zg-jyj","name":"金华市教育局","kind":"zg","division":"330700","parent":"330782-zg-jyj"},
+		  {"id":"330700-zg-jyj2","name":"金华市教育局（新）","kind":"zg","division":"330700"}]`)
+		code, _, errs := importCLI(t, name, "", "units", f)
+		if code != 1 || !strings.Contains(errs, "row 1: parent:") || !strings.Contains(errs, "循环") {
+			t.Errorf("cycle: exit %d, stderr %s", code, errs)
+		}
+		f = writeFile(t, "rename.json", `[{"id":"330700-zg-jyj","name":"金华市教育局（更名）","kind":"zg","division":"330700"}]`)
+		if code, out, errs := importCLI(t, name, "", "units", f); code != 0 {
+			t.Fatalf("rename: exit %d\nstdout %s\nstderr %s", code, out, errs)
+		}
+		stored, _ = us.Units(ctx)
+		for _, u := range stored {
+			if u.ID == "330700-zg-jyj" && (u.Parent != "" || u.Name != "金华市教育局（更名）" || u.Deadlines["acceptance"] != 10) {
+				t.Errorf("after the rename: %+v", u)
+			}
+		}
+	})
+
 	t.Run("no defaults into an empty registry", func(t *testing.T) {
 		_, other := importDB(t)
 		code, out, errs := importCLI(t, other, "", "units", "--no-defaults", f)
