@@ -9,6 +9,9 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"math"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -89,24 +92,64 @@ func (s *TokenSigner) PublicKey() ed25519.PublicKey { return s.pub }
 // array unless a package-global switch is flipped) and a token with an array aud — not
 // one we issued — fails to decode.
 type tokenClaims struct {
-	Issuer    string           `json:"iss"`
-	Subject   string           `json:"sub"`
-	Audience  string           `json:"aud"`
-	ExpiresAt *jwt.NumericDate `json:"exp,omitempty"`
-	NotBefore *jwt.NumericDate `json:"nbf,omitempty"`
-	IssuedAt  *jwt.NumericDate `json:"iat,omitempty"`
-	ID        string           `json:"jti"`
-	Role      string           `json:"role,omitempty"`
-	Unit      string           `json:"unit,omitempty"`
-	Division  string           `json:"division,omitempty"`
-	SessionID string           `json:"sid,omitempty"`
+	Issuer    string  `json:"iss"`
+	Subject   string  `json:"sub"`
+	Audience  string  `json:"aud"`
+	ExpiresAt *msDate `json:"exp,omitempty"`
+	NotBefore *msDate `json:"nbf,omitempty"`
+	IssuedAt  *msDate `json:"iat,omitempty"`
+	ID        string  `json:"jti"`
+	Role      string  `json:"role,omitempty"`
+	Unit      string  `json:"unit,omitempty"`
+	Division  string  `json:"division,omitempty"`
+	SessionID string  `json:"sid,omitempty"`
 }
 
-func (c *tokenClaims) GetExpirationTime() (*jwt.NumericDate, error) { return c.ExpiresAt, nil }
-func (c *tokenClaims) GetIssuedAt() (*jwt.NumericDate, error)       { return c.IssuedAt, nil }
-func (c *tokenClaims) GetNotBefore() (*jwt.NumericDate, error)      { return c.NotBefore, nil }
-func (c *tokenClaims) GetIssuer() (string, error)                   { return c.Issuer, nil }
-func (c *tokenClaims) GetSubject() (string, error)                  { return c.Subject, nil }
+func (c *tokenClaims) GetExpirationTime() (*jwt.NumericDate, error) {
+	return c.ExpiresAt.numeric(), nil
+}
+func (c *tokenClaims) GetIssuedAt() (*jwt.NumericDate, error)  { return c.IssuedAt.numeric(), nil }
+func (c *tokenClaims) GetNotBefore() (*jwt.NumericDate, error) { return c.NotBefore.numeric(), nil }
+
+// msDate is a NumericDate read back to the exact millisecond it was written with.
+// golang-jwt reads one through a float64 and truncates: 1733000000.123 is the float
+// 1733000000.12299990654, read as .122 — a millisecond early, which made a token issued
+// just after a reporter's logout look issued in the logout's millisecond, and refused.
+type msDate struct{ jwt.NumericDate }
+
+func newMSDate(t time.Time) *msDate { return &msDate{*jwt.NewNumericDate(t)} }
+
+func (d *msDate) numeric() *jwt.NumericDate {
+	if d == nil {
+		return nil
+	}
+	return &d.NumericDate
+}
+
+// UnmarshalJSON reads seconds with up to three decimals exactly (what Sign writes);
+// any other JSON number is read as golang-jwt reads it, rounded to the millisecond.
+func (d *msDate) UnmarshalJSON(b []byte) error {
+	s := string(b)
+	whole, frac, dotted := strings.Cut(s, ".")
+	sec, err := strconv.ParseInt(whole, 10, 64)
+	if err == nil && (!dotted || len(frac) >= 1 && len(frac) <= 3 && strings.Trim(frac, "0123456789") == "") {
+		msec := 0
+		if dotted {
+			msec, _ = strconv.Atoi((frac + "00")[:3])
+		}
+		d.Time = time.Unix(sec, int64(msec)*int64(time.Millisecond))
+		return nil
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		return fmt.Errorf("a NumericDate is a number: %w", err)
+	}
+	i, fr := math.Modf(f)
+	d.Time = time.Unix(int64(i), int64(math.Round(fr*1e3))*int64(time.Millisecond))
+	return nil
+}
+func (c *tokenClaims) GetIssuer() (string, error)  { return c.Issuer, nil }
+func (c *tokenClaims) GetSubject() (string, error) { return c.Subject, nil }
 func (c *tokenClaims) GetAudience() (jwt.ClaimStrings, error) {
 	return jwt.ClaimStrings{c.Audience}, nil
 }
@@ -150,9 +193,9 @@ func (s *TokenSigner) Sign(c accounts.Claims) (string, error) {
 		Issuer:    TokenIssuer,
 		Subject:   c.Subject,
 		Audience:  c.Audience,
-		ExpiresAt: jwt.NewNumericDate(c.ExpiresAt),
-		NotBefore: jwt.NewNumericDate(now),
-		IssuedAt:  jwt.NewNumericDate(now),
+		ExpiresAt: newMSDate(c.ExpiresAt),
+		NotBefore: newMSDate(now),
+		IssuedAt:  newMSDate(now),
 		ID:        c.ID,
 		Role:      string(c.Role),
 		Unit:      c.UnitID,
@@ -199,6 +242,9 @@ func (s *TokenSigner) Verify(token, audience string) (accounts.Claims, error) {
 	})
 	if err != nil {
 		return accounts.Claims{}, errUnauthorized(fmt.Errorf("verify token: %w", err))
+	}
+	if c.IssuedAt == nil {
+		return accounts.Claims{}, errUnauthorized(errors.New("verify token: no iat"))
 	}
 	return accounts.Claims{
 		Subject:   c.Subject,

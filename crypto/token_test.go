@@ -390,3 +390,52 @@ func marshalPKCS8PEM(key any) ([]byte, error) {
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil
 }
+
+// TestTokenTimesExactToTheMillisecond: a token read back says the millisecond it was
+// issued in, for every millisecond of a second (golang-jwt's float reading gave some a
+// millisecond early: a login just after a reporter's logout then looked issued before it).
+func TestTokenTimesExactToTheMillisecond(t *testing.T) {
+	key, err := GenerateSigningKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := time.Date(2026, 12, 2, 3, 40, 0, 0, time.UTC)
+	early := 0
+	for ms := range 1000 {
+		at := base.Add(time.Duration(ms)*time.Millisecond + 456*time.Microsecond)
+		s, err := NewTokenSigner(key, func() time.Time { return at })
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := accounts.Claims{Subject: "case-1", Audience: accounts.AudienceFollowUp, ExpiresAt: at.Add(time.Hour)}
+		tok, err := s.Sign(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.Verify(tok, accounts.AudienceFollowUp)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := at.Truncate(time.Millisecond); !got.IssuedAt.Equal(want) {
+			early++
+			if early < 4 {
+				t.Errorf("issued at %s, read back as %s", want.Format(time.RFC3339Nano), got.IssuedAt.Format(time.RFC3339Nano))
+			}
+		}
+	}
+	if early > 0 {
+		t.Errorf("%d of 1000 milliseconds read back otherwise", early)
+	}
+	// A NumericDate written otherwise (no decimals, an exponent) still reads.
+	for in, want := range map[string]time.Time{"1733000000": time.Unix(1733000000, 0), "1733000000.5": time.Unix(1733000000, 5e8),
+		"1.733000000123e9": time.Unix(1733000000, 123e6)} {
+		var d msDate
+		if err := d.UnmarshalJSON([]byte(in)); err != nil || !d.Time.Equal(want) {
+			t.Errorf("%s: %v, %v; want %v", in, d.Time, err, want)
+		}
+	}
+	var d msDate
+	if err := d.UnmarshalJSON([]byte(`"soon"`)); err == nil {
+		t.Error("a string read as a NumericDate")
+	}
+}

@@ -33,7 +33,7 @@ func (s *Server) followUpSession(c fiber.Ctx) error {
 		}
 		return err
 	}
-	tok, exp, err := s.followUpToken(cs.ID)
+	tok, exp, err := s.followUpToken(cs)
 	if err != nil {
 		return err
 	}

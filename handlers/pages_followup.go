@@ -120,7 +120,7 @@ func (s *Server) followUpLogin(c fiber.Ctx) error {
 		}
 		return fail(err)
 	}
-	tok, exp, err := s.followUpToken(cs.ID)
+	tok, exp, err := s.followUpToken(cs)
 	if err != nil {
 		return err
 	}

@@ -398,7 +398,7 @@ func (s *Server) fileReport(c fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	tok, exp, err := s.followUpToken(filed.Case.ID)
+	tok, exp, err := s.followUpToken(filed.Case)
 	if err != nil {
 		return err
 	}
@@ -451,9 +451,19 @@ func reportDraft(r *reportRequest, liaison *accounts.User) (intake.Draft, error)
 	return d, nil
 }
 
-func (s *Server) followUpToken(caseID string) (string, time.Time, error) {
+// followUpToken signs a reporter's follow-up token for case cs, and its expiry.
+// A token counts only if issued after the case's last logout, both to the millisecond
+// (reporterCase): one issued in the millisecond of a logout cannot be told from one
+// issued just before it, so a login in that millisecond waits for the next one rather
+// than be handed a token that is refused at once.
+func (s *Server) followUpToken(cs *intake.Case) (string, time.Time, error) {
+	if end := cs.FollowUpEndedAt; !end.IsZero() {
+		if wait := time.Until(end.Truncate(time.Millisecond).Add(time.Millisecond)); wait > 0 {
+			time.Sleep(wait)
+		}
+	}
 	exp := time.Now().Add(s.d.FollowUpTTL)
-	tok, err := s.d.Tokens.Sign(accounts.Claims{Subject: caseID, Audience: accounts.AudienceFollowUp, ID: intake.NewID(), ExpiresAt: exp})
+	tok, err := s.d.Tokens.Sign(accounts.Claims{Subject: cs.ID, Audience: accounts.AudienceFollowUp, ID: intake.NewID(), ExpiresAt: exp})
 	return tok, exp, err
 }
 

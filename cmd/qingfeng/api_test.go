@@ -431,4 +431,15 @@ func testFollowUpLogout(t *testing.T, receipt, number, tok string) {
 		t.Errorf("logout: version %d→%d, activity %d→%d, ended %v", before.Version, after.Version, before.ReporterActivityN, after.ReporterActivityN, after.FollowUpEndedAt)
 	}
 	wantStatus(t, do(t, req{method: "GET", path: "/v1/followup/case", token: open()}), 200)
+	// A login at once after a logout, 40 times (often in the logout's millisecond): the
+	// new session works, the one logged out does not.
+	for i := range 40 {
+		tok := open()
+		wantStatus(t, do(t, req{method: "DELETE", path: "/v1/followup/session", token: tok}), 204)
+		next := open()
+		if r := do(t, req{method: "GET", path: "/v1/followup/case", token: next}); r.Status != 200 {
+			t.Fatalf("round %d: a login right after a logout got a session refused with %d", i, r.Status)
+		}
+		wantStatus(t, do(t, req{method: "GET", path: "/v1/followup/case", token: tok}), 401)
+	}
 }
