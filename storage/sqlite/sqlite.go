@@ -277,12 +277,15 @@ func (db *DB) Checkpoint(ctx context.Context) error {
 	// An interrupt meant for an earlier statement on the writer connection (a caller's
 	// context cancelled just as its statement finished: the driver interrupts the
 	// connection asynchronously) can land on this one; the checkpoint is idempotent, so
-	// it is run again.
-	for range 3 {
+	// it is run again. On a loaded machine several such interrupts may still be on their
+	// way (a Close right after jobs stopped once met three in a row): a short pause
+	// between tries lets them land on nothing.
+	for try := range 10 {
 		err = db.w.QueryRowContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &logFrames, &checkpointed)
 		if code(err) != sqlite3.SQLITE_INTERRUPT || ctx.Err() != nil {
 			break
 		}
+		time.Sleep(time.Duration(try+1) * 5 * time.Millisecond)
 	}
 	if err != nil {
 		return fmt.Errorf("checkpoint sqlite: %w", err)
