@@ -312,20 +312,27 @@ func (e Evidence) RepeatKey() string {
 // appended: evs[i] itself, or the entry it repeats. Both stores decide with it.
 func MergeEvidence(held, evs []Evidence) (add, kept []Evidence) {
 	kept = make([]Evidence, 0, len(evs))
-next:
 	for _, ev := range evs {
-		for _, sets := range [][]Evidence{held, add} {
-			for _, e := range sets {
-				if e.Repeats(ev) {
-					kept = append(kept, e)
-					continue next
-				}
-			}
+		if e, ok := repeated(ev, held, add); ok {
+			kept = append(kept, e)
+			continue
 		}
 		add = append(add, ev)
 		kept = append(kept, ev)
 	}
 	return add, kept
+}
+
+// repeated returns the entry of sets that ev repeats, if any.
+func repeated(ev Evidence, sets ...[]Evidence) (Evidence, bool) {
+	for _, set := range sets {
+		for _, e := range set {
+			if e.Repeats(ev) {
+				return e, true
+			}
+		}
+	}
+	return Evidence{}, false
 }
 
 // UploaderReporter is who the reporter is, as Evidence.UploadedBy and Message.From:

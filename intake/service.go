@@ -718,8 +718,12 @@ func (s *Service) StoreFiles(ctx context.Context, owner *Case, uploader string, 
 		if err != nil {
 			return fail(err)
 		}
+		// A file the case holds already takes no room (see Evidence.Repeats); the store
+		// decides for good. The ledger's owner holds none: its photos all count.
+		if _, ok := repeated(ev, c.Evidence); !ok {
+			total += ev.Size
+		}
 		evs = append(evs, ev)
-		total += ev.Size
 	}
 	if len(evs) == 0 {
 		return nil, qingfeng.Invalid(map[string]qingfeng.FieldError{"file": fieldErr("required", "请至少上传一个文件", "upload at least one file")})

@@ -150,6 +150,32 @@ func TestEvidenceStoredOnce(t *testing.T) {
 		}
 	})
 
+	t.Run("a repeat takes no room", func(t *testing.T) {
+		// 5 MiB a case, 2 MiB a file: after one file of ~2 MiB, it again and another
+		// of ~2 MiB fit only if the repeat is not counted.
+		c := fileReport(t, anonymousReport())
+		pdf := func(i byte) []byte { return append([]byte("%PDF-1.7\n"), append(make([]byte, (2<<20)-100), i)...) }
+		if st, _ := upload(c.FollowUpToken, c.CaseNumber, pdf(0)); st != 201 {
+			t.Fatalf("first file: %d", st)
+		}
+		before := stateOf(c.CaseNumber)
+		st, a := upload(c.FollowUpToken, c.CaseNumber, pdf(0), pdf(1))
+		if st != 201 || len(a.Evidence) != 2 || stored(a, 0) || !stored(a, 1) {
+			t.Fatalf("the file again and a new one: %d %+v", st, a)
+		}
+		after := stateOf(c.CaseNumber)
+		if after.entries != before.entries+1 || after.objects != before.objects+perUpload || after.bytes >= 5<<20 {
+			t.Errorf("entries %d → %d, objects %d → %d, bytes %d", before.entries, after.entries, before.objects, after.objects, after.bytes)
+		}
+		// Now full: a third file is refused and leaves nothing; the first, again, is answered.
+		if st, _ := upload(c.FollowUpToken, c.CaseNumber, pdf(2)); st != 413 {
+			t.Errorf("a third file: %d, want 413", st)
+		}
+		if objectCount(t) != after.objects {
+			t.Errorf("a refused upload left objects")
+		}
+	})
+
 	t.Run("the same photo on another case", func(t *testing.T) {
 		before := stateOf(other.CaseNumber)
 		st, a := upload(other.FollowUpToken, other.CaseNumber, photo)
