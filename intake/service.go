@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -519,7 +520,12 @@ func (s *Service) acceptanceDue(c *Case) (string, bool) {
 // can remove them if the request as a whole fails.
 func (s *Service) storeFile(ctx context.Context, c *Case, r io.Reader, uploader string, room int64) (Evidence, []string, error) {
 	limit := s.Config.MaxFileBytes
-	if room < limit {
+	// A file the case holds takes no room (see Evidence.Repeats), but which one it is
+	// shows only once it is hashed: while the uploader has files on the case, each
+	// goes through up to the per-file limit, and the room is checked after. So the
+	// retry of an upload that filled the case is answered with its entry, not refused.
+	sentBefore := slices.ContainsFunc(c.Evidence, func(e Evidence) bool { return e.UploadedBy == uploader && e.ObjectKey != "" })
+	if room < limit && !sentBefore {
 		limit = room
 	}
 	if limit <= 0 {
@@ -602,6 +608,9 @@ func (s *Service) storeFile(ctx context.Context, c *Case, r io.Reader, uploader 
 	ev.SHA256Received = p.res.ReceivedSHA256
 	ev.SHA256Stored = p.res.StoredSHA256
 	ev.MetadataRemoved = p.res.MetadataRemoved
+	if _, held := repeated(ev, c.Evidence); ev.Size > room && !held {
+		return Evidence{}, keys, caseRoomError(s.Config.MaxCaseBytes, room)
+	}
 	return ev, keys, nil
 }
 

@@ -167,12 +167,20 @@ func TestEvidenceStoredOnce(t *testing.T) {
 		if after.entries != before.entries+1 || after.objects != before.objects+perUpload || after.bytes >= 5<<20 {
 			t.Errorf("entries %d → %d, objects %d → %d, bytes %d", before.entries, after.entries, before.objects, after.objects, after.bytes)
 		}
-		// Now full: a third file is refused and leaves nothing; the first, again, is answered.
+		// Now full: a third file is refused and leaves nothing.
 		if st, _ := upload(c.FollowUpToken, c.CaseNumber, pdf(2)); st != 413 {
 			t.Errorf("a third file: %d, want 413", st)
 		}
 		if objectCount(t) != after.objects {
 			t.Errorf("a refused upload left objects")
+		}
+		// The retry of the upload that filled the case: answered with its entry.
+		st, again := upload(c.FollowUpToken, c.CaseNumber, pdf(1))
+		if st != 201 || len(again.Evidence) != 1 || stored(again, 0) || again.Evidence[0].ID != a.Evidence[1].ID {
+			t.Errorf("the last file again on a full case: %d %+v, want its entry %s", st, again, a.Evidence[1].ID)
+		}
+		if s := stateOf(c.CaseNumber); s.entries != after.entries || s.objects != after.objects {
+			t.Errorf("the last file again: entries %d → %d, objects %d → %d", after.entries, s.entries, after.objects, s.objects)
 		}
 	})
 
