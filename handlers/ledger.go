@@ -290,8 +290,8 @@ func (s *Server) storeLedgerPhotos(c fiber.Ctx, org routing.Organization, u *acc
 	}
 	batch := intake.NewID()
 	owner := &intake.Case{ID: "ledger-" + org.CreditCode, Number: org.CreditCode, Location: intake.Location{Division: div}}
-	return s.d.Intake.StoreFiles(c.Context(), owner, "liaison:"+u.ID, next, s.d.Intake.Config.MaxCaseBytes, func(evs []intake.Evidence) error {
-		return commit(batch, evs)
+	return s.d.Intake.StoreFiles(c.Context(), owner, "liaison:"+u.ID, next, s.d.Intake.Config.MaxCaseBytes, func(evs []intake.Evidence) ([]intake.Evidence, error) {
+		return evs, commit(batch, evs) // every photo is its own: the ledger keeps repeats
 	})
 }
 

@@ -352,6 +352,12 @@ func TestOpenAPIResponseTypes(t *testing.T) {
 		{"filed, replayed", "POST", "/v1/reports", 200, filed(full, false)},
 		{"evidence added", "POST", "/v1/reports/QF-330782-2026-000001/evidence", 201,
 			fiber.Map{"case_number": full.Number, "evidence": evidenceViews(full.Evidence)}},
+		{"evidence added, one file already stored", "POST", "/v1/reports/QF-330782-2026-000001/evidence", 201,
+			fiber.Map{"case_number": full.Number, "evidence": func() []evidenceView {
+				v := evidenceViews(full.Evidence)
+				v[0].AlreadyStored = true
+				return v
+			}()}},
 		{"follow-up session", "POST", "/v1/followup/session", 200,
 			fiber.Map{"token": "eyJ.x.y", "expires_at": wireTime(at), "case_number": full.Number}},
 		{"reporter case, real name", "GET", "/v1/followup/case", 200, reporterView(full)},

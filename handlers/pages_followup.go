@@ -243,7 +243,7 @@ func (s *Server) followUpEvidence(c fiber.Ctx) error {
 		return err
 	}
 	ctx := c.Context()
-	var evs []intake.Evidence
+	var evs []intake.AddedEvidence
 	err = func() error {
 		// The CSRF token comes first, before any file is read.
 		part, err := mr.NextPart()

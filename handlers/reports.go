@@ -498,16 +498,23 @@ type evidenceView struct {
 	MetadataRemoved bool   `json:"metadata_removed"`
 	UploadedBy      string `json:"uploaded_by"`
 	UploadedAt      string `json:"uploaded_at"`
+	// AlreadyStored is only in an upload's answer: the uploader had given the case
+	// these bytes before, and this is that entry (intake.AddedEvidence).
+	AlreadyStored bool `json:"already_stored,omitempty"`
 }
 
 func evidenceViews(evs []intake.Evidence) []evidenceView {
 	out := make([]evidenceView, 0, len(evs))
 	for _, e := range evs {
-		by, _, _ := strings.Cut(e.UploadedBy, ":") // the role, never an account id
-		out = append(out, evidenceView{ID: e.ID, ContentType: e.ContentType, Size: e.Size, SHA256Received: e.SHA256Received,
-			SHA256Stored: e.SHA256Stored, MetadataRemoved: e.MetadataRemoved, UploadedBy: by, UploadedAt: wireTime(e.UploadedAt)})
+		out = append(out, evidenceViewOf(e))
 	}
 	return out
+}
+
+func evidenceViewOf(e intake.Evidence) evidenceView {
+	by, _, _ := strings.Cut(e.UploadedBy, ":") // the role, never an account id
+	return evidenceView{ID: e.ID, ContentType: e.ContentType, Size: e.Size, SHA256Received: e.SHA256Received,
+		SHA256Stored: e.SHA256Stored, MetadataRemoved: e.MetadataRemoved, UploadedBy: by, UploadedAt: wireTime(e.UploadedAt)}
 }
 
 func nonNil[T any](s []T) []T {
@@ -557,7 +564,13 @@ func (s *Server) addEvidence(c fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return c.Status(fiber.StatusCreated).JSON(fiber.Map{"case_number": cs.Number, "evidence": evidenceViews(evs)})
+	views := make([]evidenceView, 0, len(evs))
+	for _, e := range evs {
+		v := evidenceViewOf(e.Evidence)
+		v.AlreadyStored = e.AlreadyStored
+		views = append(views, v)
+	}
+	return c.Status(fiber.StatusCreated).JSON(fiber.Map{"case_number": cs.Number, "evidence": views})
 }
 
 // partReader maps a broken multipart stream to a client error.

@@ -183,8 +183,8 @@ func (m *memCases) ListCases(context.Context, intake.CaseFilter) ([]*intake.Case
 	return nil, errNotInBenchmark
 }
 
-func (m *memCases) AddEvidence(context.Context, string, []intake.Evidence, int64) error {
-	return errNotInBenchmark
+func (m *memCases) AddEvidence(context.Context, string, []intake.Evidence, int64) ([]intake.Evidence, error) {
+	return nil, errNotInBenchmark
 }
 
 func (m *memCases) Reroute(context.Context, *intake.Case, intake.Category, intake.Subject, intake.Decision) error {

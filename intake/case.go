@@ -280,6 +280,61 @@ type Evidence struct {
 	UploadedAt      time.Time `json:"uploaded_at"`
 }
 
+// Repeats reports whether ev is a file its uploader already gave the case as e: the
+// same uploader (UploadedBy) sent the same received bytes (SHA256Received), and e's
+// object is still kept. Such a file is not stored again — it is a retried or doubled
+// upload — and the upload is answered with e (see CaseStore.AddEvidence).
+//
+// Only the same uploader's entries count. Who supplied a file is part of the evidence
+// (a liaison's photo from the field is not the reporter's), and a liaison may add to
+// a case of their division that they cannot read: were the reporter's entry the
+// answer, the liaison would learn that the reporter sent this very photo, which can
+// name them. A purged entry (retention removed its object: ObjectKey empty) is a copy
+// of nothing any more, so the same file sent again is stored again, as new evidence.
+func (e Evidence) Repeats(ev Evidence) bool {
+	k := e.RepeatKey()
+	return k != "" && k == ev.RepeatKey()
+}
+
+// RepeatKey is what Repeats compares, as one string (the uploader, a space, the
+// received hash): "" for an entry that nothing repeats (purged, or without a hash).
+// A store that cannot compare entries field by field in its condition indexes these.
+func (e Evidence) RepeatKey() string {
+	if e.ObjectKey == "" || e.SHA256Received == "" {
+		return ""
+	}
+	return e.UploadedBy + " " + e.SHA256Received
+}
+
+// MergeEvidence sets a batch of uploads against the evidence a case holds: add is
+// what to append (each file of evs that repeats nothing held nor an earlier file of
+// the batch), and kept[i] is the entry the case holds for evs[i] once add is
+// appended: evs[i] itself, or the entry it repeats. Both stores decide with it.
+func MergeEvidence(held, evs []Evidence) (add, kept []Evidence) {
+	kept = make([]Evidence, 0, len(evs))
+	for _, ev := range evs {
+		if e, ok := repeated(ev, held, add); ok {
+			kept = append(kept, e)
+			continue
+		}
+		add = append(add, ev)
+		kept = append(kept, ev)
+	}
+	return add, kept
+}
+
+// repeated returns the entry of sets that ev repeats, if any.
+func repeated(ev Evidence, sets ...[]Evidence) (Evidence, bool) {
+	for _, set := range sets {
+		for _, e := range set {
+			if e.Repeats(ev) {
+				return e, true
+			}
+		}
+	}
+	return Evidence{}, false
+}
+
 // UploaderReporter is who the reporter is, as Evidence.UploadedBy and Message.From:
 // never anything about the reporter's person or device.
 const UploaderReporter = "reporter"
@@ -353,11 +408,16 @@ type CaseStore interface {
 	CaseByNumber(ctx context.Context, number string) (*Case, error)
 	CaseByReceipt(ctx context.Context, receiptHash []byte) (*Case, error)
 	ListCases(ctx context.Context, f CaseFilter) ([]*Case, error)
-	// AddEvidence appends evs if the case's evidence total stays within maxBytes;
-	// otherwise it returns an ETOOLARGE error and changes nothing. Evidence uploaded
-	// by the reporter (UploadedBy UploaderReporter) marks the case as having new
-	// reporter activity in the same single-document update.
-	AddEvidence(ctx context.Context, caseID string, evs []Evidence, maxBytes int64) error
+	// AddEvidence appends the files of evs that repeat nothing on the case (see
+	// MergeEvidence and Evidence.Repeats) if the case's evidence total with them stays
+	// within maxBytes; otherwise it returns an ETOOLARGE error and changes nothing. It
+	// returns the entry the case holds for each of evs, in order: a file repeated is
+	// answered with the entry it repeats, and neither counts towards the total nor as
+	// activity; a batch of nothing but repeats changes nothing, not even the version.
+	// This holds for concurrent calls: of 32 identical uploads at once, one is
+	// appended. Evidence appended from the reporter (UploadedBy UploaderReporter) marks
+	// the case as having new reporter activity in the same single-document update.
+	AddEvidence(ctx context.Context, caseID string, evs []Evidence, maxBytes int64) ([]Evidence, error)
 	// Reroute sets a new category, subject and decision if the case is still at
 	// c.Version, keeping c.Decision among the earlier decisions; ECONFLICT otherwise.
 	Reroute(ctx context.Context, c *Case, category Category, subject Subject, d Decision) error

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -519,7 +520,12 @@ func (s *Service) acceptanceDue(c *Case) (string, bool) {
 // can remove them if the request as a whole fails.
 func (s *Service) storeFile(ctx context.Context, c *Case, r io.Reader, uploader string, room int64) (Evidence, []string, error) {
 	limit := s.Config.MaxFileBytes
-	if room < limit {
+	// A file the case holds takes no room (see Evidence.Repeats), but which one it is
+	// shows only once it is hashed: while the uploader has files on the case, each
+	// goes through up to the per-file limit, and the room is checked after. So the
+	// retry of an upload that filled the case is answered with its entry, not refused.
+	sentBefore := slices.ContainsFunc(c.Evidence, func(e Evidence) bool { return e.UploadedBy == uploader && e.ObjectKey != "" })
+	if room < limit && !sentBefore {
 		limit = room
 	}
 	if limit <= 0 {
@@ -602,6 +608,9 @@ func (s *Service) storeFile(ctx context.Context, c *Case, r io.Reader, uploader 
 	ev.SHA256Received = p.res.ReceivedSHA256
 	ev.SHA256Stored = p.res.StoredSHA256
 	ev.MetadataRemoved = p.res.MetadataRemoved
+	if _, held := repeated(ev, c.Evidence); ev.Size > room && !held {
+		return Evidence{}, keys, caseRoomError(s.Config.MaxCaseBytes, room)
+	}
 	return ev, keys, nil
 }
 
@@ -639,37 +648,67 @@ func errStoreClosed(err error) error {
 	return err
 }
 
+// AddedEvidence is one file of an AddEvidence request as the case holds it.
+type AddedEvidence struct {
+	Evidence
+	// AlreadyStored: the uploader had given the case these very bytes before (a
+	// retried or doubled upload, see Evidence.Repeats); Evidence is that entry, and
+	// nothing was stored again.
+	AlreadyStored bool
+}
+
 // AddEvidence attaches files to a registered case. Either every file of the request is
-// stored and referenced, or none is and no object remains.
-func (s *Service) AddEvidence(ctx context.Context, c *Case, uploader string, next func() (io.Reader, error)) ([]Evidence, error) {
-	evs, err := s.StoreFiles(ctx, c, uploader, next, s.Config.MaxCaseBytes-c.EvidenceBytes, func(evs []Evidence) error {
-		return s.Cases.AddEvidence(ctx, c.ID, evs, s.Config.MaxCaseBytes)
+// stored and referenced, or none is and no object remains. A file the uploader already
+// gave the case is not stored again: it is answered with the entry the case holds, its
+// object is removed, and it is no new reporter activity.
+func (s *Service) AddEvidence(ctx context.Context, c *Case, uploader string, next func() (io.Reader, error)) ([]AddedEvidence, error) {
+	var kept []Evidence
+	evs, err := s.StoreFiles(ctx, c, uploader, next, s.Config.MaxCaseBytes-c.EvidenceBytes, func(evs []Evidence) ([]Evidence, error) {
+		var err error
+		kept, err = s.Cases.AddEvidence(ctx, c.ID, evs, s.Config.MaxCaseBytes)
+		return kept, err
 	})
-	if err == nil {
-		s.Log.InfoContext(ctx, "evidence added", "case", c.Number, "files", len(evs), "by", uploader)
+	if err != nil {
+		return nil, err
 	}
-	return evs, err
+	out := make([]AddedEvidence, len(kept))
+	repeats := 0
+	for i, e := range kept {
+		out[i] = AddedEvidence{Evidence: e, AlreadyStored: e.ID != evs[i].ID}
+		if out[i].AlreadyStored {
+			repeats++
+		}
+	}
+	s.Log.InfoContext(ctx, "evidence added", "case", c.Number, "files", len(evs)-repeats, "already_stored", repeats, "by", uploader)
+	return out, nil
 }
 
 // StoreFiles runs every file next yields through the evidence pipeline (type sniffing,
 // metadata removal, hashing, the object store) under owner's id, within room bytes in
 // all, then calls commit with them; if anything fails, every object written is removed.
-// owner's Location.Division names the custodians sealed originals go to. Evidence of
-// cases goes through AddEvidence; the donation ledger's photos come here directly.
-func (s *Service) StoreFiles(ctx context.Context, owner *Case, uploader string, next func() (io.Reader, error), room int64, commit func([]Evidence) error) ([]Evidence, error) {
+// commit returns the entry kept for each file, in order: a file kept as another entry
+// (one with another ID: the same bytes stored before) was not needed, and its objects
+// are removed too. StoreFiles returns the files as stored by it, before commit's
+// answer. owner's Location.Division names the custodians sealed originals go to.
+// Evidence of cases goes through AddEvidence; the donation ledger's photos come here
+// directly.
+func (s *Service) StoreFiles(ctx context.Context, owner *Case, uploader string, next func() (io.Reader, error), room int64, commit func([]Evidence) ([]Evidence, error)) ([]Evidence, error) {
 	c := owner
 	var (
 		evs     []Evidence
 		written []string
 		total   int64
 	)
-	fail := func(err error) ([]Evidence, error) {
+	remove := func(keys []string) {
 		dctx := context.WithoutCancel(ctx)
-		for _, k := range written {
+		for _, k := range keys {
 			if derr := s.Blobs.Delete(dctx, k); derr != nil {
 				s.Log.ErrorContext(ctx, "remove orphaned evidence object", "err", derr)
 			}
 		}
+	}
+	fail := func(err error) ([]Evidence, error) {
+		remove(written)
 		return nil, err
 	}
 	for {
@@ -688,15 +727,34 @@ func (s *Service) StoreFiles(ctx context.Context, owner *Case, uploader string, 
 		if err != nil {
 			return fail(err)
 		}
+		// A file the case holds already takes no room (see Evidence.Repeats); the store
+		// decides for good. The ledger's owner holds none: its photos all count.
+		if _, ok := repeated(ev, c.Evidence); !ok {
+			total += ev.Size
+		}
 		evs = append(evs, ev)
-		total += ev.Size
 	}
 	if len(evs) == 0 {
 		return nil, qingfeng.Invalid(map[string]qingfeng.FieldError{"file": fieldErr("required", "请至少上传一个文件", "upload at least one file")})
 	}
-	if err := commit(evs); err != nil {
+	kept, err := commit(evs)
+	if err != nil {
 		return fail(err)
 	}
+	if len(kept) != len(evs) {
+		// A store's bug: which objects are referenced is unknown, so none is removed.
+		return nil, fmt.Errorf("store files: %d files kept as %d entries", len(evs), len(kept))
+	}
+	var unneeded []string
+	for i, e := range kept {
+		if e.ID != evs[i].ID {
+			unneeded = append(unneeded, evs[i].ObjectKey)
+			if evs[i].OriginalKey != "" {
+				unneeded = append(unneeded, evs[i].OriginalKey)
+			}
+		}
+	}
+	remove(unneeded)
 	return evs, nil
 }
 

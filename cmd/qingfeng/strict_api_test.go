@@ -312,7 +312,8 @@ func TestCaseTotalLimitWording(t *testing.T) {
 		t.Errorf("per-file limit message: %s", m)
 	}
 	for i := 0; i < 2; i++ {
-		wantStatus(t, upload(pdf(2<<20-100)), 201)
+		// Two different files: the same one again would be stored once.
+		wantStatus(t, upload(append(pdf(2<<20-101), byte(i))), 201)
 	}
 	// 1 MiB + 200 bytes left: a 1.5 MiB file is within the per-file limit but not the case's.
 	r = upload(pdf(3 << 19))

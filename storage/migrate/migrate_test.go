@@ -138,7 +138,7 @@ func fill(t testing.TB, db *sqlite.DB, objs *blob.Store, n int, rng *rand.Rand) 
 			evs = append(evs, ev)
 		}
 		if len(evs) > 0 {
-			if err := cases.AddEvidence(ctx, c.ID, evs, 1<<30); err != nil {
+			if _, err := cases.AddEvidence(ctx, c.ID, evs, 1<<30); err != nil {
 				t.Fatal(err)
 			}
 		}

@@ -104,9 +104,15 @@ type caseDoc struct {
 	// on every write of its subject or decision: the queue searched by organization.
 	// Always present (null for none), so that a case stored before it is the one
 	// without the field (DB.fillOrgKeys).
-	OrgKeys   []string  `bson:"org_keys"`
-	Version   int64     `bson:"version"`
-	UpdatedAt time.Time `bson:"updated_at"`
+	OrgKeys []string `bson:"org_keys"`
+	// EvidenceKeys are the repeat keys (intake.Evidence.RepeatKey) of the case's
+	// evidence: AddEvidence's condition, as FerretDB's $elemMatch takes no field
+	// conditions and its dot notation does not reach into arrays. Derived on every
+	// write of the evidence; a case stored before it gets it at start-up
+	// (DB.fillEvidenceKeys).
+	EvidenceKeys []string  `bson:"evidence_keys"`
+	Version      int64     `bson:"version"`
+	UpdatedAt    time.Time `bson:"updated_at"`
 
 	// Reporter activity (intake.Case.NewActivity). new_activity is stored rather than
 	// derived from the times so that the queue filter is an indexable equality.
@@ -333,6 +339,7 @@ func toCaseDoc(c *intake.Case) caseDoc {
 		EvidenceBytes:     c.EvidenceBytes,
 		FiledBy:           c.FiledBy,
 		OrgKeys:           orgKeys(c),
+		EvidenceKeys:      evidenceKeys(c.Evidence),
 		Version:           c.Version,
 		UpdatedAt:         utc(c.UpdatedAt),
 	}
@@ -640,44 +647,101 @@ func prefixUpperBound(p string) (string, bool) {
 	return p[:len(p)-1] + string(p[len(p)-1]+1), true
 }
 
-// AddEvidence appends evs to case caseID if the case's evidence total stays within
-// maxBytes, all or nothing. The check and the append are one conditional update, so
-// concurrent uploads cannot together exceed the limit.
-func (s *CaseStore) AddEvidence(ctx context.Context, caseID string, evs []intake.Evidence, maxBytes int64) error {
+// addEvidenceAttempts bounds AddEvidence's conditional updates. One fails only when
+// a concurrent upload appended one of the same files, or filled the case, meanwhile;
+// the read that follows sees either, so a second attempt is the most a caller makes.
+const addEvidenceAttempts = 4
+
+// AddEvidence appends to case caseID the files of evs that repeat nothing on it
+// (intake.MergeEvidence) if the case's evidence total stays within maxBytes, all or
+// nothing, and returns the entry the case holds for each of evs.
+//
+// MongoDB has no transaction here, so the append is one update whose condition is
+// that the room is left and that none of the files is on the case yet (their repeat
+// keys are not among evidence_keys): concurrent uploads cannot together exceed the
+// limit, nor store one file twice. When nothing matches, the case is read again to
+// tell a missing case, a full one and a repeat apart, and the files still new are
+// tried again.
+func (s *CaseStore) AddEvidence(ctx context.Context, caseID string, evs []intake.Evidence, maxBytes int64) ([]intake.Evidence, error) {
 	op := "add evidence to case " + caseID
-	var total int64
-	docs := make([]evidenceDoc, 0, len(evs))
+	rows := make([]intake.Evidence, 0, len(evs))
 	for _, ev := range evs {
 		if ev.Size < 0 {
-			return fmt.Errorf("%s: evidence %s has negative size %d", op, ev.ID, ev.Size)
+			return nil, fmt.Errorf("%s: evidence %s has negative size %d", op, ev.ID, ev.Size)
 		}
-		total += ev.Size
-		docs = append(docs, toEvidenceDoc(ev))
+		d := toEvidenceDoc(ev)
+		d.UploadedAt = d.UploadedAt.Truncate(time.Millisecond) // as stored
+		rows = append(rows, d.toEvidence())
 	}
 	if len(evs) == 0 {
 		// Nothing to append; only report a missing case, and leave version alone.
-		return s.caseExists(ctx, op, caseID)
+		return nil, s.caseExists(ctx, op, caseID)
 	}
-	res, err := s.db.updateOne(ctx, collCases, caseID,
-		bson.M{"evidence_bytes": bson.M{"$lte": maxBytes - total}},
-		withReporterUploads(bson.M{
-			"$push": bson.M{"evidence": bson.M{"$each": docs}},
-			"$inc":  bson.M{"evidence_bytes": total, "version": int64(1)},
-			"$set":  bson.M{"updated_at": s.db.now().UTC()},
-		}, evs))
-	if err != nil {
-		return storeError(op, err, nil, nil)
+	// The first attempt assumes the files are new to the case: a repeat is the
+	// exception, and the condition catches it.
+	var held []intake.Evidence
+	for range addEvidenceAttempts {
+		add, kept := intake.MergeEvidence(held, rows)
+		if len(add) == 0 {
+			return kept, nil
+		}
+		total := evidenceTotal(add)
+		keys := evidenceKeys(add)
+		docs := make([]evidenceDoc, 0, len(add))
+		for _, ev := range add {
+			docs = append(docs, toEvidenceDoc(ev))
+		}
+		res, err := s.db.updateOne(ctx, collCases, caseID,
+			bson.M{"evidence_bytes": bson.M{"$lte": maxBytes - total}, "evidence_keys": bson.M{"$nin": keys}},
+			withReporterUploads(bson.M{
+				"$push": bson.M{"evidence": bson.M{"$each": docs}, "evidence_keys": bson.M{"$each": keys}},
+				"$inc":  bson.M{"evidence_bytes": total, "version": int64(1)},
+				"$set":  bson.M{"updated_at": s.db.now().UTC()},
+			}, add))
+		if err != nil {
+			return nil, storeError(op, err, nil, nil)
+		}
+		if res.MatchedCount == 1 {
+			return kept, nil
+		}
+		// Nothing matched: no such case, the files would not fit, or the case holds
+		// some of them now.
+		var d caseDoc
+		err = s.db.coll(collCases).FindOne(ctx, bson.M{"_id": caseID},
+			options.FindOne().SetProjection(bson.M{"evidence": 1, "evidence_bytes": 1})).Decode(&d)
+		if err != nil {
+			return nil, storeError(op, err, errCaseNotFound, nil)
+		}
+		held = held[:0]
+		for _, e := range d.Evidence {
+			held = append(held, e.toEvidence())
+		}
+		if add, _ := intake.MergeEvidence(held, rows); len(add) > 0 && d.EvidenceBytes > maxBytes-evidenceTotal(add) {
+			e := *errEvidenceTooLarge
+			e.Err = fmt.Errorf("%s: %d more bytes would exceed the limit of %d", op, evidenceTotal(add), maxBytes)
+			return nil, &e
+		}
 	}
-	if res.MatchedCount == 1 {
-		return nil
+	return nil, fmt.Errorf("%s: the case changed under each of %d attempts", op, addEvidenceAttempts)
+}
+
+func evidenceTotal(evs []intake.Evidence) int64 {
+	var n int64
+	for _, ev := range evs {
+		n += ev.Size
 	}
-	// Nothing matched: either there is no such case or the evidence would not fit.
-	if err := s.caseExists(ctx, op, caseID); err != nil {
-		return err
+	return n
+}
+
+// evidenceKeys are the repeat keys of evs (caseDoc.EvidenceKeys), never null.
+func evidenceKeys(evs []intake.Evidence) []string {
+	keys := []string{}
+	for _, ev := range evs {
+		if k := ev.RepeatKey(); k != "" {
+			keys = append(keys, k)
+		}
 	}
-	e := *errEvidenceTooLarge
-	e.Err = fmt.Errorf("%s: %d more bytes would exceed the limit of %d", op, total, maxBytes)
-	return &e
+	return keys
 }
 
 // Reroute gives case c a new category, subject and routing decision if the case is

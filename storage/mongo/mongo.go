@@ -310,7 +310,37 @@ func (db *DB) EnsureIndexes(ctx context.Context) error {
 			}
 		}
 	}
-	return db.fillOrgKeys(ctx)
+	if err := db.fillOrgKeys(ctx); err != nil {
+		return err
+	}
+	return db.fillEvidenceKeys(ctx)
+}
+
+// fillEvidenceKeys gives the cases stored before evidence was stored once per file
+// their evidence_keys (caseDoc.EvidenceKeys), as fillOrgKeys does their org_keys: a
+// case without them would take a file it holds again. A case changed meanwhile has
+// them from that change and is left alone.
+func (db *DB) fillEvidenceKeys(ctx context.Context) error {
+	cur, err := db.coll(collCases).Find(ctx, bson.M{"evidence_keys": bson.M{"$exists": false}},
+		options.Find().SetProjection(bson.M{"evidence": 1}))
+	if err != nil {
+		return fmt.Errorf("fill evidence_keys: %w", err)
+	}
+	defer cur.Close(ctx)
+	for cur.Next(ctx) {
+		var d caseDoc
+		if err := cur.Decode(&d); err != nil {
+			return fmt.Errorf("fill evidence_keys: %w", err)
+		}
+		if _, err := db.updateOne(ctx, collCases, d.ID, bson.M{"evidence_keys": bson.M{"$exists": false}},
+			bson.M{"$set": bson.M{"evidence_keys": evidenceKeys(d.toCase().Evidence)}}); err != nil {
+			return fmt.Errorf("fill evidence_keys of case %s: %w", d.ID, err)
+		}
+	}
+	if err := cur.Err(); err != nil {
+		return fmt.Errorf("fill evidence_keys: %w", err)
+	}
+	return nil
 }
 
 // fillOrgKeys gives the cases stored before the organization search their org_keys.

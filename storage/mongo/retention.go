@@ -133,7 +133,10 @@ func (s *CaseStore) Anonymise(ctx context.Context, caseID string, version int64,
 		"subject":     anonymousSubject(d.Subject),
 		"location":    locationDoc{Division: d.Location.Division},
 		"evidence":    withoutKeys(d.Evidence),
-		"updated_at":  at,
+		// Purged entries repeat nothing (intake.Evidence.Repeats): a file sent again
+		// is new evidence.
+		"evidence_keys": []string{},
+		"updated_at":    at,
 	}
 	if len(d.Transitions) > 0 {
 		set["transitions"] = withoutReasons(d.Transitions)

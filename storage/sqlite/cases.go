@@ -739,29 +739,32 @@ func markReporterActivity(c *intake.Case, n int64, at time.Time) {
 	}
 }
 
-// AddEvidence appends evs to case caseID if the case's evidence total stays within
-// maxBytes, all or nothing, in one transaction.
-func (s *CaseStore) AddEvidence(ctx context.Context, caseID string, evs []intake.Evidence, maxBytes int64) error {
+// AddEvidence appends to case caseID the files of evs that repeat nothing on it
+// (intake.MergeEvidence) if the case's evidence total stays within maxBytes, all or
+// nothing, in one transaction, and returns the entry the case holds for each of evs.
+// The transaction is the condition: of concurrent identical uploads, the first
+// appends and the others read it.
+func (s *CaseStore) AddEvidence(ctx context.Context, caseID string, evs []intake.Evidence, maxBytes int64) ([]intake.Evidence, error) {
 	op := "add evidence to case " + caseID
-	var total int64
+	rows := make([]intake.Evidence, 0, len(evs))
 	for _, ev := range evs {
 		if ev.Size < 0 {
-			return fmt.Errorf("%s: evidence %s has negative size %d", op, ev.ID, ev.Size)
+			return nil, fmt.Errorf("%s: evidence %s has negative size %d", op, ev.ID, ev.Size)
 		}
-		total += ev.Size
+		rows = append(rows, intake.Evidence(toEvidenceRow(ev)))
 	}
+	var kept []intake.Evidence
 	_, err := s.update(ctx, op, caseID, func(_ *sql.Tx, st *stored) (bool, error) {
 		c := st.c
-		if len(evs) == 0 {
-			return false, nil // nothing to append; the case exists
+		var add []intake.Evidence
+		add, kept = intake.MergeEvidence(c.Evidence, rows)
+		if len(add) == 0 {
+			return false, nil // nothing new (or nothing at all); the case exists
 		}
-		if c.EvidenceBytes > maxBytes-total {
-			return false, domainError(errEvidenceTooLarge, fmt.Sprintf("%s: %d more bytes would exceed the limit of %d", op, total, maxBytes))
-		}
-		var n int64
+		var total, n int64
 		var latest time.Time
-		for _, ev := range evs {
-			c.Evidence = append(c.Evidence, intake.Evidence(toEvidenceRow(ev)))
+		for _, ev := range add {
+			total += ev.Size
 			if ev.UploadedBy == intake.UploaderReporter {
 				n++
 				if ev.UploadedAt.After(latest) {
@@ -769,6 +772,10 @@ func (s *CaseStore) AddEvidence(ctx context.Context, caseID string, evs []intake
 				}
 			}
 		}
+		if c.EvidenceBytes > maxBytes-total {
+			return false, domainError(errEvidenceTooLarge, fmt.Sprintf("%s: %d more bytes would exceed the limit of %d", op, total, maxBytes))
+		}
+		c.Evidence = append(c.Evidence, add...)
 		if n > 0 {
 			markReporterActivity(c, n, latest)
 		}
@@ -777,7 +784,10 @@ func (s *CaseStore) AddEvidence(ctx context.Context, caseID string, evs []intake
 		c.UpdatedAt = ms(s.db.now())
 		return true, nil
 	})
-	return err
+	if err != nil {
+		return nil, err
+	}
+	return kept, nil
 }
 
 // Reroute gives case c a new category, subject and routing decision if the case is

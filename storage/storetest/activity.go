@@ -95,11 +95,11 @@ func testActivityMarking(t *testing.T, s CaseStore) {
 
 	// The reporter's evidence marks in the same update; staff's and a liaison's do not.
 	t2 := t1.Add(2 * time.Hour)
-	if err := s.AddEvidence(ctx, c.ID, []intake.Evidence{uploadBy("staff:u1", t2), uploadBy("liaison:u7", t2)}, 1<<20); err != nil {
+	if _, err := s.AddEvidence(ctx, c.ID, []intake.Evidence{uploadBy("staff:u1", t2), uploadBy("liaison:u7", t2)}, 1<<20); err != nil {
 		t.Fatal(err)
 	}
 	wantActivity(t, loadCase(t, s, c.ID), false, 1)
-	if err := s.AddEvidence(ctx, c.ID, []intake.Evidence{uploadBy(intake.UploaderReporter, t2), uploadBy(intake.UploaderReporter, t1)}, 1<<20); err != nil {
+	if _, err := s.AddEvidence(ctx, c.ID, []intake.Evidence{uploadBy(intake.UploaderReporter, t2), uploadBy(intake.UploaderReporter, t1)}, 1<<20); err != nil {
 		t.Fatal(err)
 	}
 	got = loadCase(t, s, c.ID)
@@ -111,7 +111,7 @@ func testActivityMarking(t *testing.T, s CaseStore) {
 	if _, err := s.MarkActivitySeen(ctx, c.ID, "mz-330782", 3, t2); err != nil {
 		t.Fatal(err)
 	}
-	err := s.AddEvidence(ctx, c.ID, []intake.Evidence{uploadBy(intake.UploaderReporter, t2)}, 1)
+	_, err := s.AddEvidence(ctx, c.ID, []intake.Evidence{uploadBy(intake.UploaderReporter, t2)}, 1)
 	wantCode(t, err, qingfeng.ETOOLARGE)
 	wantActivity(t, loadCase(t, s, c.ID), false, 3)
 
@@ -234,13 +234,13 @@ func testActivitySequences(t *testing.T, s CaseStore) {
 				sent++
 			case 1:
 				trace = append(trace, "upload")
-				if err := s.AddEvidence(ctx, c.ID, []intake.Evidence{uploadBy(intake.UploaderReporter, clock)}, 1<<30); err != nil {
+				if _, err := s.AddEvidence(ctx, c.ID, []intake.Evidence{uploadBy(intake.UploaderReporter, clock)}, 1<<30); err != nil {
 					fail("%v", err)
 				}
 				sent++
 			case 2:
 				trace = append(trace, "staff-upload")
-				if err := s.AddEvidence(ctx, c.ID, []intake.Evidence{uploadBy("staff:u1", clock)}, 1<<30); err != nil {
+				if _, err := s.AddEvidence(ctx, c.ID, []intake.Evidence{uploadBy("staff:u1", clock)}, 1<<30); err != nil {
 					fail("%v", err)
 				}
 			case 3:

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -27,7 +28,7 @@ type CaseStore interface {
 	CreateCase(ctx context.Context, c *intake.Case) error
 	CaseByReceipt(ctx context.Context, receiptHash []byte) (*intake.Case, error)
 	ListCases(ctx context.Context, f intake.CaseFilter) ([]*intake.Case, error)
-	AddEvidence(ctx context.Context, caseID string, evs []intake.Evidence, maxBytes int64) error
+	AddEvidence(ctx context.Context, caseID string, evs []intake.Evidence, maxBytes int64) ([]intake.Evidence, error)
 	Reroute(ctx context.Context, c *intake.Case, category intake.Category, subject intake.Subject, d intake.Decision) error
 	AddMessage(ctx context.Context, m *intake.Message) error
 	Messages(ctx context.Context, caseID string) ([]*intake.Message, error)
@@ -70,6 +71,8 @@ func Cases(t *testing.T, newStores func(t *testing.T) CaseStores) {
 		{"CreateConcurrent", testCreateConcurrent},
 		{"AddEvidence", cases(testAddEvidence)},
 		{"AddEvidenceConcurrent", cases(testAddEvidenceConcurrent)},
+		{"AddEvidenceRepeats", cases(testAddEvidenceRepeats)},
+		{"AddEvidenceRepeatsConcurrent", cases(testAddEvidenceRepeatsConcurrent)},
 		{"ListPagination", cases(testListPagination)},
 		{"ListFilters", cases(testListFilters)},
 		{"ListLimits", cases(testListLimits)},
@@ -301,7 +304,7 @@ func testCaseDuplicates(t *testing.T, s CaseStore) {
 
 func ev(id string, size int64) intake.Evidence {
 	return intake.Evidence{ID: id, ObjectKey: "cases/x/" + id, ContentType: "image/png", Size: size,
-		SHA256Received: "h", SHA256Stored: "h", UploadedBy: "reporter", UploadedAt: base}
+		SHA256Received: "recv-" + id, SHA256Stored: "stored-" + id, UploadedBy: "reporter", UploadedAt: base}
 }
 
 func testAddEvidence(t *testing.T, s CaseStore) {
@@ -328,7 +331,7 @@ func testAddEvidence(t *testing.T, s CaseStore) {
 	wantVersion := c.Version
 	for _, st := range steps {
 		t.Run(st.name, func(t *testing.T) {
-			err := s.AddEvidence(ctx, st.caseID, st.evs, max)
+			_, err := s.AddEvidence(ctx, st.caseID, st.evs, max)
 			wantCode(t, err, st.wantCode)
 			if err == nil && len(st.evs) > 0 {
 				wantVersion++
@@ -349,7 +352,7 @@ func testAddEvidence(t *testing.T, s CaseStore) {
 	}
 	t.Run("too large message", func(t *testing.T) {
 		var e *qingfeng.Error
-		if err := s.AddEvidence(ctx, c.ID, []intake.Evidence{ev("g", 1)}, max); !errors.As(err, &e) || e.Message != "该案件的证据总量已达上限" {
+		if _, err := s.AddEvidence(ctx, c.ID, []intake.Evidence{ev("g", 1)}, max); !errors.As(err, &e) || e.Message != "该案件的证据总量已达上限" {
 			t.Errorf("err = %v, want the Chinese over-limit message", err)
 		}
 	})
@@ -378,7 +381,7 @@ func testAddEvidenceConcurrent(t *testing.T, s CaseStore) {
 	var wg sync.WaitGroup
 	for i := range workers {
 		wg.Go(func() {
-			errs[i] = s.AddEvidence(ctx, c.ID, []intake.Evidence{ev(fmt.Sprintf("ev-%02d", i), size)}, max)
+			_, errs[i] = s.AddEvidence(ctx, c.ID, []intake.Evidence{ev(fmt.Sprintf("ev-%02d", i), size)}, max)
 		})
 	}
 	wg.Wait()
@@ -403,6 +406,170 @@ func testAddEvidenceConcurrent(t *testing.T, s CaseStore) {
 	if got.EvidenceBytes != max || len(got.Evidence) != max/size || got.Version != c.Version+max/size {
 		t.Errorf("evidence_bytes %d, %d items, version %d; want %d, %d, %d",
 			got.EvidenceBytes, len(got.Evidence), got.Version, max, max/size, c.Version+max/size)
+	}
+}
+
+// sameBytes is a new upload of e's bytes by the same uploader: another id and object.
+func sameBytes(e intake.Evidence, id string) intake.Evidence {
+	e.ID, e.ObjectKey, e.UploadedAt = id, "cases/x/"+id, e.UploadedAt.Add(time.Minute)
+	return e
+}
+
+func evidenceIDs(evs []intake.Evidence) []string {
+	ids := []string{}
+	for _, e := range evs {
+		ids = append(ids, e.ID)
+	}
+	return ids
+}
+
+// testAddEvidenceRepeats: a file whose received bytes its uploader already gave the
+// case (the same SHA256Received) is not appended again, but answered with the entry
+// the case holds; a batch mixing new and repeated files appends the new ones only,
+// counting their bytes and reporter activity once; a batch of nothing but repeats
+// changes nothing, not even the version, and fits a full case. Another uploader's
+// copy, another case's and a purged entry's are not repeats.
+func testAddEvidenceRepeats(t *testing.T, s CaseStore) {
+	ctx := context.Background()
+	c := NewCase(1, "unit-a", "330782", base)
+	purged := ev("old", 7)
+	purged.ObjectKey = "" // retention removed its object
+	c.Evidence, c.EvidenceBytes = []intake.Evidence{purged}, 7
+	mustCreate(t, s, c)
+	other := NewCase(2, "unit-a", "330782", base)
+	mustCreate(t, s, other)
+	const max = 200
+	a, b := ev("a", 40), ev("b", 30)
+	steps := []struct {
+		name     string
+		caseID   string
+		evs      []intake.Evidence
+		max      int64
+		wantCode string
+		wantKept []string // the ids answered, one per file
+		wantIDs  []string // the case's evidence afterwards
+		addBytes int64
+		addN     int64 // reporter activity
+	}{
+		{"first", c.ID, []intake.Evidence{a}, max, "", []string{"a"}, []string{"old", "a"}, 40, 1},
+		{"the same file again", c.ID, []intake.Evidence{sameBytes(a, "a2")}, max, "", []string{"a"}, []string{"old", "a"}, 0, 0},
+		{"a batch of repeated and new, new twice", c.ID, []intake.Evidence{sameBytes(a, "a3"), b, sameBytes(b, "b2")}, max, "",
+			[]string{"a", "b", "b"}, []string{"old", "a", "b"}, 30, 1},
+		{"nothing but repeats on a full case", c.ID, []intake.Evidence{sameBytes(b, "b3"), sameBytes(a, "a4")}, 77, "",
+			[]string{"b", "a"}, []string{"old", "a", "b"}, 0, 0},
+		{"a repeat and one new byte over", c.ID, []intake.Evidence{sameBytes(a, "a5"), ev("c", 1)}, 77, qingfeng.ETOOLARGE,
+			nil, []string{"old", "a", "b"}, 0, 0},
+		{"another uploader's copy is its own", c.ID, []intake.Evidence{func() intake.Evidence {
+			e := sameBytes(a, "s1")
+			e.UploadedBy = "liaison:u7"
+			return e
+		}()}, max, "", []string{"s1"}, []string{"old", "a", "b", "s1"}, 40, 0},
+		{"a purged entry's bytes are new again", c.ID, []intake.Evidence{sameBytes(purged, "new-old")}, max, "",
+			[]string{"new-old"}, []string{"old", "a", "b", "s1", "new-old"}, 7, 1},
+		{"unknown case", "nope", []intake.Evidence{sameBytes(a, "a6")}, max, qingfeng.ENOTFOUND, nil, []string{"old", "a", "b", "s1", "new-old"}, 0, 0},
+	}
+	for _, st := range steps {
+		t.Run(st.name, func(t *testing.T) {
+			before := loadCase(t, s, c.ID)
+			kept, err := s.AddEvidence(ctx, st.caseID, st.evs, st.max)
+			wantCode(t, err, st.wantCode)
+			if err == nil && !reflect.DeepEqual(evidenceIDs(kept), st.wantKept) {
+				t.Errorf("answered %v, want %v", evidenceIDs(kept), st.wantKept)
+			}
+			got := loadCase(t, s, c.ID)
+			if ids := evidenceIDs(got.Evidence); !reflect.DeepEqual(ids, st.wantIDs) {
+				t.Errorf("evidence %v, want %v", ids, st.wantIDs)
+			}
+			changed := int64(0)
+			if len(got.Evidence) > len(before.Evidence) {
+				changed = 1
+			}
+			if got.EvidenceBytes != before.EvidenceBytes+st.addBytes || got.ReporterActivityN != before.ReporterActivityN+st.addN ||
+				got.Version != before.Version+changed {
+				t.Errorf("bytes %d, activity %d, version %d; want %d, %d, %d", got.EvidenceBytes, got.ReporterActivityN, got.Version,
+					before.EvidenceBytes+st.addBytes, before.ReporterActivityN+st.addN, before.Version+changed)
+			}
+			if changed == 0 && !got.UpdatedAt.Equal(before.UpdatedAt) {
+				t.Errorf("updated_at moved from %v to %v with nothing appended", before.UpdatedAt, got.UpdatedAt)
+			}
+			// The answer is the entry as the case holds it.
+			for _, k := range kept {
+				if i := slices.IndexFunc(got.Evidence, func(e intake.Evidence) bool { return e.ID == k.ID }); i < 0 || !reflect.DeepEqual(got.Evidence[i], k) {
+					t.Errorf("answered %+v, not as stored", k)
+				}
+			}
+		})
+	}
+	t.Run("the same file on another case is stored there", func(t *testing.T) {
+		kept, err := s.AddEvidence(ctx, other.ID, []intake.Evidence{sameBytes(a, "o1")}, max)
+		if err != nil || len(kept) != 1 || kept[0].ID != "o1" {
+			t.Fatalf("answered %v, %v; want o1", evidenceIDs(kept), err)
+		}
+		if got := loadCase(t, s, other.ID); len(got.Evidence) != 1 || got.EvidenceBytes != 40 || got.ReporterActivityN != 1 {
+			t.Errorf("other case: %v, %d bytes, activity %d", evidenceIDs(got.Evidence), got.EvidenceBytes, got.ReporterActivityN)
+		}
+	})
+}
+
+// testAddEvidenceRepeatsConcurrent: 32 uploads of one file at once append it once and
+// all are answered with that entry; 32 batches at once, each the shared file and one
+// of its own, append the shared one once and each own one.
+func testAddEvidenceRepeatsConcurrent(t *testing.T, s CaseStore) {
+	ctx := context.Background()
+	const workers, size, max = 32, 10, 1 << 20
+	for _, mixed := range []bool{false, true} {
+		t.Run(fmt.Sprintf("mixed=%v", mixed), func(t *testing.T) {
+			c := NewCase(1, "unit-a", "330782", base)
+			if mixed {
+				c = NewCase(2, "unit-a", "330782", base)
+			}
+			mustCreate(t, s, c)
+			shared := ev("shared", size)
+			kept := make([][]intake.Evidence, workers)
+			errs := make([]error, workers)
+			start := make(chan struct{})
+			var wg sync.WaitGroup
+			for i := range workers {
+				wg.Go(func() {
+					evs := []intake.Evidence{sameBytes(shared, fmt.Sprintf("try-%02d", i))}
+					if mixed {
+						evs = append(evs, ev(fmt.Sprintf("own-%02d", i), size))
+					}
+					<-start
+					kept[i], errs[i] = s.AddEvidence(ctx, c.ID, evs, max)
+				})
+			}
+			close(start)
+			wg.Wait()
+			got := loadCase(t, s, c.ID)
+			var sharedIDs []string
+			for _, e := range got.Evidence {
+				if e.SHA256Received == shared.SHA256Received {
+					sharedIDs = append(sharedIDs, e.ID)
+				}
+			}
+			if len(sharedIDs) != 1 {
+				t.Fatalf("the shared file is on the case %d times: %v", len(sharedIDs), sharedIDs)
+			}
+			for i := range workers {
+				if errs[i] != nil {
+					t.Fatalf("upload %d: %v", i, errs[i])
+				}
+				if len(kept[i]) == 0 || kept[i][0].ID != sharedIDs[0] {
+					t.Errorf("upload %d answered %v, want %s first", i, evidenceIDs(kept[i]), sharedIDs[0])
+				}
+				if mixed && (len(kept[i]) != 2 || kept[i][1].ID != fmt.Sprintf("own-%02d", i)) {
+					t.Errorf("upload %d answered %v, want its own file second", i, evidenceIDs(kept[i]))
+				}
+			}
+			n := int64(1)
+			if mixed {
+				n += workers
+			}
+			if int64(len(got.Evidence)) != n || got.EvidenceBytes != n*size || got.ReporterActivityN != n {
+				t.Errorf("%d entries, %d bytes, activity %d; want %d, %d, %d", len(got.Evidence), got.EvidenceBytes, got.ReporterActivityN, n, n*size, n)
+			}
+		})
 	}
 }
 
@@ -916,7 +1083,7 @@ func testReporterActivity(t *testing.T, s CaseStore) {
 	}
 	staffEv := ev("s-ev", 1)
 	staffEv.UploadedBy = "staff:u1"
-	if err := s.AddEvidence(ctx, c.ID, []intake.Evidence{staffEv}, 100); err != nil {
+	if _, err := s.AddEvidence(ctx, c.ID, []intake.Evidence{staffEv}, 100); err != nil {
 		t.Fatal(err)
 	}
 	got, _ := s.CaseByID(ctx, c.ID)
@@ -929,7 +1096,7 @@ func testReporterActivity(t *testing.T, s CaseStore) {
 	}
 	up := ev("r-ev", 1)
 	up.UploadedAt = base.Add(time.Minute) // earlier than the message: the latest stays
-	if err := s.AddEvidence(ctx, c.ID, []intake.Evidence{up}, 100); err != nil {
+	if _, err := s.AddEvidence(ctx, c.ID, []intake.Evidence{up}, 100); err != nil {
 		t.Fatal(err)
 	}
 	got, _ = s.CaseByID(ctx, c.ID)

@@ -29,10 +29,12 @@ type caseModel struct {
 }
 
 // testCasesProperty runs seeded random sequences of workflow steps, assignments,
-// hand-overs, uploads, reporter messages, reads and escalations against one case, at
-// the current version or a stale one, and checks each result and the case afterwards
-// against a model: a step at a stale version or from the wrong status changes
-// nothing; reporter activity and escalation never change the version.
+// hand-overs, uploads (a third of them bytes sent before), reporter messages, reads
+// and escalations against one case, at the current version or a stale one, and checks
+// each result and the case afterwards against a model: a step at a stale version or
+// from the wrong status changes nothing; reporter activity and escalation never
+// change the version; a file its uploader stored before changes nothing and is
+// answered with that entry.
 func testCasesProperty(t *testing.T, s CaseStore) {
 	ctx := context.Background()
 	const seed, steps, maxBytes = 20261201, 150, 100
@@ -42,6 +44,8 @@ func testCasesProperty(t *testing.T, s CaseStore) {
 	c := NewCase(1, "unit-a", "330782", base)
 	mustCreate(t, s, c)
 	m := caseModel{version: c.Version, status: c.Status, unit: c.UnitID}
+	storedBy := map[string]string{} // uploader and received hash → the entry's id
+	var uploads []string            // received hashes stored, to send again
 	at := base
 	for step := range steps {
 		at = at.Add(time.Minute)
@@ -100,14 +104,30 @@ func testCasesProperty(t *testing.T, s CaseStore) {
 			if rng.IntN(2) == 0 {
 				e.UploadedBy = "staff:u1"
 			}
-			desc = fmt.Sprintf("upload %d bytes by %s", e.Size, e.UploadedBy)
-			err = s.AddEvidence(ctx, c.ID, []intake.Evidence{e}, maxBytes)
-			if m.evBytes+e.Size > maxBytes {
+			if len(uploads) > 0 && rng.IntN(3) == 0 {
+				// The same bytes again, by the same uploader or the other one.
+				e.SHA256Received = uploads[rng.IntN(len(uploads))]
+			}
+			desc = fmt.Sprintf("upload %d bytes (%s) by %s", e.Size, e.SHA256Received, e.UploadedBy)
+			var kept []intake.Evidence
+			kept, err = s.AddEvidence(ctx, c.ID, []intake.Evidence{e}, maxBytes)
+			stored, repeat := storedBy[e.UploadedBy+" "+e.SHA256Received]
+			switch {
+			case repeat:
+				if err == nil && (len(kept) != 1 || kept[0].ID != stored) {
+					t.Fatalf("step %d, %s: answered %+v, want the entry %s", step, desc, kept, stored)
+				}
+			case m.evBytes+e.Size > maxBytes:
 				want = qingfeng.ETOOLARGE
-			} else {
+			default:
 				m.evBytes, m.evidence, m.version = m.evBytes+e.Size, m.evidence+1, m.version+1
 				if e.UploadedBy == intake.UploaderReporter {
 					m.reporterN, m.newActivity = m.reporterN+1, true
+				}
+				storedBy[e.UploadedBy+" "+e.SHA256Received] = e.ID
+				uploads = append(uploads, e.SHA256Received)
+				if err == nil && (len(kept) != 1 || kept[0].ID != e.ID) {
+					t.Fatalf("step %d, %s: answered %+v, want the new entry", step, desc, kept)
 				}
 			}
 		case 4:

@@ -40,7 +40,7 @@ func testReferencedObjects(t *testing.T, env ObjectsEnv) {
 	want := map[string]bool{}
 	evidence := func(id, key, orig string) intake.Evidence {
 		return intake.Evidence{ID: id, ObjectKey: key, OriginalKey: orig, ContentType: "image/jpeg", Size: 10,
-			SHA256Received: "r", SHA256Stored: "s", UploadedBy: "staff", UploadedAt: base}
+			SHA256Received: "r-" + id, SHA256Stored: "s-" + id, UploadedBy: "staff", UploadedAt: base}
 	}
 	// Filed with evidence, one kept original.
 	c1 := NewCase(1, "330782-mz", "330782", base)
@@ -52,7 +52,7 @@ func testReferencedObjects(t *testing.T, env ObjectsEnv) {
 			t.Fatal(err)
 		}
 	}
-	if err := env.Cases.AddEvidence(ctx, c2.ID, []intake.Evidence{evidence("e3", "cases/case-0002/e3", "originals/case-0002/e3")}, 1<<30); err != nil {
+	if _, err := env.Cases.AddEvidence(ctx, c2.ID, []intake.Evidence{evidence("e3", "cases/case-0002/e3", "originals/case-0002/e3")}, 1<<30); err != nil {
 		t.Fatal(err)
 	}
 	for _, k := range []string{"cases/case-0001/e1", "originals/case-0001/e1", "cases/case-0001/e2", "cases/case-0002/e3", "originals/case-0002/e3"} {

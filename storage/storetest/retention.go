@@ -58,7 +58,39 @@ func Retention(t *testing.T, newEnv func(t *testing.T) RetentionEnv) {
 		{"Failures", testRetentionFailures},
 		{"AnonymiseConcurrent", testAnonymiseConcurrent},
 		{"UnreadActivity", testRetentionKeepsUnreadActivity},
+		{"SentAgainAfterPurge", testRetentionSentAgainAfterPurge},
 	})
+}
+
+// testRetentionSentAgainAfterPurge: before the purge, a file the case holds, sent again
+// by its uploader, is answered with the entry held; after it (the objects gone, the
+// keys cleared), the same file is new evidence again and is appended.
+func testRetentionSentAgainAfterPurge(t *testing.T, env RetentionEnv) {
+	ctx := context.Background()
+	blobs := MemObjects(t)
+	s := env.Cases
+	f := ClosedCase(t, env, blobs, 1, RetentionNow.AddDate(-6, 0, 0), false, nil)
+	held := f.Case.Evidence[0]
+	again := func(id string) intake.Evidence {
+		e := held
+		e.ID, e.ObjectKey, e.OriginalKey, e.UploadedAt = id, "cases/"+f.Case.ID+"/"+id, "", RetentionNow
+		return e
+	}
+	kept, err := s.AddEvidence(ctx, f.Case.ID, []intake.Evidence{again("before")}, 1<<30)
+	if err != nil || len(kept) != 1 || kept[0].ID != held.ID {
+		t.Fatalf("before the purge: answered %+v, %v; want the entry held, %s", kept, err, held.ID)
+	}
+	if n, err := NewPurger(env, blobs, "x").RunOnce(ctx); err != nil || n != 1 {
+		t.Fatalf("purged %d, %v", n, err)
+	}
+	kept, err = s.AddEvidence(ctx, f.Case.ID, []intake.Evidence{again("after")}, 1<<30)
+	if err != nil || len(kept) != 1 || kept[0].ID != "after" {
+		t.Fatalf("after the purge: answered %+v, %v; want it appended", kept, err)
+	}
+	got, err := s.CaseByID(ctx, f.Case.ID)
+	if err != nil || len(got.Evidence) != len(f.Case.Evidence)+1 || got.Evidence[len(got.Evidence)-1].ObjectKey == "" {
+		t.Errorf("after the purge: %d entries (%v), want %d and the new one's object", len(got.Evidence), err, len(f.Case.Evidence)+1)
+	}
 }
 
 // RetentionPeriod is the period the suite purges with: five years.
@@ -539,7 +571,7 @@ func testRetentionChangedDuringPurge(t *testing.T, env RetentionEnv) {
 		if _, err := blobs.Put(ctx, late.ObjectKey, strings.NewReader("EVIDENCE-MARKER-late"), "image/png"); err != nil {
 			t.Error(err)
 		}
-		if err := s.AddEvidence(ctx, f.Case.ID, []intake.Evidence{late}, 1<<30); err != nil {
+		if _, err := s.AddEvidence(ctx, f.Case.ID, []intake.Evidence{late}, 1<<30); err != nil {
 			t.Error(err)
 		}
 	}}
