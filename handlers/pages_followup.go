@@ -87,6 +87,9 @@ func (s *Server) followUpPage(c fiber.Ctx) error {
 	}
 	p.Sent = c.Query("sent") == "1"
 	p.Uploaded, _ = strconv.Atoi(c.Query("uploaded"))
+	if again, _ := strconv.Atoi(c.Query("again")); again > 0 && again <= p.Uploaded {
+		p.UploadedAgain = again
+	}
 	return s.render(c, fiber.StatusOK, "followup_case", p)
 }
 
@@ -285,7 +288,13 @@ func (s *Server) followUpEvidence(c fiber.Ctx) error {
 		if len(evs) == 0 {
 			err = fieldInvalid("files", "required", "请选择要上传的文件", "choose a file")
 		} else {
-			return c.Redirect().Status(fiber.StatusSeeOther).To("/followup?uploaded=" + strconv.Itoa(len(evs)) + "#evidence")
+			again := 0
+			for _, e := range evs {
+				if e.AlreadyStored {
+					again++
+				}
+			}
+			return c.Redirect().Status(fiber.StatusSeeOther).To("/followup?uploaded=" + strconv.Itoa(len(evs)) + "&again=" + strconv.Itoa(again) + "#evidence")
 		}
 	}
 	if !isFormError(err) {

@@ -115,7 +115,9 @@ type FollowUpCasePage struct {
 	Accept     string
 	Sent       bool // a reply was just sent
 	Uploaded   int  // files just added
-	ExpiresAt  string
+	// UploadedAgain of them the reporter had uploaded before: kept once, not stored again.
+	UploadedAgain int
+	ExpiresAt     string
 }
 
 // OrgPage is /orgs/{credit code}.

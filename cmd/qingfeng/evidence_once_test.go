@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"mime/multipart"
 	"net/url"
+	"strings"
 	"sync"
 	"testing"
 
@@ -223,7 +224,7 @@ func TestEvidenceStoredOnce(t *testing.T) {
 		}
 		formPhoto := jpegVariant(t, "form")
 		before := stateOf(f.CaseNumber)
-		for range 2 {
+		for i := range 2 {
 			var buf bytes.Buffer
 			w := multipart.NewWriter(&buf)
 			w.WriteField("_csrf", csrf[1])
@@ -234,8 +235,13 @@ func TestEvidenceStoredOnce(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if p := readPage(t, resp); p.status != 200 {
+			p := readPage(t, resp)
+			if p.status != 200 {
 				t.Errorf("the upload form: %d at %s", p.status, p.url)
+			}
+			// The second time the page says the file was there already.
+			if again := strings.Contains(p.body, "其中 1 个您此前已经上传过"); again != (i == 1) {
+				t.Errorf("upload %d: the page says the file was uploaded before: %v", i+1, again)
 			}
 		}
 		after := stateOf(f.CaseNumber)
