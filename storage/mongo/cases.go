@@ -103,13 +103,13 @@ type caseDoc struct {
 	// OrgKeys are the case's organization search keys (routing.OrgSearchKeys), derived
 	// on every write of its subject or decision: the queue searched by organization.
 	// Always present (null for none), so that a case stored before it is the one
-	// without the field (DB.fillOrgKeys).
+	// without the field (DB.EnsureIndexes).
 	OrgKeys []string `bson:"org_keys"`
 	// EvidenceKeys are the repeat keys (intake.Evidence.RepeatKey) of the case's
 	// evidence: AddEvidence's condition, as FerretDB's $elemMatch takes no field
 	// conditions and its dot notation does not reach into arrays. Derived on every
 	// write of the evidence; a case stored before it gets it at start-up
-	// (DB.fillEvidenceKeys).
+	// (DB.EnsureIndexes).
 	EvidenceKeys []string  `bson:"evidence_keys"`
 	Version      int64     `bson:"version"`
 	UpdatedAt    time.Time `bson:"updated_at"`

@@ -36,7 +36,7 @@ var allowedScans = map[string]string{
 	"(*UnitStore).Units units eq[] range[] sort[]":                   "reads the whole unit registry (hundreds of units) into the router at start and on reload",
 	"(*DB).ReferencedObjects cases eq[] range[] sort[]":              "the orphan sweeper keeps every object any case names: it must read every case (only the keys are projected)",
 	"(*DB).ReferencedObjects ledger_photos eq[] range[] sort[]":      "the orphan sweeper keeps every ledger photo: it must read every photo batch",
-	"(*DB).EnsureIndexes cases eq[] range[evidence_keys] sort[]":     "fillEvidenceKeys, once per start: the cases stored before evidence_keys (none after the first start); an index on evidence_keys for it alone would cost every upload a write",
+	"(*DB).EnsureIndexes cases eq[] range[evidence_keys] sort[]":     "fillDerived of evidence_keys, once per start: the cases stored before evidence_keys (none after the first start); an index on evidence_keys for it alone would cost every upload a write",
 	"(*CaseStore).Stats cases eq[] range[] sort[]":                   "statistics over all cases, for an admin, count every case; an index cannot make reading all of them cheaper (a unit or a period is served by unit_queue, division_received or all_queue)",
 }
 

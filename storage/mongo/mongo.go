@@ -43,6 +43,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo/readpref"
 
 	qingfeng "github.com/qingfeng-zj/qingfeng"
+	"github.com/qingfeng-zj/qingfeng/intake"
 )
 
 // Collection names.
@@ -310,62 +311,38 @@ func (db *DB) EnsureIndexes(ctx context.Context) error {
 			}
 		}
 	}
-	if err := db.fillOrgKeys(ctx); err != nil {
-		return err
+	// Fields derived from a case and kept on it for a query or a condition: the cases
+	// stored before a field existed get it here. Every case written since has it (null
+	// for none), so after the first start these find nothing; a case changed meanwhile
+	// has it from that change and is left alone.
+	if err := db.fillDerived(ctx, "org_keys", bson.M{"subject": 1, "decision": 1, "earlier_decisions": 1},
+		func(c *intake.Case) any { return orgKeys(c) }); err != nil {
+		return err // the organization search (org_queue indexes a missing field as null)
 	}
-	return db.fillEvidenceKeys(ctx)
+	return db.fillDerived(ctx, "evidence_keys", bson.M{"evidence": 1},
+		func(c *intake.Case) any { return evidenceKeys(c.Evidence) }) // else a case would take a file it holds again
 }
 
-// fillEvidenceKeys gives the cases stored before evidence was stored once per file
-// their evidence_keys (caseDoc.EvidenceKeys), as fillOrgKeys does their org_keys: a
-// case without them would take a file it holds again. A case changed meanwhile has
-// them from that change and is left alone.
-func (db *DB) fillEvidenceKeys(ctx context.Context) error {
-	cur, err := db.coll(collCases).Find(ctx, bson.M{"evidence_keys": bson.M{"$exists": false}},
-		options.Find().SetProjection(bson.M{"evidence": 1}))
+// fillDerived sets field on every case that lacks it to value of the case, read with
+// projection.
+func (db *DB) fillDerived(ctx context.Context, field string, projection bson.M, value func(*intake.Case) any) error {
+	cur, err := db.coll(collCases).Find(ctx, bson.M{field: bson.M{"$exists": false}}, options.Find().SetProjection(projection))
 	if err != nil {
-		return fmt.Errorf("fill evidence_keys: %w", err)
+		return fmt.Errorf("fill %s: %w", field, err)
 	}
 	defer cur.Close(ctx)
 	for cur.Next(ctx) {
 		var d caseDoc
 		if err := cur.Decode(&d); err != nil {
-			return fmt.Errorf("fill evidence_keys: %w", err)
+			return fmt.Errorf("fill %s: %w", field, err)
 		}
-		if _, err := db.updateOne(ctx, collCases, d.ID, bson.M{"evidence_keys": bson.M{"$exists": false}},
-			bson.M{"$set": bson.M{"evidence_keys": evidenceKeys(d.toCase().Evidence)}}); err != nil {
-			return fmt.Errorf("fill evidence_keys of case %s: %w", d.ID, err)
-		}
-	}
-	if err := cur.Err(); err != nil {
-		return fmt.Errorf("fill evidence_keys: %w", err)
-	}
-	return nil
-}
-
-// fillOrgKeys gives the cases stored before the organization search their org_keys.
-// Every case written since has the field (null for none), so after the first start
-// the query, which org_queue serves (a missing field is indexed as null), finds
-// nothing. A case changed meanwhile has its keys from that change and is left alone.
-func (db *DB) fillOrgKeys(ctx context.Context) error {
-	cur, err := db.coll(collCases).Find(ctx, bson.M{"org_keys": bson.M{"$exists": false}},
-		options.Find().SetProjection(bson.M{"subject": 1, "decision": 1, "earlier_decisions": 1}))
-	if err != nil {
-		return fmt.Errorf("fill org_keys: %w", err)
-	}
-	defer cur.Close(ctx)
-	for cur.Next(ctx) {
-		var d caseDoc
-		if err := cur.Decode(&d); err != nil {
-			return fmt.Errorf("fill org_keys: %w", err)
-		}
-		if _, err := db.updateOne(ctx, collCases, d.ID, bson.M{"org_keys": bson.M{"$exists": false}},
-			bson.M{"$set": bson.M{"org_keys": orgKeys(d.toCase())}}); err != nil {
-			return fmt.Errorf("fill org_keys of case %s: %w", d.ID, err)
+		if _, err := db.updateOne(ctx, collCases, d.ID, bson.M{field: bson.M{"$exists": false}},
+			bson.M{"$set": bson.M{field: value(d.toCase())}}); err != nil {
+			return fmt.Errorf("fill %s of case %s: %w", field, d.ID, err)
 		}
 	}
 	if err := cur.Err(); err != nil {
-		return fmt.Errorf("fill org_keys: %w", err)
+		return fmt.Errorf("fill %s: %w", field, err)
 	}
 	return nil
 }
