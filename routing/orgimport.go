@@ -963,6 +963,31 @@ func importUnitRows(ctx context.Context, store UnitImportStore, rows []unitImpor
 			}
 		}
 	}
+	// Nor may two new units of one file share a name (as NormalizeName writes it): the
+	// later row is refused.
+	named := map[string]int{} // a name or alias → the row that gave it
+	for i := range rows {
+		if rows[i].errs != nil {
+			continue
+		}
+		u := rows[i].unit
+		for j, n := range append([]string{u.Name}, u.Aliases...) {
+			if first, ok := named[NormalizeName(n)]; ok {
+				field := "name"
+				if j > 0 {
+					field = "aliases"
+				}
+				rows[i].errs = map[string]qingfeng.FieldError{field: fieldError("taken",
+					fmt.Sprintf("“%s”与第%d行的单位同名，两个单位不能同名", n, first), fmt.Sprintf("%q is also the name of row %d's unit", n, first))}
+				break
+			}
+		}
+		if rows[i].errs == nil {
+			for _, n := range append([]string{u.Name}, u.Aliases...) {
+				named[NormalizeName(n)] = rows[i].n
+			}
+		}
+	}
 
 	var good []RegistryUnit
 	merged := map[string]RegistryUnit{}

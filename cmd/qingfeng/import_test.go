@@ -445,6 +445,17 @@ func TestImportUnits(t *testing.T) {
 		}
 	})
 
+	t.Run("two rows of one name", func(t *testing.T) {
+		f := writeFile(t, "twins.json", `[{"id":"330782-zg-tw1","name":"义乌市某新设局","kind":"zg","division":"330782"},
+		  {"id":"330782-zg-tw2","name":"義烏市某新設局","kind":"zg","division":"330782"},
+		  {"id":"330782-zg-tw3","name":"义乌市另一新设局","kind":"zg","division":"330782","aliases":["义乌市某新设局​"]}]`)
+		code, out, errs := importCLI(t, name, "", "units", f)
+		if code != 1 || !strings.Contains(out, "inserted 1") || !strings.Contains(errs, "row 2: name: “義烏市某新設局”与第1行的单位同名") ||
+			!strings.Contains(errs, "row 3: aliases:") {
+			t.Errorf("exit %d\nstdout %s\nstderr %s", code, out, errs)
+		}
+	})
+
 	t.Run("a parent cycle refused, deadlines kept", func(t *testing.T) {
 		ctx := context.Background()
 		us := sqlite.NewUnitStore(db)
