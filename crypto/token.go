@@ -110,6 +110,25 @@ func (c *tokenClaims) GetExpirationTime() (*jwt.NumericDate, error) {
 }
 func (c *tokenClaims) GetIssuedAt() (*jwt.NumericDate, error)  { return c.IssuedAt.numeric(), nil }
 func (c *tokenClaims) GetNotBefore() (*jwt.NumericDate, error) { return c.NotBefore.numeric(), nil }
+func (c *tokenClaims) GetIssuer() (string, error)  { return c.Issuer, nil }
+func (c *tokenClaims) GetSubject() (string, error) { return c.Subject, nil }
+func (c *tokenClaims) GetAudience() (jwt.ClaimStrings, error) {
+	return jwt.ClaimStrings{c.Audience}, nil
+}
+
+// Validate is called by the parser after the registered claims pass.
+func (c *tokenClaims) Validate() error {
+	if c.Subject == "" {
+		return errors.New("sub is empty")
+	}
+	if c.ID == "" {
+		return errors.New("jti is empty")
+	}
+	if c.Role != "" && !accounts.Role(c.Role).Valid() {
+		return fmt.Errorf("unknown role %q", c.Role)
+	}
+	return nil
+}
 
 // msDate is a NumericDate read back to the exact millisecond it was written with.
 // golang-jwt reads one through a float64 and truncates: 1733000000.123 is the float
@@ -146,25 +165,6 @@ func (d *msDate) UnmarshalJSON(b []byte) error {
 	}
 	i, fr := math.Modf(f)
 	d.Time = time.Unix(int64(i), int64(math.Round(fr*1e3))*int64(time.Millisecond))
-	return nil
-}
-func (c *tokenClaims) GetIssuer() (string, error)  { return c.Issuer, nil }
-func (c *tokenClaims) GetSubject() (string, error) { return c.Subject, nil }
-func (c *tokenClaims) GetAudience() (jwt.ClaimStrings, error) {
-	return jwt.ClaimStrings{c.Audience}, nil
-}
-
-// Validate is called by the parser after the registered claims pass.
-func (c *tokenClaims) Validate() error {
-	if c.Subject == "" {
-		return errors.New("sub is empty")
-	}
-	if c.ID == "" {
-		return errors.New("jti is empty")
-	}
-	if c.Role != "" && !accounts.Role(c.Role).Valid() {
-		return fmt.Errorf("unknown role %q", c.Role)
-	}
 	return nil
 }
 
