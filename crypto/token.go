@@ -110,8 +110,8 @@ func (c *tokenClaims) GetExpirationTime() (*jwt.NumericDate, error) {
 }
 func (c *tokenClaims) GetIssuedAt() (*jwt.NumericDate, error)  { return c.IssuedAt.numeric(), nil }
 func (c *tokenClaims) GetNotBefore() (*jwt.NumericDate, error) { return c.NotBefore.numeric(), nil }
-func (c *tokenClaims) GetIssuer() (string, error)  { return c.Issuer, nil }
-func (c *tokenClaims) GetSubject() (string, error) { return c.Subject, nil }
+func (c *tokenClaims) GetIssuer() (string, error)              { return c.Issuer, nil }
+func (c *tokenClaims) GetSubject() (string, error)             { return c.Subject, nil }
 func (c *tokenClaims) GetAudience() (jwt.ClaimStrings, error) {
 	return jwt.ClaimStrings{c.Audience}, nil
 }
