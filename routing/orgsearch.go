@@ -2,7 +2,6 @@ package routing
 
 import (
 	"strings"
-	"unicode"
 	"unicode/utf8"
 
 	qingfeng "github.com/qingfeng-zj/qingfeng"
@@ -45,7 +44,7 @@ const (
 // full-width and lower-case letters.
 func foldCode(s string) string {
 	return strings.Map(func(r rune) rune {
-		if unicode.IsSpace(r) || unicode.IsControl(r) || unicode.Is(unicode.Cf, r) || r == 0x3000 {
+		if invisible(r) { // U+3000, the ideographic space, is a space
 			return -1
 		}
 		return r
