@@ -171,3 +171,14 @@ func multipartError(err error) error {
 	}
 	return qingfeng.Errorf(qingfeng.EINVALID, "multipart 表单格式错误或上传中断", "malformed or interrupted multipart body")
 }
+
+// answerStored sets the status of the answer to a submission that may carry an
+// Idempotency-Key: 201 for one stored now, 200 with Idempotent-Replayed for a retry
+// answered with what its first attempt stored.
+func answerStored(c fiber.Ctx, replayed bool) fiber.Ctx {
+	if replayed {
+		c.Set("Idempotent-Replayed", "true")
+		return c.Status(fiber.StatusOK)
+	}
+	return c.Status(fiber.StatusCreated)
+}

@@ -156,5 +156,5 @@ func (s *Server) followUpMessage(c fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return sendMessage(c, m, replayed)
+	return answerStored(c, replayed).JSON(messageViews([]*intake.Message{m})[0])
 }

@@ -127,12 +127,10 @@ func (s *Server) appendEntry(c fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if replayed {
-		c.Set("Idempotent-Replayed", "true")
-		return c.JSON(entryOf(stored))
+	if !replayed {
+		s.recordChange(c, "ledger.append", "", map[string]string{"org": org.CreditCode, "entry": stored.ID, "kind": string(stored.Kind)})
 	}
-	s.recordChange(c, "ledger.append", "", map[string]string{"org": org.CreditCode, "entry": stored.ID, "kind": string(stored.Kind)})
-	return c.Status(fiber.StatusCreated).JSON(entryOf(stored))
+	return answerStored(c, replayed).JSON(entryOf(stored))
 }
 
 type reversalRequest struct {
@@ -155,12 +153,10 @@ func (s *Server) reverseEntry(c fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	if replayed {
-		c.Set("Idempotent-Replayed", "true")
-		return c.JSON(entryOf(stored))
+	if !replayed {
+		s.recordChange(c, "ledger.reverse", "", map[string]string{"org": org.CreditCode, "entry": stored.ID, "reverses": stored.Reverses})
 	}
-	s.recordChange(c, "ledger.reverse", "", map[string]string{"org": org.CreditCode, "entry": stored.ID, "reverses": stored.Reverses})
-	return c.Status(fiber.StatusCreated).JSON(entryOf(stored))
+	return answerStored(c, replayed).JSON(entryOf(stored))
 }
 
 type verificationRequest struct {

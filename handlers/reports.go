@@ -402,13 +402,8 @@ func (s *Server) fileReport(c fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	status := fiber.StatusCreated
-	if filed.Replayed {
-		status = fiber.StatusOK
-		c.Set("Idempotent-Replayed", "true")
-	}
 	c.Set(fiber.HeaderCacheControl, "no-store")
-	return c.Status(status).JSON(filedResponse{
+	return answerStored(c, filed.Replayed).JSON(filedResponse{
 		CaseNumber: filed.Case.Number, ReceiptCode: filed.ReceiptCode, Status: string(filed.Case.Status),
 		StatusLabel: statusLabel(filed.Case.Status), RealName: filed.Case.RealName,
 		Unit: unitRef{Name: filed.Case.Decision.UnitName}, ReceivedAt: wireTime(filed.Case.ReceivedAt),

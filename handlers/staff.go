@@ -285,18 +285,7 @@ func (s *Server) staffMessage(c fiber.Ctx) error {
 	if err != nil {
 		return err
 	}
-	return sendMessage(c, m, replayed)
-}
-
-// sendMessage answers a posted message: 201, or 200 with Idempotent-Replayed when a
-// retry under the same Idempotency-Key found the first attempt's.
-func sendMessage(c fiber.Ctx, m *intake.Message, replayed bool) error {
-	status := fiber.StatusCreated
-	if replayed {
-		status = fiber.StatusOK
-		c.Set("Idempotent-Replayed", "true")
-	}
-	return c.Status(status).JSON(messageViews([]*intake.Message{m})[0])
+	return answerStored(c, replayed).JSON(messageViews([]*intake.Message{m})[0])
 }
 
 // downloadEvidence is GET /v1/cases/{case}/evidence/{evidence}: the cleaned file, to
