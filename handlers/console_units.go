@@ -210,14 +210,13 @@ func (s *Server) consoleUnitSave(c fiber.Ctx, form map[string]string, create boo
 		created bool
 	)
 	if err == nil {
-		u, created, err = s.d.Routing.SaveUnit(c.Context(), in, create)
+		u, created, err = s.storeUnit(c, in, create)
 	}
 	if err == nil {
-		result, done := "updated", "update"
+		done := "update"
 		if created {
-			result, done = "created", "create"
+			done = "create"
 		}
-		s.recordChange(c, "routing.unit.save", "", map[string]string{"unit": u.ID, "result": result, "active": strconv.FormatBool(u.Active)})
 		return c.Redirect().Status(fiber.StatusSeeOther).To("/console/admin/units?" + url.Values{"id": {u.ID}, "done": {done}}.Encode())
 	}
 	code := qingfeng.ErrorCode(err)

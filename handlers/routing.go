@@ -312,18 +312,32 @@ func (s *Server) saveUnit(c fiber.Ctx, create bool) error {
 	if req.Active == nil {
 		return fieldInvalid("active", "required", "请说明单位是否在用（active）", "active is required")
 	}
-	u, created, err := s.d.Routing.SaveUnit(c.Context(), routing.RegistryUnit{Unit: routing.Unit{ID: req.ID, Name: req.Name,
+	u, created, err := s.storeUnit(c, routing.RegistryUnit{Unit: routing.Unit{ID: req.ID, Name: req.Name,
 		Kind: routing.UnitKind(req.Kind), Division: req.Division, Level: routing.Level(req.Level)},
 		Parent: req.Parent, StationedAt: req.StationedAt, Active: *req.Active}, create)
 	if err != nil {
 		return err
 	}
-	result, status := "updated", fiber.StatusOK
+	status := fiber.StatusOK
 	if created {
-		result, status = "created", fiber.StatusCreated
+		status = fiber.StatusCreated
+	}
+	return c.Status(status).JSON(unitOf(u))
+}
+
+// storeUnit is routing.Admin.SaveUnit recorded as routing.unit.save: the API's and the
+// console's one way to create or change a unit.
+func (s *Server) storeUnit(c fiber.Ctx, in routing.RegistryUnit, create bool) (routing.RegistryUnit, bool, error) {
+	u, created, err := s.d.Routing.SaveUnit(c.Context(), in, create)
+	if err != nil {
+		return u, false, err
+	}
+	result := "updated"
+	if created {
+		result = "created"
 	}
 	s.recordChange(c, "routing.unit.save", "", map[string]string{"unit": u.ID, "result": result, "active": strconv.FormatBool(u.Active)})
-	return c.Status(status).JSON(unitOf(u))
+	return u, created, nil
 }
 
 type aliasRequest struct {
