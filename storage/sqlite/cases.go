@@ -596,13 +596,17 @@ func (s *CaseStore) ListCases(ctx context.Context, f intake.CaseFilter) ([]*inta
 			!strings.HasPrefix(last.division, f.DivisionPrefix) {
 			return nil, domainError(errBadCursor, "list cases after "+f.After+": cursor case outside the filter")
 		}
+		// The rest of the list is a range of the sort's index: its first column bounded
+		// on its own, so that the planner seeks to the cursor and reads on in order.
+		// (Written "a < x OR a = x AND id > y", SQLite 3.53 splits the OR into two
+		// index searches and sorts their union: every older case read for one page.)
 		if f.SortByDue {
 			if last.nextDue == "" {
 				return nil, domainError(errBadCursor, "list cases after "+f.After+": the cursor case has nothing due")
 			}
-			cond("("+k+"next_due > ? OR "+k+"next_due = ? AND "+id+" > ?)", last.nextDue, last.nextDue, f.After)
+			cond(k+"next_due >= ? AND ("+k+"next_due > ? OR "+id+" > ?)", last.nextDue, last.nextDue, f.After)
 		} else {
-			cond("("+k+"received_at < ? OR "+k+"received_at = ? AND "+id+" > ?)", last.received, last.received, f.After)
+			cond(k+"received_at <= ? AND ("+k+"received_at < ? OR "+id+" > ?)", last.received, last.received, f.After)
 		}
 	}
 

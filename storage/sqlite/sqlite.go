@@ -429,7 +429,7 @@ func (db *DB) batch1(batch []*txReq) (redo []*txReq, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("begin: %w", err)
 	}
-	var ok, failed, interrupted []*txReq
+	var ok, failed []*txReq
 	failedErr := map[*txReq]error{}
 	for i, r := range batch {
 		if err := r.ctx.Err(); err != nil {
@@ -455,11 +455,6 @@ func (db *DB) batch1(batch []*txReq) (redo []*txReq, err error) {
 				_ = tx.Rollback()
 				return nil, fmt.Errorf("release savepoint: %w", err)
 			}
-			if strayInterrupt(r, ferr) {
-				// Another caller's interrupt hit r's read: r did not fail by itself.
-				interrupted = append(interrupted, r)
-				continue
-			}
 			failed, failedErr[r] = append(failed, r), ferr
 			continue
 		}
@@ -478,17 +473,7 @@ func (db *DB) batch1(batch []*txReq) (redo []*txReq, err error) {
 	for _, r := range ok {
 		r.done <- nil
 	}
-	return interrupted, nil
-}
-
-// strayInterrupt says whether r's fn failed only because its statement was interrupted
-// while r's own context is live: the interrupt was meant for another caller's statement
-// (the driver interrupts the one connection from a goroutine when a context ends; one
-// that passed its "still running" check just as that statement finished lands on the
-// next — rare, met once at Close's checkpoint on a loaded machine, and not provoked on
-// demand by any test here), so r is run again rather than failed.
-func strayInterrupt(r *txReq, err error) bool {
-	return code(err) == sqlite3.SQLITE_INTERRUPT && r.ctx.Err() == nil
+	return nil, nil
 }
 
 // single runs one request in a transaction of its own, retrying on SQLITE_BUSY.
@@ -503,7 +488,7 @@ func (db *DB) single(r *txReq) error {
 			}
 		}
 		err = db.tx1(r.ctx, r.fn)
-		if !isBusy(err) && !strayInterrupt(r, err) {
+		if !isBusy(err) {
 			return err
 		}
 	}
