@@ -10,6 +10,8 @@ import (
 	"github.com/gofiber/fiber/v3"
 
 	"github.com/qingfeng-zj/qingfeng"
+	"github.com/qingfeng-zj/qingfeng/accounts"
+	"github.com/qingfeng-zj/qingfeng/intake"
 	"github.com/qingfeng-zj/qingfeng/routing"
 	"github.com/qingfeng-zj/qingfeng/web"
 )
@@ -94,6 +96,26 @@ func (s *Server) consoleUnitView(c fiber.Ctx, id string) (web.UnitPage, error) {
 	pg.Parent, pg.StationedAt = s.unitWords(u.Parent), s.unitWords(u.StationedAt)
 	pg.Values = map[string]string{"id": u.ID, "name": u.Name, "kind": string(u.Kind), "division": u.Division, "level": string(u.Level),
 		"parent": u.Parent, "stationed_at": u.StationedAt, "active": strconv.FormatBool(u.Active)}
+	// What stays with the unit if it is deactivated: counts only, no case.
+	counts, err := s.d.Counts(c.Context(), u.ID)
+	if err != nil {
+		return pg, err
+	}
+	for _, st := range queueStatuses {
+		if n := counts[st]; n > 0 && st != intake.StatusClosed && st != intake.StatusDuplicate {
+			pg.OpenCases = append(pg.OpenCases, web.Tab{Label: statusLabel(st), Count: n})
+			pg.OpenTotal += n
+		}
+	}
+	staff, err := s.d.Accounts.Users.UsersOfUnit(c.Context(), u.ID)
+	if err != nil {
+		return pg, err
+	}
+	for _, a := range staff {
+		if !a.Disabled && a.Role == accounts.RoleStaff {
+			pg.Staff++
+		}
+	}
 	return pg, nil
 }
 

@@ -376,6 +376,13 @@ type UnitPage struct {
 	Active                     bool
 	Aliases                    []string
 	Kinds, Levels              []Option
+	// OpenCases is what the unit holds that is not closed, per status (none listed
+	// when it holds nothing open), OpenTotal their sum; Staff how many of its staff
+	// accounts are enabled — who works those cases, since deactivating a unit does
+	// not move them.
+	OpenCases []Tab
+	OpenTotal int64
+	Staff     int
 }
 
 // UnitRow is one unit in a search result.

@@ -499,3 +499,55 @@ func TestSaveUnitProperty(t *testing.T) {
 		})
 	}
 }
+
+// TestConsoleAdminUnitLoad: a unit's page says how many of its cases are not closed,
+// per status, and how many of its staff accounts are enabled, and marks open cases no
+// one can work — what stays with the unit when it is deactivated. A case linked as a
+// duplicate is not counted, a case transferred to the unit and not yet accepted is.
+func TestConsoleAdminUnitLoad(t *testing.T) {
+	ctx := context.Background()
+	id := fmt.Sprintf("330782-qt%d", time.Now().UnixNano()%1e9)
+	if _, _, err := srv.routing.SaveUnit(ctx, routing.RegistryUnit{Unit: routing.Unit{ID: id, Name: "义乌市负载测试" + id[len("330782-qt"):] + "办公室",
+		Kind: "qt", Division: "330782"}, Parent: "330782-jw", Active: true}, true); err != nil {
+		t.Fatal(err)
+	}
+	admin, secret, _ := consoleAccount(t, accounts.RoleAdmin, "", "", true)
+	ac := consoleSignIn(t, admin, nextTOTP(secret))
+	load := func() string {
+		t.Helper()
+		p := getPage(t, ac, "/console/admin/units?id="+id)
+		if p.status != 200 {
+			t.Fatalf("unit page: %d", p.status)
+		}
+		return regexpFind(t, `(?s)<p id="unit-load">(.*?)</p>`, p.body)
+	}
+	if got := load(); got != "现无未结案的案件；在用的工作人员 0 名。" {
+		t.Errorf("a new unit: %q", got)
+	}
+	mz, _ := staffLogin(t, accounts.RoleStaff, "330782-mz", "")
+	own, staff := staffLogin(t, accounts.RoleStaff, id, "")
+	var numbers []string
+	for range 3 {
+		n := fileReport(t, anonymousReport()).CaseNumber
+		wantStatus(t, postJSON(t, "/v1/cases/"+n+"/transfer", mz, map[string]any{"to_unit": id, "reason": "属本单位职责"}), 200)
+		numbers = append(numbers, n)
+	}
+	for _, n := range numbers[:2] {
+		wantStatus(t, postJSON(t, "/v1/cases/"+n+"/transfer/accept", own, map[string]any{"reason": "接收"}), 200)
+	}
+	wantStatus(t, postJSON(t, "/v1/cases/"+numbers[1]+"/transitions", own,
+		map[string]any{"action": "link_duplicate", "reason": "同一事项", "duplicate_of": numbers[0]}), 200)
+	if got := load(); got != "现有未结案的案件 2 件（已登记 2）；在用的工作人员 1 名。" {
+		t.Errorf("two registered (one of them still a pending transfer), one duplicate: %q", got)
+	}
+	wantStatus(t, postJSON(t, "/v1/cases/"+numbers[0]+"/transitions", own, map[string]any{"action": "accept", "reason": "受理"}), 200)
+	if got := load(); got != "现有未结案的案件 2 件（已登记 1、已受理 1）；在用的工作人员 1 名。" {
+		t.Errorf("one accepted: %q", got)
+	}
+	if _, err := srv.Accounts.SetDisabled(ctx, staff.ID, true); err != nil {
+		t.Fatal(err)
+	}
+	if got := load(); !strings.HasPrefix(got, "现有未结案的案件 2 件（已登记 1、已受理 1）；在用的工作人员 0 名。") || !strings.Contains(got, `id="unit-unstaffed"`) {
+		t.Errorf("its only staff account disabled: %q", got)
+	}
+}
