@@ -43,7 +43,8 @@
 //     first row left its statement active and interrupted on the connection, and every
 //     later statement on it failed (the writer's, for good, until a restart); before
 //     v1.42.2 an interrupt meant for a finished statement could hit the next caller's.
-//     Both broke this store in CI; TestContextsEndingMidStatement is their test;
+//     The first failed Close in CI ("checkpoint: interrupted"); TestContextsEndingMidStatement
+//     reproduces it on v1.31.1 and covers both;
 //   - it is the most used and longest maintained of the three, with regular releases
 //     tracking upstream SQLite;
 //   - it speaks database/sql (pooling, context cancellation, the idioms every Go
