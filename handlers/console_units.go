@@ -1,8 +1,10 @@
 package handlers
 
 import (
+	"cmp"
 	"fmt"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -97,25 +99,80 @@ func (s *Server) consoleUnitView(c fiber.Ctx, id string) (web.UnitPage, error) {
 	pg.Values = map[string]string{"id": u.ID, "name": u.Name, "kind": string(u.Kind), "division": u.Division, "level": string(u.Level),
 		"parent": u.Parent, "stationed_at": u.StationedAt, "active": strconv.FormatBool(u.Active)}
 	// What stays with the unit if it is deactivated: counts only, no case.
-	counts, err := s.d.Counts(c.Context(), u.ID)
-	if err != nil {
+	var err error
+	if pg.OpenCases, pg.OpenTotal, err = s.openCases(c, u.ID); err != nil {
 		return pg, err
-	}
-	for _, st := range queueStatuses {
-		if n := counts[st]; n > 0 && st != intake.StatusClosed && st != intake.StatusDuplicate {
-			pg.OpenCases = append(pg.OpenCases, web.Tab{Label: statusLabel(st), Count: n})
-			pg.OpenTotal += n
-		}
 	}
 	staff, err := s.d.Accounts.Users.UsersOfUnit(c.Context(), u.ID)
 	if err != nil {
 		return pg, err
 	}
 	for _, a := range staff {
-		if !a.Disabled && a.Role == accounts.RoleStaff {
+		if worksCases(a) {
 			pg.Staff++
 		}
 	}
+	return pg, nil
+}
+
+// openCases counts unit id's cases that are not closed (nor linked as duplicates),
+// per status in the queue's order, and their sum.
+func (s *Server) openCases(c fiber.Ctx, id string) ([]web.Tab, int64, error) {
+	counts, err := s.d.Counts(c.Context(), id)
+	if err != nil {
+		return nil, 0, err
+	}
+	var tabs []web.Tab
+	var total int64
+	for _, st := range queueStatuses {
+		if n := counts[st]; n > 0 && st != intake.StatusClosed && st != intake.StatusDuplicate {
+			tabs = append(tabs, web.Tab{Label: statusLabel(st), Count: n})
+			total += n
+		}
+	}
+	return tabs, total, nil
+}
+
+// worksCases says whether account a can work its unit's cases: an enabled staff
+// account.
+func worksCases(a *accounts.User) bool { return !a.Disabled && a.Role == accounts.RoleStaff }
+
+// consoleUnstaffed is the page listing every unit that holds cases not closed and has
+// no enabled staff account — cases no one can open until an account is created or
+// they are transferred. It counts each unstaffed unit's cases (one indexed count per
+// unit), so it runs when asked, not on every visit.
+func (s *Server) consoleUnstaffed(c fiber.Ctx) (web.UnitPage, error) {
+	pg := s.consoleUnitPage(c)
+	pg.UnstaffedShown = true
+	staffed := map[string]bool{}
+	for after := ""; ; {
+		list, err := s.d.Accounts.Users.ListUsers(c.Context(), after, 500)
+		if err != nil {
+			return pg, err
+		}
+		for _, a := range list {
+			if worksCases(a) {
+				staffed[a.UnitID] = true
+			}
+		}
+		if len(list) < 500 {
+			break
+		}
+		after = list[len(list)-1].Username
+	}
+	for _, u := range s.d.Routing.Engine.Units.All() {
+		if staffed[u.ID] {
+			continue
+		}
+		tabs, total, err := s.openCases(c, u.ID)
+		if err != nil {
+			return pg, err
+		}
+		if total > 0 {
+			pg.Unstaffed = append(pg.Unstaffed, web.UnstaffedRow{ID: u.ID, Name: u.Name, Active: u.Active, Open: total, ByStatus: tabs})
+		}
+	}
+	slices.SortStableFunc(pg.Unstaffed, func(a, b web.UnstaffedRow) int { return cmp.Or(cmp.Compare(b.Open, a.Open), cmp.Compare(a.ID, b.ID)) })
 	return pg, nil
 }
 
@@ -140,6 +197,8 @@ func (s *Server) consoleUnit(c fiber.Ctx) error {
 	switch id := strings.TrimSpace(c.Query("id")); {
 	case id != "":
 		pg, err = s.consoleUnitView(c, id)
+	case c.Query("unstaffed") != "":
+		pg, err = s.consoleUnstaffed(c)
 	case c.Query("new") != "":
 		pg = s.consoleUnitPage(c)
 		pg.New = true

@@ -383,6 +383,18 @@ type UnitPage struct {
 	OpenCases []Tab
 	OpenTotal int64
 	Staff     int
+	// UnstaffedShown is the list of units holding open cases with no enabled staff
+	// account (Unstaffed, most open cases first; empty when there is none).
+	UnstaffedShown bool
+	Unstaffed      []UnstaffedRow
+}
+
+// UnstaffedRow is a unit that holds open cases and has no enabled staff account.
+type UnstaffedRow struct {
+	ID, Name string
+	Active   bool
+	Open     int64
+	ByStatus []Tab
 }
 
 // UnitRow is one unit in a search result.

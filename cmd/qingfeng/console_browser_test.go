@@ -715,6 +715,12 @@ func TestConsoleBrowserAdminPages(t *testing.T) {
 	}
 	b.axe(axeJS, "/console/admin/units (search result)")
 	b.shot("admin-units-search")
+	b.run(chromedp.Click("#unit-unstaffed-link", chromedp.ByQuery), chromedp.WaitVisible("#unstaffed-title", chromedp.ByQuery))
+	if b.count("#unstaffed-units tbody tr, #unstaffed-none") == 0 {
+		t.Errorf("unstaffed units: %s", b.text("main"))
+	}
+	b.axe(axeJS, "/console/admin/units (unstaffed)")
+	b.shot("admin-units-unstaffed")
 	newUnit := fmt.Sprintf("330922-qt%d", time.Now().UnixNano()%1e6)
 	b.run(chromedp.Navigate(baseURL+"/console/admin/units?new=1"), chromedp.WaitVisible("#save-unit", chromedp.ByQuery))
 	b.act("#save-unit", chromedp.SendKeys("#f-id", newUnit, chromedp.ByQuery), chromedp.SendKeys("#f-name", "嵊泗县浏览器测试单位", chromedp.ByQuery),

@@ -503,7 +503,9 @@ func TestSaveUnitProperty(t *testing.T) {
 // TestConsoleAdminUnitLoad: a unit's page says how many of its cases are not closed,
 // per status, and how many of its staff accounts are enabled, and marks open cases no
 // one can work — what stays with the unit when it is deactivated. A case linked as a
-// duplicate is not counted, a case transferred to the unit and not yet accepted is.
+// duplicate is not counted, a case transferred to the unit and not yet accepted is. The
+// admin's list of units with open cases and no enabled staff account lists the unit once
+// its only staff account is disabled, and never a unit with staff.
 func TestConsoleAdminUnitLoad(t *testing.T) {
 	ctx := context.Background()
 	id := fmt.Sprintf("330782-qt%d", time.Now().UnixNano()%1e9)
@@ -544,10 +546,28 @@ func TestConsoleAdminUnitLoad(t *testing.T) {
 	if got := load(); got != "现有未结案的案件 2 件（已登记 1、已受理 1）；在用的工作人员 1 名。" {
 		t.Errorf("one accepted: %q", got)
 	}
+	// The list of units whose open cases no one can work.
+	unstaffed := func() string {
+		t.Helper()
+		p := getPage(t, ac, "/console/admin/units?unstaffed=1")
+		if p.status != 200 || !strings.Contains(p.body, `id="unstaffed-title"`) {
+			t.Fatalf("unstaffed units: %d", p.status)
+		}
+		if strings.Contains(p.body, `id="unstaffed-330782-mz"`) {
+			t.Error("a unit with staff is listed as unstaffed")
+		}
+		return regexpFind(t, `(?s)<tr id="unstaffed-`+id+`">(.*?)</tr>|$`, p.body)
+	}
+	if row := unstaffed(); row != "" {
+		t.Errorf("a unit with an enabled staff account is listed: %s", row)
+	}
 	if _, err := srv.Accounts.SetDisabled(ctx, staff.ID, true); err != nil {
 		t.Fatal(err)
 	}
 	if got := load(); !strings.HasPrefix(got, "现有未结案的案件 2 件（已登记 1、已受理 1）；在用的工作人员 0 名。") || !strings.Contains(got, `id="unit-unstaffed"`) {
 		t.Errorf("its only staff account disabled: %q", got)
+	}
+	if row := unstaffed(); !strings.Contains(row, `href="/console/admin/units?id=`+id+`"`) || !strings.Contains(row, "2 件（已登记 1、已受理 1）") {
+		t.Errorf("its only staff account disabled, the unstaffed list: %q", row)
 	}
 }
