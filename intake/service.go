@@ -846,10 +846,10 @@ func (s *Service) PostNote(ctx context.Context, c *Case, from, authorID, kind, b
 }
 
 // messageID is the id of the message sent under an idempotency key: the same for every
-// retry of it, and like NewID's (26 lower-case base32 characters).
+// retry of it, written as NewID's are.
 func messageID(caseID, from, authorID, key string) string {
 	h := sha256.Sum256([]byte("message\x00" + caseID + "\x00" + from + "\x00" + authorID + "\x00" + key))
-	return strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(h[:16]))
+	return idText([16]byte(h[:16]))
 }
 
 // MarkActivitySeen records that staff of unitID read case c as it was loaded: its new
@@ -877,6 +877,11 @@ var shanghai = qingfeng.Shanghai // the one definition of the zone
 func NewID() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
+	return idText(b)
+}
+
+// idText writes 16 bytes as an id: 26 lower-case base32 characters.
+func idText(b [16]byte) string {
 	return strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:]))
 }
 

@@ -41,16 +41,19 @@ func (r *Units) SearchUnits(q string, limit int) ([]RegistryUnit, int) {
 	for _, u := range r.All() {
 		rank := -1
 		id := NormalizeName(u.ID)
+		names := []string{NormalizeName(u.Name)} // the name, then the aliases
+		for _, a := range u.Aliases {
+			names = append(names, NormalizeName(a))
+		}
 		switch {
 		case id == n:
 			rank = 0
-		case NormalizeName(u.Name) == n || slices.ContainsFunc(u.Aliases, func(a string) bool { return NormalizeName(a) == n }):
+		case slices.Contains(names, n):
 			rank = 1
 		case sure.Sure && sure.Unit.ID == u.ID:
 			rank = 2
-		case div != "" && u.Division == div,
-			strings.Contains(id, n), strings.Contains(NormalizeName(u.Name), n),
-			slices.ContainsFunc(u.Aliases, func(a string) bool { return strings.Contains(NormalizeName(a), n) }):
+		case div != "" && u.Division == div, strings.Contains(id, n),
+			slices.ContainsFunc(names, func(name string) bool { return strings.Contains(name, n) }):
 			rank = 3
 		}
 		if rank >= 0 {
