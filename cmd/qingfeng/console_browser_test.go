@@ -721,6 +721,12 @@ func TestConsoleBrowserAdminPages(t *testing.T) {
 	}
 	b.axe(axeJS, "/console/admin/units (unstaffed)")
 	b.shot("admin-units-unstaffed")
+	// The unit page with its load, at a phone's width too (the console is for the
+	// desktop, but nothing should break on a narrow screen).
+	b.run(emulation.SetDeviceMetricsOverride(375, 812, 2, true), chromedp.Navigate(baseURL+"/console/admin/units?id=330922-jw"),
+		chromedp.WaitVisible("#unit-load", chromedp.ByQuery))
+	b.shot("admin-unit-phone")
+	b.run(emulation.ClearDeviceMetricsOverride())
 	newUnit := fmt.Sprintf("330922-qt%d", time.Now().UnixNano()%1e6)
 	b.run(chromedp.Navigate(baseURL+"/console/admin/units?new=1"), chromedp.WaitVisible("#save-unit", chromedp.ByQuery))
 	b.act("#save-unit", chromedp.SendKeys("#f-id", newUnit, chromedp.ByQuery), chromedp.SendKeys("#f-name", "嵊泗县浏览器测试单位", chromedp.ByQuery),
